@@ -1,0 +1,24 @@
+import { Log } from '../../../../libs/common/src';
+
+/** Figures a suite reports; merged into the `--json` last line (keys are unique across suites). */
+export type BenchFigures = Record<string, number | string | boolean | number[] | null>;
+
+export interface BenchOptions {
+  log: Log;
+  /** Write a human-readable line to stdout. */
+  print: (line: string) => void;
+  /** Forced compute backend from `--backend`, if any. */
+  backend?: string;
+  /** `--quick`: fewer repetitions, for a smoke run. */
+  quick: boolean;
+}
+
+/**
+ * One benchmark family (`phcc-fed bench train`, `bench metrics`, …). Each measures its baseline in
+ * the same run and reports ratios, because these machines are noisy.
+ */
+export interface BenchSuite {
+  name: string;
+  description: string;
+  run(options: BenchOptions): Promise<BenchFigures>;
+}

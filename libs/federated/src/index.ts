@@ -1,0 +1,2 @@
+// Public surface of libs/federated (filled in by its issue).
+export {};

@@ -1,0 +1,2 @@
+// Public surface of libs/imaging (filled in by its issue).
+export {};

@@ -1,0 +1,2 @@
+// Public surface of libs/metrics (filled in by its issue).
+export {};

@@ -1,0 +1,2 @@
+// Public surface of libs/model (filled in by its issue).
+export {};

@@ -1,0 +1,2 @@
+// Public surface of libs/protocol (filled in by its issue).
+export {};
