@@ -1,0 +1,43 @@
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { WasmOps } from './wasm-ops';
+
+/**
+ * BatchMatMul for wasm: its kernel is fast (XNNPACK) only for untransposed operands; with
+ * transposeA or transposeB — every dense layer's backward pass — it falls to a loop ~15–20×
+ * slower. Transposing explicitly first costs one memory pass. A broadcast right operand
+ * (batch 1, e.g. a weight matrix) folds the left batch into rows: one large matmul instead of
+ * wasm's slow per-batch loop.
+ */
+export function makeBatchMatMul(original: KernelFunc): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const a = inputs.a as TensorInfo;
+    const b = inputs.b as TensorInfo;
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') {
+      return original({ inputs, attrs, backend });
+    }
+    const ops = new WasmOps(backend);
+    const a3 = as3d(ops, a);
+    const b3 = as3d(ops, b);
+    const aN = transposeA ? ops.transpose(a3, [0, 2, 1]) : a3;
+    const bN = transposeB ? ops.transpose(b3, [0, 2, 1]) : b3;
+    const [batchA, m, k] = aN.shape;
+    const [batchB, , n] = bN.shape;
+    const outer = batchA >= batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+    const noTranspose = { transposeA: false, transposeB: false };
+    let out: TensorInfo;
+    if (batchB === 1 && batchA > 1) {
+      const rows = ops.reshape(aN, [1, batchA * m, k]);
+      out = ops.runFunc('BatchMatMul', original, { a: rows, b: bN }, noTranspose);
+    } else {
+      out = ops.runFunc('BatchMatMul', original, { a: aN, b: bN }, noTranspose);
+    }
+    return ops.finish(ops.reshape(out, [...outer, m, n]));
+  };
+}
+
+function as3d(ops: WasmOps, x: TensorInfo): TensorInfo {
+  const r = x.shape.length;
+  const batch = x.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  return ops.reshape(x, [batch, x.shape[r - 2], x.shape[r - 1]]);
+}

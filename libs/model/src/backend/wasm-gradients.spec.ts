@@ -1,0 +1,210 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from './gradient-check';
+import { layerZooLoss, layerZooParams } from './layer-zoo';
+import { initBackend } from './select';
+import { WASM_REPLACEMENT_KERNELS } from './wasm-gradients';
+
+/**
+ * Every replacement kernel against the cpu backend's own gradient, on odd sizes, batch > 1,
+ * several channels, stride 1 and 2, same and valid padding. Tolerance: max relative error 1e-4
+ * (definition in gradient-check.ts).
+ */
+const TOLERANCE = 1e-4;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+async function expectSameGradients(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: HostTensor[],
+  rng: Rng,
+): Promise<void> {
+  const outShape = tf.tidy(() => f(...inputs.map((h) => tf.tensor(h.values, h.shape))).shape);
+  const dy = randomHostTensor(rng, outShape);
+  const wasm = await gradientsOn('wasm', f, inputs, dy);
+  const cpu = await gradientsOn('cpu', f, inputs, dy);
+  cpu.forEach((reference, i) => {
+    expect(maxRelativeError(wasm[i], reference)).toBeLessThanOrEqual(TOLERANCE);
+  });
+}
+
+type Pad = 'same' | 'valid';
+const convCases: [string, number[], number[], number, Pad][] = [
+  ['3×3 s1 same', [2, 9, 7, 3], [3, 3, 3, 5], 1, 'same'],
+  ['3×3 s1 valid', [2, 9, 7, 3], [3, 3, 3, 5], 1, 'valid'],
+  ['3×3 s2 same, odd size', [3, 9, 11, 4], [3, 3, 4, 6], 2, 'same'],
+  ['3×3 s2 valid, odd size', [3, 9, 11, 4], [3, 3, 4, 6], 2, 'valid'],
+  ['3×3 s2 same, even size', [2, 8, 8, 2], [3, 3, 2, 3], 2, 'same'],
+  ['2×2 s2 valid (patchify downsample)', [2, 8, 10, 3], [2, 2, 3, 4], 2, 'valid'],
+  ['1×1 s2 same', [2, 7, 7, 3], [1, 1, 3, 2], 2, 'same'],
+  ['4×4 s4 valid (stem)', [2, 12, 12, 4], [4, 4, 4, 8], 4, 'valid'],
+  ['5×3 s1 same, non-square', [1, 6, 9, 2], [5, 3, 2, 3], 1, 'same'],
+];
+
+describe('wasm Conv2D gradients match cpu', () => {
+  it.each(convCases)('%s', async (_name, xShape, wShape, stride, pad) => {
+    const rng = new Rng(xShape.reduce((a, b) => a * 31 + b, stride));
+    await expectSameGradients(
+      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+      [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
+      rng,
+    );
+  });
+});
+
+const depthwiseCases: [string, number[], number[], number, Pad][] = [
+  ['7×7 s1 same (ConvNeXt block)', [2, 9, 8, 5], [7, 7, 5, 1], 1, 'same'],
+  ['7×7 s1 valid', [2, 11, 9, 3], [7, 7, 3, 1], 1, 'valid'],
+  ['3×3 s2 same, odd size', [3, 9, 7, 4], [3, 3, 4, 1], 2, 'same'],
+  ['3×3 s2 valid', [2, 9, 9, 2], [3, 3, 2, 1], 2, 'valid'],
+  ['3×3 s1 same, channel multiplier 2', [2, 6, 7, 3], [3, 3, 3, 2], 1, 'same'],
+];
+
+describe('wasm depthwise conv gradients match cpu', () => {
+  it.each(depthwiseCases)('%s', async (_name, xShape, wShape, stride, pad) => {
+    const rng = new Rng(xShape.reduce((a, b) => a * 17 + b, stride + 1));
+    await expectSameGradients(
+      (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+      [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
+      rng,
+    );
+  });
+});
+
+describe('wasm gather gradient (UnsortedSegmentSum) matches cpu', () => {
+  it('embedding lookup with repeated and unused rows', async () => {
+    const rng = new Rng(7);
+    const ids = tf.tensor1d([0, 3, 3, 5, 1, 0, 3], 'int32');
+    await expectSameGradients((table) => tf.gather(table, ids), [randomHostTensor(rng, [6, 4])], rng);
+    ids.dispose();
+  });
+});
+
+const matMulCases: [string, number[], number[], boolean, boolean][] = [
+  ['dense layer (2-D)', [5, 7], [7, 3], false, false],
+  ['transposeA', [7, 5], [7, 3], true, false],
+  ['transposeB', [5, 7], [3, 7], false, true],
+  ['both transposed', [7, 5], [3, 7], true, true],
+  ['batched attention scores q·kᵀ', [3, 6, 8], [3, 6, 8], false, true],
+];
+
+describe('wasm BatchMatMul (forward and gradients) matches cpu', () => {
+  it.each(matMulCases)('%s', async (_name, aShape, bShape, ta, tb) => {
+    const rng = new Rng(aShape.length * 100 + bShape[0]);
+    await expectSameGradients(
+      (a, b) => tf.matMul(a, b, ta, tb),
+      [randomHostTensor(rng, aShape), randomHostTensor(rng, bShape)],
+      rng,
+    );
+  });
+});
+
+describe('wasm BatchMatMul forward with broadcast weights matches cpu', () => {
+  // tfjs's BatchMatMul gradient does not reduce broadcast batch axes, so this case is forward only.
+  it.each([
+    [false, false],
+    [true, true],
+  ])('transposeA=%s transposeB=%s', async (ta, tb) => {
+    const rng = new Rng(41);
+    const a = randomHostTensor(rng, ta ? [2, 3, 7, 5] : [2, 3, 5, 7]);
+    const b = randomHostTensor(rng, tb ? [4, 7] : [7, 4]);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const out = tf.tidy(() =>
+        tf.matMul(tf.tensor(a.values, a.shape), tf.tensor(b.values, b.shape), ta, tb),
+      );
+      const values = (await out.data()) as Float32Array;
+      expect(out.shape).toEqual([2, 3, 5, 4]);
+      out.dispose();
+      return values;
+    };
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
+    await tf.setBackend('wasm');
+    expect(maxRelativeError(wasm, cpu)).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+describe('wasm Sum over leading axes (bias gradients) matches cpu', () => {
+  it.each([
+    ['bias gradient [B,H,W,C] → [C]', [3, 5, 7, 4], [0, 1, 2], false],
+    ['keepDims', [3, 5, 4], [0, 1], true],
+    ['middle axes (GRN spatial sum)', [3, 5, 6, 4], [1, 2], true],
+    ['last axis (original kernel)', [3, 5, 4], [2], false],
+  ] as [string, number[], number[], boolean][])('%s', async (_name, shape, axes, keepDims) => {
+    const rng = new Rng(shape[1] * 13 + axes.length);
+    await expectSameGradients(
+      (x) => tf.mul(tf.sum(x, axes, keepDims), 2),
+      [randomHostTensor(rng, shape)],
+      rng,
+    );
+    const x = randomHostTensor(rng, shape);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const out = tf.tidy(() => tf.sum(tf.tensor(x.values, x.shape), axes, keepDims));
+      const values = (await out.data()) as Float32Array;
+      const outShape = out.shape;
+      out.dispose();
+      return { values, outShape };
+    };
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
+    await tf.setBackend('wasm');
+    expect(wasm.outShape).toEqual(cpu.outShape);
+    expect(maxRelativeError(wasm.values, cpu.values)).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+describe('registration', () => {
+  it('puts every replacement kernel on the wasm backend (so the checks above test them)', () => {
+    for (const [name, kernelFunc] of Object.entries(WASM_REPLACEMENT_KERNELS)) {
+      expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBe(kernelFunc);
+    }
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc.name).not.toBe('batchMatMul');
+  });
+});
+
+describe('replacement kernels free their intermediates', () => {
+  it('leaves no wasm memory behind after a conv gradient', async () => {
+    const rng = new Rng(3);
+    const x = randomHostTensor(rng, [2, 9, 9, 3]);
+    const w = randomHostTensor(rng, [3, 3, 3, 4]);
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+    const dy = randomHostTensor(rng, [2, 5, 5, 4]);
+    await gradientsOn('wasm', f, [x, w], dy);
+    const before = tf.engine().findBackend('wasm')!.numDataIds();
+    await gradientsOn('wasm', f, [x, w], dy);
+    expect(tf.engine().findBackend('wasm')!.numDataIds()).toBe(before);
+  });
+});
+
+describe('every pHCC-SSL layer type trains on wasm with the gradients cpu computes', () => {
+  it('layer zoo: conv, depthwise 7×7, LayerNorm, GELU, GRN, dense, stride-2 conv, gather, attention, BCE', async () => {
+    const shape = { batch: 2, size: 8, inChannels: 3, channels: 4, heads: 2, phases: 3 };
+    const xShape = [shape.batch, shape.size, shape.size, shape.inChannels];
+    const params = layerZooParams(shape, 9);
+    const names = Object.keys(params);
+    const rng = new Rng(19);
+    const x = randomHostTensor(rng, xShape);
+    const y = { shape: [shape.batch], values: new Float32Array([1, 0]) };
+    const lossOf = (...ps: tf.Tensor[]) => {
+      const named = Object.fromEntries(names.map((n, i) => [n, ps[i]]));
+      return layerZooLoss(
+        shape,
+        named,
+        tf.tensor4d(x.values, xShape as [number, number, number, number]),
+        tf.tensor1d([0, 2, 1], 'int32'),
+        tf.tensor(y.values, y.shape),
+      );
+    };
+    const inputs = names.map((n) => params[n]);
+    const dy = { shape: [], values: new Float32Array([1]) };
+    const wasm = await gradientsOn('wasm', lossOf, inputs, dy);
+    const cpu = await gradientsOn('cpu', lossOf, inputs, dy);
+    names.forEach((_name, i) => {
+      expect(maxRelativeError(wasm[i], cpu[i])).toBeLessThanOrEqual(TOLERANCE);
+    });
+  });
+});

@@ -1,0 +1,187 @@
+import { availableParallelism } from 'node:os';
+import { extname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Log, silentLog } from '../../../../common/src';
+import { batchSize, HostBatch, sliceBatch } from '../trainable';
+import { FromWorker, ModelSpec, OptimizerSpec, ToWorker } from './protocol';
+
+export interface DataParallelOptions {
+  /** Number of replicas (worker threads), ≥ 1. */
+  workers: number;
+  model: ModelSpec;
+  optimizer: OptimizerSpec;
+  /** Backend inside each worker (default 'wasm': one single-threaded wasm instance per worker). */
+  backend?: string;
+  log?: Log;
+}
+
+export interface DataParallelStep {
+  /** Mean loss over the whole batch (shard losses weighted by shard size). */
+  loss: number;
+  /** Each replica's forward + backward time for its shard (ms). */
+  computeMs: number[];
+}
+
+/**
+ * Synchronous data parallelism over worker_threads, for backends that use one core (wasm in
+ * Node). Every replica starts from the same weights (the factory seeds them from its config),
+ * computes the gradient of its shard's mean loss scaled by the shard's share of the batch; the
+ * shares are summed here in a fixed order and every replica applies that same sum with the same
+ * optimizer, so replicas stay bit-identical and a step equals a single-process step on the whole
+ * batch up to float rounding.
+ */
+export class DataParallelTrainer {
+  private readonly pending = new Map<
+    Worker,
+    { resolve: (m: FromWorker) => void; reject: (e: Error) => void }
+  >();
+  private reduced: Float32Array | undefined;
+  private parameterCount = 0;
+
+  private constructor(private readonly replicas: Worker[]) {}
+
+  /** Number of trainable weights (length of a gradient or weight vector). */
+  get parameters(): number {
+    return this.parameterCount;
+  }
+
+  static async start(opts: DataParallelOptions): Promise<DataParallelTrainer> {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) {
+      throw new Error(`workers must be a positive integer (got ${opts.workers})`);
+    }
+    const log = opts.log ?? silentLog;
+    const replicas = Array.from({ length: opts.workers }, () => spawnWorker());
+    const trainer = new DataParallelTrainer(replicas);
+    for (const w of replicas) trainer.listen(w);
+    let answers: FromWorker[];
+    try {
+      answers = await trainer.all(() => ({
+        type: 'init',
+        backend: opts.backend ?? 'wasm',
+        model: opts.model,
+        optimizer: opts.optimizer,
+      }));
+    } catch (err) {
+      await trainer.close();
+      throw err;
+    }
+    const first = answers[0] as Extract<FromWorker, { type: 'ready' }>;
+    trainer.parameterCount = first.parameters;
+    log.info(
+      { workers: opts.workers, parameters: first.parameters, backend: first.backend },
+      'data-parallel replicas ready',
+    );
+    return trainer;
+  }
+
+  get workers(): number {
+    return this.replicas.length;
+  }
+
+  /** One synchronous step on `batch`, split into contiguous shards (one per replica). */
+  async step(batch: HostBatch): Promise<DataParallelStep> {
+    const total = batchSize(batch);
+    const n = this.replicas.length;
+    if (total < n) throw new Error(`batch of ${total} cannot feed ${n} workers`);
+    const bounds = Array.from({ length: n + 1 }, (_, i) => Math.round((i * total) / n));
+    const answers = (await this.all((i) => ({
+      type: 'grads',
+      shard: sliceBatch(batch, bounds[i], bounds[i + 1]),
+      weight: (bounds[i + 1] - bounds[i]) / total,
+    }))) as Extract<FromWorker, { type: 'grads' }>[];
+    // Float32 sum in replica order: the same on every run, whatever order replies arrived in.
+    this.reduced ??= new Float32Array(new SharedArrayBuffer(this.parameters * 4));
+    const sum = this.reduced;
+    sum.set(answers[0].gradients);
+    for (let r = 1; r < n; r++) {
+      const g = answers[r].gradients;
+      for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i] + g[i]);
+    }
+    await this.all(() => ({ type: 'apply', gradients: sum }));
+    const loss = answers.reduce((acc, a, i) => acc + (a.loss * (bounds[i + 1] - bounds[i])) / total, 0);
+    return { loss, computeMs: answers.map((a) => a.computeMs) };
+  }
+
+  /** Flattened weights of one replica (variable order of the model). */
+  async weights(replica = 0): Promise<Float32Array> {
+    const answer = (await this.ask(this.replicas[replica], { type: 'weights' })) as Extract<
+      FromWorker,
+      { type: 'weights' }
+    >;
+    return answer.weights;
+  }
+
+  /** Every replica's weights, to check that they are still identical. */
+  async replicaWeights(): Promise<Float32Array[]> {
+    return Promise.all(this.replicas.map((_, i) => this.weights(i)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.replicas.map((w) => w.terminate()));
+  }
+
+  private listen(w: Worker): void {
+    w.on('message', (msg: FromWorker) => {
+      const waiter = this.pending.get(w);
+      if (!waiter) return;
+      this.pending.delete(w);
+      if (msg.type === 'error') waiter.reject(new Error(`data-parallel worker failed: ${msg.message}`));
+      else waiter.resolve(msg);
+    });
+    w.on('error', (err) => {
+      const waiter = this.pending.get(w);
+      this.pending.delete(w);
+      waiter?.reject(err);
+    });
+    w.on('exit', (code) => {
+      const waiter = this.pending.get(w);
+      this.pending.delete(w);
+      waiter?.reject(new Error(`data-parallel worker exited (code ${code})`));
+    });
+  }
+
+  private ask(w: Worker, msg: ToWorker): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(w, { resolve, reject });
+      w.postMessage(msg);
+    });
+  }
+
+  private all(make: (i: number) => ToWorker): Promise<FromWorker[]> {
+    return Promise.all(this.replicas.map((w, i) => this.ask(w, make(i))));
+  }
+}
+
+/**
+ * Replicas that pay off: wasm runs one thread per instance, so one replica per core; backends that
+ * already use every core (tensorflow) gain nothing from more.
+ */
+export function recommendedWorkers(backend: string, batch: number): number {
+  if (backend === 'tensorflow') return 1;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(batch / 2)));
+}
+
+/**
+ * A worker running worker-main. From dist that is the compiled .js; under ts-jest the sources
+ * are .ts, so an inline bootstrap registers a TypeScript transpile hook first (typescript is a
+ * dev dependency, present wherever .ts sources run).
+ */
+function spawnWorker(): Worker {
+  const ext = extname(__filename);
+  const main = join(__dirname, 'worker-main' + ext);
+  if (ext !== '.ts') return new Worker(main);
+  const typescript = require.resolve('typescript', { paths: [__dirname] });
+  const bootstrap = `
+    const ts = require(${JSON.stringify(typescript)});
+    const fs = require('node:fs');
+    require.extensions['.ts'] = (m, filename) => {
+      const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
+        fileName: filename,
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022,
+          esModuleInterop: true, experimentalDecorators: true, emitDecoratorMetadata: true },
+      });
+      m._compile(out.outputText, filename);
+    };
+    require(${JSON.stringify(main)});`;
+  return new Worker(bootstrap, { eval: true });
+}
