@@ -1,2 +1,26 @@
-// Public surface of libs/protocol (filled in by its issue).
-export {};
+// Public surface of libs/protocol: message DTOs, signed envelopes, keys, chunked transfer, kits.
+export * from './version';
+export * from './errors';
+export * from './dto/parse';
+export * from './dto/raw-guard';
+export * from './dto/messages';
+export * from './dto/validators';
+export * from './envelope/canonical';
+export * from './envelope/digest';
+export * from './envelope/keys';
+export * from './envelope/keyring';
+export * from './envelope/nonce-cache';
+export * from './envelope/envelope';
+export * from './envelope/verifier';
+export * from './envelope/handshake';
+export * from './transfer/ack';
+export * from './transfer/messages';
+export * from './transfer/sender';
+export * from './transfer/receiver';
+export * from './transfer/verified-hooks';
+export * from './transfer/socketio';
+export * from './kit/layout';
+export * from './kit/key-files';
+export * from './kit/registry';
+export * from './kit/provision';
+export * from './kit/load';

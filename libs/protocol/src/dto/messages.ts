@@ -1,0 +1,329 @@
+// @Type() reads design-time metadata: load the polyfill here so the library works in any host.
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { PROTOCOL_ERROR_CODES, ProtocolErrorCode } from '../errors';
+import {
+  MAX_PAYLOAD_BYTES_LIMIT,
+  MAX_TIMESTAMP_MS,
+  MIN_TIMESTAMP_MS,
+  PROTOCOL_VERSION,
+  SIGNATURE_PATTERN,
+  Stage,
+  STAGES,
+  UPDATE_KINDS,
+  UpdateKind,
+  WEIGHT_ENCODINGS,
+  WeightEncoding,
+} from '../version';
+import { CrossFieldCheck } from './parse';
+import { IsDigest, IsMetricMap, IsNonce, IsProtocolId } from './validators';
+
+/**
+ * The body of every signed message: who sent it, a nonce and when. The envelope verifier checks
+ * `sender` against the envelope's signer, the nonce against replays and the timestamp against
+ * its window.
+ */
+export abstract class SignedBodyBase {
+  @IsProtocolId()
+  sender!: string;
+
+  @IsNonce()
+  nonce!: string;
+
+  @IsInt()
+  @Min(MIN_TIMESTAMP_MS)
+  @Max(MAX_TIMESTAMP_MS)
+  timestamp!: number;
+}
+
+/** Bodies that belong to one task of one round of one run: these four bind a message to its place. */
+export abstract class RunScopedBody extends SignedBodyBase {
+  @IsProtocolId()
+  runId!: string;
+
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  round!: number;
+
+  @IsProtocolId()
+  taskId!: string;
+
+  @IsIn(STAGES)
+  stage!: Stage;
+}
+
+/** Hyper-parameters a task hands a site; bounded so a bad plan cannot ask for absurd work. */
+export class TaskConfigDto {
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  localEpochs!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1e-9)
+  @Max(10)
+  learningRate!: number;
+
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  batchSize!: number;
+
+  /** FedProx proximal weight μ; 0 (or absent) is plain FedAvg local training. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  proximalMu?: number;
+
+  /** SSL only: fraction of patches masked. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.95)
+  maskRatio?: number;
+
+  @IsInt()
+  @Min(0)
+  @Max(4_294_967_295)
+  seed!: number;
+
+  @IsIn(WEIGHT_ENCODINGS)
+  updateEncoding!: WeightEncoding;
+
+  @IsIn(UPDATE_KINDS)
+  updateKind!: UpdateKind;
+
+  /** The plan's limit on the update this task may produce; the coordinator enforces it. */
+  @IsInt()
+  @Min(1)
+  @Max(MAX_PAYLOAD_BYTES_LIMIT)
+  maxUpdateBytes!: number;
+}
+
+/** coordinator → site, event `task`: do one stage of one round on the attached global weights. */
+export class TaskBody extends RunScopedBody {
+  /** SHA-512 of the global weights; equals the envelope's `digest` when they travel attached. */
+  @IsDigest()
+  globalWeightsDigest!: string;
+
+  @ValidateNested()
+  @Type(() => TaskConfigDto)
+  config!: TaskConfigDto;
+
+  /** Epoch ms after which the coordinator will no longer accept this task's update. */
+  @IsInt()
+  @Min(MIN_TIMESTAMP_MS)
+  @Max(MAX_TIMESTAMP_MS)
+  deadline!: number;
+}
+
+/** site → coordinator, event `task-ack`: the site took the task (or says why not). */
+export class TaskAckBody extends RunScopedBody {
+  @IsBoolean()
+  accepted!: boolean;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+}
+
+/**
+ * site → coordinator, event `update` (as a transfer): the header of a trained update. The weights
+ * themselves are the envelope's payload; the envelope's `digest` and `payloadBytes` describe them.
+ */
+export class UpdateBody extends RunScopedBody {
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  nSamples!: number;
+
+  @IsMetricMap(64)
+  metrics!: Record<string, number>;
+
+  @IsIn(WEIGHT_ENCODINGS)
+  encoding!: WeightEncoding;
+
+  @IsIn(UPDATE_KINDS)
+  kind!: UpdateKind;
+
+  /** The global weights this update was trained from (deltas are relative to them). */
+  @IsDigest()
+  baseDigest!: string;
+}
+
+/** Scores binned on [0, 1] into `bins` equal bins, per true class: enough for a pooled ROC. */
+export class ScoreHistogramDto {
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  bins!: number;
+
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsInt({ each: true })
+  @Min(0, { each: true })
+  @Max(10_000_000, { each: true })
+  positive!: number[];
+
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsInt({ each: true })
+  @Min(0, { each: true })
+  @Max(10_000_000, { each: true })
+  negative!: number[];
+}
+
+/**
+ * site → coordinator, event `eval-result`: aggregate evaluation of one model at one site. Counts
+ * and histograms only — never per-patient rows.
+ */
+export class EvalResultBody extends RunScopedBody implements CrossFieldCheck {
+  /** SHA-512 of the weights that were evaluated. */
+  @IsDigest()
+  modelDigest!: string;
+
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  nPositive!: number;
+
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  nNegative!: number;
+
+  /** Absent when a class is missing at this site (AUC undefined). */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  auc?: number;
+
+  @ValidateNested()
+  @Type(() => ScoreHistogramDto)
+  histogram!: ScoreHistogramDto;
+
+  @IsOptional()
+  @IsMetricMap(64)
+  metrics?: Record<string, number>;
+
+  crossFieldProblem(): string | undefined {
+    const h = this.histogram;
+    if (h.positive.length !== h.bins || h.negative.length !== h.bins) {
+      return 'histogram.positive and histogram.negative must each have `bins` entries';
+    }
+    if (sum(h.positive) !== this.nPositive) return 'histogram.positive does not sum to nPositive';
+    if (sum(h.negative) !== this.nNegative) return 'histogram.negative does not sum to nNegative';
+    return undefined;
+  }
+}
+
+export const SITE_STATES = ['idle', 'training', 'evaluating', 'uploading', 'error'] as const;
+export type SiteState = (typeof SITE_STATES)[number];
+
+/** site → coordinator, event `status`: what the agent is doing (for the dashboard). */
+export class StatusBody extends SignedBodyBase {
+  @IsIn(SITE_STATES)
+  state!: SiteState;
+
+  @IsOptional()
+  @IsProtocolId()
+  runId?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  round?: number;
+
+  @IsOptional()
+  @IsProtocolId()
+  taskId?: string;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  progress?: number;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  message?: string;
+}
+
+/** Either direction, event `error`: a refusal or failure the peer should know about. */
+export class ErrorBody extends SignedBodyBase {
+  @IsIn(PROTOCOL_ERROR_CODES)
+  code!: ProtocolErrorCode;
+
+  @IsString()
+  @MaxLength(1000)
+  reason!: string;
+
+  /** The task id or nonce of the message this refers to, if any. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/)
+  ref?: string;
+}
+
+/**
+ * coordinator → site, event `welcome`, right after the handshake: proves the coordinator holds its
+ * key by signing the site's handshake nonce back (mutual authentication).
+ */
+export class WelcomeBody extends SignedBodyBase {
+  @IsProtocolId()
+  siteId!: string;
+
+  @IsNonce()
+  handshakeNonce!: string;
+}
+
+/**
+ * Connection auth (socket.io `auth` object on connect to /sites), signed by the site; see
+ * `handshakeSigningBytes` for the exact bytes.
+ */
+export class HandshakeAuthDto {
+  @IsInt()
+  @Min(PROTOCOL_VERSION)
+  @Max(PROTOCOL_VERSION)
+  v!: number;
+
+  @IsProtocolId()
+  siteId!: string;
+
+  @IsInt()
+  @Min(MIN_TIMESTAMP_MS)
+  @Max(MAX_TIMESTAMP_MS)
+  timestamp!: number;
+
+  @IsNonce()
+  nonce!: string;
+
+  @Matches(SIGNATURE_PATTERN, { message: '$property must be a base64 Ed25519 signature' })
+  signature!: string;
+}
+
+function sum(xs: number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
