@@ -1,0 +1,113 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { encodeWeights, layoutOf } from '../../model/src/codec/core';
+import { Rng } from '../../common/src';
+import { simulatedLayout, simulatedWeights } from './simulate';
+import { FedAvg } from './strategies/fedavg';
+import { NamedArray, TensorPredicate, UpdateEntry, UpdateSource } from './types';
+import { EncodedUpdateSource } from './update-source';
+
+/**
+ * Memory of the fold, measured as live ArrayBuffer bytes after a forced GC (garbage awaiting
+ * collection is not memory the fold holds). The claim: sum (float64, 2×) + one update (1×) during
+ * the fold and sum + global after it, so ≈ 3× the float32 model whatever the number of sites.
+ */
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function liveArrayBuffers(): number {
+  // Two synchronous major GCs: V8 frees ArrayBuffer backing stores in a sweep that can trail the
+  // first collection.
+  gc();
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
+const PARAMS = 1_000_000;
+const MODEL_BYTES = PARAMS * 4;
+const layout = simulatedLayout(PARAMS);
+const global = simulatedWeights(layout, new Rng(1), 0.1);
+
+/** A blob store stand-in: each read produces a fresh encoded buffer, like reading a file. */
+function blobStore(sites: number): { entries: UpdateEntry[]; load: (siteId: string) => Uint8Array } {
+  const entries = Array.from({ length: sites }, (_, i) => ({
+    siteId: `site-${String(i).padStart(3, '0')}`,
+    kind: 'delta' as const,
+    numSamples: 10 + i,
+    deltaNorm: 1,
+    metrics: {},
+  }));
+  const load = (siteId: string) => {
+    const seed = Number(siteId.slice(5));
+    const delta = layout.map((t, k) => {
+      const values = new Float32Array(global[k].values.length);
+      for (let i = 0; i < values.length; i++) values[i] = ((i * 31 + seed * 7) % 101) * 1e-4;
+      return { name: t.name, shape: [...t.shape], values };
+    });
+    return encodeWeights(delta);
+  };
+  return { entries, load };
+}
+
+/** Wraps a source to sample live memory right after an update is read (the fold's peak). */
+class MeasuringSource implements UpdateSource {
+  peak = 0;
+  reads = 0;
+  constructor(
+    private readonly inner: UpdateSource,
+    private readonly baseline: number,
+    private readonly retain?: NamedArray[][],
+  ) {}
+  entries() {
+    return this.inner.entries();
+  }
+  async read(siteId: string, wanted: TensorPredicate) {
+    const arrays = await this.inner.read(siteId, wanted);
+    this.retain?.push(arrays);
+    this.reads++;
+    // Every read is the same steady state; sampling some keeps the forced GCs (slow) few.
+    if (this.reads === 1 || this.reads % 7 === 0) {
+      this.peak = Math.max(this.peak, liveArrayBuffers() - this.baseline);
+    }
+    return arrays;
+  }
+}
+
+async function foldPeak(sites: number, leak: boolean): Promise<{ peak: number; reads: number }> {
+  const { entries, load } = blobStore(sites);
+  const baseline = liveArrayBuffers();
+  const source = new MeasuringSource(new EncodedUpdateSource(entries, load), baseline, leak ? [] : undefined);
+  let peak = 0;
+  const result = await new FedAvg({ keepLocal: null }).aggregateFit(1, {
+    stage: 'ssl',
+    globalLayout: layoutOf(global),
+    updates: source,
+    loadGlobal: async () => {
+      // Freshly decoded from the blob store: the global is only resident from here on.
+      const copy = global.map((t) => ({
+        name: t.name,
+        shape: [...t.shape],
+        values: new Float32Array(t.values),
+      }));
+      peak = liveArrayBuffers() - baseline;
+      return copy;
+    },
+  });
+  expect(result.sites).toHaveLength(sites);
+  return { peak: Math.max(peak, source.peak), reads: source.reads };
+}
+
+describe('fold memory', () => {
+  it('stays within ~3× the model bytes for 50 sites of a 1M-parameter model', async () => {
+    const { peak, reads } = await foldPeak(50, false);
+    expect(reads).toBe(50);
+    // 3× plus 10 % for the encoded header, typed-array bookkeeping and the measuring itself.
+    expect(peak).toBeLessThan(3.3 * MODEL_BYTES);
+    expect(peak).toBeGreaterThan(2.5 * MODEL_BYTES);
+  });
+
+  it('would catch a fold that keeps updates (the (N+2)× failure)', async () => {
+    const { peak } = await foldPeak(7, true);
+    expect(peak).toBeGreaterThan(7 * MODEL_BYTES);
+  });
+});
