@@ -1,2 +1,8 @@
-// Public surface of libs/model (filled in by its issue).
-export {};
+// Public surface of libs/model. Code that must not load tfjs (the coordinator, libs/federated)
+// imports the codec from './codec/core' directly instead of from here.
+export * from './backend';
+export * from './codec';
+export * from './network';
+export * from './training';
+export * from './gradcam';
+export * from './io';

@@ -1,0 +1,2 @@
+export * from './gradcam';
+export * from './render';

@@ -1,0 +1,2 @@
+export * from './fs-handler';
+export * from './checkpoint';

@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { ModelConfig, stageLayout } from './config';
+import {
+  defineConv,
+  defineDense,
+  defineDepthwise,
+  defineGrn,
+  defineLayerNorm,
+  dense,
+  depthwise,
+  gelu,
+  grn,
+  layerNorm,
+  patchConv,
+} from './layers';
+import { MaskPyramid } from './mask';
+import { ParamStore } from './params';
+
+/**
+ * ConvNeXt-V2-style fully convolutional encoder sized for 64×64 ROI crops:
+ * patchify stem → stages of [depthwise k×k → LN → pointwise ×r → GELU → GRN → pointwise] blocks,
+ * 2×2 stride-2 convolution between stages until the total stride equals the SSL patch size.
+ *
+ * Unlike ConvNeXt there is no LayerNorm after the stem or before downsampling: an MRI crop is
+ * nearly rank one per position (three adjacent slices of one intensity), and a per-position LN
+ * there keeps only the sign of the local intensity — it erases the enhancement level, which is
+ * the diagnostic signal. LN stays inside each block's residual branch (pre-norm) and at the end.
+ *
+ * Masked mode (SSL) is the dense equivalent of FCMAE's sparse convolution: masked positions are
+ * zeroed after the stem, after every spatial convolution, before every GRN and at every block
+ * output, so no visible feature ever depends on a masked pixel.
+ */
+
+export function stageName(i: number): string {
+  return `encoder/stage${i + 1}`;
+}
+
+export function defineEncoder(store: ParamStore, config: ModelConfig, rng: Rng): void {
+  const layout = stageLayout(config);
+  defineConv(store, 'encoder/stem/conv', config.stemStride, config.inChannels, config.dims[0], rng);
+  layout.forEach((stage, i) => {
+    const name = stageName(i);
+    if (i > 0) {
+      const prev = config.dims[i - 1];
+      if (stage.downsample) defineConv(store, `${name}/down/conv`, 2, prev, stage.dim, rng);
+      else defineDense(store, `${name}/down/proj`, prev, stage.dim, rng);
+    }
+    for (let b = 0; b < stage.depth; b++) defineBlock(store, `${name}/block${b}`, stage.dim, config, rng);
+  });
+  defineLayerNorm(store, 'encoder/final_norm', config.dims[config.dims.length - 1]);
+}
+
+export function defineBlock(
+  store: ParamStore,
+  prefix: string,
+  dim: number,
+  config: ModelConfig,
+  rng: Rng,
+): void {
+  const hidden = Math.round(dim * config.mlpRatio);
+  defineDepthwise(store, `${prefix}/dwconv`, config.kernelSize, dim, rng);
+  defineLayerNorm(store, `${prefix}/norm`, dim);
+  defineDense(store, `${prefix}/pwconv1`, dim, hidden, rng);
+  defineGrn(store, `${prefix}/grn`, hidden);
+  defineDense(store, `${prefix}/pwconv2`, hidden, dim, rng);
+}
+
+export function applyBlock(
+  store: ParamStore,
+  prefix: string,
+  x: tf.Tensor4D,
+  mask?: MaskPyramid,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask ? mask.apply(t) : t);
+    let h = zero(depthwise(store, `${prefix}/dwconv`, x));
+    h = layerNorm(store, `${prefix}/norm`, h) as tf.Tensor4D;
+    h = zero(gelu(dense(store, `${prefix}/pwconv1`, h)) as tf.Tensor4D);
+    h = grn(store, `${prefix}/grn`, h);
+    h = dense(store, `${prefix}/pwconv2`, h) as tf.Tensor4D;
+    return zero(tf.add(x, h) as tf.Tensor4D);
+  });
+}
+
+/**
+ * Runs the encoder on NHWC images [B, S, S, inChannels] → last-stage features after the final
+ * LayerNorm, [B, G, G, C_last] (G = the SSL patch grid). With `mask`, runs in masked (SSL) mode.
+ */
+export function applyEncoder(
+  store: ParamStore,
+  config: ModelConfig,
+  images: tf.Tensor4D,
+  mask?: MaskPyramid,
+  options: { skipFinalNorm?: boolean } = {},
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask ? mask.apply(t) : t);
+    let x = patchConv(store, 'encoder/stem/conv', images, config.stemStride);
+    x = zero(x);
+    stageLayout(config).forEach((stage, i) => {
+      const name = stageName(i);
+      if (i > 0) {
+        // A 2×2 stride-2 conv stays inside one patch (the grid divides every resolution), so
+        // zeroing its output is all the masking it needs.
+        x = stage.downsample
+          ? zero(patchConv(store, `${name}/down/conv`, x, 2))
+          : zero(dense(store, `${name}/down/proj`, x) as tf.Tensor4D);
+      }
+      for (let b = 0; b < stage.depth; b++) x = applyBlock(store, `${name}/block${b}`, x, mask);
+    });
+    return options.skipFinalNorm ? x : applyFinalNorm(store, x);
+  });
+}
+
+/**
+ * The encoder's closing per-position LayerNorm, split out so Grad-CAM can take gradients at the
+ * last stage's own activations: after this norm every position has unit scale, and a map built
+ * there spreads over background as evenly as over the lesion.
+ */
+export function applyFinalNorm(store: ParamStore, lastStage: tf.Tensor4D): tf.Tensor4D {
+  return layerNorm(store, 'encoder/final_norm', lastStage) as tf.Tensor4D;
+}

@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { ModelConfig } from './config';
+import { defineDense, defineLayerNorm, dense, gelu, layerNorm } from './layers';
+import { ParamStore } from './params';
+
+/**
+ * The fine-tuning head: per-phase tokens f_t (global-average-pooled encoder features → LN →
+ * linear), dynamic tokens Δf_t = f_t − f_{t−1} (contrast wash-in / wash-out between phases),
+ * learned phase and token-type embeddings, pre-LN multi-head self-attention layers, mean pooling,
+ * MLP → one logit for P(proliferative).
+ */
+export function defineHead(store: ParamStore, config: ModelConfig, rng: Rng): void {
+  const encDim = config.dims[config.dims.length - 1];
+  const d = config.tokenDim;
+  defineLayerNorm(store, 'head/token_norm', encDim);
+  defineDense(store, 'head/token_proj', encDim, d, rng);
+  store.addNormal('head/phase_embedding', [config.phases, d], rng);
+  store.addNormal('head/type_embedding', [2, d], rng);
+  const hidden = Math.round(d * config.attnMlpRatio);
+  for (let l = 0; l < config.attnLayers; l++) {
+    const p = `head/attn${l}`;
+    defineLayerNorm(store, `${p}/norm1`, d);
+    for (const proj of ['q', 'k', 'v', 'out']) defineDense(store, `${p}/${proj}`, d, d, rng);
+    defineLayerNorm(store, `${p}/norm2`, d);
+    defineDense(store, `${p}/mlp1`, d, hidden, rng);
+    defineDense(store, `${p}/mlp2`, hidden, d, rng);
+  }
+  defineLayerNorm(store, 'head/pool_norm', d);
+  defineDense(store, 'head/fc1', d, config.classifierHidden, rng);
+  defineDense(store, 'head/fc2', config.classifierHidden, 1, rng);
+}
+
+/** Static then dynamic tokens with their embeddings: [B, 2T−1, d]. */
+export function phaseTokens(store: ParamStore, config: ModelConfig, features: tf.Tensor4D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const T = config.phases;
+    const pooled = tf.mean(features, [1, 2]); // [B·T, C]
+    const batch = pooled.shape[0] / T;
+    const perPatient = tf.reshape(pooled, [batch, T, -1]);
+    const f = dense(store, 'head/token_proj', layerNorm(store, 'head/token_norm', perPatient)) as tf.Tensor3D;
+    const phaseEmb = store.get('head/phase_embedding');
+    const typeEmb = store.get('head/type_embedding');
+    const staticTokens = tf.add(tf.add(f, phaseEmb), tf.slice(typeEmb, [0, 0], [1, -1]));
+    if (T === 1) return staticTokens as tf.Tensor3D;
+    const delta = tf.sub(tf.slice(f, [0, 1, 0], [-1, T - 1, -1]), tf.slice(f, [0, 0, 0], [-1, T - 1, -1]));
+    const dynamicTokens = tf.add(
+      tf.add(delta, tf.slice(phaseEmb, [1, 0], [T - 1, -1])),
+      tf.slice(typeEmb, [1, 0], [1, -1]),
+    );
+    return tf.concat([staticTokens, dynamicTokens], 1) as tf.Tensor3D;
+  });
+}
+
+function selfAttention(store: ParamStore, prefix: string, x: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [batch, n, d] = x.shape;
+    const dh = d / heads;
+    const split = (t: tf.Tensor): tf.Tensor4D =>
+      tf.transpose(tf.reshape(t, [batch, n, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const q = split(dense(store, `${prefix}/q`, x));
+    const k = split(dense(store, `${prefix}/k`, x));
+    const v = split(dense(store, `${prefix}/v`, x));
+    const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
+    const attended = tf.matMul(tf.softmax(scores, -1), v); // [B, h, n, dh]
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch, n, d]);
+    return dense(store, `${prefix}/out`, merged) as tf.Tensor3D;
+  });
+}
+
+function transformerLayer(store: ParamStore, prefix: string, x: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const h = tf.add(
+      x,
+      selfAttention(store, prefix, layerNorm(store, `${prefix}/norm1`, x) as tf.Tensor3D, heads),
+    );
+    const mlp = dense(
+      store,
+      `${prefix}/mlp2`,
+      gelu(dense(store, `${prefix}/mlp1`, layerNorm(store, `${prefix}/norm2`, h))),
+    );
+    return tf.add(h, mlp) as tf.Tensor3D;
+  });
+}
+
+/** Encoder features of B patients' T phases, [B·T, G, G, C] (phase-major per patient) → logits [B]. */
+export function applyHead(store: ParamStore, config: ModelConfig, features: tf.Tensor4D): tf.Tensor1D {
+  return tf.tidy(() => {
+    let tokens = phaseTokens(store, config, features);
+    for (let l = 0; l < config.attnLayers; l++)
+      tokens = transformerLayer(store, `head/attn${l}`, tokens, config.heads);
+    const pooled = layerNorm(store, 'head/pool_norm', tf.mean(tokens, 1));
+    const hidden = gelu(dense(store, 'head/fc1', pooled));
+    return tf.reshape(dense(store, 'head/fc2', hidden), [-1]) as tf.Tensor1D;
+  });
+}

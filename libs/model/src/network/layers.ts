@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { ParamStore } from './params';
+
+/**
+ * Functional building blocks over a ParamStore. Each `define*` registers the named variables a
+ * layer needs; the matching `apply*` reads them by the same prefix. Keeping definition and use
+ * apart lets one encoder definition serve masked SSL, fine-tuning and Grad-CAM.
+ */
+
+const LN_EPS = 1e-6;
+
+export function defineLayerNorm(store: ParamStore, prefix: string, dim: number): void {
+  store.addConstant(`${prefix}/gamma`, [dim], 1, { isNorm: true });
+  store.addConstant(`${prefix}/beta`, [dim], 0, { isNorm: true });
+}
+
+/** LayerNorm over the last (channel) axis: per-sample statistics, so nothing to average across sites. */
+export function layerNorm(store: ParamStore, prefix: string, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPS)));
+    return tf.add(tf.mul(normed, store.get(`${prefix}/gamma`)), store.get(`${prefix}/beta`));
+  });
+}
+
+export function defineDense(
+  store: ParamStore,
+  prefix: string,
+  inDim: number,
+  outDim: number,
+  rng: Rng,
+): void {
+  store.addNormal(`${prefix}/kernel`, [inDim, outDim], rng);
+  store.addConstant(`${prefix}/bias`, [outDim], 0);
+}
+
+/** Dense over the last axis, any leading shape (pointwise 1×1 convolution on NHWC maps). */
+export function dense(store: ParamStore, prefix: string, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const kernel = store.get(`${prefix}/kernel`);
+    const inDim = kernel.shape[0];
+    const outDim = kernel.shape[1];
+    const flat = tf.reshape(x, [-1, inDim]);
+    const y = tf.add(tf.matMul(flat, kernel), store.get(`${prefix}/bias`));
+    return tf.reshape(y, [...x.shape.slice(0, -1), outDim] as number[]);
+  });
+}
+
+export function defineConv(
+  store: ParamStore,
+  prefix: string,
+  kernel: number,
+  inDim: number,
+  outDim: number,
+  rng: Rng,
+): void {
+  store.addNormal(`${prefix}/kernel`, [kernel, kernel, inDim, outDim], rng);
+  store.addConstant(`${prefix}/bias`, [outDim], 0);
+}
+
+/** Non-overlapping k×k convolution with stride k (stem and downsampling layers). */
+export function patchConv(store: ParamStore, prefix: string, x: tf.Tensor4D, stride: number): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.add(
+      tf.conv2d(x, store.get(`${prefix}/kernel`) as tf.Tensor4D, stride, 'valid'),
+      store.get(`${prefix}/bias`),
+    ),
+  );
+}
+
+export function defineDepthwise(
+  store: ParamStore,
+  prefix: string,
+  kernel: number,
+  dim: number,
+  rng: Rng,
+): void {
+  store.addNormal(`${prefix}/kernel`, [kernel, kernel, dim, 1], rng);
+  store.addConstant(`${prefix}/bias`, [dim], 0);
+}
+
+export function depthwise(store: ParamStore, prefix: string, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.add(
+      tf.depthwiseConv2d(x, store.get(`${prefix}/kernel`) as tf.Tensor4D, 1, 'same'),
+      store.get(`${prefix}/bias`),
+    ),
+  );
+}
+
+export function defineGrn(store: ParamStore, prefix: string, dim: number): void {
+  // Zero-initialised as in ConvNeXt V2: GRN starts as the identity.
+  store.addConstant(`${prefix}/gamma`, [dim], 0, { isNorm: true });
+  store.addConstant(`${prefix}/beta`, [dim], 0, { isNorm: true });
+}
+
+/**
+ * Global Response Normalisation (ConvNeXt V2): per-sample channel competition, no batch
+ * statistics — safe under federated averaging and identical in training and inference.
+ * Zeroed (masked) positions add nothing to the spatial L2 norm, so masking cannot leak here.
+ */
+export function grn(store: ParamStore, prefix: string, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const gx = tf.sqrt(tf.add(tf.sum(tf.square(x), [1, 2], true), 1e-12));
+    const nx = tf.div(gx, tf.add(tf.mean(gx, -1, true), LN_EPS));
+    const gamma = store.get(`${prefix}/gamma`);
+    const beta = store.get(`${prefix}/beta`);
+    return tf.add(tf.add(tf.mul(gamma, tf.mul(x, nx)), beta), x) as tf.Tensor4D;
+  });
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh form: built from ops every backend can differentiate (wasm has no erf gradient). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), GELU_C);
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  });
+}

@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { initBackend } from '../backend/select';
+import { countFlops } from './flops';
+import { MaskPyramid, randomPatchMask } from './mask';
+import { PhccModel } from './model';
+import { modelConfig } from './config';
+import { decodeWeights, encodeWeights } from '../codec';
+import { TINY } from '../__tests__/tiny-config';
+
+beforeAll(async () => {
+  // wasm: the pure-JS cpu backend's broadcasting ops make a tiny training step ~30× slower.
+  await initBackend({ backend: 'wasm' });
+});
+
+function randomImages(rng: Rng, shape: number[]): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: size }, () => rng.normal()),
+    shape,
+  );
+}
+
+describe('PhccModel (full size)', () => {
+  it('produces the documented output shapes', () => {
+    // One phase image through encoder and decoder; the head on features of one patient's 6 phases
+    // (a full 6-phase encoder pass costs ~10 s on the pure-JS cpu backend).
+    const model = PhccModel.create({}, 1);
+    const image = randomImages(new Rng(1), [1, 64, 64, 4]) as tf.Tensor4D;
+    expect(model.encode(image).shape).toEqual([1, 8, 8, 256]);
+    const mask = new MaskPyramid(tf.tensor3d(randomPatchMask(new Rng(2), 1, 8, 0.6), [1, 8, 8]));
+    expect(model.reconstruct(image, mask).shape).toEqual([1, 8, 8, 8 * 8 * 3]);
+    const logits = model.logitsFromFeatures(randomImages(new Rng(3), [6, 8, 8, 256]) as tf.Tensor4D);
+    expect(logits.shape).toEqual([1]);
+    expect(Number.isFinite(logits.dataSync()[0])).toBe(true);
+    expect(() => model.flattenPhases(tf.zeros([1, 5, 64, 64, 4]) as tf.Tensor5D)).toThrow(/does not match/);
+    mask.dispose();
+    model.dispose();
+  });
+
+  it('names every weight stably and splits them into parts', () => {
+    const model = PhccModel.create({}, 1);
+    const names = model.params.names();
+    expect(names).toContain('encoder/stem/conv/kernel');
+    expect(names).toContain('encoder/stage1/block0/dwconv/kernel');
+    expect(names).toContain('encoder/stage3/block1/grn/gamma');
+    expect(names).toContain('encoder/stage4/down/proj/kernel');
+    expect(names).toContain('decoder/mask_token');
+    expect(names).toContain('head/attn0/q/kernel');
+    expect(names).toContain('head/phase_embedding');
+    expect(model.params.info('encoder/stage1/block0/grn/gamma').isNorm).toBe(true);
+    expect(model.params.info('encoder/stage1/block0/pwconv1/kernel').isNorm).toBe(false);
+    const encoder = model.params.names({ parts: ['encoder'] });
+    expect(encoder.every((n) => n.startsWith('encoder/'))).toBe(true);
+    const noNorm = model.params.names({ excludeNorm: true });
+    expect(noNorm.some((n) => /norm|grn/.test(n) && /gamma|beta/.test(n))).toBe(false);
+    expect(model.params.count()).toBeGreaterThan(500_000);
+    model.dispose();
+  });
+
+  it('counts forward FLOPs within the CPU budget', () => {
+    const flops = countFlops(modelConfig());
+    // ~85 MFLOP per 64×64 image: the budget arithmetic of docs/MODEL.md.
+    expect(2 * flops.encoderMacs).toBeGreaterThan(5e7);
+    expect(2 * flops.encoderMacs).toBeLessThan(1.5e8);
+    const summed = flops.byLayer.filter((l) => l.name.startsWith('encoder/')).reduce((a, l) => a + l.macs, 0);
+    expect(summed).toBe(flops.encoderMacs);
+  });
+});
+
+describe('initialisation and weights', () => {
+  it('is identical for a seed and differs across seeds', () => {
+    const a = PhccModel.create(TINY, 7);
+    const b = PhccModel.create(TINY, 7);
+    const c = PhccModel.create(TINY, 8);
+    const wa = a.params.getWeights();
+    expect(b.params.getWeights()).toEqual(wa);
+    expect(c.params.getWeights()).not.toEqual(wa);
+    [a, b, c].forEach((m) => m.dispose());
+  });
+
+  it('round-trips weights by part and rejects bad shapes and names', () => {
+    const a = PhccModel.create(TINY, 1);
+    const b = PhccModel.create(TINY, 2);
+    b.params.setWeights(a.params.getWeights({ parts: ['encoder'] }), { parts: ['encoder'] });
+    expect(b.params.getWeights({ parts: ['encoder'] })).toEqual(a.params.getWeights({ parts: ['encoder'] }));
+    expect(b.params.getWeights({ parts: ['head'] })).not.toEqual(a.params.getWeights({ parts: ['head'] }));
+
+    const weights = a.params.getWeights();
+    const bad = weights.map((w, i) => (i === 0 ? { ...w, shape: [1, ...w.shape] } : w));
+    expect(() => b.params.setWeights(bad)).toThrow(/encoder\/stem\/conv\/kernel has shape/);
+    expect(() => b.params.setWeights(weights.slice(1))).toThrow(/missing/);
+    expect(() =>
+      b.params.setWeights([...weights, { name: 'head/extra', shape: [1], values: new Float32Array(1) }]),
+    ).toThrow(/unknown parameter head\/extra/);
+    // Nothing was changed by the rejected calls.
+    expect(b.params.getWeights({ parts: ['head'] })).not.toEqual(a.params.getWeights({ parts: ['head'] }));
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('weights through the codec', () => {
+  it('round-trips a part through encodeWeights/decodeWeights by name', () => {
+    const a = PhccModel.create(TINY, 1);
+    const b = PhccModel.create(TINY, 2);
+    const buffer = encodeWeights(a.params.getWeights({ parts: ['encoder'], excludeNorm: true }));
+    b.params.setWeights(decodeWeights(buffer), { parts: ['encoder'], excludeNorm: true });
+    expect(b.params.getWeights({ parts: ['encoder'], excludeNorm: true })).toEqual(
+      a.params.getWeights({ parts: ['encoder'], excludeNorm: true }),
+    );
+    // FedBN: the normalisation parameters stayed local.
+    expect(b.params.getWeights({ parts: ['encoder'] }).find((w) => w.name.endsWith('grn/gamma'))).toEqual(
+      PhccModel.create(TINY, 2)
+        .params.getWeights({ parts: ['encoder'] })
+        .find((w) => w.name.endsWith('grn/gamma')),
+    );
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('SSL masking', () => {
+  it('masks exactly the configured fraction of patches, differently per sample', () => {
+    const mask = randomPatchMask(new Rng(3), 4, 8, 0.6);
+    for (let b = 0; b < 4; b++) {
+      const sample = mask.subarray(b * 64, (b + 1) * 64);
+      expect(sample.reduce((s, v) => s + v, 0)).toBe(Math.round(0.6 * 64));
+    }
+    expect(Array.from(mask.subarray(0, 64))).not.toEqual(Array.from(mask.subarray(64, 128)));
+  });
+
+  it('keeps masked pixels out of visible features', () => {
+    const model = PhccModel.create(TINY, 3);
+    const grid = model.grid; // 8
+    const rng = new Rng(4);
+    const maskValues = randomPatchMask(rng, 2, grid, 0.6);
+    const mask = new MaskPyramid(tf.tensor3d(maskValues, [2, grid, grid]));
+    const images = randomImages(rng, [2, 32, 32, 4]) as tf.Tensor4D;
+    // Replace every masked patch's pixels with large noise.
+    const keepPixels = mask.keep(32);
+    const noise = tf.mul(randomImages(rng, [2, 32, 32, 4]), 50);
+    const altered = tf.add(tf.mul(images, keepPixels), tf.mul(noise, tf.sub(1, keepPixels))) as tf.Tensor4D;
+    const f1 = model.encode(images, mask);
+    const f2 = model.encode(altered, mask);
+    const keepGrid = mask.keep(grid);
+    const visible1 = tf.mul(f1, keepGrid);
+    const visible2 = tf.mul(f2, keepGrid);
+    expect(tf.max(tf.abs(tf.sub(visible1, visible2))).dataSync()[0]).toBeLessThan(1e-5);
+    // Unmasked encoding does see the change (the test can fail).
+    const u1 = model.encode(images);
+    const u2 = model.encode(altered);
+    expect(tf.max(tf.abs(tf.sub(tf.mul(u1, keepGrid), tf.mul(u2, keepGrid)))).dataSync()[0]).toBeGreaterThan(
+      1e-2,
+    );
+    mask.dispose();
+    model.dispose();
+  });
+});

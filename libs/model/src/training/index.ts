@@ -1,0 +1,9 @@
+export * from './types';
+export * from './augment';
+export * from './losses';
+export * from './optimizer';
+export * from './steps';
+export * from './loops';
+export * from './synthetic';
+// Not `export *`: the backend's reference CNN also exports a `createTrainable` for its workers.
+export { createPhccTrainable, phccTrainableModulePath, type PhccTrainableConfig } from './trainable';

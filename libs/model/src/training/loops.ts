@@ -1,0 +1,347 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InputError, Rng } from '../../../common/src';
+import { randomPatchMask } from '../network/mask';
+import { PhccModel } from '../network/model';
+import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
+import { balancedClassWeights, ClassWeights, DEFAULT_SSL_WEIGHTING, SslWeighting } from './losses';
+import { AdamW, cosineLr } from './optimizer';
+import { finetuneStep, sslStep, StepResult } from './steps';
+import {
+  datasetGet,
+  datasetSize,
+  PatientDataset,
+  PatientSample,
+  ProgressCallback,
+  TrainHistory,
+  TrainingStage,
+} from './types';
+
+interface CommonTrainOptions {
+  epochs: number;
+  /** Peak learning rate of the cosine schedule. */
+  lr: number;
+  /** Linear LR warm-up length, in epochs (may be fractional). */
+  warmupEpochs: number;
+  weightDecay: number;
+  /** Global gradient-norm clip (0 = off). */
+  clipNorm: number;
+  /** Seeds shuffling, masks and augmentation: same seed + same data + same backend = same weights. */
+  seed: number;
+  /** Stops between steps (a round deadline, Ctrl-C). */
+  signal?: AbortSignal;
+  /** Reuse an optimiser (its moments) across calls, e.g. across federated rounds. */
+  optimizer?: AdamW;
+}
+
+export interface SslTrainOptions extends CommonTrainOptions {
+  /** Phase images per step. */
+  batchSize: number;
+  weighting: SslWeighting;
+  /** Random flips of each view (FCMAE's only augmentation needed at this scale). */
+  flips: boolean;
+}
+
+// Epoch defaults fit `train --stage both` on 240 patients into ~15 min on 2 cores (docs/MODEL.md).
+export const DEFAULT_SSL_OPTIONS: Readonly<SslTrainOptions> = Object.freeze({
+  epochs: 12,
+  lr: 1.5e-3,
+  warmupEpochs: 1,
+  weightDecay: 0.05,
+  clipNorm: 1,
+  seed: 0,
+  batchSize: 32,
+  weighting: DEFAULT_SSL_WEIGHTING,
+  flips: true,
+});
+
+export interface FinetuneTrainOptions extends CommonTrainOptions {
+  /** Patients per step (each brings T phase images). */
+  batchSize: number;
+  augment: AugmentOptions;
+  /** Epochs at the start that train the head only (protects SSL features from a random head). */
+  freezeEncoderEpochs: number;
+  /**
+   * Encoder LR as a fraction of `lr`. The head starts from 0.02-std weights and needs large
+   * steps to grow a logit; the encoder's (pre-trained) weights would be wrecked by the same steps.
+   */
+  encoderLrScale: number;
+  /** Per-class loss weights; balanced from the training labels when left undefined. */
+  classWeights?: ClassWeights;
+}
+
+export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.freeze({
+  epochs: 15,
+  lr: 2e-3,
+  warmupEpochs: 1,
+  weightDecay: 0.05,
+  clipNorm: 1,
+  seed: 0,
+  batchSize: 8,
+  augment: DEFAULT_AUGMENT,
+  freezeEncoderEpochs: 2,
+  encoderLrScale: 0.25,
+});
+
+/** SSL uses every patient outside the test split, labelled or not. */
+export function isSslPatient(sample: PatientSample): boolean {
+  return sample.split !== 'test';
+}
+
+/** Fine-tuning uses labelled patients outside the test split. */
+export function isFinetunePatient(sample: PatientSample): boolean {
+  return sample.split !== 'test' && (sample.label === 0 || sample.label === 1);
+}
+
+/**
+ * Stage 1: FCMAE self-supervision on single phase images of every eligible patient. One epoch
+ * visits each (patient, phase) pair once, in a seeded order; each image gets its own mask.
+ */
+export async function trainSsl(
+  model: PhccModel,
+  dataset: PatientDataset,
+  options: Partial<SslTrainOptions> = {},
+  onProgress?: ProgressCallback,
+): Promise<TrainHistory> {
+  const opts: SslTrainOptions = { ...DEFAULT_SSL_OPTIONS, ...options };
+  const { config } = model;
+  const rng = new Rng(opts.seed);
+  const eligible = await selectPatients(dataset, isSslPatient, model);
+  if (eligible.length === 0) throw new InputError('SSL: no patients outside the test split');
+  const images = eligible.length * config.phases;
+  const stepsPerEpoch = Math.ceil(images / opts.batchSize);
+  const plane = config.imageSize * config.imageSize * config.inChannels;
+  const grid = model.grid;
+  return runEpochs(
+    'ssl',
+    model,
+    opts,
+    stepsPerEpoch,
+    onProgress,
+    async (epochRng, stepInEpoch, order) => {
+      const items = order(() => epochRng.shuffle(Array.from({ length: images }, (_, i) => i)));
+      const chosen = items.slice(stepInEpoch * opts.batchSize, (stepInEpoch + 1) * opts.batchSize);
+      const batchImages = new Float32Array(chosen.length * plane);
+      for (let k = 0; k < chosen.length; k++) {
+        const patient = await datasetGet(dataset, eligible[Math.floor(chosen[k] / config.phases)]);
+        const phase = chosen[k] % config.phases;
+        batchImages.set(patient.x.subarray(phase * plane, (phase + 1) * plane), k * plane);
+      }
+      if (opts.flips)
+        flipImagesInPlace(batchImages, chosen.length, config.imageSize, config.inChannels, epochRng);
+      const mask = randomPatchMask(epochRng, chosen.length, grid, config.maskRatio);
+      return {
+        images: chosen.length,
+        run: (optimizer, lr) =>
+          sslStep(model, optimizer, { images: batchImages, mask, count: chosen.length }, opts.weighting, lr),
+      };
+    },
+    rng,
+  );
+}
+
+/**
+ * Stage 2: supervised fine-tuning of encoder + attention head on labelled training patients,
+ * with class-balanced BCE and light augmentation. Works from SSL weights or, for the paper's
+ * no-SSL ablation, from a freshly initialised model.
+ */
+export async function trainFinetune(
+  model: PhccModel,
+  dataset: PatientDataset,
+  options: Partial<FinetuneTrainOptions> = {},
+  onProgress?: ProgressCallback,
+): Promise<TrainHistory> {
+  const opts: FinetuneTrainOptions = { ...DEFAULT_FINETUNE_OPTIONS, ...options };
+  const { config } = model;
+  const rng = new Rng(opts.seed);
+  const eligible = await selectPatients(dataset, isFinetunePatient, model);
+  const labels = new Map<number, 0 | 1>();
+  for (const index of eligible) labels.set(index, (await datasetGet(dataset, index)).label as 0 | 1);
+  const positives = [...labels.values()].filter((y) => y === 1).length;
+  const negatives = eligible.length - positives;
+  if (positives === 0 || negatives === 0) {
+    throw new InputError(
+      `fine-tune: the training split needs both classes (got ${positives} proliferative, ${negatives} not)`,
+    );
+  }
+  const classWeights = opts.classWeights ?? balancedClassWeights(positives, negatives);
+  const patientSize = config.phases * config.imageSize * config.imageSize * config.inChannels;
+  const stepsPerEpoch = Math.ceil(eligible.length / opts.batchSize);
+  const layout = {
+    phases: config.phases,
+    size: config.imageSize,
+    channels: config.inChannels,
+    intensityChannels: config.intensityChannels,
+  };
+  return runEpochs(
+    'finetune',
+    model,
+    opts,
+    stepsPerEpoch,
+    onProgress,
+    async (epochRng, stepInEpoch, order, epoch) => {
+      const items = order(() => epochRng.shuffle([...eligible]));
+      const chosen = items.slice(stepInEpoch * opts.batchSize, (stepInEpoch + 1) * opts.batchSize);
+      const patients = new Float32Array(chosen.length * patientSize);
+      const batchLabels = new Float32Array(chosen.length);
+      for (let k = 0; k < chosen.length; k++) {
+        const patient = await datasetGet(dataset, chosen[k]);
+        patients.set(augmentPatient(patient.x, layout, epochRng, opts.augment), k * patientSize);
+        batchLabels[k] = labels.get(chosen[k]) as number;
+      }
+      const freezeEncoder = epoch <= opts.freezeEncoderEpochs;
+      return {
+        images: chosen.length * config.phases,
+        encoderFrozen: freezeEncoder,
+        run: (optimizer, lr) =>
+          finetuneStep(
+            model,
+            optimizer,
+            { patients, labels: batchLabels, count: chosen.length },
+            { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
+            lr,
+          ),
+      };
+    },
+    rng,
+  );
+}
+
+/** Probabilities P(proliferative) for each patient, in order. */
+export async function predict(
+  model: PhccModel,
+  dataset: PatientDataset,
+  batchSize = 8,
+): Promise<Float32Array> {
+  const n = datasetSize(dataset);
+  const { config } = model;
+  const patientSize = config.phases * config.imageSize * config.imageSize * config.inChannels;
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const batch = new Float32Array(count * patientSize);
+    for (let k = 0; k < count; k++) {
+      const patient = await datasetGet(dataset, start + k);
+      checkPatient(patient, patientSize);
+      batch.set(patient.x, k * patientSize);
+    }
+    const probabilities = tf.tidy(() =>
+      tf.sigmoid(
+        model.logits(
+          tf.tensor5d(batch, [count, config.phases, config.imageSize, config.imageSize, config.inChannels]),
+        ),
+      ),
+    );
+    out.set(await probabilities.data(), start);
+    probabilities.dispose();
+  }
+  return out;
+}
+
+async function selectPatients(
+  dataset: PatientDataset,
+  keep: (sample: PatientSample) => boolean,
+  model: PhccModel,
+): Promise<number[]> {
+  const { config } = model;
+  const patientSize = config.phases * config.imageSize * config.imageSize * config.inChannels;
+  const indices: number[] = [];
+  for (let i = 0; i < datasetSize(dataset); i++) {
+    const sample = await datasetGet(dataset, i);
+    checkPatient(sample, patientSize);
+    if (keep(sample)) indices.push(i);
+  }
+  return indices;
+}
+
+function checkPatient(sample: PatientSample, patientSize: number): void {
+  if (sample.x.length !== patientSize) {
+    throw new InputError(
+      `patient ${sample.id}: ${sample.x.length} values, the model expects ${patientSize} ` +
+        '(phases × size × size × channels)',
+    );
+  }
+}
+
+interface PreparedStep {
+  images: number;
+  encoderFrozen?: boolean;
+  run: (optimizer: AdamW, lr: number) => StepResult;
+}
+
+type PrepareStep = (
+  epochRng: Rng,
+  stepInEpoch: number,
+  /** Computes the epoch's order once (first step) and returns it on later steps. */
+  order: <T>(make: () => T[]) => T[],
+  epoch: number,
+) => Promise<PreparedStep>;
+
+/** The shared epoch/step/schedule/progress loop of both stages. */
+async function runEpochs(
+  stage: TrainingStage,
+  model: PhccModel,
+  opts: CommonTrainOptions,
+  stepsPerEpoch: number,
+  onProgress: ProgressCallback | undefined,
+  prepare: PrepareStep,
+  rng: Rng,
+): Promise<TrainHistory> {
+  if (!(opts.epochs >= 1) || !Number.isInteger(opts.epochs))
+    throw new InputError(`${stage}: epochs must be a positive integer`);
+  const optimizer =
+    opts.optimizer ?? new AdamW(model.params, { weightDecay: opts.weightDecay, clipNorm: opts.clipNorm });
+  const totalSteps = opts.epochs * stepsPerEpoch;
+  const schedule = {
+    baseLr: opts.lr,
+    warmupSteps: Math.round(opts.warmupEpochs * stepsPerEpoch),
+    totalSteps,
+  };
+  const history: TrainHistory = { stage, epochLosses: [], steps: 0, images: 0, seconds: 0 };
+  const started = Date.now();
+  try {
+    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+      const epochRng = rng.fork();
+      let cachedOrder: unknown[] | undefined;
+      const order = <T>(make: () => T[]): T[] => (cachedOrder ??= make()) as T[];
+      let lossSum = 0;
+      for (let step = 1; step <= stepsPerEpoch; step++) {
+        if (opts.signal?.aborted) return finish();
+        const prepared = await prepare(epochRng, step - 1, order, epoch);
+        const lr = cosineLr(history.steps, schedule);
+        const { loss } = prepared.run(optimizer, lr);
+        if (!Number.isFinite(loss))
+          throw new Error(`${stage}: loss became ${loss} at epoch ${epoch} step ${step}`);
+        history.steps += 1;
+        history.images += prepared.images;
+        lossSum += loss;
+        const elapsed = (Date.now() - started) / 1000;
+        onProgress?.({
+          stage,
+          epoch,
+          epochs: opts.epochs,
+          step,
+          stepsPerEpoch,
+          globalStep: history.steps,
+          totalSteps,
+          loss,
+          epochLoss: lossSum / step,
+          lr,
+          imagesPerSec: elapsed > 0 ? history.images / elapsed : 0,
+          etaSec: (elapsed / history.steps) * (totalSteps - history.steps),
+          encoderFrozen: prepared.encoderFrozen,
+        });
+        // Let sockets, timers and progress bars run between steps.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      history.epochLosses.push(lossSum / stepsPerEpoch);
+    }
+    return finish();
+  } finally {
+    if (!opts.optimizer) optimizer.dispose();
+  }
+
+  function finish(): TrainHistory {
+    history.seconds = (Date.now() - started) / 1000;
+    return history;
+  }
+}
