@@ -1,0 +1,207 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../../../libs/model/src/io';
+import { PhccModel } from '../../../../libs/model/src/network/model';
+import { runCli } from '../main';
+import { TINY_MODEL } from './model-inputs';
+
+/** Runs `phcc-fed …` in-process and captures stdout, stderr and the exit code. */
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
+  process.exitCode = 0;
+  try {
+    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { stdout: out.join(''), stderr: err.join(''), code };
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
+}
+
+jest.setTimeout(90_000);
+
+describe('phcc-fed train / evaluate / predict', () => {
+  let root: string;
+  let site: string;
+  let modelDir: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'phcc-model-cli-'));
+    const synth = await cli(
+      'synth',
+      ...['--out', join(root, 'cohort'), '--sites', '1', '--patients', '16', '--seed', '2'],
+      ...['--scale', '0.3', '--threads', '0'],
+    );
+    expect(synth.code).toBe(0);
+    site = join(root, 'cohort', 'site-a');
+    modelDir = join(root, 'model');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('train --stage both writes the SSL checkpoint and the fine-tuned model with the site statistics', async () => {
+    const r = await cli('train', '--cohort', site, '--out', modelDir, '--tiny', '--epochs', '1', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = lastJson(r.stdout);
+    const stages = j.stages as Array<{ stage: string; epochs: number; finalLoss: number; modelDir: string }>;
+    expect(stages.map((s) => s.stage)).toEqual(['ssl', 'finetune']);
+    expect(stages.every((s) => s.epochs === 1 && Number.isFinite(s.finalLoss))).toBe(true);
+    expect(stages[0].modelDir).toBe(join(modelDir, 'ssl'));
+    expect(j.trainPatients).toBe(11); // synth seed 2: 11 of 16 patients in the training split
+    const meta = JSON.parse(readFileSync(join(modelDir, 'phcc-model.json'), 'utf8')) as {
+      stage: string;
+      config: { imageSize: number };
+      preprocessing: { size: number; sites: Array<{ name: string; normalisation: { source: string } }> };
+    };
+    expect(meta.stage).toBe('finetune');
+    expect(meta.preprocessing.size).toBe(meta.config.imageSize);
+    expect(meta.preprocessing.sites.map((s) => [s.name, s.normalisation.source])).toEqual([
+      ['site-a', 'train'],
+    ]);
+    expect(existsSync(join(modelDir, 'ssl', 'weights.bin'))).toBe(true);
+  });
+
+  it('evaluate --json reports auc, ci95, n and writes one CSV row per labelled test patient', async () => {
+    const r = await cli('evaluate', '--model', modelDir, '--cohort', site, '--json');
+    expect(r.code).toBe(0);
+    const j = lastJson(r.stdout);
+    expect(j.auc as number).toBeGreaterThanOrEqual(0);
+    expect(j.auc as number).toBeLessThanOrEqual(1);
+    const ci = j.ci95 as number[];
+    expect(ci[0]).toBeLessThanOrEqual(j.auc as number);
+    expect(ci[1]).toBeGreaterThanOrEqual(j.auc as number);
+    expect(j).toMatchObject({ n: 5, n_pos: 2, n_neg: 3, split: 'test', normalisation: 'cohort' });
+    const csv = readFileSync(join(modelDir, 'predictions-site-a.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('patient_id,label,score');
+    expect(csv).toHaveLength(1 + (j.n as number));
+    expect(r.stdout).toContain('AUC ');
+  });
+
+  it('predict gives the same probability as evaluate with the stored statistics, and writes Grad-CAM files', async () => {
+    const out = join(root, 'all.csv');
+    const e = await cli(
+      'evaluate',
+      ...['--model', modelDir, '--cohort', site, '--split', 'all', '--normalisation', 'model'],
+      ...['--out', out, '--json'],
+    );
+    expect(e.code).toBe(0);
+    expect(lastJson(e.stdout).normalisation).toBe('model:site-a');
+    const [id, , score] = readFileSync(out, 'utf8').trim().split('\n')[1].split(',');
+    const camDir = join(root, 'cam');
+    const images = join(site, 'images');
+    const p = await cli(
+      'predict',
+      ...['--model', modelDir, '--dce', join(images, `${id}_dce.nii.gz`)],
+      ...['--mask', join(images, `${id}_mask.nii.gz`), '--cam', camDir, '--json'],
+    );
+    expect(p.code).toBe(0);
+    const j = lastJson(p.stdout);
+    expect(j.patient).toBe(id);
+    const probability = j.probability as number;
+    expect(probability).toBeGreaterThanOrEqual(0);
+    expect(probability).toBeLessThanOrEqual(1);
+    expect(probability).toBeCloseTo(Number(score), 5);
+    for (let t = 0; t < 6; t++) expect(existsSync(join(camDir, `${id}_phase${t}.png`))).toBe(true);
+    expect(existsSync(join(camDir, `${id}_gradcam.nii.gz`))).toBe(true);
+  });
+
+  it("evaluate falls back to the model's stored statistics for a cohort without training patients", async () => {
+    const testOnly = join(root, 'test-only');
+    mkdirSync(testOnly);
+    const [header, ...rows] = readFileSync(join(site, 'manifest.csv'), 'utf8').trim().split('\n');
+    const abs = (p: string) => join(site, p);
+    const moved = rows.map((line) => {
+      const [id, dce, mask, label, , times] = line.split(',');
+      return [id, abs(dce), abs(mask), label, 'test', times].join(',');
+    });
+    writeFileSync(join(testOnly, 'manifest.csv'), [header, ...moved].join('\n') + '\n');
+    const auto = await cli('evaluate', '--model', modelDir, '--cohort', testOnly, '--json');
+    expect(auto.code).toBe(0);
+    const j = lastJson(auto.stdout);
+    expect(j.normalisation).toBe('model:site-a');
+    const forced = await cli(
+      'evaluate',
+      ...['--model', modelDir, '--cohort', site, '--split', 'all', '--normalisation', 'model', '--json'],
+    );
+    const scores = (file: string) =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[2]);
+    expect(scores(j.predictions as string)).toEqual(scores(lastJson(forced.stdout).predictions as string));
+  });
+
+  it('--stage finetune --from starts from the SSL encoder; --no-ssl from random weights', async () => {
+    // One fine-tune epoch stays inside the frozen-encoder warm-up, so the encoder must come out
+    // exactly as it went in: the SSL encoder with --from, the seeded initial one with --no-ssl.
+    const fromSsl = join(root, 'from-ssl');
+    const r = await cli(
+      'train',
+      ...['--cohort', site, '--out', fromSsl, '--stage', 'finetune', '--from', join(modelDir, 'ssl')],
+      ...['--finetune-epochs', '1', '--json'],
+    );
+    expect(r.code).toBe(0);
+    const scratch = join(root, 'no-ssl');
+    const n = await cli(
+      'train',
+      ...['--cohort', site, '--out', scratch, '--stage', 'finetune', '--no-ssl', '--tiny'],
+      ...['--finetune-epochs', '1', '--seed', '0'],
+    );
+    expect(n.code).toBe(0);
+    const encoder = async (dir: string) => {
+      const { model } = await loadModel(dir);
+      const arrays = model.params.getWeights({ parts: ['encoder'] });
+      model.dispose();
+      return arrays;
+    };
+    const ssl = await encoder(join(modelDir, 'ssl'));
+    const tuned = await encoder(fromSsl);
+    expect(tuned.map((a) => a.name)).toEqual(ssl.map((a) => a.name));
+    tuned.forEach((a, i) => expect(Array.from(a.values)).toEqual(Array.from(ssl[i].values)));
+    const fresh = PhccModel.create(TINY_MODEL, 0);
+    const init = fresh.params.getWeights({ parts: ['encoder'] });
+    fresh.dispose();
+    const scratchEncoder = await encoder(scratch);
+    scratchEncoder.forEach((a, i) => expect(Array.from(a.values)).toEqual(Array.from(init[i].values)));
+    expect(Array.from(scratchEncoder[0].values)).not.toEqual(Array.from(ssl[0].values));
+  });
+
+  it('predict on a file that is not NIfTI exits 2 and names the file', async () => {
+    const bad = join(root, 'not-a-scan.nii.gz');
+    writeFileSync(bad, 'hello, not an image');
+    const r = await cli(
+      'predict',
+      ...['--model', modelDir, '--dce', bad, '--mask', join(site, 'images', 'A0003_mask.nii.gz')],
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^phcc-fed: error: .*not-a-scan\.nii\.gz/);
+  });
+
+  it('bad inputs exit 2 with the offending path or option named', async () => {
+    const missing = join(root, 'no-such-cohort');
+    const t = await cli('train', '--cohort', missing, '--out', join(root, 'x'), '--tiny');
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain(`--cohort ${missing}: no such file or directory`);
+    const f = await cli('train', '--cohort', site, '--out', join(root, 'x'), '--stage', 'finetune');
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('--stage finetune needs --from');
+    const m = await cli('evaluate', '--model', root, '--cohort', site);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain('no phcc-model.json');
+    const d = await cli('predict', '--model', modelDir, '--dce', join(root, 'nope.nii'), '--mask', 'nope');
+    expect(d.code).toBe(2);
+    expect(d.stderr).toContain('nope.nii: no such file');
+  });
+});

@@ -1,0 +1,326 @@
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { InputError, Log, PhccError } from '../../../../libs/common/src';
+import { loadCohort } from '../../../../libs/imaging/src';
+import { initBackend } from '../../../../libs/model/src/backend';
+import { loadWeightsInto, readModelMetadata, saveModel } from '../../../../libs/model/src/io';
+import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
+import { PhccModel } from '../../../../libs/model/src/network/model';
+import {
+  DEFAULT_FINETUNE_OPTIONS,
+  DEFAULT_SSL_OPTIONS,
+  FinetuneTrainOptions,
+  SslTrainOptions,
+  trainFinetune,
+  trainSsl,
+} from '../../../../libs/model/src/training/loops';
+import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
+import { commandLogger, globalOptions } from '../context';
+import { trainProgressView } from '../progress';
+import {
+  buildPreprocessing,
+  checkCohortPath,
+  checkModelDir,
+  cohortName,
+  collectPatients,
+  ModelPreprocessing,
+  parseInteger,
+  parsePositive,
+  SitePreprocessing,
+  TINY_MODEL,
+} from './model-inputs';
+
+interface TrainCliOptions {
+  cohort: string[];
+  stage: 'ssl' | 'finetune' | 'both';
+  out: string;
+  ssl: boolean;
+  from?: string;
+  epochs?: string;
+  sslEpochs?: string;
+  finetuneEpochs?: string;
+  batchSize?: string;
+  sslBatchSize?: string;
+  finetuneBatchSize?: string;
+  lr?: string;
+  sslLr?: string;
+  finetuneLr?: string;
+  seed: string;
+  tiny?: boolean;
+  json?: boolean;
+}
+
+/** What one stage did, as printed and in `--json`. */
+interface StageSummary {
+  stage: 'ssl' | 'finetune';
+  modelDir: string;
+  epochs: number;
+  finalLoss: number | null;
+  epochLosses: number[];
+  images: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train the pHCC-SSL model locally (SSL, fine-tune or both)')
+    .requiredOption(
+      '--cohort <dirs...>',
+      "site cohort folder(s) with manifest.csv (one per site; each is normalised with its own training split's statistics)",
+    )
+    .addOption(
+      new Option('--stage <stage>', 'what to train').choices(['ssl', 'finetune', 'both']).default('both'),
+    )
+    .requiredOption(
+      '--out <dir>',
+      'model folder to write (with --stage both the SSL checkpoint goes to <dir>/ssl)',
+    )
+    .option('--no-ssl', 'fine-tune from random weights (the no-SSL ablation)')
+    .option('--from <dir>', 'SSL model whose encoder --stage finetune starts from')
+    .option('--epochs <n>', 'epochs of every stage trained')
+    .option('--ssl-epochs <n>', `SSL epochs (default ${DEFAULT_SSL_OPTIONS.epochs})`)
+    .option('--finetune-epochs <n>', `fine-tune epochs (default ${DEFAULT_FINETUNE_OPTIONS.epochs})`)
+    .option('--batch-size <n>', 'batch size of every stage trained')
+    .option('--ssl-batch-size <n>', `SSL phase images per step (default ${DEFAULT_SSL_OPTIONS.batchSize})`)
+    .option(
+      '--finetune-batch-size <n>',
+      `fine-tune patients per step (default ${DEFAULT_FINETUNE_OPTIONS.batchSize})`,
+    )
+    .option('--lr <x>', 'peak learning rate of every stage trained')
+    .option('--ssl-lr <x>', `SSL peak learning rate (default ${DEFAULT_SSL_OPTIONS.lr})`)
+    .option('--finetune-lr <x>', `fine-tune peak learning rate (default ${DEFAULT_FINETUNE_OPTIONS.lr})`)
+    .option('--seed <n>', 'seed of initial weights, shuffling, masks and augmentation', '0')
+    .option('--tiny', 'a tiny model (32×32 crops) for smoke runs; not for real use')
+    .option('--json', 'end the output with one JSON line')
+    .action(async (opts: TrainCliOptions, cmd: Command) => {
+      const log = commandLogger(cmd);
+      const plan = planTraining(opts);
+      const cohortDirs = opts.cohort.map((c) => checkCohortPath(c));
+      const names = cohortDirs.map(cohortName);
+      const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+      if (duplicate) {
+        throw new InputError(`--cohort: two cohorts are both named "${duplicate}" (site names must differ)`);
+      }
+      const config = plan.from
+        ? readModelMetadata(plan.from).config
+        : modelConfig(opts.tiny ? TINY_MODEL : {});
+      if (plan.from && opts.tiny) log.warn('--tiny ignored: the model config comes from --from');
+      await initBackend({ backend: globalOptions(cmd).backend, log });
+
+      const { patients, sites } = await loadTrainingPatients(cohortDirs, names, config, log);
+      const preprocessing = buildPreprocessing(config, sites);
+      const out = resolve(opts.out);
+      const summaries: StageSummary[] = [];
+
+      // Ctrl-C stops between steps; the stage in progress is not saved (it would look finished).
+      const interrupt = new AbortController();
+      const onSigint = () => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      plan.signal = interrupt.signal;
+      try {
+        let sslDir = plan.from;
+        if (plan.ssl) {
+          sslDir = opts.stage === 'both' ? join(out, 'ssl') : out;
+          summaries.push(await runSsl(config, plan, patients, sslDir, preprocessing, log));
+        }
+        if (plan.finetune) {
+          summaries.push(await runFinetune(config, plan, patients, sslDir, out, preprocessing, log));
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+      printSummary(summaries, patients.length, sites);
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify({
+            model: summaries[summaries.length - 1].modelDir,
+            sites: names,
+            trainPatients: patients.length,
+            seed: plan.seed,
+            stages: summaries,
+          }) + '\n',
+        );
+      }
+    });
+}
+
+interface TrainPlan {
+  ssl: boolean;
+  finetune: boolean;
+  from?: string;
+  seed: number;
+  /** Set while training runs: aborted by Ctrl-C. */
+  signal?: AbortSignal;
+  sslOptions: Partial<SslTrainOptions>;
+  finetuneOptions: Partial<FinetuneTrainOptions>;
+}
+
+/** Checks the option combination before any image is read. */
+function planTraining(opts: TrainCliOptions): TrainPlan {
+  if (opts.stage === 'ssl' && !opts.ssl) throw new InputError('--no-ssl contradicts --stage ssl');
+  if (opts.from && opts.stage !== 'finetune') {
+    throw new InputError('--from is for --stage finetune (with --stage both the SSL model is trained here)');
+  }
+  if (opts.stage === 'finetune' && opts.ssl && !opts.from) {
+    throw new InputError(
+      '--stage finetune needs --from <ssl model dir>, or --no-ssl to start from random weights',
+    );
+  }
+  if (opts.from && !opts.ssl) throw new InputError('--from contradicts --no-ssl');
+  const seed = parseInteger(opts.seed, '--seed');
+  const pick = (specific: string | undefined, both: string | undefined) => specific ?? both;
+  const epochs = (v: string | undefined, name: string) =>
+    v === undefined ? {} : { epochs: parseInteger(v, name, 1) };
+  const batch = (v: string | undefined, name: string) =>
+    v === undefined ? {} : { batchSize: parseInteger(v, name, 1) };
+  const lr = (v: string | undefined, name: string) => (v === undefined ? {} : { lr: parsePositive(v, name) });
+  return {
+    ssl: opts.ssl && opts.stage !== 'finetune',
+    finetune: opts.stage !== 'ssl',
+    from: opts.from ? checkModelDir(opts.from) : undefined,
+    seed,
+    sslOptions: {
+      seed,
+      ...epochs(pick(opts.sslEpochs, opts.epochs), '--ssl-epochs'),
+      ...batch(pick(opts.sslBatchSize, opts.batchSize), '--ssl-batch-size'),
+      ...lr(pick(opts.sslLr, opts.lr), '--ssl-lr'),
+    },
+    finetuneOptions: {
+      seed,
+      ...epochs(pick(opts.finetuneEpochs, opts.epochs), '--finetune-epochs'),
+      ...batch(pick(opts.finetuneBatchSize, opts.batchSize), '--finetune-batch-size'),
+      ...lr(pick(opts.finetuneLr, opts.lr), '--finetune-lr'),
+    },
+  };
+}
+
+/** Training-split patients of every site, each site normalised with its own statistics. */
+async function loadTrainingPatients(
+  dirs: string[],
+  names: string[],
+  config: ModelConfig,
+  log: Log,
+): Promise<{ patients: PatientSample[]; sites: SitePreprocessing[] }> {
+  const patients: PatientSample[] = [];
+  const sites: SitePreprocessing[] = [];
+  for (let i = 0; i < dirs.length; i++) {
+    const cohort = await loadCohort(dirs[i], {
+      size: config.imageSize,
+      slices: config.intensityChannels,
+      phases: config.phases,
+      log,
+    });
+    const train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
+    if (train.length === 0) throw new InputError(`--cohort ${dirs[i]}: no usable training-split patients`);
+    log.info({ site: names[i], train: train.length }, `${names[i]}: ${train.length} training patients`);
+    patients.push(...train);
+    sites.push({ name: names[i], normalisation: cohort.normalisation });
+  }
+  return { patients, sites };
+}
+
+async function runSsl(
+  config: ModelConfig,
+  plan: TrainPlan,
+  patients: PatientSample[],
+  dir: string,
+  preprocessing: ModelPreprocessing,
+  log: Log,
+): Promise<StageSummary> {
+  const model = new PhccModel(config, plan.seed);
+  try {
+    const history = await withProgress(log, plan.signal, (onProgress) =>
+      trainSsl(model, patients, { ...plan.sslOptions, signal: plan.signal }, onProgress),
+    );
+    await saveModel(model, dir, {
+      stage: 'ssl',
+      preprocessing: { ...preprocessing },
+      extra: { seed: plan.seed, epochs: history.epochLosses.length },
+    });
+    return stageSummary(history, dir);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function runFinetune(
+  config: ModelConfig,
+  plan: TrainPlan,
+  patients: PatientSample[],
+  sslDir: string | undefined,
+  dir: string,
+  preprocessing: ModelPreprocessing,
+  log: Log,
+): Promise<StageSummary> {
+  const model = new PhccModel(config, plan.seed);
+  try {
+    if (sslDir) await loadWeightsInto(model, sslDir, { parts: ['encoder'] });
+    const history = await withProgress(log, plan.signal, (onProgress) =>
+      trainFinetune(model, patients, { ...plan.finetuneOptions, signal: plan.signal }, onProgress),
+    );
+    await saveModel(model, dir, {
+      stage: 'finetune',
+      preprocessing: { ...preprocessing },
+      extra: { seed: plan.seed, epochs: history.epochLosses.length, sslEncoder: sslDir ?? null },
+    });
+    return stageSummary(history, dir);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function withProgress(
+  log: Log,
+  signal: AbortSignal | undefined,
+  run: (onProgress: Parameters<typeof trainSsl>[3]) => Promise<TrainHistory>,
+): Promise<TrainHistory> {
+  const view = trainProgressView({ log });
+  let history: TrainHistory;
+  try {
+    history = await run((p) => view.update(p));
+  } catch (err) {
+    // A diverging run is a setting problem the user can fix, not a crash.
+    if (err instanceof Error && /loss became/.test(err.message)) {
+      throw new PhccError(`${err.message}; try a lower --lr`, 'TRAINING_DIVERGED', 1);
+    }
+    throw err;
+  } finally {
+    view.stop();
+  }
+  if (signal?.aborted) {
+    throw new PhccError(
+      `${history.stage} interrupted after ${history.steps} steps; this stage was not saved`,
+      'INTERRUPTED',
+      130,
+    );
+  }
+  return history;
+}
+
+function stageSummary(history: TrainHistory, modelDir: string): StageSummary {
+  const losses = history.epochLosses;
+  return {
+    stage: history.stage,
+    modelDir,
+    epochs: losses.length,
+    finalLoss: losses.length ? losses[losses.length - 1] : null,
+    epochLosses: losses,
+    images: history.images,
+    seconds: Number(history.seconds.toFixed(2)),
+    imagesPerSec: history.seconds > 0 ? Number((history.images / history.seconds).toFixed(1)) : 0,
+  };
+}
+
+function printSummary(stages: StageSummary[], trainPatients: number, sites: SitePreprocessing[]): void {
+  const lines = [`trained on ${trainPatients} training patients from ${sites.map((s) => s.name).join(', ')}`];
+  for (const s of stages) {
+    const name = s.stage === 'ssl' ? 'SSL' : 'fine-tune';
+    lines.push(
+      `${name.padEnd(10)} ${s.epochs} epochs  final loss ${s.finalLoss === null ? '–' : s.finalLoss.toFixed(4)}  ` +
+        `${s.seconds.toFixed(1)} s  ${s.imagesPerSec} img/s  → ${s.modelDir}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
