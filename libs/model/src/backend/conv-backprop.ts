@@ -1,5 +1,6 @@
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { conv2dFilterGradIm2col, im2colLimit, im2colValues } from './conv-filter-im2col';
 import { WasmOps } from './wasm-ops';
 
 /**
@@ -10,7 +11,8 @@ import { WasmOps } from './wasm-ops';
  * Backprop-input with stride s is split into s×s "phases": input rows j = s·m + r only receive
  * taps k ≡ r + padTop (mod s), so each phase is a stride-1 convolution of dy with a strided,
  * flipped sub-filter. Unlike dilating dy with zeros, this does no multiply-by-zero work.
- * Backprop-filter swaps the batch and channel axes so the contraction over batch × output
+ * Backprop-filter is one matmul over an im2col buffer (conv-filter-im2col.ts); past a memory
+ * cap it swaps the batch and channel axes instead, so the contraction over batch × output
  * positions becomes the channel contraction of a forward conv whose "filter" is dy, dilated by
  * the stride.
  */
@@ -240,6 +242,12 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => 
   const dy = inputs.dy as TensorInfo;
   const info = padInfo(x.shape as [number, number, number, number], a.filterShape, a, false);
   const ops = new WasmOps(backend);
+  if (im2colValues(x, dy, a.filterShape) <= im2colLimit.values) {
+    const stride: [number, number] = [info.strideHeight, info.strideWidth];
+    const pad: [number, number] = [info.padInfo.top, info.padInfo.left];
+    return ops.finish(conv2dFilterGradIm2col(ops, x, dy, a.filterShape, stride, pad));
+  }
+  // Too large to unfold: the batch-swapped forward conv needs no extra memory.
   const [kh, kw, cin] = a.filterShape;
   // x as [Cin, H, W, B] (Cin is the "batch"), dy as a filter [Ho, Wo, B, Cout] dilated by stride.
   const xt = ops.transpose(x, [3, 1, 2, 0]);

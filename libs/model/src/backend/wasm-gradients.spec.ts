@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from './gradient-check';
+import { im2colLimit } from './conv-filter-im2col';
 import { layerZooLoss, layerZooParams } from './layer-zoo';
 import { initBackend } from './select';
 import { WASM_REPLACEMENT_KERNELS } from './wasm-gradients';
@@ -43,15 +44,28 @@ const convCases: [string, number[], number[], number, Pad][] = [
   ['5×3 s1 same, non-square', [1, 6, 9, 2], [5, 3, 2, 3], 1, 'same'],
 ];
 
-describe('wasm Conv2D gradients match cpu', () => {
-  it.each(convCases)('%s', async (_name, xShape, wShape, stride, pad) => {
-    const rng = new Rng(xShape.reduce((a, b) => a * 31 + b, stride));
-    await expectSameGradients(
-      (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
-      [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
-      rng,
-    );
-  });
+async function expectConvCase(xShape: number[], wShape: number[], stride: number, pad: Pad): Promise<void> {
+  const rng = new Rng(xShape.reduce((a, b) => a * 31 + b, stride));
+  await expectSameGradients(
+    (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+    [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
+    rng,
+  );
+}
+
+describe('wasm Conv2D gradients match cpu (filter gradient by im2col + matmul)', () => {
+  it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
+    expectConvCase(xShape, wShape, stride, pad),
+  );
+});
+
+describe('wasm Conv2D gradients match cpu past the im2col memory cap (batch-swapped conv)', () => {
+  const saved = im2colLimit.values;
+  beforeAll(() => (im2colLimit.values = 0));
+  afterAll(() => (im2colLimit.values = saved));
+  it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
+    expectConvCase(xShape, wShape, stride, pad),
+  );
 });
 
 const depthwiseCases: [string, number[], number[], number, Pad][] = [
