@@ -1,0 +1,104 @@
+import { Command, Option } from 'commander';
+import { dirname, join, resolve } from 'node:path';
+import { InputError } from '../../../../libs/common/src';
+import { commandLogger } from '../context';
+
+interface CoordinatorCommandOptions {
+  db: string;
+  port: string;
+  kit: string;
+  host: string;
+  dataDir?: string;
+  adminToken?: string;
+}
+
+/**
+ * `phcc-fed coordinator`: the consortium's server (admin REST API + OpenAPI page). NestJS is
+ * loaded only when this command runs, so the rest of the CLI starts fast.
+ */
+export function registerCoordinator(program: Command): void {
+  program
+    .command('coordinator')
+    .summary('run the consortium coordinator (REST admin API + socket.io gateway)')
+    .description(
+      'Starts the coordinator: enrolled sites from the provisioning kit (--kit, written by "phcc-fed provision"),\n' +
+        'runs and audit log in a SQLite database (--db; a restart with the same file resumes where it stopped),\n' +
+        'models in a content-addressed store (--data-dir). The admin API needs "Authorization: Bearer <token>";\n' +
+        'without --admin-token / PHCC_ADMIN_TOKEN a token is generated on the first start and printed once.\n' +
+        'API reference: <url>/docs. Stop with Ctrl-C (SIGINT) or SIGTERM.',
+    )
+    .requiredOption('--db <file>', 'SQLite database file (created if absent)')
+    .requiredOption(
+      '--kit <dir>',
+      'provisioning directory (the --out of "phcc-fed provision", or its coordinator/ folder)',
+    )
+    .option('--port <port>', 'TCP port (0 = any free port)', '8080')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--data-dir <dir>', 'where models are stored (default: coordinator-data/ beside the database)')
+    .addOption(
+      new Option(
+        '--admin-token <token>',
+        'admin bearer token, at least 16 characters (only its hash is stored)',
+      ).env('PHCC_ADMIN_TOKEN'),
+    )
+    .action(async (opts: CoordinatorCommandOptions, cmd: Command) => {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new InputError(`--port must be an integer from 0 to 65535 (got "${opts.port}")`);
+      }
+      const log = commandLogger(cmd);
+      const { startCoordinator } = await import('../../../coordinator/src/create-app');
+      const dbFile = resolve(opts.db);
+      let coordinator;
+      try {
+        coordinator = await startCoordinator({
+          dbFile,
+          kitDir: resolve(opts.kit),
+          dataDir: resolve(opts.dataDir ?? join(dirname(dbFile), 'coordinator-data')),
+          host: opts.host,
+          port,
+          adminToken: opts.adminToken,
+          log,
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new InputError(`cannot listen on ${opts.host}:${port}: ${(err as Error).message}`);
+        }
+        throw err;
+      }
+      const out = (line: string) => process.stdout.write(line + '\n');
+      out(`coordinator listening on ${coordinator.url}`);
+      out(`OpenAPI: ${coordinator.docsUrl}  (JSON: ${coordinator.openApiUrl})`);
+      out(`enrolled sites (${coordinator.sites.length}):`);
+      for (const site of coordinator.sites) {
+        out(
+          `  ${site.id.padEnd(24)} ${site.fingerprint}${site.revokedAt ? `  REVOKED ${site.revokedAt}` : ''}`,
+        );
+      }
+      if (coordinator.generatedAdminToken) {
+        out(`admin token (shown once; only its hash is stored): ${coordinator.generatedAdminToken}`);
+      } else if (coordinator.adminTokenSource === 'stored') {
+        out(
+          'admin token: the one set on an earlier start (its hash is in the database; --admin-token replaces it)',
+        );
+      }
+      await waitForSignal();
+      log.info('shutting down');
+      await coordinator.close();
+      out('coordinator stopped');
+    });
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one while closing kills at once. */
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolveSignal(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,101 @@
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AddressInfo } from 'node:net';
+import { InputError, Log, packageVersion } from '../../../libs/common/src';
+import { coordinatorDirOf } from '../../../libs/protocol/src';
+import { AppModule } from './app.module';
+import { AdminAuthService, AdminTokenSource } from './auth/admin-auth.service';
+import { checkAdminToken } from './auth/admin-token';
+import { CoordinatorConfig } from './config/coordinator-config';
+import { NestLogAdapter } from './logging/nest-log-adapter';
+import { SiteRecord } from './persistence/records';
+import { SitesService } from './sites/sites.service';
+
+export interface CoordinatorOptions {
+  dbFile: string;
+  kitDir: string;
+  dataDir: string;
+  host?: string;
+  port?: number;
+  adminToken?: string;
+  log: Log;
+}
+
+export interface RunningCoordinator {
+  app: INestApplication;
+  /** http://host:port */
+  url: string;
+  docsUrl: string;
+  openApiUrl: string;
+  sites: SiteRecord[];
+  /** Set only on the start that generated the admin token: show it once, then it is gone. */
+  generatedAdminToken?: string;
+  adminTokenSource: AdminTokenSource;
+  close(): Promise<void>;
+}
+
+/** YAML plans arrive as text; JSON plans through the default JSON parser. */
+const PLAN_TEXT_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
+
+/**
+ * Boots the coordinator and listens. Used by `phcc-fed coordinator` and by the e2e tests, so
+ * what the tests exercise is exactly what operators run.
+ */
+export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  // Checked before Nest boots, so a wrong flag is one clear line instead of a failed module init.
+  if (options.adminToken !== undefined) checkAdminToken(options.adminToken);
+  if (!coordinatorDirOf(options.kitDir)) {
+    throw new InputError(
+      `--kit ${options.kitDir}: no coordinator kit here (expected coordinator/coordinator.json; create it with "phcc-fed provision --out ${options.kitDir} …")`,
+    );
+  }
+  const config: CoordinatorConfig = {
+    dbFile: options.dbFile,
+    kitDir: options.kitDir,
+    dataDir: options.dataDir,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 8080,
+    adminToken: options.adminToken,
+    version: packageVersion(),
+  };
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.log), {
+    logger: new NestLogAdapter(options.log),
+    abortOnError: false,
+  });
+  try {
+    app.useBodyParser('text', { type: PLAN_TEXT_TYPES, limit: '1mb' });
+    app.useBodyParser('json', { limit: '1mb' });
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('phcc-fed coordinator')
+        .setDescription(
+          'Admin API of the pHCC-SSL federated-learning coordinator: enrolled sites, run plans, runs, results, audit. ' +
+            'Every route except /health needs "Authorization: Bearer <admin token>".',
+        )
+        .setVersion(config.version)
+        .addBearerAuth()
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+    await app.listen(config.port, config.host);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const address = app.getHttpServer().address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  return {
+    app,
+    url,
+    docsUrl: `${url}/docs`,
+    openApiUrl: `${url}/docs-json`,
+    sites: await app.get(SitesService).list(),
+    generatedAdminToken: app.get(AdminAuthService).generatedToken,
+    adminTokenSource: app.get(AdminAuthService).tokenSource,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,39 @@
+import { EvalResultBody } from '../../../../libs/protocol/src';
+import { summariseEvaluation } from './evaluation-results';
+
+function result(positive: number[], negative: number[]): EvalResultBody {
+  const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+  return {
+    modelDigest: 'd',
+    nPositive: sum(positive),
+    nNegative: sum(negative),
+    histogram: { bins: positive.length, positive, negative },
+  } as EvalResultBody;
+}
+
+describe('summariseEvaluation', () => {
+  it('pools the histograms (not the site AUCs) and keeps one row per site in id order', () => {
+    // pooled pos [1, 4], neg [4, 1]: (4·4 + ½·(1·4 + 4·1)) / 25 = 0.8; the mean of site AUCs is (1 + 0.5 + 1) / 3.
+    const results = new Map([
+      ['c', result([0, 1], [1, 0])],
+      ['a', result([0, 2], [2, 0])],
+      ['b', result([1, 1], [1, 1])],
+    ]);
+    const summary = summariseEvaluation('run', 'd', results, 'now');
+    expect(summary.problem).toBeUndefined();
+    expect(summary.evaluations.map((e) => [e.siteId, e.auc, e.n, e.nPositive])).toEqual([
+      ['a', 1, 4, 2],
+      ['b', 0.5, 4, 2],
+      ['c', 1, 2, 1],
+    ]);
+    const metric = (name: string) => summary.metrics.find((m) => m.name === name && !m.siteId)?.value;
+    expect(metric('eval/pooled_auc')).toBeCloseTo(0.8, 12);
+    expect(metric('eval/mean_site_auc')).toBeCloseTo(2.5 / 3, 12);
+  });
+
+  it('says why when no pooled AUC exists (a class missing everywhere)', () => {
+    const summary = summariseEvaluation('run', 'd', new Map([['a', result([0, 2], [0, 0])]]), 'now');
+    expect(summary.evaluations[0].auc).toBeUndefined();
+    expect(summary.problem).toMatch(/both classes/);
+  });
+});

@@ -1,0 +1,67 @@
+import { binnedAuc, pooledAucFromHistograms } from '../../../../libs/metrics/src/pooled';
+import type { EvalResultBody } from '../../../../libs/protocol/src';
+import { EvaluationRecord, MetricRecord } from '../persistence/records';
+
+/**
+ * Turns the sites' `eval-result` messages into the run's results: one evaluation row per site
+ * (its own AUC from its histogram) and the pooled AUC over every site's scores. AUC is not
+ * additive, so the pooled figure comes from the summed per-class histograms (libs/metrics), never
+ * from averaging site AUCs — the mean of site AUCs is stored beside it only as a summary.
+ */
+export interface EvaluationSummary {
+  evaluations: EvaluationRecord[];
+  metrics: MetricRecord[];
+  /** Why no pooled AUC could be computed (e.g. no site had both classes), if so. */
+  problem?: string;
+}
+
+export function summariseEvaluation(
+  runId: string,
+  modelDigest: string,
+  results: ReadonlyMap<string, EvalResultBody>,
+  recordedAt: string,
+): EvaluationSummary {
+  const sites = [...results.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const evaluations: EvaluationRecord[] = [];
+  const metrics: MetricRecord[] = [];
+  const metric = (name: string, value: number, siteId?: string): void => {
+    metrics.push({ runId, stage: 'evaluate', round: 0, siteId, name, value, recordedAt });
+  };
+  for (const siteId of sites) {
+    const body = results.get(siteId)!;
+    const own = binnedAuc({
+      bins: body.histogram.bins,
+      pos: body.histogram.positive,
+      neg: body.histogram.negative,
+    });
+    evaluations.push({
+      runId,
+      modelDigest,
+      modelOf: 'global',
+      siteId,
+      n: body.nPositive + body.nNegative,
+      nPositive: body.nPositive,
+      auc: own.auc ?? undefined,
+      histograms: body.histogram,
+      recordedAt,
+    });
+    if (own.auc !== null) metric('eval/auc', own.auc, siteId);
+    metric('eval/n', body.nPositive + body.nNegative, siteId);
+    for (const [name, value] of Object.entries(body.metrics ?? {})) metric(`eval/${name}`, value, siteId);
+  }
+  try {
+    const pooled = pooledAucFromHistograms(
+      sites.map((site) => {
+        const h = results.get(site)!.histogram;
+        return { site, bins: h.bins, pos: h.positive, neg: h.negative };
+      }),
+    );
+    metric('eval/pooled_auc', pooled.auc);
+    metric('eval/pooled_auc_max_binning_error', pooled.maxBinningError);
+    if (pooled.meanSiteAuc !== null) metric('eval/mean_site_auc', pooled.meanSiteAuc);
+    metric('eval/sites', pooled.sites);
+    return { evaluations, metrics };
+  } catch (err) {
+    return { evaluations, metrics, problem: err instanceof Error ? err.message : String(err) };
+  }
+}

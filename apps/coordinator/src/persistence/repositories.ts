@@ -1,0 +1,112 @@
+import {
+  AuditQuery,
+  AuditRecord,
+  EvaluationRecord,
+  MetricRecord,
+  NewAuditRecord,
+  RoundRecord,
+  RunRecord,
+  SiteRecord,
+  TaskRecord,
+  UpdateRecord,
+} from './records';
+
+/**
+ * The persistence contract. Every method returns a Promise even though better-sqlite3 is
+ * synchronous, so a PostgreSQL store (a network client) can implement the same interfaces
+ * without touching a single service.
+ */
+
+export interface SitesRepository {
+  /** Inserts or refreshes a site from the provisioning registry; never clears a revocation. */
+  upsert(site: SiteRecord): Promise<void>;
+  get(id: string): Promise<SiteRecord | undefined>;
+  list(): Promise<SiteRecord[]>;
+  revoke(id: string, at: string, reason: string): Promise<SiteRecord | undefined>;
+}
+
+export interface RunsRepository {
+  insert(run: RunRecord): Promise<void>;
+  get(id: string): Promise<RunRecord | undefined>;
+  list(): Promise<RunRecord[]>;
+  /**
+   * Moves a run from one of `from` to `to` in one statement; returns the updated run, or
+   * undefined if the run was not in one of `from` (someone else moved it first).
+   */
+  transition(
+    id: string,
+    from: readonly RunRecord['state'][],
+    to: RunRecord['state'],
+    changes: Pick<RunRecord, 'startedAt' | 'endedAt' | 'reason'>,
+  ): Promise<RunRecord | undefined>;
+}
+
+export interface RoundsRepository {
+  insert(round: RoundRecord): Promise<void>;
+  get(runId: string, stage: string, round: number): Promise<RoundRecord | undefined>;
+  listForRun(runId: string): Promise<RoundRecord[]>;
+  update(
+    runId: string,
+    stage: string,
+    round: number,
+    changes: Partial<Pick<RoundRecord, 'state' | 'outputDigest' | 'endedAt' | 'reason'>>,
+  ): Promise<void>;
+  /** The earliest round of a run that is neither done nor failed: where a restart resumes. */
+  firstUnfinished(runId: string): Promise<RoundRecord | undefined>;
+}
+
+export interface TasksRepository {
+  insert(task: TaskRecord): Promise<void>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  listForRound(runId: string, stage: string, round: number): Promise<TaskRecord[]>;
+  setState(id: string, state: TaskRecord['state'], attempts?: number): Promise<void>;
+}
+
+export interface UpdatesRepository {
+  insert(update: UpdateRecord): Promise<number>;
+  listForRound(runId: string, stage: string, round: number): Promise<UpdateRecord[]>;
+  setStatus(id: number, status: UpdateRecord['status'], rejectReason?: string): Promise<void>;
+}
+
+export interface MetricsRepository {
+  insertMany(metrics: MetricRecord[]): Promise<void>;
+  listForRun(runId: string): Promise<MetricRecord[]>;
+}
+
+export interface EvaluationsRepository {
+  insert(result: EvaluationRecord): Promise<void>;
+  listForRun(runId: string): Promise<EvaluationRecord[]>;
+}
+
+/** Append-only: there is deliberately no update or delete. */
+export interface AuditRepository {
+  append(entry: NewAuditRecord): Promise<AuditRecord>;
+  query(query: AuditQuery): Promise<AuditRecord[]>;
+}
+
+/** Small named values the coordinator keeps between starts (e.g. the admin token's hash). */
+export interface SettingsRepository {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+}
+
+export interface CoordinatorStore {
+  readonly kind: string;
+  readonly sites: SitesRepository;
+  readonly runs: RunsRepository;
+  readonly rounds: RoundsRepository;
+  readonly tasks: TasksRepository;
+  readonly updates: UpdatesRepository;
+  readonly metrics: MetricsRepository;
+  readonly evaluations: EvaluationsRepository;
+  readonly audit: AuditRepository;
+  readonly settings: SettingsRepository;
+  /** Versions of the migrations applied, in order. */
+  migrations(): Promise<number[]>;
+  /** Cheap round trip for /health. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Nest injection token for the CoordinatorStore. */
+export const COORDINATOR_STORE = Symbol('COORDINATOR_STORE');

@@ -1,0 +1,47 @@
+import { ConnectedSites, SiteConnection } from './connected-sites';
+
+function connection(siteId: string, connectionId: string, closed: string[]): SiteConnection {
+  return {
+    siteId,
+    connectionId,
+    address: '127.0.0.1',
+    connectedAt: '2026-01-01T00:00:00.000Z',
+    close: (reason) => closed.push(`${connectionId}: ${reason}`),
+  };
+}
+
+describe('ConnectedSites', () => {
+  it('keeps one connection per site: a newer one closes the older', () => {
+    const closed: string[] = [];
+    const registry = new ConnectedSites();
+    registry.add(connection('b', 'b1', closed));
+    registry.add(connection('a', 'a1', closed));
+    registry.add(connection('a', 'a2', closed));
+    expect(closed).toEqual(['a1: replaced by a newer connection']);
+    expect(registry.list().map((c) => c.connectionId)).toEqual(['a2', 'b1']);
+  });
+
+  it('ignores the late disconnect of a replaced connection', () => {
+    const registry = new ConnectedSites();
+    registry.add(connection('a', 'a1', []));
+    registry.add(connection('a', 'a2', []));
+    registry.remove('a', 'a1');
+    expect(registry.get('a')?.connectionId).toBe('a2');
+    registry.setStatus('a', 'a1', { state: 'training', at: 't' });
+    expect(registry.get('a')?.lastStatus).toBeUndefined();
+    registry.setStatus('a', 'a2', { state: 'training', at: 't' });
+    expect(registry.get('a')?.lastStatus).toEqual({ state: 'training', at: 't' });
+    registry.remove('a', 'a2');
+    expect(registry.get('a')).toBeUndefined();
+  });
+
+  it('disconnects a site on demand (revocation)', () => {
+    const closed: string[] = [];
+    const registry = new ConnectedSites();
+    registry.add(connection('a', 'a1', closed));
+    registry.disconnect('a', 'site revoked');
+    registry.disconnect('nobody', 'x');
+    expect(closed).toEqual(['a1: site revoked']);
+    expect(registry.list()).toEqual([]);
+  });
+});

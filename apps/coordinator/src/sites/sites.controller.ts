@@ -1,0 +1,63 @@
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { AuditAction } from '../audit/audit-action.decorator';
+import { SiteRecord } from '../persistence/records';
+import { RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
+import { SitesService } from './sites.service';
+import { ConnectedSites } from './connected-sites';
+
+@ApiTags('sites')
+@ApiBearerAuth()
+@Controller('sites')
+export class SitesController {
+  constructor(
+    private readonly sites: SitesService,
+    private readonly connected: ConnectedSites,
+  ) {}
+
+  private view(site: SiteRecord): SiteView {
+    const connection = this.connected.get(site.id);
+    return {
+      ...site,
+      revoked: Boolean(site.revokedAt),
+      connected: Boolean(connection),
+      ...(connection ? { connectedAt: connection.connectedAt, lastStatus: connection.lastStatus } : {}),
+    };
+  }
+
+  @Get()
+  @ApiOkResponse({ type: [SiteView] })
+  async list(): Promise<SiteView[]> {
+    return (await this.sites.list()).map((site) => this.view(site));
+  }
+
+  @Post('reload')
+  @HttpCode(200)
+  @AuditAction('sites.reload')
+  @ApiOkResponse({
+    type: [SiteView],
+    description: 'sites.json re-read: sites provisioned since start are enrolled',
+  })
+  async reload(): Promise<SiteView[]> {
+    return (await this.sites.reload()).map((site) => this.view(site));
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: SiteView })
+  @ApiNotFoundResponse()
+  async get(@Param() { id }: SiteIdParamDto): Promise<SiteView> {
+    return this.view(await this.sites.get(id));
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @AuditAction('sites.revoke')
+  @ApiOkResponse({
+    type: SiteView,
+    description: 'revoked now: its handshakes and envelopes are refused from here on',
+  })
+  @ApiNotFoundResponse()
+  async revoke(@Param() { id }: SiteIdParamDto, @Body() body: RevokeSiteDto): Promise<SiteView> {
+    return this.view(await this.sites.revoke(id, body.reason));
+  }
+}

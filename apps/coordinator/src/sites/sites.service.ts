@@ -1,0 +1,133 @@
+import { Inject, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InputError, Log } from '../../../../libs/common/src';
+import {
+  coordinatorDirOf,
+  Keyring,
+  loadCoordinator,
+  revokeSite as revokeInRegistry,
+  SigningKeyPair,
+  fingerprint,
+} from '../../../../libs/protocol/src';
+import { coordinatorConfig } from '../config/coordinator-config';
+import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
+import { SiteRecord } from '../persistence/records';
+import { ConnectedSites } from './connected-sites';
+import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
+
+/** What the gateway and envelope verifiers need: whom to trust, and the coordinator's own keys. */
+export interface KeyringProvider {
+  /** Live keyring: a revocation through the API takes effect on the next handshake or message. */
+  readonly keyring: Keyring;
+  readonly coordinatorKeys: SigningKeyPair;
+  readonly coordinatorUrl: string;
+}
+
+/**
+ * Enrolment comes from the provisioning kit (`sites.json`, written by `phcc-fed provision`); the
+ * database mirrors it and adds what only the running coordinator knows (API revocations). A site
+ * revoked in either place stays revoked.
+ */
+@Injectable()
+export class SitesService implements OnModuleInit, KeyringProvider {
+  private readonly ring = new Keyring();
+  private keys?: SigningKeyPair;
+  private url = '';
+  private coordinatorDir = '';
+
+  constructor(
+    private readonly config: ConfigService,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    @Inject(COORDINATOR_LOG) private readonly log: Log,
+    private readonly connected: ConnectedSites,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.reload();
+  }
+
+  /** Re-reads the kit's registry (new sites provisioned since start) and rebuilds the keyring. */
+  async reload(): Promise<SiteRecord[]> {
+    const { kitDir } = coordinatorConfig(this.config);
+    const dir = coordinatorDirOf(kitDir);
+    if (!dir) {
+      throw new InputError(
+        `${kitDir}: no coordinator kit here (expected coordinator/coordinator.json; create one with "phcc-fed provision --out ${kitDir} …")`,
+      );
+    }
+    const loaded = loadCoordinator(dir);
+    for (const site of loaded.sites) {
+      await this.store.sites.upsert({
+        id: site.id,
+        publicKey: site.publicKey,
+        fingerprint: site.fingerprint,
+        enrolledAt: site.enrolledAt,
+        revokedAt: site.revokedAt,
+        revokedReason: site.revokedReason,
+      });
+    }
+    const sites = await this.store.sites.list();
+    const enrolled = new Set(loaded.sites.map((s) => s.id));
+    // One Keyring for the coordinator's lifetime, updated in place: the gateway and verifiers
+    // hold a reference to it, so a reload or a revocation reaches them without re-wiring.
+    for (const id of loaded.keyring.ids()) {
+      this.ring.add(id, loaded.keyring.publicKey(id)!);
+      if (loaded.keyring.isRevoked(id)) this.ring.revoke(id);
+    }
+    for (const site of sites) {
+      // Revoked here but not in sites.json (e.g. the file was read-only): still refused.
+      if (site.revokedAt) this.ring.revoke(site.id);
+    }
+    this.coordinatorDir = dir;
+    this.keys = loaded.keys;
+    this.url = loaded.url;
+    this.log.info(
+      { kit: dir, coordinator: fingerprint(loaded.keys.publicKey), sites: enrolled.size },
+      'coordinator kit loaded',
+    );
+    return sites.filter((s) => enrolled.has(s.id));
+  }
+
+  get keyring(): Keyring {
+    return this.ring;
+  }
+
+  get coordinatorKeys(): SigningKeyPair {
+    if (!this.keys) throw new Error('coordinator kit not loaded yet');
+    return this.keys;
+  }
+
+  get coordinatorUrl(): string {
+    return this.url;
+  }
+
+  list(): Promise<SiteRecord[]> {
+    return this.store.sites.list();
+  }
+
+  async get(id: string): Promise<SiteRecord> {
+    const site = await this.store.sites.get(id);
+    if (!site) throw new NotFoundException(`site "${id}" is not enrolled`);
+    return site;
+  }
+
+  /**
+   * Revokes at once (keyring; a live connection is closed) and for good (database, and sites.json so `keys show` agrees). An
+   * already revoked site keeps its first revocation time and reason.
+   */
+  async revoke(id: string, reason: string): Promise<SiteRecord> {
+    await this.get(id);
+    const site = (await this.store.sites.revoke(id, new Date().toISOString(), reason))!;
+    this.ring.revoke(id);
+    this.connected.disconnect(id, `site revoked: ${reason}`);
+    try {
+      revokeInRegistry(this.coordinatorDir, id, reason);
+    } catch (err) {
+      this.log.warn(
+        { site: id, err: err instanceof Error ? err.message : String(err) },
+        'revoked in the database but sites.json could not be updated; the revocation still holds',
+      );
+    }
+    return site;
+  }
+}
