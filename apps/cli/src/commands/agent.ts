@@ -1,0 +1,183 @@
+import { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { InputError, Log } from '../../../../libs/common/src';
+import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
+import type { AgentEvent } from '../../../site-agent/src';
+import { commandLogger, globalOptions } from '../context';
+import { checkCohortPath, TINY_MODEL } from './model-inputs';
+
+interface AgentCommandOptions {
+  kit: string;
+  cohort: string;
+  state?: string;
+  once?: boolean;
+  run?: string;
+  fedbn?: boolean;
+  keepLocal?: string;
+  tiny?: boolean;
+  modelConfig?: string;
+  maxTaskMb: string;
+}
+
+/**
+ * `phcc-fed agent`: a hospital's site agent. Loads the kit and the cohort, connects to the
+ * coordinator, and answers its tasks until stopped (Ctrl-C) or, with --once, after one task.
+ * tfjs and socket.io are loaded only when the command runs.
+ */
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .summary("run a hospital's site agent next to its cohort")
+    .description(
+      'Connects this site to the coordinator named in its kit (--kit, a sites/<id>/ folder written by\n' +
+        '"phcc-fed provision"), with a signed handshake, and carries out the tasks it sends: local SSL or\n' +
+        'fine-tuning of the received global weights on the cohort (--cohort), or evaluation on the test split.\n' +
+        'Every task must be signed by the coordinator key in the kit. What leaves the site: signed updates\n' +
+        '(weights only), evaluation aggregates (counts, AUC, score histograms), status and errors — never\n' +
+        'images or per-patient values. Every message sent is logged to <state>/messages.jsonl.\n' +
+        "The model shape must be the federation's: --tiny or --model-config FILE (JSON overrides).",
+    )
+    .requiredOption('--kit <dir>', "this site's kit folder (kit.json, site.key, coordinator.pub)")
+    .requiredOption('--cohort <dir>', "the site's cohort folder (manifest.csv + NIfTI files)")
+    .option('--state <dir>', 'message log and kept-local parameters (default: <kit>/state)')
+    .option('--once', 'stop after the first task has been answered')
+    .option('--run <id>', 'accept tasks of this run only')
+    .option('--fedbn', 'keep normalisation parameters at the site (FedBN; must match the plan)')
+    .option('--keep-local <regex>', 'tensors that never leave the site (overrides --fedbn)')
+    .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
+    .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
+    .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
+    .action(async (opts: AgentCommandOptions, cmd: Command) => {
+      const log = commandLogger(cmd);
+      const kitDir = resolve(opts.kit);
+      const maxTaskMb = Number(opts.maxTaskMb);
+      if (!Number.isFinite(maxTaskMb) || maxTaskMb <= 0) {
+        throw new InputError(`--max-task-mb must be a positive number (got "${opts.maxTaskMb}")`);
+      }
+      const keepLocal = keepLocalPattern(opts);
+      const config = agentModelConfig(opts);
+      const cohortDir = checkCohortPath(opts.cohort);
+
+      const { loadSiteKit } = await import('../../../../libs/protocol/src');
+      const kit = loadSiteKit(kitDir);
+      const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
+      const { initBackend } = await import('../../../../libs/model/src/backend');
+      const { SiteAgent } = await import('../../../site-agent/src');
+      const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
+
+      const out = (line: string) => process.stdout.write(line + '\n');
+      await initBackend({ backend: globalOptions(cmd).backend, log });
+      const cohort = await loadCohort(cohortDir, {
+        size: config.imageSize,
+        slices: config.intensityChannels,
+        phases: config.phases,
+        log,
+      });
+      for (const line of formatCohortReport(cohort.report)) out(line);
+      const data = cohortData(cohort);
+      const samples = await data();
+      if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
+
+      const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
+      const agent = new SiteAgent({
+        kit,
+        executors: modelExecutors({ modelConfig: config, data, log }),
+        stateDir,
+        keepLocal,
+        runId: opts.run,
+        once: opts.once,
+        maxTaskBytes: Math.round(maxTaskMb * 1024 * 1024),
+        log,
+        onEvent: (event) => reportEvent(event, out, log),
+      });
+      out(
+        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}; message log: ${agent.messageLog.file}`,
+      );
+      const stop = () => {
+        out('stopping (SIGINT)…');
+        void agent.stop();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await Promise.race([agent.start(), agent.done]);
+        await agent.done;
+      } catch (err) {
+        await agent.stop();
+        throw new InputError((err as Error).message);
+      } finally {
+        process.removeListener('SIGINT', stop);
+        process.removeListener('SIGTERM', stop);
+      }
+      out('agent stopped');
+    });
+}
+
+function keepLocalPattern(opts: AgentCommandOptions): RegExp | null {
+  if (opts.keepLocal !== undefined) {
+    try {
+      return new RegExp(opts.keepLocal);
+    } catch (err) {
+      throw new InputError(`--keep-local: not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  // The same default FedBN pattern as libs/federated (LayerNorm / GRN parameters).
+  return opts.fedbn ? /\/(?:norm|ln|grn)/ : null;
+}
+
+function agentModelConfig(opts: AgentCommandOptions): ModelConfig {
+  if (opts.modelConfig !== undefined) {
+    if (opts.tiny) throw new InputError('--tiny and --model-config are mutually exclusive');
+    const file = resolve(opts.modelConfig);
+    if (!existsSync(file)) throw new InputError(`--model-config ${file}: no such file`);
+    let overrides: unknown;
+    try {
+      overrides = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new InputError(`--model-config ${file}: not JSON: ${(err as Error).message}`);
+    }
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+      throw new InputError(`--model-config ${file}: must be a JSON object of model config fields`);
+    }
+    return modelConfig(overrides as Partial<ModelConfig>);
+  }
+  return modelConfig(opts.tiny ? TINY_MODEL : {});
+}
+
+function reportEvent(event: AgentEvent, out: (line: string) => void, log: Log): void {
+  switch (event.type) {
+    case 'welcomed':
+      out('connected; coordinator key verified');
+      break;
+    case 'disconnected':
+      out(`disconnected (${event.reason}); reconnecting…`);
+      break;
+    case 'connect-refused':
+      out(
+        `connection refused: ${event.code}: ${event.reason}` +
+          (event.retryInMs !== undefined ? `; retrying in ${(event.retryInMs / 1000).toFixed(1)} s` : ''),
+      );
+      break;
+    case 'task':
+      out(`task ${event.taskId}: run ${event.runId} round ${event.round}, ${event.stage}`);
+      break;
+    case 'task-refused':
+      out(`task ${event.taskId ?? '?'} refused: ${event.code}: ${event.reason}`);
+      break;
+    case 'progress':
+      log.info(
+        { taskId: event.taskId, progress: Number(event.fraction.toFixed(3)) },
+        event.message ?? 'progress',
+      );
+      break;
+    case 'result-sent':
+      out(`task ${event.taskId}: ${event.kind} ${event.ok ? 'accepted' : 'refused'} by the coordinator`);
+      break;
+    case 'task-failed':
+      out(`task ${event.taskId} failed: ${event.reason}`);
+      break;
+    default:
+      break;
+  }
+}

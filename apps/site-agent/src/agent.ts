@@ -1,0 +1,542 @@
+import { join } from 'node:path';
+import { io, Socket } from 'socket.io-client';
+import { Log, silentLog } from '../../../libs/common/src';
+import {
+  applyOutgoing,
+  keepLocalFromSource,
+  siteOutgoingFilters,
+  STAGE_PARTS,
+  uploadLayout,
+} from '../../../libs/federated/src';
+import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/model/src/codec/core';
+import {
+  AckReply,
+  ackError,
+  checkWelcome,
+  EnvelopeVerifier,
+  fail,
+  HandshakeAuth,
+  ID_PATTERN,
+  LoadedSiteKit,
+  newNonce,
+  NonceCache,
+  onAck,
+  ProtocolErrorCode,
+  ProtocolErrorInfo,
+  SendTransferOptions,
+  SiteState,
+  signEnvelope,
+  signHandshake,
+  socketIoTransport,
+  TaskBody,
+  TRANSFER_EVENTS,
+  TransferReceiver,
+  verifierTransferHooks,
+  VerifiedMessage,
+} from '../../../libs/protocol/src';
+import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
+import { EvalResult, ExecutorSet, TrainResult } from './executor';
+import { LocalParamStore, overlayLocal } from './local-params';
+import { MessageLog } from './message-log';
+import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
+
+/** Handshake refusals that no retry can cure: the kit or the enrolment is wrong. */
+const FATAL_REFUSALS = new Set(['UNKNOWN_SIGNER', 'REVOKED_SIGNER', 'BAD_SIGNATURE', 'UNSUPPORTED_VERSION']);
+
+export interface SiteAgentOptions {
+  kit: LoadedSiteKit;
+  executors: ExecutorSet;
+  /** Where the message log and kept-local parameters live. */
+  stateDir: string;
+  log?: Log;
+  /**
+   * FedBN: tensors whose name matches never leave the site; they are restored from the state dir
+   * before each task and saved after training. Must equal the plan's `keepLocal`. Default none.
+   */
+  keepLocal?: RegExp | null;
+  /** Largest global-weights payload accepted in a task; default 1 GiB. */
+  maxTaskBytes?: number;
+  /** Accept tasks of this run only (any run when absent). */
+  runId?: string;
+  reconnect?: BackoffOptions;
+  /** How long to wait for each acknowledgement; default 15 s. */
+  ackTimeoutMs?: number;
+  transfer?: SendTransferOptions;
+  /** Stop after the first task has been answered. */
+  once?: boolean;
+  /** Minimum interval between progress `status` messages; default 2 s. */
+  statusIntervalMs?: number;
+  onEvent?: (event: AgentEvent) => void;
+}
+
+/** What the agent tells its host (the CLI prints these as progress). */
+export type AgentEvent =
+  | { type: 'connected' }
+  | { type: 'welcomed' }
+  | { type: 'disconnected'; reason: string }
+  | { type: 'connect-refused'; code: string; reason: string; retryInMs?: number }
+  | { type: 'task'; runId: string; round: number; taskId: string; stage: string }
+  | { type: 'task-refused'; code: ProtocolErrorCode; reason: string; taskId?: string }
+  | { type: 'progress'; taskId: string; fraction: number; message?: string }
+  | { type: 'result-sent'; taskId: string; kind: 'update' | 'eval-result'; ok: boolean }
+  | { type: 'task-failed'; taskId: string; reason: string };
+
+/**
+ * A hospital's connection to the coordinator (NVFlare's client runner): authenticates, receives
+ * signed tasks with global weights, runs the stage's executor, and sends back a signed update or
+ * evaluation aggregates through the privacy guard. Survives disconnects: socket.io reconnects with
+ * exponential backoff + jitter, each attempt re-handshakes with a fresh nonce, and an update that
+ * could not be delivered is re-signed and resent once the coordinator welcomes the site again.
+ */
+export class SiteAgent {
+  readonly messageLog: MessageLog;
+  readonly channel: OutgoingChannel;
+  private readonly socket: Socket;
+  private readonly log: Log;
+  private readonly nonces: NonceCache;
+  private readonly taskVerifier: EnvelopeVerifier;
+  private readonly welcomeVerifier: EnvelopeVerifier;
+  private readonly localParams: LocalParamStore;
+  private readonly keepLocal: RegExp | null;
+  private readonly maxTaskBytes: number;
+  private receiver: TransferReceiver | undefined;
+  private auth: HandshakeAuth | undefined;
+  private welcomed = false;
+  private welcomeWaiters: (() => void)[] = [];
+  private refusedAttempts = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private stopped = false;
+  private lastStatusAt = 0;
+  private resolveDone!: () => void;
+  private rejectDone!: (err: Error) => void;
+  /** Settles when the agent stops: after `stop()`, after the first task with `once`, or on a fatal refusal. */
+  readonly done: Promise<void>;
+
+  constructor(private readonly options: SiteAgentOptions) {
+    this.log = options.log ?? silentLog;
+    this.keepLocal = options.keepLocal ?? null;
+    this.maxTaskBytes = options.maxTaskBytes ?? 1024 ** 3;
+    this.messageLog = new MessageLog(join(options.stateDir, 'messages.jsonl'));
+    this.localParams = new LocalParamStore(options.stateDir);
+    this.nonces = new NonceCache(5 * 60_000);
+    const { kit } = options;
+    this.taskVerifier = new EnvelopeVerifier({
+      keyring: kit.keyring,
+      maxPayloadBytes: this.maxTaskBytes,
+      acceptedTypes: ['task'],
+      nonceCache: this.nonces,
+      expected: options.runId ? { runId: options.runId } : undefined,
+    });
+    this.welcomeVerifier = new EnvelopeVerifier({
+      keyring: kit.keyring,
+      maxPayloadBytes: 0,
+      acceptedTypes: ['welcome', 'error'],
+      nonceCache: this.nonces,
+    });
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+    const backoff = resolveBackoff(options.reconnect);
+    this.socket = io(kit.coordinatorUrl.replace(/\/+$/, '') + kit.namespace, {
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnection: true,
+      reconnectionDelay: backoff.initialDelayMs,
+      reconnectionDelayMax: backoff.maxDelayMs,
+      randomizationFactor: backoff.jitter,
+      // A function, so every (re)connection attempt signs a fresh handshake with a new nonce.
+      auth: (cb) => {
+        this.auth = signHandshake(kit.siteId, kit.keys.secretKey, kit.coordinatorPublicKey, {
+          namespace: kit.namespace,
+        });
+        cb({ ...this.auth });
+      },
+    });
+    this.channel = new OutgoingChannel(
+      socketIoTransport(this.socket),
+      this.messageLog,
+      kit.siteId,
+      options.ackTimeoutMs,
+    );
+    this.wireSocket();
+  }
+
+  get connected(): boolean {
+    return this.socket.connected && this.welcomed;
+  }
+
+  /** Connects; resolves once the coordinator has proved its key (welcome verified). */
+  start(): Promise<void> {
+    this.socket.connect();
+    return this.whenWelcomed();
+  }
+
+  /** Clean shutdown: aborts the running task, disconnects, settles `done`. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    clearTimeout(this.reconnectTimer);
+    this.receiver?.close();
+    this.socket.disconnect();
+    this.resolveDone();
+  }
+
+  private fatal(err: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    clearTimeout(this.reconnectTimer);
+    this.socket.disconnect();
+    this.rejectDone(err);
+  }
+
+  private emit(event: AgentEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  private whenWelcomed(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.welcomeWaiters.push(resolve);
+      this.done.then(() => reject(new Error('agent stopped')), reject);
+    });
+  }
+
+  private wireSocket(): void {
+    const socket = this.socket;
+    socket.on('connect', () => {
+      this.receiver?.close();
+      this.receiver = new TransferReceiver({
+        ...verifierTransferHooks(this.taskVerifier, (message, payload) => this.onTask(message, payload)),
+        maxPayloadBytes: this.maxTaskBytes,
+        log: this.log,
+      });
+      this.emit({ type: 'connected' });
+      this.log.info({ url: this.options.kit.coordinatorUrl }, 'connected; waiting for the welcome');
+    });
+    socket.on('disconnect', (reason) => {
+      this.welcomed = false;
+      this.receiver?.close();
+      this.emit({ type: 'disconnected', reason });
+      if (this.stopped) return;
+      this.log.warn({ reason }, 'disconnected; reconnecting');
+      // socket.io reconnects by itself except when the server closed the connection on purpose.
+      if (reason === 'io server disconnect') {
+        const retryInMs = backoffDelay(this.refusedAttempts++, this.options.reconnect);
+        this.reconnectTimer = setTimeout(() => socket.connect(), retryInMs);
+      }
+    });
+    socket.on('connect_error', (err: Error & { data?: { code?: string; reason?: string } }) => {
+      const code = err.data?.code ?? 'CONNECT_FAILED';
+      const reason = err.data?.reason ?? err.message;
+      if (FATAL_REFUSALS.has(code)) {
+        this.emit({ type: 'connect-refused', code, reason });
+        this.fatal(new Error(`coordinator refused this site: ${code}: ${reason}`));
+        return;
+      }
+      // A middleware refusal (stale clock, replay) leaves socket.io inactive: retry ourselves.
+      if (!socket.active && !this.stopped) {
+        const retryInMs = backoffDelay(this.refusedAttempts++, this.options.reconnect);
+        this.emit({ type: 'connect-refused', code, reason, retryInMs });
+        this.reconnectTimer = setTimeout(() => socket.connect(), retryInMs);
+      } else {
+        this.emit({ type: 'connect-refused', code, reason });
+      }
+    });
+    socket.on('welcome', (raw: unknown) => {
+      const auth = this.auth;
+      const result = auth ? checkWelcome(raw, auth, this.welcomeVerifier) : fail('MALFORMED', 'no handshake');
+      if (!result.ok) {
+        this.log.error(result.error, 'welcome does not prove the coordinator key: disconnecting');
+        this.fatal(
+          new Error(`coordinator failed to authenticate: ${result.error.code}: ${result.error.reason}`),
+        );
+        return;
+      }
+      this.welcomed = true;
+      this.refusedAttempts = 0;
+      this.emit({ type: 'welcomed' });
+      this.log.info({ siteId: this.options.kit.siteId }, 'coordinator authenticated');
+      for (const waiter of this.welcomeWaiters.splice(0)) waiter();
+      this.sendStatus('idle', {}, true);
+    });
+    onAck(socket, TRANSFER_EVENTS.begin, (m) => this.withReceiver((r) => r.begin(m), m), this.log);
+    onAck(socket, TRANSFER_EVENTS.chunk, (m) => this.withReceiver((r) => r.chunk(m)), this.log);
+    onAck(socket, TRANSFER_EVENTS.end, (m) => this.withReceiver((r) => r.end(m)), this.log);
+    onAck(socket, 'task', (raw) => this.onPayloadlessTask(raw), this.log);
+    onAck(socket, 'error', (raw) => this.onCoordinatorError(raw), this.log);
+  }
+
+  private async withReceiver(
+    handle: (receiver: TransferReceiver) => AckReply | Promise<AckReply>,
+    beginMessage?: unknown,
+  ): Promise<AckReply> {
+    if (!this.receiver || !this.welcomed) {
+      return ackError({
+        code: 'UNEXPECTED_MESSAGE',
+        reason: 'the coordinator has not been authenticated yet',
+      });
+    }
+    const reply = await handle(this.receiver);
+    if (!reply.ok && beginMessage !== undefined) {
+      // A task refused at its header (bad signature, stale, wrong run…): tell the coordinator.
+      const envelope = (beginMessage as { envelope?: { body?: { taskId?: unknown } } } | null)?.envelope;
+      this.refuse(reply.error, envelope?.body?.taskId);
+    }
+    return reply;
+  }
+
+  /** Tasks must carry the global weights (docs/PROTOCOL.md §4): a payload-less task is refused. */
+  private onPayloadlessTask(raw: unknown): AckReply {
+    const result = this.taskVerifier.verify(raw);
+    const error: ProtocolErrorInfo = result.ok
+      ? { code: 'MALFORMED', reason: 'a task must carry the global weights as its payload' }
+      : result.error;
+    this.refuse(error, (raw as { body?: { taskId?: unknown } } | null)?.body?.taskId);
+    return ackError(error);
+  }
+
+  private onCoordinatorError(raw: unknown): AckReply {
+    const result = this.welcomeVerifier.verify(raw);
+    if (!result.ok) return ackError(result.error);
+    this.log.warn({ error: result.value.body }, 'the coordinator reported an error');
+    return { ok: true };
+  }
+
+  /** Called with a task whose signature, scope, freshness and payload digest have all been verified. */
+  private onTask(message: VerifiedMessage, payload: Buffer): AckReply {
+    const task = message.body as TaskBody;
+    const executor = this.options.executors[task.stage];
+    let problem: ProtocolErrorInfo | undefined;
+    let global: NamedArray[] = [];
+    if (!executor) problem = { code: 'WRONG_STAGE', reason: `this site cannot run ${task.stage} tasks` };
+    else if (task.deadline < Date.now())
+      problem = { code: 'STALE_TIMESTAMP', reason: 'task deadline has passed' };
+    else {
+      try {
+        global = decodeWeights(payload, { maxBytes: this.maxTaskBytes });
+      } catch (err) {
+        problem = { code: 'MALFORMED', reason: `global weights do not decode: ${(err as Error).message}` };
+      }
+    }
+    if (problem) {
+      this.decline(task, problem);
+      return ackError(problem);
+    }
+    this.emit({ type: 'task', runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage });
+    this.log.info(
+      { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage },
+      'task received',
+    );
+    const digest = message.envelope.digest ?? task.globalWeightsDigest;
+    // One task at a time, in arrival order; the transfer is acknowledged right away.
+    this.queue = this.queue.then(() => this.runTask(task, global, digest));
+    return { ok: true };
+  }
+
+  private async runTask(task: TaskBody, global: NamedArray[], digest: string): Promise<void> {
+    if (this.stopped) return;
+    const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
+    const where = { runId: task.runId, round: task.round, taskId: task.taskId };
+    try {
+      await this.sendSigned('task-ack', { ...this.meta(), ...scope, accepted: true });
+      const stateName: SiteState = task.stage === 'evaluate' ? 'evaluating' : 'training';
+      this.sendStatus(stateName, { ...where, progress: 0 }, true);
+      const executor = this.options.executors[task.stage];
+      if (!executor) throw new Error(`no executor for ${task.stage}`);
+      const input = this.keepLocal ? overlayLocal(global, this.localParams.load()) : global;
+      const result = await executor.execute(task, input, {
+        signal: this.abort.signal,
+        progress: (fraction, message) => {
+          this.emit({ type: 'progress', taskId: task.taskId, fraction, message });
+          this.sendStatus(stateName, {
+            ...where,
+            progress: clamp01(fraction),
+            ...(message ? { message: message.slice(0, 500) } : {}),
+          });
+        },
+      });
+      if (this.stopped) return;
+      if (result.kind === 'train') await this.sendUpdate(task, global, digest, result);
+      else await this.sendEvalResult(task, digest, result);
+      this.sendStatus('idle', {}, true);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.emit({ type: 'task-failed', taskId: task.taskId, reason });
+      this.log.error({ taskId: task.taskId, reason }, 'task failed');
+      if (!this.stopped) {
+        this.sendStatus('error', { ...where, message: reason.slice(0, 500) }, true);
+        this.refuse(
+          { code: 'INTERNAL', reason: `task failed at the site: ${reason}`.slice(0, 1000) },
+          task.taskId,
+        );
+      }
+    }
+    if (this.options.once) await this.stop();
+  }
+
+  private async sendUpdate(
+    task: TaskBody,
+    global: NamedArray[],
+    digest: string,
+    result: TrainResult,
+  ): Promise<void> {
+    if (task.stage === 'evaluate') throw new Error('an evaluate task produced weights');
+    if (this.keepLocal) {
+      const keep = this.keepLocal;
+      this.localParams.save(result.weights.filter((a) => keep.test(a.name)));
+    }
+    const parts = STAGE_PARTS[task.stage];
+    const keepLocalPattern = this.keepLocal ? this.keepLocal.source : null;
+    const filters = siteOutgoingFilters({
+      instruction: { parts: [...parts], keepLocalPattern, updateKind: task.config.updateKind },
+      global,
+      encoding: task.config.updateEncoding,
+    });
+    const outgoing = applyOutgoing(
+      { kind: 'weights', numSamples: result.nSamples, arrays: result.weights, metrics: result.metrics },
+      filters,
+    );
+    const payload = encodeWeights(outgoing.arrays, task.config.updateEncoding);
+    const expected = uploadLayout(layoutOf(global), parts, keepLocalFromSource(keepLocalPattern));
+    const shapes = Object.fromEntries(expected.map((t) => [t.name, t.shape]));
+    const maxBytes = Math.min(task.config.maxUpdateBytes, this.maxTaskBytes);
+    // Delivery survives a dropped connection: wait for the next welcome and re-sign (fresh nonce).
+    for (;;) {
+      await this.whenWelcomed();
+      const envelope = signEnvelope({
+        type: 'update',
+        body: {
+          ...this.meta(),
+          runId: task.runId,
+          round: task.round,
+          taskId: task.taskId,
+          stage: task.stage,
+          nSamples: result.nSamples,
+          metrics: result.metrics,
+          encoding: task.config.updateEncoding,
+          kind: outgoing.kind,
+          baseDigest: digest,
+        },
+        signer: this.options.kit.siteId,
+        secretKey: this.options.kit.keys.secretKey,
+        payload,
+      });
+      this.sendStatus('uploading', { runId: task.runId, round: task.round, taskId: task.taskId }, true);
+      try {
+        const ack = await this.channel.sendUpdate(
+          envelope,
+          payload,
+          { shapes, maxBytes },
+          this.options.transfer,
+        );
+        this.emit({ type: 'result-sent', taskId: task.taskId, kind: 'update', ok: ack.ok });
+        this.log.info({ taskId: task.taskId, bytes: payload.byteLength }, 'update accepted');
+        return;
+      } catch (err) {
+        if (this.stopped || this.connected || Date.now() > task.deadline) throw err;
+        this.log.warn(
+          { taskId: task.taskId, reason: (err as Error).message },
+          'upload interrupted; resending after reconnect',
+        );
+      }
+    }
+  }
+
+  private async sendEvalResult(task: TaskBody, digest: string, result: EvalResult): Promise<void> {
+    const ack = await this.sendSigned('eval-result', {
+      ...this.meta(),
+      runId: task.runId,
+      round: task.round,
+      taskId: task.taskId,
+      stage: task.stage,
+      modelDigest: digest,
+      nPositive: result.nPositive,
+      nNegative: result.nNegative,
+      ...(result.auc !== undefined ? { auc: result.auc } : {}),
+      histogram: result.histogram,
+      ...(result.metrics ? { metrics: result.metrics } : {}),
+    });
+    this.emit({ type: 'result-sent', taskId: task.taskId, kind: 'eval-result', ok: ack.ok });
+    if (!ack.ok)
+      throw new Error(`coordinator refused the evaluation: ${ack.error.code}: ${ack.error.reason}`);
+  }
+
+  private meta(): { sender: string; nonce: string; timestamp: number } {
+    return { sender: this.options.kit.siteId, nonce: newNonce(), timestamp: Date.now() };
+  }
+
+  private async sendSigned<T extends 'task-ack' | 'eval-result' | 'status' | 'error'>(
+    type: T,
+    body: Parameters<typeof signEnvelope<T>>[0]['body'],
+  ): Promise<AckReply> {
+    const envelope = signEnvelope({
+      type,
+      body,
+      signer: this.options.kit.siteId,
+      secretKey: this.options.kit.keys.secretKey,
+    });
+    return this.channel.emitEnvelope(envelope);
+  }
+
+  /** Progress for the dashboard; best effort (never blocks or fails a task), throttled unless `force`. */
+  private sendStatus(
+    state: SiteState,
+    extra: { runId?: string; round?: number; taskId?: string; progress?: number; message?: string },
+    force = false,
+  ): void {
+    const now = Date.now();
+    if (!this.connected || (!force && now - this.lastStatusAt < (this.options.statusIntervalMs ?? 2_000)))
+      return;
+    this.lastStatusAt = now;
+    this.sendSigned('status', { ...this.meta(), state, ...extra }).catch((err: unknown) => {
+      // A guard refusal of our own status is a bug worth seeing; a lost ack is not.
+      if (err instanceof PrivacyGuardError)
+        this.log.error({ err: err.message }, 'status refused by the privacy guard');
+      else this.log.debug({ err: String(err) }, 'status not delivered');
+    });
+  }
+
+  /**
+   * An authentic task this site will not run (no executor for its stage, past its deadline,
+   * weights that do not decode): a signed `task-ack` with `accepted: false` drops the site from
+   * the round at once instead of leaving the coordinator waiting (docs/PROTOCOL.md §4.1).
+   */
+  private decline(task: TaskBody, error: ProtocolErrorInfo): void {
+    this.emit({ type: 'task-refused', code: error.code, reason: error.reason, taskId: task.taskId });
+    this.log.warn({ ...error, taskId: task.taskId }, 'task declined');
+    const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
+    const reason = `${error.code}: ${error.reason}`.slice(0, 500);
+    this.sendSigned('task-ack', { ...this.meta(), ...scope, accepted: false, reason }).catch((err: unknown) =>
+      this.log.warn({ err: String(err) }, 'declining task-ack not delivered'),
+    );
+  }
+
+  /** Tells the coordinator, in a signed `error`, why a task was not (or could not be) carried out. */
+  private refuse(error: ProtocolErrorInfo, taskId: unknown): void {
+    const ref = typeof taskId === 'string' && ID_PATTERN.test(taskId) ? taskId : undefined;
+    this.emit({
+      type: 'task-refused',
+      code: error.code,
+      reason: error.reason,
+      ...(ref ? { taskId: ref } : {}),
+    });
+    this.log.warn({ ...error, taskId: ref }, 'task refused');
+    if (!this.socket.connected) return;
+    this.sendSigned('error', {
+      ...this.meta(),
+      code: error.code,
+      reason: error.reason.slice(0, 1000),
+      ...(ref ? { ref } : {}),
+    }).catch((err: unknown) => this.log.debug({ err: String(err) }, 'error report not delivered'));
+  }
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+}

@@ -1,0 +1,119 @@
+import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
+import { initBackend } from '../../../../libs/model/src/backend/select';
+import { layoutOf } from '../../../../libs/model/src/codec/core';
+import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
+import { constructedCohort, PatientSample } from '../../../../libs/model/src/training';
+import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
+import { TaskBody } from '../../../../libs/protocol/src';
+import { ExecutionContext } from '../executor';
+import { EvaluateExecutor, SslExecutor } from './model-executors';
+import { ProximalPull } from './proximal-pull';
+
+/** The real executors on the tiny network and an in-memory cohort: a few steps, seconds on 2 cores. */
+const config = modelConfig(TINY);
+
+function patients(): PatientSample[] {
+  return constructedCohort(config, { patients: 8, seed: 3 }).map((p, i) => ({
+    ...p,
+    split: i < 4 ? 'train' : 'test',
+  }));
+}
+
+function task(stage: 'ssl' | 'evaluate'): TaskBody {
+  const body = sampleBody('task', 'coordinator');
+  return {
+    ...body,
+    stage,
+    config: { ...body.config, localEpochs: 1, batchSize: 4, learningRate: 1e-3 },
+  } as TaskBody;
+}
+
+const ctx = (): ExecutionContext & { fractions: number[] } => {
+  const fractions: number[] = [];
+  return { signal: new AbortController().signal, progress: (f) => fractions.push(f), fractions };
+};
+
+describe('model executors (tiny network)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('SSL trains the received global and returns weights of exactly its layout', async () => {
+    const global = PhccModel.create(TINY, 1).params.getWeights();
+    const data = patients();
+    const executor = new SslExecutor({ modelConfig: config, data: async () => data });
+    const progress = ctx();
+    const result = await executor.execute(task('ssl'), global, progress);
+    if (result.kind !== 'train') throw new Error('expected a training result');
+    expect(layoutOf(result.weights)).toEqual(layoutOf(global));
+    expect(result.nSamples).toBe(4);
+    expect(Number.isFinite(result.metrics.loss)).toBe(true);
+    const stem = (ws: typeof global) => ws.find((w) => w.name.startsWith('encoder/'))!.values;
+    expect(stem(result.weights)).not.toEqual(stem(global));
+    expect(progress.fractions.at(-1)).toBe(1);
+  });
+
+  it('evaluation returns counts, AUC and histograms of the labelled test split only', async () => {
+    const global = PhccModel.create(TINY, 2).params.getWeights();
+    const data = patients();
+    const executor = new EvaluateExecutor({ modelConfig: config, data: async () => data, histogramBins: 5 });
+    const result = await executor.execute(task('evaluate'), global, ctx());
+    if (result.kind !== 'evaluate') throw new Error('expected an evaluation result');
+    const test = data.filter((p) => p.split === 'test');
+    expect(result.nPositive + result.nNegative).toBe(test.length);
+    expect(result.nPositive).toBe(test.filter((p) => p.label === 1).length);
+    expect(result.histogram.positive.reduce((a, b) => a + b, 0)).toBe(result.nPositive);
+    expect(result.histogram.negative.reduce((a, b) => a + b, 0)).toBe(result.nNegative);
+    expect(result.histogram.bins).toBe(5);
+    expect(result.auc).toBeGreaterThanOrEqual(0);
+    expect(result.auc).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses global weights that lack a tensor the stage needs', async () => {
+    const global = PhccModel.create(TINY, 1)
+      .params.getWeights()
+      .filter((w) => !w.name.startsWith('decoder/'));
+    const executor = new SslExecutor({ modelConfig: config, data: async () => patients() });
+    await expect(executor.execute(task('ssl'), global, ctx())).rejects.toThrow(/missing/);
+  });
+
+  it('FedProx (μ > 0) keeps the locally trained weights closer to the global than plain FedAvg', async () => {
+    const global = PhccModel.create(TINY, 1).params.getWeights();
+    const data = patients();
+    const executor = new SslExecutor({ modelConfig: config, data: async () => data });
+    const distance = async (mu: number): Promise<number> => {
+      const t = task('ssl');
+      const result = await executor.execute(
+        { ...t, config: { ...t.config, proximalMu: mu, learningRate: 1e-2 } },
+        global,
+        ctx(),
+      );
+      if (result.kind !== 'train') throw new Error('expected a training result');
+      let sum = 0;
+      result.weights.forEach((w, i) => w.values.forEach((v, j) => (sum += (v - global[i].values[j]) ** 2)));
+      return Math.sqrt(sum);
+    };
+    const plain = await distance(0);
+    const prox = await distance(50);
+    expect(plain).toBeGreaterThan(0);
+    expect(prox).toBeLessThan(plain * 0.9);
+  });
+
+  it('the proximal pull with factor 1 lands exactly on the global weights', () => {
+    const model = PhccModel.create(TINY, 4);
+    const before = model.params.getWeights({ parts: ['encoder'] });
+    const pull = new ProximalPull(model, ['encoder'], 1);
+    model.params.setWeights(PhccModel.create(TINY, 5).params.getWeights({ parts: ['encoder'] }), {
+      parts: ['encoder'],
+    });
+    pull.apply(1);
+    const after = model.params.getWeights({ parts: ['encoder'] });
+    let worst = 0;
+    after.forEach((w, i) =>
+      w.values.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - before[i].values[j])))),
+    );
+    expect(worst).toBeLessThan(1e-6);
+    pull.dispose();
+    model.params.dispose();
+  });
+});

@@ -1,0 +1,192 @@
+import { InputError, Log } from '../../../../libs/common/src';
+import { STAGE_PARTS } from '../../../../libs/federated/src';
+import { rocSummary, scoreHistogram } from '../../../../libs/metrics/src';
+import { NamedArray } from '../../../../libs/model/src/codec/core';
+import { ModelConfig, ModelPart, PhccModel } from '../../../../libs/model/src/network';
+import {
+  isFinetunePatient,
+  isSslPatient,
+  PatientSample,
+  predict,
+  trainFinetune,
+  trainSsl,
+  TrainProgress,
+} from '../../../../libs/model/src/training';
+import { Stage, TaskBody } from '../../../../libs/protocol/src';
+import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
+import { ProximalPull } from './proximal-pull';
+
+/** The site's preprocessed patients, loaded once and shared by the executors. */
+export type SiteData = () => Promise<readonly PatientSample[]>;
+
+export interface ModelExecutorOptions {
+  /** Shape of the federation's model; must produce exactly the global weights' layout. */
+  modelConfig: ModelConfig;
+  data: SiteData;
+  log?: Log;
+  /** Equal-width score bins of the evaluation histograms; default 20. */
+  histogramBins?: number;
+}
+
+/** The sub-networks a stage needs from the global weights. */
+const NEEDED_PARTS: Record<Stage, readonly ModelPart[]> = {
+  ssl: STAGE_PARTS.ssl,
+  finetune: STAGE_PARTS.finetune,
+  evaluate: ['encoder', 'head'],
+};
+
+/**
+ * A fresh model holding the global weights of the stage's parts. Its seed only fills parts the
+ * stage does not use; a global that lacks or misshapes a needed tensor is refused here.
+ */
+function modelFromGlobal(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  global: readonly NamedArray[],
+): PhccModel {
+  const maskRatio = task.config.maskRatio ?? options.modelConfig.maskRatio;
+  const model = new PhccModel({ ...options.modelConfig, maskRatio }, task.config.seed);
+  try {
+    model.params.setWeights(global, { parts: NEEDED_PARTS[task.stage], strict: true });
+  } catch (err) {
+    model.params.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Per-step hook: progress for the agent, and FedProx's pull toward the global weights. */
+function afterEachStep(ctx: ExecutionContext, proximal: ProximalPull): (p: TrainProgress) => void {
+  return (p) => {
+    proximal.apply(p.lr);
+    ctx.progress(p.globalStep / p.totalSteps, `epoch ${p.epoch}/${p.epochs} loss ${p.epochLoss.toFixed(4)}`);
+  };
+}
+
+/** Stage 1: FCMAE self-supervision on every patient outside the test split (labels unused). */
+export class SslExecutor implements TaskExecutor {
+  readonly stage = 'ssl' as const;
+  constructor(private readonly options: ModelExecutorOptions) {}
+
+  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    const patients = await this.options.data();
+    const model = modelFromGlobal(this.options, task, global);
+    const proximal = new ProximalPull(model, STAGE_PARTS.ssl, task.config.proximalMu ?? 0);
+    try {
+      const history = await trainSsl(
+        model,
+        patients,
+        {
+          epochs: task.config.localEpochs,
+          lr: task.config.learningRate,
+          batchSize: task.config.batchSize,
+          seed: task.config.seed,
+          warmupEpochs: 0,
+          signal: ctx.signal,
+        },
+        afterEachStep(ctx, proximal),
+      );
+      this.options.log?.info(
+        { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
+        'local training done',
+      );
+      return {
+        kind: 'train',
+        weights: model.params.getWeights(),
+        nSamples: patients.filter(isSslPatient).length,
+        metrics: { loss: history.epochLosses.at(-1) ?? 0 },
+      };
+    } finally {
+      proximal.dispose();
+      model.params.dispose();
+    }
+  }
+}
+
+/** Stage 2: supervised fine-tuning on the labelled patients outside the test split. */
+export class FinetuneExecutor implements TaskExecutor {
+  readonly stage = 'finetune' as const;
+  constructor(private readonly options: ModelExecutorOptions) {}
+
+  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    const patients = await this.options.data();
+    const model = modelFromGlobal(this.options, task, global);
+    const proximal = new ProximalPull(model, STAGE_PARTS.finetune, task.config.proximalMu ?? 0);
+    try {
+      const history = await trainFinetune(
+        model,
+        patients,
+        {
+          epochs: task.config.localEpochs,
+          lr: task.config.learningRate,
+          batchSize: task.config.batchSize,
+          seed: task.config.seed,
+          warmupEpochs: 0,
+          // The coordinator decides the schedule across rounds; no per-round head-only warm-up.
+          freezeEncoderEpochs: 0,
+          signal: ctx.signal,
+        },
+        afterEachStep(ctx, proximal),
+      );
+      this.options.log?.info(
+        { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
+        'local training done',
+      );
+      return {
+        kind: 'train',
+        weights: model.params.getWeights(),
+        nSamples: patients.filter(isFinetunePatient).length,
+        metrics: { loss: history.epochLosses.at(-1) ?? 0 },
+      };
+    } finally {
+      proximal.dispose();
+      model.params.dispose();
+    }
+  }
+}
+
+/**
+ * Evaluates the global model on the site's labelled test split. Only aggregates leave: class
+ * counts, the AUC and per-class score histograms — never a patient's score.
+ */
+export class EvaluateExecutor implements TaskExecutor {
+  readonly stage = 'evaluate' as const;
+  constructor(private readonly options: ModelExecutorOptions) {}
+
+  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    const test = (await this.options.data()).filter(
+      (p) => p.split === 'test' && (p.label === 0 || p.label === 1),
+    );
+    if (test.length === 0) throw new InputError('evaluate: the cohort has no labelled test patients');
+    const model = modelFromGlobal(this.options, task, global);
+    let scores: Float32Array;
+    try {
+      ctx.progress(0, `scoring ${test.length} test patients`);
+      scores = await predict(model, test, Math.min(8, task.config.batchSize));
+    } finally {
+      model.params.dispose();
+    }
+    const labels = test.map((p) => p.label as number);
+    const nPositive = labels.filter((y) => y === 1).length;
+    const nNegative = labels.length - nPositive;
+    const bins = this.options.histogramBins ?? 20;
+    const histogram = scoreHistogram(labels, scores, bins);
+    ctx.progress(1);
+    return {
+      kind: 'evaluate',
+      nPositive,
+      nNegative,
+      ...(nPositive > 0 && nNegative > 0 ? { auc: rocSummary(labels, scores).auc } : {}),
+      histogram: { bins, positive: histogram.pos, negative: histogram.neg },
+    };
+  }
+}
+
+/** The three executors over one site's data. */
+export function modelExecutors(options: ModelExecutorOptions): Record<Stage, TaskExecutor> {
+  return {
+    ssl: new SslExecutor(options),
+    finetune: new FinetuneExecutor(options),
+    evaluate: new EvaluateExecutor(options),
+  };
+}
