@@ -8,7 +8,7 @@ import { buildProgram } from './program';
  * the error's exit code; anything else is a bug and keeps its stack trace.
  */
 export async function runCli(argv: string[]): Promise<void> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,7 +1,17 @@
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, packageVersion } from '../../../libs/common/src';
 import { registerNotAvailable } from './commands/not-available';
+import { registerCoordinator } from './commands/coordinator';
+import { registerAgent } from './commands/agent';
 import { registerBench } from './commands/bench';
+import { registerProvision } from './commands/provision';
+import { registerKeys } from './commands/keys';
+import { registerSynth } from './commands/synth';
+import { registerRoc } from './commands/roc';
+import { registerInspect } from './commands/inspect';
+import { registerTrain } from './commands/train';
+import { registerEvaluate } from './commands/evaluate';
+import { registerPredict } from './commands/predict';
 
 /** The `phcc-fed` command tree. Each subcommand lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -26,54 +36,26 @@ export function buildProgram(): Command {
         .env('PHCC_BACKEND'),
     )
     .showHelpAfterError('(add --help for usage)')
+    // Set before subcommands are added so they inherit it: usage errors anywhere exit 2, not 1.
+    .exitOverride()
     .configureHelp({ sortSubcommands: false });
 
-  registerNotAvailable(
-    program,
-    'coordinator',
-    'run the consortium coordinator (REST admin API + socket.io gateway)',
-    'Federation',
-  );
-  registerNotAvailable(program, 'agent', "run a hospital's site agent next to its cohort", 'Federation');
+  registerCoordinator(program);
+  registerAgent(program);
   registerNotAvailable(
     program,
     'demo',
     'coordinator + 3 synthetic hospitals, SSL and fine-tune rounds, cross-site AUC',
     'Federation',
   );
-  registerNotAvailable(
-    program,
-    'synth',
-    'generate synthetic multi-centre DCE-MRI cohorts (NIfTI + manifest.csv)',
-    'Imaging',
-  );
-  registerNotAvailable(
-    program,
-    'inspect',
-    'print the header, affine and voxel statistics of a NIfTI file',
-    'Imaging',
-  );
-  registerNotAvailable(
-    program,
-    'train',
-    'train the pHCC-SSL model locally (SSL, fine-tune or both)',
-    'Model',
-  );
-  registerNotAvailable(
-    program,
-    'evaluate',
-    'evaluate a model on a cohort: AUC with 95 % CI, predictions CSV',
-    'Model',
-  );
-  registerNotAvailable(program, 'predict', 'predict one patient and write Grad-CAM overlays', 'Model');
-  registerNotAvailable(program, 'roc', 'AUC, DeLong CI and tests from a CSV of labels and scores', 'Metrics');
-  registerNotAvailable(
-    program,
-    'provision',
-    'create the coordinator key pair and one site kit per site',
-    'Protocol',
-  );
-  registerNotAvailable(program, 'keys', 'show public key fingerprints of a kit', 'Protocol');
+  registerSynth(program);
+  registerInspect(program);
+  registerTrain(program);
+  registerEvaluate(program);
+  registerPredict(program);
+  registerRoc(program);
+  registerProvision(program);
+  registerKeys(program);
   registerBench(program);
   return program;
 }

@@ -34,7 +34,13 @@ export function getLogger(level?: LogLevel): pino.Logger {
         ? pino(options, pino.destination(2))
         : pino(
             options,
-            pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }),
+            pretty({
+              destination: 2,
+              sync: true,
+              ignore: 'pid,hostname',
+              translateTime: 'HH:MM:ss',
+              singleLine: true,
+            }),
           );
   } else if (level) {
     root.level = level;

@@ -1,4 +1,17 @@
 import { BenchSuite } from './suite';
+import { protocolBench } from './protocol';
+import { federationSuite } from './federation';
+import { metricsBench } from './metrics';
+import { imagingSuite } from './imaging';
+import { trainBench } from './train';
+import { modelBench } from './model';
 
 /** Every benchmark suite, in the order `phcc-fed bench` runs them. One file per suite. */
-export const BENCH_SUITES: BenchSuite[] = [];
+export const BENCH_SUITES: BenchSuite[] = [
+  trainBench,
+  metricsBench,
+  imagingSuite,
+  protocolBench,
+  federationSuite,
+  modelBench,
+];
