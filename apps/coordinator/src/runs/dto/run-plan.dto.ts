@@ -1,0 +1,285 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  registerDecorator,
+  ValidateNested,
+  ValidationArguments,
+} from 'class-validator';
+
+/**
+ * The run plan: what an admin submits (JSON or YAML) to create a run. Every number is bounded so
+ * that a typo (`rounds: 10000`, `lr: 10`) is refused with the field's name instead of tying up
+ * the consortium for a week. Field names match `configs/plans/*.yaml`.
+ */
+
+const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const OPTIMISER_NAMES = ['adam', 'sgd'] as const;
+export const PLAN_STRATEGY_NAMES = ['fedavg', 'fedprox', 'fedadam', 'fedbn'] as const;
+export const PLAN_ENCODINGS = ['float32', 'float16', 'int8'] as const;
+
+export class OptimiserDto {
+  @ApiProperty({ enum: OPTIMISER_NAMES })
+  @IsIn(OPTIMISER_NAMES)
+  name!: (typeof OPTIMISER_NAMES)[number];
+
+  @ApiProperty({ minimum: 1e-7, maximum: 1, example: 0.001 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1e-7)
+  @Max(1)
+  lr!: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 1, default: 0 })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  weightDecay?: number;
+}
+
+class StageDto {
+  @ApiProperty({ minimum: 1, maximum: 1000, description: 'federated rounds of this stage' })
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  rounds!: number;
+
+  @ApiProperty({ minimum: 1, maximum: 100, description: 'epochs each site trains per round' })
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  localEpochs!: number;
+
+  @ApiProperty({ type: OptimiserDto })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => OptimiserDto)
+  optimiser!: OptimiserDto;
+
+  @ApiProperty({ minimum: 1, maximum: 1024 })
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  batchSize!: number;
+}
+
+export class SslStageDto extends StageDto {
+  @ApiProperty({ minimum: 0.05, maximum: 0.95, example: 0.6, description: 'share of 8×8 patches masked (FCMAE)' })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.05)
+  @Max(0.95)
+  maskRatio!: number;
+}
+
+export class FinetuneStageDto extends StageDto {
+  @ApiPropertyOptional({ minimum: 0, maximum: 100, default: 0, description: 'epochs with the encoder frozen first' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  frozenEncoderWarmupEpochs?: number;
+}
+
+export class StagesDto {
+  @ApiPropertyOptional({ type: SslStageDto, description: 'omit to skip self-supervised pre-training' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SslStageDto)
+  ssl?: SslStageDto;
+
+  @ApiPropertyOptional({ type: FinetuneStageDto, description: 'omit to skip fine-tuning' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FinetuneStageDto)
+  finetune?: FinetuneStageDto;
+}
+
+/**
+ * Strategy parameters (all optional, defaults in libs/federated). Which ones apply depends on
+ * the strategy; the plan check refuses one that does not (e.g. `mu` for fedavg).
+ */
+export class StrategyParamsDto {
+  @ApiPropertyOptional({ description: 'fedprox: proximal weight μ ≥ 0' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  mu?: number;
+
+  @ApiPropertyOptional({ description: 'fedadam: server learning rate η' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  eta?: number;
+
+  @ApiPropertyOptional({ description: 'fedadam: β₁ in [0, 1)' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  beta1?: number;
+
+  @ApiPropertyOptional({ description: 'fedadam: β₂ in [0, 1)' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  beta2?: number;
+
+  @ApiPropertyOptional({ description: 'fedadam: adaptivity τ > 0' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  tau?: number;
+
+  @ApiPropertyOptional({ description: 'fedadam: Adam-style bias correction' })
+  @IsOptional()
+  @IsBoolean()
+  biasCorrection?: boolean;
+
+  @ApiPropertyOptional({ enum: ['weights', 'delta'], description: 'what sites send (default delta)' })
+  @IsOptional()
+  @IsIn(['weights', 'delta'])
+  updateKind?: 'weights' | 'delta';
+
+  @ApiPropertyOptional({ description: 'regular expression of tensor names that never leave a site' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  keepLocal?: string;
+}
+
+export class StrategyDto {
+  @ApiProperty({ enum: PLAN_STRATEGY_NAMES })
+  @IsIn(PLAN_STRATEGY_NAMES)
+  name!: (typeof PLAN_STRATEGY_NAMES)[number];
+
+  @ApiPropertyOptional({ type: StrategyParamsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => StrategyParamsDto)
+  params?: StrategyParamsDto;
+}
+
+export class QuorumDto {
+  @ApiProperty({ minimum: 1, maximum: 1000, description: 'valid updates needed to close a round' })
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  minSites!: number;
+}
+
+export class EvaluationPlanDto {
+  @ApiProperty({ description: 'every site evaluates the final global model on its test split' })
+  @IsBoolean()
+  final!: boolean;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 1000, default: 0, description: 'also evaluate every k rounds (0 = never)' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  everyKRounds?: number;
+
+  @ApiPropertyOptional({ default: false, description: "every site's local model evaluated at every other site" })
+  @IsOptional()
+  @IsBoolean()
+  crossSite?: boolean;
+}
+
+export class RunPlanDto {
+  @ApiPropertyOptional({ maxLength: 200, example: 'quick demo' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  name?: string;
+
+  @ApiProperty({ type: StagesDto })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => StagesDto)
+  stages!: StagesDto;
+
+  @ApiProperty({ type: StrategyDto })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => StrategyDto)
+  strategy!: StrategyDto;
+
+  @ApiProperty({ type: QuorumDto })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => QuorumDto)
+  quorum!: QuorumDto;
+
+  @ApiProperty({ minimum: 10, maximum: 7 * 24 * 3600, description: 'a round closes at this deadline with what arrived' })
+  @IsInt()
+  @Min(10)
+  @Max(7 * 24 * 3600)
+  roundDeadlineSeconds!: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 10, default: 0, description: 'times a failed round is retried' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10)
+  maxRetries?: number;
+
+  @ApiProperty({ enum: PLAN_ENCODINGS, description: 'how sites encode their updates' })
+  @IsIn(PLAN_ENCODINGS)
+  encoding!: (typeof PLAN_ENCODINGS)[number];
+
+  @ApiProperty({ type: EvaluationPlanDto })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => EvaluationPlanDto)
+  evaluation!: EvaluationPlanDto;
+
+  @ApiPropertyOptional({
+    description: '"all" enrolled (not revoked) sites, or a list of site ids',
+    oneOf: [{ type: 'string', enum: ['all'] }, { type: 'array', items: { type: 'string' } }],
+    default: 'all',
+  })
+  @IsOptional()
+  @IsSitesSelection()
+  sites?: 'all' | string[];
+
+  @ApiPropertyOptional({
+    pattern: '^[0-9a-f]{128}$',
+    description: 'digest of a stored model to start from (required when no stage trains a head but evaluation runs)',
+  })
+  @IsOptional()
+  @Matches(/^[0-9a-f]{128}$/, { message: 'initialModel must be a SHA-512 digest in lowercase hex' })
+  initialModel?: string;
+
+  @ApiProperty({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds every random choice of the run' })
+  @IsInt()
+  @Min(0)
+  @Max(2 ** 31 - 1)
+  seed!: number;
+}
+
+/** `sites`: the string "all" or 1–1000 distinct site ids. */
+function IsSitesSelection() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isSitesSelection',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) =>
+          value === 'all' ||
+          (Array.isArray(value) &&
+            value.length >= 1 &&
+            value.length <= 1000 &&
+            new Set(value).size === value.length &&
+            value.every((id) => typeof id === 'string' && ID.test(id))),
+        defaultMessage: (args?: ValidationArguments) =>
+          `${args?.property ?? 'sites'} must be "all" or a list of distinct site ids (a-z 0-9 . _ -)`,
+      },
+    });
+}

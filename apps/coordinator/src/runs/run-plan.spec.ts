@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../../../libs/common/src';
+import { canonicalPlan, parsePlanText, PlanError, planFromBody, strategySpecOf, validatePlan } from './run-plan';
+import { canTransition, isTerminal } from './run-state';
+
+const planFile = (name: string) => readFileSync(join(packageRoot(), 'configs', 'plans', name), 'utf8');
+
+/** The problems a plan is refused with (fails the test if it is accepted). */
+function problemsOf(raw: unknown): string[] {
+  try {
+    validatePlan(raw);
+  } catch (err) {
+    if (err instanceof PlanError) return err.problems;
+    throw err;
+  }
+  throw new Error('plan was accepted');
+}
+
+const quick = () => parsePlanText(planFile('quick.yaml')) as Record<string, unknown>;
+
+describe('run plans', () => {
+  it.each(['quick.yaml', 'default.yaml', 'eval-only.yaml'])('accepts configs/plans/%s', (name) => {
+    const plan = validatePlan(parsePlanText(planFile(name)));
+    expect(plan.quorum.minSites).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reads the example plans as written', () => {
+    const plan = validatePlan(parsePlanText(planFile('default.yaml')));
+    expect(plan.stages.ssl).toMatchObject({ rounds: 50, maskRatio: 0.6, optimiser: { name: 'adam', lr: 0.0003 } });
+    expect(strategySpecOf(plan)).toEqual({ name: 'fedprox', mu: 0.01, updateKind: 'delta' });
+    expect(validatePlan(parsePlanText(planFile('eval-only.yaml'))).stages).toEqual({});
+  });
+
+  it('gives YAML and the same plan in JSON one canonical form', () => {
+    const fromYaml = validatePlan(parsePlanText(planFile('quick.yaml')));
+    const fromJson = validatePlan(planFromBody(JSON.parse(JSON.stringify(quick()))));
+    const fromWrapped = validatePlan(planFromBody({ plan: planFile('quick.yaml') }));
+    expect(canonicalPlan(fromJson)).toBe(canonicalPlan(fromYaml));
+    expect(canonicalPlan(fromWrapped)).toBe(canonicalPlan(fromYaml));
+  });
+
+  it('names the field of every out-of-range or mistyped value', () => {
+    const plan = quick();
+    const stages = plan.stages as { ssl: Record<string, unknown> };
+    stages.ssl.rounds = 5000;
+    stages.ssl.maskRatio = '0.6';
+    plan.encoding = 'float8';
+    const problems = problemsOf(plan);
+    expect(problems).toHaveLength(3);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'stages.ssl.rounds: rounds must not be greater than 1000',
+        expect.stringMatching(/^stages\.ssl\.maskRatio: maskRatio must be a number/),
+        expect.stringMatching(/^encoding: encoding must be one of .*float32, float16, int8/),
+      ]),
+    );
+  });
+
+  it('refuses unknown fields with their full path, and missing required ones', () => {
+    const plan = quick();
+    (plan.stages as { ssl: { optimiser: Record<string, unknown> } }).ssl.optimiser.momentum = 0.9;
+    delete plan.quorum;
+    expect(problemsOf(plan)).toEqual(
+      expect.arrayContaining(['stages.ssl.optimiser.momentum: unknown field', expect.stringMatching(/^quorum: /)]),
+    );
+  });
+
+  it('checks the rules that tie fields together', () => {
+    expect(problemsOf({ ...quick(), sites: ['hospital-a'], quorum: { minSites: 2 } })).toEqual([
+      expect.stringMatching(/^quorum\.minSites: 2 is more than the 1 site/),
+    ]);
+    expect(problemsOf({ ...quick(), stages: {}, evaluation: { final: false } })).toEqual([
+      expect.stringMatching(/^stages: the plan neither trains/),
+    ]);
+    expect(problemsOf({ ...quick(), stages: { ssl: (quick().stages as { ssl: unknown }).ssl } })).toEqual([
+      expect.stringMatching(/^initialModel: /),
+    ]);
+    expect(problemsOf({ ...quick(), sites: ['a', 'a'] })).toEqual([expect.stringMatching(/^sites: /)]);
+  });
+
+  it("refuses a strategy parameter the strategy does not take, and the library's range errors", () => {
+    expect(problemsOf({ ...quick(), strategy: { name: 'fedavg', params: { mu: 0.1 } } })).toEqual([
+      expect.stringMatching(/^strategy\.params\.mu: not a parameter of fedavg/),
+    ]);
+    expect(problemsOf({ ...quick(), strategy: { name: 'fedadam', params: { beta1: 1.5 } } })).toEqual([
+      expect.stringMatching(/^strategy\.params: .*beta1/),
+    ]);
+    expect(problemsOf({ ...quick(), strategy: { name: 'fedavg', params: { keepLocal: '([' } } })).toEqual([
+      expect.stringMatching(/^strategy\.params\.keepLocal: not a valid regular expression/),
+    ]);
+  });
+
+  it('refuses text that is not YAML, duplicate keys and alias bombs', () => {
+    expect(() => parsePlanText('a: [1, 2')).toThrow(/not valid YAML or JSON/);
+    expect(() => parsePlanText('seed: 1\nseed: 2\n')).toThrow(/not valid YAML or JSON/);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 0; i < 8; i++) bomb.push(`${'b'.repeat(i + 1)}: &${'b'.repeat(i + 1)} [${Array(9).fill(`*${i ? 'b'.repeat(i) : 'a'}`).join(', ')}]`);
+    expect(() => parsePlanText(bomb.join('\n'))).toThrow(PlanError);
+    expect(problemsOf([1, 2])).toEqual(['must be an object (a YAML mapping)']);
+  });
+});
+
+describe('run state machine', () => {
+  it('starts only a created run, stops any live one, and nothing leaves a terminal state', () => {
+    expect(canTransition('created', 'start')).toBe(true);
+    expect(canTransition('running', 'start')).toBe(false);
+    expect(canTransition('running', 'stop')).toBe(true);
+    expect(canTransition('created', 'stop')).toBe(true);
+    for (const state of ['completed', 'failed', 'stopped'] as const) {
+      expect(isTerminal(state)).toBe(true);
+      for (const action of ['start', 'stop', 'complete', 'fail'] as const) expect(canTransition(state, action)).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,150 @@
+import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { Log } from '../../../../libs/common/src';
+import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
+import { EvaluationRecord, MetricRecord, RoundRecord, RunRecord } from '../persistence/records';
+import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
+import { RunPlanDto } from './dto/run-plan.dto';
+import { canonicalPlan, PlanError, planFromBody, validatePlan } from './run-plan';
+import { RUN_TRANSITIONS, RunAction } from './run-state';
+
+export interface RunDetail extends Omit<RunRecord, 'planJson'> {
+  plan: RunPlanDto;
+  rounds: RoundRecord[];
+}
+
+export interface RunResults {
+  runId: string;
+  state: RunRecord['state'];
+  metrics: MetricRecord[];
+  evaluations: EvaluationRecord[];
+}
+
+/**
+ * Runs: created from a checked plan, then moved through the run state machine (run-state.ts).
+ * Every transition is one conditional UPDATE, so two admins pressing "stop" cannot both win and a
+ * restart finds each run exactly where it was.
+ */
+@Injectable()
+export class RunsService {
+  constructor(
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    @Inject(COORDINATOR_LOG) private readonly log: Log,
+  ) {}
+
+  async create(body: unknown): Promise<RunDetail> {
+    let plan: RunPlanDto;
+    try {
+      plan = validatePlan(planFromBody(body));
+    } catch (err) {
+      if (err instanceof PlanError) throw new BadRequestException({ message: err.problems, error: 'Invalid run plan' });
+      throw err;
+    }
+    await this.checkSites(plan);
+    const planJson = canonicalPlan(plan);
+    const now = new Date();
+    const run: RunRecord = {
+      id: newRunId(now),
+      name: plan.name ?? 'unnamed run',
+      planJson,
+      planDigest: createHash('sha512').update(planJson).digest('hex'),
+      state: 'created',
+      createdAt: now.toISOString(),
+    };
+    await this.store.runs.insert(run);
+    this.log.info({ run: run.id, runName: run.name }, 'run created');
+    return this.detail(run);
+  }
+
+  async list(): Promise<Omit<RunRecord, 'planJson'>[]> {
+    return (await this.store.runs.list()).map(withoutPlanText);
+  }
+
+  async get(id: string): Promise<RunDetail> {
+    return this.detail(await this.require(id));
+  }
+
+  async start(id: string): Promise<RunDetail> {
+    const run = await this.require(id);
+    const plan = JSON.parse(run.planJson) as RunPlanDto;
+    const eligible = await this.eligibleSites(plan);
+    if (eligible.length < plan.quorum.minSites) {
+      throw new ConflictException(
+        `run ${id} needs ${plan.quorum.minSites} site(s) for its quorum but only ${eligible.length} are enrolled and not revoked` +
+          (eligible.length ? ` (${eligible.join(', ')})` : ''),
+      );
+    }
+    return this.transition(run, 'start', { startedAt: new Date().toISOString() });
+  }
+
+  async stop(id: string, reason: string): Promise<RunDetail> {
+    return this.transition(await this.require(id), 'stop', { endedAt: new Date().toISOString(), reason });
+  }
+
+  async results(id: string): Promise<RunResults> {
+    const run = await this.require(id);
+    return {
+      runId: id,
+      state: run.state,
+      metrics: await this.store.metrics.listForRun(id),
+      evaluations: await this.store.evaluations.listForRun(id),
+    };
+  }
+
+  private async transition(
+    run: RunRecord,
+    action: RunAction,
+    changes: Pick<RunRecord, 'startedAt' | 'endedAt' | 'reason'>,
+  ): Promise<RunDetail> {
+    const { from, to } = RUN_TRANSITIONS[action];
+    const moved = await this.store.runs.transition(run.id, from, to, changes);
+    if (!moved) {
+      const current = (await this.store.runs.get(run.id))?.state ?? run.state;
+      throw new ConflictException(`cannot ${action} run ${run.id}: it is ${current} (${action} needs ${from.join(' or ')})`);
+    }
+    this.log.info({ run: run.id, from: run.state, to }, `run ${action}`);
+    return this.detail(moved);
+  }
+
+  private async require(id: string): Promise<RunRecord> {
+    const run = await this.store.runs.get(id);
+    if (!run) throw new NotFoundException(`run "${id}" does not exist`);
+    return run;
+  }
+
+  private async detail(run: RunRecord): Promise<RunDetail> {
+    return {
+      ...withoutPlanText(run),
+      plan: JSON.parse(run.planJson) as RunPlanDto,
+      rounds: await this.store.rounds.listForRun(run.id),
+    };
+  }
+
+  /** A listed site must be enrolled and not revoked; otherwise the plan names the wrong site. */
+  private async checkSites(plan: RunPlanDto): Promise<void> {
+    if (!Array.isArray(plan.sites)) return;
+    const problems: string[] = [];
+    for (const id of plan.sites) {
+      const site = await this.store.sites.get(id);
+      if (!site) problems.push(`sites: "${id}" is not enrolled`);
+      else if (site.revokedAt) problems.push(`sites: "${id}" was revoked on ${site.revokedAt}`);
+    }
+    if (problems.length) throw new BadRequestException({ message: problems, error: 'Invalid run plan' });
+  }
+
+  private async eligibleSites(plan: RunPlanDto): Promise<string[]> {
+    const active = (await this.store.sites.list()).filter((s) => !s.revokedAt).map((s) => s.id);
+    return Array.isArray(plan.sites) ? active.filter((id) => plan.sites!.includes(id)) : active;
+  }
+}
+
+function withoutPlanText(run: RunRecord): Omit<RunRecord, 'planJson'> {
+  const { planJson: _planJson, ...rest } = run;
+  return rest;
+}
+
+/** Sortable by creation time and unguessable enough not to collide: `r-20260101-120000-1a2b3c`. */
+function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `r-${stamp}-${randomBytes(3).toString('hex')}`;
+}
