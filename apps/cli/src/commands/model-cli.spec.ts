@@ -3,31 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../../../libs/model/src/io';
 import { PhccModel } from '../../../../libs/model/src/network/model';
-import { runCli } from '../main';
+import { lastJsonLine, runCliCaptured } from '../__tests__/run-cli';
 import { TINY_MODEL } from './model-inputs';
 
-/** Runs `phcc-fed …` in-process and captures stdout, stderr and the exit code. */
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
-  process.exitCode = 0;
-  try {
-    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { stdout: out.join(''), stderr: err.join(''), code };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
-}
+const cli = (...args: string[]) => runCliCaptured(['--backend', 'wasm', ...args]);
+const lastJson = lastJsonLine;
 
 jest.setTimeout(90_000);
 

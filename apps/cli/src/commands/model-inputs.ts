@@ -19,21 +19,8 @@ import { ModelConfig } from '../../../../libs/model/src/network/config';
 import { PhccModelMetadata } from '../../../../libs/model/src/io/checkpoint';
 import { PatientSample } from '../../../../libs/model/src/training/types';
 
-/**
- * `--tiny`: a model small enough for smoke runs and tests (32×32 crops, two narrow stages; total
- * stride 4 = patch size, as stageLayout requires). Not for real training.
- */
-export const TINY_MODEL: Partial<ModelConfig> = Object.freeze({
-  imageSize: 32,
-  patchSize: 4,
-  dims: [8, 16],
-  depths: [1, 1],
-  kernelSize: 3,
-  decoderDim: 16,
-  tokenDim: 16,
-  heads: 2,
-  classifierHidden: 8,
-});
+/** `--tiny` lives with the model's configuration; re-exported for the CLI's commands. */
+export { TINY_MODEL } from '../../../../libs/model/src/network/config';
 
 /** One training site's intensity statistics, keyed by its cohort folder's name. */
 export interface SitePreprocessing {

@@ -63,43 +63,83 @@ function afterEachStep(ctx: ExecutionContext, proximal: ProximalPull): (p: Train
   };
 }
 
+/** What differs between the two training stages; everything else is `trainLocally`. */
+interface LocalTraining {
+  stage: 'ssl' | 'finetune';
+  /** The stage's loop (trainSsl / trainFinetune) with its extra options. */
+  train: (
+    model: PhccModel,
+    patients: readonly PatientSample[],
+    common: CommonTrainOptions,
+    onProgress: (p: TrainProgress) => void,
+  ) => Promise<{ steps: number; seconds: number; epochLosses: number[] }>;
+  /** Patients the stage trains on: the update's sample count, FedAvg's weight. */
+  counts: (p: PatientSample) => boolean;
+}
+
+type CommonTrainOptions = {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  seed: number;
+  warmupEpochs: number;
+  signal: AbortSignal;
+};
+
+/** Loads the global weights, trains locally (with FedProx's pull when μ > 0), returns the result. */
+async function trainLocally(
+  options: ModelExecutorOptions,
+  spec: LocalTraining,
+  task: TaskBody,
+  global: NamedArray[],
+  ctx: ExecutionContext,
+): Promise<TaskResult> {
+  const patients = await options.data();
+  const model = modelFromGlobal(options, task, global);
+  const proximal = new ProximalPull(model, STAGE_PARTS[spec.stage], task.config.proximalMu ?? 0);
+  try {
+    const common: CommonTrainOptions = {
+      epochs: task.config.localEpochs,
+      lr: task.config.learningRate,
+      batchSize: task.config.batchSize,
+      seed: task.config.seed,
+      warmupEpochs: 0,
+      signal: ctx.signal,
+    };
+    const history = await spec.train(model, patients, common, afterEachStep(ctx, proximal));
+    options.log?.info(
+      { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
+      'local training done',
+    );
+    return {
+      kind: 'train',
+      weights: model.params.getWeights(),
+      nSamples: patients.filter(spec.counts).length,
+      metrics: { loss: history.epochLosses.at(-1) ?? 0 },
+    };
+  } finally {
+    proximal.dispose();
+    model.params.dispose();
+  }
+}
+
 /** Stage 1: FCMAE self-supervision on every patient outside the test split (labels unused). */
 export class SslExecutor implements TaskExecutor {
   readonly stage = 'ssl' as const;
   constructor(private readonly options: ModelExecutorOptions) {}
 
-  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
-    const patients = await this.options.data();
-    const model = modelFromGlobal(this.options, task, global);
-    const proximal = new ProximalPull(model, STAGE_PARTS.ssl, task.config.proximalMu ?? 0);
-    try {
-      const history = await trainSsl(
-        model,
-        patients,
-        {
-          epochs: task.config.localEpochs,
-          lr: task.config.learningRate,
-          batchSize: task.config.batchSize,
-          seed: task.config.seed,
-          warmupEpochs: 0,
-          signal: ctx.signal,
-        },
-        afterEachStep(ctx, proximal),
-      );
-      this.options.log?.info(
-        { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
-        'local training done',
-      );
-      return {
-        kind: 'train',
-        weights: model.params.getWeights(),
-        nSamples: patients.filter(isSslPatient).length,
-        metrics: { loss: history.epochLosses.at(-1) ?? 0 },
-      };
-    } finally {
-      proximal.dispose();
-      model.params.dispose();
-    }
+  execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    return trainLocally(
+      this.options,
+      {
+        stage: 'ssl',
+        train: (m, p, common, onProgress) => trainSsl(m, p, common, onProgress),
+        counts: isSslPatient,
+      },
+      task,
+      global,
+      ctx,
+    );
   }
 }
 
@@ -108,40 +148,20 @@ export class FinetuneExecutor implements TaskExecutor {
   readonly stage = 'finetune' as const;
   constructor(private readonly options: ModelExecutorOptions) {}
 
-  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
-    const patients = await this.options.data();
-    const model = modelFromGlobal(this.options, task, global);
-    const proximal = new ProximalPull(model, STAGE_PARTS.finetune, task.config.proximalMu ?? 0);
-    try {
-      const history = await trainFinetune(
-        model,
-        patients,
-        {
-          epochs: task.config.localEpochs,
-          lr: task.config.learningRate,
-          batchSize: task.config.batchSize,
-          seed: task.config.seed,
-          warmupEpochs: 0,
-          // The coordinator decides the schedule across rounds; no per-round head-only warm-up.
-          freezeEncoderEpochs: 0,
-          signal: ctx.signal,
-        },
-        afterEachStep(ctx, proximal),
-      );
-      this.options.log?.info(
-        { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
-        'local training done',
-      );
-      return {
-        kind: 'train',
-        weights: model.params.getWeights(),
-        nSamples: patients.filter(isFinetunePatient).length,
-        metrics: { loss: history.epochLosses.at(-1) ?? 0 },
-      };
-    } finally {
-      proximal.dispose();
-      model.params.dispose();
-    }
+  execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    return trainLocally(
+      this.options,
+      {
+        stage: 'finetune',
+        // The coordinator decides the schedule across rounds; no per-round head-only warm-up.
+        train: (m, p, common, onProgress) =>
+          trainFinetune(m, p, { ...common, freezeEncoderEpochs: 0 }, onProgress),
+        counts: isFinetunePatient,
+      },
+      task,
+      global,
+      ctx,
+    );
   }
 }
 

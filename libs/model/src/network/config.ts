@@ -67,6 +67,22 @@ export const DEFAULT_MODEL_CONFIG: Readonly<ModelConfig> = Object.freeze({
   classifierHidden: 64,
 });
 
+/**
+ * `--tiny`: overrides for a model small enough for smoke runs, demos and tests (32×32 crops, two
+ * narrow stages; total stride 4 = patch size, as stageLayout requires). Not for real training.
+ */
+export const TINY_MODEL: Readonly<Partial<ModelConfig>> = Object.freeze({
+  imageSize: 32,
+  patchSize: 4,
+  dims: [8, 16],
+  depths: [1, 1],
+  kernelSize: 3,
+  decoderDim: 16,
+  tokenDim: 16,
+  heads: 2,
+  classifierHidden: 8,
+});
+
 export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   const config: ModelConfig = {
     ...DEFAULT_MODEL_CONFIG,
