@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, packageVersion } from '../../../libs/common/src';
-import { registerNotAvailable } from './commands/not-available';
 import { registerCoordinator } from './commands/coordinator';
 import { registerAgent } from './commands/agent';
 import { registerBench } from './commands/bench';
@@ -12,6 +11,7 @@ import { registerInspect } from './commands/inspect';
 import { registerTrain } from './commands/train';
 import { registerEvaluate } from './commands/evaluate';
 import { registerPredict } from './commands/predict';
+import { registerDemo } from './commands/demo';
 
 /** The `phcc-fed` command tree. Each subcommand lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -42,12 +42,7 @@ export function buildProgram(): Command {
 
   registerCoordinator(program);
   registerAgent(program);
-  registerNotAvailable(
-    program,
-    'demo',
-    'coordinator + 3 synthetic hospitals, SSL and fine-tune rounds, cross-site AUC',
-    'Federation',
-  );
+  registerDemo(program);
   registerSynth(program);
   registerInspect(program);
   registerTrain(program);

@@ -39,6 +39,9 @@ export interface RunningCoordinator {
 /** YAML plans arrive as text; JSON plans through the default JSON parser. */
 const PLAN_TEXT_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 
+/** Largest model upload (POST /models) held in memory; far above the full-size model's weights. */
+export const MAX_MODEL_UPLOAD_BYTES = 512 * 1024 * 1024;
+
 /**
  * Boots the coordinator and listens. Used by `phcc-fed coordinator` and by the e2e tests, so
  * what the tests exercise is exactly what operators run.
@@ -67,6 +70,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   try {
     app.useBodyParser('text', { type: PLAN_TEXT_TYPES, limit: '1mb' });
     app.useBodyParser('json', { limit: '1mb' });
+    app.useBodyParser('raw', { type: 'application/octet-stream', limit: MAX_MODEL_UPLOAD_BYTES });
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

@@ -52,9 +52,10 @@ export class AuditInterceptor implements NestInterceptor {
   }
 }
 
-/** A created resource's id, so `runs.create` names the run it made. */
+/** A created resource's id (or a stored model's digest), so `runs.create` names the run it made. */
 function targetOf(result: unknown): string | undefined {
-  const id = (result as { id?: unknown } | null | undefined)?.id;
+  const created = result as { id?: unknown; digest?: unknown } | null | undefined;
+  const id = created?.id ?? created?.digest;
   return typeof id === 'string' ? id : undefined;
 }
 

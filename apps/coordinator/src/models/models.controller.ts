@@ -1,8 +1,28 @@
-import { Controller, Get, NotFoundException, Param, StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  NotFoundException,
+  Param,
+  Post,
+  StreamableFile,
+} from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import { decodeWeights } from '../../../../libs/model/src/codec/core';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { DigestParamDto } from './digest-param.dto';
-import { BlobStore } from './blob-store';
+import { BlobStore, PutResult } from './blob-store';
 
 /** Stored models by digest, for admins (e.g. to evaluate a global model offline). */
 @ApiTags('models')
@@ -10,6 +30,32 @@ import { BlobStore } from './blob-store';
 @Controller('models')
 export class ModelsController {
   constructor(private readonly blobs: BlobStore) {}
+
+  /**
+   * The way a run's first global model gets in: the coordinator never creates weights (it does
+   * not load tfjs), so an admin uploads codec bytes and names the returned digest as the plan's
+   * `initialModel`. Decoded in full before storing, so a run never starts from corrupt bytes.
+   */
+  @Post()
+  @AuditAction('models.upload')
+  @ApiConsumes('application/octet-stream')
+  @ApiBody({
+    description: 'encoded weights (libs/model codec, "PHCW")',
+    schema: { type: 'string', format: 'binary' },
+  })
+  @ApiCreatedResponse({ description: '{ digest, bytes, created } — created is false when already stored' })
+  @ApiBadRequestResponse({ description: 'empty body, wrong content type, or bytes that do not decode' })
+  async upload(@Body() body: unknown): Promise<PutResult> {
+    if (!Buffer.isBuffer(body) || body.length === 0) {
+      throw new BadRequestException('send the encoded weights as an application/octet-stream body');
+    }
+    try {
+      decodeWeights(body);
+    } catch (err) {
+      throw new BadRequestException(`not valid encoded weights: ${(err as Error).message}`);
+    }
+    return this.blobs.put(body);
+  }
 
   @Get(':digest/info')
   @ApiOkResponse({ description: '{ digest, bytes }' })

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunResultsView, RunView } from './admin-client';
+import { buildReport, bytesSentFromLog, reportMarkdown, reportTable } from './report';
+
+describe('demo report', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'phcc-demo-report-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('counts signed bodies and payload chunks from the message log, not the acks', () => {
+    const file = join(dir, 'messages.jsonl');
+    const body = { sender: 'site-a', state: 'idle' };
+    writeFileSync(
+      file,
+      [
+        { time: 't', event: 'status', body },
+        { time: 't', event: 'status', ack: { ok: true } },
+        { time: 't', event: 'transfer:chunk', chunkIndex: 0, chunkBytes: 1000 },
+        { time: 't', event: 'transfer:chunk', chunkIndex: 1, chunkBytes: 234 },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n') + '\n',
+    );
+    expect(bytesSentFromLog(file)).toBe(Buffer.byteLength(JSON.stringify(body)) + 1234);
+    expect(bytesSentFromLog(join(dir, 'absent.jsonl'))).toBe(0);
+  });
+
+  it("takes each site's global-model evaluation, the pooled AUC and the finished training rounds", () => {
+    const run: RunView = {
+      id: 'r-1',
+      state: 'completed',
+      plan: { stages: { ssl: { rounds: 1 }, finetune: { rounds: 1 } } },
+      rounds: [
+        { stage: 'ssl', round: 0, state: 'done', outputDigest: 'a' },
+        { stage: 'finetune', round: 0, state: 'done', outputDigest: 'b' },
+        { stage: 'evaluate', round: 0, state: 'done' },
+      ],
+    };
+    const results: RunResultsView = {
+      runId: 'r-1',
+      state: 'completed',
+      metrics: [
+        { name: 'eval/auc', value: 0.7, siteId: 'site-a' },
+        { name: 'eval/pooled_auc', value: 0.65 },
+        { name: 'eval/mean_site_auc', value: 0.6 },
+      ],
+      evaluations: [
+        { modelOf: 'site-b', siteId: 'site-a', n: 10, nPositive: 4, auc: 0.1 },
+        { modelOf: 'global', siteId: 'site-a', n: 10, nPositive: 4, auc: 0.7, aucLow: 0.4, aucHigh: 0.9 },
+        { modelOf: 'global', siteId: 'site-b', n: 8, nPositive: 3, auc: 0.5 },
+      ],
+    };
+    const report = buildReport(run, results, ['site-a', 'site-b', 'site-c'], (id) => join(dir, id), 12.34);
+    expect(report).toMatchObject({
+      runId: 'r-1',
+      pooled_auc: 0.65,
+      mean_site_auc: 0.6,
+      rounds: 2,
+      wall_s: 12.3,
+    });
+    expect(report.finalModel).toBe('b');
+    expect(report.sites).toEqual([
+      { site: 'site-a', auc: 0.7, ci95: [0.4, 0.9], n: 10, nPositive: 4, bytesSent: 0 },
+      { site: 'site-b', auc: 0.5, ci95: null, n: 8, nPositive: 3, bytesSent: 0 },
+      { site: 'site-c', auc: null, ci95: null, n: 0, nPositive: 0, bytesSent: 0 },
+    ]);
+    expect(reportTable(report)[2]).toBe('| site-a | 0.700 | 0.400–0.900 | 10 (4) | 0 |');
+    expect(reportMarkdown(report)).toMatch(/Pooled AUC .*\*\*0\.650\*\*/);
+  });
+});

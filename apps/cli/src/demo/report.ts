@@ -1,0 +1,119 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { RunResultsView, RunView } from './admin-client';
+
+export interface SiteResult {
+  site: string;
+  auc: number | null;
+  /** [low, high], or null when the site's evaluation carried no interval. */
+  ci95: [number, number] | null;
+  n: number;
+  nPositive: number;
+  /** Everything this site's agent sent (signed bodies + payload chunks), from its message log. */
+  bytesSent: number;
+}
+
+export interface DemoReport {
+  runId: string;
+  state: string;
+  reason?: string;
+  pooled_auc: number | null;
+  mean_site_auc: number | null;
+  rounds: number;
+  sites: SiteResult[];
+  wall_s: number;
+  finalModel?: string;
+}
+
+/**
+ * Bytes a site put on the wire, summed from its outgoing-message log (docs: message-log.ts):
+ * each frame's signed body as JSON plus every payload chunk's size. Acks are answers, not sends.
+ */
+export function bytesSentFromLog(file: string): number {
+  if (!existsSync(file)) return 0;
+  let total = 0;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const entry = JSON.parse(line) as { ack?: unknown; body?: unknown; chunkBytes?: number };
+    if (entry.ack !== undefined) continue;
+    if (entry.body !== undefined) total += Buffer.byteLength(JSON.stringify(entry.body));
+    total += entry.chunkBytes ?? 0;
+  }
+  return total;
+}
+
+/** The demo's report from the coordinator's own records: global-model evaluations and metrics. */
+export function buildReport(
+  run: RunView,
+  results: RunResultsView,
+  siteIds: readonly string[],
+  messageLogOf: (siteId: string) => string,
+  wallSeconds: number,
+): DemoReport {
+  const metric = (name: string) => {
+    const found = results.metrics.filter((m) => m.name === name && m.siteId === undefined);
+    return found.length ? found[found.length - 1].value : null;
+  };
+  const sites = siteIds.map((site): SiteResult => {
+    const evals = results.evaluations.filter((e) => e.siteId === site && e.modelOf === 'global');
+    const last = evals[evals.length - 1];
+    const ci =
+      last?.aucLow !== undefined &&
+      last?.aucHigh !== undefined &&
+      last.aucLow !== null &&
+      last.aucHigh !== null
+        ? ([last.aucLow, last.aucHigh] as [number, number])
+        : null;
+    return {
+      site,
+      auc: last?.auc ?? null,
+      ci95: ci,
+      n: last?.n ?? 0,
+      nPositive: last?.nPositive ?? 0,
+      bytesSent: bytesSentFromLog(messageLogOf(site)),
+    };
+  });
+  const training = run.rounds.filter((r) => r.stage !== 'evaluate' && r.state === 'done');
+  return {
+    runId: run.id,
+    state: run.state,
+    reason: run.reason,
+    pooled_auc: metric('eval/pooled_auc'),
+    mean_site_auc: metric('eval/mean_site_auc'),
+    rounds: training.length,
+    sites,
+    wall_s: Math.round(wallSeconds * 10) / 10,
+    finalModel: training.length ? training[training.length - 1].outputDigest : undefined,
+  };
+}
+
+const fmt = (x: number | null, digits = 3) => (x === null ? 'n/a' : x.toFixed(digits));
+
+/** Human-readable table lines (stdout and report.md share them). */
+export function reportTable(report: DemoReport): string[] {
+  const lines = [
+    '| site | AUC | 95 % CI | n (pos) | bytes sent |',
+    '| --- | ---: | --- | ---: | ---: |',
+    ...report.sites.map(
+      (s) =>
+        `| ${s.site} | ${fmt(s.auc)} | ${s.ci95 ? `${fmt(s.ci95[0])}–${fmt(s.ci95[1])}` : 'n/a'} | ${s.n} (${s.nPositive}) | ${s.bytesSent.toLocaleString('en-US')} |`,
+    ),
+  ];
+  return lines;
+}
+
+export function reportMarkdown(report: DemoReport): string {
+  return [
+    `# phcc-fed demo — run ${report.runId}`,
+    '',
+    `State: **${report.state}**${report.reason ? ` (${report.reason})` : ''}. Training rounds: ${report.rounds}. Wall time: ${report.wall_s} s.`,
+    '',
+    `Pooled AUC (global model, all sites' test splits): **${fmt(report.pooled_auc)}**; mean site AUC: ${fmt(report.mean_site_auc)}.`,
+    '',
+    ...reportTable(report),
+    '',
+    report.finalModel ? `Final global model: \`${report.finalModel}\`` : 'No final global model.',
+    '',
+    'Synthetic data: these figures show that the federation works end to end, not clinical performance.',
+    '',
+  ].join('\n');
+}

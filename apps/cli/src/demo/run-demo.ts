@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { InputError, Log, packageRoot } from '../../../../libs/common/src';
+import { TINY_MODEL } from '../../../../libs/model/src/network/config';
+import { AdminClient, RunView } from './admin-client';
+import { initialWeights } from './initial-model';
+import { buildReport, DemoReport } from './report';
+import { SiteProcess } from './site-processes';
+
+export interface DemoOptions {
+  outDir: string;
+  sites: number;
+  patients: number;
+  quick: boolean;
+  /** Round counts; undefined keeps configs/plans/quick.yaml's. */
+  sslRounds?: number;
+  finetuneRounds?: number;
+  seed: number;
+  logLevel: string;
+  backend?: string;
+  /** Give up (stop the run) after this long. */
+  timeoutS: number;
+  log: Log;
+  print: (line: string) => void;
+  /** Aborting (Ctrl-C) stops the run, the agents and the coordinator, and still writes the report. */
+  signal?: AbortSignal;
+}
+
+export interface DemoOutcome {
+  report: DemoReport;
+  runDir: string;
+}
+
+/**
+ * The whole federation on one machine: synthetic hospitals, provisioned kits, the coordinator
+ * in this process, one agent child process per site, a run from configs/plans/quick.yaml
+ * started from freshly uploaded initial weights, and a report from the coordinator's results.
+ */
+export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
+  const started = Date.now();
+  const outDir = resolve(o.outDir);
+  const cohortRoot = join(outDir, 'cohort');
+  const siteDirs = await ensureCohort(cohortRoot, o);
+  const siteIds = siteDirs.map((d) => d.id);
+
+  const runDir = join(outDir, `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(runDir, { recursive: true });
+  const { provision } = await import('../../../../libs/protocol/src');
+  const { startCoordinator } = await import('../../../coordinator/src/create-app');
+
+  const token = randomBytes(24).toString('hex');
+  // Provisioned with a placeholder URL: the real port is only known once the coordinator listens.
+  const kitDir = join(runDir, 'kits');
+  provision({ outDir: kitDir, coordinatorUrl: 'http://127.0.0.1:1', siteIds, log: o.log });
+  const coordinator = await startCoordinator({
+    dbFile: join(runDir, 'coordinator.sqlite'),
+    kitDir,
+    dataDir: join(runDir, 'coordinator-data'),
+    host: '127.0.0.1',
+    port: 0,
+    adminToken: token,
+    log: o.log,
+  });
+  const agents: SiteProcess[] = [];
+  try {
+    o.print(`coordinator ${coordinator.url} (run dir ${runDir})`);
+    for (const id of siteIds) pointKitAt(join(kitDir, 'sites', id), coordinator.url);
+    const admin = new AdminClient(coordinator.url, token);
+
+    const weights = await initialWeights(o.quick ? TINY_MODEL : {}, o.seed, {
+      backend: o.backend,
+      log: o.log,
+    });
+    const initialModel = await admin.uploadModel(weights);
+    o.print(`initial model ${initialModel.slice(0, 16)}… (${weights.length.toLocaleString('en-US')} bytes)`);
+
+    const run = await admin.createRun(demoPlan(o, initialModel));
+    for (const site of siteDirs) {
+      agents.push(
+        new SiteProcess({
+          siteId: site.id,
+          kitDir: join(kitDir, 'sites', site.id),
+          cohortDir: site.dir,
+          stateDir: join(runDir, 'agents', site.id),
+          tiny: o.quick,
+          runId: run.id,
+          logLevel: o.logLevel,
+          backend: o.backend,
+          logFile: join(runDir, `agent-${site.id}.log`),
+        }),
+      );
+    }
+    await waitForSites(coordinator.url, token, siteIds.length, agents, o);
+    await admin.startRun(run.id);
+    const stages = run.plan.stages;
+    o.print(
+      `run ${run.id} started: ${stages.ssl?.rounds ?? 0} SSL + ${stages.finetune?.rounds ?? 0} fine-tune round(s), ${siteIds.length} sites`,
+    );
+    const final = await followRun(admin, run.id, agents, o);
+    const results = await admin.results(run.id);
+    const report = buildReport(
+      final,
+      results,
+      siteIds,
+      (id) => join(runDir, 'agents', id, 'messages.jsonl'),
+      (Date.now() - started) / 1000,
+    );
+    return { report, runDir };
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+    await coordinator.close();
+  }
+}
+
+interface CohortSite {
+  id: string;
+  dir: string;
+}
+
+/** Reuses DIR/cohort when it holds enough sites (generation is the slow part), else generates it. */
+async function ensureCohort(cohortRoot: string, o: DemoOptions): Promise<CohortSite[]> {
+  const existing = existsSync(cohortRoot)
+    ? readdirSync(cohortRoot, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && existsSync(join(cohortRoot, d.name, 'manifest.csv')))
+        .map((d) => ({ id: d.name, dir: join(cohortRoot, d.name) }))
+        .sort((a, b) => a.id.localeCompare(b.id))
+    : [];
+  if (existing.length >= o.sites) {
+    o.print(`reusing ${o.sites} synthetic site(s) in ${cohortRoot}`);
+    return existing.slice(0, o.sites);
+  }
+  o.print(`generating ${o.sites} synthetic hospitals × ${o.patients} patients in ${cohortRoot}…`);
+  const { generateCohort } = await import('../../../../libs/imaging/src');
+  const summary = await generateCohort({
+    outDir: cohortRoot,
+    sites: o.sites,
+    patients: o.patients,
+    seed: o.seed,
+    scale: o.quick ? 0.3 : 1,
+    force: true,
+    log: o.log,
+  });
+  return summary.sites.map((s) => ({ id: s.profile.name, dir: s.dir }));
+}
+
+/** Kits name the coordinator URL; the demo's port is chosen by the OS, so write it in afterwards. */
+function pointKitAt(siteKitDir: string, url: string): void {
+  const file = join(siteKitDir, 'kit.json');
+  const kit = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  kit.coordinatorUrl = url;
+  writeFileSync(file, JSON.stringify(kit, null, 2) + '\n');
+}
+
+/** configs/plans/quick.yaml with the demo's round counts and the uploaded initial model. */
+export function demoPlan(
+  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites'>,
+  initialModel: string,
+): Record<string, unknown> {
+  const file = join(packageRoot(), 'configs', 'plans', 'quick.yaml');
+  const plan = parseYaml(readFileSync(file, 'utf8')) as {
+    stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
+    quorum?: { minSites: number };
+  } & Record<string, unknown>;
+  if (plan.stages.ssl && o.sslRounds !== undefined) plan.stages.ssl.rounds = o.sslRounds;
+  if (plan.stages.finetune && o.finetuneRounds !== undefined) plan.stages.finetune.rounds = o.finetuneRounds;
+  if (plan.quorum) plan.quorum.minSites = Math.min(plan.quorum.minSites, o.sites);
+  if (o.sslRounds === 0) delete plan.stages.ssl;
+  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel };
+}
+
+/** Waits until every site is connected (GET /sites says so), failing fast if an agent dies. */
+async function waitForSites(
+  url: string,
+  token: string,
+  count: number,
+  agents: SiteProcess[],
+  o: DemoOptions,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const dead = agents.find((a) => !a.running);
+    if (dead) {
+      throw new InputError(`the agent of ${dead.spec.siteId} exited early; see ${dead.spec.logFile}`);
+    }
+    const response = await fetch(`${url}/sites`, { headers: { authorization: `Bearer ${token}` } });
+    const sites = (await response.json()) as { connected?: boolean }[];
+    const connected = sites.filter((s) => s.connected).length;
+    if (connected >= count) {
+      o.print(`${connected} site(s) connected`);
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new InputError(`only ${connected} of ${count} sites connected within 120 s`);
+    await sleep(500);
+  }
+}
+
+/** Polls the run, printing each round as it closes, until it ends (or the timeout stops it). */
+async function followRun(
+  admin: AdminClient,
+  runId: string,
+  agents: SiteProcess[],
+  o: DemoOptions,
+): Promise<RunView> {
+  const deadline = Date.now() + o.timeoutS * 1000;
+  const reported = new Set<string>();
+  for (;;) {
+    const run = await admin.getRun(runId);
+    for (const round of run.rounds) {
+      const key = `${round.stage}/${round.round}`;
+      if ((round.state === 'done' || round.state === 'failed') && !reported.has(key)) {
+        reported.add(key);
+        o.print(`  ${round.stage} round ${round.round}: ${round.state}`);
+      }
+    }
+    if (['completed', 'failed', 'stopped'].includes(run.state)) return run;
+    if (agents.every((a) => !a.running)) {
+      return admin.stopRun(runId, 'every site agent exited');
+    }
+    if (o.signal?.aborted) return admin.stopRun(runId, 'demo interrupted');
+    if (Date.now() > deadline) return admin.stopRun(runId, `demo timeout (${o.timeoutS} s)`);
+    await sleep(1_000);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
