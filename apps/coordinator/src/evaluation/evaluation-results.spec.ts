@@ -31,6 +31,17 @@ describe('summariseEvaluation', () => {
     expect(metric('eval/mean_site_auc')).toBeCloseTo(2.5 / 3, 12);
   });
 
+  it("keeps a site's exact AUC and DeLong CI over the coarser value its histogram gives", () => {
+    // One bin: the histogram alone can only say 0.5; the site measured 0.83 on its own scores.
+    const body = { ...result([3], [3]), auc: 0.83, metrics: { auc_ci95_low: 0.61, auc_ci95_high: 1 } };
+    const summary = summariseEvaluation('run', 'd', new Map([['a', body as EvalResultBody]]), 'now');
+    expect(summary.evaluations[0]).toMatchObject({ auc: 0.83, aucLow: 0.61, aucHigh: 1 });
+    const siteMetric = (name: string) =>
+      summary.metrics.find((m) => m.name === name && m.siteId === 'a')?.value;
+    expect(siteMetric('eval/auc')).toBe(0.83);
+    expect(siteMetric('eval/auc_binned')).toBe(0.5);
+  });
+
   it('says why when no pooled AUC exists (a class missing everywhere)', () => {
     const summary = summariseEvaluation('run', 'd', new Map([['a', result([0, 2], [0, 0])]]), 'now');
     expect(summary.evaluations[0].auc).toBeUndefined();

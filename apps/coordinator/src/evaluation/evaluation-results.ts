@@ -34,6 +34,11 @@ export function summariseEvaluation(
       pos: body.histogram.positive,
       neg: body.histogram.negative,
     });
+    // The site's exact AUC (and DeLong CI) over its own patients beats the one re-derived from its
+    // binned histogram; the binned value stays as a cross-check.
+    const auc = body.auc ?? own.auc ?? undefined;
+    const ciLow = body.metrics?.auc_ci95_low;
+    const ciHigh = body.metrics?.auc_ci95_high;
     evaluations.push({
       runId,
       modelDigest,
@@ -41,11 +46,13 @@ export function summariseEvaluation(
       siteId,
       n: body.nPositive + body.nNegative,
       nPositive: body.nPositive,
-      auc: own.auc ?? undefined,
+      auc,
+      ...(ciLow !== undefined && ciHigh !== undefined ? { aucLow: ciLow, aucHigh: ciHigh } : {}),
       histograms: body.histogram,
       recordedAt,
     });
-    if (own.auc !== null) metric('eval/auc', own.auc, siteId);
+    if (auc !== undefined) metric('eval/auc', auc, siteId);
+    if (own.auc !== null) metric('eval/auc_binned', own.auc, siteId);
     metric('eval/n', body.nPositive + body.nNegative, siteId);
     for (const [name, value] of Object.entries(body.metrics ?? {})) metric(`eval/${name}`, value, siteId);
   }

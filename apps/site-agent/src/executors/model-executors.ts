@@ -16,6 +16,12 @@ import { Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
 import { ProximalPull } from './proximal-pull';
 
+/**
+ * Pooled AUC is computed from these histograms, so coarse bins tie close scores and drag it
+ * toward 0.5: 1000 bins bound the binning error as libs/metrics states it.
+ */
+export const DEFAULT_HISTOGRAM_BINS = 1000;
+
 /** The site's preprocessed patients, loaded once and shared by the executors. */
 export type SiteData = () => Promise<readonly PatientSample[]>;
 
@@ -24,7 +30,7 @@ export interface ModelExecutorOptions {
   modelConfig: ModelConfig;
   data: SiteData;
   log?: Log;
-  /** Equal-width score bins of the evaluation histograms; default 20. */
+  /** Equal-width score bins of the evaluation histograms; default 1000 (libs/metrics' default). */
   histogramBins?: number;
 }
 
@@ -189,14 +195,17 @@ export class EvaluateExecutor implements TaskExecutor {
     const labels = test.map((p) => p.label as number);
     const nPositive = labels.filter((y) => y === 1).length;
     const nNegative = labels.length - nPositive;
-    const bins = this.options.histogramBins ?? 20;
+    const bins = this.options.histogramBins ?? DEFAULT_HISTOGRAM_BINS;
     const histogram = scoreHistogram(labels, scores, bins);
     ctx.progress(1);
+    // The exact AUC and its DeLong CI are aggregates of the site's own patients; the histogram is
+    // what lets the coordinator pool sites without any patient's score.
+    const roc = nPositive >= 2 && nNegative >= 2 ? rocSummary(labels, scores) : undefined;
     return {
       kind: 'evaluate',
       nPositive,
       nNegative,
-      ...(nPositive > 0 && nNegative > 0 ? { auc: rocSummary(labels, scores).auc } : {}),
+      ...(roc ? { auc: roc.auc, metrics: { auc_ci95_low: roc.ci[0], auc_ci95_high: roc.ci[1] } } : {}),
       histogram: { bins, positive: histogram.pos, negative: histogram.neg },
     };
   }
