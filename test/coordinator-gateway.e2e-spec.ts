@@ -17,6 +17,7 @@ import {
   SITES_NAMESPACE,
 } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
+import { adminApi } from './support/admin-api';
 
 /**
  * The `/sites` gateway of a real coordinator on 127.0.0.1, reached with the site kits that
@@ -31,14 +32,7 @@ describe('coordinator /sites gateway (127.0.0.1)', () => {
   const kits: Record<string, LoadedSiteKit> = {};
   const sockets: Socket[] = [];
 
-  const admin = async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(coordinator.url + path, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return (await response.json()) as T;
-  };
+  const admin = adminApi(() => coordinator.url, TOKEN);
 
   /** Connects with a handshake; resolves with the socket and the coordinator's welcome, or the refusal. */
   function connect(auth: HandshakeAuth) {

@@ -24,6 +24,7 @@ import {
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
 import { COORDINATOR_STORE, CoordinatorStore } from '../apps/coordinator/src/persistence/repositories';
+import { adminApi } from './support/admin-api';
 
 /**
  * Round orchestration end to end on 127.0.0.1: a real coordinator and three simulated sites
@@ -162,14 +163,7 @@ describe('coordinator rounds (127.0.0.1)', () => {
   const kits: Record<string, LoadedSiteKit> = {};
   const sims: Partial<Record<SiteId, SimSite>> = {};
 
-  const admin = async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(coordinator.url + path, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return (await response.json()) as T;
-  };
+  const admin = adminApi(() => coordinator.url, TOKEN);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'phcc-rounds-e2e-'));

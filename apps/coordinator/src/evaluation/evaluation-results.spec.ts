@@ -33,8 +33,11 @@ describe('summariseEvaluation', () => {
 
   it("keeps a site's exact AUC and DeLong CI over the coarser value its histogram gives", () => {
     // One bin: the histogram alone can only say 0.5; the site measured 0.83 on its own scores.
-    const body = { ...result([3], [3]), auc: 0.83, metrics: { auc_ci95_low: 0.61, auc_ci95_high: 1 } };
-    const summary = summariseEvaluation('run', 'd', new Map([['a', body as EvalResultBody]]), 'now');
+    const body = Object.assign(result([3], [3]), {
+      auc: 0.83,
+      metrics: { auc_ci95_low: 0.61, auc_ci95_high: 1 },
+    });
+    const summary = summariseEvaluation('run', 'd', new Map([['a', body]]), 'now');
     expect(summary.evaluations[0]).toMatchObject({ auc: 0.83, aucLow: 0.61, aucHigh: 1 });
     const siteMetric = (name: string) =>
       summary.metrics.find((m) => m.name === name && m.siteId === 'a')?.value;
