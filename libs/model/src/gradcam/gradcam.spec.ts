@@ -53,11 +53,6 @@ describe('Grad-CAM', () => {
       return massFraction(cam.maps[1], 32, 16, 32, 16, 32);
     });
     const mean = fractions.reduce((a, b) => a + b, 0) / fractions.length;
-    console.log(
-      fractions,
-      positives.map((q) => q.p),
-      Array.from(p),
-    );
     // A uniform map would put 0.25 of its mass there; this tiny head-only fit on a random
     // encoder reaches ~0.59 (measured), so 0.5 = twice the uniform share is the bar.
     expect(mean).toBeGreaterThanOrEqual(0.5);
