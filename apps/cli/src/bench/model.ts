@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism, loadavg } from 'node:os';
 import { Rng } from '../../../../libs/common/src';
-import { DataParallelTrainer, initBackend } from '../../../../libs/model/src/backend';
-import { countFlops, modelConfig, PhccModel, randomPatchMask } from '../../../../libs/model/src/network';
+import { initBackend } from '../../../../libs/model/src/backend';
+import {
+  countFlops,
+  ModelConfig,
+  modelConfig,
+  PhccModel,
+  randomPatchMask,
+} from '../../../../libs/model/src/network';
 import {
   AdamW,
   balancedClassWeights,
@@ -9,9 +16,14 @@ import {
   DEFAULT_SSL_OPTIONS,
   DEFAULT_SSL_WEIGHTING,
   finetuneStep,
-  phccTrainableModulePath,
+  gradientTensors,
+  sslBatchLoss,
   sslStep,
+  trainableParts,
 } from '../../../../libs/model/src/training';
+import { TfOpsAdamW } from '../../../../libs/model/src/training/adamw-reference';
+import { ShardedStepper, ShardedStepTiming } from '../../../../libs/model/src/training/parallel';
+import { StepSpec } from '../../../../libs/model/src/training/shard';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
@@ -26,12 +38,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function timeIt(steps: number, step: () => void): number {
-  step(); // warm-up: kernel setup, wasm caches, optimiser moments
+/** Median seconds of `steps` calls after one warm-up call (kernel setup, caches, moments). */
+async function timeIt(steps: number, step: () => unknown): Promise<number> {
+  await step();
   const times: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
-    step();
+    await step();
     times.push(performance.now() - t0);
   }
   return median(times) / 1000;
@@ -42,10 +55,10 @@ function timeIt(steps: number, step: () => void): number {
  * layer. The model's achieved GFLOP/s over this one is the kernel efficiency, which is stable
  * across noisy machines where absolute figures are not.
  */
-function matmulGflops(steps: number): number {
+async function matmulGflops(steps: number): Promise<number> {
   const a = tf.randomUniform([64 * 8, 256], -1, 1, 'float32', 1);
   const b = tf.randomUniform([256, 768], -1, 1, 'float32', 2);
-  const seconds = timeIt(steps, () => {
+  const seconds = await timeIt(steps, () => {
     const product = tf.matMul(a, b);
     product.dataSync();
     product.dispose();
@@ -55,130 +68,213 @@ function matmulGflops(steps: number): number {
   return (2 * 512 * 256 * 768) / seconds / 1e9;
 }
 
-/**
- * The same SSL step through the backend's worker data-parallel trainer (one wasm replica per
- * core). It applies plain Adam, not our AdamW — close enough for throughput.
- */
-async function dataParallelSslImagesPerS(images: number, workers: number, steps: number): Promise<number> {
-  const rng = new Rng(2);
-  const config = modelConfig();
-  const trainer = await DataParallelTrainer.start({
-    workers,
-    model: { modulePath: phccTrainableModulePath(), config: { model: {}, seed: 1, stage: 'ssl' } },
-    optimizer: { kind: 'adam', learningRate: 1e-4 },
-  });
+function sslSpec(config: ModelConfig, rng: Rng, images: number): Extract<StepSpec, { stage: 'ssl' }> {
+  const plane = config.imageSize * config.imageSize * config.inChannels;
+  const grid = config.imageSize / config.patchSize;
+  return {
+    stage: 'ssl',
+    batch: {
+      images: Float32Array.from({ length: images * plane }, () => rng.normal()),
+      mask: randomPatchMask(rng, images, grid, config.maskRatio),
+      count: images,
+    },
+    weighting: DEFAULT_SSL_WEIGHTING,
+  };
+}
+
+function finetuneSpec(
+  config: ModelConfig,
+  rng: Rng,
+  patients: number,
+): Extract<StepSpec, { stage: 'finetune' }> {
+  const size = config.phases * config.imageSize * config.imageSize * config.inChannels;
+  return {
+    stage: 'finetune',
+    batch: {
+      patients: Float32Array.from({ length: patients * size }, () => rng.normal()),
+      labels: Float32Array.from({ length: patients }, (_, i) => i % 2),
+      count: patients,
+    },
+    options: {
+      classWeights: balancedClassWeights(1, 1),
+      encoderLrScale: DEFAULT_FINETUNE_OPTIONS.encoderLrScale,
+    },
+  };
+}
+
+/** Seconds per optimiser update of SSL's parameters: the tf-op AdamW (before) and the JS one. */
+async function optimizerSeconds(
+  config: ModelConfig,
+  rng: Rng,
+  steps: number,
+): Promise<{ tfOps: number; js: number }> {
+  const model = new PhccModel(config, 1);
+  const spec = sslSpec(config, rng, 2);
+  const { grads } = gradientTensors(
+    model,
+    sslBatchLoss(model, spec.batch, spec.weighting),
+    trainableParts('ssl'),
+  );
+  const reference = new TfOpsAdamW(model.params);
+  const js = new AdamW(model.params);
+  const tfOps = await timeIt(steps, () => reference.apply(grads, 1e-4));
+  const jsSeconds = await timeIt(steps, () => js.apply(grads, 1e-4));
+  reference.dispose();
+  js.dispose();
+  tf.dispose([...grads.values()]);
+  model.dispose();
+  return { tfOps, js: jsSeconds };
+}
+
+interface WorkerFigures {
+  ssl: number;
+  finetune: number;
+  /** The last timed SSL step of a sharded stepper, split up (undefined for 1 replica). */
+  sslTiming?: ShardedStepTiming;
+}
+
+/** Images/s of both stages with `replicas` compute replicas (1 = the plain in-process step). */
+async function replicaImagesPerS(
+  config: ModelConfig,
+  replicas: number,
+  mainComputes: boolean,
+  batches: { ssl: StepSpec; finetune: StepSpec },
+  steps: number,
+): Promise<WorkerFigures> {
+  const model = new PhccModel(config, 1);
+  const optimizer = new AdamW(model.params);
+  const stepper = replicas > 1 ? await ShardedStepper.start({ replicas, config, mainComputes }) : undefined;
   try {
-    const batch = {
-      images: {
-        shape: [images, config.imageSize, config.imageSize, config.inChannels],
-        dtype: 'float32' as const,
-        values: Float32Array.from({ length: images * config.imageSize ** 2 * config.inChannels }, () =>
-          rng.normal(),
-        ),
-      },
-      mask: {
-        shape: [images, 8, 8],
-        dtype: 'float32' as const,
-        values: randomPatchMask(rng, images, 8, config.maskRatio),
-      },
+    const run = (spec: StepSpec) => async () => {
+      if (stepper) return stepper.run(model, spec, optimizer, 1e-4);
+      return spec.stage === 'ssl'
+        ? sslStep(model, optimizer, spec.batch, spec.weighting, 1e-4)
+        : finetuneStep(model, optimizer, spec.batch, spec.options, 1e-4);
     };
-    await trainer.step(batch);
-    const times: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await trainer.step(batch);
-      times.push(performance.now() - t0);
-    }
-    return images / (median(times) / 1000);
+    const sslSeconds = await timeIt(steps, run(batches.ssl));
+    const sslTiming = stepper?.timing;
+    const ftSeconds = await timeIt(steps, run(batches.finetune));
+    return {
+      ssl: batches.ssl.batch.count / sslSeconds,
+      finetune: (batches.finetune.batch.count * config.phases) / ftSeconds,
+      sslTiming,
+    };
   } finally {
-    await trainer.close();
+    await stepper?.close();
+    optimizer.dispose();
+    model.dispose();
   }
+}
+
+/** Minutes of `train --stage both` on 240 patients at these speeds, with the default epochs. */
+function projectedSeconds(config: ModelConfig, sslImagesPerS: number, ftImagesPerS: number): number {
+  const sslEpochImages = COHORT * config.phases;
+  const ftEpochImages = Math.round(COHORT * LABELLED_TRAIN_SHARE) * config.phases;
+  return (
+    (DEFAULT_SSL_OPTIONS.epochs * sslEpochImages) / sslImagesPerS +
+    (DEFAULT_FINETUNE_OPTIONS.epochs * ftEpochImages) / ftImagesPerS
+  );
 }
 
 export const modelBench: BenchSuite = {
   name: 'model',
   description:
-    'pHCC-SSL full-size training steps (SSL and fine-tune): images/s, GFLOP/s, projected train time',
+    'pHCC-SSL full-size training steps (SSL and fine-tune): images/s with 1 and 2 replicas, AdamW cost, projected train time',
   async run({ log, print, backend, quick }: BenchOptions): Promise<BenchFigures> {
     const info = await initBackend({ backend, log });
     const config = modelConfig();
     const flops = countFlops(config);
     const steps = quick ? 2 : 5;
     const rng = new Rng(1);
-    const plane = config.imageSize * config.imageSize * config.inChannels;
-    const random = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal());
+    // The training defaults' batch sizes, halved under --quick.
+    const sslImages = quick ? 16 : DEFAULT_SSL_OPTIONS.batchSize;
+    const ftPatients = quick ? 4 : DEFAULT_FINETUNE_OPTIONS.batchSize;
+    const batches = { ssl: sslSpec(config, rng, sslImages), finetune: finetuneSpec(config, rng, ftPatients) };
 
-    const model = PhccModel.create({}, 1);
-    const optimizer = new AdamW(model.params);
-    const sslImages = quick ? 8 : 16;
-    const sslBatch = {
-      images: random(sslImages * plane),
-      mask: randomPatchMask(rng, sslImages, model.grid, config.maskRatio),
-      count: sslImages,
-    };
-    const sslSeconds = timeIt(steps, () => sslStep(model, optimizer, sslBatch, DEFAULT_SSL_WEIGHTING, 1e-4));
-    const ftPatients = 2;
-    const ftBatch = {
-      patients: random(ftPatients * config.phases * plane),
-      labels: Float32Array.from([1, 0]),
-      count: ftPatients,
-    };
-    const classWeights = balancedClassWeights(1, 1);
-    const ftSeconds = timeIt(steps, () => finetuneStep(model, optimizer, ftBatch, { classWeights }, 1e-4));
-    optimizer.dispose();
-    model.dispose();
-    const baseline = matmulGflops(steps * 4);
-    const parallelSslImagesPerS = await dataParallelSslImagesPerS(sslImages, 2, steps);
+    const baseline = await matmulGflops(steps * 4);
+    const optimizer = await optimizerSeconds(config, rng, steps * 2);
+    const one = await replicaImagesPerS(config, 1, true, batches, steps);
+    const two = await replicaImagesPerS(config, 2, true, batches, steps);
+    const threadsOnly = await replicaImagesPerS(config, 2, false, batches, steps);
 
-    const sslImagesPerS = sslImages / sslSeconds;
-    const ftImagesPerS = (ftPatients * config.phases) / ftSeconds;
     // A training step ≈ 3 × forward (forward + input and weight gradients).
-    const sslGflops = (sslImagesPerS * 3 * 2 * (flops.encoderMacs + flops.decoderMacs)) / 1e9;
-    const ftGflops = (ftImagesPerS * 3 * 2 * flops.encoderMacs) / 1e9;
-    const sslEpochImages = COHORT * config.phases;
-    const ftEpochImages = Math.round(COHORT * LABELLED_TRAIN_SHARE) * config.phases;
-    const projected =
-      (DEFAULT_SSL_OPTIONS.epochs * sslEpochImages) / sslImagesPerS +
-      (DEFAULT_FINETUNE_OPTIONS.epochs * ftEpochImages) / ftImagesPerS;
+    const sslGflops = (one.ssl * 3 * 2 * (flops.encoderMacs + flops.decoderMacs)) / 1e9;
+    const ftGflops = (one.finetune * 3 * 2 * flops.encoderMacs) / 1e9;
+    const projected = projectedSeconds(config, one.ssl, one.finetune);
+    const projected2 = projectedSeconds(config, two.ssl, two.finetune);
+    const fmt = (x: number, digits = 1) => x.toFixed(digits);
 
     print(
-      `model: backend ${info.name}; encoder ${((2 * flops.encoderMacs) / 1e6).toFixed(1)} MFLOP/image forward`,
+      `model: backend ${info.name}; encoder ${fmt((2 * flops.encoderMacs) / 1e6)} MFLOP/image forward; ` +
+        `load average ${fmt(loadavg()[0], 2)} on ${availableParallelism()} cores (the speed-up needs free cores)`,
     );
-    print(`  baseline matmul 512×256×768: ${baseline.toFixed(2)} GFLOP/s`);
+    print(`  baseline matmul 512×256×768: ${fmt(baseline, 2)} GFLOP/s`);
     print(
-      `  SSL step (${sslImages} images):        ${sslImagesPerS.toFixed(1)} images/s, ` +
-        `${sslGflops.toFixed(2)} GFLOP/s (${((100 * sslGflops) / baseline).toFixed(0)} % of matmul)`,
-    );
-    print(
-      `  fine-tune step (${ftPatients} patients × ${config.phases}): ${ftImagesPerS.toFixed(1)} images/s, ` +
-        `${ftGflops.toFixed(2)} GFLOP/s (${((100 * ftGflops) / baseline).toFixed(0)} % of matmul)`,
+      `  AdamW update of SSL's ${sslWeightCount(config)} weights: tf ops ${fmt(optimizer.tfOps * 1000)} ms → ` +
+        `plain JS ${fmt(optimizer.js * 1000)} ms (${fmt(optimizer.tfOps / optimizer.js, 2)}× faster)`,
     );
     print(
-      `  projected train --stage both, ${COHORT} patients, ${DEFAULT_SSL_OPTIONS.epochs}+${DEFAULT_FINETUNE_OPTIONS.epochs} ` +
-        `epochs: ${(projected / 60).toFixed(1)} min (target ${TARGET_SECONDS / 60} min, ratio ${(projected / TARGET_SECONDS).toFixed(2)})`,
+      `  SSL step (${sslImages} images), 1 process: ${fmt(one.ssl)} images/s, ${fmt(sslGflops, 2)} GFLOP/s ` +
+        `(${fmt((100 * sslGflops) / baseline, 0)} % of matmul)`,
     );
     print(
-      `  SSL step, 2 worker replicas (data-parallel): ${parallelSslImagesPerS.toFixed(1)} images/s ` +
-        `(${(parallelSslImagesPerS / sslImagesPerS).toFixed(2)}× one process)`,
+      `  fine-tune step (${ftPatients} patients × ${config.phases}), 1 process: ${fmt(one.finetune)} images/s, ` +
+        `${fmt(ftGflops, 2)} GFLOP/s (${fmt((100 * ftGflops) / baseline, 0)} % of matmul)`,
     );
-    const parallelProjected = projected / (parallelSslImagesPerS / sslImagesPerS);
     print(
-      `  projected with 2 workers (both stages scaled by the SSL speed-up): ${(parallelProjected / 60).toFixed(1)} min ` +
-        `(ratio ${(parallelProjected / TARGET_SECONDS).toFixed(2)})`,
+      `  --workers 2 (main thread + 1 worker): SSL ${fmt(two.ssl)} images/s (${fmt(two.ssl / one.ssl, 2)}×), ` +
+        `fine-tune ${fmt(two.finetune)} images/s (${fmt(two.finetune / one.finetune, 2)}×)`,
+    );
+    const t = two.sslTiming as ShardedStepTiming;
+    const overheadMs = t.totalMs - Math.max(...t.computeMs) - t.combineMs - t.applyMs;
+    print(
+      `    last SSL step: shards ${t.computeMs.map((ms) => fmt(ms, 0)).join(' + ')} ms in parallel, ` +
+        `combine ${fmt(t.combineMs)} ms, AdamW ${fmt(t.applyMs)} ms, messaging + weight hand-over ${fmt(overheadMs)} ms ` +
+        `of ${fmt(t.totalMs, 0)} ms`,
+    );
+    print(
+      `  2 worker threads, main only combines: SSL ${fmt(threadsOnly.ssl)} images/s (${fmt(threadsOnly.ssl / one.ssl, 2)}×), ` +
+        `fine-tune ${fmt(threadsOnly.finetune)} images/s (${fmt(threadsOnly.finetune / one.finetune, 2)}×)`,
+    );
+    print(
+      `  projected train --stage both, ${COHORT} patients, ${DEFAULT_SSL_OPTIONS.epochs}+${DEFAULT_FINETUNE_OPTIONS.epochs} epochs: ` +
+        `1 process ${fmt(projected / 60)} min (ratio to the ${TARGET_SECONDS / 60}-min target ${fmt(projected / TARGET_SECONDS, 2)}), ` +
+        `--workers 2 ${fmt(projected2 / 60)} min (ratio ${fmt(projected2 / TARGET_SECONDS, 2)})`,
     );
     return {
       model_backend: info.name,
+      model_load_average: loadavg()[0],
       model_encoder_mflop_per_image: (2 * flops.encoderMacs) / 1e6,
       model_baseline_matmul_gflops: baseline,
-      model_ssl_images_per_s: sslImagesPerS,
+      model_adamw_tf_ops_ms: optimizer.tfOps * 1000,
+      model_adamw_js_ms: optimizer.js * 1000,
+      model_adamw_speedup: optimizer.tfOps / optimizer.js,
+      model_ssl_images_per_s: one.ssl,
       model_ssl_gflops: sslGflops,
-      model_finetune_images_per_s: ftImagesPerS,
+      model_finetune_images_per_s: one.finetune,
       model_finetune_gflops: ftGflops,
       model_projected_train_both_s: projected,
       model_projected_vs_target: projected / TARGET_SECONDS,
-      model_ssl_images_per_s_2workers: parallelSslImagesPerS,
-      model_projected_train_both_2workers_s: parallelProjected,
-      model_projected_2workers_vs_target: parallelProjected / TARGET_SECONDS,
+      model_workers2_ssl_images_per_s: two.ssl,
+      model_workers2_finetune_images_per_s: two.finetune,
+      model_workers2_ssl_speedup: two.ssl / one.ssl,
+      model_workers2_finetune_speedup: two.finetune / one.finetune,
+      model_workers2_ssl_shard_ms: t.computeMs,
+      model_workers2_combine_ms: t.combineMs,
+      model_workers2_apply_ms: t.applyMs,
+      model_workers2_overhead_ms: overheadMs,
+      model_threads2_ssl_images_per_s: threadsOnly.ssl,
+      model_threads2_finetune_images_per_s: threadsOnly.finetune,
+      model_projected_train_both_workers2_s: projected2,
+      model_projected_workers2_vs_target: projected2 / TARGET_SECONDS,
     };
   },
 };
+
+/** SSL's trained weight count (encoder + decoder), for the optimiser line. */
+function sslWeightCount(config: ModelConfig): string {
+  const m = new PhccModel(config, 0);
+  const n = m.params.count({ parts: trainableParts('ssl') });
+  m.dispose();
+  return n.toLocaleString('en-US');
+}

@@ -124,20 +124,20 @@ describe('phcc-fed train / evaluate / predict', () => {
   });
 
   it('--stage finetune --from starts from the SSL encoder; --no-ssl from random weights', async () => {
-    // One fine-tune epoch stays inside the frozen-encoder warm-up, so the encoder must come out
+    // One fine-tune epoch inside a one-epoch frozen-encoder warm-up: the encoder must come out
     // exactly as it went in: the SSL encoder with --from, the seeded initial one with --no-ssl.
     const fromSsl = join(root, 'from-ssl');
     const r = await cli(
       'train',
       ...['--cohort', site, '--out', fromSsl, '--stage', 'finetune', '--from', join(modelDir, 'ssl')],
-      ...['--finetune-epochs', '1', '--json'],
+      ...['--finetune-epochs', '1', '--freeze-encoder-epochs', '1', '--json'],
     );
     expect(r.code).toBe(0);
     const scratch = join(root, 'no-ssl');
     const n = await cli(
       'train',
       ...['--cohort', site, '--out', scratch, '--stage', 'finetune', '--no-ssl', '--tiny'],
-      ...['--finetune-epochs', '1', '--seed', '0'],
+      ...['--finetune-epochs', '1', '--freeze-encoder-epochs', '1', '--seed', '0'],
     );
     expect(n.code).toBe(0);
     const encoder = async (dir: string) => {
@@ -156,6 +156,57 @@ describe('phcc-fed train / evaluate / predict', () => {
     const scratchEncoder = await encoder(scratch);
     scratchEncoder.forEach((a, i) => expect(Array.from(a.values)).toEqual(Array.from(init[i].values)));
     expect(Array.from(scratchEncoder[0].values)).not.toEqual(Array.from(ssl[0].values));
+  });
+
+  it('--labelled-fraction fine-tunes on a stratified share of the labels and refuses a bad share', async () => {
+    const all = await cli(
+      'train',
+      '--cohort',
+      site,
+      '--out',
+      join(root, 'lf-all'),
+      '--stage',
+      'finetune',
+      '--no-ssl',
+      '--tiny',
+      '--finetune-epochs',
+      '1',
+      '--json',
+    );
+    const half = await cli(
+      'train',
+      '--cohort',
+      site,
+      '--out',
+      join(root, 'lf-half'),
+      '--stage',
+      'finetune',
+      '--no-ssl',
+      '--tiny',
+      '--finetune-epochs',
+      '1',
+      '--labelled-fraction',
+      '0.5',
+      '--json',
+    );
+    expect([all.code, half.code]).toEqual([0, 0]);
+    const labelled = (r: { stdout: string }) => lastJson(r.stdout).labelledPatients as number;
+    expect(lastJson(half.stdout).trainPatients).toBe(11);
+    expect(labelled(all)).toBeGreaterThanOrEqual(4);
+    expect(labelled(half)).toBeLessThan(labelled(all));
+    expect(labelled(half)).toBeGreaterThanOrEqual(2); // one of each class at least
+    const bad = await cli(
+      'train',
+      '--cohort',
+      site,
+      '--out',
+      join(root, 'x'),
+      '--tiny',
+      '--labelled-fraction',
+      '1.5',
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--labelled-fraction must be a number in (0, 1] (got "1.5")');
   });
 
   it('predict on a file that is not NIfTI exits 2 and names the file', async () => {

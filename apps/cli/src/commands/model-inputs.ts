@@ -153,3 +153,11 @@ export function parsePositive(value: string, option: string): number {
     throw new InputError(`${option} must be a positive number (got "${value}")`);
   return n;
 }
+
+/** A share in (0, 1], e.g. `--labelled-fraction 0.3`. */
+export function parseFraction(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InputError(`${option} must be a number in (0, 1] (got "${value}")`);
+  return n;
+}

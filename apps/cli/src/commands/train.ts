@@ -14,6 +14,8 @@ import {
   trainFinetune,
   trainSsl,
 } from '../../../../libs/model/src/training/loops';
+import { keepLabelFraction } from '../../../../libs/model/src/training/label-subset';
+import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';
 import { trainProgressView } from '../progress';
@@ -24,6 +26,7 @@ import {
   cohortName,
   collectPatients,
   ModelPreprocessing,
+  parseFraction,
   parseInteger,
   parsePositive,
   SitePreprocessing,
@@ -45,7 +48,11 @@ interface TrainCliOptions {
   lr?: string;
   sslLr?: string;
   finetuneLr?: string;
+  freezeEncoderEpochs?: string;
+  encoderLrScale?: string;
   seed: string;
+  workers: string;
+  labelledFraction?: string;
   tiny?: boolean;
   json?: boolean;
 }
@@ -91,7 +98,24 @@ export function registerTrain(program: Command): void {
     .option('--lr <x>', 'peak learning rate of every stage trained')
     .option('--ssl-lr <x>', `SSL peak learning rate (default ${DEFAULT_SSL_OPTIONS.lr})`)
     .option('--finetune-lr <x>', `fine-tune peak learning rate (default ${DEFAULT_FINETUNE_OPTIONS.lr})`)
+    .option(
+      '--freeze-encoder-epochs <n>',
+      `fine-tune: first epochs that train the head only (default ${DEFAULT_FINETUNE_OPTIONS.freezeEncoderEpochs})`,
+    )
+    .option(
+      '--encoder-lr-scale <x>',
+      `fine-tune: encoder LR as a fraction of the head's (default ${DEFAULT_FINETUNE_OPTIONS.encoderLrScale})`,
+    )
     .option('--seed <n>', 'seed of initial weights, shuffling, masks and augmentation', '0')
+    .option(
+      '--workers <n>',
+      'compute replicas per step: 1 = this thread only; N = this thread + N−1 worker threads (wasm uses one core each); auto = one per core',
+      '1',
+    )
+    .option(
+      '--labelled-fraction <f>',
+      "fine-tune on this share of each site's labels (stratified by class; the rest count as unlabelled, still used by SSL)",
+    )
     .option('--tiny', 'a tiny model (32×32 crops) for smoke runs; not for real use')
     .option('--json', 'end the output with one JSON line')
     .action(async (opts: TrainCliOptions, cmd: Command) => {
@@ -107,12 +131,24 @@ export function registerTrain(program: Command): void {
         ? readModelMetadata(plan.from).config
         : modelConfig(opts.tiny ? TINY_MODEL : {});
       if (plan.from && opts.tiny) log.warn('--tiny ignored: the model config comes from --from');
-      await initBackend({ backend: globalOptions(cmd).backend, log });
+      const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
 
-      const { patients, sites } = await loadTrainingPatients(cohortDirs, names, config, log);
+      const { patients, sites } = await loadTrainingPatients(
+        cohortDirs,
+        names,
+        config,
+        log,
+        plan.labelledFraction,
+      );
       const preprocessing = buildPreprocessing(config, sites);
       const out = resolve(opts.out);
       const summaries: StageSummary[] = [];
+
+      // Data-parallel replicas (worker threads) live for both stages: one start-up, same config.
+      const replicas = plan.workers === 'auto' ? recommendedReplicas(backend.name) : plan.workers;
+      const stepper = replicas > 1 ? await ShardedStepper.start({ replicas, config, log }) : undefined;
+      plan.sslOptions.executor = stepper;
+      plan.finetuneOptions.executor = stepper;
 
       // Ctrl-C stops between steps; the stage in progress is not saved (it would look finished).
       const interrupt = new AbortController();
@@ -130,6 +166,7 @@ export function registerTrain(program: Command): void {
         }
       } finally {
         process.removeListener('SIGINT', onSigint);
+        await stepper?.close();
       }
       printSummary(summaries, patients.length, sites);
       if (opts.json) {
@@ -138,7 +175,9 @@ export function registerTrain(program: Command): void {
             model: summaries[summaries.length - 1].modelDir,
             sites: names,
             trainPatients: patients.length,
+            labelledPatients: patients.filter((p) => p.label !== null).length,
             seed: plan.seed,
+            workers: replicas,
             stages: summaries,
           }) + '\n',
         );
@@ -151,6 +190,10 @@ interface TrainPlan {
   finetune: boolean;
   from?: string;
   seed: number;
+  /** Compute replicas per step (`--workers`); 'auto' is resolved once the backend is known. */
+  workers: number | 'auto';
+  /** Share of each site's training labels kept for fine-tuning (label-efficiency studies). */
+  labelledFraction?: number;
   /** Set while training runs: aborted by Ctrl-C. */
   signal?: AbortSignal;
   sslOptions: Partial<SslTrainOptions>;
@@ -181,6 +224,11 @@ function planTraining(opts: TrainCliOptions): TrainPlan {
     finetune: opts.stage !== 'ssl',
     from: opts.from ? checkModelDir(opts.from) : undefined,
     seed,
+    workers: parseWorkers(opts.workers),
+    labelledFraction:
+      opts.labelledFraction === undefined
+        ? undefined
+        : parseFraction(opts.labelledFraction, '--labelled-fraction'),
     sslOptions: {
       seed,
       ...epochs(pick(opts.sslEpochs, opts.epochs), '--ssl-epochs'),
@@ -192,8 +240,24 @@ function planTraining(opts: TrainCliOptions): TrainPlan {
       ...epochs(pick(opts.finetuneEpochs, opts.epochs), '--finetune-epochs'),
       ...batch(pick(opts.finetuneBatchSize, opts.batchSize), '--finetune-batch-size'),
       ...lr(pick(opts.finetuneLr, opts.lr), '--finetune-lr'),
+      ...(opts.freezeEncoderEpochs === undefined
+        ? {}
+        : { freezeEncoderEpochs: parseInteger(opts.freezeEncoderEpochs, '--freeze-encoder-epochs') }),
+      ...(opts.encoderLrScale === undefined
+        ? {}
+        : { encoderLrScale: parsePositive(opts.encoderLrScale, '--encoder-lr-scale') }),
     },
   };
+}
+
+/** `--workers`: a replica count, or `auto` (one per core, resolved once the backend is known). */
+function parseWorkers(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InputError(`--workers must be a positive integer or auto (got "${value}")`);
+  }
+  return n;
 }
 
 /** Training-split patients of every site, each site normalised with its own statistics. */
@@ -202,6 +266,7 @@ async function loadTrainingPatients(
   names: string[],
   config: ModelConfig,
   log: Log,
+  labelledFraction?: number,
 ): Promise<{ patients: PatientSample[]; sites: SitePreprocessing[] }> {
   const patients: PatientSample[] = [];
   const sites: SitePreprocessing[] = [];
@@ -212,9 +277,18 @@ async function loadTrainingPatients(
       phases: config.phases,
       log,
     });
-    const train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
+    let train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
     if (train.length === 0) throw new InputError(`--cohort ${dirs[i]}: no usable training-split patients`);
     log.info({ site: names[i], train: train.length }, `${names[i]}: ${train.length} training patients`);
+    if (labelledFraction !== undefined && labelledFraction < 1) {
+      const subset = keepLabelFraction(train, labelledFraction);
+      train = subset.samples;
+      const { labelledBefore, labelledAfter, strata } = subset.report;
+      log.info(
+        { site: names[i], strata },
+        `${names[i]}: ${labelledAfter} of ${labelledBefore} labels kept (--labelled-fraction ${labelledFraction})`,
+      );
+    }
     patients.push(...train);
     sites.push({ name: names[i], normalisation: cohort.normalisation });
   }

@@ -13,7 +13,12 @@ import { gradCam, massFraction } from './gradcam';
 import { writeHeatmapNifti, writeOverlayPngs } from './render';
 import { TINY } from '../__tests__/tiny-config';
 
-const config = modelConfig(TINY);
+// Global token pooling: the setting in which Grad-CAM's channel weights (the spatial mean of the
+// gradient) are exactly the pooled features' gradients, so localisation tests the CAM itself.
+// With the default region pooling the tumour's cells weigh more in every token, and the CAM of an
+// off-tumour signal also lights the tumour (docs/MODEL.md, Grad-CAM).
+const GLOBAL_TINY = { ...TINY, tokenPooling: 'global' as const };
+const config = modelConfig(GLOBAL_TINY);
 
 let model: PhccModel;
 const cohort = constructedCohort(config, {
@@ -25,7 +30,7 @@ const cohort = constructedCohort(config, {
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
-  model = PhccModel.create(TINY, 5);
+  model = PhccModel.create(GLOBAL_TINY, 5);
   // The class signal (a spot that appears in phase 1) lives only in the bottom-right quadrant.
   // Head-only training on a random encoder learns it quickly and reliably.
   await trainFinetune(model, cohort, {
@@ -73,6 +78,19 @@ describe('Grad-CAM', () => {
       expect(existsSync(nifti) && statSync(nifti).size > 100).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains a region-pooling model too (the default), leaking no tensors', () => {
+    const regions = PhccModel.create(TINY, 5);
+    try {
+      const before = tf.memory().numTensors;
+      const cam = gradCam(regions, cohort[0].x);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(cam.maps).toHaveLength(2);
+      expect(cam.maps.every((m) => m.length === 32 * 32 && m.every(Number.isFinite))).toBe(true);
+    } finally {
+      regions.dispose();
     }
   });
 

@@ -31,8 +31,9 @@ export function gradCam(model: PhccModel, x: Float32Array): GradCamResult {
     );
   }
   const { logit, cams } = tf.tidy(() => {
-    const features = model.lastStage(tf.tensor4d(x, [t, s, s, c]));
-    const logitOf = (f: tf.Tensor): tf.Scalar => tf.sum(model.logitsFromLastStage(f as tf.Tensor4D));
+    const images = tf.tensor4d(x, [t, s, s, c]);
+    const features = model.lastStage(images);
+    const logitOf = (f: tf.Tensor): tf.Scalar => tf.sum(model.logitsFromLastStage(f as tf.Tensor4D, images));
     const gradients = tf.grad(logitOf)(features); // [T, G, G, C]
     const channelWeights = tf.mean(gradients, [1, 2], true);
     const cam = tf.relu(tf.sum(tf.mul(channelWeights, features), -1, true)); // [T, G, G, 1]

@@ -98,6 +98,10 @@ export function readModelMetadata(dir: string): PhccModelMetadata {
       'BAD_MODEL',
     );
   }
+  // Models saved before token pooling was configurable pooled the whole crop.
+  if (metadata.config && metadata.config.tokenPooling === undefined) {
+    metadata.config = { ...metadata.config, tokenPooling: 'global' };
+  }
   validateModelConfig(metadata.config);
   return metadata;
 }

@@ -40,6 +40,19 @@ export interface ModelConfig {
   attnMlpRatio: number;
   /** Hidden width of the classification MLP. */
   classifierHidden: number;
+  /**
+   * How each phase's feature map becomes its token: `regions` pools the tumour, its rim and the
+   * whole crop separately (weights from the mask channel); `global` averages the whole crop.
+   * docs/MODEL.md says why `regions` is the default.
+   */
+  tokenPooling: TokenPooling;
+}
+
+export type TokenPooling = 'global' | 'regions';
+
+/** Pooled regions per token: tumour, peritumoural rim, whole crop — or the whole crop alone. */
+export function poolingRegions(config: Pick<ModelConfig, 'tokenPooling'>): number {
+  return config.tokenPooling === 'regions' ? 3 : 1;
 }
 
 /** The full-size model (64×64 crops, 4 stages 32→256, total stride 8 = SSL patch size). */
@@ -65,6 +78,7 @@ export const DEFAULT_MODEL_CONFIG: Readonly<ModelConfig> = Object.freeze({
   attnLayers: 1,
   attnMlpRatio: 2,
   classifierHidden: 64,
+  tokenPooling: 'regions',
 });
 
 /**
@@ -170,5 +184,11 @@ export function validateModelConfig(config: ModelConfig): void {
     );
   }
   if (config.tokenDim % config.heads !== 0) fail('tokenDim must be divisible by heads');
+  if (config.tokenPooling !== 'global' && config.tokenPooling !== 'regions') {
+    fail(`tokenPooling must be "global" or "regions" (got ${String(config.tokenPooling)})`);
+  }
+  if (config.tokenPooling === 'regions' && config.maskChannel < 0) {
+    fail('tokenPooling "regions" needs a mask channel');
+  }
   if (config.kernelSize % 2 !== 1) fail('kernelSize must be odd');
 }

@@ -1,4 +1,4 @@
-import { ModelConfig, stageLayout } from './config';
+import { ModelConfig, poolingRegions, stageLayout } from './config';
 import { patchPixels } from './decoder';
 
 /**
@@ -54,7 +54,7 @@ export function countFlops(config: ModelConfig): FlopCount {
   decoderMacs += add('decoder/pred', grid * grid * config.decoderDim * patchPixels(config));
   const d = config.tokenDim;
   const n = 2 * config.phases - 1;
-  let headMacs = add('head/token_proj', config.phases * last * d);
+  let headMacs = add('head/token_proj', config.phases * last * poolingRegions(config) * d);
   for (let l = 0; l < config.attnLayers; l++) {
     headMacs += add(`head/attn${l}/qkvo`, 4 * n * d * d);
     headMacs += add(`head/attn${l}/scores`, 2 * n * n * d);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { ModelConfig } from './config';
+import { featureGrid, ModelConfig, poolingRegions } from './config';
 import { defineDense, defineLayerNorm, dense, gelu, layerNorm } from './layers';
 import { ParamStore } from './params';
 
@@ -11,7 +11,7 @@ import { ParamStore } from './params';
  * MLP → one logit for P(proliferative).
  */
 export function defineHead(store: ParamStore, config: ModelConfig, rng: Rng): void {
-  const encDim = config.dims[config.dims.length - 1];
+  const encDim = config.dims[config.dims.length - 1] * poolingRegions(config);
   const d = config.tokenDim;
   defineLayerNorm(store, 'head/token_norm', encDim);
   defineDense(store, 'head/token_proj', encDim, d, rng);
@@ -31,11 +31,53 @@ export function defineHead(store: ParamStore, config: ModelConfig, rng: Rng): vo
   defineDense(store, 'head/fc2', config.classifierHidden, 1, rng);
 }
 
+/**
+ * Spatial pooling weights for `regions` token pooling, from the mask channel of the phase images
+ * [N, S, S, C] → [N, G·G, 3] (tumour, rim, whole crop; each column sums to 1 over the grid).
+ *
+ * Why: the crop is the tumour plus a margin of liver, and the diagnostic signs (arterial
+ * hyper-enhancement, wash-out, capsule, hepatobiliary uptake) are the tumour's intensity
+ * *relative to* the liver around it. A global average mixes the two; on our synthetic cohort a
+ * linear model on whole-crop means reaches AUC ≈ 0.62, on tumour / rim / background means ≈ 0.85.
+ * The rim is a dilation of the mask by S/16 pixels (4 at 64×64): the peritumoural band where a
+ * capsule or an irregular margin shows. Soft masks (after rotation augmentation) are used as is.
+ */
+export function regionPoolingWeights(config: ModelConfig, images: tf.Tensor4D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, s] = images.shape;
+    const g = featureGrid(config);
+    const cell = s / g;
+    const mask = tf.clipByValue(tf.slice(images, [0, 0, 0, config.maskChannel], [-1, -1, -1, 1]), 0, 1);
+    const radius = Math.max(1, Math.round(s / 16));
+    const dilated = tf.maxPool(mask as tf.Tensor4D, 2 * radius + 1, 1, 'same');
+    const rim = tf.sub(dilated, mask);
+    const down = (m: tf.Tensor) =>
+      tf.reshape(tf.avgPool(m as tf.Tensor4D, cell, cell, 'valid'), [n, g * g, 1]);
+    const maps = tf.concat([down(mask), down(rim), tf.ones([n, g * g, 1])], 2);
+    return tf.div(maps, tf.add(tf.sum(maps, 1, true), 1e-6)) as tf.Tensor3D;
+  });
+}
+
+/** [N, G, G, C] features → [N, R·C] pooled (R = 1 for `global`, 3 for `regions`). */
+function poolFeatures(config: ModelConfig, features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor2D {
+  if (config.tokenPooling === 'global') return tf.mean(features, [1, 2]) as tf.Tensor2D;
+  if (!images) throw new Error('tokenPooling "regions" needs the phase images (for the mask channel)');
+  const [n, g, , c] = features.shape;
+  const weights = regionPoolingWeights(config, images); // [N, G², R]
+  const pooled = tf.matMul(weights, tf.reshape(features, [n, g * g, c]), true, false); // [N, R, C]
+  return tf.reshape(pooled, [n, -1]) as tf.Tensor2D;
+}
+
 /** Static then dynamic tokens with their embeddings: [B, 2T−1, d]. */
-export function phaseTokens(store: ParamStore, config: ModelConfig, features: tf.Tensor4D): tf.Tensor3D {
+export function phaseTokens(
+  store: ParamStore,
+  config: ModelConfig,
+  features: tf.Tensor4D,
+  images?: tf.Tensor4D,
+): tf.Tensor3D {
   return tf.tidy(() => {
     const T = config.phases;
-    const pooled = tf.mean(features, [1, 2]); // [B·T, C]
+    const pooled = poolFeatures(config, features, images); // [B·T, R·C]
     const batch = pooled.shape[0] / T;
     const perPatient = tf.reshape(pooled, [batch, T, -1]);
     const f = dense(store, 'head/token_proj', layerNorm(store, 'head/token_norm', perPatient)) as tf.Tensor3D;
@@ -83,10 +125,18 @@ function transformerLayer(store: ParamStore, prefix: string, x: tf.Tensor3D, hea
   });
 }
 
-/** Encoder features of B patients' T phases, [B·T, G, G, C] (phase-major per patient) → logits [B]. */
-export function applyHead(store: ParamStore, config: ModelConfig, features: tf.Tensor4D): tf.Tensor1D {
+/**
+ * Encoder features of B patients' T phases, [B·T, G, G, C] (phase-major per patient) → logits [B].
+ * `images` are the same B·T phase images [B·T, S, S, C]; `regions` pooling reads their mask.
+ */
+export function applyHead(
+  store: ParamStore,
+  config: ModelConfig,
+  features: tf.Tensor4D,
+  images?: tf.Tensor4D,
+): tf.Tensor1D {
   return tf.tidy(() => {
-    let tokens = phaseTokens(store, config, features);
+    let tokens = phaseTokens(store, config, features, images);
     for (let l = 0; l < config.attnLayers; l++)
       tokens = transformerLayer(store, `head/attn${l}`, tokens, config.heads);
     const pooled = layerNorm(store, 'head/pool_norm', tf.mean(tokens, 1));

@@ -49,8 +49,8 @@ export class PhccModel {
   }
 
   /** Logits from last-stage activations (the rest of the network after `lastStage`). */
-  logitsFromLastStage(lastStage: tf.Tensor4D): tf.Tensor1D {
-    return tf.tidy(() => this.logitsFromFeatures(applyFinalNorm(this.params, lastStage)));
+  logitsFromLastStage(lastStage: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor1D {
+    return tf.tidy(() => this.logitsFromFeatures(applyFinalNorm(this.params, lastStage), images));
   }
 
   /** SSL forward: masked images → per-patch pixel predictions [N, G, G, p²·C_int]. */
@@ -60,12 +60,18 @@ export class PhccModel {
 
   /** Patients [B, T, S, S, C] → logits [B] (sigmoid → P(proliferative)). */
   logits(patients: tf.Tensor5D): tf.Tensor1D {
-    return tf.tidy(() => this.logitsFromFeatures(this.encode(this.flattenPhases(patients))));
+    return tf.tidy(() => {
+      const images = this.flattenPhases(patients);
+      return this.logitsFromFeatures(this.encode(images), images);
+    });
   }
 
-  /** Head only, on features of B·T phase images (phase-major per patient): Grad-CAM's entry point. */
-  logitsFromFeatures(features: tf.Tensor4D): tf.Tensor1D {
-    return applyHead(this.params, this.config, features);
+  /**
+   * Head only, on features of B·T phase images (phase-major per patient): Grad-CAM's entry point.
+   * `images` (those B·T images) are needed by `regions` token pooling, which reads their mask.
+   */
+  logitsFromFeatures(features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor1D {
+    return applyHead(this.params, this.config, features, images);
   }
 
   flattenPhases(patients: tf.Tensor5D): tf.Tensor4D {

@@ -5,6 +5,7 @@ import { countFlops } from './flops';
 import { MaskPyramid, randomPatchMask } from './mask';
 import { PhccModel } from './model';
 import { modelConfig } from './config';
+import { regionPoolingWeights } from './head';
 import { decodeWeights, encodeWeights } from '../codec';
 import { TINY } from '../__tests__/tiny-config';
 
@@ -30,7 +31,10 @@ describe('PhccModel (full size)', () => {
     expect(model.encode(image).shape).toEqual([1, 8, 8, 256]);
     const mask = new MaskPyramid(tf.tensor3d(randomPatchMask(new Rng(2), 1, 8, 0.6), [1, 8, 8]));
     expect(model.reconstruct(image, mask).shape).toEqual([1, 8, 8, 8 * 8 * 3]);
-    const logits = model.logitsFromFeatures(randomImages(new Rng(3), [6, 8, 8, 256]) as tf.Tensor4D);
+    const logits = model.logitsFromFeatures(
+      randomImages(new Rng(3), [6, 8, 8, 256]) as tf.Tensor4D,
+      randomImages(new Rng(4), [6, 64, 64, 4]) as tf.Tensor4D,
+    );
     expect(logits.shape).toEqual([1]);
     expect(Number.isFinite(logits.dataSync()[0])).toBe(true);
     expect(() => model.flattenPhases(tf.zeros([1, 5, 64, 64, 4]) as tf.Tensor5D)).toThrow(/does not match/);
@@ -155,5 +159,58 @@ describe('SSL masking', () => {
     );
     mask.dispose();
     model.dispose();
+  });
+});
+
+describe('region token pooling', () => {
+  // 64×64 crop, 8×8 grid of 8-pixel cells; tumour = pixels [16, 32) × [16, 32) = cells (2..3, 2..3).
+  const config = modelConfig({});
+  const image = (): tf.Tensor4D => {
+    const x = new Float32Array(64 * 64 * 4);
+    for (let y = 16; y < 32; y++) for (let c = 16; c < 32; c++) x[(y * 64 + c) * 4 + 3] = 1;
+    return tf.tensor4d(x, [1, 64, 64, 4]);
+  };
+
+  it('weights the tumour cells, a rim around them and the whole crop, each summing to 1', () => {
+    const weights = regionPoolingWeights(config, image()); // [1, 64, 3]
+    expect(weights.shape).toEqual([1, 64, 3]);
+    const w = weights.arraySync()[0];
+    const cell = (r: number, c: number) => w[r * 8 + c];
+    for (let k = 0; k < 3; k++) expect(w.reduce((sum, row) => sum + row[k], 0)).toBeCloseTo(1, 5);
+    // Tumour: a quarter each in the four cells it covers, nothing elsewhere.
+    [cell(2, 2), cell(2, 3), cell(3, 2), cell(3, 3)].forEach((v) => expect(v[0]).toBeCloseTo(0.25, 5));
+    expect(cell(0, 0)[0]).toBe(0);
+    // Rim (dilation by 4 px): in the neighbouring cells, not inside the tumour nor far away.
+    expect(cell(1, 2)[1]).toBeGreaterThan(0);
+    expect(cell(4, 4)[1]).toBeGreaterThan(0);
+    expect(cell(2, 2)[1]).toBe(0);
+    expect(cell(6, 6)[1]).toBe(0);
+    expect(cell(7, 0)[2]).toBeCloseTo(1 / 64, 6);
+  });
+
+  it('makes the token see what happens in the tumour, not only the crop mean', () => {
+    // Two feature maps with the same mean over the crop, differing inside the tumour: global
+    // pooling cannot tell them apart, region pooling can.
+    const a = new Float32Array(64).fill(1);
+    const b = new Float32Array(64).fill(1);
+    b[2 * 8 + 2] = 5; // tumour cell up …
+    b[7 * 8 + 7] = -3; // … a far background cell down by the same amount
+    const pooled = (values: Float32Array) =>
+      tf
+        .matMul(regionPoolingWeights(config, image()), tf.tensor3d(values, [1, 64, 1]), true, false)
+        .dataSync();
+    const [ta, , ga] = pooled(a);
+    const [tb, , gb] = pooled(b);
+    expect(gb).toBeCloseTo(ga, 6);
+    expect(tb - ta).toBeCloseTo(1, 5);
+  });
+
+  it('gives logits through the full model and refuses regions without a mask channel', () => {
+    const model = PhccModel.create(TINY, 1);
+    const patients = randomImages(new Rng(5), [2, TINY.phases, 32, 32, 4]) as tf.Tensor5D;
+    expect(model.logits(patients).shape).toEqual([2]);
+    model.dispose();
+    expect(() => modelConfig({ maskChannel: -1, inChannels: 3 })).toThrow(/needs a mask channel/);
+    expect(() => modelConfig({ tokenPooling: 'max' as never })).toThrow(/tokenPooling must be/);
   });
 });

@@ -5,6 +5,8 @@ import { PhccModel } from '../network/model';
 import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
 import { balancedClassWeights, ClassWeights, DEFAULT_SSL_WEIGHTING, SslWeighting } from './losses';
 import { AdamW, cosineLr } from './optimizer';
+import type { StepExecutor } from './parallel';
+import type { StepSpec } from './shard';
 import { finetuneStep, sslStep, StepResult } from './steps';
 import {
   datasetGet,
@@ -31,6 +33,8 @@ interface CommonTrainOptions {
   signal?: AbortSignal;
   /** Reuse an optimiser (its moments) across calls, e.g. across federated rounds. */
   optimizer?: AdamW;
+  /** Runs each step elsewhere (`ShardedStepper`: worker-thread replicas); default in-process. */
+  executor?: StepExecutor;
 }
 
 export interface SslTrainOptions extends CommonTrainOptions {
@@ -78,8 +82,11 @@ export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.f
   seed: 0,
   batchSize: 8,
   augment: DEFAULT_AUGMENT,
-  freezeEncoderEpochs: 2,
-  encoderLrScale: 0.25,
+  // No head-only warm-up and one LR for all: on SSL features a frozen-encoder warm-up stalled at
+  // ln 2 for epochs (their across-patient variance is a small share of their magnitude, which a
+  // per-sample LayerNorm does not undo); docs/MODEL.md, "Evidence".
+  freezeEncoderEpochs: 0,
+  encoderLrScale: 1,
 });
 
 /** SSL uses every patient outside the test split, labelled or not. */
@@ -131,6 +138,11 @@ export async function trainSsl(
       const mask = randomPatchMask(epochRng, chosen.length, grid, config.maskRatio);
       return {
         images: chosen.length,
+        spec: {
+          stage: 'ssl',
+          batch: { images: batchImages, mask, count: chosen.length },
+          weighting: opts.weighting,
+        },
         run: (optimizer, lr) =>
           sslStep(model, optimizer, { images: batchImages, mask, count: chosen.length }, opts.weighting, lr),
       };
@@ -192,6 +204,11 @@ export async function trainFinetune(
       return {
         images: chosen.length * config.phases,
         encoderFrozen: freezeEncoder,
+        spec: {
+          stage: 'finetune',
+          batch: { patients, labels: batchLabels, count: chosen.length },
+          options: { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
+        },
         run: (optimizer, lr) =>
           finetuneStep(
             model,
@@ -265,6 +282,8 @@ function checkPatient(sample: PatientSample, patientSize: number): void {
 interface PreparedStep {
   images: number;
   encoderFrozen?: boolean;
+  /** The same step as data, for `opts.executor`. */
+  spec: StepSpec;
   run: (optimizer: AdamW, lr: number) => StepResult;
 }
 
@@ -308,7 +327,9 @@ async function runEpochs(
         if (opts.signal?.aborted) return finish();
         const prepared = await prepare(epochRng, step - 1, order, epoch);
         const lr = cosineLr(history.steps, schedule);
-        const { loss } = prepared.run(optimizer, lr);
+        const { loss } = opts.executor
+          ? await opts.executor.run(model, prepared.spec, optimizer, lr)
+          : prepared.run(optimizer, lr);
         if (!Number.isFinite(loss))
           throw new Error(`${stage}: loss became ${loss} at epoch ${epoch} step ${step}`);
         history.steps += 1;

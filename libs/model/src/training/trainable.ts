@@ -16,6 +16,9 @@ import { trainableParts } from './steps';
  * `{ patients: [B, T, S, S, C], labels: [B] }`. Both losses are means over samples, with one
  * caveat: SSL's hard-sample weights (γ > 0) are normalised within each shard rather than the
  * whole batch, so a sharded step differs slightly from a single-process one (exact for γ = 0).
+ *
+ * Training pHCC-SSL itself goes through `ShardedStepper` (parallel.ts) instead: the model's own
+ * AdamW, exact γ weighting. This adapter serves the generic trainer and its benchmarks.
  */
 export interface PhccTrainableConfig {
   model: Partial<ModelConfig>;

@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { extname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { Log, silentLog } from '../../../../common/src';
 import { batchSize, HostBatch, sliceBatch } from '../trainable';
+import { WorkerPool, workerScript } from './pool';
 import { FromWorker, ModelSpec, OptimizerSpec, ToWorker } from './protocol';
 
 export interface DataParallelOptions {
@@ -31,14 +30,10 @@ export interface DataParallelStep {
  * batch up to float rounding.
  */
 export class DataParallelTrainer {
-  private readonly pending = new Map<
-    Worker,
-    { resolve: (m: FromWorker) => void; reject: (e: Error) => void }
-  >();
   private reduced: Float32Array | undefined;
   private parameterCount = 0;
 
-  private constructor(private readonly replicas: Worker[]) {}
+  private constructor(private readonly replicas: WorkerPool<ToWorker, FromWorker>) {}
 
   /** Number of trainable weights (length of a gradient or weight vector). */
   get parameters(): number {
@@ -50,9 +45,12 @@ export class DataParallelTrainer {
       throw new Error(`workers must be a positive integer (got ${opts.workers})`);
     }
     const log = opts.log ?? silentLog;
-    const replicas = Array.from({ length: opts.workers }, () => spawnWorker());
+    const replicas = WorkerPool.spawn<ToWorker, FromWorker>(
+      workerScript(__dirname, 'worker-main'),
+      opts.workers,
+      'data-parallel worker',
+    );
     const trainer = new DataParallelTrainer(replicas);
-    for (const w of replicas) trainer.listen(w);
     let answers: FromWorker[];
     try {
       answers = await trainer.all(() => ({
@@ -75,13 +73,13 @@ export class DataParallelTrainer {
   }
 
   get workers(): number {
-    return this.replicas.length;
+    return this.replicas.size;
   }
 
   /** One synchronous step on `batch`, split into contiguous shards (one per replica). */
   async step(batch: HostBatch): Promise<DataParallelStep> {
     const total = batchSize(batch);
-    const n = this.replicas.length;
+    const n = this.replicas.size;
     if (total < n) throw new Error(`batch of ${total} cannot feed ${n} workers`);
     const bounds = Array.from({ length: n + 1 }, (_, i) => Math.round((i * total) / n));
     const answers = (await this.all((i) => ({
@@ -104,7 +102,7 @@ export class DataParallelTrainer {
 
   /** Flattened weights of one replica (variable order of the model). */
   async weights(replica = 0): Promise<Float32Array> {
-    const answer = (await this.ask(this.replicas[replica], { type: 'weights' })) as Extract<
+    const answer = (await this.replicas.ask(replica, { type: 'weights' })) as Extract<
       FromWorker,
       { type: 'weights' }
     >;
@@ -113,42 +111,15 @@ export class DataParallelTrainer {
 
   /** Every replica's weights, to check that they are still identical. */
   async replicaWeights(): Promise<Float32Array[]> {
-    return Promise.all(this.replicas.map((_, i) => this.weights(i)));
+    return Promise.all(Array.from({ length: this.replicas.size }, (_, i) => this.weights(i)));
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.replicas.map((w) => w.terminate()));
-  }
-
-  private listen(w: Worker): void {
-    w.on('message', (msg: FromWorker) => {
-      const waiter = this.pending.get(w);
-      if (!waiter) return;
-      this.pending.delete(w);
-      if (msg.type === 'error') waiter.reject(new Error(`data-parallel worker failed: ${msg.message}`));
-      else waiter.resolve(msg);
-    });
-    w.on('error', (err) => {
-      const waiter = this.pending.get(w);
-      this.pending.delete(w);
-      waiter?.reject(err);
-    });
-    w.on('exit', (code) => {
-      const waiter = this.pending.get(w);
-      this.pending.delete(w);
-      waiter?.reject(new Error(`data-parallel worker exited (code ${code})`));
-    });
-  }
-
-  private ask(w: Worker, msg: ToWorker): Promise<FromWorker> {
-    return new Promise((resolve, reject) => {
-      this.pending.set(w, { resolve, reject });
-      w.postMessage(msg);
-    });
+    await this.replicas.close();
   }
 
   private all(make: (i: number) => ToWorker): Promise<FromWorker[]> {
-    return Promise.all(this.replicas.map((w, i) => this.ask(w, make(i))));
+    return this.replicas.all(make);
   }
 }
 
@@ -159,29 +130,4 @@ export class DataParallelTrainer {
 export function recommendedWorkers(backend: string, batch: number): number {
   if (backend === 'tensorflow') return 1;
   return Math.max(1, Math.min(availableParallelism(), Math.floor(batch / 2)));
-}
-
-/**
- * A worker running worker-main. From dist that is the compiled .js; under ts-jest the sources
- * are .ts, so an inline bootstrap registers a TypeScript transpile hook first (typescript is a
- * dev dependency, present wherever .ts sources run).
- */
-function spawnWorker(): Worker {
-  const ext = extname(__filename);
-  const main = join(__dirname, 'worker-main' + ext);
-  if (ext !== '.ts') return new Worker(main);
-  const typescript = require.resolve('typescript', { paths: [__dirname] });
-  const bootstrap = `
-    const ts = require(${JSON.stringify(typescript)});
-    const fs = require('node:fs');
-    require.extensions['.ts'] = (m, filename) => {
-      const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-        fileName: filename,
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022,
-          esModuleInterop: true, experimentalDecorators: true, emitDecoratorMetadata: true },
-      });
-      m._compile(out.outputText, filename);
-    };
-    require(${JSON.stringify(main)});`;
-  return new Worker(bootstrap, { eval: true });
 }

@@ -1,0 +1,64 @@
+import { parentPort } from 'node:worker_threads';
+import { initBackend } from '../backend/select';
+import { PhccModel } from '../network/model';
+import type { ReplicaReply, ReplicaRequest } from './parallel';
+import { shardGradient, stepParts } from './shard';
+import { writeWeights } from './weights-buffer';
+
+/**
+ * One gradient replica of `ShardedStepper`: its own tfjs engine and wasm instance (worker threads
+ * share neither). It holds no optimiser state: every request brings the current weights, so the
+ * main thread's model and AdamW stay the only authority.
+ */
+
+let model: PhccModel | undefined;
+/** The weights the replica's model holds now (as last written), to skip unchanged ones. */
+let held: Float32Array | undefined;
+
+function post(msg: ReplicaReply, transfer: ArrayBuffer[] = []): void {
+  parentPort!.postMessage(msg, transfer);
+}
+
+async function handle(msg: ReplicaRequest): Promise<void> {
+  if (msg.type === 'init') {
+    const info = await initBackend({ backend: msg.backend });
+    model = new PhccModel(msg.config, 0);
+    held = undefined;
+    post({ type: 'ready', names: model.params.names(), backend: info.name });
+    return;
+  }
+  if (!model) throw new Error('replica used before init');
+  const started = performance.now();
+  held = writeWeights(model.params, msg.weights, held);
+  const shard = shardGradient(model, msg.step);
+  const names = model.params.names({ parts: stepParts(msg.step) });
+  const flat = new Float32Array(
+    names.reduce((n, name) => n + (shard.grads.get(name) as Float32Array).length, 0),
+  );
+  let offset = 0;
+  for (const name of names) {
+    const grad = shard.grads.get(name) as Float32Array;
+    flat.set(grad, offset);
+    offset += grad.length;
+  }
+  post(
+    {
+      type: 'grads',
+      loss: shard.loss,
+      weight: shard.weight,
+      gradients: flat,
+      computeMs: performance.now() - started,
+    },
+    [flat.buffer],
+  );
+}
+
+// One request at a time, in order: the stepper never overlaps them on one replica.
+let queue = Promise.resolve();
+parentPort!.on('message', (msg: ReplicaRequest) => {
+  queue = queue.then(() =>
+    handle(msg).catch((err: unknown) =>
+      post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    ),
+  );
+});

@@ -1,0 +1,256 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
+import { Log, silentLog } from '../../../common/src';
+import { WorkerPool, workerScript } from '../backend/workers/pool';
+import { ModelConfig } from '../network/config';
+import { PhccModel } from '../network/model';
+import { AdamW } from './optimizer';
+import {
+  combinationWeights,
+  ShardGradient,
+  shardGradient,
+  sliceStep,
+  StepSpec,
+  stepLrScale,
+  stepParts,
+  stepSize,
+} from './shard';
+import type { StepResult } from './steps';
+import { readWeights } from './weights-buffer';
+
+/** Runs a prepared training step somewhere other than the plain in-process path. */
+export interface StepExecutor {
+  run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult>;
+}
+
+export type ReplicaRequest =
+  | { type: 'init'; backend: string; config: ModelConfig }
+  /** `weights`: every parameter (readWeights order), shared by all replicas; `step`: the shard. */
+  | { type: 'grads'; weights: Float32Array; step: StepSpec };
+
+export type ReplicaReply =
+  | { type: 'ready'; names: string[]; backend: string }
+  | { type: 'grads'; loss: number; weight: number; gradients: Float32Array; computeMs: number }
+  | { type: 'error'; message: string };
+
+export interface ShardedStepperOptions {
+  /** Compute replicas per step, ≥ 2: the main thread plus `replicas − 1` worker threads. */
+  replicas: number;
+  /**
+   * false: `replicas` worker threads compute and the main thread only combines and applies
+   * (measured slower on 2 cores: docs/BENCHMARKS.md); default true.
+   */
+  mainComputes?: boolean;
+  config: ModelConfig;
+  /** Backend inside each worker (default: the main thread's current backend). */
+  backend?: string;
+  log?: Log;
+}
+
+/** Timing of the last step, for benchmarks and logs. */
+export interface ShardedStepTiming {
+  /** Forward + backward of each replica's shard (main thread first), ms. */
+  computeMs: number[];
+  /** Combining the shards' gradients on the main thread, ms. */
+  combineMs: number;
+  /** The AdamW update on the main thread, ms. */
+  applyMs: number;
+  /** Whole step, ms; what is left after the slowest shard, combine and apply is the messaging
+   * and weight hand-over overhead. */
+  totalMs: number;
+}
+
+/**
+ * Synchronous data parallelism for pHCC-SSL with the model's own AdamW. The main thread keeps the
+ * authoritative model and optimiser and is itself one replica; each step it hands every worker the
+ * current weights (one shared buffer) and a contiguous shard of the batch, computes its own
+ * shard meanwhile, combines the shard gradients in a fixed order with `combinationWeights` (exact
+ * for both stages' losses, including SSL's batch-normalised hard-sample weights) and applies
+ * AdamW once. Workers keep no optimiser state, so nothing can drift between replicas.
+ */
+export class ShardedStepper implements StepExecutor {
+  private weightsBuffer: Float32Array | undefined;
+  private lastTiming: ShardedStepTiming = { computeMs: [], combineMs: 0, applyMs: 0, totalMs: 0 };
+
+  private constructor(
+    private readonly pool: WorkerPool<ReplicaRequest, ReplicaReply>,
+    private readonly config: ModelConfig,
+    private readonly names: string[],
+    private readonly mainComputes: boolean,
+  ) {}
+
+  static async start(opts: ShardedStepperOptions): Promise<ShardedStepper> {
+    if (!Number.isInteger(opts.replicas) || opts.replicas < 2) {
+      throw new Error(
+        `a sharded step needs ≥ 2 replicas (got ${opts.replicas}); 1 is the plain in-process step`,
+      );
+    }
+    const log = opts.log ?? silentLog;
+    const mainComputes = opts.mainComputes ?? true;
+    const pool = WorkerPool.spawn<ReplicaRequest, ReplicaReply>(
+      workerScript(__dirname, 'parallel-worker'),
+      mainComputes ? opts.replicas - 1 : opts.replicas,
+      'training replica',
+    );
+    try {
+      const backend = opts.backend ?? tf.getBackend();
+      const answers = (await pool.all(() => ({ type: 'init', backend, config: opts.config }))) as Extract<
+        ReplicaReply,
+        { type: 'ready' }
+      >[];
+      const names = answers[0].names;
+      log.info(
+        { replicas: opts.replicas, workers: pool.size, mainComputes, backend: answers[0].backend },
+        'training replicas ready',
+      );
+      return new ShardedStepper(pool, opts.config, names, mainComputes);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+  }
+
+  /** Compute replicas per step (the main thread included when it computes). */
+  get replicas(): number {
+    return this.pool.size + (this.mainComputes ? 1 : 0);
+  }
+
+  get timing(): ShardedStepTiming {
+    return this.lastTiming;
+  }
+
+  /** The batch gradient of `step` (per trained parameter), computed over the replicas. */
+  async gradients(
+    model: PhccModel,
+    step: StepSpec,
+  ): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    this.checkModel(model);
+    const total = stepSize(step);
+    // A short last batch uses fewer replicas rather than empty shards.
+    const n = Math.max(1, Math.min(this.replicas, total));
+    const bounds = Array.from({ length: n + 1 }, (_, i) => Math.round((i * total) / n));
+    const weights = readWeights(model.params, this.weightsBuffer);
+    this.weightsBuffer = weights;
+    const names = model.params.names({ parts: stepParts(step) });
+    const workerShards = this.mainComputes ? n - 1 : n;
+    const first = n - workerShards; // shard index of worker 0
+    const remote = Array.from({ length: workerShards }, (_, w) => {
+      const shard = sliceStep(step, bounds[first + w], bounds[first + w + 1]);
+      const transfer = shardBuffers(shard);
+      return this.pool
+        .ask(w, { type: 'grads', weights, step: shard }, transfer)
+        .then((reply) => unflatten(reply as Extract<ReplicaReply, { type: 'grads' }>, names, model));
+    });
+    // Awaited below; this only keeps a worker's failure from being "unhandled" if our shard throws.
+    for (const reply of remote) reply.catch(() => undefined);
+    const shards: (ShardGradient & { computeMs: number })[] = [];
+    if (this.mainComputes) {
+      // The main thread's own shard runs while the workers compute theirs.
+      const started = performance.now();
+      const local = shardGradient(model, n === 1 ? step : sliceStep(step, bounds[0], bounds[1]));
+      shards.push({ ...local, computeMs: performance.now() - started });
+    }
+    shards.push(...(await Promise.all(remote)));
+    const combineStarted = performance.now();
+    const shares = combinationWeights(
+      shards.map((s, i) => ({ weight: s.weight, count: bounds[i + 1] - bounds[i] })),
+    );
+    const sum = shares.reduce((a, b) => a + b, 0);
+    const grads = new Map<string, Float32Array>();
+    const fractions = shares.map((share) => share / sum);
+    for (const name of names) {
+      grads.set(
+        name,
+        weightedSum(
+          shards.map((s) => s.grads.get(name) as Float32Array),
+          fractions,
+        ),
+      );
+    }
+    const loss = shards.reduce((acc, s, k) => acc + fractions[k] * s.loss, 0);
+    this.lastTiming = {
+      computeMs: shards.map((s) => s.computeMs),
+      combineMs: performance.now() - combineStarted,
+      applyMs: 0,
+      totalMs: 0,
+    };
+    return { loss, grads };
+  }
+
+  async run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult> {
+    const started = performance.now();
+    const { loss, grads } = await this.gradients(model, step);
+    const applyStarted = performance.now();
+    const gradNorm = optimizer.applyArrays(grads, lr, stepLrScale(step));
+    const now = performance.now();
+    this.lastTiming = { ...this.lastTiming, applyMs: now - applyStarted, totalMs: now - started };
+    return { loss, gradNorm };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private checkModel(model: PhccModel): void {
+    const mismatch =
+      JSON.stringify(model.config) !== JSON.stringify(this.config) ||
+      model.params.names().join('\n') !== this.names.join('\n');
+    if (mismatch)
+      throw new Error('ShardedStepper: the model differs from the one its replicas were built for');
+  }
+}
+
+/**
+ * Replicas that pay off on this machine: wasm runs one thread per instance, so one per core;
+ * the native `tensorflow` backend already uses every core.
+ */
+export function recommendedReplicas(backend: string): number {
+  return backend === 'tensorflow' ? 1 : Math.max(1, availableParallelism());
+}
+
+/**
+ * Σ_k fractions[k] · parts[k], accumulated in float64 in the order given (main thread first):
+ * the same bits on every run. Shard-major loops keep each pass a plain two-array stream.
+ */
+function weightedSum(parts: Float32Array[], fractions: number[]): Float32Array {
+  const out = new Float32Array(parts[0].length);
+  if (parts.length === 1) {
+    for (let i = 0; i < out.length; i++) out[i] = fractions[0] * parts[0][i];
+    return out;
+  }
+  const acc = new Float64Array(out.length);
+  const last = parts.length - 1;
+  for (let k = 0; k < last; k++) {
+    const part = parts[k];
+    const f = fractions[k];
+    for (let i = 0; i < acc.length; i++) acc[i] += f * part[i];
+  }
+  const part = parts[last];
+  const f = fractions[last];
+  for (let i = 0; i < out.length; i++) out[i] = acc[i] + f * part[i];
+  return out;
+}
+
+function shardBuffers(step: StepSpec): ArrayBuffer[] {
+  const arrays =
+    step.stage === 'ssl' ? [step.batch.images, step.batch.mask] : [step.batch.patients, step.batch.labels];
+  return arrays.map((a) => a.buffer as ArrayBuffer);
+}
+
+function unflatten(
+  reply: Extract<ReplicaReply, { type: 'grads' }>,
+  names: string[],
+  model: PhccModel,
+): ShardGradient & { computeMs: number } {
+  const grads = new Map<string, Float32Array>();
+  let offset = 0;
+  for (const name of names) {
+    const size = model.params.info(name).shape.reduce((a, b) => a * b, 1);
+    grads.set(name, reply.gradients.subarray(offset, offset + size));
+    offset += size;
+  }
+  if (offset !== reply.gradients.length) {
+    throw new Error(`a replica sent ${reply.gradients.length} gradient values, the step trains ${offset}`);
+  }
+  return { loss: reply.loss, weight: reply.weight, grads, computeMs: reply.computeMs };
+}
