@@ -31,7 +31,9 @@ import { adminApi } from './support/admin-api';
  * written with libs/protocol only (no tfjs). Each site answers a task with the global weights plus
  * a fixed per-site delta, so the aggregated model can be computed by hand. hospital-c sends NaN in
  * the SSL round (rejected, audited, the round closes with the other two); hospital-a replays its
- * accepted update (refused REPLAY, audited); the run still completes with a pooled AUC.
+ * accepted update (refused REPLAY, audited); hospital-b first uploads its SSL update with altered
+ * weights (DIGEST_MISMATCH) and with an altered signature (BAD_SIGNATURE), both refused and audited
+ * before its genuine one is accepted; the run still completes with a pooled AUC.
  */
 const TOKEN = 'e2e-rounds-token-0123456789';
 const SITES = ['hospital-a', 'hospital-b', 'hospital-c'] as const;
@@ -57,6 +59,8 @@ const PARTS: Record<string, RegExp> = { ssl: /^(encoder|decoder)\//, finetune: /
 interface SimSite {
   socket: Socket;
   replays: { code?: string }[];
+  /** Acks of hospital-b's tampered SSL uploads: altered weights, then an altered signature. */
+  tampered: { code?: string }[];
 }
 
 /** A site agent reduced to the protocol: answers every task deterministically. */
@@ -72,7 +76,7 @@ async function startSite(
     reconnection: false,
     forceNew: true,
   });
-  const sim: SimSite = { socket, replays: [] };
+  const sim: SimSite = { socket, replays: [], tampered: [] };
   const verifier = new EnvelopeVerifier({
     keyring: kit.keyring,
     maxPayloadBytes: 1 << 20,
@@ -132,6 +136,22 @@ async function startSite(
       },
       payload,
     ) as Envelope;
+    if (siteId === 'hospital-b' && task.stage === 'ssl') {
+      // A man in the middle flips a weight byte after b signed them; then forges the signature instead.
+      const alteredWeights = Buffer.from(payload);
+      alteredWeights[alteredWeights.length - 1] ^= 0xff;
+      const first = envelope.signature[0] === 'A' ? 'B' : 'A';
+      const alteredSignature = { ...envelope, signature: first + envelope.signature.slice(1) };
+      for (const [sent, bytes] of [
+        [envelope, alteredWeights],
+        [alteredSignature, payload],
+      ] as const) {
+        await sendTransfer(socketIoTransport(socket), sent, bytes).then(
+          () => sim.tampered.push({}),
+          (err: { code?: string }) => sim.tampered.push({ code: err.code }),
+        );
+      }
+    }
     await sendTransfer(socketIoTransport(socket), envelope, payload).catch(() => undefined);
     if (siteId === 'hospital-a' && task.stage === 'ssl') {
       // An eavesdropper (or a buggy agent) sends the accepted update again, byte for byte.
@@ -175,6 +195,8 @@ describe('coordinator rounds (127.0.0.1)', () => {
       dataDir: join(dir, 'data'),
       port: 0,
       adminToken: TOKEN,
+      // A disconnected site is dropped after this grace (test/coordinator-disconnect-grace.e2e-spec.ts).
+      disconnectGraceMs: 2_000,
       log: process.env.ROUNDS_DEBUG ? getLogger('debug') : silentLog,
     });
     for (const id of SITES) sims[id] = await startSite(coordinator.url, kits[id], id);
@@ -253,6 +275,8 @@ describe('coordinator rounds (127.0.0.1)', () => {
     expect(results.metrics.find((m) => m.name === 'train/num_sites' && m.stage === 'ssl')?.value).toBe(2);
 
     expect(sims['hospital-a']!.replays).toEqual([{ code: 'REPLAY' }]);
+    // b's tampered uploads were refused with their codes, and its genuine one still made the round.
+    expect(sims['hospital-b']!.tampered).toEqual([{ code: 'DIGEST_MISMATCH' }, { code: 'BAD_SIGNATURE' }]);
     const audit = (
       await admin<{ entries: { actor: string; detail: { code: string } }[] }>(
         'GET',
@@ -261,6 +285,8 @@ describe('coordinator rounds (127.0.0.1)', () => {
     ).entries;
     expect(audit.map((e) => [e.actor, e.detail.code]).sort()).toEqual([
       ['site:hospital-a', 'REPLAY'],
+      ['site:hospital-b', 'BAD_SIGNATURE'],
+      ['site:hospital-b', 'DIGEST_MISMATCH'],
       ['site:hospital-c', 'NON_FINITE'],
     ]);
   }, 20_000);

@@ -231,6 +231,7 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
       await coordinator.sendTask('finetune', tinyGlobal(), { taskId: 'survives-restart' });
       await until(() => slow.calls.length === 1, 'training to start');
       const port = coordinator.port;
+      const statusesBefore = coordinator.messagesOf('status').length;
       await coordinator.stop();
       await coordinator.start(port);
       await until(
@@ -240,6 +241,11 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
       );
       const resumed = coordinator.messagesOf('update').at(-1)!;
       expect(resumed.body).toMatchObject({ taskId: 'survives-restart', stage: 'finetune' });
+      // The restarted coordinator is told at the welcome that the site is busy with that task, not idle.
+      expect(coordinator.messagesOf('status')[statusesBefore]?.body).toMatchObject({
+        state: 'training',
+        taskId: 'survives-restart',
+      });
     } finally {
       await slowAgent.stop();
       rmSync(slowState, { recursive: true, force: true });

@@ -20,6 +20,8 @@ export interface CoordinatorOptions {
   host?: string;
   port?: number;
   adminToken?: string;
+  /** See CoordinatorConfig.disconnectGraceMs. */
+  disconnectGraceMs?: number;
   log: Log;
 }
 
@@ -62,6 +64,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     port: options.port ?? 8080,
     adminToken: options.adminToken,
     version: packageVersion(),
+    disconnectGraceMs: options.disconnectGraceMs,
   };
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.log), {
     logger: new NestLogAdapter(options.log),

@@ -109,6 +109,8 @@ export class SiteAgent {
   private readonly abort = new AbortController();
   private stopped = false;
   private lastStatusAt = 0;
+  /** The task being carried out, so a status sent after a reconnect says so instead of `idle`. */
+  private busy: { state: SiteState; where: { runId: string; round: number; taskId: string } } | undefined;
   private resolveDone!: () => void;
   private rejectDone!: (err: Error) => void;
   /** Settles when the agent stops: after `stop()`, after the first task with `once`, or on a fatal refusal. */
@@ -263,7 +265,8 @@ export class SiteAgent {
       this.emit({ type: 'welcomed' });
       this.log.info({ siteId: this.options.kit.siteId }, 'coordinator authenticated');
       for (const waiter of this.welcomeWaiters.splice(0)) waiter();
-      this.sendStatus('idle', {}, true);
+      // A coordinator that restarted meanwhile knows nothing of a task still training here.
+      this.sendStatus(this.busy?.state ?? 'idle', this.busy?.where ?? {}, true);
     });
     onAck(socket, TRANSFER_EVENTS.begin, (m) => this.withReceiver((r) => r.begin(m), m), this.log);
     onAck(socket, TRANSFER_EVENTS.chunk, (m) => this.withReceiver((r) => r.chunk(m)), this.log);
@@ -346,6 +349,7 @@ export class SiteAgent {
     try {
       await this.sendSigned('task-ack', { ...this.meta(), ...scope, accepted: true });
       const stateName: SiteState = task.stage === 'evaluate' ? 'evaluating' : 'training';
+      this.busy = { state: stateName, where };
       this.sendStatus(stateName, { ...where, progress: 0 }, true);
       const executor = this.options.executors[task.stage];
       if (!executor) throw new Error(`no executor for ${task.stage}`);
@@ -364,8 +368,10 @@ export class SiteAgent {
       if (this.stopped) return;
       if (result.kind === 'train') await this.sendUpdate(task, global, digest, result);
       else await this.sendEvalResult(task, digest, result);
+      this.busy = undefined;
       this.sendStatus('idle', {}, true);
     } catch (err) {
+      this.busy = undefined;
       const reason = err instanceof Error ? err.message : String(err);
       this.emit({ type: 'task-failed', taskId: task.taskId, reason });
       this.log.error({ taskId: task.taskId, reason }, 'task failed');

@@ -6,6 +6,7 @@ export * from './named-arrays';
 export * from './parts';
 export * from './fold';
 export * from './update-source';
+export * from './local-model';
 export * from './proximal';
 export * from './inbound/rejection';
 export * from './inbound/checks';

@@ -10,6 +10,7 @@ interface CoordinatorCommandOptions {
   host: string;
   dataDir?: string;
   adminToken?: string;
+  disconnectGrace: string;
 }
 
 /**
@@ -35,6 +36,11 @@ export function registerCoordinator(program: Command): void {
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'where models are stored (default: coordinator-data/ beside the database)')
+    .option(
+      '--disconnect-grace <seconds>',
+      'a site that disconnects mid-round keeps its task this long (never past the deadline) to reconnect',
+      '10',
+    )
     .addOption(
       new Option(
         '--admin-token <token>',
@@ -45,6 +51,10 @@ export function registerCoordinator(program: Command): void {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new InputError(`--port must be an integer from 0 to 65535 (got "${opts.port}")`);
+      }
+      const graceS = Number(opts.disconnectGrace);
+      if (!(graceS >= 0 && graceS <= 3600)) {
+        throw new InputError(`--disconnect-grace must be 0 to 3600 seconds (got "${opts.disconnectGrace}")`);
       }
       const log = commandLogger(cmd);
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
@@ -58,6 +68,7 @@ export function registerCoordinator(program: Command): void {
           host: opts.host,
           port,
           adminToken: opts.adminToken,
+          disconnectGraceMs: Math.round(graceS * 1000),
           log,
         });
       } catch (err) {

@@ -70,5 +70,7 @@ describe('demo report', () => {
     ]);
     expect(reportTable(report)[2]).toBe('| site-a | 0.700 | 0.400–0.900 | 10 (4) | 0 |');
     expect(reportMarkdown(report)).toMatch(/Pooled AUC .*\*\*0\.650\*\*/);
+    expect(report.cross_site_auc).toEqual({ 'site-b': { 'site-a': 0.1 } });
+    expect(reportMarkdown(report)).toContain('| site-b | 0.100 | n/a | n/a |');
   });
 });

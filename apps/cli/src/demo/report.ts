@@ -22,6 +22,8 @@ export interface DemoReport {
   sites: SiteResult[];
   wall_s: number;
   finalModel?: string;
+  /** Cross-site AUC, `[modelSite][evalSite]` (each site's local model at every site), if evaluated. */
+  cross_site_auc: Record<string, Record<string, number | null>> | null;
 }
 
 /**
@@ -73,6 +75,10 @@ export function buildReport(
     };
   });
   const training = run.rounds.filter((r) => r.stage !== 'evaluate' && r.state === 'done');
+  const crossSite: Record<string, Record<string, number | null>> = {};
+  for (const e of results.evaluations) {
+    if (e.modelOf !== 'global') (crossSite[e.modelOf] ??= {})[e.siteId] = e.auc ?? null;
+  }
   return {
     runId: run.id,
     state: run.state,
@@ -83,6 +89,7 @@ export function buildReport(
     sites,
     wall_s: Math.round(wallSeconds * 10) / 10,
     finalModel: training.length ? training[training.length - 1].outputDigest : undefined,
+    cross_site_auc: Object.keys(crossSite).length ? crossSite : null,
   };
 }
 
@@ -101,6 +108,23 @@ export function reportTable(report: DemoReport): string[] {
   return lines;
 }
 
+/** The cross-site matrix as a markdown table (rows: whose model; columns: where evaluated). */
+function crossSiteLines(report: DemoReport): string[] {
+  const matrix = report.cross_site_auc;
+  if (!matrix) return [];
+  const sites = report.sites.map((s) => s.site);
+  return [
+    "Cross-site AUC (each site's local fine-tuned model, row, at each site's test split, column):",
+    '',
+    `| model of | ${sites.join(' | ')} |`,
+    `| --- | ${sites.map(() => '---:').join(' | ')} |`,
+    ...Object.keys(matrix)
+      .sort()
+      .map((owner) => `| ${owner} | ${sites.map((at) => fmt(matrix[owner][at] ?? null)).join(' | ')} |`),
+    '',
+  ];
+}
+
 export function reportMarkdown(report: DemoReport): string {
   return [
     `# phcc-fed demo — run ${report.runId}`,
@@ -111,6 +135,7 @@ export function reportMarkdown(report: DemoReport): string {
     '',
     ...reportTable(report),
     '',
+    ...crossSiteLines(report),
     report.finalModel ? `Final global model: \`${report.finalModel}\`` : 'No final global model.',
     '',
     'Synthetic data: these figures show that the federation works end to end, not clinical performance.',

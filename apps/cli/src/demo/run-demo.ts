@@ -119,9 +119,12 @@ interface CohortSite {
   dir: string;
 }
 
-/** Reuses DIR/cohort when it holds enough sites (generation is the slow part), else generates it. */
+/**
+ * Reuses DIR/cohort when it holds enough sites made with this seed, patient count and scale
+ * (a cohort left by an older default would silently change what the demo measures), else generates it.
+ */
 async function ensureCohort(cohortRoot: string, o: DemoOptions): Promise<CohortSite[]> {
-  const existing = existsSync(cohortRoot)
+  const existing = sameCohort(cohortRoot, o)
     ? readdirSync(cohortRoot, { withFileTypes: true })
         .filter((d) => d.isDirectory() && existsSync(join(cohortRoot, d.name, 'manifest.csv')))
         .map((d) => ({ id: d.name, dir: join(cohortRoot, d.name) }))
@@ -143,6 +146,18 @@ async function ensureCohort(cohortRoot: string, o: DemoOptions): Promise<CohortS
     log: o.log,
   });
   return summary.sites.map((s) => ({ id: s.profile.name, dir: s.dir }));
+}
+
+/** Whether DIR/cohort/synth.json says it was generated with the seed, patients and scale asked for. */
+function sameCohort(cohortRoot: string, o: DemoOptions): boolean {
+  const file = join(cohortRoot, 'synth.json');
+  if (!existsSync(file)) return false;
+  try {
+    const made = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return made.seed === o.seed && made.patientsPerSite === o.patients && made.scale === (o.quick ? 0.3 : 1);
+  } catch {
+    return false;
+  }
 }
 
 /** Kits name the coordinator URL; the demo's port is chosen by the OS, so write it in afterwards. */

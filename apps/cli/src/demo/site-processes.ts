@@ -47,6 +47,12 @@ export class SiteProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** A crash, as resilience tests simulate one (SIGKILL: no goodbye on the socket); resolves on exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.running) this.child.kill(signal);
+    await this.exited;
+  }
+
   /** SIGTERM (the agent closes its connection and exits), then SIGKILL if it does not within graceMs. */
   async stop(graceMs = 5_000): Promise<void> {
     if (!this.running) return;

@@ -18,6 +18,11 @@ export interface CoordinatorConfig {
   /** Plain admin token from --admin-token / PHCC_ADMIN_TOKEN; only its hash is kept. */
   adminToken?: string;
   version: string;
+  /**
+   * How long a site that disconnected mid-round keeps its task (never past the round's deadline)
+   * before it is dropped; default `DEFAULT_DISCONNECT_GRACE_MS` (rounds/disconnect-grace.ts).
+   */
+  disconnectGraceMs?: number;
 }
 
 export const COORDINATOR_CONFIG_KEY = 'coordinator';

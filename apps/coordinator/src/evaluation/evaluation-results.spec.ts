@@ -45,6 +45,34 @@ describe('summariseEvaluation', () => {
     expect(siteMetric('eval/auc_binned')).toBe(0.5);
   });
 
+  it('files every-k results under their round, and a local model (cross-site) as rows without run metrics', () => {
+    const results = new Map([
+      ['a', result([0, 2], [2, 0])],
+      ['b', result([1, 1], [1, 1])],
+    ]);
+    const everyK = summariseEvaluation('run', 'd', results, 'now', { round: 4, modelOf: 'global' });
+    expect(everyK.evaluations.map((e) => [e.stage, e.round, e.modelOf])).toEqual([
+      ['evaluate', 4, 'global'],
+      ['evaluate', 4, 'global'],
+    ]);
+    expect(new Set(everyK.metrics.map((m) => m.round))).toEqual(new Set([4]));
+    expect(everyK.metrics.find((m) => m.name === 'eval/pooled_auc')).toBeDefined();
+
+    const crossSite = summariseEvaluation('run', 'd', results, 'now', {
+      round: 10_001,
+      modelOf: 'b',
+      finetuneRound: 3,
+    });
+    expect(crossSite.evaluations.map((e) => [e.siteId, e.modelOf, e.round, e.auc])).toEqual([
+      ['a', 'b', 10_001, 1],
+      ['b', 'b', 10_001, 0.5],
+    ]);
+    expect(crossSite.metrics.map((m) => [m.name, m.siteId, m.round, m.value])).toEqual([
+      ['crosssite/model_finetune_round', 'b', 10_001, 3],
+    ]);
+    expect(crossSite.problem).toBeUndefined();
+  });
+
   it('says why when no pooled AUC exists (a class missing everywhere)', () => {
     const summary = summariseEvaluation('run', 'd', new Map([['a', result([0, 2], [0, 0])]]), 'now');
     expect(summary.evaluations[0].auc).toBeUndefined();

@@ -15,17 +15,41 @@ export interface EvaluationSummary {
   problem?: string;
 }
 
+/**
+ * Which evaluation round the results belong to, and whose model was evaluated: 'global' (final
+ * and every-k rounds) or a site id (a cross-site round, one row of the matrix).
+ */
+export interface EvaluationPlace {
+  round: number;
+  modelOf: string;
+  /** A site's local model: the fine-tune round its update came from. */
+  finetuneRound?: number;
+}
+
+/** Per cross-site round, one metric (siteId = the model's site): the fine-tune round of its model. */
+export const CROSS_SITE_METRIC_MODEL_ROUND = 'crosssite/model_finetune_round';
+
+const FINAL_GLOBAL: EvaluationPlace = { round: 0, modelOf: 'global' };
+
+/**
+ * A site's local model evaluated elsewhere yields evaluation rows (and which fine-tune round the
+ * model is from) but no `eval/*` metric: those describe the global model, and a cross-site round
+ * must not add a second pooled AUC that readers of `eval/pooled_auc` would mistake for it.
+ */
 export function summariseEvaluation(
   runId: string,
   modelDigest: string,
   results: ReadonlyMap<string, EvalResultBody>,
   recordedAt: string,
+  place: EvaluationPlace = FINAL_GLOBAL,
 ): EvaluationSummary {
   const sites = [...results.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const evaluations: EvaluationRecord[] = [];
   const metrics: MetricRecord[] = [];
+  const global = place.modelOf === 'global';
   const metric = (name: string, value: number, siteId?: string): void => {
-    metrics.push({ runId, stage: 'evaluate', round: 0, siteId, name, value, recordedAt });
+    if (global)
+      metrics.push({ runId, stage: 'evaluate', round: place.round, siteId, name, value, recordedAt });
   };
   for (const siteId of sites) {
     const body = results.get(siteId)!;
@@ -42,8 +66,10 @@ export function summariseEvaluation(
     evaluations.push({
       runId,
       modelDigest,
-      modelOf: 'global',
+      modelOf: place.modelOf,
       siteId,
+      stage: 'evaluate',
+      round: place.round,
       n: body.nPositive + body.nNegative,
       nPositive: body.nPositive,
       auc,
@@ -55,6 +81,20 @@ export function summariseEvaluation(
     if (own.auc !== null) metric('eval/auc_binned', own.auc, siteId);
     metric('eval/n', body.nPositive + body.nNegative, siteId);
     for (const [name, value] of Object.entries(body.metrics ?? {})) metric(`eval/${name}`, value, siteId);
+  }
+  if (!global) {
+    if (place.finetuneRound !== undefined) {
+      metrics.push({
+        runId,
+        stage: 'evaluate',
+        round: place.round,
+        siteId: place.modelOf,
+        name: CROSS_SITE_METRIC_MODEL_ROUND,
+        value: place.finetuneRound,
+        recordedAt,
+      });
+    }
+    return { evaluations, metrics };
   }
   try {
     const pooled = pooledAucFromHistograms(

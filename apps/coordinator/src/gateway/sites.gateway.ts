@@ -133,6 +133,8 @@ export class SitesGateway
       message: body.message,
       at: new Date(body.timestamp).toISOString(),
     });
+    // After a reconnect, this status says whether the site still holds its round task.
+    this.rounds.siteStatus(siteId, body);
     return { ok: true };
   }
 

@@ -37,7 +37,10 @@ describe('SqliteStore', () => {
     expect(migrate(db, SQLITE_MIGRATIONS.slice(0, 1))).toEqual([1]);
     expect(migrate(db, SQLITE_MIGRATIONS.slice(0, 1))).toEqual([]);
     const extra = { version: 99, name: 'later', sql: 'CREATE TABLE later (x INTEGER)' };
-    expect(migrate(db, [...SQLITE_MIGRATIONS, extra])).toEqual([99]);
+    expect(migrate(db, [...SQLITE_MIGRATIONS, extra])).toEqual([
+      ...SQLITE_MIGRATIONS.slice(1).map((m) => m.version),
+      99,
+    ]);
     expect(() => migrate(db, SQLITE_MIGRATIONS)).toThrow(/99.*newer phcc-fed/);
     db.close();
   });
@@ -143,6 +146,8 @@ describe('SqliteStore', () => {
       modelDigest: 'c'.repeat(128),
       modelOf: 'global',
       siteId: 's1',
+      stage: 'evaluate',
+      round: 3,
       n: 30,
       nPositive: 10,
       auc: 0.8,
@@ -175,6 +180,59 @@ describe('SqliteStore', () => {
     const db = (store as unknown as { db: Database.Database }).db;
     expect(() => db.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/);
     expect(() => db.prepare("UPDATE audit_log SET outcome = 'x'").run()).toThrow(/append-only/);
+    await store.close();
+  });
+
+  it('migration 2 marks the evaluation rows written before it as the final evaluation (evaluate/0)', async () => {
+    const file = join(dir, 'v1.sqlite');
+    const v1 = new Database(file);
+    migrate(v1, SQLITE_MIGRATIONS.slice(0, 1));
+    v1.prepare(
+      `INSERT INTO runs (id, name, plan_json, plan_digest, state, created_at) VALUES ('r1', 'r', '{}', 'd', 'completed', ?)`,
+    ).run(T0);
+    v1.prepare(
+      `INSERT INTO evaluation_results (run_id, model_digest, model_of, site_id, n, n_positive, recorded_at)
+       VALUES ('r1', 'm', 'global', 's1', 4, 2, ?)`,
+    ).run(T0);
+    v1.close();
+    const store = SqliteStore.open(file);
+    expect(await store.migrations()).toEqual([1, 2]);
+    expect(await store.evaluations.listForRun('r1')).toEqual([
+      {
+        runId: 'r1',
+        modelDigest: 'm',
+        modelOf: 'global',
+        siteId: 's1',
+        stage: 'evaluate',
+        round: 0,
+        n: 4,
+        nPositive: 2,
+        recordedAt: T0,
+      },
+    ]);
+    await store.close();
+  });
+
+  it("keeps a strategy's state per round, replaced when a round is re-run", async () => {
+    const store = SqliteStore.open(':memory:');
+    await store.runs.insert(run('r1', 'running'));
+    const state = {
+      runId: 'r1',
+      stage: 'finetune',
+      round: 1,
+      strategy: 'fedadam',
+      stateDigest: 'e'.repeat(128),
+      tensors: 3,
+      recordedAt: T0,
+    };
+    expect(await store.strategyStates.get('r1', 'finetune', 1)).toBeUndefined();
+    await store.strategyStates.put(state);
+    await store.strategyStates.put({ ...state, stateDigest: 'f'.repeat(128) });
+    expect(await store.strategyStates.get('r1', 'finetune', 1)).toEqual({
+      ...state,
+      stateDigest: 'f'.repeat(128),
+    });
+    expect(await store.strategyStates.get('r1', 'ssl', 1)).toBeUndefined();
     await store.close();
   });
 

@@ -103,6 +103,9 @@ export interface EvaluationRecord {
   modelOf: string;
   /** Where it was evaluated. */
   siteId: string;
+  /** The evaluation round that produced it: stage 'evaluate' and its round (rounds/run-schedule.ts). */
+  stage?: string;
+  round?: number;
   n: number;
   nPositive: number;
   auc?: number;
@@ -110,6 +113,23 @@ export interface EvaluationRecord {
   aucHigh?: number;
   /** Score histograms (per class) for the pooled AUC; JSON-serialisable. */
   histograms?: unknown;
+  recordedAt: string;
+}
+
+/**
+ * A strategy's server state after one training round (FedAdam's moments and step). The tensors
+ * live in the blob store under `stateDigest` (weight codec, float32); a restart restores the row
+ * of the last finished training round, so the resumed run continues bit for bit.
+ */
+export interface StrategyStateRecord {
+  runId: string;
+  stage: string;
+  round: number;
+  /** The strategy's name, checked on restore. */
+  strategy: string;
+  stateDigest: string;
+  /** Number of state tensors (0 is never stored: stateless strategies write no row). */
+  tensors: number;
   recordedAt: string;
 }
 

@@ -7,6 +7,7 @@ import {
   RoundRecord,
   RunRecord,
   SiteRecord,
+  StrategyStateRecord,
   TaskRecord,
   UpdateRecord,
 } from './records';
@@ -78,6 +79,12 @@ export interface EvaluationsRepository {
   listForRun(runId: string): Promise<EvaluationRecord[]>;
 }
 
+export interface StrategyStatesRepository {
+  /** Stores (or replaces, when a round is re-run after a restart) the state after a round. */
+  put(state: StrategyStateRecord): Promise<void>;
+  get(runId: string, stage: string, round: number): Promise<StrategyStateRecord | undefined>;
+}
+
 /** Append-only: there is deliberately no update or delete. */
 export interface AuditRepository {
   append(entry: NewAuditRecord): Promise<AuditRecord>;
@@ -99,6 +106,7 @@ export interface CoordinatorStore {
   readonly updates: UpdatesRepository;
   readonly metrics: MetricsRepository;
   readonly evaluations: EvaluationsRepository;
+  readonly strategyStates: StrategyStatesRepository;
   readonly audit: AuditRepository;
   readonly settings: SettingsRepository;
   /** Versions of the migrations applied, in order. */

@@ -1,6 +1,7 @@
 import type { Strategy, UpdateEntry, UpdateGate } from '../../../../libs/federated/src';
 import type { EvalResultBody, TaskConfigDto } from '../../../../libs/protocol/src';
 import type { ArrayLayout } from '../../../../libs/model/src/codec/core';
+import { DisconnectGrace } from './disconnect-grace';
 import { RoundStateMachine } from './round-state';
 import { RoundStep } from './run-schedule';
 
@@ -34,6 +35,8 @@ export class ActiveRound {
     readonly gate: UpdateGate | undefined,
     /** This attempt's number across coordinator restarts (task ids and `tasks.attempts` use it). */
     readonly storedAttempt: number,
+    /** Sites of this attempt that disconnected and may still reconnect with their task. */
+    readonly grace: DisconnectGrace,
   ) {}
 
   /** Resolves at the next event (answer, drop, stop) or after `ms`, whichever comes first. */

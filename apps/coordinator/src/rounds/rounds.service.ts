@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { Log } from '../../../../libs/common/src';
 import { createStrategy, EncodedUpdateSource, Strategy, UpdateGate } from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights, layoutOf } from '../../../../libs/model/src/codec/core';
@@ -7,10 +8,13 @@ import {
   newNonce,
   sendTransfer,
   signEnvelope,
+  SiteState,
   socketIoTransport,
 } from '../../../../libs/protocol/src';
 import { AuditService } from '../audit/audit.service';
+import { coordinatorConfig } from '../config/coordinator-config';
 import { summariseEvaluation } from '../evaluation/evaluation-results';
+import { rebuildLocalModels } from '../evaluation/local-models';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { BlobStore } from '../models/blob-store';
 import { MetricRecord, RoundRecord, RunRecord } from '../persistence/records';
@@ -20,9 +24,11 @@ import { strategySpecOf } from '../runs/run-plan';
 import { RUN_TRANSITIONS } from '../runs/run-state';
 import { SitesService } from '../sites/sites.service';
 import { ActiveRound } from './active-round';
+import { DEFAULT_DISCONNECT_GRACE_MS, DisconnectGrace, reconnectVerdict } from './disconnect-grace';
 import { compareIds, RoundDecision, RoundStateMachine } from './round-state';
-import { RoundStep, runSteps, taskConfig, taskIdFor } from './run-schedule';
+import { crossSiteSteps, RoundStep, runSteps, taskConfig, taskIdFor } from './run-schedule';
 import { SiteInbox } from './site-inbox';
+import { StrategyStateKeeper } from './strategy-state';
 
 /** How often the service looks for runs that were started (or left running by a previous process). */
 export const RUN_POLL_MS = 250;
@@ -46,10 +52,12 @@ type RoundOutcome = { ok: true; outputDigest: string } | { ok: false; reason: st
 @Injectable()
 export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly inbox: SiteInbox;
+  private readonly strategyStates: StrategyStateKeeper;
   private readonly drivers = new Map<string, Promise<void>>();
   private readonly active = new Map<string, ActiveRound>();
   private poller: NodeJS.Timeout | undefined;
   private shuttingDown = false;
+  private readonly disconnectGraceMs: number;
 
   constructor(
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
@@ -57,8 +65,11 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly sites: SitesService,
     private readonly audit: AuditService,
     @Inject(COORDINATOR_LOG) private readonly log: Log,
+    config: ConfigService,
   ) {
     this.inbox = new SiteInbox(sites.keyring, store, blobs, audit, log, (siteId) => this.siteLeft(siteId));
+    this.strategyStates = new StrategyStateKeeper(store, blobs);
+    this.disconnectGraceMs = coordinatorConfig(config).disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS;
   }
 
   onApplicationBootstrap(): void {
@@ -87,19 +98,41 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.inbox.detach(siteId, connectionId);
   }
 
+  /**
+   * Called by the gateway for every verified `status`. The one an agent sends after reconnecting
+   * ends the grace of a site that left mid-round: it still holds its task (keep) or not (drop now).
+   */
+  siteStatus(siteId: string, status: { state: SiteState; taskId?: string }): void {
+    for (const round of this.active.values()) {
+      const taskId = round.tasks.get(siteId);
+      if (!taskId || !round.grace.isPending(siteId) || !round.machine.isWaitingFor(siteId)) continue;
+      round.grace.cancel(siteId);
+      if (reconnectVerdict(status, taskId) === 'drop')
+        this.dropSite(round, siteId, `reconnected without its task (${status.state})`);
+      else this.log.info({ run: round.runId, site: siteId }, 'site reconnected mid-round and keeps its task');
+    }
+  }
+
+  /** A site with a task left: it keeps the task for the grace period (docs: apps/coordinator/README.md). */
   private siteLeft(siteId: string): void {
     if (this.shuttingDown) return;
     for (const round of this.active.values()) {
-      const taskId = round.tasks.get(siteId);
-      if (taskId && round.machine.drop(siteId, 'disconnected')) {
-        void this.store.tasks.setState(taskId, 'timed-out');
-        this.log.warn(
-          { run: round.runId, site: siteId },
-          'site disconnected mid-round: dropped from the round',
-        );
-        round.wake();
-      }
+      if (!round.tasks.has(siteId) || !round.machine.isWaitingFor(siteId)) continue;
+      const endsAt = round.grace.start(siteId, Date.now(), round.machine.deadlineMs, () =>
+        this.dropSite(round, siteId, 'disconnected'),
+      );
+      this.log.warn(
+        { run: round.runId, site: siteId, graceMs: endsAt - Date.now() },
+        'site disconnected mid-round: it keeps its task if it reconnects within the grace period',
+      );
     }
+  }
+
+  private dropSite(round: ActiveRound, siteId: string, reason: string): void {
+    if (this.shuttingDown || !round.machine.drop(siteId, reason)) return;
+    void this.store.tasks.setState(round.tasks.get(siteId)!, 'timed-out');
+    this.log.warn({ run: round.runId, site: siteId, reason }, 'site dropped from the round');
+    round.wake();
   }
 
   private async pickUpRuns(): Promise<void> {
@@ -137,16 +170,32 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
         );
       }
       let global = plan.initialModel;
+      // The last training round found done (a resumed run), whose server state the strategy needs.
+      let lastDoneTraining: RoundStep | undefined;
+      let stateRestored = false;
       for (const step of runSteps(plan)) {
         const existing = await this.store.rounds.get(run.id, step.stage, step.round);
         if (existing?.state === 'done') {
           if (step.stage !== 'evaluate' && existing.outputDigest) global = existing.outputDigest;
+          if (step.stage !== 'evaluate') lastDoneTraining = step;
           continue;
+        }
+        if (step.stage !== 'evaluate' && !stateRestored) {
+          stateRestored = true;
+          try {
+            if (lastDoneTraining) await this.strategyStates.restore(run.id, lastDoneTraining, strategy);
+          } catch (err) {
+            return await this.endRun(run.id, 'fail', `cannot resume: ${(err as Error).message}`);
+          }
         }
         const outcome = await this.runRound(run.id, plan, strategy, step, global, existing);
         if (!outcome.ok)
           return await this.endRun(run.id, 'fail', `${step.stage} round ${step.round}: ${outcome.reason}`);
         if (step.stage !== 'evaluate') global = outcome.outputDigest;
+      }
+      if (plan.evaluation.crossSite) {
+        const failure = await this.runCrossSite(run.id, plan, strategy);
+        if (failure) return await this.endRun(run.id, 'fail', failure);
       }
       await this.endRun(run.id, 'complete', undefined, global);
     } catch (err) {
@@ -165,6 +214,35 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
         `internal error: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+  }
+
+  /**
+   * The cross-site matrix after the last round: one evaluation round per site with a local
+   * fine-tuned model, sending that model (rebuilt by `rebuildLocalModels`) to every selected site,
+   * the model's own site included (the diagonal). Returns why it failed, if it did.
+   */
+  private async runCrossSite(
+    runId: string,
+    plan: RunPlanDto,
+    strategy: Strategy,
+  ): Promise<string | undefined> {
+    const models = await rebuildLocalModels(
+      this.store,
+      this.blobs,
+      runId,
+      plan.stages.finetune?.rounds ?? 0,
+      strategy.updateKind,
+    );
+    const digestOf = new Map(models.map((m) => [m.siteId, m.digest]));
+    for (const step of crossSiteSteps(models)) {
+      const existing = await this.store.rounds.get(runId, step.stage, step.round);
+      if (existing?.state === 'done') continue;
+      const owner = step.localModel!.siteId;
+      const outcome = await this.runRound(runId, plan, strategy, step, digestOf.get(owner)!, existing);
+      if (!outcome.ok)
+        return `cross-site evaluation of ${owner}'s model (evaluate round ${step.round}): ${outcome.reason}`;
+    }
+    return undefined;
   }
 
   private async endRun(
@@ -251,6 +329,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
         strategy,
         gate,
         attemptBase + attempt,
+        new DisconnectGrace(this.disconnectGraceMs),
       );
       for (const siteId of selected)
         round.tasks.set(siteId, taskIdFor(runId, step, attemptBase + attempt, siteId));
@@ -294,6 +373,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
         if (err instanceof RunStopped) await this.failRound(round, 'the run was stopped');
         throw err;
       } finally {
+        round.grace.clear();
         for (const siteId of selected) this.inbox.close(siteId, round);
         for (const siteId of selected) {
           if (machine.outcome(siteId) === 'waiting')
@@ -432,6 +512,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       loadGlobal: async () => decodeWeights(Buffer.from(globalBytes)),
     });
     const { digest } = await this.blobs.put(encodeWeights(result.weights, 'float32'));
+    await this.strategyStates.save(runId, step, strategy);
     for (const siteId of result.sites)
       await this.store.updates.setStatus(round.updates.get(siteId)!.updateId, 'aggregated');
     const recordedAt = new Date().toISOString();
@@ -447,13 +528,18 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     return { ok: true, outputDigest: digest };
   }
 
-  /** Pools the sites' histograms into the run's results; the model is unchanged. */
+  /**
+   * Pools the sites' histograms into the run's results; the model is unchanged. A cross-site round
+   * (a site's local model) stores its row of the matrix and needs no pooled AUC.
+   */
   private async evaluate(round: ActiveRound): Promise<RoundOutcome> {
+    const local = round.step.localModel;
     const summary = summariseEvaluation(
       round.runId,
       round.globalDigest,
       round.evaluations,
       new Date().toISOString(),
+      { round: round.step.round, modelOf: local?.siteId ?? 'global', finetuneRound: local?.finetuneRound },
     );
     for (const evaluation of summary.evaluations) await this.store.evaluations.insert(evaluation);
     await this.store.metrics.insertMany(summary.metrics);

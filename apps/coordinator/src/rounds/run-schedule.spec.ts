@@ -1,6 +1,15 @@
 import { createStrategy } from '../../../../libs/federated/src';
 import { validatePlan } from '../runs/run-plan';
-import { roundSeed, runSteps, taskConfig, taskIdFor } from './run-schedule';
+import {
+  CROSS_SITE_ROUND_BASE,
+  crossSiteSteps,
+  evaluationKindOf,
+  frozenEncoderEpochsOf,
+  roundSeed,
+  runSteps,
+  taskConfig,
+  taskIdFor,
+} from './run-schedule';
 
 const plan = validatePlan({
   stages: {
@@ -25,6 +34,50 @@ describe('run schedule', () => {
     ]);
   });
 
+  it('evaluates the global model after every k-th fine-tune round, never in SSL, never twice at the end', () => {
+    const withEvery = (k: number, final: boolean) =>
+      runSteps(
+        validatePlan({
+          ...plan,
+          stages: { ...plan.stages, finetune: { ...plan.stages.finetune, rounds: 5 } },
+          evaluation: { final, everyKRounds: k },
+        }),
+      )
+        .map((s) => `${s.stage}/${s.round}`)
+        .join(' ');
+    expect(withEvery(2, true)).toBe(
+      'ssl/0 ssl/1 finetune/0 finetune/1 evaluate/2 finetune/2 finetune/3 evaluate/4 finetune/4 evaluate/0',
+    );
+    // k divides the last round: the final evaluation already evaluates that model.
+    expect(withEvery(5, true)).toBe(
+      'ssl/0 ssl/1 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/0',
+    );
+    // Without a final evaluation the every-k one after the last round is the only look at the final model.
+    expect(withEvery(5, false)).toBe(
+      'ssl/0 ssl/1 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/5',
+    );
+    expect(
+      withEvery(1, true)
+        .split(' ')
+        .filter((s) => s.startsWith('evaluate')),
+    ).toEqual(['evaluate/1', 'evaluate/2', 'evaluate/3', 'evaluate/4', 'evaluate/0']);
+  });
+
+  it('numbers one cross-site round per site with a local model, in site-id order, apart from the others', () => {
+    const model = (siteId: string, finetuneRound = 4) => ({ siteId, finetuneRound });
+    expect(crossSiteSteps([model('site-c'), model('site-a', 2), model('site-b')])).toEqual([
+      { stage: 'evaluate', round: CROSS_SITE_ROUND_BASE, localModel: model('site-a', 2) },
+      { stage: 'evaluate', round: CROSS_SITE_ROUND_BASE + 1, localModel: model('site-b') },
+      { stage: 'evaluate', round: CROSS_SITE_ROUND_BASE + 2, localModel: model('site-c') },
+    ]);
+    expect([0, 1, 1000, CROSS_SITE_ROUND_BASE + 2].map(evaluationKindOf)).toEqual([
+      'final',
+      'periodic',
+      'periodic',
+      'cross-site',
+    ]);
+  });
+
   it("builds each task's config from its stage and the strategy", () => {
     const strategy = createStrategy({ name: 'fedprox', mu: 0.05 });
     expect(taskConfig(plan, { stage: 'ssl', round: 1 }, strategy, 1000)).toEqual({
@@ -41,6 +94,39 @@ describe('run schedule', () => {
     const finetune = taskConfig(plan, { stage: 'finetune', round: 0 }, strategy, 1000);
     expect(finetune).toMatchObject({ localEpochs: 1, learningRate: 0.01, batchSize: 8 });
     expect(finetune.maskRatio).toBeUndefined();
+    // No warm-up in the plan: the field stays off the wire (agents before it refuse unknown fields).
+    expect(finetune).not.toHaveProperty('freezeEncoderEpochs');
+  });
+
+  it('spreads the head-only warm-up over fine-tune rounds, counting global epochs', () => {
+    // W = 5 warm-up epochs, E = 2 local epochs: rounds cover epochs 0-1, 2-3, 4-5, 6-7.
+    expect([0, 1, 2, 3].map((r) => frozenEncoderEpochsOf(r, 2, 5))).toEqual([2, 2, 1, 0]);
+    // E = 3 and W = 2: two of the first round's three epochs, none later.
+    expect([0, 1].map((r) => frozenEncoderEpochsOf(r, 3, 2))).toEqual([2, 0]);
+    // One local epoch per round, W = 2: the first two rounds train the head only.
+    expect([0, 1, 2].map((r) => frozenEncoderEpochsOf(r, 1, 2))).toEqual([1, 1, 0]);
+    expect(frozenEncoderEpochsOf(0, 4, 0)).toBe(0);
+  });
+
+  it("puts each fine-tune round's frozen-encoder epochs into its task config, and only there", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const warm = validatePlan({
+      ...plan,
+      stages: {
+        ...plan.stages,
+        finetune: { ...plan.stages.finetune, rounds: 4, localEpochs: 2, frozenEncoderWarmupEpochs: 3 },
+      },
+    });
+    const frozen = [0, 1, 2, 3].map(
+      (round) => taskConfig(warm, { stage: 'finetune', round }, strategy, 1000).freezeEncoderEpochs,
+    );
+    expect(frozen).toEqual([2, 1, undefined, undefined]);
+    expect(taskConfig(warm, { stage: 'ssl', round: 0 }, strategy, 1000)).not.toHaveProperty(
+      'freezeEncoderEpochs',
+    );
+    expect(taskConfig(warm, { stage: 'evaluate', round: 0 }, strategy, 1000)).not.toHaveProperty(
+      'freezeEncoderEpochs',
+    );
   });
 
   it('gives distinct, protocol-valid task ids and seeds per round, attempt and site', () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Strategy } from '../../../../libs/federated/src';
 import type { Stage, TaskConfigDto } from '../../../../libs/protocol/src';
 import { RunPlanDto } from '../runs/dto/run-plan.dto';
+import { compareIds } from './round-state';
 
 /**
  * Pure helpers that turn a run plan into the sequence of rounds and the per-task settings.
@@ -12,15 +13,64 @@ import { RunPlanDto } from '../runs/dto/run-plan.dto';
 export interface RoundStep {
   stage: Stage;
   round: number;
+  /** Cross-site evaluation rounds only: whose local model the round evaluates. */
+  localModel?: LocalModelRef;
 }
 
-/** Every round of a run, in order: SSL rounds, fine-tune rounds, then one final evaluation. */
+/** A site's local fine-tuned model: its last aggregated update, from fine-tune round `finetuneRound`. */
+export interface LocalModelRef {
+  siteId: string;
+  finetuneRound: number;
+}
+
+/**
+ * Round numbers of the 'evaluate' stage, one number space shared by three kinds of evaluation
+ * (the rounds table, task ids and the wire key rounds by stage and number):
+ * - 0: the final evaluation of the final global model;
+ * - c = 1 … 1000: the every-k evaluation of the global model after c fine-tune rounds;
+ * - 10 000 + i: the cross-site evaluation of the i-th site's local model (site ids in order).
+ */
+export const FINAL_EVALUATION_ROUND = 0;
+export const CROSS_SITE_ROUND_BASE = 10_000;
+
+export type EvaluationKind = 'final' | 'periodic' | 'cross-site';
+
+export function evaluationKindOf(round: number): EvaluationKind {
+  if (round === FINAL_EVALUATION_ROUND) return 'final';
+  return round >= CROSS_SITE_ROUND_BASE ? 'cross-site' : 'periodic';
+}
+
+/**
+ * The rounds a plan fixes in advance, in order: SSL rounds, fine-tune rounds with an evaluation
+ * of the global model after every k-th of them, then the final evaluation. Cross-site rounds
+ * follow (`crossSiteSteps`) once training tells whose local models exist.
+ *
+ * Every-k evaluation runs in the fine-tune stage only: an SSL-stage model has no trained
+ * classifier head (its head is the initial one while the encoder moves under it), so its AUC
+ * would measure noise. When k divides the last fine-tune round and the plan has a final
+ * evaluation, that one evaluates the same model and the every-k round is left out.
+ */
 export function runSteps(plan: RunPlanDto): RoundStep[] {
   const steps: RoundStep[] = [];
   for (let r = 0; r < (plan.stages.ssl?.rounds ?? 0); r++) steps.push({ stage: 'ssl', round: r });
-  for (let r = 0; r < (plan.stages.finetune?.rounds ?? 0); r++) steps.push({ stage: 'finetune', round: r });
-  if (plan.evaluation.final) steps.push({ stage: 'evaluate', round: 0 });
+  const finetuneRounds = plan.stages.finetune?.rounds ?? 0;
+  const every = plan.evaluation.everyKRounds ?? 0;
+  for (let r = 0; r < finetuneRounds; r++) {
+    steps.push({ stage: 'finetune', round: r });
+    const completed = r + 1;
+    const duplicatesFinal = plan.evaluation.final && completed === finetuneRounds;
+    if (every > 0 && completed % every === 0 && !duplicatesFinal)
+      steps.push({ stage: 'evaluate', round: completed });
+  }
+  if (plan.evaluation.final) steps.push({ stage: 'evaluate', round: FINAL_EVALUATION_ROUND });
   return steps;
+}
+
+/** One evaluation round per site with a local model, in site-id order: its model at every site. */
+export function crossSiteSteps(localModels: readonly LocalModelRef[]): RoundStep[] {
+  return [...localModels]
+    .sort((a, b) => compareIds(a.siteId, b.siteId))
+    .map((localModel, i) => ({ stage: 'evaluate', round: CROSS_SITE_ROUND_BASE + i, localModel }));
 }
 
 /**
@@ -57,7 +107,24 @@ export function taskConfig(
   };
   if (mu > 0) config.proximalMu = mu;
   if (step.stage === 'ssl' && plan.stages.ssl) config.maskRatio = plan.stages.ssl.maskRatio;
+  if (step.stage === 'finetune' && plan.stages.finetune) {
+    const { frozenEncoderWarmupEpochs = 0, localEpochs } = plan.stages.finetune;
+    const frozen = frozenEncoderEpochsOf(step.round, localEpochs, frozenEncoderWarmupEpochs);
+    // Absent when 0: agents that predate the field refuse unknown fields, and need it only for a warm-up.
+    if (frozen > 0) config.freezeEncoderEpochs = frozen;
+  }
   return config;
+}
+
+/**
+ * The plan's head-only warm-up counts epochs over the whole fine-tune stage, not per round: fine-
+ * tune round `round` (from 0) with E local epochs covers global epochs round·E … round·E + E − 1,
+ * so it freezes the encoder for min(E, max(0, W − round·E)) of them. A warm-up of W = 2 with one
+ * local epoch freezes rounds 0 and 1 entirely; with E = 3 it freezes 2 of round 0's 3 epochs.
+ * Why across rounds: restarting a per-round warm-up would freeze the encoder in every round.
+ */
+export function frozenEncoderEpochsOf(round: number, localEpochs: number, warmupEpochs: number): number {
+  return Math.min(localEpochs, Math.max(0, warmupEpochs - round * localEpochs));
 }
 
 /** A per-round seed derived from the run's seed, so sites shuffle differently every round but reproducibly. */

@@ -86,6 +86,7 @@ export class SiteInbox {
       log: this.log,
       admit: (envelope) => this.admitUpload(siteId, envelope),
       deliver: (envelope, payload, digest) => this.deliverUpload(siteId, envelope, payload, digest),
+      onDigestMismatch: (_envelope, error) => void this.refuse(siteId, 'update', error),
     });
     attachTransferReceiver(socket, receiver, this.log);
     onAck(socket, 'task-ack', (raw) => this.onTaskAck(siteId, raw), this.log);

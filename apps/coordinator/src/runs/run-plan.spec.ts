@@ -73,10 +73,35 @@ describe('run plans', () => {
     expect(problemsOf({ ...quick(), stages: {}, evaluation: { final: false } })).toEqual([
       expect.stringMatching(/^stages: the plan neither trains/),
     ]);
-    expect(problemsOf({ ...quick(), stages: { ssl: (quick().stages as { ssl: unknown }).ssl } })).toEqual([
-      expect.stringMatching(/^initialModel: /),
-    ]);
+    const sslOnly = { ...quick(), stages: { ssl: (quick().stages as { ssl: unknown }).ssl } };
+    expect(problemsOf({ ...sslOnly, evaluation: { final: true } })).toEqual([expect.stringMatching(/^initialModel: /)]);
     expect(problemsOf({ ...quick(), sites: ['a', 'a'] })).toEqual([expect.stringMatching(/^sites: /)]);
+  });
+
+  it('asks for fine-tuned models where every-k and cross-site evaluation need them', () => {
+    const stages = quick().stages as { ssl: unknown; finetune: { rounds: number } };
+    const initialModel = 'a'.repeat(128);
+    const sslOnly = { ...quick(), initialModel, stages: { ssl: stages.ssl } };
+    expect(problemsOf({ ...sslOnly, evaluation: { final: true, everyKRounds: 1 } })).toEqual([
+      expect.stringMatching(/^evaluation\.everyKRounds: every-k evaluation runs in the fine-tune stage only/),
+    ]);
+    expect(problemsOf({ ...sslOnly, evaluation: { final: true, crossSite: true } })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSite: .*without stages\.finetune/),
+    ]);
+    const evalOnly = parsePlanText(planFile('eval-only.yaml')) as Record<string, unknown>;
+    expect(problemsOf({ ...evalOnly, evaluation: { final: true, crossSite: true } })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSite: /),
+    ]);
+    expect(problemsOf({ ...quick(), evaluation: { final: true, everyKRounds: stages.finetune.rounds + 1 } })).toEqual([
+      `evaluation.everyKRounds: ${stages.finetune.rounds + 1} is more than the ${stages.finetune.rounds} fine-tune round(s), so no every-k evaluation would run`,
+    ]);
+    // k = the number of fine-tune rounds is allowed (with final: true it coincides with the final evaluation).
+    const k = stages.finetune.rounds;
+    expect(validatePlan({ ...quick(), evaluation: { final: false, everyKRounds: k, crossSite: true } }).evaluation).toEqual({
+      final: false,
+      everyKRounds: k,
+      crossSite: true,
+    });
   });
 
   it("refuses a strategy parameter the strategy does not take, and the library's range errors", () => {

@@ -100,10 +100,21 @@ function crossFieldProblems(plan: RunPlanDto): string[] {
   if (Array.isArray(plan.sites) && plan.quorum.minSites > plan.sites.length) {
     problems.push(`quorum.minSites: ${plan.quorum.minSites} is more than the ${plan.sites.length} site(s) listed in sites`);
   }
+  // Every-k and cross-site evaluation need fine-tuned models (rounds/run-schedule.ts says why).
   const every = plan.evaluation.everyKRounds ?? 0;
-  const longest = Math.max(ssl?.rounds ?? 0, finetune?.rounds ?? 0);
-  if (every > 0 && longest > 0 && every > longest) {
-    problems.push(`evaluation.everyKRounds: ${every} is more rounds than any stage has (${longest})`);
+  if (every > 0 && !finetune) {
+    problems.push(
+      'evaluation.everyKRounds: every-k evaluation runs in the fine-tune stage only (an SSL-stage model has no trained classifier head), and this plan has no stages.finetune',
+    );
+  } else if (every > 0 && finetune && every > finetune.rounds) {
+    problems.push(
+      `evaluation.everyKRounds: ${every} is more than the ${finetune.rounds} fine-tune round(s), so no every-k evaluation would run`,
+    );
+  }
+  if (plan.evaluation.crossSite && !finetune) {
+    problems.push(
+      "evaluation.crossSite: the matrix evaluates each site's own fine-tuned model at every site, and without stages.finetune no site has one (to evaluate one given model at every site, use evaluation.final)",
+    );
   }
   const allowed = STRATEGY_PARAMS[plan.strategy.name];
   for (const [key, value] of Object.entries(plan.strategy.params ?? {})) {

@@ -79,7 +79,10 @@ export class RunsController {
   }
 
   @Get(':id/results')
-  @ApiOkResponse({ description: 'metrics and evaluation results recorded so far (aggregates only)' })
+  @ApiOkResponse({
+    description:
+      'metrics and evaluation rows recorded so far (aggregates only), and `evaluation`: every-k and final evaluations of the global model (per-site AUC/CI, pooled AUC) and the cross-site matrix `matrix[modelSite][evalSite] = {auc, ci95, n, nPositive}`',
+  })
   results(@Param() { id }: RunIdParamDto): Promise<RunResults> {
     return this.runs.results(id);
   }

@@ -1,6 +1,7 @@
 import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { Log } from '../../../../libs/common/src';
+import { EvaluationView, evaluationView } from '../evaluation/evaluation-view';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { EvaluationRecord, MetricRecord, RoundRecord, RunRecord } from '../persistence/records';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
@@ -18,6 +19,8 @@ export interface RunResults {
   state: RunRecord['state'];
   metrics: MetricRecord[];
   evaluations: EvaluationRecord[];
+  /** The rows above grouped: every-k and final evaluations of the global model, the cross-site matrix. */
+  evaluation: EvaluationView;
 }
 
 /**
@@ -83,12 +86,9 @@ export class RunsService {
 
   async results(id: string): Promise<RunResults> {
     const run = await this.require(id);
-    return {
-      runId: id,
-      state: run.state,
-      metrics: await this.store.metrics.listForRun(id),
-      evaluations: await this.store.evaluations.listForRun(id),
-    };
+    const metrics = await this.store.metrics.listForRun(id);
+    const evaluations = await this.store.evaluations.listForRun(id);
+    return { runId: id, state: run.state, metrics, evaluations, evaluation: evaluationView(evaluations, metrics) };
   }
 
   private async transition(

@@ -6,7 +6,7 @@ import { constructedCohort, PatientSample } from '../../../../libs/model/src/tra
 import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
 import { TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext } from '../executor';
-import { EvaluateExecutor, SslExecutor } from './model-executors';
+import { EvaluateExecutor, FinetuneExecutor, SslExecutor } from './model-executors';
 import { ProximalPull } from './proximal-pull';
 
 /** The real executors on the tiny network and an in-memory cohort: a few steps, seconds on 2 cores. */
@@ -19,7 +19,7 @@ function patients(): PatientSample[] {
   }));
 }
 
-function task(stage: 'ssl' | 'evaluate'): TaskBody {
+function task(stage: 'ssl' | 'finetune' | 'evaluate'): TaskBody {
   const body = sampleBody('task', 'coordinator');
   return {
     ...body,
@@ -51,6 +51,31 @@ describe('model executors (tiny network)', () => {
     const stem = (ws: typeof global) => ws.find((w) => w.name.startsWith('encoder/'))!.values;
     expect(stem(result.weights)).not.toEqual(stem(global));
     expect(progress.fractions.at(-1)).toBe(1);
+  });
+
+  it("fine-tune freezes the encoder for the task's freezeEncoderEpochs, and only then", async () => {
+    const global = PhccModel.create(TINY, 1).params.getWeights();
+    const data = patients();
+    expect(new Set(data.filter((p) => p.split === 'train').map((p) => p.label))).toEqual(new Set([0, 1]));
+    const executor = new FinetuneExecutor({ modelConfig: config, data: async () => data });
+    const changed = async (freezeEncoderEpochs: number | undefined, part: string): Promise<boolean> => {
+      const t = task('finetune');
+      const result = await executor.execute(
+        { ...t, config: { ...t.config, localEpochs: 2, freezeEncoderEpochs } },
+        global,
+        ctx(),
+      );
+      if (result.kind !== 'train') throw new Error('expected a training result');
+      return result.weights.some(
+        (w, i) => w.name.startsWith(part) && w.values.some((v, j) => v !== global[i].values[j]),
+      );
+    };
+    // Both local epochs head-only: the encoder comes back bit for bit, the head has moved.
+    expect(await changed(2, 'encoder/')).toBe(false);
+    expect(await changed(2, 'head/')).toBe(true);
+    // Absent (an older coordinator, or no warm-up) and 1 of 2: the encoder trains.
+    expect(await changed(undefined, 'encoder/')).toBe(true);
+    expect(await changed(1, 'encoder/')).toBe(true);
   });
 
   it('evaluation returns counts, AUC and histograms of the labelled test split only', async () => {

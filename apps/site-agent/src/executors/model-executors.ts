@@ -159,9 +159,22 @@ export class FinetuneExecutor implements TaskExecutor {
       this.options,
       {
         stage: 'finetune',
-        // The coordinator decides the schedule across rounds; no per-round head-only warm-up.
+        // The coordinator spreads the plan's head-only warm-up over rounds and says how much of it
+        // falls in this task; no warm-up of the site's own (it would restart every round).
         train: (m, p, common, onProgress) =>
-          trainFinetune(m, p, { ...common, freezeEncoderEpochs: 0 }, onProgress),
+          trainFinetune(
+            m,
+            p,
+            {
+              ...common,
+              freezeEncoderEpochs: task.config.freezeEncoderEpochs ?? 0,
+              // The federated recipe of configs/plans (a head-only warm-up, then the encoder at a
+              // quarter of the head's LR) was tuned and measured with this; local training's
+              // default is 1 (docs/MODEL.md).
+              encoderLrScale: 0.25,
+            },
+            onProgress,
+          ),
         counts: isFinetunePatient,
       },
       task,

@@ -48,11 +48,15 @@ describe('message DTOs', () => {
       { ...task.config, learningRate: 0 },
       { ...task.config, batchSize: 5000 },
       { ...task.config, maskRatio: 0.99 },
+      { ...task.config, freezeEncoderEpochs: -1 },
+      { ...task.config, freezeEncoderEpochs: 1.5 },
       { ...task.config, extra: 1 },
       'fast',
     ]) {
       expect(codeOf(parseMessage(TaskBody, { ...task, config }))).toBe('MALFORMED');
     }
+    const warmUp = { ...task, config: { ...task.config, freezeEncoderEpochs: 2 } };
+    expect(codeOf(parseMessage(TaskBody, warmUp))).toBe('OK');
   });
 
   it('checks evaluation histograms against the counts', () => {

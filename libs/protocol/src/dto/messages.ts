@@ -99,6 +99,16 @@ export class TaskConfigDto {
   @Max(0.95)
   maskRatio?: number;
 
+  /**
+   * Fine-tune only: how many of this task's first local epochs train the head with the encoder
+   * frozen. The coordinator spreads the plan's warm-up over rounds; absent = 0.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  freezeEncoderEpochs?: number;
+
   @IsInt()
   @Min(0)
   @Max(4_294_967_295)

@@ -26,6 +26,11 @@ export interface TransferReceiverOptions {
   stallTimeoutMs?: number;
   /** Transfers in progress at once (memory: this × maxPayloadBytes); default 2. */
   maxConcurrent?: number;
+  /**
+   * Told of a whole payload that does not match its signed digest (altered after signing, or
+   * corrupted) before it is discarded: `deliver` never sees it, so this is where a host audits it.
+   */
+  onDigestMismatch?(envelope: Record<string, unknown>, error: ProtocolErrorInfo): void;
   log?: Log;
 }
 
@@ -169,10 +174,12 @@ export class TransferReceiver {
     let reply: AckReply;
     if (digest !== transfer.admitted.digest) {
       this.log.warn({ transferId }, 'reassembled payload does not match the signed digest: discarded');
-      reply = ackError({
+      const mismatch: ProtocolErrorInfo = {
         code: 'DIGEST_MISMATCH',
         reason: 'reassembled payload SHA-512 differs from the signed digest',
-      });
+      };
+      reply = ackError(mismatch);
+      this.options.onDigestMismatch?.(transfer.envelope, mismatch);
     } else {
       reply = await this.deliver(transfer.envelope, transfer.buffer, digest);
     }

@@ -12,16 +12,43 @@ import { TransferReceiver } from './receiver';
 export type AnySocket = ServerSocket | ClientSocket;
 
 interface AckEmitter {
+  readonly connected: boolean;
+  /** socket.io-client only: true while it reconnects by itself (and buffers what is emitted meanwhile). */
+  readonly active?: boolean;
   timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> };
+  once(event: 'disconnect', listener: () => void): unknown;
+  off(event: 'disconnect', listener: () => void): unknown;
 }
 interface AckListener {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** The transfer sender's transport over a socket.io server socket or socket.io-client socket. */
+/**
+ * The transfer sender's transport over a socket.io server socket or socket.io-client socket. On a
+ * connection closed for good (a server socket whose peer went away, a client that will not
+ * reconnect) no ack can ever come, so a request fails at once rather than after `timeoutMs`: a
+ * round's dispatch to a site that crashed mid-transfer must not hold the round for its stall
+ * timeouts. A client that is reconnecting keeps socket.io's buffering.
+ */
 export function socketIoTransport(socket: AnySocket): AckTransport {
   const emitter = socket as unknown as AckEmitter;
-  return { request: (event, message, timeoutMs) => emitter.timeout(timeoutMs).emitWithAck(event, message) };
+  const closedForGood = () => !emitter.connected && !emitter.active;
+  return {
+    request: (event, message, timeoutMs) => {
+      if (closedForGood()) return Promise.reject(new Error('the connection is closed'));
+      return new Promise((resolve, reject) => {
+        const onDisconnect = () => {
+          if (closedForGood()) reject(new Error('the connection closed before the ack'));
+        };
+        emitter.once('disconnect', onDisconnect);
+        emitter
+          .timeout(timeoutMs)
+          .emitWithAck(event, message)
+          .then(resolve, reject)
+          .finally(() => emitter.off('disconnect', onDisconnect));
+      });
+    },
+  };
 }
 
 /**

@@ -133,4 +133,29 @@ CREATE TABLE settings (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'evaluation round numbers, strategy server state',
+    sql: `
+-- Which evaluation round produced a result (final = evaluate/0, every-k = evaluate/k·j, cross-site
+-- = evaluate/10000+i; see rounds/run-schedule.ts). Before this migration only the final
+-- evaluation existed, so existing rows are that one.
+ALTER TABLE evaluation_results ADD COLUMN stage TEXT;
+ALTER TABLE evaluation_results ADD COLUMN round INTEGER;
+UPDATE evaluation_results SET stage = 'evaluate', round = 0;
+
+-- A strategy's server state (FedAdam's m, v, step) after a training round, as a blob in the blob
+-- store: what a restarted coordinator restores before the run's next round.
+CREATE TABLE strategy_states (
+  run_id       TEXT NOT NULL REFERENCES runs (id),
+  stage        TEXT NOT NULL,
+  round        INTEGER NOT NULL,
+  strategy     TEXT NOT NULL,
+  state_digest TEXT NOT NULL,
+  tensors      INTEGER NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  PRIMARY KEY (run_id, stage, round)
+);
+`,
+  },
 ];

@@ -7,6 +7,7 @@ import {
   RoundRecord,
   RunRecord,
   SiteRecord,
+  StrategyStateRecord,
   TaskRecord,
   UpdateRecord,
 } from '../records';
@@ -18,6 +19,7 @@ import {
   RunsRepository,
   SettingsRepository,
   SitesRepository,
+  StrategyStatesRepository,
   TasksRepository,
   UpdatesRepository,
 } from '../repositories';
@@ -304,6 +306,8 @@ export class SqliteEvaluationsRepository implements EvaluationsRepository {
         'modelDigest',
         'modelOf',
         'siteId',
+        'stage',
+        'round',
         'n',
         'nPositive',
         'auc',
@@ -315,9 +319,10 @@ export class SqliteEvaluationsRepository implements EvaluationsRepository {
     );
     this.db
       .prepare(
-        `INSERT INTO evaluation_results (run_id, model_digest, model_of, site_id, n, n_positive, auc, auc_low, auc_high,
-           histograms, recorded_at)
-         VALUES (@runId, @modelDigest, @modelOf, @siteId, @n, @nPositive, @auc, @aucLow, @aucHigh, @histograms, @recordedAt)`,
+        `INSERT INTO evaluation_results (run_id, model_digest, model_of, site_id, stage, round, n, n_positive, auc,
+           auc_low, auc_high, histograms, recorded_at)
+         VALUES (@runId, @modelDigest, @modelOf, @siteId, @stage, @round, @n, @nPositive, @auc, @aucLow, @aucHigh,
+           @histograms, @recordedAt)`,
       )
       .run(params);
   }
@@ -326,7 +331,8 @@ export class SqliteEvaluationsRepository implements EvaluationsRepository {
     return (
       this.db
         .prepare(
-          `SELECT run_id, model_digest, model_of, site_id, n, n_positive, auc, auc_low, auc_high, histograms, recorded_at
+          `SELECT run_id, model_digest, model_of, site_id, stage, round, n, n_positive, auc, auc_low, auc_high,
+             histograms, recorded_at
            FROM evaluation_results WHERE run_id = ? ORDER BY id`,
         )
         .all(runId) as Row[]
@@ -335,6 +341,39 @@ export class SqliteEvaluationsRepository implements EvaluationsRepository {
       if (typeof record.histograms === 'string') record.histograms = JSON.parse(record.histograms) as unknown;
       return record;
     });
+  }
+}
+
+export class SqliteStrategyStatesRepository implements StrategyStatesRepository {
+  constructor(private readonly db: SqliteDatabase) {}
+
+  async put(state: StrategyStateRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO strategy_states (run_id, stage, round, strategy, state_digest, tensors, recorded_at)
+         VALUES (@runId, @stage, @round, @strategy, @stateDigest, @tensors, @recordedAt)
+         ON CONFLICT (run_id, stage, round) DO UPDATE SET
+           strategy = excluded.strategy, state_digest = excluded.state_digest, tensors = excluded.tensors,
+           recorded_at = excluded.recorded_at`,
+      )
+      .run(
+        toParams({ ...state }, [
+          'runId',
+          'stage',
+          'round',
+          'strategy',
+          'stateDigest',
+          'tensors',
+          'recordedAt',
+        ]),
+      );
+  }
+
+  async get(runId: string, stage: string, round: number): Promise<StrategyStateRecord | undefined> {
+    const row = this.db
+      .prepare('SELECT * FROM strategy_states WHERE run_id = ? AND stage = ? AND round = ?')
+      .get(runId, stage, round) as Row | undefined;
+    return row && fromRow<StrategyStateRecord>(row);
   }
 }
 

@@ -9,6 +9,7 @@ import {
   SqliteRunsRepository,
   SqliteSettingsRepository,
   SqliteSitesRepository,
+  SqliteStrategyStatesRepository,
   SqliteTasksRepository,
   SqliteUpdatesRepository,
 } from './sqlite-repositories';
@@ -23,6 +24,7 @@ export class SqliteStore implements CoordinatorStore {
   readonly updates;
   readonly metrics;
   readonly evaluations;
+  readonly strategyStates;
   readonly audit;
   readonly settings;
 
@@ -37,6 +39,7 @@ export class SqliteStore implements CoordinatorStore {
     this.updates = new SqliteUpdatesRepository(db);
     this.metrics = new SqliteMetricsRepository(db);
     this.evaluations = new SqliteEvaluationsRepository(db);
+    this.strategyStates = new SqliteStrategyStatesRepository(db);
     this.audit = new SqliteAuditRepository(db);
     this.settings = new SqliteSettingsRepository(db);
   }

@@ -1,0 +1,60 @@
+import { PhccError } from '../../../../libs/common/src';
+import { localModelFrom, NamedArray, UpdateKind } from '../../../../libs/federated/src';
+import { decodeWeights, encodeWeights } from '../../../../libs/model/src/codec/core';
+import { BlobStore } from '../models/blob-store';
+import { UpdateRecord } from '../persistence/records';
+import { CoordinatorStore } from '../persistence/repositories';
+import { compareIds } from '../rounds/round-state';
+import { LocalModelRef } from '../rounds/run-schedule';
+
+/** A site's reconstructed local model, stored in the blob store under `digest`. */
+export interface StoredLocalModel extends LocalModelRef {
+  digest: string;
+}
+
+/**
+ * Each site's last local fine-tuned model, for the cross-site matrix, rebuilt from what the
+ * coordinator already holds: the site's last *aggregated* fine-tune update (it passed every
+ * check; a rejected one is not the federation's business) applied to the global that round
+ * started from (`rounds.input_digest`). Sites never upload a second copy of their model.
+ *
+ * Deterministic: the same database gives the same models (and digests), so a coordinator that
+ * restarts during the cross-site rounds resumes them on identical models. What the coordinator
+ * cannot know stays as in the global: tensors kept on site (FedBN's normalisation layers; the
+ * evaluating site's agent puts its own in their place) and parts the fine-tune stage does not
+ * train (the decoder).
+ */
+export async function rebuildLocalModels(
+  store: CoordinatorStore,
+  blobs: BlobStore,
+  runId: string,
+  finetuneRounds: number,
+  updateKind: UpdateKind,
+): Promise<StoredLocalModel[]> {
+  const latest = new Map<string, { finetuneRound: number; update: UpdateRecord }>();
+  for (let round = 0; round < finetuneRounds; round++) {
+    // Ordered by id: a round re-run after a restart has its later updates last, and they win.
+    for (const update of await store.updates.listForRound(runId, 'finetune', round)) {
+      if (update.status === 'aggregated') latest.set(update.siteId, { finetuneRound: round, update });
+    }
+  }
+  const models: StoredLocalModel[] = [];
+  let base: { digest: string; arrays: NamedArray[] } | undefined;
+  for (const siteId of [...latest.keys()].sort(compareIds)) {
+    const { finetuneRound, update } = latest.get(siteId)!;
+    const inputDigest = (await store.rounds.get(runId, 'finetune', finetuneRound))?.inputDigest;
+    if (!inputDigest) {
+      throw new PhccError(
+        `fine-tune round ${finetuneRound} of run ${runId} has no recorded input model: cannot rebuild ${siteId}'s local model`,
+        'LOCAL_MODEL_UNKNOWN',
+      );
+    }
+    // Most sites share the last round's base: decode it once.
+    if (base?.digest !== inputDigest)
+      base = { digest: inputDigest, arrays: decodeWeights(await blobs.get(inputDigest)) };
+    const local = localModelFrom(base.arrays, decodeWeights(await blobs.get(update.digest)), updateKind);
+    const { digest } = await blobs.put(encodeWeights(local, 'float32'));
+    models.push({ siteId, finetuneRound, digest });
+  }
+  return models;
+}
