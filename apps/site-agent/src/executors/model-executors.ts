@@ -168,10 +168,9 @@ export class FinetuneExecutor implements TaskExecutor {
             {
               ...common,
               freezeEncoderEpochs: task.config.freezeEncoderEpochs ?? 0,
-              // The federated recipe of configs/plans (a head-only warm-up, then the encoder at a
-              // quarter of the head's LR) was tuned and measured with this; local training's
-              // default is 1 (docs/MODEL.md).
-              encoderLrScale: 0.25,
+              // The token centre is a global weight here; re-estimating it locally each round
+              // would reset it to this site's mean.
+              centerTokens: false,
             },
             onProgress,
           ),

@@ -13,6 +13,9 @@ import { ParamStore } from './params';
 export function defineHead(store: ParamStore, config: ModelConfig, rng: Rng): void {
   const encDim = config.dims[config.dims.length - 1] * poolingRegions(config);
   const d = config.tokenDim;
+  // Subtracted from the pooled features before the token LayerNorm; fine-tuning sets it to the
+  // training set's mean first (`initTokenCenter`). See `TOKEN_CENTER`.
+  if (config.tokenPooling === 'regions') store.addConstant(TOKEN_CENTER, [encDim], 0);
   defineLayerNorm(store, 'head/token_norm', encDim);
   defineDense(store, 'head/token_proj', encDim, d, rng);
   store.addNormal('head/phase_embedding', [config.phases, d], rng);
@@ -58,8 +61,18 @@ export function regionPoolingWeights(config: ModelConfig, images: tf.Tensor4D): 
   });
 }
 
+/**
+ * The pooled features' centre. SSL features carry most of their energy in a pattern shared by
+ * every patient (across-patient variance 15–23 % of the mean square, docs/MODEL.md); a per-sample
+ * LayerNorm keeps it, and with class-imbalanced small batches its gradient noise dominates Adam's
+ * second moments, so the head hardly moves. Subtracting the training set's mean pooled feature
+ * first leaves the LayerNorm the part that differs between patients. A learned parameter like any
+ * other (federated, saved); zero = no centring.
+ */
+export const TOKEN_CENTER = 'head/token_center';
+
 /** [N, G, G, C] features → [N, R·C] pooled (R = 1 for `global`, 3 for `regions`). */
-function poolFeatures(config: ModelConfig, features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor2D {
+export function poolFeatures(config: ModelConfig, features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor2D {
   if (config.tokenPooling === 'global') return tf.mean(features, [1, 2]) as tf.Tensor2D;
   if (!images) throw new Error('tokenPooling "regions" needs the phase images (for the mask channel)');
   const [n, g, , c] = features.shape;
@@ -77,7 +90,8 @@ export function phaseTokens(
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const T = config.phases;
-    const pooled = poolFeatures(config, features, images); // [B·T, R·C]
+    let pooled: tf.Tensor = poolFeatures(config, features, images); // [B·T, R·C]
+    if (store.has(TOKEN_CENTER)) pooled = tf.sub(pooled, store.get(TOKEN_CENTER));
     const batch = pooled.shape[0] / T;
     const perPatient = tf.reshape(pooled, [batch, T, -1]);
     const f = dense(store, 'head/token_proj', layerNorm(store, 'head/token_norm', perPatient)) as tf.Tensor3D;

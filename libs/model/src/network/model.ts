@@ -3,7 +3,7 @@ import { Rng } from '../../../common/src';
 import { ModelConfig, featureGrid, modelConfig, validateModelConfig } from './config';
 import { applyDecoder, defineDecoder } from './decoder';
 import { applyEncoder, applyFinalNorm, defineEncoder } from './encoder';
-import { applyHead, defineHead } from './head';
+import { applyHead, defineHead, poolFeatures } from './head';
 import { MaskPyramid } from './mask';
 import { ParamStore } from './params';
 
@@ -72,6 +72,11 @@ export class PhccModel {
    */
   logitsFromFeatures(features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor1D {
     return applyHead(this.params, this.config, features, images);
+  }
+
+  /** Phase images [N, S, S, C] → the head's pooled features [N, R·C], before centring. */
+  pooledFeatures(images: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => poolFeatures(this.config, this.encode(images), images));
   }
 
   flattenPhases(patients: tf.Tensor5D): tf.Tensor4D {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError, Rng } from '../../../common/src';
 import { randomPatchMask } from '../network/mask';
+import { TOKEN_CENTER } from '../network/head';
 import { PhccModel } from '../network/model';
 import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
 import { balancedClassWeights, ClassWeights, DEFAULT_SSL_WEIGHTING, SslWeighting } from './losses';
@@ -71,6 +72,12 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
   encoderLrScale: number;
   /** Per-class loss weights; balanced from the training labels when left undefined. */
   classWeights?: ClassWeights;
+  /**
+   * Set the head's token centre to the training patients' mean pooled feature before the first
+   * step (see TOKEN_CENTER in network/head.ts). Off in federated rounds: there the centre is a
+   * global weight like the others, and re-estimating it locally every round would reset it.
+   */
+  centerTokens: boolean;
 }
 
 export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.freeze({
@@ -82,11 +89,10 @@ export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.f
   seed: 0,
   batchSize: 8,
   augment: DEFAULT_AUGMENT,
-  // No head-only warm-up and one LR for all: on SSL features a frozen-encoder warm-up stalled at
-  // ln 2 for epochs (their across-patient variance is a small share of their magnitude, which a
-  // per-sample LayerNorm does not undo); docs/MODEL.md, "Evidence".
-  freezeEncoderEpochs: 0,
-  encoderLrScale: 1,
+  freezeEncoderEpochs: 2,
+  encoderLrScale: 0.25,
+  // Without it the head does not learn on SSL features for epochs (docs/MODEL.md, "Evidence").
+  centerTokens: true,
 });
 
 /** SSL uses every patient outside the test split, labelled or not. */
@@ -176,6 +182,7 @@ export async function trainFinetune(
     );
   }
   const classWeights = opts.classWeights ?? balancedClassWeights(positives, negatives);
+  if (opts.centerTokens) await initTokenCenter(model, dataset, eligible);
   const patientSize = config.phases * config.imageSize * config.imageSize * config.inChannels;
   const stepsPerEpoch = Math.ceil(eligible.length / opts.batchSize);
   const layout = {
@@ -221,6 +228,40 @@ export async function trainFinetune(
     },
     rng,
   );
+}
+
+/**
+ * Sets `head/token_center` (when the model has one) to the mean pooled feature over the given
+ * patients' phases, un-augmented: one forward pass of the encoder, no gradients.
+ */
+export async function initTokenCenter(
+  model: PhccModel,
+  dataset: PatientDataset,
+  indices: readonly number[],
+  batchSize = 8,
+): Promise<void> {
+  if (!model.params.has(TOKEN_CENTER) || indices.length === 0) return;
+  const { config } = model;
+  const { phases: t, imageSize: s, inChannels: c } = config;
+  const patientSize = t * s * s * c;
+  let sum: Float64Array | undefined;
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const chunk = indices.slice(start, start + batchSize);
+    const batch = new Float32Array(chunk.length * patientSize);
+    for (let k = 0; k < chunk.length; k++)
+      batch.set((await datasetGet(dataset, chunk[k])).x, k * patientSize);
+    const pooled = tf.tidy(() =>
+      tf.sum(model.pooledFeatures(tf.tensor4d(batch, [chunk.length * t, s, s, c])), 0),
+    );
+    const values = await pooled.data();
+    pooled.dispose();
+    sum ??= new Float64Array(values.length);
+    for (let i = 0; i < values.length; i++) sum[i] += values[i];
+  }
+  const count = indices.length * t;
+  const mean = Float32Array.from(sum as Float64Array, (v) => v / count);
+  const center = model.params.get(TOKEN_CENTER);
+  tf.tidy(() => center.assign(tf.tensor(mean, center.shape)));
 }
 
 /** Probabilities P(proliferative) for each patient, in order. */
