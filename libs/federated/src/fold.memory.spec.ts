@@ -23,6 +23,23 @@ function liveArrayBuffers(): number {
   return process.memoryUsage().arrayBuffers;
 }
 
+/**
+ * The baseline must not include memory that is about to go: jest runs several spec files in one
+ * process, and a previous file's wasm heap (hundreds of MB of ArrayBuffer) is released by a
+ * finaliser some time after its last reference dies — which once made every later sample read
+ * below the baseline (peak 0). Collect and yield until the figure stops falling.
+ */
+async function settledLiveArrayBuffers(): Promise<number> {
+  let last = liveArrayBuffers();
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = liveArrayBuffers();
+    if (now >= last) return now;
+    last = now;
+  }
+  return last;
+}
+
 const PARAMS = 1_000_000;
 const MODEL_BYTES = PARAMS * 4;
 const layout = simulatedLayout(PARAMS);
@@ -75,7 +92,7 @@ class MeasuringSource implements UpdateSource {
 
 async function foldPeak(sites: number, leak: boolean): Promise<{ peak: number; reads: number }> {
   const { entries, load } = blobStore(sites);
-  const baseline = liveArrayBuffers();
+  const baseline = await settledLiveArrayBuffers();
   const source = new MeasuringSource(new EncodedUpdateSource(entries, load), baseline, leak ? [] : undefined);
   let peak = 0;
   const result = await new FedAvg({ keepLocal: null }).aggregateFit(1, {
