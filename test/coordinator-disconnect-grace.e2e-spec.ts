@@ -1,30 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, Socket } from 'socket.io-client';
+import { Socket } from 'socket.io-client';
 import { silentLog } from '../libs/common/src';
 import { decodeWeights, encodeWeights, NamedArray } from '../libs/model/src/codec/core';
 import {
-  attachTransferReceiver,
-  EnvelopeVerifier,
   LoadedSiteKit,
   loadSiteKit,
-  newNonce,
   provision,
   sendTransfer,
-  signEnvelope,
-  signHandshake,
   SiteState,
-  SITES_NAMESPACE,
   socketIoTransport,
   TaskBody,
-  TransferReceiver,
-  verifierTransferHooks,
 } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
 import { COORDINATOR_STORE, CoordinatorStore } from '../apps/coordinator/src/persistence/repositories';
 import { adminApi } from './support/admin-api';
+import { connectSite, onTasks, siteSigner } from './support/simulated-site';
 
 /**
  * The coordinator's disconnect grace (rounds/disconnect-grace.ts) against simulated sites written
@@ -50,40 +43,14 @@ interface Sim {
   socket: Socket;
 }
 
-function connect(url: string, kit: LoadedSiteKit, siteId: string): Promise<Socket> {
-  const socket = io(url + SITES_NAMESPACE, {
-    auth: { ...signHandshake(siteId, kit.keys.secretKey, kit.coordinatorPublicKey) },
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-  });
-  return new Promise((resolve, reject) => {
-    socket.once('welcome', () => resolve(socket));
-    socket.once('connect_error', reject);
-  });
-}
-
-const sign = (kit: LoadedSiteKit, siteId: string, type: string, body: object, payload?: Uint8Array) =>
-  signEnvelope({
-    type,
-    body: { sender: siteId, nonce: newNonce(), timestamp: Date.now(), ...body },
-    signer: siteId,
-    secretKey: kit.keys.secretKey,
-    payload,
-  } as Parameters<typeof signEnvelope>[0]);
-
 /** A site reduced to the protocol; site-c drops its socket after the task-ack and acts out `comeback`. */
 async function startSite(url: string, kit: LoadedSiteKit, siteId: string, comeback?: Comeback): Promise<Sim> {
-  const sim: Sim = { socket: await connect(url, kit, siteId) };
-  const verifier = new EnvelopeVerifier({
-    keyring: kit.keyring,
-    maxPayloadBytes: 1 << 20,
-    acceptedTypes: ['task'],
-  });
+  const sim: Sim = { socket: await connectSite(url, kit, siteId) };
+  const sign = siteSigner(kit, siteId);
   const status = (socket: Socket, state: SiteState, task?: TaskBody) =>
     socket.timeout(5000).emitWithAck(
       'status',
-      sign(kit, siteId, 'status', {
+      sign('status', {
         state,
         ...(task ? { runId: task.runId, round: task.round, taskId: task.taskId } : {}),
       }),
@@ -91,14 +58,12 @@ async function startSite(url: string, kit: LoadedSiteKit, siteId: string, comeba
 
   const answer = async (task: TaskBody, globalBytes: Buffer): Promise<void> => {
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
-    await sim.socket
-      .timeout(5000)
-      .emitWithAck('task-ack', sign(kit, siteId, 'task-ack', { ...scope, accepted: true }));
+    await sim.socket.timeout(5000).emitWithAck('task-ack', sign('task-ack', { ...scope, accepted: true }));
     if (comeback) {
       sim.socket.disconnect();
       if (comeback === 'never') return;
       await new Promise((resolve) => setTimeout(resolve, 300));
-      sim.socket = await connect(url, kit, siteId);
+      sim.socket = await connectSite(url, kit, siteId);
       if (comeback === 'restarted') {
         await status(sim.socket, 'idle');
         return;
@@ -110,8 +75,6 @@ async function startSite(url: string, kit: LoadedSiteKit, siteId: string, comeba
       .map((a) => ({ ...a, values: a.values.map(() => 0.01) }));
     const payload = encodeWeights(arrays, 'float32');
     const envelope = sign(
-      kit,
-      siteId,
       'update',
       {
         ...scope,
@@ -126,16 +89,7 @@ async function startSite(url: string, kit: LoadedSiteKit, siteId: string, comeba
     await sendTransfer(socketIoTransport(sim.socket), envelope, payload).catch(() => undefined);
   };
 
-  attachTransferReceiver(
-    sim.socket,
-    new TransferReceiver({
-      ...verifierTransferHooks(verifier, (message, payload) => {
-        setImmediate(() => void answer(message.body as TaskBody, payload));
-        return { ok: true };
-      }),
-      maxPayloadBytes: 1 << 20,
-    }),
-  );
+  onTasks(sim.socket, kit, answer);
   return sim;
 }
 

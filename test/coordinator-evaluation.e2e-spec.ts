@@ -1,30 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, Socket } from 'socket.io-client';
+import { Socket } from 'socket.io-client';
 import { getLogger, silentLog } from '../libs/common/src';
 import { decodeWeights, encodeWeights, NamedArray } from '../libs/model/src/codec/core';
 import {
-  attachTransferReceiver,
-  Envelope,
-  EnvelopeVerifier,
   LoadedSiteKit,
   loadSiteKit,
-  newNonce,
   provision,
   sendTransfer,
-  signEnvelope,
-  signHandshake,
-  SITES_NAMESPACE,
   socketIoTransport,
   TaskBody,
-  TransferReceiver,
-  verifierTransferHooks,
 } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
 import { COORDINATOR_STORE, CoordinatorStore } from '../apps/coordinator/src/persistence/repositories';
 import { adminApi } from './support/admin-api';
+import { connectSite, onTasks, siteSigner } from './support/simulated-site';
 
 /**
  * Every-k evaluation, the cross-site matrix and FedAdam's server state across a restart, end to
@@ -83,31 +75,10 @@ async function startSite(
   siteId: SiteId,
   hold: (task: TaskBody) => boolean = () => false,
 ): Promise<SimSite> {
-  const socket = io(url + SITES_NAMESPACE, {
-    auth: { ...signHandshake(siteId, kit.keys.secretKey, kit.coordinatorPublicKey) },
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-  });
+  const socket = await connectSite(url, kit, siteId);
   const sim: SimSite = { socket, received: new Map() };
   let lastFinetuneGlobal: Buffer | undefined;
-  const verifier = new EnvelopeVerifier({
-    keyring: kit.keyring,
-    maxPayloadBytes: 1 << 20,
-    acceptedTypes: ['task'],
-  });
-  const sign = (
-    type: 'task-ack' | 'update' | 'eval-result',
-    body: Record<string, unknown>,
-    payload?: Uint8Array,
-  ) =>
-    signEnvelope({
-      type,
-      body: { sender: siteId, nonce: newNonce(), timestamp: Date.now(), ...body },
-      signer: siteId,
-      secretKey: kit.keys.secretKey,
-      payload,
-    } as Parameters<typeof signEnvelope>[0]);
+  const sign = siteSigner(kit, siteId);
 
   const answer = async (task: TaskBody, globalBytes: Buffer): Promise<void> => {
     sim.received.set(`${task.stage}/${task.round}`, task.globalWeightsDigest);
@@ -152,22 +123,11 @@ async function startSite(
         baseDigest: task.globalWeightsDigest,
       },
       payload,
-    ) as Envelope;
+    );
     await sendTransfer(socketIoTransport(socket), envelope, payload).catch(() => undefined);
   };
 
-  const receiver = new TransferReceiver({
-    ...verifierTransferHooks(verifier, (message, payload) => {
-      setImmediate(() => void answer(message.body as TaskBody, payload));
-      return { ok: true };
-    }),
-    maxPayloadBytes: 1 << 20,
-  });
-  attachTransferReceiver(socket, receiver);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('welcome', () => resolve());
-    socket.once('connect_error', reject);
-  });
+  onTasks(socket, kit, answer);
   return sim;
 }
 

@@ -1,30 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, Socket } from 'socket.io-client';
+import { Socket } from 'socket.io-client';
 import { getLogger, silentLog } from '../libs/common/src';
 import { decodeWeights, encodeWeights, NamedArray } from '../libs/model/src/codec/core';
 import {
-  attachTransferReceiver,
-  Envelope,
-  EnvelopeVerifier,
   LoadedSiteKit,
   loadSiteKit,
-  newNonce,
   provision,
   sendTransfer,
-  signEnvelope,
-  signHandshake,
-  SITES_NAMESPACE,
   socketIoTransport,
   TaskBody,
-  TransferReceiver,
-  verifierTransferHooks,
 } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
 import { COORDINATOR_STORE, CoordinatorStore } from '../apps/coordinator/src/persistence/repositories';
 import { adminApi } from './support/admin-api';
+import { connectSite, onTasks, siteSigner } from './support/simulated-site';
 
 /**
  * Round orchestration end to end on 127.0.0.1: a real coordinator and three simulated sites
@@ -70,30 +62,9 @@ async function startSite(
   siteId: SiteId,
   hold: (stage: string, socket: Socket) => boolean = () => false,
 ): Promise<SimSite> {
-  const socket = io(url + SITES_NAMESPACE, {
-    auth: { ...signHandshake(siteId, kit.keys.secretKey, kit.coordinatorPublicKey) },
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-  });
+  const socket = await connectSite(url, kit, siteId);
   const sim: SimSite = { socket, replays: [], tampered: [] };
-  const verifier = new EnvelopeVerifier({
-    keyring: kit.keyring,
-    maxPayloadBytes: 1 << 20,
-    acceptedTypes: ['task'],
-  });
-  const sign = (
-    type: 'task-ack' | 'update' | 'eval-result',
-    body: Record<string, unknown>,
-    payload?: Uint8Array,
-  ) =>
-    signEnvelope({
-      type,
-      body: { sender: siteId, nonce: newNonce(), timestamp: Date.now(), ...body },
-      signer: siteId,
-      secretKey: kit.keys.secretKey,
-      payload,
-    } as Parameters<typeof signEnvelope>[0]);
+  const sign = siteSigner(kit, siteId);
 
   const answer = async (task: TaskBody, globalBytes: Buffer): Promise<void> => {
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
@@ -135,7 +106,7 @@ async function startSite(
         baseDigest: task.globalWeightsDigest,
       },
       payload,
-    ) as Envelope;
+    );
     if (siteId === 'hospital-b' && task.stage === 'ssl') {
       // A man in the middle flips a weight byte after b signed them; then forges the signature instead.
       const alteredWeights = Buffer.from(payload);
@@ -162,18 +133,7 @@ async function startSite(
     }
   };
 
-  const receiver = new TransferReceiver({
-    ...verifierTransferHooks(verifier, (message, payload) => {
-      setImmediate(() => void answer(message.body as TaskBody, payload));
-      return { ok: true };
-    }),
-    maxPayloadBytes: 1 << 20,
-  });
-  attachTransferReceiver(socket, receiver);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('welcome', () => resolve());
-    socket.once('connect_error', reject);
-  });
+  onTasks(socket, kit, answer);
   return sim;
 }
 
