@@ -123,6 +123,8 @@ interface WorkerTiming {
   /** Median step time, and the slowest shard's compute inside it (the rest is split/sum/apply). */
   stepMs: number;
   computeMs: number;
+  /** Items per worker in the last step (the split follows measured worker speed). */
+  shardSizes: number[];
 }
 
 async function timeWorkers(steps: number): Promise<{ one: WorkerTiming; two: WorkerTiming }> {
@@ -140,18 +142,21 @@ async function timeWorkers(steps: number): Promise<{ one: WorkerTiming; two: Wor
     await two.step(batch);
     const times: [number[], number[]] = [[], []];
     const compute: [number[], number[]] = [[], []];
+    const shards: [number[], number[]] = [[], []];
     for (let i = 0; i < steps; i++) {
       for (const [k, trainer] of [one, two].entries()) {
         const t0 = performance.now();
         const result = await trainer.step(batch);
         times[k].push(performance.now() - t0);
         compute[k].push(Math.max(...result.computeMs));
+        shards[k] = result.shardSizes;
       }
     }
     const timing = (k: 0 | 1): WorkerTiming => ({
       imagesPerS: BATCH / (median(times[k]) / 1000),
       stepMs: median(times[k]),
       computeMs: median(compute[k]),
+      shardSizes: shards[k],
     });
     return { one: timing(0), two: timing(1) };
   } finally {
@@ -337,7 +342,8 @@ export const trainBench: BenchSuite = {
       ] as const) {
         print(
           `  ${n} worker${n > 1 ? 's' : ' '}: step ${fmt(t.stepMs, 0)} ms, slowest shard's forward+backward ` +
-            `${fmt(t.computeMs, 0)} ms (split, gradient sum and update: ${fmt(t.stepMs - t.computeMs, 0)} ms)`,
+            `${fmt(t.computeMs, 0)} ms (split, gradient sum and update: ${fmt(t.stepMs - t.computeMs, 0)} ms)` +
+            (n > 1 ? `; last split ${t.shardSizes.join(' + ')} images (by measured worker speed)` : ''),
         );
       }
       print(

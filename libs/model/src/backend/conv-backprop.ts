@@ -1,6 +1,7 @@
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { conv2dFilterGradIm2col, im2colLimit, im2colValues } from './conv-filter-im2col';
+import { conv2dFilterGradIm2col } from './conv-filter-im2col';
+import { simdHelpers } from './simd/helpers';
 import { WasmOps } from './wasm-ops';
 
 /**
@@ -11,10 +12,10 @@ import { WasmOps } from './wasm-ops';
  * Backprop-input with stride s is split into s×s "phases": input rows j = s·m + r only receive
  * taps k ≡ r + padTop (mod s), so each phase is a stride-1 convolution of dy with a strided,
  * flipped sub-filter. Unlike dilating dy with zeros, this does no multiply-by-zero work.
- * Backprop-filter is one matmul over an im2col buffer (conv-filter-im2col.ts); past a memory
- * cap it swaps the batch and channel axes instead, so the contraction over batch × output
- * positions becomes the channel contraction of a forward conv whose "filter" is dy, dilated by
- * the stride.
+ * Backprop-filter is a matmul over an im2col buffer (conv-filter-im2col.ts). The depthwise
+ * filter gradient swaps the batch and channel axes instead, so the contraction over batch ×
+ * output positions becomes the per-channel contraction of a forward depthwise conv whose
+ * "filter" is dy, dilated by the stride.
  */
 
 type PadAttr = backend_util.ExplicitPadding | 'same' | 'valid' | number;
@@ -174,11 +175,32 @@ function transposedConv(
   if (sh === 1 && sw === 1 && phases.length === 1) {
     return ops.slice(phases[0].out, [0, 0, 0, 0], outShape);
   }
-  // Interleave in JS: rows of C contiguous floats, copied with TypedArray.set (wasm's 6-D
-  // Transpose, the tensor-op way to interleave, is a slow generic loop).
+  // Interleave: rows of C contiguous floats (wasm's 6-D Transpose, the tensor-op way to do
+  // it, is a slow generic loop). Every position is written once when no phase was skipped.
   const dx = ops.empty(outShape);
+  const helpers = simdHelpers(ops.backend);
+  if (helpers) {
+    if (phases.length < sh * sw) helpers.fillZero(ops.pointer(dx), batch * inH * inW * outC);
+    for (const { ry, rx, out } of phases) {
+      helpers.interleavePhase(
+        ops.pointer(out),
+        ops.pointer(dx),
+        batch,
+        mh,
+        mw,
+        outC,
+        inH,
+        inW,
+        sh,
+        sw,
+        ry,
+        rx,
+      );
+    }
+    return dx;
+  }
   const dst = ops.view(dx);
-  dst.fill(0);
+  if (phases.length < sh * sw) dst.fill(0);
   for (const { ry, rx, out } of phases) {
     const src = ops.view(out);
     for (let b = 0; b < batch; b++) {
@@ -242,49 +264,9 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => 
   const dy = inputs.dy as TensorInfo;
   const info = padInfo(x.shape as [number, number, number, number], a.filterShape, a, false);
   const ops = new WasmOps(backend);
-  if (im2colValues(x, dy, a.filterShape) <= im2colLimit.values) {
-    const stride: [number, number] = [info.strideHeight, info.strideWidth];
-    const pad: [number, number] = [info.padInfo.top, info.padInfo.left];
-    return ops.finish(conv2dFilterGradIm2col(ops, x, dy, a.filterShape, stride, pad));
-  }
-  // Too large to unfold: the batch-swapped forward conv needs no extra memory.
-  const [kh, kw, cin] = a.filterShape;
-  // x as [Cin, H, W, B] (Cin is the "batch"), dy as a filter [Ho, Wo, B, Cout] dilated by stride.
-  const xt = ops.transpose(x, [3, 1, 2, 0]);
-  const dyt = ops.transpose(dy, [1, 2, 0, 3]);
-  const [rows, padT, padB] = filterGradWindow(
-    x.shape[1],
-    dy.shape[1],
-    kh,
-    info.strideHeight,
-    info.padInfo.top,
-  );
-  const [cols, padL, padR] = filterGradWindow(
-    x.shape[2],
-    dy.shape[2],
-    kw,
-    info.strideWidth,
-    info.padInfo.left,
-  );
-  const xc = ops.slice(xt, [0, 0, 0, 0], [cin, rows, cols, x.shape[0]]);
-  const grad = ops.run(
-    'Conv2D',
-    { x: xc, filter: dyt },
-    {
-      strides: [1, 1],
-      dilations: [info.strideHeight, info.strideWidth],
-      pad: [
-        [0, 0],
-        [padT, padB],
-        [padL, padR],
-        [0, 0],
-      ],
-      dataFormat: 'NHWC',
-    },
-  );
-  // [Cin, kh, kw, Cout] → [kh, kw, Cin, Cout]
-  const dw = ops.transpose(grad, [1, 2, 0, 3]);
-  return ops.finish(dw);
+  const stride: [number, number] = [info.strideHeight, info.strideWidth];
+  const pad: [number, number] = [info.padInfo.top, info.padInfo.left];
+  return ops.finish(conv2dFilterGradIm2col(ops, x, dy, a.filterShape, stride, pad));
 };
 
 /**

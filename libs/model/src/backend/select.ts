@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InputError, Log, PhccError, silentLog } from '../../../common/src';
 import { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';
+import { loadSimdHelpers } from './simd/helpers';
 import { registerWasmGradients } from './wasm-gradients';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -17,6 +18,11 @@ export interface BackendInfo {
   /** Compute threads it uses (wasm runs single-threaded in Node). */
   threads: number;
   gpu: boolean;
+  /**
+   * wasm only: whether the SIMD data-movement helpers (im2col, layout changes, sums) run inside
+   * the replacement kernels, or why they fall back to plain JS.
+   */
+  helpers?: string;
 }
 
 export interface InitBackendOptions {
@@ -59,8 +65,15 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
       (info) => {
         chosen = info;
         (opts.log ?? silentLog).info(
-          { backend: info.name, package: info.package, threads: info.threads, gpu: info.gpu },
-          `compute backend: ${info.name} (${info.reason}; ${info.threads} thread${info.threads === 1 ? '' : 's'})`,
+          {
+            backend: info.name,
+            package: info.package,
+            threads: info.threads,
+            gpu: info.gpu,
+            helpers: info.helpers,
+          },
+          `compute backend: ${info.name} (${info.reason}; ${info.threads} thread${info.threads === 1 ? '' : 's'}` +
+            `${info.helpers ? `; kernel helpers: ${info.helpers}` : ''})`,
         );
         return info;
       },
@@ -177,7 +190,9 @@ async function activate(
     loadWasm(forced);
     await setOrThrow('wasm', WASM_PACKAGE);
     registerWasmGradients();
-    return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false };
+    const simd = await loadSimdHelpers(tf.backend());
+    const helpers = simd.loaded ? 'wasm SIMD' : `plain JS (${simd.reason})`;
+    return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false, helpers };
   }
   loadCpu();
   await setOrThrow('cpu', CPU_PACKAGE);

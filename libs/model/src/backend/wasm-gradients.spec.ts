@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from './gradient-check';
 import { im2colLimit } from './conv-filter-im2col';
+import { simdHelpers, simdHelperSwitch } from './simd/helpers';
 import { layerZooLoss, layerZooParams } from './layer-zoo';
 import { initBackend } from './select';
 import { WASM_REPLACEMENT_KERNELS } from './wasm-gradients';
@@ -53,19 +54,43 @@ async function expectConvCase(xShape: number[], wShape: number[], stride: number
   );
 }
 
-describe('wasm Conv2D gradients match cpu (filter gradient by im2col + matmul)', () => {
-  it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
-    expectConvCase(xShape, wShape, stride, pad),
-  );
+/**
+ * The data-movement helpers (im2col, phase interleave, column sums) run as wasm SIMD when they
+ * load and as JS otherwise: every kernel that uses them is checked on both paths.
+ */
+const helperPaths: [string, boolean][] = [
+  ['wasm SIMD helpers', true],
+  ['plain-JS helpers', false],
+];
+
+function onHelperPath(enabled: boolean): void {
+  const saved = simdHelperSwitch.enabled;
+  beforeAll(() => (simdHelperSwitch.enabled = enabled));
+  afterAll(() => (simdHelperSwitch.enabled = saved));
+}
+
+describe('SIMD helpers', () => {
+  it('load on this machine (else every wasm figure would come from the JS fallback)', async () => {
+    const info = await initBackend({ backend: 'wasm' });
+    expect(info.helpers).toBe('wasm SIMD');
+    expect(simdHelpers(tf.engine().findBackend('wasm'))).toBeDefined();
+  });
 });
 
-describe('wasm Conv2D gradients match cpu past the im2col memory cap (batch-swapped conv)', () => {
-  const saved = im2colLimit.values;
-  beforeAll(() => (im2colLimit.values = 0));
-  afterAll(() => (im2colLimit.values = saved));
+describe.each(helperPaths)('wasm Conv2D gradients match cpu, %s', (_path, enabled) => {
+  onHelperPath(enabled);
   it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
     expectConvCase(xShape, wShape, stride, pad),
   );
+
+  describe('im2col in chunks of one image (memory cap reached)', () => {
+    const saved = im2colLimit.values;
+    beforeAll(() => (im2colLimit.values = 0));
+    afterAll(() => (im2colLimit.values = saved));
+    it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
+      expectConvCase(xShape, wShape, stride, pad),
+    );
+  });
 });
 
 const depthwiseCases: [string, number[], number[], number, Pad][] = [
@@ -141,35 +166,40 @@ describe('wasm BatchMatMul forward with broadcast weights matches cpu', () => {
   });
 });
 
-describe('wasm Sum over leading axes (bias gradients) matches cpu', () => {
-  it.each([
-    ['bias gradient [B,H,W,C] → [C]', [3, 5, 7, 4], [0, 1, 2], false],
-    ['keepDims', [3, 5, 4], [0, 1], true],
-    ['middle axes (GRN spatial sum)', [3, 5, 6, 4], [1, 2], true],
-    ['last axis (original kernel)', [3, 5, 4], [2], false],
-  ] as [string, number[], number[], boolean][])('%s', async (_name, shape, axes, keepDims) => {
-    const rng = new Rng(shape[1] * 13 + axes.length);
-    await expectSameGradients(
-      (x) => tf.mul(tf.sum(x, axes, keepDims), 2),
-      [randomHostTensor(rng, shape)],
-      rng,
-    );
-    const x = randomHostTensor(rng, shape);
-    const run = async (backend: string) => {
-      await tf.setBackend(backend);
-      const out = tf.tidy(() => tf.sum(tf.tensor(x.values, x.shape), axes, keepDims));
-      const values = (await out.data()) as Float32Array;
-      const outShape = out.shape;
-      out.dispose();
-      return { values, outShape };
-    };
-    const wasm = await run('wasm');
-    const cpu = await run('cpu');
-    await tf.setBackend('wasm');
-    expect(wasm.outShape).toEqual(cpu.outShape);
-    expect(maxRelativeError(wasm.values, cpu.values)).toBeLessThanOrEqual(TOLERANCE);
-  });
-});
+describe.each(helperPaths)(
+  'wasm Sum over leading axes (bias gradients) matches cpu, %s',
+  (_path, enabled) => {
+    onHelperPath(enabled);
+    it.each([
+      ['bias gradient [B,H,W,C] → [C]', [3, 5, 7, 4], [0, 1, 2], false],
+      ['keepDims', [3, 5, 4], [0, 1], true],
+      ['middle axes (GRN spatial sum)', [3, 5, 6, 4], [1, 2], true],
+      ['last axis (original kernel)', [3, 5, 4], [2], false],
+      ['600 rows, 37 columns (vector and scalar columns, several row blocks)', [600, 37], [0], false],
+    ] as [string, number[], number[], boolean][])('%s', async (_name, shape, axes, keepDims) => {
+      const rng = new Rng(shape[1] * 13 + axes.length);
+      await expectSameGradients(
+        (x) => tf.mul(tf.sum(x, axes, keepDims), 2),
+        [randomHostTensor(rng, shape)],
+        rng,
+      );
+      const x = randomHostTensor(rng, shape);
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const out = tf.tidy(() => tf.sum(tf.tensor(x.values, x.shape), axes, keepDims));
+        const values = (await out.data()) as Float32Array;
+        const outShape = out.shape;
+        out.dispose();
+        return { values, outShape };
+      };
+      const wasm = await run('wasm');
+      const cpu = await run('cpu');
+      await tf.setBackend('wasm');
+      expect(wasm.outShape).toEqual(cpu.outShape);
+      expect(maxRelativeError(wasm.values, cpu.values)).toBeLessThanOrEqual(TOLERANCE);
+    });
+  },
+);
 
 describe('registration', () => {
   it('puts every replacement kernel on the wasm backend (so the checks above test them)', () => {

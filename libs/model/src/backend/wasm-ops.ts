@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { heapPointer } from './simd/helpers';
 
 /**
  * Runs the wasm backend's own kernels directly (no engine, no tape) and frees every intermediate
@@ -90,6 +91,19 @@ export class WasmOps {
    */
   view(x: TensorInfo): Float32Array {
     return this.wasm.typedArrayFromHeap(x);
+  }
+
+  /** Byte offset of a tensor's data in the wasm heap (for the SIMD helpers). */
+  pointer(x: TensorInfo): number {
+    return heapPointer(this.backend, x);
+  }
+
+  /** Frees an intermediate before `finish`, to bound peak memory in chunked loops. */
+  dispose(x: TensorInfo): void {
+    const at = this.temps.indexOf(x);
+    if (at < 0) throw new Error('WasmOps.dispose: not an intermediate of this kernel');
+    this.temps.splice(at, 1);
+    this.backend.disposeData(x.dataId);
   }
 
   private get wasm(): WasmBackendMemory {

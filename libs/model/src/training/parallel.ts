@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { Log, silentLog } from '../../../common/src';
 import { WorkerPool, workerScript } from '../backend/workers/pool';
+import { ShardBalance, ShardBalancer } from '../backend/workers/shard-balancer';
 import { ModelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
 import { AdamW } from './optimizer';
@@ -44,6 +45,8 @@ export interface ShardedStepperOptions {
   config: ModelConfig;
   /** Backend inside each worker (default: the main thread's current backend). */
   backend?: string;
+  /** How a batch is split: by measured replica speed (default) or equally (bit-repeatable runs). */
+  balance?: ShardBalance;
   log?: Log;
 }
 
@@ -51,6 +54,8 @@ export interface ShardedStepperOptions {
 export interface ShardedStepTiming {
   /** Forward + backward of each replica's shard (main thread first), ms. */
   computeMs: number[];
+  /** Items (images or patients) in each replica's shard, same order. */
+  shardSizes: number[];
   /** Combining the shards' gradients on the main thread, ms. */
   combineMs: number;
   /** The AdamW update on the main thread, ms. */
@@ -70,14 +75,24 @@ export interface ShardedStepTiming {
  */
 export class ShardedStepper implements StepExecutor {
   private weightsBuffer: Float32Array | undefined;
-  private lastTiming: ShardedStepTiming = { computeMs: [], combineMs: 0, applyMs: 0, totalMs: 0 };
+  private lastTiming: ShardedStepTiming = {
+    computeMs: [],
+    shardSizes: [],
+    combineMs: 0,
+    applyMs: 0,
+    totalMs: 0,
+  };
+  private readonly balancer: ShardBalancer;
 
   private constructor(
     private readonly pool: WorkerPool<ReplicaRequest, ReplicaReply>,
     private readonly config: ModelConfig,
     private readonly names: string[],
     private readonly mainComputes: boolean,
-  ) {}
+    balance: ShardBalance,
+  ) {
+    this.balancer = new ShardBalancer(pool.size + (mainComputes ? 1 : 0), balance);
+  }
 
   static async start(opts: ShardedStepperOptions): Promise<ShardedStepper> {
     if (!Number.isInteger(opts.replicas) || opts.replicas < 2) {
@@ -103,7 +118,7 @@ export class ShardedStepper implements StepExecutor {
         { replicas: opts.replicas, workers: pool.size, mainComputes, backend: answers[0].backend },
         'training replicas ready',
       );
-      return new ShardedStepper(pool, opts.config, names, mainComputes);
+      return new ShardedStepper(pool, opts.config, names, mainComputes, opts.balance ?? 'speed');
     } catch (err) {
       await pool.close();
       throw err;
@@ -128,7 +143,7 @@ export class ShardedStepper implements StepExecutor {
     const total = stepSize(step);
     // A short last batch uses fewer replicas rather than empty shards.
     const n = Math.max(1, Math.min(this.replicas, total));
-    const bounds = Array.from({ length: n + 1 }, (_, i) => Math.round((i * total) / n));
+    const bounds = this.balancer.bounds(total, n);
     const weights = readWeights(model.params, this.weightsBuffer);
     this.weightsBuffer = weights;
     const names = model.params.names({ parts: stepParts(step) });
@@ -168,8 +183,12 @@ export class ShardedStepper implements StepExecutor {
       );
     }
     const loss = shards.reduce((acc, s, k) => acc + fractions[k] * s.loss, 0);
+    const shardSizes = shards.map((_, k) => bounds[k + 1] - bounds[k]);
+    // Replica k computed shard k (the main thread is replica 0 when it computes).
+    shards.forEach((s, k) => this.balancer.record(k, shardSizes[k], s.computeMs));
     this.lastTiming = {
       computeMs: shards.map((s) => s.computeMs),
+      shardSizes,
       combineMs: performance.now() - combineStarted,
       applyMs: 0,
       totalMs: 0,

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Log, silentLog } from '../../../../common/src';
 import { batchSize, HostBatch, sliceBatch } from '../trainable';
 import { WorkerPool, workerScript } from './pool';
+import { ShardBalance, ShardBalancer } from './shard-balancer';
 import { FromWorker, ModelSpec, OptimizerSpec, ToWorker } from './protocol';
 
 export interface DataParallelOptions {
@@ -11,6 +12,8 @@ export interface DataParallelOptions {
   optimizer: OptimizerSpec;
   /** Backend inside each worker (default 'wasm': one single-threaded wasm instance per worker). */
   backend?: string;
+  /** How a batch is split: by measured replica speed (default) or equally (bit-repeatable runs). */
+  balance?: ShardBalance;
   log?: Log;
 }
 
@@ -19,6 +22,8 @@ export interface DataParallelStep {
   loss: number;
   /** Each replica's forward + backward time for its shard (ms). */
   computeMs: number[];
+  /** Items each replica computed. */
+  shardSizes: number[];
 }
 
 /**
@@ -33,7 +38,14 @@ export class DataParallelTrainer {
   private reduced: Float32Array | undefined;
   private parameterCount = 0;
 
-  private constructor(private readonly replicas: WorkerPool<ToWorker, FromWorker>) {}
+  private readonly balancer: ShardBalancer;
+
+  private constructor(
+    private readonly replicas: WorkerPool<ToWorker, FromWorker>,
+    balance: ShardBalance,
+  ) {
+    this.balancer = new ShardBalancer(replicas.size, balance);
+  }
 
   /** Number of trainable weights (length of a gradient or weight vector). */
   get parameters(): number {
@@ -50,7 +62,7 @@ export class DataParallelTrainer {
       opts.workers,
       'data-parallel worker',
     );
-    const trainer = new DataParallelTrainer(replicas);
+    const trainer = new DataParallelTrainer(replicas, opts.balance ?? 'speed');
     let answers: FromWorker[];
     try {
       answers = await trainer.all(() => ({
@@ -81,7 +93,7 @@ export class DataParallelTrainer {
     const total = batchSize(batch);
     const n = this.replicas.size;
     if (total < n) throw new Error(`batch of ${total} cannot feed ${n} workers`);
-    const bounds = Array.from({ length: n + 1 }, (_, i) => Math.round((i * total) / n));
+    const bounds = this.balancer.bounds(total);
     const answers = (await this.all((i) => ({
       type: 'grads',
       shard: sliceBatch(batch, bounds[i], bounds[i + 1]),
@@ -96,8 +108,10 @@ export class DataParallelTrainer {
       for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i] + g[i]);
     }
     await this.all(() => ({ type: 'apply', gradients: sum }));
-    const loss = answers.reduce((acc, a, i) => acc + (a.loss * (bounds[i + 1] - bounds[i])) / total, 0);
-    return { loss, computeMs: answers.map((a) => a.computeMs) };
+    const shardSizes = answers.map((_, i) => bounds[i + 1] - bounds[i]);
+    answers.forEach((a, i) => this.balancer.record(i, shardSizes[i], a.computeMs));
+    const loss = answers.reduce((acc, a, i) => acc + (a.loss * shardSizes[i]) / total, 0);
+    return { loss, computeMs: answers.map((a) => a.computeMs), shardSizes };
   }
 
   /** Flattened weights of one replica (variable order of the model). */
