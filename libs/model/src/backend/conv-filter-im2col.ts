@@ -9,12 +9,19 @@ import { WasmOps } from './wasm-ops';
  */
 export const im2colLimit = { values: 16 * 1024 * 1024 };
 
+/** k-chunk of the GEMM: a row group's Ap chunk (4 KiB) stays in L1 across all panels. */
+const GEMM_KC = 256;
+
 /**
- * dW of a stride-s conv as plain matmuls: dW[kh·kw·Cin, Cout] = colsᵀ[kh·kw·Cin, K] · dy[K, Cout],
- * K = N·Ho·Wo, summed over chunks of images. XNNPACK's matmul is wasm's fastest kernel, and with
- * the large operand on the left it packs only the small dy; strides and padding cost nothing.
- * colsᵀ is written by the SIMD helpers from a channel-major copy of x (each row of colsᵀ is then
- * a run of strided copies of image rows), or by a JS loop when the helpers are unavailable.
+ * dW of a stride-s conv as one matmul, dW[kh·kw·Cin, Cout] = colsᵀ[kh·kw·Cin, K] · dy[K, Cout]
+ * with K = N·Ho·Wo, done in chunks of whole images when colsᵀ would pass `im2colLimit`.
+ * Strides and padding cost nothing here: they only change which x values the im2col copies.
+ *
+ * With the SIMD helpers, colsᵀ is packed four channels at a time straight from NHWC x, dy into
+ * panels of eight output channels, and our own GEMM (FMA when the engine has relaxed SIMD)
+ * accumulates every chunk into one result: 1.5–2× XNNPACK's matmul on these long-K shapes,
+ * which its un-fused multiply-add and packing of the huge operand hold back. Without the
+ * helpers, colsᵀ is written in JS and multiplied by XNNPACK.
  */
 export function conv2dFilterGradIm2col(
   ops: WasmOps,
@@ -25,25 +32,78 @@ export function conv2dFilterGradIm2col(
   pad: [number, number],
 ): TensorInfo {
   const [n, h, w, cin] = x.shape;
-  const [, ho, wo, cout] = dy.shape;
+  const [, ho, wo] = dy.shape;
   const [kh, kw] = filterShape;
-  const taps = kh * kw * cin;
-  const perImage = taps * ho * wo;
-  const chunk = Math.max(1, Math.min(n, Math.floor(im2colLimit.values / perImage)));
-  const helpers = simdHelpers(ops.backend);
-  let xT: TensorInfo | undefined;
-  if (helpers) {
-    xT = ops.empty([cin, n, h, w]);
-    helpers.toChannelMajor(ops.pointer(x), ops.pointer(xT), n * h * w, cin);
-  }
   const geometry: Im2colGeometry = { n, h, w, cin, ho, wo, kh, kw, stride, pad };
+  const helpers = simdHelpers(ops.backend);
+  return helpers ? filterGradGemm(helpers, ops, x, dy, geometry) : filterGradXnnpack(ops, x, dy, geometry);
+}
+
+function imagesPerChunk(n: number, valuesPerImage: number): number {
+  return Math.max(1, Math.min(n, Math.floor(im2colLimit.values / valuesPerImage)));
+}
+
+function filterGradGemm(
+  helpers: SimdHelpers,
+  ops: WasmOps,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: Im2colGeometry,
+): TensorInfo {
+  const { n, h, w, cin, ho, wo, kh, kw } = g;
+  const cout = dy.shape[3];
+  const cinPad = Math.ceil(cin / 4) * 4;
+  const groups = (kh * kw * cinPad) / 4;
+  const panels = Math.ceil(cout / 8);
+  const c = ops.empty([groups * 4, panels * 8]);
+  helpers.fillZero(ops.pointer(c), groups * 4 * panels * 8);
+  const chunk = imagesPerChunk(n, kh * kw * cinPad * ho * wo);
+  for (let b0 = 0; b0 < n; b0 += chunk) {
+    const nb = Math.min(chunk, n - b0);
+    const k = nb * ho * wo;
+    const ap = ops.empty([groups, k, 4]);
+    const bp = ops.empty([panels, k, 8]);
+    helpers.packIm2col4(
+      ops.pointer(x),
+      ops.pointer(ap),
+      b0,
+      nb,
+      h,
+      w,
+      cin,
+      ho,
+      wo,
+      kh,
+      kw,
+      g.stride[0],
+      g.stride[1],
+      g.pad[0],
+      g.pad[1],
+    );
+    // dy's rows for these images start b0·Ho·Wo rows in: a pointer offset, no copy.
+    helpers.packPanels8(ops.pointer(dy) + b0 * ho * wo * cout * 4, ops.pointer(bp), k, cout);
+    helpers.gemm(ops.pointer(ap), ops.pointer(bp), ops.pointer(c), groups, panels, k, GEMM_KC);
+    ops.dispose(ap);
+    ops.dispose(bp);
+  }
+  if (cinPad === cin && panels * 8 === cout) return ops.reshape(c, [kh, kw, cin, cout]);
+  const dw = ops.empty([kh, kw, cin, cout]);
+  helpers.extractFilterGrad(ops.pointer(c), ops.pointer(dw), kh * kw, cinPad, cin, panels * 8, cout);
+  return dw;
+}
+
+function filterGradXnnpack(ops: WasmOps, x: TensorInfo, dy: TensorInfo, g: Im2colGeometry): TensorInfo {
+  const { n, cin, ho, wo, kh, kw } = g;
+  const cout = dy.shape[3];
+  const taps = kh * kw * cin;
+  const chunk = imagesPerChunk(n, taps * ho * wo);
   let sum: TensorInfo | undefined;
   for (let b0 = 0; b0 < n; b0 += chunk) {
     const nb = Math.min(chunk, n - b0);
     const k = nb * ho * wo;
+    // colsᵀ on the left: XNNPACK then packs only the small dy.
     const colsT = ops.empty([1, taps, k]);
-    if (helpers && xT) fillSimd(helpers, ops, xT, colsT, geometry, b0, nb);
-    else fillJs(ops, x, colsT, geometry, b0, nb);
+    fillJs(ops, x, colsT, g, b0, nb);
     const dyRows = nb === n ? dy : ops.slice(dy, [b0, 0, 0, 0], [nb, ho, wo, cout]);
     const part = ops.run(
       'BatchMatMul',
@@ -74,35 +134,6 @@ interface Im2colGeometry {
   kw: number;
   stride: [number, number];
   pad: [number, number];
-}
-
-function fillSimd(
-  helpers: SimdHelpers,
-  ops: WasmOps,
-  xT: TensorInfo,
-  colsT: TensorInfo,
-  g: Im2colGeometry,
-  b0: number,
-  nb: number,
-): void {
-  helpers.im2colT(
-    ops.pointer(xT),
-    ops.pointer(colsT),
-    g.n,
-    b0,
-    nb,
-    g.h,
-    g.w,
-    g.cin,
-    g.ho,
-    g.wo,
-    g.kh,
-    g.kw,
-    g.stride[0],
-    g.stride[1],
-    g.pad[0],
-    g.pad[1],
-  );
 }
 
 /** The same colsᵀ from NHWC x in JS: one output column (K position) at a time. */

@@ -191,7 +191,7 @@ async function activate(
     await setOrThrow('wasm', WASM_PACKAGE);
     registerWasmGradients();
     const simd = await loadSimdHelpers(tf.backend());
-    const helpers = simd.loaded ? 'wasm SIMD' : `plain JS (${simd.reason})`;
+    const helpers = simd.loaded ? simd.detail : `plain JS (${simd.detail})`;
     return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false, helpers };
   }
   loadCpu();

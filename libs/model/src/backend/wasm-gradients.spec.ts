@@ -43,6 +43,14 @@ const convCases: [string, number[], number[], number, Pad][] = [
   ['1×1 s2 same', [2, 7, 7, 3], [1, 1, 3, 2], 2, 'same'],
   ['4×4 s4 valid (stem)', [2, 12, 12, 4], [4, 4, 4, 8], 4, 'valid'],
   ['5×3 s1 same, non-square', [1, 6, 9, 2], [5, 3, 2, 3], 1, 'same'],
+  [
+    '3×3 s2 same, 6 → 10 channels (full and partial 4-channel groups, partial 8-column panel)',
+    [2, 9, 10, 6],
+    [3, 3, 6, 10],
+    2,
+    'same',
+  ],
+  ['3×3 s1 same, 8 → 16 channels (no padding anywhere)', [2, 7, 9, 8], [3, 3, 8, 16], 1, 'same'],
 ];
 
 async function expectConvCase(xShape: number[], wShape: number[], stride: number, pad: Pad): Promise<void> {
@@ -58,27 +66,28 @@ async function expectConvCase(xShape: number[], wShape: number[], stride: number
  * The data-movement helpers (im2col, phase interleave, column sums) run as wasm SIMD when they
  * load and as JS otherwise: every kernel that uses them is checked on both paths.
  */
-const helperPaths: [string, boolean][] = [
-  ['wasm SIMD helpers', true],
-  ['plain-JS helpers', false],
+const helperPaths: [string, { enabled: boolean; fma: boolean }][] = [
+  ['wasm SIMD helpers, FMA GEMM', { enabled: true, fma: true }],
+  ['wasm SIMD helpers, GEMM without FMA', { enabled: true, fma: false }],
+  ['plain-JS helpers', { enabled: false, fma: false }],
 ];
 
-function onHelperPath(enabled: boolean): void {
-  const saved = simdHelperSwitch.enabled;
-  beforeAll(() => (simdHelperSwitch.enabled = enabled));
-  afterAll(() => (simdHelperSwitch.enabled = saved));
+function onHelperPath(path: { enabled: boolean; fma: boolean }): void {
+  const saved = { ...simdHelperSwitch };
+  beforeAll(() => Object.assign(simdHelperSwitch, path));
+  afterAll(() => Object.assign(simdHelperSwitch, saved));
 }
 
 describe('SIMD helpers', () => {
-  it('load on this machine (else every wasm figure would come from the JS fallback)', async () => {
+  it('load on this machine with FMA (else the wasm figures would come from a slower path)', async () => {
     const info = await initBackend({ backend: 'wasm' });
-    expect(info.helpers).toBe('wasm SIMD');
-    expect(simdHelpers(tf.engine().findBackend('wasm'))).toBeDefined();
+    expect(info.helpers).toBe('wasm SIMD, FMA (relaxed SIMD)');
+    expect(simdHelpers(tf.engine().findBackend('wasm'))?.fma).toBe(true);
   });
 });
 
-describe.each(helperPaths)('wasm Conv2D gradients match cpu, %s', (_path, enabled) => {
-  onHelperPath(enabled);
+describe.each(helperPaths)('wasm Conv2D gradients match cpu, %s', (_path, path) => {
+  onHelperPath(path);
   it.each(convCases)('%s', (_name, xShape, wShape, stride, pad) =>
     expectConvCase(xShape, wShape, stride, pad),
   );

@@ -1,13 +1,12 @@
 /**
- * WebAssembly text of the data-movement helpers that the replacement kernels need between
- * XNNPACK calls (im2col, layout changes, strided copies, column sums). Written in JS they cost
- * 3–7 ns per float, as much as the matmul they feed; as wasm SIMD on the backend's own memory
- * they cost 0.3–1.5 ns. All pointers are byte offsets into the tfjs-wasm heap; all data f32.
- * Compiled at run time by wabt (helpers.ts), so no generated binary lives in the repository.
+ * WebAssembly text (module fields) of the data-movement helpers the replacement kernels need
+ * between compute calls: strided copies, phase interleaving, column sums. Written in JS they
+ * cost 3–7 ns per float, as much as the compute they feed; as wasm SIMD on the backend's own
+ * memory 0.3–1.5 ns. All pointers are byte offsets into the tfjs-wasm heap; all data f32.
+ * helpers.ts assembles these with gemm-wat.ts into one module and compiles it with wabt at run
+ * time, so no generated binary lives in the repository.
  */
-export const HELPERS_WAT = String.raw`
-(module
-  (import "env" "memory" (memory 0))
+export const HELPER_FIELDS = String.raw`
 
   ;; Zeroes count floats at d; returns the pointer past them.
   (func $zero (param $d i32) (param $count i32) (result i32)
@@ -54,93 +53,6 @@ export const HELPERS_WAT = String.raw`
       (local.set $s (i32.add (local.get $s) (i32.shl (local.get $stride) (i32.const 2))))
       (br $t)))
     (local.get $end))
-
-  ;; [pixels, channels] -> [channels, pixels], in blocks of 64 pixels so the block stays in L1.
-  (func (export "toChannelMajor") (param $src i32) (param $dst i32) (param $pixels i32) (param $channels i32)
-    (local $p0 i32) (local $pn i32) (local $c i32) (local $p i32) (local $s i32) (local $d i32) (local $rowBytes i32)
-    (local.set $rowBytes (i32.shl (local.get $channels) (i32.const 2)))
-    (block $done (loop $blocks
-      (br_if $done (i32.ge_u (local.get $p0) (local.get $pixels)))
-      (local.set $pn (i32.sub (local.get $pixels) (local.get $p0)))
-      (if (i32.gt_u (local.get $pn) (i32.const 64)) (then (local.set $pn (i32.const 64))))
-      (local.set $c (i32.const 0))
-      (block $cdone (loop $chans
-        (br_if $cdone (i32.ge_u (local.get $c) (local.get $channels)))
-        (local.set $s (i32.add (local.get $src)
-          (i32.shl (i32.add (i32.mul (local.get $p0) (local.get $channels)) (local.get $c)) (i32.const 2))))
-        (local.set $d (i32.add (local.get $dst)
-          (i32.shl (i32.add (i32.mul (local.get $c) (local.get $pixels)) (local.get $p0)) (i32.const 2))))
-        (local.set $p (i32.const 0))
-        (block $pdone (loop $pix
-          (br_if $pdone (i32.ge_u (local.get $p) (local.get $pn)))
-          (f32.store (local.get $d) (f32.load (local.get $s)))
-          (local.set $d (i32.add (local.get $d) (i32.const 4)))
-          (local.set $s (i32.add (local.get $s) (local.get $rowBytes)))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (br $pix)))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (br $chans)))
-      (local.set $p0 (i32.add (local.get $p0) (i32.const 64)))
-      (br $blocks))))
-
-  ;; Transposed im2col of images b0 .. b0+nb-1: dst[(i*kw + j)*cin + c][(b*ho + y)*wo + x] =
-  ;; x[b, y*sh + i - padT, x*sw + j - padL, c] (0 outside the image), read from the channel-major
-  ;; copy xT[c][b][h][w]. Each destination row is then a run of strided copies of image rows.
-  (func (export "im2colT") (param $xT i32) (param $dst i32) (param $n i32) (param $b0 i32) (param $nb i32)
-        (param $h i32) (param $w i32) (param $cin i32) (param $ho i32) (param $wo i32)
-        (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $padT i32) (param $padL i32)
-    (local $i i32) (local $j i32) (local $c i32) (local $b i32) (local $y i32) (local $yy i32)
-    (local $xlo i32) (local $xhi i32) (local $d i32) (local $t i32) (local $row i32)
-    (local.set $d (local.get $dst))
-    (block $idone (loop $iloop
-      (br_if $idone (i32.ge_s (local.get $i) (local.get $kh)))
-      (local.set $j (i32.const 0))
-      (block $jdone (loop $jloop
-        (br_if $jdone (i32.ge_s (local.get $j) (local.get $kw)))
-        ;; Output columns whose input column is inside the image: [xlo, xhi).
-        (local.set $t (i32.sub (local.get $padL) (local.get $j)))
-        (local.set $xlo (i32.const 0))
-        (if (i32.gt_s (local.get $t) (i32.const 0)) (then
-          (local.set $xlo (i32.div_s (i32.sub (i32.add (local.get $t) (local.get $sw)) (i32.const 1)) (local.get $sw)))))
-        (if (i32.gt_s (local.get $xlo) (local.get $wo)) (then (local.set $xlo (local.get $wo))))
-        (local.set $t (i32.sub (i32.add (i32.sub (local.get $w) (i32.const 1)) (local.get $padL)) (local.get $j)))
-        (local.set $xhi (i32.const 0))
-        (if (i32.ge_s (local.get $t) (i32.const 0)) (then
-          (local.set $xhi (i32.add (i32.div_s (local.get $t) (local.get $sw)) (i32.const 1)))))
-        (if (i32.gt_s (local.get $xhi) (local.get $wo)) (then (local.set $xhi (local.get $wo))))
-        (if (i32.lt_s (local.get $xhi) (local.get $xlo)) (then (local.set $xhi (local.get $xlo))))
-        (local.set $c (i32.const 0))
-        (block $cdone (loop $cloop
-          (br_if $cdone (i32.ge_s (local.get $c) (local.get $cin)))
-          (local.set $b (local.get $b0))
-          (block $bdone (loop $bloop
-            (br_if $bdone (i32.ge_s (local.get $b) (i32.add (local.get $b0) (local.get $nb))))
-            (local.set $y (i32.const 0))
-            (block $ydone (loop $yloop
-              (br_if $ydone (i32.ge_s (local.get $y) (local.get $ho)))
-              (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y) (local.get $sh)) (local.get $i)) (local.get $padT)))
-              (if (i32.or (i32.lt_s (local.get $yy) (i32.const 0)) (i32.ge_s (local.get $yy) (local.get $h)))
-                (then (local.set $d (call $zero (local.get $d) (local.get $wo))))
-                (else
-                  ;; element index of x[b, yy, xlo*sw + j - padL, c] in xT
-                  (local.set $row (i32.add
-                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $n)) (local.get $b)) (local.get $h)) (local.get $yy)) (local.get $w))
-                    (i32.sub (i32.add (i32.mul (local.get $xlo) (local.get $sw)) (local.get $j)) (local.get $padL))))
-                  (local.set $d (call $zero (local.get $d) (local.get $xlo)))
-                  (local.set $d (call $copy (local.get $d)
-                    (i32.add (local.get $xT) (i32.shl (local.get $row) (i32.const 2)))
-                    (i32.sub (local.get $xhi) (local.get $xlo)) (local.get $sw)))
-                  (local.set $d (call $zero (local.get $d) (i32.sub (local.get $wo) (local.get $xhi))))))
-              (local.set $y (i32.add (local.get $y) (i32.const 1)))
-              (br $yloop)))
-            (local.set $b (i32.add (local.get $b) (i32.const 1)))
-            (br $bloop)))
-          (local.set $c (i32.add (local.get $c) (i32.const 1)))
-          (br $cloop)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $jloop)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $iloop))))
 
   ;; dst[o][c] = sum over r of src[o][r][c]. Rows are summed in f32 in blocks of 256 (a block
   ;; stays in cache across the column passes), blocks in f64 in scratch (cols doubles), so long
@@ -241,5 +153,4 @@ export const HELPERS_WAT = String.raw`
   ;; Zeroes count floats at d (for outputs not every phase writes).
   (func (export "fillZero") (param $d i32) (param $count i32)
     (drop (call $zero (local.get $d) (local.get $count))))
-)
 `;

@@ -1,0 +1,269 @@
+/**
+ * WebAssembly text (module fields) of a register-blocked f32 GEMM for the conv filter gradient,
+ * with the packing it needs. XNNPACK (inside tfjs-wasm) is built for baseline wasm SIMD, which has no fused
+ * multiply-add, so it cannot pass ≈ 8 flops per cycle; with relaxed SIMD's `f32x4.relaxed_madd`
+ * (an FMA on x86 and Arm) a 4×8 tile does 64 flops per 6 loads. `fma: false` builds the same
+ * kernel with a separate multiply and add, for engines without relaxed SIMD.
+ *
+ * Layouts (f32, byte pointers into the tfjs-wasm heap):
+ *   Ap [G][K][4]  four rows of A interleaved per k (G = M/4 row groups)
+ *   Bp [P][K][8]  eight columns of B per k (P = ⌈N/8⌉ panels, zero-padded)
+ *   C  [4G][8P]   row-major, accumulated into (callers zero it)
+ */
+export function gemmFields(fma: boolean): string {
+  const madd = (a: string, b: string, c: string) =>
+    fma ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+  const accs = [0, 1, 2, 3].flatMap((r) => [`$c${r}0`, `$c${r}1`]);
+  const rowLoads = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(local.set $c${r}0 (v128.load (local.get $cr${r})))
+         (local.set $c${r}1 (v128.load offset=16 (local.get $cr${r})))`,
+    )
+    .join('\n');
+  const rowStores = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(v128.store (local.get $cr${r}) (local.get $c${r}0))
+         (v128.store offset=16 (local.get $cr${r}) (local.get $c${r}1))`,
+    )
+    .join('\n');
+  const step = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(local.set $a (v128.load32_splat offset=${4 * r} (local.get $pa)))
+         (local.set $c${r}0 ${madd('(local.get $a)', '(local.get $b0)', `(local.get $c${r}0)`)})
+         (local.set $c${r}1 ${madd('(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
+    )
+    .join('\n');
+  return String.raw`
+  ;; C += Ap · Bp, blocked over k in chunks of kc so a row group's Ap chunk stays in L1 while
+  ;; it meets every panel's Bp chunk (which stays in L2).
+  (func (export "gemm") (param $ap i32) (param $bp i32) (param $c i32)
+        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
+    (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32) (local $n i32)
+    (local $pa i32) (local $pb i32) (local $end i32) (local $rowBytes i32)
+    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
+    (local.set $rowBytes (i32.shl (local.get $panels) (i32.const 5)))
+    (block $kdone (loop $kloop
+      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+      (local.set $kn (i32.sub (local.get $k) (local.get $k0)))
+      (if (i32.gt_u (local.get $kn) (local.get $kc)) (then (local.set $kn (local.get $kc))))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $cr0 (i32.add (local.get $c) (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $rowBytes))))
+        (local.set $cr1 (i32.add (local.get $cr0) (local.get $rowBytes)))
+        (local.set $cr2 (i32.add (local.get $cr1) (local.get $rowBytes)))
+        (local.set $cr3 (i32.add (local.get $cr2) (local.get $rowBytes)))
+        (local.set $p (i32.const 0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+          ${rowLoads}
+          (local.set $pa (i32.add (local.get $ap)
+            (i32.shl (i32.add (i32.mul (local.get $g) (local.get $k)) (local.get $k0)) (i32.const 4))))
+          (local.set $pb (i32.add (local.get $bp)
+            (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
+          (local.set $end (i32.add (local.get $pa) (i32.shl (local.get $kn) (i32.const 4))))
+          (block $done (loop $inner
+            (br_if $done (i32.ge_u (local.get $pa) (local.get $end)))
+            (local.set $b0 (v128.load (local.get $pb)))
+            (local.set $b1 (v128.load offset=16 (local.get $pb)))
+            ${step}
+            (local.set $pa (i32.add (local.get $pa) (i32.const 16)))
+            (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+            (br $inner)))
+          ${rowStores}
+          (local.set $cr0 (i32.add (local.get $cr0) (i32.const 32)))
+          (local.set $cr1 (i32.add (local.get $cr1) (i32.const 32)))
+          (local.set $cr2 (i32.add (local.get $cr2) (i32.const 32)))
+          (local.set $cr3 (i32.add (local.get $cr3) (i32.const 32)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $ploop)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
+      (br $kloop))))
+
+  ;; Ap for the filter gradient: the transposed im2col of NHWC x (images b0 .. b0+nb-1), four
+  ;; channels at a time: Ap[((i*kw + j)*cin4 + c/4)][(b*ho + y)*wo + x][c%4] =
+  ;; x[b, y*sh + i - padT, x*sw + j - padL, c], 0 outside the image and for c >= cin
+  ;; (cin4 = ceil(cin/4)). Each output pixel reads one contiguous run of cin floats and writes
+  ;; one 16-byte group into each of the cin4 destination streams.
+  (func $zeroGroups (param $d i32) (param $count i32) (param $kBytes i32)
+    (local $q i32)
+    (block $done (loop $z
+      (br_if $done (i32.ge_u (local.get $q) (local.get $count)))
+      (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+      (local.set $d (i32.add (local.get $d) (local.get $kBytes)))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (br $z))))
+  (func (export "packIm2col4") (param $x i32) (param $dst i32) (param $b0 i32) (param $nb i32)
+        (param $h i32) (param $w i32) (param $cin i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $padT i32) (param $padL i32)
+    (local $i i32) (local $j i32) (local $b i32) (local $y i32) (local $yy i32) (local $xo i32) (local $t i32)
+    (local $xlo i32) (local $xhi i32) (local $cin4 i32) (local $full i32) (local $kBytes i32) (local $rowBase i32)
+    (local $d i32) (local $s i32) (local $src i32) (local $step i32) (local $q i32) (local $lane i32)
+    (local.set $cin4 (i32.shr_u (i32.add (local.get $cin) (i32.const 3)) (i32.const 2)))
+    (local.set $full (i32.shr_u (local.get $cin) (i32.const 2)))
+    ;; bytes between consecutive groups for one k: K = nb*ho*wo entries of 16 bytes
+    (local.set $kBytes (i32.shl (i32.mul (i32.mul (local.get $nb) (local.get $ho)) (local.get $wo)) (i32.const 4)))
+    (local.set $step (i32.shl (i32.mul (local.get $sw) (local.get $cin)) (i32.const 2)))
+    (block $idone (loop $iloop
+      (br_if $idone (i32.ge_s (local.get $i) (local.get $kh)))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jloop
+        (br_if $jdone (i32.ge_s (local.get $j) (local.get $kw)))
+        ;; output columns whose input column is inside the image: [xlo, xhi)
+        (local.set $t (i32.sub (local.get $padL) (local.get $j)))
+        (local.set $xlo (i32.const 0))
+        (if (i32.gt_s (local.get $t) (i32.const 0)) (then
+          (local.set $xlo (i32.div_s (i32.sub (i32.add (local.get $t) (local.get $sw)) (i32.const 1)) (local.get $sw)))))
+        (if (i32.gt_s (local.get $xlo) (local.get $wo)) (then (local.set $xlo (local.get $wo))))
+        (local.set $t (i32.sub (i32.add (i32.sub (local.get $w) (i32.const 1)) (local.get $padL)) (local.get $j)))
+        (local.set $xhi (i32.const 0))
+        (if (i32.ge_s (local.get $t) (i32.const 0)) (then
+          (local.set $xhi (i32.add (i32.div_s (local.get $t) (local.get $sw)) (i32.const 1)))))
+        (if (i32.gt_s (local.get $xhi) (local.get $wo)) (then (local.set $xhi (local.get $wo))))
+        (if (i32.lt_s (local.get $xhi) (local.get $xlo)) (then (local.set $xhi (local.get $xlo))))
+        ;; group (i, j, 0), k = 0
+        (local.set $rowBase (i32.add (local.get $dst)
+          (i32.mul (i32.mul (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cin4)) (local.get $kBytes))))
+        (local.set $b (local.get $b0))
+        (block $bdone (loop $bloop
+          (br_if $bdone (i32.ge_s (local.get $b) (i32.add (local.get $b0) (local.get $nb))))
+          (local.set $y (i32.const 0))
+          (block $ydone (loop $yloop
+            (br_if $ydone (i32.ge_s (local.get $y) (local.get $ho)))
+            (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y) (local.get $sh)) (local.get $i)) (local.get $padT)))
+            (local.set $xo (i32.const 0))
+            (if (i32.or (i32.lt_s (local.get $yy) (i32.const 0)) (i32.ge_s (local.get $yy) (local.get $h)))
+              (then
+                (block $zdone (loop $z
+                  (br_if $zdone (i32.ge_s (local.get $xo) (local.get $wo)))
+                  (call $zeroGroups (local.get $rowBase) (local.get $cin4) (local.get $kBytes))
+                  (local.set $rowBase (i32.add (local.get $rowBase) (i32.const 16)))
+                  (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                  (br $z))))
+              (else
+                (block $zdone (loop $z
+                  (br_if $zdone (i32.ge_s (local.get $xo) (local.get $xlo)))
+                  (call $zeroGroups (local.get $rowBase) (local.get $cin4) (local.get $kBytes))
+                  (local.set $rowBase (i32.add (local.get $rowBase) (i32.const 16)))
+                  (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                  (br $z)))
+                ;; byte address of x[b, yy, xlo*sw + j - padL, 0]
+                (local.set $src (i32.add (local.get $x) (i32.shl
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $w))
+                                    (i32.sub (i32.add (i32.mul (local.get $xlo) (local.get $sw)) (local.get $j)) (local.get $padL)))
+                           (local.get $cin))
+                  (i32.const 2))))
+                (block $cpdone (loop $cp
+                  (br_if $cpdone (i32.ge_s (local.get $xo) (local.get $xhi)))
+                  (local.set $d (local.get $rowBase))
+                  (local.set $s (local.get $src))
+                  (local.set $q (i32.const 0))
+                  (block $cdone (loop $c
+                    (br_if $cdone (i32.ge_u (local.get $q) (local.get $full)))
+                    (v128.store (local.get $d) (v128.load (local.get $s)))
+                    (local.set $d (i32.add (local.get $d) (local.get $kBytes)))
+                    (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                    (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                    (br $c)))
+                  ;; a last, partial group: the channels that exist, then zeros (never reads past
+                  ;; this pixel's channels)
+                  (if (i32.lt_u (local.get $full) (local.get $cin4)) (then
+                    (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+                    (local.set $lane (i32.const 0))
+                    (block $ldone (loop $l
+                      (br_if $ldone (i32.ge_u (i32.add (i32.shl (local.get $full) (i32.const 2)) (local.get $lane)) (local.get $cin)))
+                      (f32.store (i32.add (local.get $d) (i32.shl (local.get $lane) (i32.const 2)))
+                        (f32.load (i32.add (local.get $s) (i32.shl (local.get $lane) (i32.const 2)))))
+                      (local.set $lane (i32.add (local.get $lane) (i32.const 1)))
+                      (br $l)))))
+                  (local.set $src (i32.add (local.get $src) (local.get $step)))
+                  (local.set $rowBase (i32.add (local.get $rowBase) (i32.const 16)))
+                  (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                  (br $cp)))
+                (block $zdone (loop $z
+                  (br_if $zdone (i32.ge_s (local.get $xo) (local.get $wo)))
+                  (call $zeroGroups (local.get $rowBase) (local.get $cin4) (local.get $kBytes))
+                  (local.set $rowBase (i32.add (local.get $rowBase) (i32.const 16)))
+                  (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                  (br $z)))))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br $yloop)))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br $bloop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jloop)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $iloop))))
+
+  ;; dW [taps, cin, n] from C [taps, cin4*4, stride]: drops padded channel rows and columns.
+  (func (export "extractFilterGrad") (param $src i32) (param $dst i32) (param $taps i32) (param $cinPad i32)
+        (param $cin i32) (param $stride i32) (param $n i32)
+    (local $t i32) (local $c i32) (local $i i32) (local $s i32) (local $d i32)
+    (local.set $d (local.get $dst))
+    (block $tdone (loop $tloop
+      (br_if $tdone (i32.ge_u (local.get $t) (local.get $taps)))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cloop
+        (br_if $cdone (i32.ge_u (local.get $c) (local.get $cin)))
+        (local.set $s (i32.add (local.get $src) (i32.shl
+          (i32.mul (i32.add (i32.mul (local.get $t) (local.get $cinPad)) (local.get $c)) (local.get $stride)) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (block $idone (loop $iloop
+          (br_if $idone (i32.ge_u (local.get $i) (local.get $n)))
+          (f32.store (local.get $d) (f32.load (local.get $s)))
+          (local.set $d (i32.add (local.get $d) (i32.const 4)))
+          (local.set $s (i32.add (local.get $s) (i32.const 4)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $iloop)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cloop)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $tloop))))
+
+  ;; Bp[p][k][0..8) = B[k][8p .. 8p+8) of row-major B [K, N], zero past column N.
+  (func (export "packPanels8") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)
+    (local $p i32) (local $panels i32) (local $r i32) (local $s i32) (local $d i32) (local $cols i32) (local $q i32)
+    (local.set $panels (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3)))
+    (local.set $d (local.get $dst))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+      (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+      (local.set $s (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 5))))
+      (local.set $r (i32.const 0))
+      (if (i32.ge_u (local.get $cols) (i32.const 8))
+        (then
+          (block $rdone (loop $rloop
+            (br_if $rdone (i32.ge_u (local.get $r) (local.get $k)))
+            (v128.store (local.get $d) (v128.load (local.get $s)))
+            (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))
+            (local.set $d (i32.add (local.get $d) (i32.const 32)))
+            (local.set $s (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2))))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rloop))))
+        (else
+          (block $rdone (loop $rloop
+            (br_if $rdone (i32.ge_u (local.get $r) (local.get $k)))
+            (local.set $q (i32.const 0))
+            (block $qdone (loop $qloop
+              (br_if $qdone (i32.ge_u (local.get $q) (i32.const 8)))
+              (f32.store (i32.add (local.get $d) (i32.shl (local.get $q) (i32.const 2)))
+                (if (result f32) (i32.lt_u (local.get $q) (local.get $cols))
+                  (then (f32.load (i32.add (local.get $s) (i32.shl (local.get $q) (i32.const 2)))))
+                  (else (f32.const 0))))
+              (local.set $q (i32.add (local.get $q) (i32.const 1)))
+              (br $qloop)))
+            (local.set $d (i32.add (local.get $d) (i32.const 32)))
+            (local.set $s (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2))))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rloop)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+`;
+}
