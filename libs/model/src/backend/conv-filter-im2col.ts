@@ -88,7 +88,7 @@ function filterGradGemm(
   }
   if (cinPad === cin && panels * 8 === cout) return ops.reshape(c, [kh, kw, cin, cout]);
   const dw = ops.empty([kh, kw, cin, cout]);
-  helpers.extractFilterGrad(ops.pointer(c), ops.pointer(dw), kh * kw, cinPad, cin, panels * 8, cout);
+  helpers.extractRows(ops.pointer(c), ops.pointer(dw), kh * kw, cinPad, cin, panels * 8, cout);
   return dw;
 }
 

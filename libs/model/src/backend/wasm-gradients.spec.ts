@@ -32,6 +32,20 @@ async function expectSameGradients(
   });
 }
 
+/** The forward output, which the replacement Conv2D computes with its own GEMM. */
+async function expectSameForward(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: HostTensor[]): Promise<void> {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() => f(...inputs.map((h) => tf.tensor(h.values, h.shape))));
+    const values = (await out.data()) as Float32Array;
+    out.dispose();
+    return values;
+  };
+  const cpu = await run('cpu');
+  const wasm = await run('wasm');
+  expect(maxRelativeError(wasm, cpu)).toBeLessThanOrEqual(TOLERANCE);
+}
+
 type Pad = 'same' | 'valid';
 const convCases: [string, number[], number[], number, Pad][] = [
   ['3×3 s1 same', [2, 9, 7, 3], [3, 3, 3, 5], 1, 'same'],
@@ -51,10 +65,21 @@ const convCases: [string, number[], number[], number, Pad][] = [
     'same',
   ],
   ['3×3 s1 same, 8 → 16 channels (no padding anywhere)', [2, 7, 9, 8], [3, 3, 8, 16], 1, 'same'],
+  [
+    '3×3 s2 same, 9 → 12 channels, 5 × 7 output (pixel groups span rows and images)',
+    [3, 9, 13, 9],
+    [3, 3, 9, 12],
+    2,
+    'same',
+  ],
 ];
 
 async function expectConvCase(xShape: number[], wShape: number[], stride: number, pad: Pad): Promise<void> {
   const rng = new Rng(xShape.reduce((a, b) => a * 31 + b, stride));
+  await expectSameForward(
+    (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+    [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
+  );
   await expectSameGradients(
     (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
     [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],

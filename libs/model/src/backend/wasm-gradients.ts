@@ -5,6 +5,7 @@ import {
   depthwiseBackpropInput,
 } from './conv-backprop';
 import * as tf from '@tensorflow/tfjs-core';
+import { makeConv2D } from './conv-forward';
 import { shareIdentity } from './identity';
 import { makeBatchMatMul } from './matmul';
 import { unsortedSegmentSum } from './segment-sum';
@@ -27,6 +28,7 @@ export const WASM_REPLACEMENT_KERNELS = {
 
 /** Replacements that wrap wasm's own kernel (which they still call in the fast case). */
 export const WASM_WRAPPED_KERNELS = {
+  Conv2D: makeConv2D,
   BatchMatMul: makeBatchMatMul,
   Sum: makeSum,
 } as const;

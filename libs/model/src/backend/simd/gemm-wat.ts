@@ -202,8 +202,9 @@ export function gemmFields(fma: boolean): string {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $iloop))))
 
-  ;; dW [taps, cin, n] from C [taps, cin4*4, stride]: drops padded channel rows and columns.
-  (func (export "extractFilterGrad") (param $src i32) (param $dst i32) (param $taps i32) (param $cinPad i32)
+  ;; [outer][rows][n] from [outer][rowsPad][stride]: drops the padding rows and columns a
+  ;; GEMM result carries (C rows padded to groups of 4, columns to panels of 8).
+  (func (export "extractRows") (param $src i32) (param $dst i32) (param $taps i32) (param $cinPad i32)
         (param $cin i32) (param $stride i32) (param $n i32)
     (local $t i32) (local $c i32) (local $i i32) (local $s i32) (local $d i32)
     (local.set $d (local.get $dst))
@@ -226,6 +227,135 @@ export function gemmFields(fma: boolean): string {
         (br $cloop)))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $tloop))))
+
+
+  ;; Ap for a forward conv: the im2col of NHWC x, four consecutive output pixels per group:
+  ;; Ap[g][(i*kw + j)*cin + c][l] = x[b, y*sh + i - padT, x*sw + j - padL, c] for output pixel
+  ;; p0 + 4g + l = (b*ho + y)*wo + x; 0 outside the image and past pixel p0 + count. Four pixels'
+  ;; channel runs are read 4 channels at a time and transposed in registers. zeros: >= cin
+  ;; zero floats, read in place of pixels outside the image.
+  (func (export "packConvRows4") (param $x i32) (param $zeros i32) (param $dst i32) (param $p0 i32) (param $count i32)
+        (param $h i32) (param $w i32) (param $cin i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $padT i32) (param $padL i32)
+    (local $pix i32) (local $end i32) (local $t i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
+    (local $q i32) (local $full i32) (local $d i32) (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
+    (local $b0 i32) (local $y0 i32) (local $x0 i32) (local $ok0 i32) (local $ptr0 i32) (local $v0 v128) (local $b1 i32) (local $y1 i32) (local $x1 i32) (local $ok1 i32) (local $ptr1 i32) (local $v1 v128) (local $b2 i32) (local $y2 i32) (local $x2 i32) (local $ok2 i32) (local $ptr2 i32) (local $v2 v128) (local $b3 i32) (local $y3 i32) (local $x3 i32) (local $ok3 i32) (local $ptr3 i32) (local $v3 v128)
+    (local.set $full (i32.shr_u (local.get $cin) (i32.const 2)))
+    (local.set $end (i32.add (local.get $p0) (local.get $count)))
+    (local.set $pix (local.get $p0))
+    (local.set $d (local.get $dst))
+    (block $gdone (loop $gloop
+      (br_if $gdone (i32.ge_u (local.get $pix) (local.get $end)))
+          (local.set $t (i32.add (local.get $pix) (i32.const 0)))
+          (local.set $ok0 (i32.lt_u (local.get $t) (local.get $end)))
+          (local.set $x0 (i32.rem_u (local.get $t) (local.get $wo)))
+          (local.set $t (i32.div_u (local.get $t) (local.get $wo)))
+          (local.set $y0 (i32.rem_u (local.get $t) (local.get $ho)))
+          (local.set $b0 (i32.div_u (local.get $t) (local.get $ho)))
+          (local.set $t (i32.add (local.get $pix) (i32.const 1)))
+          (local.set $ok1 (i32.lt_u (local.get $t) (local.get $end)))
+          (local.set $x1 (i32.rem_u (local.get $t) (local.get $wo)))
+          (local.set $t (i32.div_u (local.get $t) (local.get $wo)))
+          (local.set $y1 (i32.rem_u (local.get $t) (local.get $ho)))
+          (local.set $b1 (i32.div_u (local.get $t) (local.get $ho)))
+          (local.set $t (i32.add (local.get $pix) (i32.const 2)))
+          (local.set $ok2 (i32.lt_u (local.get $t) (local.get $end)))
+          (local.set $x2 (i32.rem_u (local.get $t) (local.get $wo)))
+          (local.set $t (i32.div_u (local.get $t) (local.get $wo)))
+          (local.set $y2 (i32.rem_u (local.get $t) (local.get $ho)))
+          (local.set $b2 (i32.div_u (local.get $t) (local.get $ho)))
+          (local.set $t (i32.add (local.get $pix) (i32.const 3)))
+          (local.set $ok3 (i32.lt_u (local.get $t) (local.get $end)))
+          (local.set $x3 (i32.rem_u (local.get $t) (local.get $wo)))
+          (local.set $t (i32.div_u (local.get $t) (local.get $wo)))
+          (local.set $y3 (i32.rem_u (local.get $t) (local.get $ho)))
+          (local.set $b3 (i32.div_u (local.get $t) (local.get $ho)))
+      (local.set $i (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_s (local.get $i) (local.get $kh)))
+        (local.set $j (i32.const 0))
+        (block $jdone (loop $jloop
+          (br_if $jdone (i32.ge_s (local.get $j) (local.get $kw)))
+              (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y0) (local.get $sh)) (local.get $i)) (local.get $padT)))
+              (local.set $xx (i32.sub (i32.add (i32.mul (local.get $x0) (local.get $sw)) (local.get $j)) (local.get $padL)))
+              (local.set $ptr0 (local.get $zeros))
+              (if (i32.and (local.get $ok0) (i32.and
+                    (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h)))
+                    (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w)))))
+                (then (local.set $ptr0 (i32.add (local.get $x) (i32.shl
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b0) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx)) (local.get $cin))
+                  (i32.const 2))))))
+              (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y1) (local.get $sh)) (local.get $i)) (local.get $padT)))
+              (local.set $xx (i32.sub (i32.add (i32.mul (local.get $x1) (local.get $sw)) (local.get $j)) (local.get $padL)))
+              (local.set $ptr1 (local.get $zeros))
+              (if (i32.and (local.get $ok1) (i32.and
+                    (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h)))
+                    (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w)))))
+                (then (local.set $ptr1 (i32.add (local.get $x) (i32.shl
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b1) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx)) (local.get $cin))
+                  (i32.const 2))))))
+              (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y2) (local.get $sh)) (local.get $i)) (local.get $padT)))
+              (local.set $xx (i32.sub (i32.add (i32.mul (local.get $x2) (local.get $sw)) (local.get $j)) (local.get $padL)))
+              (local.set $ptr2 (local.get $zeros))
+              (if (i32.and (local.get $ok2) (i32.and
+                    (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h)))
+                    (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w)))))
+                (then (local.set $ptr2 (i32.add (local.get $x) (i32.shl
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b2) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx)) (local.get $cin))
+                  (i32.const 2))))))
+              (local.set $yy (i32.sub (i32.add (i32.mul (local.get $y3) (local.get $sh)) (local.get $i)) (local.get $padT)))
+              (local.set $xx (i32.sub (i32.add (i32.mul (local.get $x3) (local.get $sw)) (local.get $j)) (local.get $padL)))
+              (local.set $ptr3 (local.get $zeros))
+              (if (i32.and (local.get $ok3) (i32.and
+                    (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h)))
+                    (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w)))))
+                (then (local.set $ptr3 (i32.add (local.get $x) (i32.shl
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b3) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx)) (local.get $cin))
+                  (i32.const 2))))))
+          (local.set $q (i32.const 0))
+          (block $cdone (loop $c
+            (br_if $cdone (i32.ge_u (local.get $q) (local.get $full)))
+            (local.set $v0 (v128.load (local.get $ptr0)))
+(local.set $v1 (v128.load (local.get $ptr1)))
+(local.set $v2 (v128.load (local.get $ptr2)))
+(local.set $v3 (v128.load (local.get $ptr3)))
+            ;; 4×4 transpose: v_l = pixel l's channels c..c+3 -> row m = channel c+m of 4 pixels
+            (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+            (local.set $u1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+            (local.set $u2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+            (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+            (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u2)))
+            (v128.store offset=16 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u2)))
+            (v128.store offset=32 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u1) (local.get $u3)))
+            (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u1) (local.get $u3)))
+            (local.set $d (i32.add (local.get $d) (i32.const 64)))
+            (local.set $ptr0 (i32.add (local.get $ptr0) (i32.const 16)))
+(local.set $ptr1 (i32.add (local.get $ptr1) (i32.const 16)))
+(local.set $ptr2 (i32.add (local.get $ptr2) (i32.const 16)))
+(local.set $ptr3 (i32.add (local.get $ptr3) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $c)))
+          ;; channels past the last full group of 4, one k-row (4 pixels) each
+          (local.set $q (i32.shl (local.get $full) (i32.const 2)))
+          (block $sdone (loop $s
+            (br_if $sdone (i32.ge_u (local.get $q) (local.get $cin)))
+            (f32.store offset=0 (local.get $d) (f32.load (local.get $ptr0)))
+(f32.store offset=4 (local.get $d) (f32.load (local.get $ptr1)))
+(f32.store offset=8 (local.get $d) (f32.load (local.get $ptr2)))
+(f32.store offset=12 (local.get $d) (f32.load (local.get $ptr3)))
+            (local.set $d (i32.add (local.get $d) (i32.const 16)))
+            (local.set $ptr0 (i32.add (local.get $ptr0) (i32.const 4)))
+(local.set $ptr1 (i32.add (local.get $ptr1) (i32.const 4)))
+(local.set $ptr2 (i32.add (local.get $ptr2) (i32.const 4)))
+(local.set $ptr3 (i32.add (local.get $ptr3) (i32.const 4)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $s)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jloop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iloop)))
+      (local.set $pix (i32.add (local.get $pix) (i32.const 4)))
+      (br $gloop))))
 
   ;; Bp[p][k][0..8) = B[k][8p .. 8p+8) of row-major B [K, N], zero past column N.
   (func (export "packPanels8") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)

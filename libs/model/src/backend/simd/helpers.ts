@@ -42,7 +42,25 @@ export interface SimdHelpers {
     padL: number,
   ): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
-  extractFilterGrad(
+  packConvRows4(
+    x: number,
+    zeros: number,
+    dst: number,
+    p0: number,
+    count: number,
+    h: number,
+    w: number,
+    cin: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+  ): void;
+  extractRows(
     src: number,
     dst: number,
     taps: number,
