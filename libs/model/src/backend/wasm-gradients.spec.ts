@@ -161,9 +161,12 @@ const matMulCases: [string, number[], number[], boolean, boolean][] = [
   ['transposeB', [5, 7], [3, 7], false, true],
   ['both transposed', [7, 5], [3, 7], true, true],
   ['batched attention scores q·kᵀ', [3, 6, 8], [3, 6, 8], false, true],
+  ['pointwise layer on our GEMM (partial row group and panel)', [301, 70], [70, 20], false, false],
+  ['pointwise layer on our GEMM, transposeB', [301, 70], [20, 70], false, true],
 ];
 
-describe('wasm BatchMatMul (forward and gradients) matches cpu', () => {
+describe.each(helperPaths)('wasm BatchMatMul (forward and gradients) matches cpu, %s', (_path, path) => {
+  onHelperPath(path);
   it.each(matMulCases)('%s', async (_name, aShape, bShape, ta, tb) => {
     const rng = new Rng(aShape.length * 100 + bShape[0]);
     await expectSameGradients(
@@ -181,15 +184,15 @@ describe('wasm BatchMatMul forward with broadcast weights matches cpu', () => {
     [true, true],
   ])('transposeA=%s transposeB=%s', async (ta, tb) => {
     const rng = new Rng(41);
-    const a = randomHostTensor(rng, ta ? [2, 3, 7, 5] : [2, 3, 5, 7]);
-    const b = randomHostTensor(rng, tb ? [4, 7] : [7, 4]);
+    const a = randomHostTensor(rng, ta ? [2, 3, 700, 5] : [2, 3, 5, 700]);
+    const b = randomHostTensor(rng, tb ? [12, 700] : [700, 12]);
     const run = async (backend: string) => {
       await tf.setBackend(backend);
       const out = tf.tidy(() =>
         tf.matMul(tf.tensor(a.values, a.shape), tf.tensor(b.values, b.shape), ta, tb),
       );
       const values = (await out.data()) as Float32Array;
-      expect(out.shape).toEqual([2, 3, 5, 4]);
+      expect(out.shape).toEqual([2, 3, 5, 12]);
       out.dispose();
       return values;
     };
