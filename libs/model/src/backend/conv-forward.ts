@@ -68,7 +68,7 @@ export function makeConv2D(original: KernelFunc): KernelFunc {
     helpers.fillZero(ops.pointer(c), groups * 4 * panels * 8);
     helpers.packPanels8(ops.pointer(filter), ops.pointer(bp), k, cout);
     // Pixels per chunk: a multiple of 4 whose im2col stays under the cap.
-    const chunk = Math.max(4, Math.floor(im2colLimit.values / k / 4) * 4);
+    const chunk = Math.max(4, Math.floor(im2colLimit.packed / k / 4) * 4);
     for (let p0 = 0; p0 < pixels; p0 += chunk) {
       const count = Math.min(chunk, pixels - p0);
       const chunkGroups = Math.ceil(count / 4);

@@ -67,7 +67,7 @@ function gemm(
   helpers.packPanels8(ops.pointer(b), ops.pointer(bp), k, n);
   const c = ops.empty([groups * 4, panels * 8]);
   helpers.fillZero(ops.pointer(c), groups * 4 * panels * 8);
-  const chunk = Math.max(4, Math.floor(im2colLimit.values / k / 4) * 4);
+  const chunk = Math.max(4, Math.floor(im2colLimit.packed / k / 4) * 4);
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const count = Math.min(chunk, rows - r0);
     const chunkGroups = Math.ceil(count / 4);
