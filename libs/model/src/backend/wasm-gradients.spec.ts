@@ -133,9 +133,12 @@ const depthwiseCases: [string, number[], number[], number, Pad][] = [
   ['3×3 s2 same, odd size', [3, 9, 7, 4], [3, 3, 4, 1], 2, 'same'],
   ['3×3 s2 valid', [2, 9, 9, 2], [3, 3, 2, 1], 2, 'valid'],
   ['3×3 s1 same, channel multiplier 2', [2, 6, 7, 3], [3, 3, 3, 2], 1, 'same'],
+  ['5×5 s1 same, 8 channels (model block: SIMD filter gradient)', [3, 9, 8, 8], [5, 5, 8, 1], 1, 'same'],
+  ['3×3 s1 valid, 4 channels (SIMD filter gradient)', [2, 7, 6, 4], [3, 3, 4, 1], 1, 'valid'],
 ];
 
-describe('wasm depthwise conv gradients match cpu', () => {
+describe.each(helperPaths)('wasm depthwise conv gradients match cpu, %s', (_path, path) => {
+  onHelperPath(path);
   it.each(depthwiseCases)('%s', async (_name, xShape, wShape, stride, pad) => {
     const rng = new Rng(xShape.reduce((a, b) => a * 17 + b, stride + 1));
     await expectSameGradients(

@@ -42,6 +42,22 @@ export interface SimdHelpers {
     padL: number,
   ): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
+  depthwiseFilterGrad(
+    x: number,
+    dy: number,
+    dw: number,
+    part: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    padT: number,
+    padL: number,
+  ): void;
   packConvRows4(
     x: number,
     zeros: number,
