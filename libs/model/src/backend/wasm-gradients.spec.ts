@@ -3,6 +3,8 @@ import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from './gradient-check';
 import { im2colLimit } from './conv-filter-im2col';
 import { simdHelpers, simdHelperSwitch } from './simd/helpers';
+import { gelu } from '../network/layers';
+import { fusedGelu } from './gelu';
 import { layerZooLoss, layerZooParams } from './layer-zoo';
 import { initBackend } from './select';
 import { WASM_REPLACEMENT_KERNELS } from './wasm-gradients';
@@ -237,6 +239,22 @@ describe.each(helperPaths)(
       await tf.setBackend('wasm');
       expect(wasm.outShape).toEqual(cpu.outShape);
       expect(maxRelativeError(wasm.values, cpu.values)).toBeLessThanOrEqual(TOLERANCE);
+    });
+  },
+);
+
+describe.each(helperPaths)(
+  'GELU (fused on wasm with the helpers) matches the composed ops on cpu, %s',
+  (_path, path) => {
+    onHelperPath(path);
+    it('values and gradients, including |x| up to 12 and a size that is not a multiple of 4', async () => {
+      const rng = new Rng(23);
+      const x = randomHostTensor(rng, [3, 5, 7, 6]);
+      x.values.forEach((v, i) => (x.values[i] = v * (i % 9 === 0 ? 12 : 2)));
+      x.values[0] = 40; // e^{2u} past float range: tanh must saturate, not overflow
+      x.values[1] = -40;
+      await expectSameForward((t) => gelu(t), [x]);
+      await expectSameGradients((t) => gelu(t), [x], rng);
     });
   },
 );

@@ -6,6 +6,7 @@ import {
 } from './conv-backprop';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2D } from './conv-forward';
+import { registerFusedGelu } from './gelu';
 import { shareIdentity } from './identity';
 import { makeBatchMatMul } from './matmul';
 import { unsortedSegmentSum } from './segment-sum';
@@ -50,5 +51,6 @@ export function registerWasmGradients(): void {
     if (!original) throw new Error(`wasm backend has no ${name} kernel to wrap`);
     replaceWasmKernel(name, wrap(original.kernelFunc));
   }
+  registerFusedGelu();
   registered = true;
 }

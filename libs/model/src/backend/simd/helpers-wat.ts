@@ -150,6 +150,91 @@ export const HELPER_FIELDS = String.raw`
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bloop))))
 
+  ;; e^z on four lanes, z clamped to [-87, 87] (Cephes expf: range reduction by ln 2 split in two
+  ;; constants, degree-6 polynomial, 2^n built in the exponent bits; ≈ 1 ulp).
+  (func $exp4 (param $z v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $z (f32x4.min (f32x4.max (local.get $z) (v128.const f32x4 -87 -87 -87 -87)) (v128.const f32x4 87 87 87 87)))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $z) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $r (f32x4.sub (local.get $z) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+      (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; tanh(c·(x + 0.044715·x³)) for GELU's tanh form, as 1 − 2/(e^{2u} + 1).
+  (func $geluTanh4 (param $x v128) (result v128)
+    (local $u v128)
+    (local.set $u (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 0.7978845608 0.7978845608 0.7978845608 0.7978845608))
+      (f32x4.add (v128.const f32x4 1 1 1 1)
+        (f32x4.mul (f32x4.mul (local.get $x) (local.get $x)) (v128.const f32x4 0.044715 0.044715 0.044715 0.044715)))))
+    (f32x4.sub (v128.const f32x4 1 1 1 1)
+      (f32x4.div (v128.const f32x4 2 2 2 2)
+        (f32x4.add (call $exp4 (f32x4.add (local.get $u) (local.get $u))) (v128.const f32x4 1 1 1 1)))))
+
+  (func $gelu4 (param $x v128) (result v128)
+    (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 0.5 0.5 0.5 0.5))
+      (f32x4.add (v128.const f32x4 1 1 1 1) (call $geluTanh4 (local.get $x)))))
+
+  ;; d gelu / dx · dy = dy · (0.5(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3·0.044715·x²))
+  (func $geluGrad4 (param $x v128) (param $dy v128) (result v128)
+    (local $t v128) (local $x2 v128)
+    (local.set $t (call $geluTanh4 (local.get $x)))
+    (local.set $x2 (f32x4.mul (local.get $x) (local.get $x)))
+    (f32x4.mul (local.get $dy)
+      (f32x4.add
+        (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $t)))
+        (f32x4.mul
+          (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 0.3989422804 0.3989422804 0.3989422804 0.3989422804))
+            (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $t) (local.get $t))))
+          (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $x2) (v128.const f32x4 0.134145 0.134145 0.134145 0.134145)))))))
+
+  ;; y = gelu(x) (tanh form) over count floats; the < 4 tail one lane at a time.
+  (func (export "geluForward") (param $x i32) (param $y i32) (param $count i32)
+    (local $end i32) (local $vend i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $count) (i32.const 2))))
+    (local.set $vend (i32.add (local.get $x) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
+    (block $vdone (loop $v
+      (br_if $vdone (i32.ge_u (local.get $x) (local.get $vend)))
+      (v128.store (local.get $y) (call $gelu4 (v128.load (local.get $x))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (br $v)))
+    (block $sdone (loop $s
+      (br_if $sdone (i32.ge_u (local.get $x) (local.get $end)))
+      (f32.store (local.get $y) (f32x4.extract_lane 0 (call $gelu4 (f32x4.splat (f32.load (local.get $x))))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $s))))
+
+  ;; dx = dy · gelu'(x) over count floats.
+  (func (export "geluBackward") (param $x i32) (param $dy i32) (param $dx i32) (param $count i32)
+    (local $end i32) (local $vend i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $count) (i32.const 2))))
+    (local.set $vend (i32.add (local.get $x) (i32.shl (i32.and (local.get $count) (i32.const -4)) (i32.const 2))))
+    (block $vdone (loop $v
+      (br_if $vdone (i32.ge_u (local.get $x) (local.get $vend)))
+      (v128.store (local.get $dx) (call $geluGrad4 (v128.load (local.get $x)) (v128.load (local.get $dy))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+      (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+      (br $v)))
+    (block $sdone (loop $s
+      (br_if $sdone (i32.ge_u (local.get $x) (local.get $end)))
+      (f32.store (local.get $dx) (f32x4.extract_lane 0
+        (call $geluGrad4 (f32x4.splat (f32.load (local.get $x))) (f32x4.splat (f32.load (local.get $dy))))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+      (local.set $dx (i32.add (local.get $dx) (i32.const 4)))
+      (br $s))))
+
   ;; Zeroes count floats at d (for outputs not every phase writes).
   (func (export "fillZero") (param $d i32) (param $count i32)
     (drop (call $zero (local.get $d) (local.get $count))))

@@ -23,6 +23,8 @@ export interface SimdHelpers {
     rx: number,
   ): void;
   fillZero(dst: number, count: number): void;
+  geluForward(x: number, y: number, count: number): void;
+  geluBackward(x: number, dy: number, dx: number, count: number): void;
   gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
   packIm2col4(
     x: number,
