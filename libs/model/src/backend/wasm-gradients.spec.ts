@@ -253,6 +253,9 @@ describe.each(helperPaths)(
       x.values.forEach((v, i) => (x.values[i] = v * (i % 9 === 0 ? 12 : 2)));
       x.values[0] = 40; // e^{2u} past float range: tanh must saturate, not overflow
       x.values[1] = -40;
+      await tf.setBackend('wasm');
+      const probe = tf.tidy(() => fusedGelu(tf.ones([5]))?.shape);
+      expect(probe).toEqual(path.enabled ? [5] : undefined); // the fused path is the one tested
       await expectSameForward((t) => gelu(t), [x]);
       await expectSameGradients((t) => gelu(t), [x], rng);
     });
