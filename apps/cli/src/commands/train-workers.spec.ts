@@ -57,6 +57,24 @@ describe('phcc-fed train --workers', () => {
     });
   });
 
+  it('repeats a --seed bit for bit with --balance equal', async () => {
+    const run = (out: string) =>
+      cli(
+        'train',
+        ...['--cohort', site, '--out', join(root, out), '--tiny', '--epochs', '1'],
+        ...['--workers', '2', '--balance', 'equal', '--seed', '5', '--json'],
+      );
+    const first = lastJsonLine<TrainJson>((await run('eq1')).stdout);
+    const second = lastJsonLine<TrainJson>((await run('eq2')).stdout);
+    expect(second.stages.map((s) => s.epochLosses)).toEqual(first.stages.map((s) => s.epochLosses));
+  });
+
+  it('refuses an unknown --balance', async () => {
+    const r = await cli('train', '--cohort', site, '--out', join(root, 'y'), '--tiny', '--balance', 'fair');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--balance must be speed or equal (got "fair")');
+  });
+
   it('refuses a worker count that is not a positive integer or auto', async () => {
     for (const bad of ['0', 'two', '1.5']) {
       const r = await cli('train', '--cohort', site, '--out', join(root, 'x'), '--tiny', '--workers', bad);

@@ -15,6 +15,7 @@ import {
   trainSsl,
 } from '../../../../libs/model/src/training/loops';
 import { keepLabelFraction } from '../../../../libs/model/src/training/label-subset';
+import { ShardBalance } from '../../../../libs/model/src/backend/workers/shard-balancer';
 import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';
@@ -52,6 +53,7 @@ interface TrainCliOptions {
   encoderLrScale?: string;
   seed: string;
   workers: string;
+  balance: string;
   labelledFraction?: string;
   tiny?: boolean;
   json?: boolean;
@@ -113,6 +115,11 @@ export function registerTrain(program: Command): void {
       '1',
     )
     .option(
+      '--balance <how>',
+      'how --workers splits each batch: speed (by measured replica speed; fastest, repeatable up to float rounding) or equal (bit-repeatable for a --seed)',
+      'speed',
+    )
+    .option(
       '--labelled-fraction <f>',
       "fine-tune on this share of each site's labels (stratified by class; the rest count as unlabelled, still used by SSL)",
     )
@@ -146,7 +153,10 @@ export function registerTrain(program: Command): void {
 
       // Data-parallel replicas (worker threads) live for both stages: one start-up, same config.
       const replicas = plan.workers === 'auto' ? recommendedReplicas(backend.name) : plan.workers;
-      const stepper = replicas > 1 ? await ShardedStepper.start({ replicas, config, log }) : undefined;
+      const stepper =
+        replicas > 1
+          ? await ShardedStepper.start({ replicas, config, log, balance: plan.balance })
+          : undefined;
       plan.sslOptions.executor = stepper;
       plan.finetuneOptions.executor = stepper;
 
@@ -192,6 +202,8 @@ interface TrainPlan {
   seed: number;
   /** Compute replicas per step (`--workers`); 'auto' is resolved once the backend is known. */
   workers: number | 'auto';
+  /** How replicas split a batch (`--balance`). */
+  balance: ShardBalance;
   /** Share of each site's training labels kept for fine-tuning (label-efficiency studies). */
   labelledFraction?: number;
   /** Set while training runs: aborted by Ctrl-C. */
@@ -225,6 +237,7 @@ function planTraining(opts: TrainCliOptions): TrainPlan {
     from: opts.from ? checkModelDir(opts.from) : undefined,
     seed,
     workers: parseWorkers(opts.workers),
+    balance: parseBalance(opts.balance),
     labelledFraction:
       opts.labelledFraction === undefined
         ? undefined
@@ -248,6 +261,12 @@ function planTraining(opts: TrainCliOptions): TrainPlan {
         : { encoderLrScale: parsePositive(opts.encoderLrScale, '--encoder-lr-scale') }),
     },
   };
+}
+
+/** `--balance`: speed or equal. */
+function parseBalance(value: string): ShardBalance {
+  if (value === 'speed' || value === 'equal') return value;
+  throw new InputError(`--balance must be speed or equal (got "${value}")`);
 }
 
 /** `--workers`: a replica count, or `auto` (one per core, resolved once the backend is known). */
