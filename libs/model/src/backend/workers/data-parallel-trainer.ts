@@ -36,6 +36,9 @@ export interface DataParallelStep {
  */
 export class DataParallelTrainer {
   private reduced: Float32Array | undefined;
+  /** Whether `reduced` holds a sum the replicas have not applied yet. */
+  private pending = false;
+  private flushing: Promise<void> | undefined;
   private parameterCount = 0;
 
   private readonly balancer: ShardBalancer;
@@ -94,10 +97,15 @@ export class DataParallelTrainer {
     const n = this.replicas.size;
     if (total < n) throw new Error(`batch of ${total} cannot feed ${n} workers`);
     const bounds = this.balancer.bounds(total);
+    // The previous step's sum rides with this step's shards: every replica applies it before
+    // computing, so a step costs one round trip. Replicas are done reading `reduced` before
+    // they answer, so it is safe to overwrite below.
+    const pending = this.pending;
     const answers = (await this.all((i) => ({
       type: 'grads',
       shard: sliceBatch(batch, bounds[i], bounds[i + 1]),
       weight: (bounds[i + 1] - bounds[i]) / total,
+      ...(pending ? { apply: this.reduced } : {}),
     }))) as Extract<FromWorker, { type: 'grads' }>[];
     // Float32 sum in replica order: the same on every run, whatever order replies arrived in.
     this.reduced ??= new Float32Array(new SharedArrayBuffer(this.parameters * 4));
@@ -107,15 +115,26 @@ export class DataParallelTrainer {
       const g = answers[r].gradients;
       for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i] + g[i]);
     }
-    await this.all(() => ({ type: 'apply', gradients: sum }));
+    this.pending = true;
     const shardSizes = answers.map((_, i) => bounds[i + 1] - bounds[i]);
     answers.forEach((a, i) => this.balancer.record(i, shardSizes[i], a.computeMs));
     const loss = answers.reduce((acc, a, i) => acc + (a.loss * shardSizes[i]) / total, 0);
     return { loss, computeMs: answers.map((a) => a.computeMs), shardSizes };
   }
 
-  /** Flattened weights of one replica (variable order of the model). */
+  /** Applies the last step's update on every replica (steps leave it for the next step). */
+  flush(): Promise<void> {
+    if (this.pending && this.reduced) {
+      const sum = this.reduced;
+      this.pending = false;
+      this.flushing = this.all(() => ({ type: 'apply', gradients: sum })).then(() => undefined);
+    }
+    return this.flushing ?? Promise.resolve();
+  }
+
+  /** Flattened weights of one replica (variable order of the model), after the last step. */
   async weights(replica = 0): Promise<Float32Array> {
+    await this.flush();
     const answer = (await this.replicas.ask(replica, { type: 'weights' })) as Extract<
       FromWorker,
       { type: 'weights' }

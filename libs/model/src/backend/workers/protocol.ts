@@ -17,8 +17,11 @@ export interface ModelSpec<Config = unknown> {
 
 export type ToWorker =
   | { type: 'init'; backend: string; model: ModelSpec; optimizer: OptimizerSpec }
-  /** Gradient of the shard's mean loss, scaled by `weight` (the shard's share of the batch). */
-  | { type: 'grads'; shard: HostBatch; weight: number }
+  /**
+   * Gradient of the shard's mean loss, scaled by `weight` (the shard's share of the batch).
+   * `apply`: the previous step's summed gradient, applied first (saves a round trip per step).
+   */
+  | { type: 'grads'; shard: HostBatch; weight: number; apply?: Float32Array }
   /** The summed gradient, one SharedArrayBuffer read by every replica. */
   | { type: 'apply'; gradients: Float32Array }
   | { type: 'weights' };

@@ -26,6 +26,19 @@ function ready(): { model: TrainableModel; optimizer: tf.Optimizer } {
   return { model, optimizer };
 }
 
+/** One optimizer step with the summed gradient (the same on every replica). */
+function applySum(gradients: Float32Array): void {
+  const { model: m, optimizer: opt } = ready();
+  let offset = 0;
+  const named = m.variables.map((v) => {
+    const tensor = tf.tensor(gradients.subarray(offset, offset + v.size), v.shape);
+    offset += v.size;
+    return { name: v.name, tensor };
+  });
+  opt.applyGradients(named);
+  tf.dispose(named.map((n) => n.tensor));
+}
+
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
@@ -49,6 +62,7 @@ async function handle(msg: ToWorker): Promise<void> {
     }
     case 'grads': {
       const { model: m } = ready();
+      if (msg.apply) applySum(msg.apply);
       const started = performance.now();
       const shard = toTensors(msg.shard);
       const { value, grads } = tf.variableGrads(() => m.loss(shard), m.variables);
@@ -66,15 +80,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'apply': {
-      const { model: m, optimizer: opt } = ready();
-      let offset = 0;
-      const named = m.variables.map((v) => {
-        const tensor = tf.tensor(msg.gradients.subarray(offset, offset + v.size), v.shape);
-        offset += v.size;
-        return { name: v.name, tensor };
-      });
-      opt.applyGradients(named);
-      tf.dispose(named.map((n) => n.tensor));
+      applySum(msg.gradients);
       post({ type: 'applied' });
       return;
     }
