@@ -143,6 +143,10 @@ describe.each(helperPaths)('wasm depthwise conv gradients match cpu, %s', (_path
   onHelperPath(path);
   it.each(depthwiseCases)('%s', async (_name, xShape, wShape, stride, pad) => {
     const rng = new Rng(xShape.reduce((a, b) => a * 17 + b, stride + 1));
+    await expectSameForward(
+      (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+      [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],
+    );
     await expectSameGradients(
       (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
       [randomHostTensor(rng, xShape), randomHostTensor(rng, wShape)],

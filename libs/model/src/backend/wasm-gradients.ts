@@ -6,6 +6,7 @@ import {
 } from './conv-backprop';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeConv2D } from './conv-forward';
+import { makeDepthwiseConv2D } from './depthwise-forward';
 import { registerFusedGelu } from './gelu';
 import { shareIdentity } from './identity';
 import { makeBatchMatMul } from './matmul';
@@ -30,6 +31,7 @@ export const WASM_REPLACEMENT_KERNELS = {
 /** Replacements that wrap wasm's own kernel (which they still call in the fast case). */
 export const WASM_WRAPPED_KERNELS = {
   Conv2D: makeConv2D,
+  DepthwiseConv2dNative: makeDepthwiseConv2D,
   BatchMatMul: makeBatchMatMul,
   Sum: makeSum,
 } as const;

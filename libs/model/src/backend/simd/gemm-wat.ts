@@ -357,6 +357,64 @@ export function gemmFields(fma: boolean): string {
       (local.set $pix (i32.add (local.get $pix) (i32.const 4)))
       (br $gloop))))
 
+  ;; Forward stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
+  ;; out[b, y, x, c] = sum over valid i, j of x[b, y+i-padT, x+j-padL, c] * w[i][j][c]. The output
+  ;; pixel accumulates in place (it stays in L1), so taps outside the image cost nothing.
+  (func (export "depthwiseForward") (param $x i32) (param $w i32) (param $out i32)
+        (param $n i32) (param $h i32) (param $wd i32) (param $c i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
+    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
+    (local $op i32) (local $xp i32) (local $wp i32) (local $v i32) (local $cBytes i32)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $op (local.get $out))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $ydone (loop $yloop
+        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
+        (local.set $xo (i32.const 0))
+        (block $xdone (loop $xloop
+          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
+          (local.set $v (i32.const 0))
+          (block $zdone (loop $z
+            (br_if $zdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+            (v128.store (i32.add (local.get $op) (local.get $v)) (v128.const i32x4 0 0 0 0))
+            (local.set $v (i32.add (local.get $v) (i32.const 16)))
+            (br $z)))
+          (local.set $i (i32.const 0))
+          (block $idone (loop $iloop
+            (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
+            (local.set $yy (i32.sub (i32.add (local.get $y) (local.get $i)) (local.get $padT)))
+            (if (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h))) (then
+              (local.set $j (i32.const 0))
+              (block $jdone (loop $jloop
+                (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
+                (local.set $xx (i32.sub (i32.add (local.get $xo) (local.get $j)) (local.get $padL)))
+                (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $wd))) (then
+                  (local.set $xp (i32.add (local.get $x) (i32.mul
+                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $wd)) (local.get $xx))
+                    (local.get $cBytes))))
+                  (local.set $wp (i32.add (local.get $w) (i32.mul
+                    (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
+                  (local.set $v (i32.const 0))
+                  (block $vdone (loop $vloop
+                    (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                    (v128.store (i32.add (local.get $op) (local.get $v))
+                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))', '(v128.load (i32.add (local.get $op) (local.get $v)))')})
+                    (local.set $v (i32.add (local.get $v) (i32.const 16)))
+                    (br $vloop)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $jloop)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $iloop)))
+          (local.set $op (i32.add (local.get $op) (local.get $cBytes)))
+          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+          (br $xloop)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $yloop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop))))
+
   ;; Filter gradient of a stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
   ;; dw[i][j][c] = sum over b, y, x of x[b, y+i-padT, x+j-padL, c] * dy[b, y, x, c]. Each image's
   ;; sums go to part (kh*kw*c floats) first and are then added to dw, so no single f32 sum runs

@@ -44,6 +44,21 @@ export interface SimdHelpers {
     padL: number,
   ): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
+  depthwiseForward(
+    x: number,
+    w: number,
+    out: number,
+    n: number,
+    h: number,
+    wd: number,
+    c: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    padT: number,
+    padL: number,
+  ): void;
   depthwiseFilterGrad(
     x: number,
     dy: number,
