@@ -138,6 +138,7 @@ interface Compiled {
 interface Loaded {
   plain: SimdHelpers;
   fma?: SimdHelpers;
+  noFma?: string;
 }
 
 let compiled: Promise<Compiled> | undefined;
@@ -189,7 +190,7 @@ async function compile(): Promise<Compiled> {
 export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boolean; detail: string }> {
   const internals = backend as WasmBackendInternals;
   const describe = (l: Loaded) =>
-    l.fma ? 'wasm SIMD, FMA (relaxed SIMD)' : 'wasm SIMD, no FMA (this engine lacks relaxed SIMD)';
+    l.fma ? 'wasm SIMD, FMA (relaxed SIMD)' : `wasm SIMD, no FMA (relaxed SIMD did not compile: ${l.noFma})`;
   const known = instances.get(internals);
   if (known) return { loaded: true, detail: describe(known) };
   const memory = internals.wasm?.asm?.memory;
@@ -209,6 +210,7 @@ export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boole
     const loaded: Loaded = {
       plain: await instantiate(modules.plain, false),
       fma: modules.fma ? await instantiate(modules.fma, true) : undefined,
+      noFma: modules.noFma,
     };
     instances.set(internals, loaded);
     return { loaded: true, detail: describe(loaded) };
