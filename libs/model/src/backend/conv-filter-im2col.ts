@@ -1,4 +1,5 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { ConvGeometry } from './conv-forward';
 import { SimdHelpers, simdHelpers } from './simd/helpers';
 import { WasmOps } from './wasm-ops';
 
@@ -128,18 +129,8 @@ function filterGradXnnpack(ops: WasmOps, x: TensorInfo, dy: TensorInfo, g: Im2co
   return ops.reshape(sum!, [kh, kw, cin, cout]);
 }
 
-interface Im2colGeometry {
-  n: number;
-  h: number;
-  w: number;
-  cin: number;
-  ho: number;
-  wo: number;
-  kh: number;
-  kw: number;
-  stride: [number, number];
-  pad: [number, number];
-}
+/** A conv's shape without Cout, which the filter gradient takes from dy. */
+type Im2colGeometry = Omit<ConvGeometry, 'cout'>;
 
 /** The same colsᵀ from NHWC x in JS: one output column (K position) at a time. */
 function fillJs(

@@ -360,123 +360,42 @@ export function gemmFields(fma: boolean): string {
   ;; Forward stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
   ;; out[b, y, x, c] = sum over valid i, j of x[b, y+i-padT, x+j-padL, c] * w[i][j][c]. The output
   ;; pixel accumulates in place (it stays in L1), so taps outside the image cost nothing.
-  (func (export "depthwiseForward") (param $x i32) (param $w i32) (param $out i32)
-        (param $n i32) (param $h i32) (param $wd i32) (param $c i32) (param $ho i32) (param $wo i32)
+  (func (export "depthwiseForward") (param $x i32) (param $filter i32) (param $pixels i32)
+        (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
-    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
-    (local $op i32) (local $xp i32) (local $wp i32) (local $v i32) (local $cBytes i32)
-    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $op (local.get $out))
-    (block $bdone (loop $bloop
-      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
-      (local.set $y (i32.const 0))
-      (block $ydone (loop $yloop
-        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
-        (local.set $xo (i32.const 0))
-        (block $xdone (loop $xloop
-          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
-          (local.set $v (i32.const 0))
+    ${depthwiseTapLoops({
+      pixelStart: `(local.set $v (i32.const 0))
           (block $zdone (loop $z
             (br_if $zdone (i32.ge_u (local.get $v) (local.get $cBytes)))
-            (v128.store (i32.add (local.get $op) (local.get $v)) (v128.const i32x4 0 0 0 0))
+            (v128.store (i32.add (local.get $pp) (local.get $v)) (v128.const i32x4 0 0 0 0))
             (local.set $v (i32.add (local.get $v) (i32.const 16)))
-            (br $z)))
-          (local.set $i (i32.const 0))
-          (block $idone (loop $iloop
-            (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
-            (local.set $yy (i32.sub (i32.add (local.get $y) (local.get $i)) (local.get $padT)))
-            (if (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h))) (then
-              (local.set $j (i32.const 0))
-              (block $jdone (loop $jloop
-                (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
-                (local.set $xx (i32.sub (i32.add (local.get $xo) (local.get $j)) (local.get $padL)))
-                (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $wd))) (then
-                  (local.set $xp (i32.add (local.get $x) (i32.mul
-                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $wd)) (local.get $xx))
-                    (local.get $cBytes))))
-                  (local.set $wp (i32.add (local.get $w) (i32.mul
-                    (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
-                  (local.set $v (i32.const 0))
-                  (block $vdone (loop $vloop
-                    (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
-                    (v128.store (i32.add (local.get $op) (local.get $v))
-                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))', '(v128.load (i32.add (local.get $op) (local.get $v)))')})
-                    (local.set $v (i32.add (local.get $v) (i32.const 16)))
-                    (br $vloop)))))
-                (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                (br $jloop)))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $iloop)))
-          (local.set $op (i32.add (local.get $op) (local.get $cBytes)))
-          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
-          (br $xloop)))
-        (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $yloop)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bloop))))
+            (br $z)))`,
+      perTap: `(v128.store (i32.add (local.get $pp) (local.get $v))
+                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))', '(v128.load (i32.add (local.get $pp) (local.get $v)))')})`,
+      imageEnd: '',
+    })})
 
   ;; Filter gradient of a stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
   ;; dw[i][j][c] = sum over b, y, x of x[b, y+i-padT, x+j-padL, c] * dy[b, y, x, c]. Each image's
-  ;; sums go to part (kh*kw*c floats) first and are then added to dw, so no single f32 sum runs
-  ;; over more than one image's pixels. dw and part must be zeroed by the caller.
-  (func (export "depthwiseFilterGrad") (param $x i32) (param $dy i32) (param $dw i32) (param $part i32)
+  ;; sums go to filter (kh*kw*c floats, the "part") first and are then added to dw, so no single
+  ;; f32 sum runs over more than one image's pixels. dw and part must be zeroed by the caller.
+  (func (export "depthwiseFilterGrad") (param $x i32) (param $pixels i32) (param $dw i32) (param $filter i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
-    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
-    (local $dyp i32) (local $xp i32) (local $wp i32) (local $v i32) (local $cBytes i32) (local $partBytes i32)
-    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $partBytes (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $cBytes)))
-    (local.set $dyp (local.get $dy))
-    (block $bdone (loop $bloop
-      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
-      (local.set $y (i32.const 0))
-      (block $ydone (loop $yloop
-        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
-        (local.set $xo (i32.const 0))
-        (block $xdone (loop $xloop
-          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
-          (local.set $i (i32.const 0))
-          (block $idone (loop $iloop
-            (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
-            (local.set $yy (i32.sub (i32.add (local.get $y) (local.get $i)) (local.get $padT)))
-            (if (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h))) (then
-              (local.set $j (i32.const 0))
-              (block $jdone (loop $jloop
-                (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
-                (local.set $xx (i32.sub (i32.add (local.get $xo) (local.get $j)) (local.get $padL)))
-                (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w))) (then
-                  (local.set $xp (i32.add (local.get $x) (i32.mul
-                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx))
-                    (local.get $cBytes))))
-                  (local.set $wp (i32.add (local.get $part) (i32.mul
-                    (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
-                  (local.set $v (i32.const 0))
-                  (block $vdone (loop $vloop
-                    (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
-                    (v128.store (i32.add (local.get $wp) (local.get $v))
-                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $dyp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))')})
-                    (local.set $v (i32.add (local.get $v) (i32.const 16)))
-                    (br $vloop)))))
-                (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                (br $jloop)))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $iloop)))
-          (local.set $dyp (i32.add (local.get $dyp) (local.get $cBytes)))
-          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
-          (br $xloop)))
-        (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $yloop)))
-      ;; dw += part; part = 0
+    ${depthwiseTapLoops({
+      pixelStart: '',
+      perTap: `(v128.store (i32.add (local.get $wp) (local.get $v))
+                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $pp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))')})`,
+      imageEnd: `;; dw += part; part = 0
       (local.set $v (i32.const 0))
       (block $adone (loop $aloop
-        (br_if $adone (i32.ge_u (local.get $v) (local.get $partBytes)))
+        (br_if $adone (i32.ge_u (local.get $v) (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $cBytes))))
         (v128.store (i32.add (local.get $dw) (local.get $v))
-          (f32x4.add (v128.load (i32.add (local.get $dw) (local.get $v))) (v128.load (i32.add (local.get $part) (local.get $v)))))
-        (v128.store (i32.add (local.get $part) (local.get $v)) (v128.const i32x4 0 0 0 0))
+          (f32x4.add (v128.load (i32.add (local.get $dw) (local.get $v))) (v128.load (i32.add (local.get $filter) (local.get $v)))))
+        (v128.store (i32.add (local.get $filter) (local.get $v)) (v128.const i32x4 0 0 0 0))
         (local.set $v (i32.add (local.get $v) (i32.const 16)))
-        (br $aloop)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bloop))))
+        (br $aloop)))`,
+    })})
 
   ;; Bp[p][k][0..8) = B[k][8p .. 8p+8) of row-major B [K, N], zero past column N.
   (func (export "packPanels8") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)
@@ -517,4 +436,59 @@ export function gemmFields(fma: boolean): string {
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 `;
+}
+
+/**
+ * The loop nest both stride-1 depthwise kernels share: every output pixel ($pp walks the
+ * [n, ho, wo, c] tensor given as $pixels), every tap inside the image ($xp: x at that tap, $wp:
+ * the tap's c floats in $filter), and a channel loop over $v running `perTap`.
+ */
+function depthwiseTapLoops(parts: { pixelStart: string; perTap: string; imageEnd: string }): string {
+  return String.raw`
+    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
+    (local $pp i32) (local $xp i32) (local $wp i32) (local $v i32) (local $cBytes i32)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $pp (local.get $pixels))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $ydone (loop $yloop
+        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
+        (local.set $xo (i32.const 0))
+        (block $xdone (loop $xloop
+          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
+          ${parts.pixelStart}
+          (local.set $i (i32.const 0))
+          (block $idone (loop $iloop
+            (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
+            (local.set $yy (i32.sub (i32.add (local.get $y) (local.get $i)) (local.get $padT)))
+            (if (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h))) (then
+              (local.set $j (i32.const 0))
+              (block $jdone (loop $jloop
+                (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
+                (local.set $xx (i32.sub (i32.add (local.get $xo) (local.get $j)) (local.get $padL)))
+                (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w))) (then
+                  (local.set $xp (i32.add (local.get $x) (i32.mul
+                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx))
+                    (local.get $cBytes))))
+                  (local.set $wp (i32.add (local.get $filter) (i32.mul
+                    (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
+                  (local.set $v (i32.const 0))
+                  (block $vdone (loop $vloop
+                    (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                    ${parts.perTap}
+                    (local.set $v (i32.add (local.get $v) (i32.const 16)))
+                    (br $vloop)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $jloop)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $iloop)))
+          (local.set $pp (i32.add (local.get $pp) (local.get $cBytes)))
+          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+          (br $xloop)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $yloop)))
+      ${parts.imageEnd}
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop)))`;
 }
