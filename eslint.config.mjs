@@ -14,4 +14,57 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // Library boundaries, enforced here rather than by comments. The coordinator and the libraries it
+  // loads never load TensorFlow.js (a coordinator host needs no compute engine); libs/weights is the
+  // codec alone. Paths are matched on the import specifier, so every relative depth is covered.
+  {
+    files: [
+      'libs/weights/**/*.ts',
+      'libs/protocol/**/*.ts',
+      'libs/metrics/**/*.ts',
+      'libs/federated/**/*.ts',
+      'apps/coordinator/**/*.ts',
+    ],
+    ignores: ['libs/federated/src/proximal-tf.ts', 'libs/federated/src/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@tensorflow/*'],
+              message: 'this code must not load TensorFlow.js (see docs/ARCHITECTURE.md).',
+            },
+            {
+              group: ['**/model/src', '**/model/src/*', '**/compute/src', '**/compute/src/*'],
+              message: 'libs/model and libs/compute load TensorFlow.js: use libs/weights for the codec.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['libs/weights/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@tensorflow/*'], message: 'libs/weights is the codec alone: no TensorFlow.js.' },
+            {
+              group: [
+                '**/model/src*',
+                '**/compute/src*',
+                '**/federated/src*',
+                '**/protocol/src*',
+                '**/imaging/src*',
+              ],
+              message: 'libs/weights depends on libs/common only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

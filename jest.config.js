@@ -23,6 +23,8 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       setupFiles: ['reflect-metadata'],
+      // Suites that start `phcc-fed` processes run dist/: build it when missing or stale, never skip.
+      globalSetup: '<rootDir>/test/support/build-dist.ts',
     },
   ],
 };

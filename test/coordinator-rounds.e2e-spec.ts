@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket } from 'socket.io-client';
 import { getLogger, silentLog } from '../libs/common/src';
-import { decodeWeights, encodeWeights, NamedArray } from '../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, NamedArray } from '../libs/weights/src';
 import {
   LoadedSiteKit,
   loadSiteKit,

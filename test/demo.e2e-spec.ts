@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../libs/common/src';
 import { runCli } from '../apps/cli/src/main';
 
 /**
@@ -11,9 +10,7 @@ import { runCli } from '../apps/cli/src/main';
  */
 jest.setTimeout(120_000);
 
-const built = existsSync(join(packageRoot(), 'dist', 'apps', 'cli', 'src', 'main.js'));
-
-(built ? describe : describe.skip)('phcc-fed demo --quick (2 sites)', () => {
+describe('phcc-fed demo --quick (2 sites)', () => {
   let out: string;
   beforeAll(() => {
     out = mkdtempSync(join(tmpdir(), 'phcc-demo-e2e-'));

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, silentLog } from '../libs/common/src';
-import { encodeWeights, weightsDigest } from '../libs/model/src/codec/core';
+import { encodeWeights, weightsDigest } from '../libs/weights/src';
 import { provision } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 

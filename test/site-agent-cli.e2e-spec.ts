@@ -5,7 +5,7 @@ import { runCli } from '../apps/cli/src/main';
 import { TINY_MODEL } from '../apps/cli/src/commands/model-inputs';
 import { FakeCoordinator } from '../apps/site-agent/src/test-support/fake-coordinator';
 import { generateCohort } from '../libs/imaging/src';
-import { decodeWeights } from '../libs/model/src/codec/core';
+import { decodeWeights } from '../libs/weights/src';
 import { PhccModel } from '../libs/model/src/network';
 import { loadCoordinator, loadSiteKit, provision } from '../libs/protocol/src';
 

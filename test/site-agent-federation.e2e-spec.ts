@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeWeights, encodeWeights } from '../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights } from '../libs/weights/src';
 import { payloadDigest, ProtocolError, signEnvelope } from '../libs/protocol/src';
 import { testKeyPair } from '../libs/protocol/src/test-support/fixtures';
 import { AgentEvent, LocalParamStore, PrivacyGuardError, SiteAgent } from '../apps/site-agent/src';

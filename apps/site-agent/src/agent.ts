@@ -8,7 +8,7 @@ import {
   STAGE_PARTS,
   uploadLayout,
 } from '../../../libs/federated/src';
-import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
 import {
   AckReply,
   ackError,

@@ -1,4 +1,4 @@
-import type { NamedArray } from '../../../libs/model/src/codec/core';
+import type { NamedArray } from '../../../libs/weights/src';
 import type { Stage, TaskBody } from '../../../libs/protocol/src';
 
 /** Progress of a running task: fraction done in [0, 1] and a short human-readable note. */

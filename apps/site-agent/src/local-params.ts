@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeWeights, encodeWeights, NamedArray } from '../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, NamedArray } from '../../../libs/weights/src';
 
 /**
  * The parameters that never leave the site (FedBN: normalisation layers), kept in the agent's

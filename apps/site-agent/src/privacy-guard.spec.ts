@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeWeights, NamedArray } from '../../../libs/model/src/codec/core';
+import { encodeWeights, NamedArray } from '../../../libs/weights/src';
 import { AckTransport, Envelope, payloadDigest, signEnvelope } from '../../../libs/protocol/src';
 import { sampleBody, testKeyPair } from '../../../libs/protocol/src/test-support/fixtures';
 import { MessageLog } from './message-log';

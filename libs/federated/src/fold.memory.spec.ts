@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { encodeWeights, layoutOf } from '../../model/src/codec/core';
+import { encodeWeights, layoutOf } from '../../weights/src';
 import { Rng } from '../../common/src';
 import { simulatedLayout, simulatedWeights } from './simulate';
 import { FedAvg } from './strategies/fedavg';

@@ -1,5 +1,5 @@
 import { Rng } from '../../common/src';
-import { encodeWeights, layoutOf, weightsDigest } from '../../model/src/codec/core';
+import { encodeWeights, layoutOf, weightsDigest } from '../../weights/src';
 import { UpdateGate } from './inbound/gate';
 import { simulatedLayout, simulatedWeights } from './simulate';
 import { createStrategy, StrategySpec } from './strategies/registry';

@@ -3,7 +3,7 @@
  * `UpdateSource` through which strategies read updates one at a time.
  */
 
-import type { NamedArray } from '../../model/src/codec/core';
+import type { NamedArray } from '../../weights/src';
 
 /** One named weight tensor, exactly as the weight codec (libs/model codec) decodes it. */
 export type { NamedArray };

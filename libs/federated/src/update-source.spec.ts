@@ -1,4 +1,4 @@
-import { encodeWeights } from '../../model/src/codec/core';
+import { encodeWeights } from '../../weights/src';
 import { tensor, valuesOf } from './__tests__/harness';
 import { decodeSelected, EncodedUpdateSource } from './update-source';
 

@@ -1,7 +1,7 @@
 import { PhccError } from '../../common/src';
-import { readWeightsHeader } from '../../model/src/codec/core';
-import { HOST_LITTLE_ENDIAN } from '../../model/src/codec/little-endian';
-import { readTensorData } from '../../model/src/codec/tensor-data';
+import { readWeightsHeader } from '../../weights/src';
+import { HOST_LITTLE_ENDIAN } from '../../weights/src/little-endian';
+import { readTensorData } from '../../weights/src/tensor-data';
 import { NamedArray, TensorPredicate, UpdateEntry, UpdateSource } from './types';
 
 /**

@@ -9,7 +9,7 @@ import {
 import { delongCi, delongPairedTest, delongUnpairedTest, rocSummary } from './delong';
 import { twoSidedNormalP } from './distributions';
 
-describe('DeLong against pROC 1.18 (shared/testdata/roc)', () => {
+describe('DeLong against pROC 1.18 (libs/metrics/src/testdata)', () => {
   const { y, a, b, expected } = loadPairedReference();
 
   it('AUC and 95 % CI of each score to 1e-9', () => {

@@ -53,7 +53,7 @@ describe('normal distribution', () => {
   });
 
   it('two-sided p of the pROC paired DeLong example', () => {
-    // pROC 1.18, /work/shared/testdata/roc/expected.json
+    // pROC 1.18, libs/metrics/src/testdata/expected.json
     expect(twoSidedNormalP(-1.341023682604)).toBeCloseTo(0.179912763582, 11);
     expect(twoSidedNormalP(0)).toBe(1);
   });

@@ -1,5 +1,5 @@
 // Public surface of libs/model. Code that must not load tfjs (the coordinator, libs/federated)
-// imports the codec from './codec/core' directly instead of from here.
+// imports libs/weights directly instead of from here.
 export * from './backend';
 export * from './codec';
 export * from './network';

@@ -9,7 +9,7 @@ import {
   UpdateEntry,
   UpdateGate,
 } from '../../../../libs/federated/src';
-import { decodeWeights, encodeWeights, weightsDigest } from '../../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, weightsDigest } from '../../../../libs/weights/src';
 import { BenchFigures, BenchSuite } from './suite';
 
 const SITES = 20;

@@ -22,7 +22,15 @@ interface InspectJson {
 const lastJson = (out: string) => lastJsonLine<InspectJson>(out);
 
 describe('phcc-fed inspect', () => {
-  const reference = join(packageRoot(), '..', 'shared', 'testdata', 'nifti', 'reoriented_anat_moved.nii');
+  const reference = join(
+    packageRoot(),
+    'libs',
+    'imaging',
+    'src',
+    'nifti',
+    'testdata',
+    'reoriented_anat_moved.nii',
+  );
 
   it('prints the nibabel-equivalent summary and a JSON last line', async () => {
     const { out, code } = await cli('inspect', reference, '--json');

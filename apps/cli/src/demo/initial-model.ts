@@ -1,5 +1,5 @@
 import type { Log } from '../../../../libs/common/src';
-import { encodeWeights } from '../../../../libs/model/src/codec/core';
+import { encodeWeights } from '../../../../libs/weights/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 
 /**

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeWeights, encodeWeights, NamedArray } from '../../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, NamedArray } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { UpdateRecord } from '../persistence/records';
 import { SqliteStore } from '../persistence/sqlite/sqlite-store';

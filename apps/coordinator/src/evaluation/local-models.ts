@@ -1,6 +1,6 @@
 import { PhccError } from '../../../../libs/common/src';
 import { localModelFrom, NamedArray, UpdateKind } from '../../../../libs/federated/src';
-import { decodeWeights, encodeWeights } from '../../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { UpdateRecord } from '../persistence/records';
 import { CoordinatorStore } from '../persistence/repositories';

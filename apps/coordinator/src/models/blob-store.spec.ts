@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { weightsDigest } from '../../../../libs/model/src/codec/core';
+import { weightsDigest } from '../../../../libs/weights/src';
 import { BlobIntegrityError, BlobNotFoundError, BlobStore } from './blob-store';
 
 async function drain(stream: Readable): Promise<Buffer> {

@@ -19,7 +19,7 @@ import {
   ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
-import { decodeWeights } from '../../../../libs/model/src/codec/core';
+import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { DigestParamDto } from './digest-param.dto';
 import { BlobStore, PutResult } from './blob-store';

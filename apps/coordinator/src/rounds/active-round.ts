@@ -1,6 +1,6 @@
 import type { Strategy, UpdateEntry, UpdateGate } from '../../../../libs/federated/src';
 import type { EvalResultBody, TaskConfigDto } from '../../../../libs/protocol/src';
-import type { ArrayLayout } from '../../../../libs/model/src/codec/core';
+import type { ArrayLayout } from '../../../../libs/weights/src';
 import { DisconnectGrace } from './disconnect-grace';
 import { RoundStateMachine } from './round-state';
 import { RoundStep } from './run-schedule';

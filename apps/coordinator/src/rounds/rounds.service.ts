@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConfigService } from '@nestjs/config';
 import { Log } from '../../../../libs/common/src';
 import { createStrategy, EncodedUpdateSource, Strategy, UpdateGate } from '../../../../libs/federated/src';
-import { decodeWeights, encodeWeights, layoutOf } from '../../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights, layoutOf } from '../../../../libs/weights/src';
 import {
   AnySocket,
   newNonce,

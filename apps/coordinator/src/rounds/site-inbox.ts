@@ -1,5 +1,5 @@
 import { Log } from '../../../../libs/common/src';
-import { decodeWeights } from '../../../../libs/model/src/codec/core';
+import { decodeWeights } from '../../../../libs/weights/src';
 import {
   AckReply,
   AnySocket,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FedAdam, FedAvg, Strategy } from '../../../../libs/federated/src';
 import { runRound, SiteUpdateSpec, tensor } from '../../../../libs/federated/src/__tests__/harness';
-import { encodeWeights, NamedArray } from '../../../../libs/model/src/codec/core';
+import { encodeWeights, NamedArray } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { SqliteStore } from '../persistence/sqlite/sqlite-store';
 import { StrategyStateKeeper } from './strategy-state';

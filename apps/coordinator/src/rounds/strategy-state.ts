@@ -1,6 +1,6 @@
 import { PhccError } from '../../../../libs/common/src';
 import type { Strategy } from '../../../../libs/federated/src';
-import { decodeWeights, encodeWeights } from '../../../../libs/model/src/codec/core';
+import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { CoordinatorStore } from '../persistence/repositories';
 import { RoundStep } from './run-schedule';

@@ -1,6 +1,6 @@
 import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
 import { initBackend } from '../../../../libs/model/src/backend/select';
-import { layoutOf } from '../../../../libs/model/src/codec/core';
+import { layoutOf } from '../../../../libs/weights/src';
 import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
 import { constructedCohort, PatientSample } from '../../../../libs/model/src/training';
 import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';

@@ -1,7 +1,7 @@
 import { InputError, Log } from '../../../../libs/common/src';
 import { STAGE_PARTS } from '../../../../libs/federated/src';
 import { rocSummary, scoreHistogram } from '../../../../libs/metrics/src';
-import { NamedArray } from '../../../../libs/model/src/codec/core';
+import { NamedArray } from '../../../../libs/weights/src';
 import { ModelConfig, ModelPart, PhccModel } from '../../../../libs/model/src/network';
 import {
   isFinetunePatient,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, Server as HttpServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Server, Socket as ServerSocket } from 'socket.io';
-import { encodeWeights, NamedArray } from '../../../../libs/model/src/codec/core';
+import { encodeWeights, NamedArray } from '../../../../libs/weights/src';
 import {
   AckReply,
   attachTransferReceiver,

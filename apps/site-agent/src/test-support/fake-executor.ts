@@ -1,4 +1,4 @@
-import { NamedArray } from '../../../../libs/model/src/codec/core';
+import { NamedArray } from '../../../../libs/weights/src';
 import { Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
 

@@ -1,4 +1,4 @@
-import { cloneArrays, layoutOf } from '../../../model/src/codec/core';
+import { cloneArrays, layoutOf } from '../../../weights/src';
 import { AggregateFitResult, Strategy } from '../strategies/strategy';
 import { InMemoryUpdateSource } from '../update-source';
 import { NamedArray, TrainingStage, UpdateEntry, UpdateKind } from '../types';

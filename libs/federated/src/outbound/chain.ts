@@ -1,5 +1,5 @@
 import { InputError, Rng } from '../../../common/src';
-import { WeightEncoding } from '../../../model/src/codec/core';
+import { WeightEncoding } from '../../../weights/src';
 import { keepLocalFromSource } from '../parts';
 import { FitInstruction } from '../strategies/strategy';
 import { NamedArray } from '../types';

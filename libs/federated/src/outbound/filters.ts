@@ -1,10 +1,5 @@
 import { InputError, PhccError, Rng } from '../../../common/src';
-import {
-  decodeWeights,
-  encodeWeights,
-  WeightEncoding,
-  WEIGHT_ENCODINGS,
-} from '../../../model/src/codec/core';
+import { decodeWeights, encodeWeights, WeightEncoding, WEIGHT_ENCODINGS } from '../../../weights/src';
 import { byName, squaredDistance } from '../named-arrays';
 import { ModelPart, uploadPredicate } from '../parts';
 import { NamedArray } from '../types';

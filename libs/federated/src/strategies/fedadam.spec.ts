@@ -1,4 +1,4 @@
-import { encodeWeights } from '../../../model/src/codec/core';
+import { encodeWeights } from '../../../weights/src';
 import { runRound, tensor, valuesOf } from '../__tests__/harness';
 import { FedAdam } from './fedadam';
 

@@ -1,5 +1,5 @@
 import { Rng } from '../../../common/src';
-import { encodeWeights } from '../../../model/src/codec/core';
+import { encodeWeights } from '../../../weights/src';
 import { runRound, tensor, valuesOf, SiteUpdateSpec } from '../__tests__/harness';
 import { WeightedSum } from '../fold';
 import { simulatedLayout, simulatedWeights } from '../simulate';

@@ -1,4 +1,4 @@
-import { cloneArrays, layoutOf } from '../../../model/src/codec/core';
+import { cloneArrays, layoutOf } from '../../../weights/src';
 import { tensor, valuesOf } from '../__tests__/harness';
 import { UpdateGate } from '../inbound/gate';
 import { applyOutgoing } from '../outbound/outgoing';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { InputError, packageRoot } from '../../../common/src';
+import { InputError } from '../../../common/src';
 import { numpyDtypeString, parseNifti, readNifti, readNiftiSync } from './read';
 import { orientationCodes } from './read-affine';
 import { writeNiftiSync } from './write';
@@ -364,7 +364,7 @@ describe('readNifti: files', () => {
 });
 
 describe('readNifti: nibabel reference files', () => {
-  const dataDir = join(packageRoot(), '..', 'shared', 'testdata', 'nifti');
+  const dataDir = join(__dirname, 'testdata');
   const expected = JSON.parse(readFileSync(join(dataDir, 'expected.json'), 'utf8')) as Record<
     string,
     {

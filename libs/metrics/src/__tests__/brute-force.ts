@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { packageRoot, Rng } from '../../../common/src';
+import { Rng } from '../../../common/src';
 
 function psi(caseScore: number, controlScore: number): number {
   return caseScore > controlScore ? 1 : caseScore === controlScore ? 0.5 : 0;
@@ -83,7 +83,7 @@ export function randomTiedData(
   return { labels, scores };
 }
 
-/** pROC's reference data set: /work/shared/testdata/roc (label y, scores a and b). */
+/** pROC's reference data set (label y, scores a and b): libs/metrics/src/testdata, see its README. */
 export function loadPairedReference(): {
   y: number[];
   a: number[];
@@ -97,7 +97,7 @@ export function loadPairedReference(): {
     n_neg: number;
   };
 } {
-  const dir = path.join(packageRoot(), '..', 'shared', 'testdata', 'roc');
+  const dir = path.join(__dirname, '..', 'testdata');
   const lines = fs.readFileSync(path.join(dir, 'paired.csv'), 'utf8').trim().split(/\r?\n/);
   const header = lines[0].split(',');
   const rows = lines.slice(1).map((l) => l.split(',').map(Number));
@@ -111,5 +111,5 @@ export function loadPairedReference(): {
 }
 
 export function referenceCsvPath(): string {
-  return path.join(packageRoot(), '..', 'shared', 'testdata', 'roc', 'paired.csv');
+  return path.join(__dirname, '..', 'testdata', 'paired.csv');
 }

@@ -1,4 +1,4 @@
-// Public surface of the weight codec. `./core` is the same without the tfjs bridge, for callers
-// (the coordinator) that handle weights without loading tfjs.
-export * from './core';
+// The weight codec as libs/model offers it: libs/weights (no tfjs) plus the bridge to tfjs tensors.
+// Code that must not load tfjs (the coordinator, libs/federated) imports libs/weights directly.
+export * from '../../../weights/src';
 export * from './tf-bridge';

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { decodeWeights } from './decode';
-import { encodeWeights } from './encode';
+import { decodeWeights, encodeWeights } from '../../../weights/src';
 import { namedArraysToTensors, tensorsToNamedArrays, tensorsToNamedArraysAsync } from './tf-bridge';
 
 beforeAll(async () => {

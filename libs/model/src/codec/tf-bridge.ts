@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { WeightCodecError } from './errors';
-import { NamedArray } from './format';
+import { WeightCodecError } from '../../../weights/src';
+import type { NamedArray } from '../../../weights/src';
 
 /**
  * The only place the codec meets tfjs: everything else in codec/ stays tfjs-free so the

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError, Rng } from '../../../common/src';
-import type { NamedArray } from '../codec/core';
+import type { NamedArray } from '../../../weights/src';
 
 /** Which part of the network a weight belongs to; strategies select parts per stage. */
 export type ModelPart = 'encoder' | 'decoder' | 'head';

@@ -3,7 +3,7 @@ import { initBackend } from '../backend/select';
 import { modelConfig } from '../network/config';
 import { randomPatchMask } from '../network/mask';
 import { PhccModel } from '../network/model';
-import { NamedArray } from '../codec/core';
+import { NamedArray } from '../../../weights/src';
 import { TINY } from '../__tests__/tiny-config';
 import { balancedClassWeights, DEFAULT_SSL_WEIGHTING } from './losses';
 import { trainFinetune, trainSsl } from './loops';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedArray } from '../codec/core';
+import type { NamedArray } from '../../../weights/src';
 import { MaskPyramid } from '../network/mask';
 import { PhccModel } from '../network/model';
 import { ModelPart } from '../network/params';

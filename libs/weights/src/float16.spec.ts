@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../../../common/src';
+import { Rng } from '../../common/src';
 import { FLOAT16_MAX, float16BitsToFloat32, float32BitsToFloat16Bits, roundToFloat16 } from './float16';
 
 const f32Bits = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0];

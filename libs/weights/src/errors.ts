@@ -1,4 +1,4 @@
-import { PhccError } from '../../../common/src';
+import { PhccError } from '../../common/src';
 
 /**
  * Every way a weight buffer or a set of named arrays can be wrong. Codes are stable so that the

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Rng } from '../../../common/src';
+import { Rng } from '../../common/src';
 import { decodeWeights } from './decode';
 import { weightsDigest } from './digest';
 import { encodeWeights } from './encode';

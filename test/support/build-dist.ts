@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Jest global setup of the e2e project: the suites that start `phcc-fed` processes run dist/, so
+ * dist/ must exist and be newer than every source file. A missing or stale build is rebuilt here
+ * (`tsc -p tsconfig.build.json`, what `npm run build` does); a build that fails fails the run. No
+ * e2e suite ever skips for want of dist/.
+ */
+export default function buildDist(): void {
+  const root = join(__dirname, '..', '..');
+  const entry = join(root, 'dist', 'apps', 'cli', 'src', 'main.js');
+  const builtAt = existsSync(entry) ? statSync(entry).mtimeMs : 0;
+  const newest = Math.max(newestSource(join(root, 'apps')), newestSource(join(root, 'libs')));
+  if (builtAt >= newest) return;
+  process.stderr.write(`\ne2e: dist/ is ${builtAt ? 'older than the sources' : 'missing'}; building it\n`);
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (!existsSync(entry)) throw new Error(`the build did not produce ${entry}`);
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
+      newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
