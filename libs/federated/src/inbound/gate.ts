@@ -97,16 +97,27 @@ export class UpdateGate {
 
   /** Applies the round checks; returns the entries to aggregate and the ones refused. */
   screen(entries: readonly UpdateEntry[]): { accepted: UpdateEntry[]; rejected: Rejection[] } {
-    const rejected: Rejection[] = [];
-    const refusedSites = new Set<string>();
-    for (const check of this.roundChecks) {
-      // Every round check sees the same admitted set, so the order of checks cannot shift a median.
-      for (const [siteId, failure] of check.screen(entries)) {
-        if (refusedSites.has(siteId)) continue;
-        refusedSites.add(siteId);
-        rejected.push({ siteId, check: check.name, ...failure });
-      }
-    }
-    return { accepted: entries.filter((e) => !refusedSites.has(e.siteId)), rejected };
+    return screenEntries(entries, this.roundChecks);
   }
+}
+
+/**
+ * The round-level half of the gate on its own: it needs only the admitted entries (no tensors),
+ * so the round engine screens a round without holding a gate. Default: the delta-norm bound.
+ */
+export function screenEntries(
+  entries: readonly UpdateEntry[],
+  roundChecks: readonly RoundCheck[] = [checkNormBound()],
+): { accepted: UpdateEntry[]; rejected: Rejection[] } {
+  const rejected: Rejection[] = [];
+  const refusedSites = new Set<string>();
+  for (const check of roundChecks) {
+    // Every round check sees the same admitted set, so the order of checks cannot shift a median.
+    for (const [siteId, failure] of check.screen(entries)) {
+      if (refusedSites.has(siteId)) continue;
+      refusedSites.add(siteId);
+      rejected.push({ siteId, check: check.name, ...failure });
+    }
+  }
+  return { accepted: entries.filter((e) => !refusedSites.has(e.siteId)), rejected };
 }

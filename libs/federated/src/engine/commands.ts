@@ -1,0 +1,132 @@
+import type { EvalResultBody, Stage, TaskConfigDto, WeightEncoding } from '../../../protocol/src';
+import type { UpdateEntry } from '../types';
+import type { EvaluateInstruction, FitInstruction } from '../strategies/strategy';
+import type { RoundState, TaskState, UpdateStatus } from './state';
+import type { LocalModelRef, RoundStep } from './schedule';
+
+/**
+ * What the engine asks its adapters to do, in order. Commands are data: the coordinator's ledger
+ * turns the persist ones into store calls, its dispatcher signs and sends tasks, and a simulator
+ * keeps them in memory. Four are requests whose answer comes back as an event:
+ * `send-task` (→ task-delivered/failed), `aggregate` (→ aggregation-finished/failed),
+ * `restore-strategy` (→ strategy-restored/…-failed), `build-local-models` (→ local-models-built/…-failed).
+ */
+export type EngineCommand =
+  | { kind: 'send-task'; siteId: string; task: TaskToSend }
+  | { kind: 'insert-round'; round: RoundRow }
+  | { kind: 'update-round'; runId: string; stage: Stage; round: number; changes: RoundChanges }
+  | { kind: 'insert-task'; task: TaskRow }
+  | { kind: 'set-task-state'; taskId: string; state: TaskState }
+  /** Put the payload in the blob store and insert its row (`status` accepted or rejected). */
+  | { kind: 'store-update'; update: UpdateRow; payload?: Uint8Array }
+  | { kind: 'set-update-status'; taskId: string; status: UpdateStatus; reason?: string }
+  | { kind: 'record-metrics'; metrics: MetricRow[] }
+  | { kind: 'audit'; entry: AuditEntry }
+  | { kind: 'log'; level: 'info' | 'warn'; message: string; fields: Record<string, unknown> }
+  | AggregateCommand
+  | { kind: 'restore-strategy'; runId: string; lastDone: RoundStep }
+  | { kind: 'build-local-models'; runId: string; finetuneRounds: number }
+  /** Feed a tick at (or after) `atMs`; replaces any earlier wake-up of the run. */
+  | { kind: 'wake-at'; atMs: number }
+  | { kind: 'end-run'; runId: string; outcome: 'complete' | 'fail'; reason?: string; finalDigest?: string };
+
+/** The signed task's body, less what the dispatcher adds (sender, nonce, timestamp). */
+export interface TaskToSend {
+  runId: string;
+  stage: Stage;
+  round: number;
+  taskId: string;
+  globalWeightsDigest: string;
+  config: TaskConfigDto;
+  /** Epoch ms after which the update is no longer accepted. */
+  deadline: number;
+  /** The strategy's configureFit / configureEvaluate answer for this site. */
+  instruction: FitInstruction | EvaluateInstruction;
+}
+
+export type AggregateCommand =
+  | {
+      kind: 'aggregate';
+      what: 'fit';
+      runId: string;
+      step: RoundStep;
+      /** The global the round trained from. */
+      globalDigest: string;
+      /** Survivors of the round checks, in site-id order, with their blob digests. */
+      updates: (UpdateEntry & { digest: string })[];
+    }
+  | {
+      kind: 'aggregate';
+      what: 'evaluate';
+      runId: string;
+      step: RoundStep;
+      /** The model evaluated (the global, or a site's local model in a cross-site round). */
+      modelDigest: string;
+      /** Whose model: 'global' or the local model's site. */
+      modelOf: 'global' | LocalModelRef;
+      results: Record<string, EvalResultBody>;
+    };
+
+export interface RoundRow {
+  runId: string;
+  stage: Stage;
+  round: number;
+  state: RoundState;
+  inputDigest: string;
+  startedAt: string;
+  deadlineAt: string;
+}
+
+export type RoundChanges = Partial<{
+  state: RoundState;
+  outputDigest: string;
+  endedAt: string;
+  reason: string;
+}>;
+
+export interface TaskRow {
+  id: string;
+  runId: string;
+  stage: Stage;
+  round: number;
+  siteId: string;
+  state: TaskState;
+  createdAt: string;
+  attempts: number;
+}
+
+export interface UpdateRow {
+  taskId: string;
+  runId: string;
+  stage: Stage;
+  round: number;
+  siteId: string;
+  digest: string;
+  signature: string;
+  bytes: number;
+  nSamples: number;
+  encoding: WeightEncoding;
+  status: UpdateStatus;
+  rejectReason?: string;
+  receivedAt: string;
+}
+
+export interface MetricRow {
+  runId: string;
+  stage: Stage;
+  round: number;
+  siteId?: string;
+  name: string;
+  value: number;
+  recordedAt: string;
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  target: string;
+  outcome: 'ok' | 'error' | 'rejected';
+  detail: Record<string, unknown>;
+  /** A refusal: the adapter may throttle these (audit/refusal-throttle). */
+  refusal?: boolean;
+}

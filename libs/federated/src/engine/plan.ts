@@ -1,0 +1,29 @@
+import type { WeightEncoding } from '../../../protocol/src';
+
+/**
+ * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
+ * structurally; a simulator builds it from the same plan file. Kept apart from the DTO so that
+ * libs/federated does not depend on the coordinator's validation classes.
+ */
+export interface EnginePlan {
+  stages: {
+    ssl?: EngineStagePlan & { maskRatio: number };
+    finetune?: EngineStagePlan & { frozenEncoderWarmupEpochs?: number };
+  };
+  quorum: { minSites: number };
+  roundDeadlineSeconds: number;
+  maxRetries?: number;
+  encoding: WeightEncoding;
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  /** 'all' (or absent): every linked site; else only these. */
+  sites?: 'all' | string[];
+  initialModel?: string;
+  seed: number;
+}
+
+export interface EngineStagePlan {
+  rounds: number;
+  localEpochs: number;
+  batchSize: number;
+  optimiser: { name: string; lr: number; weightDecay?: number };
+}

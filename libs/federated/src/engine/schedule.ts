@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { Stage, TaskConfigDto } from '../../../protocol/src';
+import type { Strategy } from '../strategies/strategy';
+import type { EnginePlan } from './plan';
+
+/**
+ * Pure helpers that turn a run plan into the sequence of rounds and the per-task settings, so
+ * that "which rounds does this plan run, with what config" can be read and tested alone.
+ */
+
+export interface RoundStep {
+  stage: Stage;
+  round: number;
+  /** Cross-site evaluation rounds only: whose local model the round evaluates. */
+  localModel?: LocalModelRef;
+}
+
+/** A site's local fine-tuned model: its last aggregated update, from fine-tune round `finetuneRound`. */
+export interface LocalModelRef {
+  siteId: string;
+  finetuneRound: number;
+}
+
+/**
+ * Round numbers of the 'evaluate' stage, one number space shared by three kinds of evaluation
+ * (the rounds table, task ids and the wire key rounds by stage and number):
+ * - 0: the final evaluation of the final global model;
+ * - c = 1 … 1000: the every-k evaluation of the global model after c fine-tune rounds;
+ * - 10 000 + i: the cross-site evaluation of the i-th site's local model (site ids in order).
+ */
+export const FINAL_EVALUATION_ROUND = 0;
+export const CROSS_SITE_ROUND_BASE = 10_000;
+
+export type EvaluationKind = 'final' | 'periodic' | 'cross-site';
+
+export function evaluationKindOf(round: number): EvaluationKind {
+  if (round === FINAL_EVALUATION_ROUND) return 'final';
+  return round >= CROSS_SITE_ROUND_BASE ? 'cross-site' : 'periodic';
+}
+
+/** Code-unit order, never locale: the same ids sort the same everywhere (libs/federated folds so). */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The key of a round in the engine's maps and the store: stage and number. */
+export function roundKey(step: { stage: string; round: number }): string {
+  return `${step.stage}/${step.round}`;
+}
+
+/**
+ * The rounds a plan fixes in advance, in order: SSL rounds, fine-tune rounds with an evaluation
+ * of the global model after every k-th of them, then the final evaluation. Cross-site rounds
+ * follow (`crossSiteSteps`) once training tells whose local models exist.
+ *
+ * Every-k evaluation runs in the fine-tune stage only: an SSL-stage model has no trained
+ * classifier head (its head is the initial one while the encoder moves under it), so its AUC
+ * would measure noise. When k divides the last fine-tune round and the plan has a final
+ * evaluation, that one evaluates the same model and the every-k round is left out.
+ */
+export function runSteps(plan: EnginePlan): RoundStep[] {
+  const steps: RoundStep[] = [];
+  for (let r = 0; r < (plan.stages.ssl?.rounds ?? 0); r++) steps.push({ stage: 'ssl', round: r });
+  const finetuneRounds = plan.stages.finetune?.rounds ?? 0;
+  const every = plan.evaluation.everyKRounds ?? 0;
+  for (let r = 0; r < finetuneRounds; r++) {
+    steps.push({ stage: 'finetune', round: r });
+    const completed = r + 1;
+    const duplicatesFinal = plan.evaluation.final && completed === finetuneRounds;
+    if (every > 0 && completed % every === 0 && !duplicatesFinal)
+      steps.push({ stage: 'evaluate', round: completed });
+  }
+  if (plan.evaluation.final) steps.push({ stage: 'evaluate', round: FINAL_EVALUATION_ROUND });
+  return steps;
+}
+
+/** One evaluation round per site with a local model, in site-id order: its model at every site. */
+export function crossSiteSteps(localModels: readonly LocalModelRef[]): RoundStep[] {
+  return [...localModels]
+    .sort((a, b) => compareIds(a.siteId, b.siteId))
+    .map((m, i) => ({
+      stage: 'evaluate',
+      round: CROSS_SITE_ROUND_BASE + i,
+      localModel: { siteId: m.siteId, finetuneRound: m.finetuneRound },
+    }));
+}
+
+/**
+ * A task id that is unique per (run, stage, round, attempt, site), fits the protocol's id
+ * pattern whatever the site id's length, and still tells a reader the stage and round.
+ */
+export function taskIdFor(runId: string, step: RoundStep, attempt: number, siteId: string): string {
+  const hash = createHash('sha256')
+    .update(`${runId}\n${step.stage}\n${step.round}\n${attempt}\n${siteId}`)
+    .digest('hex');
+  return `${step.stage}-${step.round}-${attempt}-${hash.slice(0, 20)}`;
+}
+
+/** The largest update a task may return: twice its global model, and never under 1 MiB. */
+export function maxUpdateBytesFor(globalBytes: number): number {
+  return Math.max(2 * globalBytes, 1024 * 1024);
+}
+
+/**
+ * A task's config. The evaluation stage trains nothing; it still carries valid numbers (the
+ * protocol requires them) taken from the fine-tune stage when there is one.
+ */
+export function taskConfig(
+  plan: EnginePlan,
+  step: RoundStep,
+  strategy: Strategy,
+  maxUpdateBytes: number,
+): TaskConfigDto {
+  const stage = step.stage === 'ssl' ? plan.stages.ssl : (plan.stages.finetune ?? plan.stages.ssl);
+  const mu = Number(strategy.parameters.proximalMu ?? 0);
+  const config: TaskConfigDto = {
+    localEpochs: stage?.localEpochs ?? 1,
+    learningRate: stage?.optimiser.lr ?? 1e-3,
+    batchSize: stage?.batchSize ?? 1,
+    seed: roundSeed(plan.seed, step),
+    updateEncoding: plan.encoding,
+    updateKind: strategy.updateKind,
+    maxUpdateBytes,
+  };
+  if (mu > 0) config.proximalMu = mu;
+  if (step.stage === 'ssl' && plan.stages.ssl) config.maskRatio = plan.stages.ssl.maskRatio;
+  if (step.stage === 'finetune' && plan.stages.finetune) {
+    const { frozenEncoderWarmupEpochs = 0, localEpochs } = plan.stages.finetune;
+    const frozen = frozenEncoderEpochsOf(step.round, localEpochs, frozenEncoderWarmupEpochs);
+    // Absent when 0: agents that predate the field refuse unknown fields, and need it only for a warm-up.
+    if (frozen > 0) config.freezeEncoderEpochs = frozen;
+  }
+  return config;
+}
+
+/**
+ * The plan's head-only warm-up counts epochs over the whole fine-tune stage, not per round: fine-
+ * tune round `round` (from 0) with E local epochs covers global epochs round·E … round·E + E − 1,
+ * so it freezes the encoder for min(E, max(0, W − round·E)) of them. A warm-up of W = 2 with one
+ * local epoch freezes rounds 0 and 1 entirely; with E = 3 it freezes 2 of round 0's 3 epochs.
+ * Why across rounds: restarting a per-round warm-up would freeze the encoder in every round.
+ */
+export function frozenEncoderEpochsOf(round: number, localEpochs: number, warmupEpochs: number): number {
+  return Math.min(localEpochs, Math.max(0, warmupEpochs - round * localEpochs));
+}
+
+/** A per-round seed derived from the run's seed, so sites shuffle differently every round but reproducibly. */
+export function roundSeed(seed: number, step: RoundStep): number {
+  const hash = createHash('sha256').update(`${seed}\n${step.stage}\n${step.round}`).digest();
+  return hash.readUInt32BE(0);
+}
