@@ -20,7 +20,7 @@ export interface CoordinatorConfig {
   version: string;
   /**
    * How long a site that disconnected mid-round keeps its task (never past the round's deadline)
-   * before it is dropped; default `DEFAULT_DISCONNECT_GRACE_MS` (rounds/disconnect-grace.ts).
+   * before it is dropped; default `DEFAULT_DISCONNECT_GRACE_MS` (libs/federated/src/engine/engine.ts).
    */
   disconnectGraceMs?: number;
 }

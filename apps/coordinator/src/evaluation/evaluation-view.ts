@@ -1,7 +1,6 @@
 import { EvaluationRecord, MetricRecord } from '../persistence/records';
 import { CROSS_SITE_METRIC_MODEL_ROUND } from './evaluation-results';
-import { compareIds } from '../rounds/round-state';
-import { evaluationKindOf } from '../rounds/run-schedule';
+import { compareIds, evaluationKindOf } from '../../../../libs/federated/src';
 
 /** One model at one site: what a reader of the results wants first. */
 export interface SiteScore {

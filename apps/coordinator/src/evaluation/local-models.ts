@@ -1,11 +1,15 @@
 import { PhccError } from '../../../../libs/common/src';
-import { localModelFrom, NamedArray, UpdateKind } from '../../../../libs/federated/src';
+import {
+  compareIds,
+  LocalModelRef,
+  localModelFrom,
+  NamedArray,
+  UpdateKind,
+} from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { UpdateRecord } from '../persistence/records';
 import { CoordinatorStore } from '../persistence/repositories';
-import { compareIds } from '../rounds/round-state';
-import { LocalModelRef } from '../rounds/run-schedule';
 
 /** A site's reconstructed local model, stored in the blob store under `digest`. */
 export interface StoredLocalModel extends LocalModelRef {

@@ -95,20 +95,22 @@ export class SitesGateway
       socket.disconnect(true); // cannot happen past the middleware; never serve an unauthenticated socket
       return;
     }
+    onAck(socket, 'status', (raw) => this.onStatus(socket, siteId, raw), this.log);
+    onAck(socket, 'error', (raw) => this.onSiteError(siteId, raw), this.log);
+    // task-ack, eval-result and update transfers belong to the round intake (rounds/).
+    this.rounds.attach(siteId, socket);
+    // Registered last: the rounds hear the site is linked and may send it a task (after the welcome).
     this.connected.add({
       siteId,
       connectionId: socket.id,
       address: socket.handshake.address,
       connectedAt: new Date().toISOString(),
+      socket,
       close: (reason) => {
         this.log.info({ site: siteId, reason }, 'closing site connection');
         socket.disconnect(true);
       },
     });
-    onAck(socket, 'status', (raw) => this.onStatus(socket, siteId, raw), this.log);
-    onAck(socket, 'error', (raw) => this.onSiteError(siteId, raw), this.log);
-    // task-ack, eval-result and update transfers belong to the round orchestration (rounds/).
-    this.rounds.attach(siteId, socket, socket.id);
     socket.emit('welcome', signWelcome(handshake, this.sites.coordinatorKeys.secretKey));
     this.log.info({ site: siteId, address: socket.handshake.address }, 'site connected');
   }
@@ -116,8 +118,8 @@ export class SitesGateway
   handleDisconnect(socket: Socket): void {
     const { siteId } = socket.data as SiteSocketData;
     if (!siteId) return;
+    // The registry tells the rounds the site left, unless a newer connection replaced this one.
     this.connected.remove(siteId, socket.id);
-    this.rounds.detach(siteId, socket.id);
     this.log.info({ site: siteId }, 'site disconnected');
   }
 

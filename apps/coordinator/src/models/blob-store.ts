@@ -56,7 +56,14 @@ export class BlobStore {
   }
 
   async put(bytes: Uint8Array): Promise<PutResult> {
-    const digest = BlobStore.digestOf(bytes);
+    return this.putVerified(BlobStore.digestOf(bytes), bytes);
+  }
+
+  /**
+   * Stores bytes whose SHA-512 the caller has already verified (an update whose transfer checked
+   * it against the signed envelope): the same write, without hashing the bytes a second time.
+   */
+  async putVerified(digest: string, bytes: Uint8Array): Promise<PutResult> {
     const target = this.pathOf(digest);
     if (await this.has(digest)) return { digest, bytes: bytes.length, created: false };
     await fs.mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true });

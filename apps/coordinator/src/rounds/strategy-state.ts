@@ -3,7 +3,7 @@ import type { Strategy } from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
 import { CoordinatorStore } from '../persistence/repositories';
-import { RoundStep } from './run-schedule';
+import type { RoundStep } from '../../../../libs/federated/src';
 
 /**
  * Keeps a strategy's server state (FedAdam's m, v and step) with its run, so that a coordinator

@@ -100,7 +100,7 @@ function crossFieldProblems(plan: RunPlanDto): string[] {
   if (Array.isArray(plan.sites) && plan.quorum.minSites > plan.sites.length) {
     problems.push(`quorum.minSites: ${plan.quorum.minSites} is more than the ${plan.sites.length} site(s) listed in sites`);
   }
-  // Every-k and cross-site evaluation need fine-tuned models (rounds/run-schedule.ts says why).
+  // Every-k and cross-site evaluation need fine-tuned models (libs/federated/src/engine/schedule.ts says why).
   const every = plan.evaluation.everyKRounds ?? 0;
   if (every > 0 && !finetune) {
     problems.push(

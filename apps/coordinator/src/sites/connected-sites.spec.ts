@@ -44,4 +44,15 @@ describe('ConnectedSites', () => {
     expect(closed).toEqual(['a1: site revoked']);
     expect(registry.list()).toEqual([]);
   });
+
+  it('tells its listeners when a site links and when it is gone, not when a replaced connection closes', () => {
+    const events: string[] = [];
+    const registry = new ConnectedSites();
+    registry.listen({ siteLinked: (id) => events.push(`+${id}`), siteLeft: (id) => events.push(`-${id}`) });
+    registry.add(connection('a', 'a1', []));
+    registry.add(connection('a', 'a2', []));
+    expect(registry.remove('a', 'a1')).toBe(false);
+    registry.disconnect('a', 'site revoked');
+    expect(events).toEqual(['+a', '+a', '-a']);
+  });
 });

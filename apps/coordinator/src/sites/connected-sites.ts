@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { AnySocket } from '../../../../libs/protocol/src';
 
 /** What the coordinator knows about one live site connection. */
 export interface SiteConnection {
@@ -6,6 +7,8 @@ export interface SiteConnection {
   connectionId: string;
   address: string;
   connectedAt: string;
+  /** The transport: tasks go out on it, round messages come in on it. Absent in listings. */
+  socket?: AnySocket;
   /** The latest `status` message the site sent on this connection. */
   lastStatus?: {
     state: string;
@@ -19,25 +22,44 @@ export interface SiteConnection {
   close(reason: string): void;
 }
 
+/** Told when a site becomes reachable and when it no longer is (the round engine's site events). */
+export interface LinkListener {
+  siteLinked(siteId: string): void;
+  siteLeft(siteId: string): void;
+}
+
 /**
- * Which sites are connected right now (in memory: connections do not survive a restart). One
- * connection per site: a newer authenticated connection replaces the older one, which is closed,
- * so a site that reconnected after a network blip never has two sockets receiving its tasks.
+ * The coordinator's one registry of live site connections (in memory: connections do not survive
+ * a restart): the sites API lists it, the task dispatcher sends on it, the rounds hear its changes.
+ * One connection per site: a newer authenticated connection replaces the older one, which is
+ * closed, so a site that reconnected after a network blip never has two sockets receiving tasks.
  */
 @Injectable()
 export class ConnectedSites {
   private readonly bySite = new Map<string, SiteConnection>();
+  private readonly listeners: LinkListener[] = [];
+
+  listen(listener: LinkListener): void {
+    this.listeners.push(listener);
+  }
 
   add(connection: SiteConnection): void {
     const previous = this.bySite.get(connection.siteId);
     this.bySite.set(connection.siteId, connection);
     if (previous && previous.connectionId !== connection.connectionId)
       previous.close('replaced by a newer connection');
+    for (const listener of this.listeners) listener.siteLinked(connection.siteId);
   }
 
-  /** Forgets a connection that closed, unless the site has already reconnected on another one. */
-  remove(siteId: string, connectionId: string): void {
-    if (this.bySite.get(siteId)?.connectionId === connectionId) this.bySite.delete(siteId);
+  /**
+   * Forgets a connection that closed, unless the site has already reconnected on another one;
+   * true if the site is now gone.
+   */
+  remove(siteId: string, connectionId: string): boolean {
+    if (this.bySite.get(siteId)?.connectionId !== connectionId) return false;
+    this.bySite.delete(siteId);
+    for (const listener of this.listeners) listener.siteLeft(siteId);
+    return true;
   }
 
   get(siteId: string): SiteConnection | undefined {
@@ -48,15 +70,21 @@ export class ConnectedSites {
     return [...this.bySite.values()].sort((a, b) => a.siteId.localeCompare(b.siteId));
   }
 
+  /** Ids of the connected sites. */
+  siteIds(): string[] {
+    return [...this.bySite.keys()];
+  }
+
   setStatus(siteId: string, connectionId: string, status: NonNullable<SiteConnection['lastStatus']>): void {
     const connection = this.bySite.get(siteId);
     if (connection?.connectionId === connectionId) connection.lastStatus = status;
   }
 
+  /** Closes a site's connection from this side (revocation); the site is gone at once. */
   disconnect(siteId: string, reason: string): void {
     const connection = this.bySite.get(siteId);
     if (!connection) return;
-    this.bySite.delete(siteId);
+    this.remove(siteId, connection.connectionId);
     connection.close(reason);
   }
 }

@@ -50,7 +50,10 @@ export interface DriverClock {
 export class RunDriver {
   private current: EngineState;
   private queue: Promise<void> = Promise.resolve();
+  /** Halted or crashed: no more events, requests or wake-ups. */
   private dead = false;
+  /** A record command threw: nothing more is recorded either. */
+  private crashed = false;
 
   constructor(
     readonly spec: RunSpec,
@@ -82,6 +85,15 @@ export class RunDriver {
     return done.then(() => (result.refusal ? { refusal: result.refusal } : {}));
   }
 
+  /**
+   * Stops driving (the process shuts down, the run stays where the store has it): later events
+   * are ignored, no wake-up fires. Commands already queued still run; `drained` says when.
+   */
+  halt(): void {
+    this.dead = true;
+    this.clock.wakeAt(undefined, () => {});
+  }
+
   /** Resolves when every command fed so far has run (requests started, not answered). */
   drained(): Promise<void> {
     return this.queue;
@@ -89,16 +101,19 @@ export class RunDriver {
 
   private async execute(commands: readonly EngineCommand[]): Promise<void> {
     for (const command of commands) {
-      if (this.dead) return;
+      if (this.crashed) return;
       if (command.kind === 'wake-at') {
+        if (this.dead) continue;
         this.clock.wakeAt(command.atMs, () => void this.feed({ type: 'tick' }));
       } else if (isRequest(command)) {
+        if (this.dead) continue;
         this.ports.request(command, (event) => void this.feed(event));
       } else {
         try {
           await this.ports.record(command);
         } catch (err) {
           this.dead = true;
+          this.crashed = true;
           this.clock.wakeAt(undefined, () => {});
           this.ports.crashed(err);
           throw err;

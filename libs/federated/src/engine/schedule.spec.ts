@@ -1,5 +1,5 @@
-import { createStrategy } from '../../../../libs/federated/src';
-import { validatePlan } from '../runs/run-plan';
+import { createStrategy } from '../strategies/registry';
+import type { EnginePlan } from './plan';
 import {
   CROSS_SITE_ROUND_BASE,
   crossSiteSteps,
@@ -9,20 +9,19 @@ import {
   runSteps,
   taskConfig,
   taskIdFor,
-} from './run-schedule';
+} from './schedule';
 
-const plan = validatePlan({
+const plan: EnginePlan = {
   stages: {
     ssl: { rounds: 2, localEpochs: 3, optimiser: { name: 'adam', lr: 0.002 }, batchSize: 4, maskRatio: 0.6 },
     finetune: { rounds: 1, localEpochs: 1, optimiser: { name: 'sgd', lr: 0.01 }, batchSize: 8 },
   },
-  strategy: { name: 'fedprox', params: { mu: 0.05 } },
   quorum: { minSites: 2 },
   roundDeadlineSeconds: 60,
   encoding: 'float16',
   evaluation: { final: true },
   seed: 11,
-});
+};
 
 describe('run schedule', () => {
   it('runs SSL rounds, then fine-tune rounds, then one final evaluation', () => {
@@ -36,13 +35,11 @@ describe('run schedule', () => {
 
   it('evaluates the global model after every k-th fine-tune round, never in SSL, never twice at the end', () => {
     const withEvery = (k: number, final: boolean) =>
-      runSteps(
-        validatePlan({
-          ...plan,
-          stages: { ...plan.stages, finetune: { ...plan.stages.finetune, rounds: 5 } },
-          evaluation: { final, everyKRounds: k },
-        }),
-      )
+      runSteps({
+        ...plan,
+        stages: { ...plan.stages, finetune: { ...plan.stages.finetune!, rounds: 5 } },
+        evaluation: { final, everyKRounds: k },
+      })
         .map((s) => `${s.stage}/${s.round}`)
         .join(' ');
     expect(withEvery(2, true)).toBe(
@@ -110,13 +107,13 @@ describe('run schedule', () => {
 
   it("puts each fine-tune round's frozen-encoder epochs into its task config, and only there", () => {
     const strategy = createStrategy({ name: 'fedavg' });
-    const warm = validatePlan({
+    const warm = {
       ...plan,
       stages: {
         ...plan.stages,
-        finetune: { ...plan.stages.finetune, rounds: 4, localEpochs: 2, frozenEncoderWarmupEpochs: 3 },
+        finetune: { ...plan.stages.finetune!, rounds: 4, localEpochs: 2, frozenEncoderWarmupEpochs: 3 },
       },
-    });
+    };
     const frozen = [0, 1, 2, 3].map(
       (round) => taskConfig(warm, { stage: 'finetune', round }, strategy, 1000).freezeEncoderEpochs,
     );

@@ -1,0 +1,120 @@
+import type { EngineEvent, RequestCommand, Strategy, TrainingStage } from '../../../../libs/federated/src';
+import { EncodedUpdateSource } from '../../../../libs/federated/src';
+import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
+import { summariseEvaluation } from '../evaluation/evaluation-results';
+import { rebuildLocalModels } from '../evaluation/local-models';
+import { BlobStore } from '../models/blob-store';
+import { CoordinatorStore } from '../persistence/repositories';
+import { GlobalModels } from './global-models';
+import { StrategyStateKeeper } from './strategy-state';
+
+type Aggregate = Extract<RequestCommand, { kind: 'aggregate' }>;
+
+/**
+ * The slow, I/O-bound work the engine asks for and waits on: the fold (the strategy's
+ * aggregateFit reading updates from the blob store), pooling an evaluation round into results,
+ * restoring a strategy's server state, rebuilding local models for the cross-site matrix. Each
+ * returns the event that answers the request; a failure is an answer too.
+ */
+export class FoldRunner {
+  constructor(
+    private readonly store: CoordinatorStore,
+    private readonly blobs: BlobStore,
+    private readonly models: GlobalModels,
+    private readonly strategyStates: StrategyStateKeeper,
+  ) {}
+
+  async aggregate(command: Aggregate, strategy: Strategy): Promise<EngineEvent> {
+    try {
+      return command.what === 'fit'
+        ? await this.aggregateFit(command, strategy)
+        : await this.aggregateEvaluation(command);
+    } catch (err) {
+      return { type: 'aggregation-failed', reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** Folds the round's surviving updates with the strategy, in site-id order, into a new global. */
+  private async aggregateFit(
+    command: Extract<Aggregate, { what: 'fit' }>,
+    strategy: Strategy,
+  ): Promise<EngineEvent> {
+    const { runId, step } = command;
+    const global = await this.models.get(command.globalDigest);
+    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
+    const result = await strategy.aggregateFit(step.round, {
+      stage: step.stage as TrainingStage,
+      globalLayout: global.layout(),
+      updates: new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!)),
+      // A fresh copy: the strategy overwrites the arrays it is given, the cached bytes stay intact.
+      loadGlobal: async () => decodeWeights(Buffer.from(global.bytes)),
+    });
+    const { digest, bytes } = await this.blobs.put(encodeWeights(result.weights, 'float32'));
+    await this.strategyStates.save(runId, step, strategy);
+    return {
+      type: 'aggregation-finished',
+      outputDigest: digest,
+      outputBytes: bytes,
+      sites: result.sites,
+      metrics: result.metrics,
+    };
+  }
+
+  /**
+   * Pools the sites' histograms into the run's results; the model is unchanged. A cross-site round
+   * (a site's local model) stores its row of the matrix and needs no pooled AUC.
+   */
+  private async aggregateEvaluation(command: Extract<Aggregate, { what: 'evaluate' }>): Promise<EngineEvent> {
+    const { runId, step, modelDigest, modelOf } = command;
+    const summary = summariseEvaluation(
+      runId,
+      modelDigest,
+      new Map(Object.entries(command.results)),
+      new Date().toISOString(),
+      modelOf === 'global'
+        ? { round: step.round, modelOf: 'global' }
+        : { round: step.round, modelOf: modelOf.siteId, finetuneRound: modelOf.finetuneRound },
+    );
+    for (const evaluation of summary.evaluations) await this.store.evaluations.insert(evaluation);
+    if (summary.metrics.length > 0) await this.store.metrics.insertMany(summary.metrics);
+    if (summary.problem)
+      return { type: 'aggregation-failed', reason: `pooled AUC not computable: ${summary.problem}` };
+    return {
+      type: 'aggregation-finished',
+      outputDigest: modelDigest,
+      outputBytes: (await this.blobs.size(modelDigest)) ?? 0,
+    };
+  }
+
+  async restoreStrategy(
+    command: Extract<RequestCommand, { kind: 'restore-strategy' }>,
+    strategy: Strategy,
+  ): Promise<EngineEvent> {
+    try {
+      await this.strategyStates.restore(command.runId, command.lastDone, strategy);
+      return { type: 'strategy-restored' };
+    } catch (err) {
+      return { type: 'strategy-restore-failed', reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  async buildLocalModels(
+    command: Extract<RequestCommand, { kind: 'build-local-models' }>,
+    strategy: Strategy,
+  ): Promise<EngineEvent> {
+    try {
+      const models = await rebuildLocalModels(
+        this.store,
+        this.blobs,
+        command.runId,
+        command.finetuneRounds,
+        strategy.updateKind,
+      );
+      const built = [];
+      for (const m of models) built.push({ ...m, bytes: (await this.blobs.size(m.digest)) ?? 0 });
+      return { type: 'local-models-built', models: built };
+    } catch (err) {
+      return { type: 'local-models-failed', reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { silentLog } from '../../../../libs/common/src';
+import type { TaskToSend } from '../../../../libs/federated/src';
+import {
+  attachTransferReceiver,
+  EnvelopeVerifier,
+  NonceCache,
+  TaskBody,
+  TransferReceiver,
+} from '../../../../libs/protocol/src';
+import { testKeyPair, testKeyring } from '../../../../libs/protocol/src/test-support/fixtures';
+import { encodeWeights } from '../../../../libs/weights/src';
+import { BlobStore } from '../models/blob-store';
+import { loopbackPair } from '../testing/loopback-socket';
+import { GlobalModels } from './global-models';
+import { TaskDispatcher } from './task-dispatcher';
+
+const MODEL = encodeWeights(
+  [{ name: 'encoder/w', shape: [3], values: Float32Array.from([1, 2, 3]) }],
+  'float32',
+);
+const DIGEST = BlobStore.digestOf(MODEL);
+
+const task: TaskToSend = {
+  runId: 'run-1',
+  stage: 'ssl',
+  round: 0,
+  taskId: 'ssl-0-1-abc',
+  globalWeightsDigest: DIGEST,
+  config: {
+    localEpochs: 1,
+    learningRate: 0.01,
+    batchSize: 2,
+    seed: 1,
+    updateEncoding: 'float32',
+    updateKind: 'delta',
+    maxUpdateBytes: 1024 * 1024,
+  },
+  deadline: Date.now() + 60_000,
+  instruction: {
+    siteId: 'site-a',
+    round: 0,
+    stage: 'ssl',
+    parts: ['encoder', 'decoder'],
+    keepLocalPattern: null,
+    updateKind: 'delta',
+    proximalMu: 0,
+    config: {},
+  },
+};
+
+describe('TaskDispatcher', () => {
+  const blobs = { get: async () => MODEL } as unknown as BlobStore;
+
+  it('signs the task as the coordinator and sends it with its model; the site verifies both', async () => {
+    const [server, site] = loopbackPair();
+    const received: { body: TaskBody; payload: Buffer }[] = [];
+    const verifier = new EnvelopeVerifier({
+      keyring: testKeyring(),
+      maxPayloadBytes: 1024 * 1024,
+      clockSkewMs: 60_000,
+      nonceCache: new NonceCache(60_000),
+      acceptedTypes: ['task'],
+    });
+    const receiver = new TransferReceiver({
+      maxPayloadBytes: 1024 * 1024,
+      admit: (envelope) => {
+        const result = verifier.verify(envelope, { consumeNonce: false });
+        return result.ok
+          ? {
+              ok: true,
+              value: {
+                payloadBytes: result.value.envelope.payloadBytes,
+                digest: result.value.envelope.digest!,
+              },
+            }
+          : result;
+      },
+      deliver: (envelope, payload, digest) => {
+        const result = verifier.verify(envelope, { payload, payloadDigest: digest });
+        if (!result.ok) return { ok: false, error: result.error };
+        received.push({ body: result.value.body as TaskBody, payload });
+        return { ok: true };
+      },
+    });
+    attachTransferReceiver(site.socket, receiver);
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? server.socket : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels(blobs),
+      silentLog,
+    );
+    expect(await dispatcher.send('site-a', task)).toEqual({
+      type: 'task-delivered',
+      siteId: 'site-a',
+      taskId: task.taskId,
+    });
+    expect(received).toHaveLength(1);
+    expect(received[0].body).toMatchObject({
+      taskId: task.taskId,
+      globalWeightsDigest: DIGEST,
+      config: task.config,
+    });
+    expect(Buffer.compare(received[0].payload, Buffer.from(MODEL))).toBe(0);
+  });
+
+  it('answers task-failed when the site is not connected or stops acknowledging', async () => {
+    const [server] = loopbackPair();
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? server.socket : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels(blobs),
+      silentLog,
+      200,
+    );
+    expect(await dispatcher.send('site-b', task)).toMatchObject({
+      type: 'task-failed',
+      reason: 'not connected',
+    });
+    // Nobody listens on the site's end: the transfer stalls.
+    expect(await dispatcher.send('site-a', task)).toMatchObject({ type: 'task-failed', siteId: 'site-a' });
+  });
+});
