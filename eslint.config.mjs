@@ -67,4 +67,31 @@ export default tseslint.config(
       ],
     },
   },
+  // The compute engine (backends, wasm kernels, workers) knows no network, federation or imaging:
+  // libs/model builds on it, never the reverse. Specs included, so a test cannot smuggle the
+  // dependency back in.
+  {
+    files: ['libs/compute/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/model/src*',
+                '**/federated/src*',
+                '**/imaging/src*',
+                '**/protocol/src*',
+                '**/metrics/src*',
+                '**/apps/*',
+              ],
+              message:
+                'libs/compute depends on libs/common, libs/weights and TensorFlow.js only (docs/BACKENDS.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,6 +1,6 @@
-// Public surface of libs/model. Code that must not load tfjs (the coordinator, libs/federated)
+// Public surface of libs/model (the pHCC-SSL network, training, Grad-CAM, model files; the compute
+// engine is libs/compute). Code that must not load tfjs (the coordinator, libs/federated)
 // imports libs/weights directly instead of from here.
-export * from './backend';
 export * from './codec';
 export * from './network';
 export * from './training';

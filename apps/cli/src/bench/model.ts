@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism, loadavg } from 'node:os';
 import { Rng } from '../../../../libs/common/src';
-import { initBackend } from '../../../../libs/model/src/backend';
+import { initBackend } from '../../../../libs/compute/src';
 import {
   countFlops,
   ModelConfig,

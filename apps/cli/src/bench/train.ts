@@ -16,9 +16,8 @@ import {
   timeInnerKernels,
   toTensors,
   useBackend,
-  WASM_REPLACEMENT_KERNELS,
-  WASM_WRAPPED_KERNELS,
-} from '../../../../libs/model/src/backend';
+  WASM_KERNEL_CONFIGS,
+} from '../../../../libs/compute/src';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 const BATCH = 16;
@@ -107,7 +106,7 @@ async function wasmKernelBreakdown(): Promise<{ kernels: KernelShare[]; inner: M
   optimizer.dispose();
   tf.dispose(Object.values(batch));
   const total = [...byName.values()].reduce((a, b) => a + b, 0);
-  const replaced = new Set([...Object.keys(WASM_REPLACEMENT_KERNELS), ...Object.keys(WASM_WRAPPED_KERNELS)]);
+  const replaced = new Set(WASM_KERNEL_CONFIGS.map((c) => c.kernelName));
   const kernels = [...byName.entries()]
     .map(([name, ms]) => ({ name, ms, share: ms / total, replaced: replaced.has(name) }))
     .sort((a, b) => b.ms - a.ms);
@@ -304,7 +303,7 @@ export const trainBench: BenchSuite = {
       print(`wasm kernel helpers: ${helpers}`);
       const { kernels, inner } = await wasmKernelBreakdown();
       print('');
-      print('wasm kernels in one training step (tf.profile; * = replacement from libs/model/src/backend):');
+      print('wasm kernels in one training step (tf.profile; * = ours, from libs/compute/src/wasm/kernels):');
       for (const k of kernels.filter((k) => k.share >= 0.01)) {
         print(
           `  ${(k.replaced ? '*' : ' ') + k.name.padEnd(30)} ${fmt(k.ms).padStart(8)} ms  ${fmt(100 * k.share).padStart(5)} %`,

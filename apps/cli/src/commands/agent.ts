@@ -62,7 +62,7 @@ export function registerAgent(program: Command): void {
       const { loadSiteKit } = await import('../../../../libs/protocol/src');
       const kit = loadSiteKit(kitDir);
       const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
-      const { initBackend } = await import('../../../../libs/model/src/backend');
+      const { initBackend } = await import('../../../../libs/compute/src');
       const { SiteAgent } = await import('../../../site-agent/src');
       const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
 

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { InputError, Log } from '../../../../libs/common/src';
 import { loadCohort, readManifest, SiteNormalisation } from '../../../../libs/imaging/src';
 import { rocSummary } from '../../../../libs/metrics/src';
-import { initBackend } from '../../../../libs/model/src/backend';
+import { initBackend } from '../../../../libs/compute/src';
 import { loadModel, readModelMetadata } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
 import { PatientSample } from '../../../../libs/model/src/training/types';

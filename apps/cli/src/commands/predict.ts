@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { InputError } from '../../../../libs/common/src';
 import { loadPatient, ManifestRow, preprocessPatient } from '../../../../libs/imaging/src';
-import { initBackend } from '../../../../libs/model/src/backend';
+import { initBackend } from '../../../../libs/compute/src';
 import { gradCam, writeHeatmapNifti, writeOverlayPngs } from '../../../../libs/model/src/gradcam';
 import { loadModel, readModelMetadata } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { InputError, Log, PhccError } from '../../../../libs/common/src';
 import { loadCohort } from '../../../../libs/imaging/src';
-import { initBackend } from '../../../../libs/model/src/backend';
+import { initBackend, ShardBalance } from '../../../../libs/compute/src';
 import { loadWeightsInto, readModelMetadata, saveModel } from '../../../../libs/model/src/io';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import { PhccModel } from '../../../../libs/model/src/network/model';
@@ -15,7 +15,6 @@ import {
   trainSsl,
 } from '../../../../libs/model/src/training/loops';
 import { keepLabelFraction } from '../../../../libs/model/src/training/label-subset';
-import { ShardBalance } from '../../../../libs/model/src/backend/workers/shard-balancer';
 import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';

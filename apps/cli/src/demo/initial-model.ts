@@ -11,7 +11,7 @@ export async function initialWeights(
   seed: number,
   options: { backend?: string; log?: Log } = {},
 ): Promise<Buffer> {
-  const { initBackend } = await import('../../../../libs/model/src/backend');
+  const { initBackend } = await import('../../../../libs/compute/src');
   const { PhccModel } = await import('../../../../libs/model/src/network');
   await initBackend(options);
   const model = PhccModel.create(config, seed);

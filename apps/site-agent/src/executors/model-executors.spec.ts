@@ -1,5 +1,5 @@
 import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
-import { initBackend } from '../../../../libs/model/src/backend/select';
+import { initBackend } from '../../../../libs/compute/src';
 import { layoutOf } from '../../../../libs/weights/src';
 import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
 import { constructedCohort, PatientSample } from '../../../../libs/model/src/training';

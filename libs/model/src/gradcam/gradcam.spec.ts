@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { modelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
 import { NO_AUGMENT } from '../training/augment';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { modelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
 import { predict } from '../training/loops';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
+import { gelu } from '../../../compute/src';
 import { ModelConfig, stageLayout } from './config';
 import {
   defineConv,
@@ -9,7 +10,6 @@ import {
   defineLayerNorm,
   dense,
   depthwise,
-  gelu,
   grn,
   layerNorm,
   patchConv,

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { featureGrid, ModelConfig, poolingRegions } from './config';
-import { defineDense, defineLayerNorm, dense, gelu, layerNorm } from './layers';
+import { gelu } from '../../../compute/src';
+import { defineDense, defineLayerNorm, dense, layerNorm } from './layers';
 import { ParamStore } from './params';
 
 /**

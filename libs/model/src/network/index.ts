@@ -6,4 +6,4 @@ export * from './decoder';
 export * from './head';
 export * from './model';
 export * from './flops';
-export { gelu, layerNorm } from './layers';
+export { layerNorm } from './layers';

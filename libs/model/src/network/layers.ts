@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { ParamStore } from './params';
-import { fusedGelu } from '../backend/gelu';
 
 /**
  * Functional building blocks over a ParamStore. Each `define*` registers the named variables a
@@ -108,20 +107,5 @@ export function grn(store: ParamStore, prefix: string, x: tf.Tensor4D): tf.Tenso
     const gamma = store.get(`${prefix}/gamma`);
     const beta = store.get(`${prefix}/beta`);
     return tf.add(tf.add(tf.mul(gamma, tf.mul(x, nx)), beta), x) as tf.Tensor4D;
-  });
-}
-
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/**
- * GELU, tanh form (wasm has no erf gradient): one fused kernel each way on wasm with the SIMD
- * helpers, else built from ops every backend can differentiate.
- */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  const fused = fusedGelu(x);
-  if (fused) return fused;
-  return tf.tidy(() => {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), GELU_C);
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
   });
 }

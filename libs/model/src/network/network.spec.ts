@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { countFlops } from './flops';
 import { MaskPyramid, randomPatchMask } from './mask';
 import { PhccModel } from './model';

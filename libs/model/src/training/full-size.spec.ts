@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { gradCam } from '../gradcam/gradcam';
 import { loadModel, loadWeightsInto, saveModel } from '../io/checkpoint';
 import { modelConfig } from '../network/config';

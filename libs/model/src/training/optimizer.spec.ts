@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { PhccModel } from '../network/model';
 import { TINY } from '../__tests__/tiny-config';
 import { TfOpsAdamW } from './adamw-reference';

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { PhccModel } from '../network/model';
 import type { ReplicaReply, ReplicaRequest } from './parallel';
 import { shardGradient, stepParts } from './shard';

@@ -1,5 +1,5 @@
 import { Rng } from '../../../common/src';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { modelConfig } from '../network/config';
 import { randomPatchMask } from '../network/mask';
 import { PhccModel } from '../network/model';

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { Log, silentLog } from '../../../common/src';
-import { WorkerPool, workerScript } from '../backend/workers/pool';
-import { ShardBalance, ShardBalancer } from '../backend/workers/shard-balancer';
+import { ShardBalance, ShardBalancer, WorkerPool, workerScript } from '../../../compute/src';
 import { ModelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
 import { AdamW } from './optimizer';

@@ -195,8 +195,6 @@ export function finetuneStep(
  */
 function requireGradients(): void {
   if (!tf.getGradient('DepthwiseConv2dNative') || !tf.getGradient('Conv2D')) {
-    throw new Error(
-      'tfjs gradients are not registered: call initBackend() (libs/model/src/backend) before training',
-    );
+    throw new Error('tfjs gradients are not registered: call initBackend() (libs/compute) before training');
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../backend/select';
+import { initBackend } from '../../../compute/src';
 import { modelConfig } from '../network/config';
 import { TOKEN_CENTER } from '../network/head';
 import { PhccModel } from '../network/model';

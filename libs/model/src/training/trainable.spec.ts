@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend } from '../backend/select';
-import { flattenVariables, HostBatch, toTensors } from '../backend/trainable';
-import { DataParallelTrainer } from '../backend/workers/data-parallel-trainer';
+import {
+  DataParallelTrainer,
+  flattenVariables,
+  HostBatch,
+  initBackend,
+  toTensors,
+} from '../../../compute/src';
 import { modelConfig } from '../network/config';
 import { randomPatchMask } from '../network/mask';
 import { PLAIN_FCMAE } from './losses';

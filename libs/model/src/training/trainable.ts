@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { extname, join } from 'node:path';
-import type { TrainableModel } from '../backend/trainable';
+import type { TrainableModel } from '../../../compute/src';
 import { ModelConfig } from '../network/config';
 import { MaskPyramid } from '../network/mask';
 import { PhccModel } from '../network/model';

@@ -1,5 +1,5 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import type { ConvGeometry } from './conv-forward';
+import type { ConvGeometry } from './conv-gemm';
 import { SimdHelpers, simdHelpers } from './simd/helpers';
 import { WasmOps } from './wasm-ops';
 
@@ -16,7 +16,13 @@ import { WasmOps } from './wasm-ops';
 export const im2colLimit = { values: 16 * 1024 * 1024, packed: 256 * 1024 };
 
 /** k-chunk of the GEMM: a row group's Ap chunk (4 KiB) stays in L1 across all panels. */
-const GEMM_KC = 256;
+export const GEMM_KC = 256;
+
+/** The SIMD helpers the filter gradient calls (signatures in simd/helpers.ts). */
+export type FilterGradCalls = Pick<
+  SimdHelpers,
+  'fillZero' | 'packIm2col4' | 'packPanels8' | 'gemm' | 'extractRows'
+>;
 
 /**
  * dW of a stride-s conv as one matmul, dW[kh·kw·Cin, Cout] = colsᵀ[kh·kw·Cin, K] · dy[K, Cout]
@@ -50,7 +56,7 @@ function imagesPerChunk(n: number, valuesPerImage: number, limit: number): numbe
 }
 
 function filterGradGemm(
-  helpers: SimdHelpers,
+  helpers: FilterGradCalls,
   ops: WasmOps,
   x: TensorInfo,
   dy: TensorInfo,

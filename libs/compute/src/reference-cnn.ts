@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { extname, join } from 'node:path';
-import { Rng } from '../../../common/src';
+import { Rng } from '../../common/src';
 import { HostBatch, TrainableModel } from './trainable';
 
 /**

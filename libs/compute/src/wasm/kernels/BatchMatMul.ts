@@ -1,7 +1,9 @@
+import { BatchMatMul } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { convGemm } from './conv-forward';
-import { simdHelpers } from './simd/helpers';
-import { WasmOps } from './wasm-ops';
+import { ConvGemmCalls, convGemm } from '../conv-gemm';
+import type { WrappingKernelConfig } from '../kernel-config';
+import { simdHelpers } from '../simd/helpers';
+import { WasmOps } from '../wasm-ops';
 
 /**
  * BatchMatMul for wasm: its kernel is fast (XNNPACK) only for untransposed operands; with
@@ -9,8 +11,9 @@ import { WasmOps } from './wasm-ops';
  * slower. Transposing explicitly first costs one memory pass. A broadcast right operand
  * (batch 1, e.g. a weight matrix) folds the left batch into rows: one large matmul instead of
  * wasm's slow per-batch loop.
+ * Calls: `convGemm` (conv-gemm.ts) and its `ConvGemmCalls` SIMD helpers.
  */
-export function makeBatchMatMul(original: KernelFunc): KernelFunc {
+function makeBatchMatMul(original: KernelFunc): KernelFunc {
   return ({ inputs, attrs, backend }) => {
     const a = inputs.a as TensorInfo;
     const b = inputs.b as TensorInfo;
@@ -28,7 +31,7 @@ export function makeBatchMatMul(original: KernelFunc): KernelFunc {
     const outer = batchA >= batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
     const noTranspose = { transposeA: false, transposeB: false };
     let out: TensorInfo;
-    const helpers = simdHelpers(backend);
+    const helpers: ConvGemmCalls | undefined = simdHelpers(backend);
     if (helpers && batchB === 1 && n >= 8 && batchA * m * k >= GEMM_MIN_VALUES) {
       // A [rows, k] · B [k, n] is a 1×1 conv over one image row of `rows` pixels with k channels.
       const rows = batchA * m;
@@ -53,3 +56,9 @@ function as3d(ops: WasmOps, x: TensorInfo): TensorInfo {
   const batch = x.shape.slice(0, -2).reduce((p, q) => p * q, 1);
   return ops.reshape(x, [batch, x.shape[r - 2], x.shape[r - 1]]);
 }
+
+export const batchMatMulConfig: WrappingKernelConfig = {
+  kernelName: BatchMatMul,
+  backendName: 'wasm',
+  wrap: makeBatchMatMul,
+};

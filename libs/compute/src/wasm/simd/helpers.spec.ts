@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../select';
+import { initBackend } from '../../select';
 import { loadSimdHelpers, simdHelpers, simdHelperSwitch } from './helpers';
 
 describe('SIMD helper loading', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../../../common/src';
+import { Rng } from '../../common/src';
 
 /** A tensor given as plain data, so the same values can be made on two backends. */
 export interface HostTensor {

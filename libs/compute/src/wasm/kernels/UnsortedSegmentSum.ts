@@ -1,13 +1,16 @@
+import { UnsortedSegmentSum } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { WasmOps } from './wasm-ops';
+import type { ReplacementKernelConfig } from '../kernel-config';
+import { WasmOps } from '../wasm-ops';
 
 /**
  * UnsortedSegmentSum (the gradient of gather, i.e. of embedding lookups) as a one-hot matmul:
  * out = onehot(ids)ᵀ · x. The segment counts in this model are small (phase embeddings, a few
  * classes), so the extra numSegments factor costs less than a round trip through JS. Ids outside
  * [0, numSegments) get an all-zero one-hot row and are dropped, as TensorFlow specifies.
+ * Calls: wasm's own OneHot, Cast and BatchMatMul (so kernels/BatchMatMul.ts); no SIMD helper.
  */
-export const unsortedSegmentSum: KernelFunc = ({ inputs, attrs, backend }) => {
+const unsortedSegmentSum: KernelFunc = ({ inputs, attrs, backend }) => {
   const x = inputs.x as TensorInfo;
   const ids = inputs.segmentIds as TensorInfo;
   const { numSegments } = attrs as unknown as { numSegments: number };
@@ -32,4 +35,10 @@ export const unsortedSegmentSum: KernelFunc = ({ inputs, attrs, backend }) => {
     { transposeA: true, transposeB: false },
   );
   return ops.finish(ops.reshape(product, [numSegments, ...inner]));
+};
+
+export const unsortedSegmentSumConfig: ReplacementKernelConfig = {
+  kernelName: UnsortedSegmentSum,
+  backendName: 'wasm',
+  kernelFunc: unsortedSegmentSum,
 };

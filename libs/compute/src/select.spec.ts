@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { InputError, PhccError } from '../../../common/src';
+import type { InputError, PhccError } from '../../common/src';
 import type * as Select from './select';
 
 /** A fresh copy of select.ts (its "chosen once" state) per test; tfjs's engine stays shared. */

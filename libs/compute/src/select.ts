@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { InputError, Log, PhccError, silentLog } from '../../../common/src';
+import { InputError, Log, PhccError, silentLog } from '../../common/src';
 import { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';
-import { loadSimdHelpers } from './simd/helpers';
-import { registerWasmGradients } from './wasm-gradients';
+import { loadSimdHelpers } from './wasm/simd/helpers';
+import { registerWasmKernels } from './wasm/register-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -189,7 +189,7 @@ async function activate(
   if (name === 'wasm') {
     loadWasm(forced);
     await setOrThrow('wasm', WASM_PACKAGE);
-    registerWasmGradients();
+    registerWasmKernels();
     const simd = await loadSimdHelpers(tf.backend());
     const helpers = simd.loaded ? simd.detail : `plain JS (${simd.detail})`;
     return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false, helpers };

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Log, silentLog } from '../../../../common/src';
+import { Log, silentLog } from '../../../common/src';
 import { batchSize, HostBatch, sliceBatch } from '../trainable';
 import { WorkerPool, workerScript } from './pool';
 import { ShardBalance, ShardBalancer } from './shard-balancer';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../../../common/src';
+import { Rng } from '../../common/src';
 
 /**
  * One small network holding every layer type pHCC-SSL trains (ConvNeXt-style encoder block,

@@ -137,9 +137,3 @@ export function timeInnerKernels(on: boolean): Map<string, number> {
   innerTimes = on ? times : undefined;
   return times;
 }
-
-/** Replaces (or adds) a wasm kernel; tfjs refuses to register a name twice. */
-export function replaceWasmKernel(kernelName: string, kernelFunc: tf.KernelFunc): void {
-  if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
-}

@@ -1,7 +1,11 @@
-import { util } from '@tensorflow/tfjs-core';
+import { Sum, util } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { simdHelpers } from './simd/helpers';
-import { WasmOps } from './wasm-ops';
+import type { WrappingKernelConfig } from '../kernel-config';
+import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { WasmOps } from '../wasm-ops';
+
+/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
+type Calls = Pick<SimdHelpers, 'sumRows'>;
 
 /**
  * Sum for wasm. Summing over leading or middle axes — every bias gradient ([B, H, W, C] → [C]),
@@ -11,7 +15,7 @@ import { WasmOps } from './wasm-ops';
  * the SIMD helper does the same accumulation in wasm, another ≈ 5× faster than the JS loop.
  * Reductions over the last axis are already fast and go to the original kernel.
  */
-export function makeSum(original: KernelFunc): KernelFunc {
+function makeSum(original: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x as TensorInfo;
     const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
@@ -28,7 +32,7 @@ export function makeSum(original: KernelFunc): KernelFunc {
     const cols = size(x.shape.slice(last + 1));
     const outShape = x.shape.flatMap((d, i) => (i < first || i > last ? [d] : keepDims ? [1] : []));
     const out = ops.empty(outShape);
-    const helpers = simdHelpers(ops.backend);
+    const helpers: Calls | undefined = simdHelpers(ops.backend);
     if (helpers) {
       const scratch = ops.empty([2 * cols]); // cols float64 accumulators
       helpers.sumRows(ops.pointer(x), ops.pointer(out), ops.pointer(scratch), outer, rows, cols);
@@ -50,3 +54,9 @@ export function makeSum(original: KernelFunc): KernelFunc {
     return ops.finish(out);
   };
 }
+
+export const sumConfig: WrappingKernelConfig = {
+  kernelName: Sum,
+  backendName: 'wasm',
+  wrap: makeSum,
+};

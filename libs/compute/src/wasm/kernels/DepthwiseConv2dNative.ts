@@ -1,15 +1,12 @@
-import { backend_util } from '@tensorflow/tfjs-core';
+import { backend_util, DepthwiseConv2dNative } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { simdHelpers } from './simd/helpers';
-import { WasmOps } from './wasm-ops';
+import type { ConvAttrs } from '../conv-attrs';
+import type { WrappingKernelConfig } from '../kernel-config';
+import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { WasmOps } from '../wasm-ops';
 
-interface DepthwiseAttrs {
-  strides: number | [number, number];
-  pad: backend_util.ExplicitPadding | 'same' | 'valid' | number;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
+/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
+type Calls = Pick<SimdHelpers, 'depthwiseForward'>;
 
 const isOne = (v: number | [number, number] | undefined) =>
   v === undefined || (typeof v === 'number' ? v === 1 : v[0] === 1 && v[1] === 1);
@@ -20,12 +17,12 @@ const isOne = (v: number | [number, number] | undefined) =>
  * pixel accumulated in place over its taps inside the image. XNNPACK's depthwise kernel ran a
  * 7×7, 48-channel layer at 1.6 GFLOP/s in this build. Other shapes go to wasm's own kernel.
  */
-export function makeDepthwiseConv2D(original: KernelFunc): KernelFunc {
+function makeDepthwiseConv2D(original: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x as TensorInfo;
     const filter = args.inputs.filter as TensorInfo;
-    const attrs = args.attrs as unknown as DepthwiseAttrs;
-    const helpers = simdHelpers(args.backend);
+    const attrs = args.attrs as unknown as ConvAttrs;
+    const helpers: Calls | undefined = simdHelpers(args.backend);
     const [, , cin, mult] = filter.shape;
     if (
       !helpers ||
@@ -69,3 +66,9 @@ export function makeDepthwiseConv2D(original: KernelFunc): KernelFunc {
     return ops.finish(out);
   };
 }
+
+export const depthwiseConv2dNativeConfig: WrappingKernelConfig = {
+  kernelName: DepthwiseConv2dNative,
+  backendName: 'wasm',
+  wrap: makeDepthwiseConv2D,
+};

@@ -1,0 +1,18 @@
+// libs/compute: the compute engine. Backend selection, our wasm kernels (SIMD GEMM, gradients the
+// wasm backend lacks, fused GELU), the trainable-model contract, the reference CNN and
+// worker-thread data parallelism. It knows nothing of pHCC-SSL: libs/model builds on it, and the
+// lint rule in eslint.config.mjs keeps it from importing the model, federation or apps.
+export * from './select';
+export { WASM_KERNEL_CONFIGS } from './wasm/register-kernels';
+export type { WasmKernelConfig } from './wasm/kernel-config';
+export { timeInnerKernels } from './wasm/wasm-ops';
+export { fusedGelu, gelu } from './ops/gelu';
+export * from './trainable';
+export * from './reference-cnn';
+export * from './layer-zoo';
+export * from './workers/data-parallel-trainer';
+export * from './workers/protocol';
+export { WorkerPool, workerScript } from './workers/pool';
+export type { WorkerFailure } from './workers/pool';
+export * from './workers/shard-balancer';
+export { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';
