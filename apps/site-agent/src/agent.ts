@@ -1,13 +1,7 @@
 import { join } from 'node:path';
 import { io, Socket } from 'socket.io-client';
 import { Log, silentLog } from '../../../libs/common/src';
-import {
-  applyOutgoing,
-  keepLocalFromSource,
-  siteOutgoingFilters,
-  STAGE_PARTS,
-  uploadLayout,
-} from '../../../libs/federated/src';
+import { applyOutgoing, siteOutgoingFilters, uploadLayout } from '../../../libs/federated/src';
 import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
 import {
   AckReply,
@@ -37,6 +31,7 @@ import {
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
 import { EvalResult, ExecutorSet, TrainResult } from './executor';
 import { LocalParamStore, overlayLocal } from './local-params';
+import { FollowedInstruction, followInstruction } from './task-instruction';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
 
@@ -50,8 +45,10 @@ export interface SiteAgentOptions {
   stateDir: string;
   log?: Log;
   /**
-   * FedBN: tensors whose name matches never leave the site; they are restored from the state dir
-   * before each task and saved after training. Must equal the plan's `keepLocal`. Default none.
+   * FedBN (`--fedbn`): tensors whose name matches never leave the site; they are restored from the
+   * state dir before each task and saved after training. A task's signed instruction (protocol
+   * 1.1) says the same, and wins: this is then a consistency check, and a task whose instruction
+   * contradicts it is declined with the reason. Default none.
    */
   keepLocal?: RegExp | null;
   /** Largest global-weights payload accepted in a task; default 1 GiB. */
@@ -317,7 +314,9 @@ export class SiteAgent {
     const executor = this.options.executors[task.stage];
     let problem: ProtocolErrorInfo | undefined;
     let global: NamedArray[] = [];
+    const followed = followInstruction(task, this.keepLocal);
     if (!executor) problem = { code: 'WRONG_STAGE', reason: `this site cannot run ${task.stage} tasks` };
+    else if (!followed.ok) problem = followed.error;
     else if (task.deadline < Date.now())
       problem = { code: 'STALE_TIMESTAMP', reason: 'task deadline has passed' };
     else {
@@ -327,9 +326,10 @@ export class SiteAgent {
         problem = { code: 'MALFORMED', reason: `global weights do not decode: ${(err as Error).message}` };
       }
     }
-    if (problem) {
-      this.decline(task, problem);
-      return ackError(problem);
+    if (problem || !followed.ok) {
+      // Every refusal above set `problem`, a contradicting instruction included.
+      this.decline(task, problem!);
+      return ackError(problem!);
     }
     this.emit({ type: 'task', runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage });
     this.log.info(
@@ -338,11 +338,16 @@ export class SiteAgent {
     );
     const digest = message.envelope.digest ?? task.globalWeightsDigest;
     // One task at a time, in arrival order; the transfer is acknowledged right away.
-    this.queue = this.queue.then(() => this.runTask(task, global, digest));
+    this.queue = this.queue.then(() => this.runTask(task, followed.value, global, digest));
     return { ok: true };
   }
 
-  private async runTask(task: TaskBody, global: NamedArray[], digest: string): Promise<void> {
+  private async runTask(
+    task: TaskBody,
+    instruction: FollowedInstruction,
+    global: NamedArray[],
+    digest: string,
+  ): Promise<void> {
     if (this.stopped) return;
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
     const where = { runId: task.runId, round: task.round, taskId: task.taskId };
@@ -353,7 +358,7 @@ export class SiteAgent {
       this.sendStatus(stateName, { ...where, progress: 0 }, true);
       const executor = this.options.executors[task.stage];
       if (!executor) throw new Error(`no executor for ${task.stage}`);
-      const input = this.keepLocal ? overlayLocal(global, this.localParams.load()) : global;
+      const input = instruction.keepLocal ? overlayLocal(global, this.localParams.load()) : global;
       const result = await executor.execute(task, input, {
         signal: this.abort.signal,
         progress: (fraction, message) => {
@@ -366,7 +371,7 @@ export class SiteAgent {
         },
       });
       if (this.stopped) return;
-      if (result.kind === 'train') await this.sendUpdate(task, global, digest, result);
+      if (result.kind === 'train') await this.sendUpdate(task, instruction, global, digest, result);
       else await this.sendEvalResult(task, digest, result);
       this.busy = undefined;
       this.sendStatus('idle', {}, true);
@@ -388,19 +393,17 @@ export class SiteAgent {
 
   private async sendUpdate(
     task: TaskBody,
+    instruction: FollowedInstruction,
     global: NamedArray[],
     digest: string,
     result: TrainResult,
   ): Promise<void> {
     if (task.stage === 'evaluate') throw new Error('an evaluate task produced weights');
-    if (this.keepLocal) {
-      const keep = this.keepLocal;
-      this.localParams.save(result.weights.filter((a) => keep.test(a.name)));
-    }
-    const parts = STAGE_PARTS[task.stage];
-    const keepLocalPattern = this.keepLocal ? this.keepLocal.source : null;
+    const { parts, keepLocal, updateKind } = instruction;
+    if (keepLocal) this.localParams.save(result.weights.filter((a) => keepLocal.test(a.name)));
+    const keepLocalPattern = keepLocal ? keepLocal.source : null;
     const filters = siteOutgoingFilters({
-      instruction: { parts: [...parts], keepLocalPattern, updateKind: task.config.updateKind },
+      instruction: { parts: [...parts], keepLocalPattern, updateKind },
       global,
       encoding: task.config.updateEncoding,
     });
@@ -409,7 +412,7 @@ export class SiteAgent {
       filters,
     );
     const payload = encodeWeights(outgoing.arrays, task.config.updateEncoding);
-    const expected = uploadLayout(layoutOf(global), parts, keepLocalFromSource(keepLocalPattern));
+    const expected = uploadLayout(layoutOf(global), parts, keepLocal);
     const shapes = Object.fromEntries(expected.map((t) => [t.name, t.shape]));
     const maxBytes = Math.min(task.config.maxUpdateBytes, this.maxTaskBytes);
     // Delivery survives a dropped connection: wait for the next welcome and re-sign (fresh nonce).

@@ -1,4 +1,5 @@
 import { InputError } from '../../common/src';
+import { MODEL_PARTS as PROTOCOL_MODEL_PARTS, ModelPart } from '../../protocol/src/version';
 import { TensorLayout, TensorPredicate, TrainingStage } from './types';
 
 /**
@@ -7,8 +8,8 @@ import { TensorLayout, TensorPredicate, TrainingStage } from './types';
  * The model names every weight `<part>/<layer>/…`; the prefix is the only thing this library
  * relies on, so a model change that keeps the prefixes needs no change here.
  */
-export type ModelPart = 'encoder' | 'decoder' | 'head';
-export const MODEL_PARTS: readonly ModelPart[] = ['encoder', 'decoder', 'head'];
+export type { ModelPart };
+export const MODEL_PARTS: readonly ModelPart[] = PROTOCOL_MODEL_PARTS;
 
 /** Stage 1 (SSL) shares encoder + decoder; stage 2 (fine-tune) shares encoder + head. */
 export const STAGE_PARTS: Readonly<Record<TrainingStage, readonly ModelPart[]>> = {

@@ -4,6 +4,14 @@
  */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * Minor version: optional fields added within version 1 (the envelope's `v` stays 1).
+ * - 1.1: the task's optional `instruction` (docs/PROTOCOL.md §3.2). An agent of 1.1 accepts tasks
+ *   with or without it (absent = 1.0 behaviour); an agent of 1.0 refuses unknown fields, so a
+ *   coordinator of 1.1 needs agents of 1.1.
+ */
+export const PROTOCOL_MINOR_VERSION = 1;
+
 /** socket.io namespace that site agents connect to. */
 export const SITES_NAMESPACE = '/sites';
 
@@ -17,6 +25,13 @@ export const WEIGHT_ENCODINGS = ['float32', 'float16', 'int8'] as const;
 export type WeightEncoding = (typeof WEIGHT_ENCODINGS)[number];
 
 export const UPDATE_KINDS = ['weights', 'delta'] as const;
+
+/** The model's sub-networks, the first segment of every tensor name (`encoder/…`). */
+export const MODEL_PARTS = ['encoder', 'decoder', 'head'] as const;
+export type ModelPart = (typeof MODEL_PARTS)[number];
+
+/** An optimiser name as plans and task instructions spell it (`sgd`, `adam`, `adamw`, …). */
+export const OPTIMISER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 export type UpdateKind = (typeof UPDATE_KINDS)[number];
 
 /** Site, run and task ids: lowercase, safe as file names and log fields, at most 64 characters. */

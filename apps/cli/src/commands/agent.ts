@@ -43,7 +43,10 @@ export function registerAgent(program: Command): void {
     .option('--state <dir>', 'message log and kept-local parameters (default: <kit>/state)')
     .option('--once', 'stop after the first task has been answered')
     .option('--run <id>', 'accept tasks of this run only')
-    .option('--fedbn', 'keep normalisation parameters at the site (FedBN; must match the plan)')
+    .option(
+      '--fedbn',
+      "keep normalisation parameters at the site (FedBN); checked against each task's signed instruction, which sets the pattern even without this flag",
+    )
     .option('--keep-local <regex>', 'tensors that never leave the site (overrides --fedbn)')
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')

@@ -37,14 +37,9 @@ const task: TaskToSend = {
   },
   deadline: Date.now() + 60_000,
   instruction: {
-    siteId: 'site-a',
-    round: 0,
-    stage: 'ssl',
     parts: ['encoder', 'decoder'],
-    keepLocalPattern: null,
     updateKind: 'delta',
-    proximalMu: 0,
-    config: {},
+    optimiser: { name: 'adamw', weightDecay: 0.05 },
   },
 };
 

@@ -42,6 +42,7 @@ export class TaskDispatcher {
         globalWeightsDigest: task.globalWeightsDigest,
         config: task.config,
         deadline: task.deadline,
+        instruction: task.instruction,
       };
       const envelope = signEnvelope({
         type: 'task',

@@ -1,6 +1,11 @@
-import type { EvalResultBody, Stage, TaskConfigDto, WeightEncoding } from '../../../protocol/src';
+import type {
+  EvalResultBody,
+  Stage,
+  TaskConfigDto,
+  TaskInstructionDto,
+  WeightEncoding,
+} from '../../../protocol/src';
 import type { UpdateEntry } from '../types';
-import type { EvaluateInstruction, FitInstruction } from '../strategies/strategy';
 import type { RoundState, TaskState, UpdateStatus } from './state';
 import type { LocalModelRef, RoundStep } from './schedule';
 
@@ -40,8 +45,8 @@ export interface TaskToSend {
   config: TaskConfigDto;
   /** Epoch ms after which the update is no longer accepted. */
   deadline: number;
-  /** The strategy's configureFit / configureEvaluate answer for this site. */
-  instruction: FitInstruction | EvaluateInstruction;
+  /** The strategy's configureFit / configureEvaluate answer for this site, as signed in the task. */
+  instruction: TaskInstructionDto;
 }
 
 export type AggregateCommand =

@@ -1,6 +1,5 @@
 import type { EvalResultBody } from '../../../protocol/src';
 import { createStrategy, StrategySpec } from '../strategies/registry';
-import type { FitInstruction } from '../strategies/strategy';
 import type { UpdateEntry } from '../types';
 import type { EngineCommand } from './commands';
 import { engineStep, EngineStep, initialState, openTaskOf, RunSpec } from './engine';
@@ -117,12 +116,10 @@ describe('round engine: quorum, deadline, retries', () => {
     });
     const sent = sends(commands);
     expect(sent.map((c) => c.siteId)).toEqual(['site-a', 'site-b']);
-    const instruction = sent[0].task.instruction as FitInstruction;
-    expect(instruction).toMatchObject({
-      siteId: 'site-a',
-      stage: 'ssl',
+    expect(sent[0].task.instruction).toEqual({
       parts: ['encoder', 'decoder'],
       updateKind: 'delta',
+      optimiser: { name: 'sgd' },
     });
     expect(sent[0].task).toMatchObject({ globalWeightsDigest: INITIAL, deadline: T0 + 60_000 });
     expect(sent[0].task.config.maxUpdateBytes).toBe(1024 * 1024);
@@ -298,6 +295,32 @@ describe('round engine: quorum, deadline, retries', () => {
     expect(only(commands, 'end-run')[0].reason).toMatch(
       /^initialModel aaaaaaaaaaaaaaaa… is not in the blob store$/,
     );
+  });
+});
+
+describe('round engine: instructions', () => {
+  it("signs the strategy's instruction into each task: FedBN's keep-local pattern, FedProx's μ, the plan's optimiser", () => {
+    const fedbn = new Script(
+      plan({ stages: { ssl: { ...stage, maskRatio: 0.5, optimiser: { name: 'adamw', lr: 0.01, weightDecay: 0.05 } } } }),
+      { name: 'fedbn' },
+    );
+    expect(sends(fedbn.start(['site-a', 'site-b']))[0].task.instruction).toEqual({
+      parts: ['encoder', 'decoder'],
+      keepLocalPattern: '\\/(?:norm|ln|grn)',
+      updateKind: 'delta',
+      optimiser: { name: 'adamw', weightDecay: 0.05 },
+    });
+    const fedprox = new Script(plan({ stages: { finetune: stage } }), { name: 'fedprox', mu: 0.1 });
+    const task = sends(fedprox.start(['site-a', 'site-b']))[0].task;
+    expect(task.instruction).toMatchObject({ parts: ['encoder', 'head'], proximalMu: 0.1 });
+    expect(task.config.proximalMu).toBe(0.1);
+  });
+
+  it('tells an evaluating site only what to keep local', () => {
+    const run = new Script(plan({ stages: {}, evaluation: { final: true } }), { name: 'fedbn' });
+    expect(sends(run.start(['site-a', 'site-b']))[0].task.instruction).toEqual({
+      keepLocalPattern: '\\/(?:norm|ln|grn)',
+    });
   });
 });
 

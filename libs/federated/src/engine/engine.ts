@@ -1,6 +1,6 @@
 import type { ProtocolErrorCode, Stage } from '../../../protocol/src';
 import { screenEntries } from '../inbound/gate';
-import type { Strategy } from '../strategies/strategy';
+import type { EvaluateInstruction, FitInstruction, Strategy } from '../strategies/strategy';
 import type { TrainingStage } from '../types';
 import { decideAttempt, reconnectVerdict } from './attempt';
 import type { AggregateCommand, EngineCommand, TaskToSend } from './commands';
@@ -15,6 +15,7 @@ import {
   runSteps,
   taskConfig,
   taskIdFor,
+  taskInstruction,
 } from './schedule';
 import type { AttemptState, EngineState, RoundRun } from './state';
 
@@ -396,7 +397,7 @@ class Step {
         globalWeightsDigest: modelDigest,
         config,
         deadline: attempt.deadlineMs,
-        instruction: instructions.get(siteId)!,
+        instruction: taskInstruction(this.spec.plan, step, instructions.get(siteId)!),
       };
       this.emit({ kind: 'send-task', siteId, task });
     }
@@ -404,7 +405,10 @@ class Step {
   }
 
   /** The strategy's per-site instructions for this round (Flower's configure_fit / configure_evaluate). */
-  private instructionsFor(step: RoundStep, siteIds: string[]): Map<string, TaskToSend['instruction']> {
+  private instructionsFor(
+    step: RoundStep,
+    siteIds: string[],
+  ): Map<string, FitInstruction | EvaluateInstruction> {
     const { strategy } = this.spec;
     const list =
       step.stage === 'evaluate'

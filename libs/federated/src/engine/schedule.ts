@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Stage, TaskConfigDto } from '../../../protocol/src';
-import type { Strategy } from '../strategies/strategy';
+import type { Stage, TaskConfigDto, TaskInstructionDto } from '../../../protocol/src';
+import type { EvaluateInstruction, FitInstruction, Strategy } from '../strategies/strategy';
 import type { EnginePlan } from './plan';
 
 /**
@@ -148,4 +148,34 @@ export function frozenEncoderEpochsOf(round: number, localEpochs: number, warmup
 export function roundSeed(seed: number, step: RoundStep): number {
   const hash = createHash('sha256').update(`${seed}\n${step.stage}\n${step.round}`).digest();
   return hash.readUInt32BE(0);
+}
+
+/**
+ * The strategy's per-site instruction as it travels in the signed task: what to train and send
+ * (parts, update kind), what never leaves the site (keep-local pattern), and how to train (the
+ * plan's optimiser, FedProx μ). The evaluation stage needs only the keep-local pattern.
+ */
+export function taskInstruction(
+  plan: EnginePlan,
+  step: RoundStep,
+  instruction: FitInstruction | EvaluateInstruction,
+): TaskInstructionDto {
+  const keepLocal = instruction.keepLocalPattern ? { keepLocalPattern: instruction.keepLocalPattern } : {};
+  if (!('parts' in instruction)) return keepLocal;
+  const stage = step.stage === 'ssl' ? plan.stages.ssl : plan.stages.finetune;
+  const optimiser = stage?.optimiser;
+  return {
+    parts: [...instruction.parts],
+    ...keepLocal,
+    updateKind: instruction.updateKind,
+    ...(optimiser
+      ? {
+          optimiser: {
+            name: optimiser.name,
+            ...(optimiser.weightDecay !== undefined ? { weightDecay: optimiser.weightDecay } : {}),
+          },
+        }
+      : {}),
+    ...(instruction.proximalMu > 0 ? { proximalMu: instruction.proximalMu } : {}),
+  };
 }

@@ -21,6 +21,9 @@ import {
   MAX_PAYLOAD_BYTES_LIMIT,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
+  MODEL_PARTS,
+  ModelPart,
+  OPTIMISER_NAME_PATTERN,
   PROTOCOL_VERSION,
   SIGNATURE_PATTERN,
   Stage,
@@ -127,6 +130,56 @@ export class TaskConfigDto {
   maxUpdateBytes!: number;
 }
 
+/** The optimiser a task's local training uses (the plan's stage optimiser). */
+export class TaskOptimiserDto {
+  @IsString()
+  @Matches(OPTIMISER_NAME_PATTERN)
+  name!: string;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  weightDecay?: number;
+}
+
+/**
+ * What the strategy asks of this site (its configureFit / configureEvaluate answer), signed with
+ * the task (protocol 1.1). Every field is optional: an absent one means the 1.0 behaviour.
+ */
+export class TaskInstructionDto {
+  /** Training: the sub-networks to train and send back. Absent: the stage's (ssl: encoder + decoder; finetune: encoder + head). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MODEL_PARTS.length)
+  @IsIn(MODEL_PARTS, { each: true })
+  parts?: ModelPart[];
+
+  /** A JavaScript RegExp source (no flags): tensors that never leave the site (FedBN). Absent: none. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  keepLocalPattern?: string;
+
+  /** Training: send full weights or the difference to the received global. Absent: `config.updateKind`. */
+  @IsOptional()
+  @IsIn(UPDATE_KINDS)
+  updateKind?: UpdateKind;
+
+  /** Training: the local optimiser. Absent: the agent's default. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskOptimiserDto)
+  optimiser?: TaskOptimiserDto;
+
+  /** Training: FedProx μ. Absent: `config.proximalMu`. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  proximalMu?: number;
+}
+
 /** coordinator → site, event `task`: do one stage of one round on the attached global weights. */
 export class TaskBody extends RunScopedBody {
   /** SHA-512 of the global weights; equals the envelope's `digest` when they travel attached. */
@@ -142,6 +195,12 @@ export class TaskBody extends RunScopedBody {
   @Min(MIN_TIMESTAMP_MS)
   @Max(MAX_TIMESTAMP_MS)
   deadline!: number;
+
+  /** Protocol 1.1: the strategy's instruction for this site; absent = 1.0 behaviour. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskInstructionDto)
+  instruction?: TaskInstructionDto;
 }
 
 /** site → coordinator, event `task-ack`: the site took the task (or says why not). */
