@@ -1,7 +1,25 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../apps/cli/src/main';
+import { demoPlan } from '../apps/cli/src/demo/run-demo';
+
+/** Runs `phcc-fed ARGS…` in this process and returns its stdout and exit code. */
+async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
+  const lines: string[] = [];
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  process.exitCode = 0;
+  try {
+    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+  return { stdout: lines.join(''), code: Number(process.exitCode ?? 0) };
+}
+
+const lastJson = <T>(stdout: string): T => JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
 
 /**
  * `phcc-fed demo --quick` end to end with the smallest settings: 2 synthetic hospitals, the real
@@ -17,37 +35,32 @@ describe('phcc-fed demo --quick (2 sites)', () => {
   });
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
+  let demoDigest: string | undefined;
+
   it('runs a federation to completion and reports per-site and pooled AUC', async () => {
-    const lines: string[] = [];
-    const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
-    const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    process.exitCode = 0;
-    try {
-      await runCli(
-        ['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', 'demo', '--quick'].concat([
-          '--sites',
-          '2',
-          '--patients',
-          '24',
-          '--ssl-rounds',
-          '1',
-          '--finetune-rounds',
-          '1',
-          '--out',
-          out,
-          '--timeout',
-          '100',
-          '--json',
-        ]),
-      );
-    } finally {
-      so.mockRestore();
-      se.mockRestore();
-    }
-    const stdout = lines.join('');
-    expect(process.exitCode ?? 0).toBe(0);
+    const { stdout, code } = await cli(
+      'demo',
+      '--quick',
+      '--sites',
+      '2',
+      '--patients',
+      '24',
+      '--ssl-rounds',
+      '1',
+      '--finetune-rounds',
+      '1',
+      '--seed',
+      '7',
+      '--out',
+      out,
+      '--timeout',
+      '100',
+      '--json',
+    );
+    expect(code).toBe(0);
     const last = stdout.trim().split('\n').at(-1)!;
     const report = JSON.parse(last) as {
+      final_model_digest: string;
       state: string;
       pooled_auc: number;
       rounds: number;
@@ -73,5 +86,39 @@ describe('phcc-fed demo --quick (2 sites)', () => {
     expect(json.runId).toBe(JSON.parse(last).runId);
     expect(readFileSync(join(out, runDir, 'report.md'), 'utf8')).toMatch(/Pooled AUC/);
     expect(stdout).toMatch(/\| site-a \| \d\.\d{3} \|/);
+    expect(report.final_model_digest).toMatch(/^[0-9a-f]{128}$/);
+    demoDigest = report.final_model_digest;
+  });
+
+  // The in-process simulator is the same engine and the same site executors, so the same plan,
+  // hospitals, model and seed give the bit-identical final model (docs/ARCHITECTURE.md).
+  it('simulate on the same plan, cohorts and seed ends with the same final model digest', async () => {
+    expect(demoDigest).toBeDefined();
+    const planFile = join(out, 'plan.json');
+    const { initialModel: _ignored, ...plan } = demoPlan(
+      { sslRounds: 1, finetuneRounds: 1, seed: 7, sites: 2 },
+      '',
+    );
+    writeFileSync(planFile, JSON.stringify(plan));
+    const cohort = join(out, 'cohort');
+    const { stdout, code } = await cli(
+      'simulate',
+      '--plan',
+      planFile,
+      '--cohort',
+      join(cohort, 'site-a'),
+      join(cohort, 'site-b'),
+      '--tiny',
+      '--seed',
+      '7',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(code).toBe(0);
+    const report = lastJson<{ state: string; final_model_digest: string; sites: { site: string }[] }>(stdout);
+    expect(report.state).toBe('completed');
+    expect(report.sites.map((s) => s.site)).toEqual(['site-a', 'site-b']);
+    expect(report.final_model_digest).toBe(demoDigest);
   });
 });

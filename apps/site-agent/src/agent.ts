@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { io, Socket } from 'socket.io-client';
 import { Log, silentLog } from '../../../libs/common/src';
-import { applyOutgoing, siteOutgoingFilters, uploadLayout } from '../../../libs/federated/src';
-import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
+import { decodeWeights, NamedArray } from '../../../libs/weights/src';
 import {
   AckReply,
   ackError,
@@ -30,7 +29,8 @@ import {
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
 import { EvalResult, ExecutorSet, TrainResult } from './executor';
-import { LocalParamStore, overlayLocal } from './local-params';
+import { LocalParamStore } from './local-params';
+import { executeTask, outgoingUpdate } from './site-work';
 import { FollowedInstruction, followInstruction } from './task-instruction';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
@@ -356,10 +356,7 @@ export class SiteAgent {
       const stateName: SiteState = task.stage === 'evaluate' ? 'evaluating' : 'training';
       this.busy = { state: stateName, where };
       this.sendStatus(stateName, { ...where, progress: 0 }, true);
-      const executor = this.options.executors[task.stage];
-      if (!executor) throw new Error(`no executor for ${task.stage}`);
-      const input = instruction.keepLocal ? overlayLocal(global, this.localParams.load()) : global;
-      const result = await executor.execute(task, input, {
+      const result = await executeTask(this.options.executors, this.localParams, task, instruction, global, {
         signal: this.abort.signal,
         progress: (fraction, message) => {
           this.emit({ type: 'progress', taskId: task.taskId, fraction, message });
@@ -398,22 +395,7 @@ export class SiteAgent {
     digest: string,
     result: TrainResult,
   ): Promise<void> {
-    if (task.stage === 'evaluate') throw new Error('an evaluate task produced weights');
-    const { parts, keepLocal, updateKind } = instruction;
-    if (keepLocal) this.localParams.save(result.weights.filter((a) => keepLocal.test(a.name)));
-    const keepLocalPattern = keepLocal ? keepLocal.source : null;
-    const filters = siteOutgoingFilters({
-      instruction: { parts: [...parts], keepLocalPattern, updateKind },
-      global,
-      encoding: task.config.updateEncoding,
-    });
-    const outgoing = applyOutgoing(
-      { kind: 'weights', numSamples: result.nSamples, arrays: result.weights, metrics: result.metrics },
-      filters,
-    );
-    const payload = encodeWeights(outgoing.arrays, task.config.updateEncoding);
-    const expected = uploadLayout(layoutOf(global), parts, keepLocal);
-    const shapes = Object.fromEntries(expected.map((t) => [t.name, t.shape]));
+    const { payload, kind, shapes } = outgoingUpdate(task, instruction, global, result, this.localParams);
     const maxBytes = Math.min(task.config.maxUpdateBytes, this.maxTaskBytes);
     // Delivery survives a dropped connection: wait for the next welcome and re-sign (fresh nonce).
     for (;;) {
@@ -429,7 +411,7 @@ export class SiteAgent {
           nSamples: result.nSamples,
           metrics: result.metrics,
           encoding: task.config.updateEncoding,
-          kind: outgoing.kind,
+          kind,
           baseDigest: digest,
         },
         signer: this.options.kit.siteId,

@@ -6,6 +6,7 @@ import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/con
 import type { AgentEvent } from '../../../site-agent/src';
 import { commandLogger, globalOptions } from '../context';
 import { checkCohortPath, TINY_MODEL } from './model-inputs';
+import { loadSiteExecutors } from './site-executors';
 
 interface AgentCommandOptions {
   kit: string;
@@ -64,28 +65,17 @@ export function registerAgent(program: Command): void {
 
       const { loadSiteKit } = await import('../../../../libs/protocol/src');
       const kit = loadSiteKit(kitDir);
-      const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
       const { initBackend } = await import('../../../../libs/compute/src');
       const { SiteAgent } = await import('../../../site-agent/src');
-      const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
 
       const out = (line: string) => process.stdout.write(line + '\n');
       await initBackend({ backend: globalOptions(cmd).backend, log });
-      const cohort = await loadCohort(cohortDir, {
-        size: config.imageSize,
-        slices: config.intensityChannels,
-        phases: config.phases,
-        log,
-      });
-      for (const line of formatCohortReport(cohort.report)) out(line);
-      const data = cohortData(cohort);
-      const samples = await data();
-      if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
+      const executors = await loadSiteExecutors(cohortDir, config, log, out);
 
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
       const agent = new SiteAgent({
         kit,
-        executors: modelExecutors({ modelConfig: config, data, log }),
+        executors,
         stateDir,
         keepLocal,
         runId: opts.run,
@@ -129,7 +119,7 @@ function keepLocalPattern(opts: AgentCommandOptions): RegExp | null {
   return opts.fedbn ? /\/(?:norm|ln|grn)/ : null;
 }
 
-function agentModelConfig(opts: AgentCommandOptions): ModelConfig {
+export function agentModelConfig(opts: Pick<AgentCommandOptions, 'tiny' | 'modelConfig'>): ModelConfig {
   if (opts.modelConfig !== undefined) {
     if (opts.tiny) throw new InputError('--tiny and --model-config are mutually exclusive');
     const file = resolve(opts.modelConfig);

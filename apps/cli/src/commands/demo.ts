@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
 import { commandLogger, globalOptions } from '../context';
+import { checkCohortPath } from './model-inputs';
 
 interface DemoCommandOptions {
   quick?: boolean;
@@ -13,6 +14,8 @@ interface DemoCommandOptions {
   seed: string;
   out: string;
   timeout: string;
+  cohort?: string[];
+  plan?: string;
   json?: boolean;
 }
 
@@ -30,7 +33,9 @@ export function registerDemo(program: Command): void {
         'freshly initialised weights (POST /models), runs configs/plans/quick.yaml from them, and prints\n' +
         "per-site AUC (95 % CI), pooled AUC, rounds, each site's bytes sent and the wall time. Writes\n" +
         'OUT/demo-<time>/report.json and report.md (plus agent logs, kits, coordinator database).\n' +
-        "--quick: the tiny model, 0.3-scale images, 100 patients per hospital, the plan's rounds.",
+        "--quick: the tiny model, 0.3-scale images, 100 patients per hospital, the plan's rounds.\n" +
+        '--cohort DIR…: real (or earlier generated) hospitals instead; with --plan and --seed the run ends\n' +
+        'with the same final_model_digest as "phcc-fed simulate" on the same plan, cohorts and seed.',
     )
     .option('--quick', 'tiny model, small images (a minute or two on 2 cores)')
     .option('--sites <n>', 'synthetic hospitals', '3')
@@ -38,12 +43,20 @@ export function registerDemo(program: Command): void {
     .option('--ssl-rounds <n>', 'SSL rounds (default: the plan’s)')
     .option('--finetune-rounds <n>', 'fine-tune rounds (default: the plan’s)')
     .option('--seed <n>', 'seed of the cohort, the initial weights and the plan', '1')
+    .option(
+      '--cohort <dir...>',
+      'use these hospitals (one cohort folder each; site id = folder name) instead of synthetic ones',
+    )
+    .option('--plan <file>', 'run plan (YAML or JSON; default configs/plans/quick.yaml)')
     .option('--out <dir>', 'output directory', 'runs')
     .option('--timeout <s>', 'stop the run after this many seconds', '3600')
     .option('--json', 'end the output with one JSON line (the report)')
     .action(async (opts: DemoCommandOptions, cmd: Command) => {
       const quick = Boolean(opts.quick);
-      const sites = count(opts.sites, '--sites', 2);
+      const cohorts = opts.cohort?.map((dir) => ({ id: basename(resolve(dir)), dir: checkCohortPath(dir) }));
+      if (cohorts && new Set(cohorts.map((c) => c.id)).size !== cohorts.length)
+        throw new InputError('--cohort: two folders have the same name (the site id is the folder name)');
+      const sites = cohorts ? cohorts.length : count(opts.sites, '--sites', 2);
       // 100 patients a site (≈ 30–55 labelled for training): with 40 the tiny model stayed at chance.
       const patients = count(opts.patients ?? (quick ? '100' : '60'), '--patients', 6);
       const sslRounds = roundsOption(opts.sslRounds, '--ssl-rounds', 0);
@@ -65,6 +78,8 @@ export function registerDemo(program: Command): void {
         signal: abort.signal,
         outDir: opts.out,
         sites,
+        cohorts,
+        planFile: opts.plan ? resolve(opts.plan) : undefined,
         patients,
         quick,
         sslRounds,

@@ -62,7 +62,7 @@ describe('demo report', () => {
       rounds: 2,
       wall_s: 12.3,
     });
-    expect(report.finalModel).toBe('b');
+    expect(report.final_model_digest).toBe('b');
     expect(report.sites).toEqual([
       { site: 'site-a', auc: 0.7, ci95: [0.4, 0.9], n: 10, nPositive: 4, bytesSent: 0 },
       { site: 'site-b', auc: 0.5, ci95: null, n: 8, nPositive: 3, bytesSent: 0 },

@@ -21,7 +21,8 @@ export interface DemoReport {
   rounds: number;
   sites: SiteResult[];
   wall_s: number;
-  finalModel?: string;
+  /** SHA-512 of the final global model (its blob name): equal digests, bit-identical models. */
+  final_model_digest?: string;
   /** Cross-site AUC, `[modelSite][evalSite]` (each site's local model at every site), if evaluated. */
   cross_site_auc: Record<string, Record<string, number | null>> | null;
 }
@@ -88,7 +89,7 @@ export function buildReport(
     rounds: training.length,
     sites,
     wall_s: Math.round(wallSeconds * 10) / 10,
-    finalModel: training.length ? training[training.length - 1].outputDigest : undefined,
+    final_model_digest: training.length ? training[training.length - 1].outputDigest : undefined,
     cross_site_auc: Object.keys(crossSite).length ? crossSite : null,
   };
 }
@@ -136,7 +137,9 @@ export function reportMarkdown(report: DemoReport): string {
     ...reportTable(report),
     '',
     ...crossSiteLines(report),
-    report.finalModel ? `Final global model: \`${report.finalModel}\`` : 'No final global model.',
+    report.final_model_digest
+      ? `Final global model: \`${report.final_model_digest}\``
+      : 'No final global model.',
     '',
     'Synthetic data: these figures show that the federation works end to end, not clinical performance.',
     '',

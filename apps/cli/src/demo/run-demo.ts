@@ -12,6 +12,10 @@ import { SiteProcess } from './site-processes';
 export interface DemoOptions {
   outDir: string;
   sites: number;
+  /** Hospitals to use instead of generating synthetic ones (site id = folder name). */
+  cohorts?: CohortSite[];
+  /** The run plan file; default configs/plans/quick.yaml. */
+  planFile?: string;
   patients: number;
   quick: boolean;
   /** Round counts; undefined keeps configs/plans/quick.yaml's. */
@@ -42,7 +46,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const started = Date.now();
   const outDir = resolve(o.outDir);
   const cohortRoot = join(outDir, 'cohort');
-  const siteDirs = await ensureCohort(cohortRoot, o);
+  const siteDirs = o.cohorts ?? (await ensureCohort(cohortRoot, o));
   const siteIds = siteDirs.map((d) => d.id);
 
   const runDir = join(outDir, `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -114,7 +118,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   }
 }
 
-interface CohortSite {
+export interface CohortSite {
   id: string;
   dir: string;
 }
@@ -168,12 +172,13 @@ function pointKitAt(siteKitDir: string, url: string): void {
   writeFileSync(file, JSON.stringify(kit, null, 2) + '\n');
 }
 
-/** configs/plans/quick.yaml with the demo's round counts and the uploaded initial model. */
+/** The plan file (default configs/plans/quick.yaml) with the demo's round counts, seed and uploaded initial model. */
 export function demoPlan(
-  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites'>,
+  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites' | 'planFile'>,
   initialModel: string,
 ): Record<string, unknown> {
-  const file = join(packageRoot(), 'configs', 'plans', 'quick.yaml');
+  const file = o.planFile ?? join(packageRoot(), 'configs', 'plans', 'quick.yaml');
+  if (!existsSync(file)) throw new InputError(`--plan ${file}: no such file`);
   const plan = parseYaml(readFileSync(file, 'utf8')) as {
     stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
     quorum?: { minSites: number };

@@ -1,12 +1,5 @@
 import { Log } from '../../../../libs/common/src';
-import {
-  EngineEvent,
-  OpenTask,
-  Refusal,
-  Strategy,
-  TrainingStage,
-  UpdateGate,
-} from '../../../../libs/federated/src';
+import { EngineEvent, OpenTask, Refusal, Strategy } from '../../../../libs/federated/src';
 import {
   AckReply,
   AnySocket,
@@ -24,9 +17,9 @@ import {
   UpdateBody,
   VerifiedMessage,
 } from '../../../../libs/protocol/src';
-import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditService } from '../audit/audit.service';
 import { GlobalModels } from './global-models';
+import { UpdateAdmission } from './update-admission';
 
 /** Accepted |now − timestamp| (docs/PROTOCOL.md §3.1 step 7). */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -52,16 +45,16 @@ type RoundMessageType = 'task-ack' | 'update' | 'eval-result';
  */
 export class RoundIntake {
   private readonly verifier: EnvelopeVerifier;
-  /** One gate per run: the one of its open attempt (`attemptKey`). */
-  private readonly gates = new Map<string, { attemptKey: string; gate: UpdateGate }>();
+  private readonly admission: UpdateAdmission;
 
   constructor(
     keyring: Keyring,
     private readonly tasks: OpenTasks,
-    private readonly models: GlobalModels,
+    models: GlobalModels,
     private readonly audit: Pick<AuditService, 'recordRefusal'>,
     private readonly log: Log,
   ) {
+    this.admission = new UpdateAdmission(models);
     this.verifier = new EnvelopeVerifier({
       keyring,
       maxPayloadBytes: MAX_INCOMING_PAYLOAD,
@@ -175,56 +168,16 @@ export class RoundIntake {
         reason: 'trained from another global model (baseDigest)',
       });
     }
-    const update = {
+    const event = await this.admission.admit(siteId, task, strategy, body, {
       digest,
       signature: message.envelope.signature,
       bytes: payload.length,
       nSamples: body.nSamples,
       encoding: body.encoding,
       payload,
-    };
-    const scope = { siteId, taskId: task.taskId, update };
-    let event: EngineEvent;
-    try {
-      const arrays = decodeWeights(payload);
-      const gate = await this.gateFor(task, strategy);
-      const admission = gate.admit({
-        siteId,
-        kind: body.kind,
-        numSamples: body.nSamples,
-        arrays,
-        metrics: body.metrics,
-      });
-      event = admission.admitted
-        ? { type: 'update-received', ...scope, entry: admission.entry }
-        : {
-            type: 'update-refused',
-            ...scope,
-            code: admission.rejection.code,
-            reason: admission.rejection.reason,
-          };
-    } catch (err) {
-      event = { type: 'update-refused', ...scope, code: 'UNDECODABLE', reason: String(err) };
-    }
+    });
     const { refusal } = await this.tasks.feed(task.runId, event);
     return refusal ? this.refuse(siteId, 'update', refusal, refusal.checkCode) : { ok: true };
-  }
-
-  /** The gate of the task's round attempt: the strategy's upload layout, against the model sent. */
-  private async gateFor(task: OpenTask, strategy: Strategy): Promise<UpdateGate> {
-    const current = this.gates.get(task.runId);
-    if (current?.attemptKey === task.attemptKey) return current.gate;
-    const model = await this.models.get(task.modelDigest);
-    const gate = new UpdateGate({
-      expectedLayout: strategy.uploadLayout(model.layout(), task.stage as TrainingStage),
-      expectedKind: strategy.updateKind,
-      global: strategy.updateKind === 'weights' ? model.arrays() : undefined,
-    });
-    // Two updates of one attempt may race here: the first gate made wins, so duplicates are seen.
-    const raced = this.gates.get(task.runId);
-    if (raced?.attemptKey === task.attemptKey) return raced.gate;
-    this.gates.set(task.runId, { attemptKey: task.attemptKey, gate });
-    return gate;
   }
 
   private async onTaskAck(siteId: string, raw: unknown): Promise<AckReply> {

@@ -1,14 +1,8 @@
 import { Log } from '../../../../libs/common/src';
 import type { EngineEvent, TaskToSend } from '../../../../libs/federated/src';
-import {
-  AnySocket,
-  newNonce,
-  sendTransfer,
-  signEnvelope,
-  socketIoTransport,
-  TaskBody,
-} from '../../../../libs/protocol/src';
+import { AnySocket, sendTransfer, signEnvelope, socketIoTransport } from '../../../../libs/protocol/src';
 import { GlobalModels } from './global-models';
+import { taskBodyOf } from './task-body';
 
 /** Sent tasks wait this long for the site's transfer acks before the site is dropped from the round. */
 export const DISPATCH_STALL_MS = 15_000;
@@ -31,19 +25,7 @@ export class TaskDispatcher {
       const socket = this.socketOf(siteId);
       if (!socket) throw new Error('not connected');
       const model = await this.models.get(task.globalWeightsDigest);
-      const body: TaskBody = {
-        sender: 'coordinator',
-        nonce: newNonce(),
-        timestamp: Date.now(),
-        runId: task.runId,
-        round: task.round,
-        taskId: task.taskId,
-        stage: task.stage,
-        globalWeightsDigest: task.globalWeightsDigest,
-        config: task.config,
-        deadline: task.deadline,
-        instruction: task.instruction,
-      };
+      const body = taskBodyOf(task, Date.now());
       const envelope = signEnvelope({
         type: 'task',
         signer: 'coordinator',

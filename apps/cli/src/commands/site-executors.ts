@@ -1,0 +1,29 @@
+import { InputError, Log } from '../../../../libs/common/src';
+import type { ModelConfig } from '../../../../libs/model/src/network/config';
+import type { ExecutorSet } from '../../../site-agent/src/executor';
+
+/**
+ * A site's cohort loaded and preprocessed for the model, and the stage executors on it: what
+ * `phcc-fed agent` runs its tasks with, and what `phcc-fed simulate` gives each simulated site,
+ * so a site trains on the same tensors either way. Prints the cohort report through `out`.
+ */
+export async function loadSiteExecutors(
+  cohortDir: string,
+  config: ModelConfig,
+  log: Log,
+  out: (line: string) => void,
+): Promise<ExecutorSet> {
+  const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
+  const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
+  const cohort = await loadCohort(cohortDir, {
+    size: config.imageSize,
+    slices: config.intensityChannels,
+    phases: config.phases,
+    log,
+  });
+  for (const line of formatCohortReport(cohort.report)) out(line);
+  const data = cohortData(cohort);
+  const samples = await data();
+  if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
+  return modelExecutors({ modelConfig: config, data, log });
+}

@@ -1,0 +1,68 @@
+import type { Log } from '../../../../libs/common/src';
+import type { TaskBody } from '../../../../libs/protocol/src';
+import { decodeWeights } from '../../../../libs/weights/src';
+import type { ExecutorSet } from '../../../site-agent/src/executor';
+import { LocalParamStore } from '../../../site-agent/src/local-params';
+import { executeTask, outgoingUpdate } from '../../../site-agent/src/site-work';
+import { followInstruction } from '../../../site-agent/src/task-instruction';
+import { SiteAnswer, SimulatedSite } from './simulation';
+
+/**
+ * A hospital of the simulation: its real executors and its own kept-local store, doing exactly
+ * what `phcc-fed agent` does with a verified task (follow the signed instruction, restore kept-
+ * local tensors, execute, filter and encode the update) minus the socket and the signatures.
+ */
+export class InMemorySite implements SimulatedSite {
+  private readonly localParams: LocalParamStore;
+  /** Update payload bytes this site produced. */
+  bytesSent = 0;
+
+  constructor(
+    readonly siteId: string,
+    private readonly executors: ExecutorSet,
+    stateDir: string,
+    private readonly log?: Log,
+  ) {
+    this.localParams = new LocalParamStore(stateDir);
+  }
+
+  async run(task: TaskBody, model: Uint8Array): Promise<SiteAnswer> {
+    const followed = followInstruction(task, null);
+    if (!followed.ok) return { kind: 'declined', reason: `${followed.error.code}: ${followed.error.reason}` };
+    const global = decodeWeights(model);
+    this.log?.info({ siteId: this.siteId, taskId: task.taskId, stage: task.stage }, 'simulated site: task');
+    const result = await executeTask(this.executors, this.localParams, task, followed.value, global, {
+      signal: new AbortController().signal,
+      progress: () => undefined,
+    });
+    if (result.kind === 'train') {
+      const update = outgoingUpdate(task, followed.value, global, result, this.localParams);
+      this.bytesSent += update.payload.length;
+      return {
+        kind: 'update',
+        payload: update.payload,
+        body: {
+          kind: update.kind,
+          nSamples: result.nSamples,
+          metrics: result.metrics,
+          encoding: task.config.updateEncoding,
+        },
+      };
+    }
+    return {
+      kind: 'evaluation',
+      result: {
+        runId: task.runId,
+        round: task.round,
+        taskId: task.taskId,
+        stage: task.stage,
+        modelDigest: task.globalWeightsDigest,
+        nPositive: result.nPositive,
+        nNegative: result.nNegative,
+        ...(result.auc !== undefined ? { auc: result.auc } : {}),
+        histogram: result.histogram,
+        ...(result.metrics ? { metrics: result.metrics } : {}),
+      },
+    };
+  }
+}

@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Log } from '../../../../libs/common/src';
+import {
+  createStrategy,
+  DEFAULT_DISCONNECT_GRACE_MS,
+  DriverClock,
+  EngineEvent,
+  openTaskOf,
+  RequestCommand,
+  RunDriver,
+  Strategy,
+  TaskToSend,
+} from '../../../../libs/federated/src';
+import type { EvalResultBody, TaskBody, UpdateBody } from '../../../../libs/protocol/src';
+import { AuditService } from '../../../coordinator/src/audit/audit.service';
+import { BlobStore } from '../../../coordinator/src/models/blob-store';
+import { RunRecord, SqliteStore } from '../../../coordinator/src/persistence';
+import { FoldRunner } from '../../../coordinator/src/rounds/fold-runner';
+import { GlobalModels } from '../../../coordinator/src/rounds/global-models';
+import { RunLedger } from '../../../coordinator/src/rounds/run-ledger';
+import { StrategyStateKeeper } from '../../../coordinator/src/rounds/strategy-state';
+import { taskBodyOf } from '../../../coordinator/src/rounds/task-body';
+import { UpdateAdmission } from '../../../coordinator/src/rounds/update-admission';
+import { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
+import { canonicalPlan, strategySpecOf } from '../../../coordinator/src/runs/run-plan';
+
+/** What a simulated site answers to one task: what its agent would have signed and sent. */
+export type SiteAnswer =
+  | { kind: 'declined'; reason: string }
+  | { kind: 'update'; body: Pick<UpdateBody, 'kind' | 'nSamples' | 'metrics' | 'encoding'>; payload: Buffer }
+  | {
+      kind: 'evaluation';
+      result: Omit<EvalResultBody, 'sender' | 'nonce' | 'timestamp' | 'crossFieldProblem'>;
+    };
+
+/**
+ * One hospital in a simulation: the site's real task executors behind an in-memory port (no
+ * socket, no keys). `run` gets the task body the coordinator would sign and the model bytes it
+ * would send, and answers with what the agent would send back.
+ */
+export interface SimulatedSite {
+  readonly siteId: string;
+  run(task: TaskBody, model: Uint8Array): Promise<SiteAnswer>;
+}
+
+export interface SimulationOptions {
+  /** The validated plan (as `validatePlan` returns it); its `initialModel` is replaced. */
+  plan: RunPlanDto;
+  /** The encoded initial global model (the plan's initialModel becomes its digest). */
+  initialModel: Uint8Array;
+  sites: readonly SimulatedSite[];
+  /** Holds the coordinator's SQLite store and blob store of this simulation. */
+  workDir: string;
+  log: Log;
+  /** Called after every round that closed (done or failed). */
+  onRound?: (round: { stage: string; round: number; state: string }) => void;
+}
+
+export interface SimulationOutcome {
+  runId: string;
+  state: 'completed' | 'failed';
+  reason?: string;
+  /** SHA-512 of the final global model's bytes (what a socket-based run reports). */
+  finalDigest?: string;
+  store: SqliteStore;
+  blobs: BlobStore;
+  /** Virtual seconds the run took by the engine's clock (sites answer instantly in it). */
+  virtualSeconds: number;
+}
+
+/**
+ * A whole federated run in one process, on the production round engine: the same RunDriver and
+ * engine, the same RunLedger (SQLite store), FoldRunner (strategy folds) and UpdateAdmission (gate)
+ * as the coordinator, with sites as in-memory ports calling the real site executors. Time is
+ * virtual: it stands still while sites work and jumps to the engine's next wake-up only when
+ * nothing is in flight, so a simulation never waits out a deadline and is reproducible.
+ */
+export async function runSimulation(options: SimulationOptions): Promise<SimulationOutcome> {
+  const { log } = options;
+  mkdirSync(options.workDir, { recursive: true, mode: 0o700 });
+  const store = SqliteStore.open(join(options.workDir, 'coordinator.sqlite'));
+  const blobs = await new BlobStore(join(options.workDir, 'blobs')).init();
+  const audit = new AuditService(store, log);
+  const models = new GlobalModels(blobs);
+  const ledger = new RunLedger(store, blobs, audit, log);
+  const folds = new FoldRunner(store, blobs, models, new StrategyStateKeeper(store, blobs));
+  const admission = new UpdateAdmission(models);
+
+  const initial = await blobs.put(options.initialModel);
+  const plan = JSON.parse(
+    canonicalPlan(Object.assign(options.plan, { initialModel: initial.digest })),
+  ) as RunPlanDto;
+  const strategy = createStrategy(strategySpecOf(plan));
+  const clock = new VirtualClock(Date.now());
+  const runId = simulationRunId(plan);
+  // Simulated sites are enrolled without keys: nothing in a simulation is signed.
+  for (const site of options.sites) {
+    await store.sites.upsert({
+      id: site.siteId,
+      publicKey: '',
+      fingerprint: 'simulated',
+      enrolledAt: new Date(clock.now()).toISOString(),
+    });
+  }
+  await store.runs.insert(runRecord(runId, plan, clock.now()));
+
+  const sites = new Map(options.sites.map((s) => [s.siteId, s]));
+  const work = new InFlight();
+  let finalDigest: string | undefined;
+  let crash: unknown;
+  // One site works at a time: tfjs runs on this one thread anyway, and a fixed order keeps the
+  // run's timeline the same from run to run (the fold order is by site id either way).
+  let siteQueue: Promise<void> = Promise.resolve();
+
+  const driver: RunDriver = new RunDriver(
+    { runId, plan, strategy, disconnectGraceMs: DEFAULT_DISCONNECT_GRACE_MS },
+    {
+      record: async (command) => {
+        if (command.kind === 'end-run') finalDigest = command.finalDigest;
+        if (command.kind === 'update-round' && ['done', 'failed'].includes(command.changes.state ?? '')) {
+          options.onRound?.({ stage: command.stage, round: command.round, state: command.changes.state! });
+        }
+        await ledger.record(command);
+      },
+      request: (command) => {
+        if (command.kind === 'send-task') {
+          const task = command.task;
+          work.add((siteQueue = siteQueue.then(() => carryOut(command.siteId, task))));
+        } else work.add(answerRequest(command, strategy));
+      },
+      crashed: (err) => {
+        crash = err;
+      },
+    },
+    clock,
+  );
+
+  /** The task's way to the site and back, as the dispatcher, the agent and the intake do it. */
+  async function carryOut(siteId: string, task: TaskToSend): Promise<void> {
+    const site = sites.get(siteId);
+    if (!site) {
+      await driver.feed({
+        type: 'task-failed',
+        siteId,
+        taskId: task.taskId,
+        reason: 'no such simulated site',
+      });
+      return;
+    }
+    const model = await models.get(task.globalWeightsDigest);
+    await driver.feed({ type: 'task-delivered', siteId, taskId: task.taskId });
+    let answer: SiteAnswer;
+    try {
+      answer = await site.run(taskBodyOf(task, clock.now()), model.bytes);
+    } catch (err) {
+      answer = { kind: 'declined', reason: `task failed at the site: ${(err as Error).message}` };
+    }
+    if (answer.kind === 'declined') {
+      await driver.feed({
+        type: 'task-acked',
+        siteId,
+        taskId: task.taskId,
+        accepted: false,
+        reason: answer.reason,
+      });
+      return;
+    }
+    await driver.feed({ type: 'task-acked', siteId, taskId: task.taskId, accepted: true });
+    const open = openTaskOf(driver.state, siteId);
+    if (!open || open.taskId !== task.taskId) return; // the round moved on without this site
+    if (answer.kind === 'evaluation') {
+      const result = {
+        ...answer.result,
+        sender: siteId,
+        nonce: '',
+        timestamp: clock.now(),
+      } as EvalResultBody;
+      await driver.feed({ type: 'evaluation-received', siteId, taskId: task.taskId, result });
+      return;
+    }
+    const digest = createHash('sha512').update(answer.payload).digest('hex');
+    const event = await admission.admit(siteId, open, strategy, answer.body, {
+      digest,
+      signature: '',
+      bytes: answer.payload.length,
+      nSamples: answer.body.nSamples,
+      encoding: answer.body.encoding,
+      payload: answer.payload,
+    });
+    await driver.feed(event);
+  }
+
+  async function answerRequest(command: RequestCommand, strategyOfRun: Strategy): Promise<void> {
+    let event: EngineEvent;
+    switch (command.kind) {
+      case 'aggregate':
+        event = await folds.aggregate(command, strategyOfRun);
+        break;
+      case 'restore-strategy':
+        event = await folds.restoreStrategy(command, strategyOfRun);
+        break;
+      case 'build-local-models':
+        event = await folds.buildLocalModels(command, strategyOfRun);
+        break;
+      default:
+        return;
+    }
+    await driver.feed(event);
+  }
+
+  work.add(
+    driver.feed({
+      type: 'run-started',
+      linkedSites: [...sites.keys()],
+      recordedRounds: [],
+      initialModelBytes: initial.bytes,
+    }),
+  );
+  // The event loop of the simulation: let everything in flight settle, then let time pass.
+  for (;;) {
+    await work.settled();
+    await driver.drained();
+    if (crash) throw crash;
+    if (driver.ended || work.busy) {
+      if (driver.ended && !work.busy) break;
+      continue;
+    }
+    if (!clock.advance()) {
+      await ledger.endRun(runId, 'fail', 'the simulation stalled: nothing in flight and no wake-up due');
+      break;
+    }
+  }
+  const run = await store.runs.get(runId);
+  return {
+    runId,
+    state: run?.state === 'completed' ? 'completed' : 'failed',
+    reason: run?.reason,
+    finalDigest,
+    store,
+    blobs,
+    virtualSeconds: (clock.now() - clock.startedAt) / 1000,
+  };
+}
+
+/** A discrete-event clock: `now` moves only when `advance` jumps it to the pending wake-up. */
+export class VirtualClock implements DriverClock {
+  private current: number;
+  private pending: { atMs: number; tick: () => void } | undefined;
+
+  constructor(readonly startedAt: number) {
+    this.current = startedAt;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  wakeAt(atMs: number | undefined, tick: () => void): void {
+    this.pending = atMs === undefined ? undefined : { atMs, tick };
+  }
+
+  /** Jumps to the wake-up and fires it; false when none is pending. */
+  advance(): boolean {
+    const next = this.pending;
+    if (!next) return false;
+    this.pending = undefined;
+    this.current = Math.max(this.current, next.atMs);
+    next.tick();
+    return true;
+  }
+}
+
+/** Promises still running; `settled` waits until none is, including those added meanwhile. */
+class InFlight {
+  private readonly running = new Set<Promise<unknown>>();
+
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+
+  add(work: Promise<unknown>): void {
+    const tracked = work.finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+  }
+
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+}
+
+/** A run id that says it was simulated, unique per plan and start. */
+function simulationRunId(plan: RunPlanDto): string {
+  const hash = createHash('sha256').update(canonicalPlan(plan)).digest('hex').slice(0, 8);
+  return `sim-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${hash}`;
+}
+
+function runRecord(id: string, plan: RunPlanDto, now: number): RunRecord {
+  const planJson = canonicalPlan(plan);
+  return {
+    id,
+    name: plan.name ?? 'simulation',
+    planJson,
+    planDigest: createHash('sha512').update(planJson).digest('hex'),
+    state: 'running',
+    createdAt: new Date(now).toISOString(),
+    startedAt: new Date(now).toISOString(),
+  };
+}
