@@ -207,6 +207,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
         round: round.round,
         state: round.state,
         outputDigest: round.outputDigest,
+        outputBytes: round.outputDigest ? await this.blobs.size(round.outputDigest) : undefined,
         lastAttempt: tasks.reduce((most, task) => Math.max(most, task.attempts), 0),
       });
     }

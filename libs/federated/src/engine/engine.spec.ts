@@ -301,7 +301,11 @@ describe('round engine: quorum, deadline, retries', () => {
 describe('round engine: instructions', () => {
   it("signs the strategy's instruction into each task: FedBN's keep-local pattern, FedProx's μ, the plan's optimiser", () => {
     const fedbn = new Script(
-      plan({ stages: { ssl: { ...stage, maskRatio: 0.5, optimiser: { name: 'adamw', lr: 0.01, weightDecay: 0.05 } } } }),
+      plan({
+        stages: {
+          ssl: { ...stage, maskRatio: 0.5, optimiser: { name: 'adamw', lr: 0.01, weightDecay: 0.05 } },
+        },
+      }),
       { name: 'fedbn' },
     );
     expect(sends(fedbn.start(['site-a', 'site-b']))[0].task.instruction).toEqual({
@@ -378,10 +382,12 @@ describe('round engine: resume, strategy state, evaluation', () => {
     const commands = run.start(
       ['site-a', 'site-b'],
       [
-        { stage: 'ssl', round: 0, state: 'done', outputDigest: D1, lastAttempt: 1 },
+        { stage: 'ssl', round: 0, state: 'done', outputDigest: D1, outputBytes: 3_000_000, lastAttempt: 1 },
         { stage: 'finetune', round: 0, state: 'collecting', lastAttempt: 1 },
       ],
     );
+    // The resumed round's update limit still derives from its model's size.
+    expect(sends(commands)[0].task.config.maxUpdateBytes).toBe(6_000_000);
     expect(only(commands, 'insert-round')).toEqual([]);
     expect(only(commands, 'update-round')[0]).toMatchObject({
       stage: 'finetune',

@@ -294,6 +294,8 @@ class Step {
       const step = s.steps[s.next];
       const recorded = s.recorded[roundKey(step)];
       if (recorded?.state !== 'done') return;
+      if (recorded.outputDigest && recorded.outputBytes !== undefined)
+        s.modelBytes[recorded.outputDigest] = recorded.outputBytes;
       if (step.stage !== 'evaluate') {
         if (recorded.outputDigest) s.global = recorded.outputDigest;
         s.lastDoneTraining = step;

@@ -57,6 +57,8 @@ export interface RecordedRound {
   round: number;
   state: RoundState;
   outputDigest?: string;
+  /** Size of the output model in the blob store (a resumed round's update limit derives from it). */
+  outputBytes?: number;
   /** The highest `attempts` of its tasks (0 if none): task ids stay unique across restarts. */
   lastAttempt: number;
 }
