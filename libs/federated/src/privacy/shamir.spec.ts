@@ -23,7 +23,9 @@ describe('Shamir secret sharing over GF(2^521 − 1)', () => {
     const a = shamirSplit(secret, [1, 2], 2);
     const b = shamirSplit(secret, [1, 2], 2);
     expect(a[0].y).not.toBe(b[0].y);
-    expect(() => shamirCombine([a[0], { x: 2, y: (a[1].y + (1n << 300n)) % FIELD_PRIME }], 2)).toThrow(/corrupt/);
+    expect(() => shamirCombine([a[0], { x: 2, y: (a[1].y + (1n << 300n)) % FIELD_PRIME }], 2)).toThrow(
+      /corrupt/,
+    );
   });
 
   it('refuses bad parameters', () => {
