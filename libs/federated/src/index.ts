@@ -22,3 +22,4 @@ export * from './strategies/fedadam';
 export * from './strategies/fedbn';
 export * from './strategies/registry';
 export * from './simulate';
+export * from './privacy';
