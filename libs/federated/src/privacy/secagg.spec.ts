@@ -246,7 +246,9 @@ describe('SecAgg round', () => {
       inputs,
       dropAfterShares: gone,
     });
-    expect(Date.now() - t0).toBeLessThan(20_000);
+    // ~3–8 s here on 2 shared cores; the bound catches an order-of-magnitude regression (the
+    // pure-JS X25519 ladder took 186 s) without failing on a busy machine.
+    expect(Date.now() - t0).toBeLessThan(60_000);
     expect(dropped).toHaveLength(10);
     expect(sum).toEqual(ringSum((id) => !gone.has(id)));
   });
