@@ -41,6 +41,16 @@ function config(threshold: number, neighbours: number | null, vectorLength: numb
   return { roundId: 'run-1/r3', threshold, neighbours, ringBits: BITS, vectorLength };
 }
 
+/** Steps 1–2 of a round by hand (keys advertised, shares routed), for tests that go on step by step. */
+function throughShares(ids: string[], cfg: SecAggConfig) {
+  const server = new SecAggServer(cfg);
+  const sites = ids.map((id) => new SecAggSite(id, cfg));
+  sites.forEach((s) => server.receiveKeys(s.advertise()));
+  const directory = server.closeKeys();
+  sites.forEach((s) => server.receiveShares(s.shareKeys(directory)));
+  return { server, sites, inboxes: server.closeShares() };
+}
+
 describe('PRG (ChaCha20 keystream)', () => {
   it('matches RFC 8439 A.1 test vector #1 (zero key, zero nonce, counter 0)', () => {
     // Keystream 76 b8 e0 ad a0 f1 3d 90 … read as little-endian 32-bit words.
@@ -131,12 +141,7 @@ describe('SecAgg round', () => {
     const ids = siteIds(4);
     const { inputs } = clearInputs(ids, 8);
     const cfg = config(3, null, 8);
-    const server = new SecAggServer(cfg);
-    const sites = ids.map((id) => new SecAggSite(id, cfg));
-    sites.forEach((s) => server.receiveKeys(s.advertise()));
-    const directory = server.closeKeys();
-    sites.forEach((s) => server.receiveShares(s.shareKeys(directory)));
-    const inboxes = server.closeShares();
+    const { server, sites, inboxes } = throughShares(ids, cfg);
     sites.forEach((s) => server.receiveMasked(s.maskInput(inboxes.get(s.siteId)!, inputs.get(s.siteId)!)));
     const request = server.closeMasked();
     // Only two sites answer the unmasking step: every self seed has 2 shares, 3 are needed.
@@ -194,13 +199,10 @@ describe('SecAgg round', () => {
   it('a site refuses to reveal both secrets of one neighbour and checks the order of steps', () => {
     const ids = siteIds(3);
     const cfg = config(2, null, 4);
-    const server = new SecAggServer(cfg);
-    const sites = ids.map((id) => new SecAggSite(id, cfg));
-    sites.forEach((s) => server.receiveKeys(s.advertise()));
-    const directory = server.closeKeys();
-    expect(() => sites[0].maskInput({ to: ids[0], shares: [] }, new Float64Array(4))).toThrow(SecAggError);
-    sites.forEach((s) => server.receiveShares(s.shareKeys(directory)));
-    const inboxes = server.closeShares();
+    const early = new SecAggSite(ids[0], cfg);
+    early.advertise();
+    expect(() => early.maskInput({ to: ids[0], shares: [] }, new Float64Array(4))).toThrow(SecAggError);
+    const { server, sites, inboxes } = throughShares(ids, cfg);
     const masked = sites.map((s) => s.maskInput(inboxes.get(s.siteId)!, new Float64Array(4)));
     expect(masked).toHaveLength(3);
     expect(() => sites[0].unmask({ roundId: cfg.roundId, survivors: ids, dropped: [ids[1]] })).toThrow(
