@@ -23,3 +23,4 @@ export * from './strategies/fedbn';
 export * from './strategies/registry';
 export * from './simulate';
 export * from './engine';
+export * from './privacy';

@@ -10,3 +10,4 @@ export * from './pooled';
 export * from './calibration';
 export * from './distributions';
 export * from './scores-csv';
+export * from './private-histogram';

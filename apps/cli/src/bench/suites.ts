@@ -5,6 +5,7 @@ import { metricsBench } from './metrics';
 import { imagingSuite } from './imaging';
 import { trainBench } from './train';
 import { modelBench } from './model';
+import { privacyBench } from './privacy';
 
 /** Every benchmark suite, in the order `phcc-fed bench` runs them. One file per suite. */
 export const BENCH_SUITES: BenchSuite[] = [
@@ -14,4 +15,5 @@ export const BENCH_SUITES: BenchSuite[] = [
   protocolBench,
   federationSuite,
   modelBench,
+  privacyBench,
 ];

@@ -1,6 +1,7 @@
-import { InputError, PhccError, Rng } from '../../../common/src';
+import { InputError, PhccError } from '../../../common/src';
 import { decodeWeights, encodeWeights, WeightEncoding, WEIGHT_ENCODINGS } from '../../../weights/src';
-import { byName, squaredDistance } from '../named-arrays';
+import { byName } from '../named-arrays';
+import { clipToNorm, NoiseSource } from '../privacy/dp/gaussian';
 import { ModelPart, uploadPredicate } from '../parts';
 import { NamedArray } from '../types';
 import { OutgoingFilter } from './outgoing';
@@ -43,18 +44,21 @@ export function toDelta(global: readonly NamedArray[]): OutgoingFilter {
  * - `clipNorm` (required): the delta's L2 norm over all tensors is scaled down to at most this.
  * - `noiseMultiplier` (default 0): Gaussian noise with σ = noiseMultiplier × clipNorm is added to
  *   every value; 0 clips only.
- * - `rng`: the noise source; a seeded `Rng` so a run can be replayed (a deployment seeds it from
- *   a secret per round, otherwise the noise could be subtracted).
+ * - `rng`: the noise source; a seeded `Rng` replays a run in tests, a deployment uses
+ *   `secureNormalNoise()` (a known seed would let anyone subtract the noise).
+ *
+ * With distributed noise under secure aggregation, pass `siteNoiseMultiplier(z, 'distributed', t)`
+ * (libs/federated/src/privacy/dp/gaussian.ts) as the multiplier.
  */
 export interface ClipAndNoiseOptions {
   clipNorm: number;
   noiseMultiplier?: number;
-  rng: Rng;
+  rng: NoiseSource;
 }
 
 /**
  * Bounds one site's influence (clip) and hides it (noise). Acts on deltas only: clipping full
- * weights would shrink the model itself. Privacy accounting (ε, δ over rounds) is later work.
+ * weights would shrink the model itself. The accountant is `RdpAccountant` (privacy/dp).
  */
 export function clipAndNoise(options: ClipAndNoiseOptions): OutgoingFilter {
   const { clipNorm, rng } = options;
@@ -75,17 +79,11 @@ export function clipAndNoise(options: ClipAndNoiseOptions): OutgoingFilter {
           'KIND_MISMATCH',
         );
       }
-      const norm = Math.sqrt(squaredDistance(update.arrays));
-      if (!Number.isFinite(norm)) {
-        throw new PhccError('the update has non-finite values; refusing to clip it', 'NON_FINITE');
-      }
-      const factor = norm > clipNorm ? clipNorm / norm : 1;
-      const arrays = update.arrays.map((a) => {
-        const values = new Float32Array(a.values.length);
-        for (let i = 0; i < values.length; i++)
-          values[i] = a.values[i] * factor + (sigma > 0 ? rng.normal(0, sigma) : 0);
-        return { name: a.name, shape: [...a.shape], values };
-      });
+      const clipped = clipToNorm(update.arrays, clipNorm).arrays;
+      if (sigma > 0)
+        for (const a of clipped)
+          for (let i = 0; i < a.values.length; i++) a.values[i] += rng.normal(0, sigma);
+      const arrays = clipped;
       return { ...update, arrays };
     },
   };

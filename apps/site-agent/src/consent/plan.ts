@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { RdpAccountant } from '../../../../libs/federated/src/privacy/dp/rdp-accountant';
+import { canonicalJson } from '../../../../libs/protocol/src';
+
+/**
+ * The run plan as a site reviews it: the fields of the coordinator's validated plan that decide
+ * what the site computes and what leaves it. Structural (a plain JSON object) so the agent does
+ * not import the coordinator; unknown fields are kept, hashed and shown, never dropped.
+ */
+export interface ConsentStage {
+  rounds: number;
+  localEpochs: number;
+  batchSize: number;
+  optimiser: { name: string; lr: number };
+  [more: string]: unknown;
+}
+
+export interface ConsentPrivacy {
+  secureAggregation: boolean;
+  threshold?: number;
+  neighbours?: number;
+  dp?: {
+    clip: number;
+    noiseMultiplier?: number;
+    targetEpsilon?: number;
+    delta: number;
+    noise?: 'central' | 'distributed';
+    adaptive?: boolean;
+  };
+  evaluation?: { minBinCount?: number };
+}
+
+export interface ConsentPlan {
+  name?: string;
+  stages: { ssl?: ConsentStage; finetune?: ConsentStage };
+  strategy: { name: string; params?: Record<string, unknown> };
+  encoding: string;
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  privacy?: ConsentPrivacy;
+  [more: string]: unknown;
+}
+
+/**
+ * The plan's digest, what a site approves: SHA-256 (lowercase hex) of the plan's canonical JSON
+ * (libs/protocol `canonicalJson`: sorted keys, no whitespace). The coordinator shows the same
+ * value by computing it the same way.
+ */
+export function planDigest(plan: ConsentPlan): string {
+  return createHash('sha256').update(canonicalJson(plan), 'utf8').digest('hex');
+}
+
+export const PLAN_DIGEST_PATTERN = /^[0-9a-f]{64}$/;
+
+/** Histogram resolution the plan releases: k = 1 (every patient may sit alone) unless the plan sets one. */
+export function planMinBinCount(plan: ConsentPlan): number {
+  return plan.privacy?.evaluation?.minBinCount ?? 1;
+}
+
+export function planRounds(plan: ConsentPlan): number {
+  return (plan.stages.ssl?.rounds ?? 0) + (plan.stages.finetune?.rounds ?? 0);
+}
+
+/**
+ * ε the whole run may spend at the plan's δ: the target when the plan states one (the
+ * coordinator derives σ from it), else the RDP accountant over all rounds with every site in
+ * every round (q = 1, an upper bound when sites are sampled). Infinity without DP.
+ */
+export function planEpsilon(plan: ConsentPlan): number {
+  const dp = plan.privacy?.dp;
+  if (!dp) return Infinity;
+  if (dp.targetEpsilon !== undefined) return dp.targetEpsilon;
+  return new RdpAccountant()
+    .compose({ noiseMultiplier: dp.noiseMultiplier ?? 0, sampleRate: 1, steps: planRounds(plan) })
+    .spent(dp.delta).epsilon;
+}
