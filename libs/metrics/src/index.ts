@@ -7,6 +7,7 @@ export * from './roc';
 export * from './delong';
 export * from './bootstrap';
 export * from './pooled';
+export * from './meta-analysis';
 export * from './calibration';
 export * from './distributions';
 export * from './scores-csv';
