@@ -22,3 +22,6 @@ export * from './strategies/fedadam';
 export * from './strategies/fedbn';
 export * from './strategies/registry';
 export * from './simulate';
+export * from './schedule/lr-schedule';
+export * from './schedule/budget';
+export * from './token-centre';

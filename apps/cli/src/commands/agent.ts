@@ -64,7 +64,8 @@ export function registerAgent(program: Command): void {
       const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
       const { initBackend } = await import('../../../../libs/model/src/backend');
       const { SiteAgent } = await import('../../../site-agent/src');
-      const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
+      const { cohortData, FileOptimiserStates, modelExecutors } =
+        await import('../../../site-agent/src/executors');
 
       const out = (line: string) => process.stdout.write(line + '\n');
       await initBackend({ backend: globalOptions(cmd).backend, log });
@@ -82,7 +83,13 @@ export function registerAgent(program: Command): void {
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
       const agent = new SiteAgent({
         kit,
-        executors: modelExecutors({ modelConfig: config, data, log }),
+        // Optimiser moments between a run's rounds stay here, beside the kept-local parameters.
+        executors: modelExecutors({
+          modelConfig: config,
+          data,
+          log,
+          optimiserStates: new FileOptimiserStates(stateDir),
+        }),
         stateDir,
         keepLocal,
         runId: opts.run,

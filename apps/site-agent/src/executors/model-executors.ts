@@ -4,8 +4,13 @@ import { rocSummary, scoreHistogram } from '../../../../libs/metrics/src';
 import { NamedArray } from '../../../../libs/weights/src';
 import { ModelConfig, ModelPart, PhccModel } from '../../../../libs/model/src/network';
 import {
+  createOptimizer,
+  DEFAULT_FINETUNE_OPTIONS,
+  DEFAULT_SSL_OPTIONS,
+  initTokenCenter,
   isFinetunePatient,
   isSslPatient,
+  Optimizer,
   PatientSample,
   predict,
   trainFinetune,
@@ -14,6 +19,7 @@ import {
 } from '../../../../libs/model/src/training';
 import { Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
+import { MemoryOptimiserStates, OptimiserStates } from './optimiser-state';
 import { ProximalPull } from './proximal-pull';
 
 /**
@@ -32,6 +38,12 @@ export interface ModelExecutorOptions {
   log?: Log;
   /** Equal-width score bins of the evaluation histograms; default 1000 (libs/metrics' default). */
   histogramBins?: number;
+  /**
+   * Where optimiser moments are kept between a run's rounds when a task asks for it
+   * (`keepOptimiserState`): the agent passes `FileOptimiserStates` in its state directory so they
+   * survive a restart; default: in memory, shared by the executors of this set.
+   */
+  optimiserStates?: OptimiserStates;
 }
 
 /** The sub-networks a stage needs from the global weights. */
@@ -89,12 +101,32 @@ type CommonTrainOptions = {
   batchSize: number;
   seed: number;
   warmupEpochs: number;
+  weightDecay: number;
+  schedule?: { startEpoch: number; totalEpochs: number };
+  optimizer: Optimizer;
   signal: AbortSignal;
 };
+
+/**
+ * The task's place in its stage's one LR schedule. Absent fields keep the old behaviour (a
+ * schedule over this task's epochs, without warm-up), so older coordinators still work.
+ */
+function scheduleOf(task: TaskBody): CommonTrainOptions['schedule'] {
+  const { scheduleStartEpoch, scheduleTotalEpochs, localEpochs } = task.config;
+  if (scheduleStartEpoch === undefined && scheduleTotalEpochs === undefined) return undefined;
+  if (scheduleStartEpoch === undefined || scheduleTotalEpochs === undefined)
+    throw new InputError(`task ${task.taskId}: scheduleStartEpoch and scheduleTotalEpochs come together`);
+  if (scheduleStartEpoch + localEpochs > scheduleTotalEpochs)
+    throw new InputError(
+      `task ${task.taskId}: epochs ${scheduleStartEpoch + 1}–${scheduleStartEpoch + localEpochs} exceed the stage's ${scheduleTotalEpochs}`,
+    );
+  return { startEpoch: scheduleStartEpoch, totalEpochs: scheduleTotalEpochs };
+}
 
 /** Loads the global weights, trains locally (with FedProx's pull when μ > 0), returns the result. */
 async function trainLocally(
   options: ModelExecutorOptions,
+  states: OptimiserStates,
   spec: LocalTraining,
   task: TaskBody,
   global: NamedArray[],
@@ -103,18 +135,39 @@ async function trainLocally(
   const patients = await options.data();
   const model = modelFromGlobal(options, task, global);
   const proximal = new ProximalPull(model, STAGE_PARTS[spec.stage], task.config.proximalMu ?? 0);
+  const defaults = spec.stage === 'ssl' ? DEFAULT_SSL_OPTIONS : DEFAULT_FINETUNE_OPTIONS;
+  const weightDecay = task.config.weightDecay ?? defaults.weightDecay;
+  const optimizer = createOptimizer(task.config.optimiser ?? 'adam', model.params, {
+    weightDecay,
+    clipNorm: defaults.clipNorm,
+  });
   try {
+    const keep = task.config.keepOptimiserState === true;
+    const saved = keep ? states.load(task.runId, spec.stage, task.round) : undefined;
+    if (saved) optimizer.importState(saved);
     const common: CommonTrainOptions = {
       epochs: task.config.localEpochs,
       lr: task.config.learningRate,
       batchSize: task.config.batchSize,
       seed: task.config.seed,
-      warmupEpochs: 0,
+      warmupEpochs: task.config.warmupEpochs ?? 0,
+      weightDecay,
+      schedule: scheduleOf(task),
+      optimizer,
       signal: ctx.signal,
     };
     const history = await spec.train(model, patients, common, afterEachStep(ctx, proximal));
+    // An aborted round sends nothing, so its half-trained moments are not kept either.
+    if (keep && !ctx.signal.aborted) states.save(task.runId, spec.stage, task.round, optimizer.exportState());
     options.log?.info(
-      { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
+      {
+        stage: task.stage,
+        taskId: task.taskId,
+        steps: history.steps,
+        seconds: history.seconds,
+        optimiser: optimizer.kind,
+        resumedFromSteps: saved?.steps ?? 0,
+      },
       'local training done',
     );
     return {
@@ -124,7 +177,39 @@ async function trainLocally(
       metrics: { loss: history.epochLosses.at(-1) ?? 0 },
     };
   } finally {
+    optimizer.dispose();
     proximal.dispose();
+    model.params.dispose();
+  }
+}
+
+/**
+ * The federated token centre's site half (`tokenCentring` tasks): the mean pooled feature of the
+ * site's fine-tune patients under the global encoder, set as `head/token_center` and returned with
+ * `nSamples` = their count. Averaged by sample count (libs/federated `combineTokenCentre`) it is
+ * the mean over every site's patients — what `train` computes centrally.
+ */
+async function estimateTokenCentre(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  global: NamedArray[],
+  ctx: ExecutionContext,
+): Promise<TaskResult> {
+  const patients = await options.data();
+  const indices = patients.flatMap((p, i) => (isFinetunePatient(p) ? [i] : []));
+  if (indices.length === 0) throw new InputError('token centre: the site has no labelled training patients');
+  const model = modelFromGlobal(options, task, global);
+  try {
+    ctx.progress(0, `pooled features of ${indices.length} patients`);
+    await initTokenCenter(model, patients, indices);
+    ctx.progress(1);
+    return {
+      kind: 'train',
+      weights: model.params.getWeights(),
+      nSamples: indices.length,
+      metrics: { token_centre_patients: indices.length },
+    };
+  } finally {
     model.params.dispose();
   }
 }
@@ -132,11 +217,15 @@ async function trainLocally(
 /** Stage 1: FCMAE self-supervision on every patient outside the test split (labels unused). */
 export class SslExecutor implements TaskExecutor {
   readonly stage = 'ssl' as const;
-  constructor(private readonly options: ModelExecutorOptions) {}
+  private readonly states: OptimiserStates;
+  constructor(private readonly options: ModelExecutorOptions) {
+    this.states = options.optimiserStates ?? new MemoryOptimiserStates();
+  }
 
   execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
     return trainLocally(
       this.options,
+      this.states,
       {
         stage: 'ssl',
         train: (m, p, common, onProgress) => trainSsl(m, p, common, onProgress),
@@ -152,11 +241,16 @@ export class SslExecutor implements TaskExecutor {
 /** Stage 2: supervised fine-tuning on the labelled patients outside the test split. */
 export class FinetuneExecutor implements TaskExecutor {
   readonly stage = 'finetune' as const;
-  constructor(private readonly options: ModelExecutorOptions) {}
+  private readonly states: OptimiserStates;
+  constructor(private readonly options: ModelExecutorOptions) {
+    this.states = options.optimiserStates ?? new MemoryOptimiserStates();
+  }
 
   execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    if (task.config.tokenCentring) return estimateTokenCentre(this.options, task, global, ctx);
     return trainLocally(
       this.options,
+      this.states,
       {
         stage: 'finetune',
         // The coordinator spreads the plan's head-only warm-up over rounds and says how much of it
@@ -225,6 +319,7 @@ export class EvaluateExecutor implements TaskExecutor {
 
 /** The three executors over one site's data. */
 export function modelExecutors(options: ModelExecutorOptions): Record<Stage, TaskExecutor> {
+  options = { ...options, optimiserStates: options.optimiserStates ?? new MemoryOptimiserStates() };
   return {
     ssl: new SslExecutor(options),
     finetune: new FinetuneExecutor(options),

@@ -5,7 +5,7 @@ import { WorkerPool, workerScript } from '../backend/workers/pool';
 import { ShardBalance, ShardBalancer } from '../backend/workers/shard-balancer';
 import { ModelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
-import { AdamW } from './optimizer';
+import type { Optimizer } from './optimizer';
 import {
   combinationWeights,
   ShardGradient,
@@ -21,7 +21,7 @@ import { readWeights } from './weights-buffer';
 
 /** Runs a prepared training step somewhere other than the plain in-process path. */
 export interface StepExecutor {
-  run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult>;
+  run(model: PhccModel, step: StepSpec, optimizer: Optimizer, lr: number): Promise<StepResult>;
 }
 
 export type ReplicaRequest =
@@ -196,7 +196,7 @@ export class ShardedStepper implements StepExecutor {
     return { loss, grads };
   }
 
-  async run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult> {
+  async run(model: PhccModel, step: StepSpec, optimizer: Optimizer, lr: number): Promise<StepResult> {
     const started = performance.now();
     const { loss, grads } = await this.gradients(model, step);
     const applyStarted = performance.now();

@@ -16,6 +16,7 @@ import {
   ValidateNested,
   ValidationArguments,
 } from 'class-validator';
+import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
 
 /**
  * The run plan: what an admin submits (JSON or YAML) to create a run. Every number is bounded so
@@ -24,7 +25,6 @@ import {
  */
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const OPTIMISER_NAMES = ['adam', 'sgd'] as const;
 export const PLAN_STRATEGY_NAMES = ['fedavg', 'fedprox', 'fedadam', 'fedbn'] as const;
 export const PLAN_ENCODINGS = ['float32', 'float16', 'int8'] as const;
 
