@@ -8,6 +8,7 @@ export * from './delong';
 export * from './bootstrap';
 export * from './pooled';
 export * from './meta-analysis';
+export * from './threshold';
 export * from './calibration';
 export * from './distributions';
 export * from './scores-csv';

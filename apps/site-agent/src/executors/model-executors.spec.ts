@@ -94,6 +94,35 @@ describe('model executors (tiny network)', () => {
     expect(result.auc).toBeLessThanOrEqual(1);
   });
 
+  it('reports sensitivity, specificity, PPV, NPV, accuracy at a cut-off chosen on the validation split, or given', async () => {
+    const global = PhccModel.create(TINY, 2).params.getWeights();
+    const data = constructedCohort(config, { patients: 12, seed: 5 }).map((p, i) => ({
+      ...p,
+      split: i < 4 ? 'train' : i < 8 ? 'val' : 'test',
+    }));
+    expect(new Set(data.filter((p) => p.split === 'val').map((p) => p.label))).toEqual(new Set([0, 1]));
+    const executor = new EvaluateExecutor({ modelConfig: config, data: async () => data });
+    const fromVal = await executor.execute(task('evaluate'), global, ctx());
+    if (fromVal.kind !== 'evaluate') throw new Error('expected an evaluation result');
+    // Validation patients are never evaluated as test patients.
+    expect(fromVal.nPositive + fromVal.nNegative).toBe(4);
+    const m = fromVal.metrics!;
+    if (Number.isFinite(m.threshold)) {
+      expect(m.threshold_from_val).toBe(1);
+      for (const k of ['sensitivity', 'specificity', 'accuracy']) expect(m[k]).toBeGreaterThanOrEqual(0);
+    }
+    const t = task('evaluate');
+    const given = await executor.execute(
+      { ...t, config: { ...t.config, evaluationThreshold: 0.5 } },
+      global,
+      ctx(),
+    );
+    if (given.kind !== 'evaluate') throw new Error('expected an evaluation result');
+    expect(given.metrics).toMatchObject({ threshold: 0.5, threshold_from_val: 0 });
+    expect(given.metrics!.accuracy).toBeGreaterThanOrEqual(0);
+    expect(given.metrics!.accuracy).toBeLessThanOrEqual(1);
+  });
+
   it('refuses global weights that lack a tensor the stage needs', async () => {
     const global = PhccModel.create(TINY, 1)
       .params.getWeights()

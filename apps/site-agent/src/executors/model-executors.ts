@@ -1,6 +1,11 @@
 import { InputError, Log } from '../../../../libs/common/src';
 import { STAGE_PARTS } from '../../../../libs/federated/src';
-import { rocSummary, scoreHistogram } from '../../../../libs/metrics/src';
+import {
+  chooseThreshold,
+  metricsAtThreshold,
+  rocSummary,
+  scoreHistogram,
+} from '../../../../libs/metrics/src';
 import { NamedArray } from '../../../../libs/weights/src';
 import { ModelConfig, ModelPart, PhccModel } from '../../../../libs/model/src/network';
 import {
@@ -286,15 +291,22 @@ export class EvaluateExecutor implements TaskExecutor {
   constructor(private readonly options: ModelExecutorOptions) {}
 
   async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
-    const test = (await this.options.data()).filter(
-      (p) => p.split === 'test' && (p.label === 0 || p.label === 1),
-    );
+    const patients = await this.options.data();
+    const labelled = (split: string) =>
+      patients.filter((p) => p.split === split && (p.label === 0 || p.label === 1));
+    const test = labelled('test');
     if (test.length === 0) throw new InputError('evaluate: the cohort has no labelled test patients');
+    const val = labelled('val');
     const model = modelFromGlobal(this.options, task, global);
     let scores: Float32Array;
+    let valScores: Float32Array | undefined;
+    const batch = Math.min(8, task.config.batchSize);
     try {
       ctx.progress(0, `scoring ${test.length} test patients`);
-      scores = await predict(model, test, Math.min(8, task.config.batchSize));
+      scores = await predict(model, test, batch);
+      // The validation split is scored only when the cut-off is to be chosen on it.
+      if (task.config.evaluationThreshold === undefined && hasBothClasses(val))
+        valScores = await predict(model, val, batch);
     } finally {
       model.params.dispose();
     }
@@ -306,15 +318,42 @@ export class EvaluateExecutor implements TaskExecutor {
     ctx.progress(1);
     // The exact AUC and its DeLong CI are aggregates of the site's own patients; the histogram is
     // what lets the coordinator pool sites without any patient's score.
-    const roc = nPositive >= 2 && nNegative >= 2 ? rocSummary(labels, scores) : undefined;
+    const both = nPositive >= 2 && nNegative >= 2;
+    const roc = both ? rocSummary(labels, scores) : undefined;
+    const metrics: Record<string, number> = roc ? { auc_ci95_low: roc.ci[0], auc_ci95_high: roc.ci[1] } : {};
+    const threshold =
+      task.config.evaluationThreshold ??
+      (valScores
+        ? chooseThreshold(
+            val.map((p) => p.label as number),
+            valScores,
+          )
+        : undefined);
+    if (threshold !== undefined && Number.isFinite(threshold) && nPositive > 0 && nNegative > 0) {
+      const at = metricsAtThreshold(labels, scores, threshold);
+      Object.assign(metrics, {
+        threshold,
+        threshold_from_val: task.config.evaluationThreshold === undefined ? 1 : 0,
+        sensitivity: at.sensitivity,
+        specificity: at.specificity,
+        accuracy: at.accuracy,
+        ...(at.ppv === null ? {} : { ppv: at.ppv }),
+        ...(at.npv === null ? {} : { npv: at.npv }),
+      });
+    }
     return {
       kind: 'evaluate',
       nPositive,
       nNegative,
-      ...(roc ? { auc: roc.auc, metrics: { auc_ci95_low: roc.ci[0], auc_ci95_high: roc.ci[1] } } : {}),
+      ...(roc ? { auc: roc.auc } : {}),
+      ...(Object.keys(metrics).length ? { metrics } : {}),
       histogram: { bins, positive: histogram.pos, negative: histogram.neg },
     };
   }
+}
+
+function hasBothClasses(patients: readonly PatientSample[]): boolean {
+  return patients.some((p) => p.label === 1) && patients.some((p) => p.label === 0);
 }
 
 /** The three executors over one site's data. */

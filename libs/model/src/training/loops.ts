@@ -101,14 +101,22 @@ export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.f
   centerTokens: true,
 });
 
-/** SSL uses every patient outside the test split, labelled or not. */
-export function isSslPatient(sample: PatientSample): boolean {
-  return sample.split !== 'test';
+/**
+ * Patients held out of all training: the test split, and the validation split on which
+ * thresholds are chosen (a threshold chosen on patients the model trained on is optimistic).
+ */
+export function isHeldOut(sample: PatientSample): boolean {
+  return sample.split === 'test' || sample.split === 'val';
 }
 
-/** Fine-tuning uses labelled patients outside the test split. */
+/** SSL uses every patient outside the test and validation splits, labelled or not. */
+export function isSslPatient(sample: PatientSample): boolean {
+  return !isHeldOut(sample);
+}
+
+/** Fine-tuning uses labelled patients outside the test and validation splits. */
 export function isFinetunePatient(sample: PatientSample): boolean {
-  return sample.split !== 'test' && (sample.label === 0 || sample.label === 1);
+  return !isHeldOut(sample) && (sample.label === 0 || sample.label === 1);
 }
 
 /**

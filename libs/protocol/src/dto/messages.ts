@@ -180,6 +180,17 @@ export class TaskConfigDto {
   @IsOptional()
   @IsBoolean()
   tokenCentring?: boolean;
+
+  /**
+   * Evaluate only: the cut-off at which the site reports sensitivity, specificity, PPV, NPV and
+   * accuracy (e.g. the training sites' validation cut-off, transferred to an external site).
+   * Absent: the site chooses it on its own validation split, if it has one.
+   */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  evaluationThreshold?: number;
 }
 
 /** coordinator → site, event `task`: do one stage of one round on the attached global weights. */
