@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError, Log, packageRoot } from '../../../../libs/common/src';
-import { TINY_MODEL } from '../../../../libs/model/src/network/config';
+import { modelConfig, TINY_MODEL } from '../../../../libs/model/src/network/config';
 import { AdminClient, RunView } from './admin-client';
 import { initialWeights } from './initial-model';
 import { buildReport, DemoReport } from './report';
@@ -170,7 +170,7 @@ function pointKitAt(siteKitDir: string, url: string): void {
 
 /** configs/plans/quick.yaml with the demo's round counts and the uploaded initial model. */
 export function demoPlan(
-  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites'>,
+  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites'> & { quick?: boolean },
   initialModel: string,
 ): Record<string, unknown> {
   const file = join(packageRoot(), 'configs', 'plans', 'quick.yaml');
@@ -182,7 +182,9 @@ export function demoPlan(
   if (plan.stages.finetune && o.finetuneRounds !== undefined) plan.stages.finetune.rounds = o.finetuneRounds;
   if (plan.quorum) plan.quorum.minSites = Math.min(plan.quorum.minSites, o.sites);
   if (o.sslRounds === 0) delete plan.stages.ssl;
-  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel };
+  // The network config travels with the run, so `models export` can rebuild its models.
+  const model = { ...modelConfig(o.quick ? TINY_MODEL : {}) };
+  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel, model };
 }
 
 /** Waits until every site is connected (GET /sites says so), failing fast if an agent dies. */

@@ -2,7 +2,9 @@ import { InputError, Log } from '../../../../libs/common/src';
 import { STAGE_PARTS } from '../../../../libs/federated/src';
 import {
   chooseThreshold,
+  delongPairedCovariance,
   metricsAtThreshold,
+  PairedAucCovariance,
   rocSummary,
   scoreHistogram,
 } from '../../../../libs/metrics/src';
@@ -354,6 +356,31 @@ export class EvaluateExecutor implements TaskExecutor {
 
 function hasBothClasses(patients: readonly PatientSample[]): boolean {
   return patients.some((p) => p.label === 1) && patients.some((p) => p.label === 0);
+}
+
+/**
+ * The site half of a paired comparison (federated − central, SSL − no-SSL): two models scored on
+ * the same labelled test patients, of which only the DeLong aggregates leave — both AUCs, both
+ * variances, their covariance and the class counts (libs/metrics `pairedDifferenceAcrossSites`
+ * combines sites). For the comparison's evaluation task; the simulator runs the same function.
+ */
+export async function pairedTestAggregates(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  globalA: NamedArray[],
+  globalB: NamedArray[],
+): Promise<PairedAucCovariance> {
+  const test = (await options.data()).filter((p) => p.split === 'test' && (p.label === 0 || p.label === 1));
+  const labels = test.map((p) => p.label as number);
+  const scoresOf = async (global: NamedArray[]): Promise<Float32Array> => {
+    const model = modelFromGlobal(options, task, global);
+    try {
+      return await predict(model, test, Math.min(8, task.config.batchSize));
+    } finally {
+      model.params.dispose();
+    }
+  };
+  return delongPairedCovariance(labels, await scoresOf(globalA), await scoresOf(globalB));
 }
 
 /** The three executors over one site's data. */
