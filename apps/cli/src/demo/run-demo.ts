@@ -182,9 +182,10 @@ export function demoPlan(
   if (plan.stages.finetune && o.finetuneRounds !== undefined) plan.stages.finetune.rounds = o.finetuneRounds;
   if (plan.quorum) plan.quorum.minSites = Math.min(plan.quorum.minSites, o.sites);
   if (o.sslRounds === 0) delete plan.stages.ssl;
-  // The network config travels with the run, so `models export` can rebuild its models.
-  const model = { ...modelConfig(o.quick ? TINY_MODEL : {}) };
-  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel, model };
+  // The network config travels with the run, so `models export` can rebuild its models; only
+  // when the caller says which one its agents run (`quick`: the tiny model).
+  const model = o.quick === undefined ? {} : { model: { ...modelConfig(o.quick ? TINY_MODEL : {}) } };
+  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel, ...model };
 }
 
 /** Waits until every site is connected (GET /sites says so), failing fast if an agent dies. */

@@ -221,7 +221,7 @@ async function estimateTokenCentre(
   }
 }
 
-/** Stage 1: FCMAE self-supervision on every patient outside the test split (labels unused). */
+/** Stage 1: FCMAE self-supervision on every patient outside the test and validation splits (labels unused). */
 export class SslExecutor implements TaskExecutor {
   readonly stage = 'ssl' as const;
   private readonly states: OptimiserStates;
@@ -245,7 +245,7 @@ export class SslExecutor implements TaskExecutor {
   }
 }
 
-/** Stage 2: supervised fine-tuning on the labelled patients outside the test split. */
+/** Stage 2: supervised fine-tuning on the labelled patients outside the test and validation splits. */
 export class FinetuneExecutor implements TaskExecutor {
   readonly stage = 'finetune' as const;
   private readonly states: OptimiserStates;

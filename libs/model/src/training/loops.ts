@@ -133,7 +133,7 @@ export async function trainSsl(
   const { config } = model;
   const rng = new Rng(opts.seed);
   const eligible = await selectPatients(dataset, isSslPatient, model);
-  if (eligible.length === 0) throw new InputError('SSL: no patients outside the test split');
+  if (eligible.length === 0) throw new InputError('SSL: no patients outside the test and validation splits');
   const images = eligible.length * config.phases;
   const stepsPerEpoch = Math.ceil(images / opts.batchSize);
   const plane = config.imageSize * config.imageSize * config.inChannels;
