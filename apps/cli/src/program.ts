@@ -10,6 +10,7 @@ import { registerRoc } from './commands/roc';
 import { registerInspect } from './commands/inspect';
 import { registerTrain } from './commands/train';
 import { registerEvaluate } from './commands/evaluate';
+import { registerModels } from './commands/models';
 import { registerPredict } from './commands/predict';
 import { registerDemo } from './commands/demo';
 import { registerSimulate } from './commands/simulate';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerTrain(program);
   registerEvaluate(program);
+  registerModels(program);
   registerPredict(program);
   registerRoc(program);
   registerProvision(program);

@@ -24,3 +24,6 @@ export * from './strategies/registry';
 export * from './simulate';
 export * from './engine';
 export * from './privacy';
+export * from './schedule/lr-schedule';
+export * from './schedule/budget';
+export * from './token-centre';

@@ -227,29 +227,58 @@ export function delongPairedTest(
   scores2: ArrayLike<number>,
   options: DelongOptions = {},
 ): AucComparison {
-  const direction = options.direction ?? '<';
-  const p1 = placementsOfRanked(rankScores(splitScores(labels, scores1, direction, 2, 'first scores')));
-  const p2 = placementsOfRanked(rankScores(splitScores(labels, scores2, direction, 2, 'second scores')));
-  const m = p1.casePlacements.length;
-  const n = p1.controlPlacements.length;
-  const covCases = (a: DelongPlacements, b: DelongPlacements): number =>
-    covarianceAbout(a.casePlacements, a.auc, b.casePlacements, b.auc) / m;
-  const covControls = (a: DelongPlacements, b: DelongPlacements): number =>
-    covarianceAbout(a.controlPlacements, a.auc, b.controlPlacements, b.auc) / n;
-  const var1 = covCases(p1, p1) + covControls(p1, p1);
-  const var2 = covCases(p2, p2) + covControls(p2, p2);
-  const cov12 = covCases(p1, p2) + covControls(p1, p2);
-  const varianceOfDifference = var1 + var2 - 2 * cov12;
-  const difference = p1.auc - p2.auc;
+  const pair = delongPairedCovariance(labels, scores1, scores2, options.direction ?? '<');
+  const varianceOfDifference = pair.varA + pair.varB - 2 * pair.covAB;
+  const difference = pair.aucA - pair.aucB;
   const statistic = zOf(difference, varianceOfDifference);
   return {
-    auc1: p1.auc,
-    auc2: p2.auc,
+    auc1: pair.aucA,
+    auc2: pair.aucB,
     difference,
     varianceOfDifference,
     statistic,
     p: twoSidedNormalP(statistic),
     differenceCi: normalDifferenceCi(difference, varianceOfDifference, options.confLevel ?? 0.95),
+  };
+}
+
+/**
+ * Two models scored on the same patients: each AUC, each DeLong variance and the DeLong
+ * covariance of the pair (pROC's `var(roc)` and `cov(roc1, roc2, method = "delong")`). Seven
+ * numbers that a site can release instead of its patients' scores: enough for the paired test
+ * here and for combining sites (meta-analysis.ts).
+ */
+export interface PairedAucCovariance {
+  aucA: number;
+  aucB: number;
+  varA: number;
+  varB: number;
+  covAB: number;
+  nPos: number;
+  nNeg: number;
+}
+
+export function delongPairedCovariance(
+  labels: ArrayLike<number>,
+  scoresA: ArrayLike<number>,
+  scoresB: ArrayLike<number>,
+  direction: Direction = '<',
+): PairedAucCovariance {
+  const pA = placementsOfRanked(rankScores(splitScores(labels, scoresA, direction, 2, 'first scores')));
+  const pB = placementsOfRanked(rankScores(splitScores(labels, scoresB, direction, 2, 'second scores')));
+  const m = pA.casePlacements.length;
+  const n = pA.controlPlacements.length;
+  const cov = (a: DelongPlacements, b: DelongPlacements): number =>
+    covarianceAbout(a.casePlacements, a.auc, b.casePlacements, b.auc) / m +
+    covarianceAbout(a.controlPlacements, a.auc, b.controlPlacements, b.auc) / n;
+  return {
+    aucA: pA.auc,
+    aucB: pB.auc,
+    varA: cov(pA, pA),
+    varB: cov(pB, pB),
+    covAB: cov(pA, pB),
+    nPos: m,
+    nNeg: n,
   };
 }
 

@@ -1,4 +1,5 @@
 import {
+  chiSquareUpperP,
   erf,
   erfc,
   incompleteBeta,
@@ -108,5 +109,25 @@ describe('gamma, beta and Student t', () => {
     for (const t of [-3, -1.5, -0.2, 2]) {
       expect(Math.abs(pt(t, 1e4) - pt(t, 1e4 * (1 + 1e-12)))).toBeLessThan(1e-12);
     }
+  });
+});
+
+describe('chi-square upper tail (Cochran Q p values)', () => {
+  it.each([
+    // R 4.2: pchisq(x, df, lower.tail = FALSE), printed with %.15g
+    [0.5, 1, 0.479500122186953],
+    [3.2, 3, 0.361805027497532],
+    [10, 4, 0.0404276819945128],
+    [1.1, 7, 0.993050186358704],
+    [40, 25, 0.0291643956231523],
+    [0.01, 2, 0.995012479192682],
+  ])('pchisq(%p, %p, lower = FALSE) = %p', (x, df, p) => {
+    expectRel(chiSquareUpperP(x, df), p, 1e-12);
+  });
+
+  it('edges: 0 gives 1, ∞ gives 0, a bad df gives NaN', () => {
+    expect(chiSquareUpperP(0, 3)).toBe(1);
+    expect(chiSquareUpperP(Infinity, 3)).toBe(0);
+    expect(chiSquareUpperP(1, 0)).toBeNaN();
   });
 });

@@ -271,3 +271,48 @@ export function twoSidedTP(t: number, df: number): number {
   if (Number.isNaN(t)) return NaN;
   return Math.min(1, 2 * pt(-Math.abs(t), df));
 }
+
+/**
+ * Regularised upper incomplete gamma Q(a, x) = Γ(a, x)/Γ(a): its series below x = a + 1 (where it
+ * converges fast; Q = 1 − P) and Legendre's continued fraction (modified Lentz) above.
+ */
+export function upperIncompleteGamma(a: number, x: number): number {
+  if (Number.isNaN(x) || !(a > 0)) return NaN;
+  if (x <= 0) return 1;
+  if (x === Infinity) return 0;
+  const logFront = a * Math.log(x) - x - lgamma(a);
+  if (x < a + 1) {
+    let term = 1 / a;
+    let sum = term;
+    for (let n = 1; n < 100000; n++) {
+      term *= x / (a + n);
+      sum += term;
+      if (Math.abs(term) < Math.abs(sum) * 1e-16) break;
+    }
+    return 1 - Math.exp(logFront) * sum;
+  }
+  const tiny = 1e-300;
+  let b = x + 1 - a;
+  let c = 1 / tiny;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 100000; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    d = Math.abs(d) < tiny ? tiny : d;
+    c = b + an / c;
+    c = Math.abs(c) < tiny ? tiny : c;
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(logFront) * h;
+}
+
+/** Upper tail P(X² ≥ x) of a chi-square with df > 0 (R's `pchisq(x, df, lower.tail = FALSE)`). */
+export function chiSquareUpperP(x: number, df: number): number {
+  if (Number.isNaN(x) || !(df > 0)) return NaN;
+  return upperIncompleteGamma(df / 2, x / 2);
+}

@@ -7,6 +7,8 @@ export * from './roc';
 export * from './delong';
 export * from './bootstrap';
 export * from './pooled';
+export * from './meta-analysis';
+export * from './threshold';
 export * from './calibration';
 export * from './distributions';
 export * from './scores-csv';

@@ -1,4 +1,5 @@
 import { InputError } from '../../common/src';
+import { qnorm } from './distributions';
 
 /**
  * Pooled AUC across hospitals without moving per-patient scores.
@@ -123,12 +124,8 @@ function checkHistogram(h: SiteHistogram, index: number, bins: number): string {
   return site;
 }
 
-/**
- * Coordinator side: the pooled AUC of all sites' patients from their histograms (counts are
- * summed bin by bin, so the result is the binned AUC of the concatenated data), its maximum
- * binning error, and the per-site table.
- */
-export function pooledAucFromHistograms(histograms: SiteHistogram[]): PooledAuc {
+/** Sums the sites' histograms bin by bin after checking each; also each site's own binned AUC. */
+function sumHistograms(histograms: SiteHistogram[]): { summed: ScoreHistogram; perSite: SiteAucRow[] } {
   if (histograms.length === 0) throw new InputError('pooled AUC: no site histograms');
   const bins = histograms[0].bins;
   if (!Number.isInteger(bins) || bins < 1)
@@ -143,7 +140,17 @@ export function pooledAucFromHistograms(histograms: SiteHistogram[]): PooledAuc 
     }
     return { site, ...binnedAuc(h) };
   });
-  const pooled = binnedAuc({ bins, pos, neg });
+  return { summed: { bins, pos, neg }, perSite };
+}
+
+/**
+ * Coordinator side: the pooled AUC of all sites' patients from their histograms (counts are
+ * summed bin by bin, so the result is the binned AUC of the concatenated data), its maximum
+ * binning error, and the per-site table.
+ */
+export function pooledAucFromHistograms(histograms: SiteHistogram[]): PooledAuc {
+  const { summed, perSite } = sumHistograms(histograms);
+  const pooled = binnedAuc(summed);
   if (pooled.auc === null || pooled.maxBinningError === null) {
     throw new InputError(
       `pooled AUC: the sites hold ${pooled.nPos} positive and ${pooled.nNeg} negative cases in all; both classes are needed`,
@@ -158,5 +165,71 @@ export function pooledAucFromHistograms(histograms: SiteHistogram[]): PooledAuc 
     perSite,
     meanSiteAuc: siteAucs.length ? siteAucs.reduce((s, a) => s + a, 0) / siteAucs.length : null,
     sites: histograms.length,
+  };
+}
+
+/**
+ * DeLong variance of the binned AUC of one histogram: the bin index is the score, so every case
+ * in bin b has placement x_b = (controls below b + ½·controls in b)/n and every control
+ * y_b = (cases above b + ½·cases in b)/m; S10 = Σ_b pos_b (x_b − θ)²/(m − 1), S01 likewise, and
+ * Var = S10/m + S01/n — exactly pROC's `var(roc(y, bin))` on the expanded data, in O(B).
+ */
+export function histogramDelongVariance(h: ScoreHistogram, auc: number): number {
+  let m = 0;
+  let n = 0;
+  for (let b = 0; b < h.bins; b++) {
+    m += h.pos[b];
+    n += h.neg[b];
+  }
+  if (m < 2 || n < 2)
+    throw new InputError(`DeLong variance needs ≥ 2 cases and ≥ 2 controls (got ${m} and ${n})`);
+  let controlsBelow = 0;
+  let casesAbove = m;
+  let ss10 = 0;
+  let ss01 = 0;
+  for (let b = 0; b < h.bins; b++) {
+    casesAbove -= h.pos[b];
+    if (h.pos[b] > 0) ss10 += h.pos[b] * ((controlsBelow + 0.5 * h.neg[b]) / n - auc) ** 2;
+    if (h.neg[b] > 0) ss01 += h.neg[b] * ((casesAbove + 0.5 * h.pos[b]) / m - auc) ** 2;
+    controlsBelow += h.neg[b];
+  }
+  return ss10 / (m - 1) / m + ss01 / (n - 1) / n;
+}
+
+/**
+ * The pooled AUC with a confidence interval, from histograms alone. `ci` is DeLong's interval of
+ * the binned AUC (the AUC of the concatenated patients with scores rounded to their bin);
+ * `ciWithBinning` widens it on each side by the binning bound, so it also covers the exact
+ * pooled AUC's interval centre whatever the scores inside the bins were. With 1000 bins the
+ * bound is typically < 0.005 and both intervals almost coincide.
+ *
+ * What it estimates: the AUC of all sites' patients pooled, which also ranks a patient of one
+ * site against a control of another. When sites differ in score scale this mixes calibration into
+ * discrimination; the site-stratified alternative is `fixedEffect` over the sites' own AUCs
+ * (meta-analysis.ts). Both are reported by the comparison; docs/MODEL.md says when each applies.
+ */
+export interface PooledAucWithCi extends PooledAuc {
+  variance: number;
+  standardError: number;
+  ci: [number, number];
+  ciWithBinning: [number, number];
+  confLevel: number;
+}
+
+export function pooledAucWithCi(histograms: SiteHistogram[], confLevel = 0.95): PooledAucWithCi {
+  if (!(confLevel > 0 && confLevel < 1)) {
+    throw new InputError(`confidence level must be between 0 and 1 (got ${confLevel})`);
+  }
+  const pooled = pooledAucFromHistograms(histograms);
+  const variance = histogramDelongVariance(sumHistograms(histograms).summed, pooled.auc);
+  const half = qnorm(1 - (1 - confLevel) / 2) * Math.sqrt(variance);
+  const e = pooled.maxBinningError;
+  return {
+    ...pooled,
+    variance,
+    standardError: Math.sqrt(variance),
+    ci: [Math.max(0, pooled.auc - half), Math.min(1, pooled.auc + half)],
+    ciWithBinning: [Math.max(0, pooled.auc - half - e), Math.min(1, pooled.auc + half + e)],
+    confLevel,
   };
 }

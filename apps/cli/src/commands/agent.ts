@@ -70,9 +70,8 @@ export function registerAgent(program: Command): void {
 
       const out = (line: string) => process.stdout.write(line + '\n');
       await initBackend({ backend: globalOptions(cmd).backend, log });
-      const executors = await loadSiteExecutors(cohortDir, config, log, out);
-
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
+      const executors = await loadSiteExecutors(cohortDir, config, stateDir, log, out);
       const agent = new SiteAgent({
         kit,
         executors,

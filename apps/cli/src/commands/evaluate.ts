@@ -1,11 +1,18 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { InputError, Log } from '../../../../libs/common/src';
-import { loadCohort, readManifest, SiteNormalisation } from '../../../../libs/imaging/src';
-import { rocSummary } from '../../../../libs/metrics/src';
+import { InputError } from '../../../../libs/common/src';
+import { LoadedCohort, loadCohort, readManifest, SiteNormalisation } from '../../../../libs/imaging/src';
+import { PhccModel } from '../../../../libs/model/src/network/model';
+import {
+  chooseThreshold,
+  metricsAtThreshold,
+  rocSummary,
+  shiftPrior,
+  ThresholdMetrics,
+} from '../../../../libs/metrics/src';
 import { initBackend } from '../../../../libs/compute/src';
-import { loadModel, readModelMetadata } from '../../../../libs/model/src/io';
+import { loadModel, readModelMetadata, trainingPrevalenceOf } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
 import { PatientSample } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';
@@ -23,10 +30,11 @@ import {
 interface EvaluateCliOptions {
   model: string;
   cohort: string;
-  split: 'train' | 'test' | 'all';
+  split: 'train' | 'val' | 'test' | 'all';
   out?: string;
   normalisation: 'auto' | 'cohort' | 'model';
   site?: string;
+  threshold?: string;
   json?: boolean;
 }
 
@@ -43,13 +51,13 @@ export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
     .description(
-      'evaluate a model on a cohort: AUC with 95 % CI (DeLong), sensitivity/specificity at the Youden cut-off, predictions CSV',
+      'evaluate a model on a cohort: AUC with 95 % CI (DeLong); sensitivity, specificity, PPV, NPV, accuracy at a cut-off fixed on the validation split (or given); predictions CSV',
     )
     .requiredOption('--model <dir>', 'model folder written by `train` (or a federated run)')
     .requiredOption('--cohort <dir>', 'cohort folder with manifest.csv')
     .addOption(
       new Option('--split <split>', 'which patients to evaluate (labelled ones only)')
-        .choices(['train', 'test', 'all'])
+        .choices(['train', 'val', 'test', 'all'])
         .default('test'),
     )
     .option('--out <file>', 'predictions CSV (default: <model>/predictions-<cohort name>.csv)')
@@ -66,6 +74,11 @@ export function registerEvaluate(program: Command): void {
       '--site <name>',
       'with model statistics: which training site (default: same name as the cohort, else the first)',
     )
+    .option(
+      '--threshold <t>',
+      "fixed cut-off on the model's score (e.g. the training sites' for an external site); " +
+        "default: Youden's cut-off on the cohort's validation split when it has one",
+    )
     .option('--json', 'end the output with one JSON line (auc, ci95, n, …)')
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
@@ -75,13 +88,15 @@ export function registerEvaluate(program: Command): void {
       const pre = modelPreprocessing(readModelMetadata(modelDir), modelDir);
       const choice = chooseNormalisation(opts, cohortDir, name, pre, modelDir);
       await initBackend({ backend: globalOptions(cmd).backend, log });
-      const { model } = await loadModel(modelDir);
+      const { model, metadata } = await loadModel(modelDir);
       try {
-        const patients = await labelledPatients(cohortDir, opts.split, pre, choice, log);
+        const cohort = await loadCohort(cohortDir, { ...cropOptions(pre), normalisation: choice.stats, log });
+        const patients = await labelledPatients(cohort, cohortDir, opts.split);
         const scores = await predict(model, patients);
         const labels = patients.map((p) => p.label as number);
+        const prevalence = trainingPrevalenceOf(metadata);
         const csvPath = resolve(opts.out ?? join(modelDir, `predictions-${name}.csv`));
-        writePredictionsCsv(csvPath, patients, scores);
+        writePredictionsCsv(csvPath, patients, scores, prevalence);
         const positives = labels.filter((y) => y === 1).length;
         const negatives = labels.length - positives;
         if (positives < 2 || negatives < 2) {
@@ -91,6 +106,8 @@ export function registerEvaluate(program: Command): void {
           );
         }
         const roc = rocSummary(labels, scores);
+        const fixed = await fixedThreshold(opts, cohort, model, opts.split);
+        const atThreshold = fixed ? metricsAtThreshold(labels, scores, fixed.threshold) : undefined;
         const result = {
           cohort: name,
           split: opts.split,
@@ -99,20 +116,31 @@ export function registerEvaluate(program: Command): void {
           n_neg: roc.nNeg,
           auc: roc.auc,
           ci95: roc.ci,
+          // Chosen on the evaluated patients themselves: optimistic, kept for comparison only.
           youden: {
             threshold: roc.youden.threshold,
             sensitivity: roc.youden.sensitivity,
             specificity: roc.youden.specificity,
           },
+          threshold: fixed && atThreshold ? { source: fixed.source, ...thresholdJson(atThreshold) } : null,
+          scores: prevalence === undefined ? 'balanced' : 'probability',
+          training_prevalence: prevalence ?? null,
           normalisation: choice.from === 'model' ? `model:${choice.site}` : 'cohort',
           predictions: csvPath,
         };
         const f = (x: number) => x.toFixed(4);
+        const g = (x: number | null) => (x === null ? 'n/a' : f(x));
         process.stdout.write(
           [
             `cohort            ${name} (${opts.split} split, ${result.n} labelled: ${roc.nPos} positive, ${roc.nNeg} negative)`,
             `AUC               ${f(roc.auc)}   95 % CI ${f(roc.ci[0])} – ${f(roc.ci[1])} (DeLong)`,
-            `Youden cut-off    ${Number.isFinite(roc.youden.threshold) ? f(roc.youden.threshold) : 'none (no cut-off beats chance)'}   sensitivity ${f(roc.youden.sensitivity)}   specificity ${f(roc.youden.specificity)}`,
+            fixed && atThreshold
+              ? `at threshold      ${f(fixed.threshold)} (${fixed.source})   sensitivity ${f(atThreshold.sensitivity)}   specificity ${f(atThreshold.specificity)}   PPV ${g(atThreshold.ppv)}   NPV ${g(atThreshold.npv)}   accuracy ${f(atThreshold.accuracy)}`
+              : 'at threshold      none: no validation split (give --threshold to fix one)',
+            `Youden cut-off    ${Number.isFinite(roc.youden.threshold) ? f(roc.youden.threshold) : 'none (no cut-off beats chance)'}   sensitivity ${f(roc.youden.sensitivity)}   specificity ${f(roc.youden.specificity)}   (chosen on these patients: optimistic)`,
+            prevalence === undefined
+              ? 'scores            balanced (calibrated to a 50 % prior, not a risk: the training prevalence is unknown)'
+              : `scores            balanced; the CSV's probability column is recalibrated to the training prevalence ${f(prevalence)}`,
             `normalisation     ${result.normalisation === 'cohort' ? "the cohort's own statistics" : `stored with the model (site ${choice.site})`}`,
             `predictions       ${csvPath}`,
           ].join('\n') + '\n',
@@ -146,13 +174,10 @@ function chooseNormalisation(
 }
 
 async function labelledPatients(
+  cohort: LoadedCohort,
   cohortDir: string,
   split: EvaluateCliOptions['split'],
-  pre: ModelPreprocessing,
-  choice: NormalisationChoice,
-  log: Log,
 ): Promise<PatientSample[]> {
-  const cohort = await loadCohort(cohortDir, { ...cropOptions(pre), normalisation: choice.stats, log });
   const patients = await collectPatients(cohort, {
     split: split === 'all' ? undefined : split,
     labelledOnly: true,
@@ -163,9 +188,50 @@ async function labelledPatients(
   return patients;
 }
 
-function writePredictionsCsv(path: string, patients: PatientSample[], scores: Float32Array): void {
-  const rows = patients.map((p, i) => `${csvField(p.id)},${p.label},${scores[i].toPrecision(7)}`);
-  writeFileSync(path, ['patient_id,label,score', ...rows].join('\n') + '\n');
+/**
+ * The cut-off sensitivity, specificity, PPV, NPV and accuracy are reported at: the one given
+ * (`--threshold`, e.g. transferred from the training sites to an external one), else Youden's on
+ * the cohort's validation split — never one chosen on the evaluated patients.
+ */
+async function fixedThreshold(
+  opts: EvaluateCliOptions,
+  cohort: LoadedCohort,
+  model: PhccModel,
+  split: EvaluateCliOptions['split'],
+): Promise<{ threshold: number; source: string } | undefined> {
+  if (opts.threshold !== undefined) {
+    const t = Number(opts.threshold);
+    if (opts.threshold.trim() === '' || !Number.isFinite(t))
+      throw new InputError(`--threshold must be a number (got "${opts.threshold}")`);
+    return { threshold: t, source: 'given' };
+  }
+  if (split === 'val' || split === 'all') return undefined;
+  const val = await collectPatients(cohort, { split: 'val', labelledOnly: true });
+  const labels = val.map((p) => p.label as number);
+  if (!labels.includes(0) || !labels.includes(1)) return undefined;
+  const threshold = chooseThreshold(labels, await predict(model, val));
+  return { threshold, source: `Youden on ${val.length} validation patients` };
+}
+
+function thresholdJson(m: ThresholdMetrics): Record<string, number | null> {
+  const { threshold, sensitivity, specificity, ppv, npv, accuracy, tp, fp, tn, fn } = m;
+  return { value: threshold, sensitivity, specificity, ppv, npv, accuracy, tp, fp, tn, fn };
+}
+
+/** `score` is the model's balanced output; `probability` (when the training prevalence is known) the risk. */
+function writePredictionsCsv(
+  path: string,
+  patients: PatientSample[],
+  scores: Float32Array,
+  prevalence: number | undefined,
+): void {
+  const rows = patients.map(
+    (p, i) =>
+      `${csvField(p.id)},${p.label},${scores[i].toPrecision(7)}` +
+      (prevalence === undefined ? '' : `,${shiftPrior(scores[i], prevalence).toPrecision(7)}`),
+  );
+  const header = prevalence === undefined ? 'patient_id,label,score' : 'patient_id,label,score,probability';
+  writeFileSync(path, [header, ...rows].join('\n') + '\n');
 }
 
 function csvField(value: string): string {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../../../libs/model/src/io';
@@ -21,7 +21,8 @@ describe('phcc-fed train / evaluate / predict', () => {
     const synth = await cli(
       'synth',
       ...['--out', join(root, 'cohort'), '--sites', '1', '--patients', '16', '--seed', '2'],
-      ...['--scale', '0.3', '--threads', '0'],
+      // No validation split here: the counts below are those of a train/test cohort.
+      ...['--scale', '0.3', '--threads', '0', '--val-fraction', '0'],
     );
     expect(synth.code).toBe(0);
     site = join(root, 'cohort', 'site-a');
@@ -63,9 +64,64 @@ describe('phcc-fed train / evaluate / predict', () => {
     expect(ci[1]).toBeGreaterThanOrEqual(j.auc as number);
     expect(j).toMatchObject({ n: 5, n_pos: 2, n_neg: 3, split: 'test', normalisation: 'cohort' });
     const csv = readFileSync(join(modelDir, 'predictions-site-a.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('patient_id,label,score');
+    // `train` stored the training prevalence: the CSV adds probabilities recalibrated to it.
+    expect(csv[0]).toBe('patient_id,label,score,probability');
     expect(csv).toHaveLength(1 + (j.n as number));
     expect(r.stdout).toContain('AUC ');
+    expect(j.scores).toBe('probability');
+    // No validation split and no --threshold: no fixed-threshold metrics, said so.
+    expect(j.threshold).toBeNull();
+    expect(r.stdout).toContain('no validation split');
+  });
+
+  it('reports sensitivity, specificity, PPV, NPV and accuracy at a fixed threshold: given, or chosen on the validation split', async () => {
+    const given = await cli(
+      'evaluate',
+      '--model',
+      modelDir,
+      '--cohort',
+      site,
+      '--threshold',
+      '0.5',
+      '--json',
+    );
+    expect(given.code).toBe(0);
+    const j = lastJson(given.stdout);
+    const csv = readFileSync(join(modelDir, 'predictions-site-a.csv'), 'utf8').trim().split('\n').slice(1);
+    const rows = csv.map((line) => line.split(',')).map(([, y, s]) => ({ y: Number(y), s: Number(s) }));
+    const tp = rows.filter((r) => r.y === 1 && r.s >= 0.5).length;
+    const tn = rows.filter((r) => r.y === 0 && r.s < 0.5).length;
+    expect(j.threshold).toMatchObject({
+      source: 'given',
+      value: 0.5,
+      tp,
+      tn,
+      accuracy: (tp + tn) / rows.length,
+    });
+    // A validation split: two labelled training patients (one of each class) moved to `val`.
+    const valSite = join(root, 'with-val');
+    cpSync(site, valSite, { recursive: true });
+    const [header, ...lines] = readFileSync(join(site, 'manifest.csv'), 'utf8').trim().split('\n');
+    const col = header.split(',');
+    const moved = new Set<string>();
+    const edited = lines.map((line) => {
+      const cells = line.split(',');
+      const label = cells[col.indexOf('label')];
+      if (cells[col.indexOf('split')] === 'train' && (label === '0' || label === '1') && !moved.has(label)) {
+        moved.add(label);
+        cells[col.indexOf('split')] = 'val';
+      }
+      return cells.join(',');
+    });
+    expect(moved.size).toBe(2);
+    writeFileSync(join(valSite, 'manifest.csv'), [header, ...edited].join('\n') + '\n');
+    const fromVal = await cli('evaluate', '--model', modelDir, '--cohort', valSite, '--json');
+    expect(fromVal.code).toBe(0);
+    const v = lastJson(fromVal.stdout) as { threshold: { source: string; value: number }; n: number };
+    expect(v.threshold.source).toBe('Youden on 2 validation patients');
+    // JSON has no ∞: a validation split on which no cut-off beats chance gives null.
+    expect(v.threshold.value === null || Number.isFinite(v.threshold.value)).toBe(true);
+    expect(v.n).toBe(j.n);
   });
 
   it('predict gives the same probability as evaluate with the stored statistics, and writes Grad-CAM files', async () => {

@@ -79,8 +79,9 @@ export function registerSimulate(program: Command): void {
       const sites = [];
       for (const cohort of cohorts) {
         out(`site ${cohort.id}: ${cohort.dir}`);
-        const executors = await loadSiteExecutors(cohort.dir, config, log, out);
-        sites.push(new InMemorySite(cohort.id, executors, join(runDir, 'sites', cohort.id), log));
+        const stateDir = join(runDir, 'sites', cohort.id);
+        const executors = await loadSiteExecutors(cohort.dir, config, stateDir, log, out);
+        sites.push(new InMemorySite(cohort.id, executors, stateDir, log));
       }
       const outcome = await runSimulation({
         plan,

@@ -10,11 +10,14 @@ import type { ExecutorSet } from '../../../site-agent/src/executor';
 export async function loadSiteExecutors(
   cohortDir: string,
   config: ModelConfig,
+  /** The site's state folder: optimiser moments between a run's rounds stay here. */
+  stateDir: string,
   log: Log,
   out: (line: string) => void,
 ): Promise<ExecutorSet> {
   const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
-  const { cohortData, modelExecutors } = await import('../../../site-agent/src/executors');
+  const { cohortData, FileOptimiserStates, modelExecutors } =
+    await import('../../../site-agent/src/executors');
   const cohort = await loadCohort(cohortDir, {
     size: config.imageSize,
     slices: config.intensityChannels,
@@ -25,5 +28,10 @@ export async function loadSiteExecutors(
   const data = cohortData(cohort);
   const samples = await data();
   if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
-  return modelExecutors({ modelConfig: config, data, log });
+  return modelExecutors({
+    modelConfig: config,
+    data,
+    log,
+    optimiserStates: new FileOptimiserStates(stateDir),
+  });
 }

@@ -20,6 +20,7 @@ interface SynthCliOptions {
   patients: string;
   seed: string;
   labelledFraction?: string;
+  valFraction: string;
   force?: boolean;
   json?: boolean;
   report?: boolean;
@@ -48,6 +49,11 @@ export function registerSynth(program: Command): void {
     .option(
       '--labelled-fraction <f>',
       'share of each site’s training patients that carry a label (default: each site draws 0.4–0.8)',
+    )
+    .option(
+      '--val-fraction <f>',
+      'share of each class per site held out, labelled, as the validation split (thresholds are chosen on it; 0 = none)',
+      '0.15',
     )
     .option('--force', 'replace existing non-empty site directories')
     .option(
@@ -79,6 +85,7 @@ export function registerSynth(program: Command): void {
           opts.labelledFraction === undefined
             ? undefined
             : parseNumber(opts.labelledFraction, '--labelled-fraction'),
+        valFraction: parseNumber(opts.valFraction, '--val-fraction'),
         force: Boolean(opts.force),
         scale: parseNumber(opts.scale, '--scale'),
         gzipLevel: parseInteger(opts.gzipLevel, '--gzip-level'),
@@ -112,6 +119,7 @@ export function registerSynth(program: Command): void {
               labelled: s.labelled,
               positives: s.positives,
               train: s.train,
+              val: s.val,
               test: s.test,
               fieldStrength: s.profile.fieldStrength,
               inPlaneMm: s.profile.inPlaneMm,
@@ -145,7 +153,7 @@ function printSummary(summary: CohortSummary, seconds: number): void {
   out(
     `wrote ${summary.sites.length} site(s) to ${summary.outDir} in ${seconds.toFixed(1)} s (seed ${summary.seed})`,
   );
-  out('site      patients  labelled  positives  train/test  field  in-plane  slice  matrix');
+  out('site      patients  labelled  positives  train/val/test  field  in-plane  slice  matrix');
   for (const s of summary.sites) {
     const p = s.profile;
     out(
@@ -154,7 +162,7 @@ function printSummary(summary: CohortSummary, seconds: number): void {
         String(s.patients).padStart(8),
         String(s.labelled).padStart(9),
         String(s.positives).padStart(10),
-        `${s.train}/${s.test}`.padStart(11),
+        `${s.train}/${s.val}/${s.test}`.padStart(15),
         `${p.fieldStrength} T`.padStart(6),
         `${p.inPlaneMm.toFixed(2)} mm`.padStart(9),
         `${p.sliceMm.toFixed(1)} mm`.padStart(6),

@@ -3,12 +3,18 @@ import { Command, Option } from 'commander';
 import { InputError, Log, PhccError } from '../../../../libs/common/src';
 import { loadCohort } from '../../../../libs/imaging/src';
 import { initBackend, ShardBalance } from '../../../../libs/compute/src';
-import { loadWeightsInto, readModelMetadata, saveModel } from '../../../../libs/model/src/io';
+import {
+  loadWeightsInto,
+  readModelMetadata,
+  saveModel,
+  TRAINING_PREVALENCE,
+} from '../../../../libs/model/src/io';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import { PhccModel } from '../../../../libs/model/src/network/model';
 import {
   DEFAULT_FINETUNE_OPTIONS,
   DEFAULT_SSL_OPTIONS,
+  isFinetunePatient,
   FinetuneTrainOptions,
   SslTrainOptions,
   trainFinetune,
@@ -355,12 +361,23 @@ async function runFinetune(
     await saveModel(model, dir, {
       stage: 'finetune',
       preprocessing: { ...preprocessing },
-      extra: { seed: plan.seed, epochs: history.epochLosses.length, sslEncoder: sslDir ?? null },
+      extra: {
+        seed: plan.seed,
+        epochs: history.epochLosses.length,
+        sslEncoder: sslDir ?? null,
+        [TRAINING_PREVALENCE]: prevalenceOf(patients),
+      },
     });
     return stageSummary(history, dir);
   } finally {
     model.dispose();
   }
+}
+
+/** Share of positives among the labelled patients fine-tuning trained on (recalibrates outputs later). */
+function prevalenceOf(patients: readonly PatientSample[]): number {
+  const labelled = patients.filter(isFinetunePatient);
+  return labelled.filter((p) => p.label === 1).length / labelled.length;
 }
 
 async function withProgress(

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError, Log, packageRoot } from '../../../../libs/common/src';
-import { TINY_MODEL } from '../../../../libs/model/src/network/config';
+import { modelConfig, TINY_MODEL } from '../../../../libs/model/src/network/config';
 import { AdminClient, RunView } from './admin-client';
 import { initialWeights } from './initial-model';
 import { buildReport, DemoReport } from './report';
@@ -174,7 +174,7 @@ function pointKitAt(siteKitDir: string, url: string): void {
 
 /** The plan file (default configs/plans/quick.yaml) with the demo's round counts, seed and uploaded initial model. */
 export function demoPlan(
-  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites' | 'planFile'>,
+  o: Pick<DemoOptions, 'sslRounds' | 'finetuneRounds' | 'seed' | 'sites' | 'planFile'> & { quick?: boolean },
   initialModel: string,
 ): Record<string, unknown> {
   const file = o.planFile ?? join(packageRoot(), 'configs', 'plans', 'quick.yaml');
@@ -187,7 +187,10 @@ export function demoPlan(
   if (plan.stages.finetune && o.finetuneRounds !== undefined) plan.stages.finetune.rounds = o.finetuneRounds;
   if (plan.quorum) plan.quorum.minSites = Math.min(plan.quorum.minSites, o.sites);
   if (o.sslRounds === 0) delete plan.stages.ssl;
-  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel };
+  // The network config travels with the run, so `models export` can rebuild its models; only
+  // when the caller says which one its agents run (`quick`: the tiny model).
+  const model = o.quick === undefined ? {} : { model: { ...modelConfig(o.quick ? TINY_MODEL : {}) } };
+  return { ...plan, name: 'phcc-fed demo', seed: o.seed, initialModel, ...model };
 }
 
 /** Waits until every site is connected (GET /sites says so), failing fast if an agent dies. */

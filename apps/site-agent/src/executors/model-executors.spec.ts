@@ -2,11 +2,12 @@ import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
 import { initBackend } from '../../../../libs/compute/src';
 import { layoutOf } from '../../../../libs/weights/src';
 import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
-import { constructedCohort, PatientSample } from '../../../../libs/model/src/training';
+import { constructedCohort, PatientSample, predict } from '../../../../libs/model/src/training';
 import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
 import { TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext } from '../executor';
-import { EvaluateExecutor, FinetuneExecutor, SslExecutor } from './model-executors';
+import { EvaluateExecutor, FinetuneExecutor, pairedTestAggregates, SslExecutor } from './model-executors';
+import { delongPairedCovariance } from '../../../../libs/metrics/src';
 import { ProximalPull } from './proximal-pull';
 
 /** The real executors on the tiny network and an in-memory cohort: a few steps, seconds on 2 cores. */
@@ -92,6 +93,57 @@ describe('model executors (tiny network)', () => {
     expect(result.histogram.bins).toBe(5);
     expect(result.auc).toBeGreaterThanOrEqual(0);
     expect(result.auc).toBeLessThanOrEqual(1);
+  });
+
+  it('reports sensitivity, specificity, PPV, NPV, accuracy at a cut-off chosen on the validation split, or given', async () => {
+    const global = PhccModel.create(TINY, 2).params.getWeights();
+    const data = constructedCohort(config, { patients: 12, seed: 5 }).map((p, i) => ({
+      ...p,
+      split: i < 4 ? 'train' : i < 8 ? 'val' : 'test',
+    }));
+    expect(new Set(data.filter((p) => p.split === 'val').map((p) => p.label))).toEqual(new Set([0, 1]));
+    const executor = new EvaluateExecutor({ modelConfig: config, data: async () => data });
+    const fromVal = await executor.execute(task('evaluate'), global, ctx());
+    if (fromVal.kind !== 'evaluate') throw new Error('expected an evaluation result');
+    // Validation patients are never evaluated as test patients.
+    expect(fromVal.nPositive + fromVal.nNegative).toBe(4);
+    const m = fromVal.metrics!;
+    if (Number.isFinite(m.threshold)) {
+      expect(m.threshold_from_val).toBe(1);
+      for (const k of ['sensitivity', 'specificity', 'accuracy']) expect(m[k]).toBeGreaterThanOrEqual(0);
+    }
+    const t = task('evaluate');
+    const given = await executor.execute(
+      { ...t, config: { ...t.config, evaluationThreshold: 0.5 } },
+      global,
+      ctx(),
+    );
+    if (given.kind !== 'evaluate') throw new Error('expected an evaluation result');
+    expect(given.metrics).toMatchObject({ threshold: 0.5, threshold_from_val: 0 });
+    expect(given.metrics!.accuracy).toBeGreaterThanOrEqual(0);
+    expect(given.metrics!.accuracy).toBeLessThanOrEqual(1);
+  });
+
+  it('paired aggregates of two models on the same test patients = DeLong on their scores', async () => {
+    const data = constructedCohort(config, { patients: 12, seed: 8 }).map((p, i) => ({
+      ...p,
+      split: i < 4 ? 'train' : 'test',
+    }));
+    const a = PhccModel.create(TINY, 2);
+    const b = PhccModel.create(TINY, 3);
+    const options = { modelConfig: config, data: async () => data };
+    const pair = await pairedTestAggregates(
+      options,
+      task('evaluate'),
+      a.params.getWeights(),
+      b.params.getWeights(),
+    );
+    const test = data.filter((p) => p.split === 'test');
+    const labels = test.map((p) => p.label as number);
+    const expected = delongPairedCovariance(labels, await predict(a, test), await predict(b, test));
+    expect(pair).toEqual(expected);
+    expect(pair.nPos + pair.nNeg).toBe(8);
+    [a, b].forEach((m) => m.dispose());
   });
 
   it('refuses global weights that lack a tensor the stage needs', async () => {

@@ -1,11 +1,23 @@
 import { InputError, Log } from '../../../../libs/common/src';
 import { STAGE_PARTS } from '../../../../libs/federated/src';
-import { rocSummary, scoreHistogram } from '../../../../libs/metrics/src';
+import {
+  chooseThreshold,
+  delongPairedCovariance,
+  metricsAtThreshold,
+  PairedAucCovariance,
+  rocSummary,
+  scoreHistogram,
+} from '../../../../libs/metrics/src';
 import { NamedArray } from '../../../../libs/weights/src';
 import { ModelConfig, ModelPart, PhccModel } from '../../../../libs/model/src/network';
 import {
+  createOptimizer,
+  DEFAULT_FINETUNE_OPTIONS,
+  DEFAULT_SSL_OPTIONS,
+  initTokenCenter,
   isFinetunePatient,
   isSslPatient,
+  Optimizer,
   PatientSample,
   predict,
   trainFinetune,
@@ -14,6 +26,7 @@ import {
 } from '../../../../libs/model/src/training';
 import { Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
+import { MemoryOptimiserStates, OptimiserStates } from './optimiser-state';
 import { ProximalPull } from './proximal-pull';
 
 /**
@@ -32,6 +45,12 @@ export interface ModelExecutorOptions {
   log?: Log;
   /** Equal-width score bins of the evaluation histograms; default 1000 (libs/metrics' default). */
   histogramBins?: number;
+  /**
+   * Where optimiser moments are kept between a run's rounds when a task asks for it
+   * (`keepOptimiserState`): the agent passes `FileOptimiserStates` in its state directory so they
+   * survive a restart; default: in memory, shared by the executors of this set.
+   */
+  optimiserStates?: OptimiserStates;
 }
 
 /** The sub-networks a stage needs from the global weights. */
@@ -89,12 +108,32 @@ type CommonTrainOptions = {
   batchSize: number;
   seed: number;
   warmupEpochs: number;
+  weightDecay: number;
+  schedule?: { startEpoch: number; totalEpochs: number };
+  optimizer: Optimizer;
   signal: AbortSignal;
 };
+
+/**
+ * The task's place in its stage's one LR schedule. Absent fields keep the old behaviour (a
+ * schedule over this task's epochs, without warm-up), so older coordinators still work.
+ */
+function scheduleOf(task: TaskBody): CommonTrainOptions['schedule'] {
+  const { scheduleStartEpoch, scheduleTotalEpochs, localEpochs } = task.config;
+  if (scheduleStartEpoch === undefined && scheduleTotalEpochs === undefined) return undefined;
+  if (scheduleStartEpoch === undefined || scheduleTotalEpochs === undefined)
+    throw new InputError(`task ${task.taskId}: scheduleStartEpoch and scheduleTotalEpochs come together`);
+  if (scheduleStartEpoch + localEpochs > scheduleTotalEpochs)
+    throw new InputError(
+      `task ${task.taskId}: epochs ${scheduleStartEpoch + 1}–${scheduleStartEpoch + localEpochs} exceed the stage's ${scheduleTotalEpochs}`,
+    );
+  return { startEpoch: scheduleStartEpoch, totalEpochs: scheduleTotalEpochs };
+}
 
 /** Loads the global weights, trains locally (with FedProx's pull when μ > 0), returns the result. */
 async function trainLocally(
   options: ModelExecutorOptions,
+  states: OptimiserStates,
   spec: LocalTraining,
   task: TaskBody,
   global: NamedArray[],
@@ -103,18 +142,39 @@ async function trainLocally(
   const patients = await options.data();
   const model = modelFromGlobal(options, task, global);
   const proximal = new ProximalPull(model, STAGE_PARTS[spec.stage], task.config.proximalMu ?? 0);
+  const defaults = spec.stage === 'ssl' ? DEFAULT_SSL_OPTIONS : DEFAULT_FINETUNE_OPTIONS;
+  const weightDecay = task.config.weightDecay ?? defaults.weightDecay;
+  const optimizer = createOptimizer(task.config.optimiser ?? 'adam', model.params, {
+    weightDecay,
+    clipNorm: defaults.clipNorm,
+  });
   try {
+    const keep = task.config.keepOptimiserState === true;
+    const saved = keep ? states.load(task.runId, spec.stage, task.round) : undefined;
+    if (saved) optimizer.importState(saved);
     const common: CommonTrainOptions = {
       epochs: task.config.localEpochs,
       lr: task.config.learningRate,
       batchSize: task.config.batchSize,
       seed: task.config.seed,
-      warmupEpochs: 0,
+      warmupEpochs: task.config.warmupEpochs ?? 0,
+      weightDecay,
+      schedule: scheduleOf(task),
+      optimizer,
       signal: ctx.signal,
     };
     const history = await spec.train(model, patients, common, afterEachStep(ctx, proximal));
+    // An aborted round sends nothing, so its half-trained moments are not kept either.
+    if (keep && !ctx.signal.aborted) states.save(task.runId, spec.stage, task.round, optimizer.exportState());
     options.log?.info(
-      { stage: task.stage, taskId: task.taskId, steps: history.steps, seconds: history.seconds },
+      {
+        stage: task.stage,
+        taskId: task.taskId,
+        steps: history.steps,
+        seconds: history.seconds,
+        optimiser: optimizer.kind,
+        resumedFromSteps: saved?.steps ?? 0,
+      },
       'local training done',
     );
     return {
@@ -124,19 +184,55 @@ async function trainLocally(
       metrics: { loss: history.epochLosses.at(-1) ?? 0 },
     };
   } finally {
+    optimizer.dispose();
     proximal.dispose();
     model.params.dispose();
   }
 }
 
-/** Stage 1: FCMAE self-supervision on every patient outside the test split (labels unused). */
+/**
+ * The federated token centre's site half (`tokenCentring` tasks): the mean pooled feature of the
+ * site's fine-tune patients under the global encoder, set as `head/token_center` and returned with
+ * `nSamples` = their count. Averaged by sample count (libs/federated `combineTokenCentre`) it is
+ * the mean over every site's patients — what `train` computes centrally.
+ */
+async function estimateTokenCentre(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  global: NamedArray[],
+  ctx: ExecutionContext,
+): Promise<TaskResult> {
+  const patients = await options.data();
+  const indices = patients.flatMap((p, i) => (isFinetunePatient(p) ? [i] : []));
+  if (indices.length === 0) throw new InputError('token centre: the site has no labelled training patients');
+  const model = modelFromGlobal(options, task, global);
+  try {
+    ctx.progress(0, `pooled features of ${indices.length} patients`);
+    await initTokenCenter(model, patients, indices);
+    ctx.progress(1);
+    return {
+      kind: 'train',
+      weights: model.params.getWeights(),
+      nSamples: indices.length,
+      metrics: { token_centre_patients: indices.length },
+    };
+  } finally {
+    model.params.dispose();
+  }
+}
+
+/** Stage 1: FCMAE self-supervision on every patient outside the test and validation splits (labels unused). */
 export class SslExecutor implements TaskExecutor {
   readonly stage = 'ssl' as const;
-  constructor(private readonly options: ModelExecutorOptions) {}
+  private readonly states: OptimiserStates;
+  constructor(private readonly options: ModelExecutorOptions) {
+    this.states = options.optimiserStates ?? new MemoryOptimiserStates();
+  }
 
   execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
     return trainLocally(
       this.options,
+      this.states,
       {
         stage: 'ssl',
         train: (m, p, common, onProgress) => trainSsl(m, p, common, onProgress),
@@ -149,14 +245,19 @@ export class SslExecutor implements TaskExecutor {
   }
 }
 
-/** Stage 2: supervised fine-tuning on the labelled patients outside the test split. */
+/** Stage 2: supervised fine-tuning on the labelled patients outside the test and validation splits. */
 export class FinetuneExecutor implements TaskExecutor {
   readonly stage = 'finetune' as const;
-  constructor(private readonly options: ModelExecutorOptions) {}
+  private readonly states: OptimiserStates;
+  constructor(private readonly options: ModelExecutorOptions) {
+    this.states = options.optimiserStates ?? new MemoryOptimiserStates();
+  }
 
   execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+    if (task.config.tokenCentring) return estimateTokenCentre(this.options, task, global, ctx);
     return trainLocally(
       this.options,
+      this.states,
       {
         stage: 'finetune',
         // The coordinator spreads the plan's head-only warm-up over rounds and says how much of it
@@ -192,15 +293,22 @@ export class EvaluateExecutor implements TaskExecutor {
   constructor(private readonly options: ModelExecutorOptions) {}
 
   async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
-    const test = (await this.options.data()).filter(
-      (p) => p.split === 'test' && (p.label === 0 || p.label === 1),
-    );
+    const patients = await this.options.data();
+    const labelled = (split: string) =>
+      patients.filter((p) => p.split === split && (p.label === 0 || p.label === 1));
+    const test = labelled('test');
     if (test.length === 0) throw new InputError('evaluate: the cohort has no labelled test patients');
+    const val = labelled('val');
     const model = modelFromGlobal(this.options, task, global);
     let scores: Float32Array;
+    let valScores: Float32Array | undefined;
+    const batch = Math.min(8, task.config.batchSize);
     try {
       ctx.progress(0, `scoring ${test.length} test patients`);
-      scores = await predict(model, test, Math.min(8, task.config.batchSize));
+      scores = await predict(model, test, batch);
+      // The validation split is scored only when the cut-off is to be chosen on it.
+      if (task.config.evaluationThreshold === undefined && hasBothClasses(val))
+        valScores = await predict(model, val, batch);
     } finally {
       model.params.dispose();
     }
@@ -212,19 +320,72 @@ export class EvaluateExecutor implements TaskExecutor {
     ctx.progress(1);
     // The exact AUC and its DeLong CI are aggregates of the site's own patients; the histogram is
     // what lets the coordinator pool sites without any patient's score.
-    const roc = nPositive >= 2 && nNegative >= 2 ? rocSummary(labels, scores) : undefined;
+    const both = nPositive >= 2 && nNegative >= 2;
+    const roc = both ? rocSummary(labels, scores) : undefined;
+    const metrics: Record<string, number> = roc ? { auc_ci95_low: roc.ci[0], auc_ci95_high: roc.ci[1] } : {};
+    const threshold =
+      task.config.evaluationThreshold ??
+      (valScores
+        ? chooseThreshold(
+            val.map((p) => p.label as number),
+            valScores,
+          )
+        : undefined);
+    if (threshold !== undefined && Number.isFinite(threshold) && nPositive > 0 && nNegative > 0) {
+      const at = metricsAtThreshold(labels, scores, threshold);
+      Object.assign(metrics, {
+        threshold,
+        threshold_from_val: task.config.evaluationThreshold === undefined ? 1 : 0,
+        sensitivity: at.sensitivity,
+        specificity: at.specificity,
+        accuracy: at.accuracy,
+        ...(at.ppv === null ? {} : { ppv: at.ppv }),
+        ...(at.npv === null ? {} : { npv: at.npv }),
+      });
+    }
     return {
       kind: 'evaluate',
       nPositive,
       nNegative,
-      ...(roc ? { auc: roc.auc, metrics: { auc_ci95_low: roc.ci[0], auc_ci95_high: roc.ci[1] } } : {}),
+      ...(roc ? { auc: roc.auc } : {}),
+      ...(Object.keys(metrics).length ? { metrics } : {}),
       histogram: { bins, positive: histogram.pos, negative: histogram.neg },
     };
   }
 }
 
+function hasBothClasses(patients: readonly PatientSample[]): boolean {
+  return patients.some((p) => p.label === 1) && patients.some((p) => p.label === 0);
+}
+
+/**
+ * The site half of a paired comparison (federated − central, SSL − no-SSL): two models scored on
+ * the same labelled test patients, of which only the DeLong aggregates leave — both AUCs, both
+ * variances, their covariance and the class counts (libs/metrics `pairedDifferenceAcrossSites`
+ * combines sites). For the comparison's evaluation task; the simulator runs the same function.
+ */
+export async function pairedTestAggregates(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  globalA: NamedArray[],
+  globalB: NamedArray[],
+): Promise<PairedAucCovariance> {
+  const test = (await options.data()).filter((p) => p.split === 'test' && (p.label === 0 || p.label === 1));
+  const labels = test.map((p) => p.label as number);
+  const scoresOf = async (global: NamedArray[]): Promise<Float32Array> => {
+    const model = modelFromGlobal(options, task, global);
+    try {
+      return await predict(model, test, Math.min(8, task.config.batchSize));
+    } finally {
+      model.params.dispose();
+    }
+  };
+  return delongPairedCovariance(labels, await scoresOf(globalA), await scoresOf(globalB));
+}
+
 /** The three executors over one site's data. */
 export function modelExecutors(options: ModelExecutorOptions): Record<Stage, TaskExecutor> {
+  options = { ...options, optimiserStates: options.optimiserStates ?? new MemoryOptimiserStates() };
   return {
     ssl: new SslExecutor(options),
     finetune: new FinetuneExecutor(options),

@@ -179,6 +179,7 @@ describe('loadCohort', () => {
     expect(report.unlabelled).toBe(1);
     expect(report.bySplit).toEqual({
       train: { pos: 1, neg: 1, unlabelled: 1 },
+      val: { pos: 0, neg: 0, unlabelled: 0 },
       test: { pos: 1, neg: 1, unlabelled: 0 },
     });
     expect(formatCohortReport(report)[0]).toMatch(

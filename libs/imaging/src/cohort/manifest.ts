@@ -11,7 +11,8 @@ import { InputError } from '../../../common/src';
 
 export const REQUIRED_COLUMNS = ['patient_id', 'dce', 'mask', 'label', 'split'] as const;
 export const OPTIONAL_COLUMNS = ['phase_times'] as const;
-export const SPLITS = ['train', 'test'] as const;
+// 'val': labelled patients held out of training, for choosing thresholds (docs/MODEL.md).
+export const SPLITS = ['train', 'val', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
 
 /** One patient as the manifest describes it; paths are resolved against the manifest's folder. */
@@ -161,7 +162,7 @@ function parseRowFields(
 
   const splitText = cell('split').toLowerCase();
   if (!(SPLITS as readonly string[]).includes(splitText)) {
-    return `unknown split "${cell('split')}" (use ${SPLITS.join(' or ')})`;
+    return `unknown split "${cell('split')}" (use ${SPLITS.join(', ')})`;
   }
 
   const timesText = cell('phase_times');

@@ -27,7 +27,11 @@ export function emptyReport(manifest: string, rows: number): CohortReport {
     skipped: [],
     labelled: 0,
     unlabelled: 0,
-    bySplit: { train: { pos: 0, neg: 0, unlabelled: 0 }, test: { pos: 0, neg: 0, unlabelled: 0 } },
+    bySplit: {
+      train: { pos: 0, neg: 0, unlabelled: 0 },
+      val: { pos: 0, neg: 0, unlabelled: 0 },
+      test: { pos: 0, neg: 0, unlabelled: 0 },
+    },
   };
 }
 
@@ -59,6 +63,10 @@ export function formatCohortReport(report: CohortReport): string[] {
     `cohort ${report.manifest}: ${report.loaded} of ${report.rows} patients loaded, ${report.skipped.length} skipped; ` +
       `${report.labelled} labelled, ${report.unlabelled} unlabelled`,
     `  ${split('train')}`,
+    // A validation split is optional: its line only appears when the manifest has one.
+    ...(report.bySplit.val.pos + report.bySplit.val.neg + report.bySplit.val.unlabelled > 0
+      ? [`  ${split('val')}`]
+      : []),
     `  ${split('test')}`,
   ];
   for (const s of report.skipped)

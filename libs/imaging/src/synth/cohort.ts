@@ -28,6 +28,8 @@ export interface SynthOptions {
   labelledFraction?: number;
   /** Share of each class held out as the site's test split (default 0.3). */
   testFraction?: number;
+  /** Share of each class held out, labelled, as the site's validation split (default 0: none). */
+  valFraction?: number;
   /**
    * Voxel-count scale (0.25–1, default 1): fewer, larger voxels over the same field of view, for
    * quick demos and CI. 1 gives the realistic matrices of docs/SYNTHETIC.md.
@@ -56,6 +58,7 @@ export interface SiteSummary {
   /** Proliferative patients (true class, labelled or not). */
   positives: number;
   train: number;
+  val: number;
   test: number;
 }
 
@@ -123,12 +126,14 @@ export function siteAssignments(
   site: SiteProfile,
   phenotypes: TumourPhenotype[],
   testFraction = 0.3,
+  valFraction = 0,
 ): Assignment[] {
   return assignSplits(
     phenotypes.map((p) => p.proliferative),
     testFraction,
     site.labelledFraction,
     streamRng(site.seed, SITE_STREAMS.split),
+    valFraction,
   );
 }
 
@@ -149,6 +154,11 @@ export function validateSynthOptions(o: SynthOptions): void {
   };
   fraction(o.labelledFraction, '--labelled-fraction', 0, 1);
   fraction(o.testFraction, 'testFraction', 0, 0.9);
+  fraction(o.valFraction, '--val-fraction', 0, 0.5);
+  if ((o.testFraction ?? 0.3) + (o.valFraction ?? 0) > 0.9)
+    throw new InputError(
+      `test and validation fractions leave too few training patients (${(o.testFraction ?? 0.3) + (o.valFraction ?? 0)} > 0.9)`,
+    );
   fraction(o.scale, '--scale', 0.25, 1);
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 0 && o.threads <= 64)) {
     throw new InputError(`--threads must be an integer in 0..64 (got ${o.threads})`);
@@ -206,7 +216,7 @@ async function writeSite(
   const dir = join(options.outDir, site.name);
   mkdirSync(join(dir, 'images'), { recursive: true });
   const n = options.patients;
-  const assignments = siteAssignments(site, sitePhenotypes(site, n), testFraction);
+  const assignments = siteAssignments(site, sitePhenotypes(site, n), testFraction, options.valFraction ?? 0);
   log.info({ site: site.name, patients: n, fieldStrength: site.fieldStrength }, 'generating site');
 
   const ahead = Math.max(2, 2 * pool.threads);
@@ -264,6 +274,7 @@ async function writeSite(
   const manifestPath = join(dir, 'manifest.csv');
   writeFileSync(manifestPath, rows.join('\n') + '\n');
   const test = assignments.filter((a) => a.split === 'test').length;
+  const val = assignments.filter((a) => a.split === 'val').length;
   return {
     profile: site,
     dir,
@@ -271,7 +282,8 @@ async function writeSite(
     patients: n,
     labelled: assignments.filter((a) => a.labelled).length,
     positives,
-    train: n - test,
+    train: n - test - val,
+    val,
     test,
   };
 }
@@ -327,6 +339,7 @@ function writeGroundTruth(
     patientsPerSite: options.patients,
     scale: options.scale ?? 1,
     testFraction: options.testFraction ?? 0.3,
+    valFraction: options.valFraction ?? 0,
     labelledFraction: options.labelledFraction ?? null,
     phases: PHASE_NAMES,
     sites: sites.map((s) => ({

@@ -87,3 +87,18 @@ describe('assignSplits', () => {
     expect(assignSplits(labels, 0.3, 0.6, new Rng(5))).not.toEqual(a);
   });
 });
+
+describe('assignSplits with a validation split', () => {
+  const labels = Array.from({ length: 120 }, (_, i) => i % 5 < 2);
+  const withVal = assignSplits(labels, 0.3, 0.6, new Rng(4), 0.15);
+  const without = assignSplits(labels, 0.3, 0.6, new Rng(4));
+
+  it('holds out round(15 %) of each class as labelled validation patients, leaving the test split unchanged', () => {
+    const count = (cls: boolean, split: string) =>
+      labels.filter((y, i) => y === cls && withVal[i].split === split).length;
+    expect(count(true, 'val')).toBe(Math.round(48 * 0.15));
+    expect(count(false, 'val')).toBe(Math.round(72 * 0.15));
+    expect(withVal.filter((a) => a.split === 'val').every((a) => a.labelled)).toBe(true);
+    expect(withVal.map((a) => a.split === 'test')).toEqual(without.map((a) => a.split === 'test'));
+  });
+});

@@ -80,6 +80,19 @@ export async function saveModel(
   return metadata;
 }
 
+/**
+ * Share of proliferative patients among the labelled training patients, stored in `extra` by
+ * `train` and `models export --prevalence`. The class-balanced loss calibrates the model's outputs
+ * to a 50 % prior; with this prevalence they can be recalibrated to a risk (libs/metrics
+ * `shiftPrior`). Undefined when unknown: outputs are then balanced scores, not probabilities.
+ */
+export const TRAINING_PREVALENCE = 'trainingPrevalence';
+
+export function trainingPrevalenceOf(metadata: PhccModelMetadata): number | undefined {
+  const v = metadata.extra?.[TRAINING_PREVALENCE];
+  return typeof v === 'number' && v > 0 && v < 1 ? v : undefined;
+}
+
 export function readModelMetadata(dir: string): PhccModelMetadata {
   const path = join(dir, PHCC_MODEL_JSON);
   if (!existsSync(path))

@@ -5,7 +5,7 @@ import { TOKEN_CENTER } from '../network/head';
 import { PhccModel } from '../network/model';
 import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
 import { balancedClassWeights, ClassWeights, DEFAULT_SSL_WEIGHTING, SslWeighting } from './losses';
-import { AdamW, cosineLr } from './optimizer';
+import { AdamW, cosineLr, Optimizer } from './optimizer';
 import type { StepExecutor } from './parallel';
 import type { StepSpec } from './shard';
 import { finetuneStep, sslStep, StepResult } from './steps';
@@ -33,7 +33,13 @@ interface CommonTrainOptions {
   /** Stops between steps (a round deadline, Ctrl-C). */
   signal?: AbortSignal;
   /** Reuse an optimiser (its moments) across calls, e.g. across federated rounds. */
-  optimizer?: AdamW;
+  optimizer?: Optimizer;
+  /**
+   * Place this call inside a longer schedule (a federated round of a stage): the warm-up +
+   * cosine runs over `totalEpochs` (warm-up `warmupEpochs` of them) and this call's first epoch
+   * is global epoch `startEpoch` (0-based). Absent: the schedule spans this call's epochs.
+   */
+  schedule?: { startEpoch: number; totalEpochs: number };
   /** Runs each step elsewhere (`ShardedStepper`: worker-thread replicas); default in-process. */
   executor?: StepExecutor;
 }
@@ -95,14 +101,22 @@ export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.f
   centerTokens: true,
 });
 
-/** SSL uses every patient outside the test split, labelled or not. */
-export function isSslPatient(sample: PatientSample): boolean {
-  return sample.split !== 'test';
+/**
+ * Patients held out of all training: the test split, and the validation split on which
+ * thresholds are chosen (a threshold chosen on patients the model trained on is optimistic).
+ */
+export function isHeldOut(sample: PatientSample): boolean {
+  return sample.split === 'test' || sample.split === 'val';
 }
 
-/** Fine-tuning uses labelled patients outside the test split. */
+/** SSL uses every patient outside the test and validation splits, labelled or not. */
+export function isSslPatient(sample: PatientSample): boolean {
+  return !isHeldOut(sample);
+}
+
+/** Fine-tuning uses labelled patients outside the test and validation splits. */
 export function isFinetunePatient(sample: PatientSample): boolean {
-  return sample.split !== 'test' && (sample.label === 0 || sample.label === 1);
+  return !isHeldOut(sample) && (sample.label === 0 || sample.label === 1);
 }
 
 /**
@@ -119,7 +133,7 @@ export async function trainSsl(
   const { config } = model;
   const rng = new Rng(opts.seed);
   const eligible = await selectPatients(dataset, isSslPatient, model);
-  if (eligible.length === 0) throw new InputError('SSL: no patients outside the test split');
+  if (eligible.length === 0) throw new InputError('SSL: no patients outside the test and validation splits');
   const images = eligible.length * config.phases;
   const stepsPerEpoch = Math.ceil(images / opts.batchSize);
   const plane = config.imageSize * config.imageSize * config.inChannels;
@@ -325,7 +339,7 @@ interface PreparedStep {
   encoderFrozen?: boolean;
   /** The same step as data, for `opts.executor`. */
   spec: StepSpec;
-  run: (optimizer: AdamW, lr: number) => StepResult;
+  run: (optimizer: Optimizer, lr: number) => StepResult;
 }
 
 type PrepareStep = (
@@ -351,10 +365,21 @@ async function runEpochs(
   const optimizer =
     opts.optimizer ?? new AdamW(model.params, { weightDecay: opts.weightDecay, clipNorm: opts.clipNorm });
   const totalSteps = opts.epochs * stepsPerEpoch;
+  const placement = opts.schedule ?? { startEpoch: 0, totalEpochs: opts.epochs };
+  if (
+    !Number.isInteger(placement.startEpoch) ||
+    placement.startEpoch < 0 ||
+    placement.startEpoch + opts.epochs > placement.totalEpochs
+  ) {
+    throw new InputError(
+      `${stage}: epochs ${placement.startEpoch + 1}–${placement.startEpoch + opts.epochs} do not fit a schedule of ${placement.totalEpochs}`,
+    );
+  }
+  const firstStep = placement.startEpoch * stepsPerEpoch;
   const schedule = {
     baseLr: opts.lr,
     warmupSteps: Math.round(opts.warmupEpochs * stepsPerEpoch),
-    totalSteps,
+    totalSteps: placement.totalEpochs * stepsPerEpoch,
   };
   const history: TrainHistory = { stage, epochLosses: [], steps: 0, images: 0, seconds: 0 };
   const started = Date.now();
@@ -367,7 +392,7 @@ async function runEpochs(
       for (let step = 1; step <= stepsPerEpoch; step++) {
         if (opts.signal?.aborted) return finish();
         const prepared = await prepare(epochRng, step - 1, order, epoch);
-        const lr = cosineLr(history.steps, schedule);
+        const lr = cosineLr(firstStep + history.steps, schedule);
         const { loss } = opts.executor
           ? await opts.executor.run(model, prepared.spec, optimizer, lr)
           : prepared.run(optimizer, lr);

@@ -4,7 +4,8 @@ import { initBackend } from '../../../compute/src';
 import { PhccModel } from '../network/model';
 import { TINY } from '../__tests__/tiny-config';
 import { TfOpsAdamW } from './adamw-reference';
-import { AdamW } from './optimizer';
+import { AdamW, cosineLr, createOptimizer, SgdMomentum } from './optimizer';
+import { warmupCosineLr } from '../../../federated/src/schedule/lr-schedule';
 import { encoderLrScaler } from './steps';
 
 beforeAll(async () => {
@@ -102,5 +103,89 @@ describe('AdamW (plain-JS update)', () => {
     tf.dispose([...grads.values()]);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
+  });
+});
+
+describe('optimiser state kept between calls (a site between federated rounds)', () => {
+  /** Applies `steps` seeded random gradient steps to all encoder + head parameters. */
+  function run(model: PhccModel, opt: { apply: AdamW['apply'] }, seed: number, steps: number): void {
+    const rng = new Rng(seed);
+    const names = model.params.names({ parts: ['encoder', 'head'] });
+    for (let s = 0; s < steps; s++) {
+      const grads = randomGrads(model, names, rng, 0.01);
+      opt.apply(grads, 2e-3);
+      tf.dispose([...grads.values()]);
+    }
+  }
+
+  it.each(['adam', 'sgd'] as const)(
+    '%s: 2 steps + export + import into a fresh optimiser + 2 steps = 4 steps in one go, bit for bit',
+    (name) => {
+      const a = PhccModel.create(TINY, 1);
+      const b = PhccModel.create(TINY, 1);
+      const once = createOptimizer(name, a.params, { weightDecay: 0.05 });
+      run(a, once, 7, 2);
+      run(a, once, 8, 2);
+      const first = createOptimizer(name, b.params, { weightDecay: 0.05 });
+      run(b, first, 7, 2);
+      const saved = first.exportState();
+      first.dispose();
+      const second = createOptimizer(name, b.params, { weightDecay: 0.05 });
+      second.importState(saved);
+      run(b, second, 8, 2);
+      expect(second.steps).toBe(4);
+      expect(maxDiff(a, b).diff).toBe(0);
+      // Without the state the second half differs: the moments matter.
+      const c = PhccModel.create(TINY, 1);
+      const fresh1 = createOptimizer(name, c.params, { weightDecay: 0.05 });
+      run(c, fresh1, 7, 2);
+      run(c, createOptimizer(name, c.params, { weightDecay: 0.05 }), 8, 2);
+      expect(maxDiff(a, c).diff).toBeGreaterThan(0);
+      [a, b, c].forEach((m) => m.dispose());
+    },
+  );
+
+  it("refuses another optimiser's state and buffers that do not fit, naming the parameter", () => {
+    const model = PhccModel.create(TINY, 1);
+    const adam = new AdamW(model.params);
+    run(model, adam, 1, 1);
+    const state = adam.exportState();
+    expect(() => new SgdMomentum(model.params).importState(state)).toThrow(/adam's, this optimiser is sgd/);
+    const broken = {
+      ...state,
+      params: [{ ...state.params[0], buffers: [new Float32Array(1), new Float32Array(1)] }],
+    };
+    expect(() => new AdamW(model.params).importState(broken)).toThrow(
+      new RegExp(`state of ${state.params[0].name} does not fit`),
+    );
+    const foreign = { ...state, params: [{ ...state.params[0], name: 'head/nope' }] };
+    expect(() => new AdamW(model.params).importState(foreign)).toThrow(/head\/nope, which the model lacks/);
+    model.dispose();
+  });
+
+  it('SGD: buf ← μ·buf + g, w ← (1 − lr·λ)·w − lr·buf on kernels (hand-computed two steps)', () => {
+    const model = PhccModel.create(TINY, 1);
+    const opt = new SgdMomentum(model.params, { momentum: 0.9, weightDecay: 0.1, clipNorm: 0 });
+    const name = model.params.names({ parts: ['head'] }).find((n) => n.endsWith('/kernel'))!;
+    const w0 = model.params.getWeights({ parts: ['head'] }).find((w) => w.name === name)!.values[0];
+    const size = model.params.info(name).shape.reduce((a, b) => a * b, 1);
+    const g = new Float32Array(size).fill(0.5);
+    opt.applyArrays(new Map([[name, g]]), 0.1);
+    opt.applyArrays(new Map([[name, g]]), 0.1);
+    const w1 = 0.99 * w0 - 0.1 * 0.5;
+    const w2 = 0.99 * w1 - 0.1 * (0.9 * 0.5 + 0.5);
+    const now = model.params.getWeights({ parts: ['head'] }).find((w) => w.name === name)!.values[0];
+    expect(now).toBeCloseTo(w2, 6);
+    model.dispose();
+  });
+});
+
+describe('one LR schedule', () => {
+  it("libs/model's cosineLr is libs/federated's warm-up + cosine in steps", () => {
+    for (const step of [0, 3, 9, 10, 55, 99, 150]) {
+      expect(cosineLr(step, { baseLr: 1e-3, warmupSteps: 10, totalSteps: 100 })).toBe(
+        warmupCosineLr(step, { baseLr: 1e-3, warmup: 10, total: 100 }),
+      );
+    }
   });
 });

@@ -1,12 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { warmupCosineLr } from '../../../federated/src/schedule/lr-schedule';
+import { OPTIMISER_NAMES, OptimiserName } from '../../../protocol/src/optimisers';
 import { ParamStore } from '../network/params';
 
-/**
- * AdamW (decoupled weight decay, Loshchilov & Hutter) over a ParamStore, written by hand so that
- * its state is keyed by the stable parameter names (tfjs optimisers key it by variable names that
- * carry per-process ids) and so that gradients computed elsewhere — a worker, another process —
- * can be applied by name.
- */
 export interface AdamWOptions {
   beta1?: number;
   beta2?: number;
@@ -17,36 +13,63 @@ export interface AdamWOptions {
   clipNorm?: number;
 }
 
-interface Moments {
-  m: Float32Array;
-  v: Float32Array;
+/**
+ * An optimiser's per-parameter state as plain arrays, keyed by the stable parameter names: what a
+ * site keeps on disk between the rounds of a federated run (never sent). `buffers` are the
+ * moments (AdamW: m, v; SGD: the velocity), `steps` the updates each parameter has had.
+ */
+export interface OptimizerState {
+  kind: OptimiserName;
+  /** Updates applied in all (the optimiser's own counter). */
+  steps: number;
+  params: { name: string; steps: number; buffers: Float32Array[] }[];
+}
+
+interface Slot {
+  buffers: Float32Array[];
   /** Updates this parameter has had: bias correction is per parameter, because a frozen-encoder
    * warm-up starts the encoder's moments later than the head's. */
   steps: number;
 }
 
 /**
- * The update runs in plain JS over Float32Arrays: the tf-op formulation (`adamw-reference.ts`)
- * dispatched ~12 kernels per parameter (≈1 500 per step, ≈ a third of a step's kernel calls) for
- * elementwise work that one pass over host memory does faster; the moments are stored float32 as
- * before, the arithmetic per element is float64.
+ * What the training loops and steps need of an optimiser: updates by parameter name from
+ * gradients as tensors or host arrays, and its state out and back in.
  */
-export class AdamW {
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
+export interface Optimizer {
+  readonly kind: OptimiserName;
+  readonly steps: number;
+  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, lrScale?: (name: string) => number): number;
+  applyArrays(
+    grads: ReadonlyMap<string, Float32Array>,
+    lr: number,
+    lrScale?: (name: string) => number,
+  ): number;
+  exportState(): OptimizerState;
+  importState(state: OptimizerState): void;
+  reset(): void;
+  dispose(): void;
+}
+
+/**
+ * The shared half of the optimisers: gradients by name, one global-norm clip, decoupled weight
+ * decay on kernels, per-parameter slots. The update runs in plain JS over Float32Arrays: the
+ * tf-op formulation (`adamw-reference.ts`) dispatched ~12 kernels per parameter (≈1 500 per
+ * step, ≈ a third of a step's kernel calls) for elementwise work that one pass over host memory
+ * does faster; the state is stored float32, the arithmetic per element is float64.
+ */
+abstract class NamedParamOptimizer implements Optimizer {
+  abstract readonly kind: OptimiserName;
   readonly weightDecay: number;
   readonly clipNorm: number;
-  private readonly moments = new Map<string, Moments>();
+  private readonly slots = new Map<string, Slot>();
   private stepCount = 0;
 
   constructor(
     private readonly store: ParamStore,
-    options: AdamWOptions = {},
+    options: { weightDecay?: number; clipNorm?: number },
+    private readonly buffersPerParam: number,
   ) {
-    this.beta1 = options.beta1 ?? 0.9;
-    this.beta2 = options.beta2 ?? 0.999;
-    this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.05;
     this.clipNorm = options.clipNorm ?? 1.0;
   }
@@ -84,27 +107,15 @@ export class AdamW {
     for (const grad of grads.values()) for (let i = 0; i < grad.length; i++) squares += grad[i] * grad[i];
     const gradNorm = Math.sqrt(squares);
     const scale = this.clipNorm > 0 && gradNorm > this.clipNorm ? this.clipNorm / gradNorm : 1;
-    const { beta1, beta2, epsilon } = this;
     for (const [name, grad] of grads) {
       const param = this.store.get(name);
-      const moments = this.momentsFor(name, grad.length);
-      moments.steps += 1;
+      const slot = this.slotFor(name, grad.length);
+      slot.steps += 1;
       const paramLr = lr * (lrScale ? lrScale(name) : 1);
-      // lr · m̂ / (√v̂ + ε) with the bias corrections folded into two per-parameter constants.
-      const stepSize = paramLr / (1 - beta1 ** moments.steps);
-      const rootCorrection = 1 / Math.sqrt(1 - beta2 ** moments.steps);
       // Decay uses the weight before this step's update, as the decoupled formulation does.
       const keep = this.weightDecay > 0 && decays(name, param.shape) ? 1 - paramLr * this.weightDecay : 1;
       const values = Float32Array.from(param.dataSync() as Float32Array);
-      const { m, v } = moments;
-      const b1 = 1 - beta1;
-      const b2 = 1 - beta2;
-      for (let i = 0; i < values.length; i++) {
-        const g = grad[i] * scale;
-        const mi = (m[i] = beta1 * m[i] + b1 * g);
-        const vi = (v[i] = beta2 * v[i] + b2 * g * g);
-        values[i] = keep * values[i] - (stepSize * mi) / (Math.sqrt(vi) * rootCorrection + epsilon);
-      }
+      this.update(values, grad, scale, slot, paramLr, keep);
       const next = tf.tensor(values, param.shape, 'float32');
       param.assign(next);
       next.dispose();
@@ -112,9 +123,51 @@ export class AdamW {
     return gradNorm;
   }
 
-  /** Forget the moments (e.g. when a new federated round brings new global weights). */
+  /** values ← keep·values − (the optimiser's step from grad·scale), updating the slot's buffers. */
+  protected abstract update(
+    values: Float32Array,
+    grad: Float32Array,
+    scale: number,
+    slot: Slot,
+    lr: number,
+    keep: number,
+  ): void;
+
+  exportState(): OptimizerState {
+    return {
+      kind: this.kind,
+      steps: this.stepCount,
+      params: [...this.slots].map(([name, slot]) => ({
+        name,
+        steps: slot.steps,
+        buffers: slot.buffers.map((b) => Float32Array.from(b)),
+      })),
+    };
+  }
+
+  /**
+   * Continues from a saved state (the same run's previous round). Refuses a state of another
+   * optimiser or one whose buffers do not fit this model's parameters, naming the parameter.
+   */
+  importState(state: OptimizerState): void {
+    if (state.kind !== this.kind)
+      throw new Error(`optimiser state is ${state.kind}'s, this optimiser is ${this.kind}`);
+    const slots = new Map<string, Slot>();
+    for (const p of state.params) {
+      if (!this.store.has(p.name)) throw new Error(`optimiser state holds ${p.name}, which the model lacks`);
+      const size = this.store.info(p.name).shape.reduce((a, b) => a * b, 1);
+      if (p.buffers.length !== this.buffersPerParam || p.buffers.some((b) => b.length !== size))
+        throw new Error(`optimiser state of ${p.name} does not fit the parameter (${size} values)`);
+      slots.set(p.name, { steps: p.steps, buffers: p.buffers.map((b) => Float32Array.from(b)) });
+    }
+    this.slots.clear();
+    for (const [name, slot] of slots) this.slots.set(name, slot);
+    this.stepCount = state.steps;
+  }
+
+  /** Forget the state (e.g. when a new federated round brings new global weights). */
   reset(): void {
-    this.moments.clear();
+    this.slots.clear();
     this.stepCount = 0;
   }
 
@@ -122,14 +175,105 @@ export class AdamW {
     this.reset();
   }
 
-  private momentsFor(name: string, size: number): Moments {
-    let moments = this.moments.get(name);
-    if (!moments) {
-      moments = { m: new Float32Array(size), v: new Float32Array(size), steps: 0 };
-      this.moments.set(name, moments);
+  private slotFor(name: string, size: number): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) {
+      slot = {
+        buffers: Array.from({ length: this.buffersPerParam }, () => new Float32Array(size)),
+        steps: 0,
+      };
+      this.slots.set(name, slot);
     }
-    return moments;
+    return slot;
   }
+}
+
+/**
+ * AdamW (decoupled weight decay, Loshchilov & Hutter) over a ParamStore, written by hand so that
+ * its state is keyed by the stable parameter names (tfjs optimisers key it by variable names that
+ * carry per-process ids) and so that gradients computed elsewhere — a worker, another process —
+ * can be applied by name.
+ */
+export class AdamW extends NamedParamOptimizer {
+  readonly kind = 'adam' as const;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+
+  constructor(store: ParamStore, options: AdamWOptions = {}) {
+    super(store, options, 2);
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.epsilon = options.epsilon ?? 1e-8;
+  }
+
+  protected update(
+    values: Float32Array,
+    grad: Float32Array,
+    scale: number,
+    slot: Slot,
+    lr: number,
+    keep: number,
+  ): void {
+    const { beta1, beta2, epsilon } = this;
+    // lr · m̂ / (√v̂ + ε) with the bias corrections folded into two per-parameter constants.
+    const stepSize = lr / (1 - beta1 ** slot.steps);
+    const rootCorrection = 1 / Math.sqrt(1 - beta2 ** slot.steps);
+    const [m, v] = slot.buffers;
+    const b1 = 1 - beta1;
+    const b2 = 1 - beta2;
+    for (let i = 0; i < values.length; i++) {
+      const g = grad[i] * scale;
+      const mi = (m[i] = beta1 * m[i] + b1 * g);
+      const vi = (v[i] = beta2 * v[i] + b2 * g * g);
+      values[i] = keep * values[i] - (stepSize * mi) / (Math.sqrt(vi) * rootCorrection + epsilon);
+    }
+  }
+}
+
+export interface SgdOptions {
+  /** Heavy-ball momentum (PyTorch's form: buf ← μ·buf + g; step lr·buf); default 0.9. */
+  momentum?: number;
+  weightDecay?: number;
+  clipNorm?: number;
+}
+
+/** SGD with momentum and decoupled weight decay: a plan's `optimiser: { name: sgd }`. */
+export class SgdMomentum extends NamedParamOptimizer {
+  readonly kind = 'sgd' as const;
+  readonly momentum: number;
+
+  constructor(store: ParamStore, options: SgdOptions = {}) {
+    super(store, options, 1);
+    this.momentum = options.momentum ?? 0.9;
+  }
+
+  protected update(
+    values: Float32Array,
+    grad: Float32Array,
+    scale: number,
+    slot: Slot,
+    lr: number,
+    keep: number,
+  ): void {
+    const [buf] = slot.buffers;
+    const mu = this.momentum;
+    for (let i = 0; i < values.length; i++) {
+      const b = (buf[i] = mu * buf[i] + grad[i] * scale);
+      values[i] = keep * values[i] - lr * b;
+    }
+  }
+}
+
+/** The optimiser a plan names, with its weight decay and the model's gradient clip. */
+export function createOptimizer(
+  name: OptimiserName,
+  store: ParamStore,
+  options: { weightDecay?: number; clipNorm?: number } = {},
+): Optimizer {
+  if (name === 'adam') return new AdamW(store, options);
+  if (name === 'sgd') return new SgdMomentum(store, options);
+  throw new Error(`unknown optimiser ${String(name)} (one of ${OPTIMISER_NAMES.join(', ')})`);
 }
 
 /** Decay weight matrices and conv kernels only, as ConvNeXt and ViT recipes do. */
@@ -145,12 +289,12 @@ export interface LrSchedule {
   minLrRatio?: number;
 }
 
-/** Linear warm-up then half-cosine decay; step is 0-based. */
+/** Linear warm-up then half-cosine decay; step is 0-based (libs/federated's one schedule, in steps). */
 export function cosineLr(step: number, schedule: LrSchedule): number {
-  const { baseLr, warmupSteps, totalSteps } = schedule;
-  const floor = baseLr * (schedule.minLrRatio ?? 0.01);
-  if (step < warmupSteps) return (baseLr * (step + 1)) / warmupSteps;
-  const span = Math.max(1, totalSteps - warmupSteps);
-  const progress = Math.min(1, (step - warmupSteps) / span);
-  return floor + (baseLr - floor) * 0.5 * (1 + Math.cos(Math.PI * progress));
+  return warmupCosineLr(step, {
+    baseLr: schedule.baseLr,
+    warmup: schedule.warmupSteps,
+    total: schedule.totalSteps,
+    minLrRatio: schedule.minLrRatio,
+  });
 }

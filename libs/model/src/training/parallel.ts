@@ -4,7 +4,7 @@ import { Log, silentLog } from '../../../common/src';
 import { ShardBalance, ShardBalancer, WorkerPool, workerScript } from '../../../compute/src';
 import { ModelConfig } from '../network/config';
 import { PhccModel } from '../network/model';
-import { AdamW } from './optimizer';
+import type { Optimizer } from './optimizer';
 import {
   combinationWeights,
   ShardGradient,
@@ -20,7 +20,7 @@ import { readWeights } from './weights-buffer';
 
 /** Runs a prepared training step somewhere other than the plain in-process path. */
 export interface StepExecutor {
-  run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult>;
+  run(model: PhccModel, step: StepSpec, optimizer: Optimizer, lr: number): Promise<StepResult>;
 }
 
 export type ReplicaRequest =
@@ -195,7 +195,7 @@ export class ShardedStepper implements StepExecutor {
     return { loss, grads };
   }
 
-  async run(model: PhccModel, step: StepSpec, optimizer: AdamW, lr: number): Promise<StepResult> {
+  async run(model: PhccModel, step: StepSpec, optimizer: Optimizer, lr: number): Promise<StepResult> {
     const started = performance.now();
     const { loss, grads } = await this.gradients(model, step);
     const applyStarted = performance.now();

@@ -4,7 +4,7 @@ import { MaskPyramid } from '../network/mask';
 import { PhccModel } from '../network/model';
 import { ModelPart } from '../network/params';
 import { balancedBce, ClassWeights, SslWeighting, sslLoss } from './losses';
-import { AdamW } from './optimizer';
+import type { Optimizer } from './optimizer';
 
 /** Single phase images [count, S, S, C] with their SSL patch masks [count, G, G] (1 = masked). */
 export interface SslBatch {
@@ -106,7 +106,7 @@ export function computeGradients(
 /** "Apply" half: one optimiser update from (averaged) named gradients. Returns the gradient norm. */
 export function applyGradients(
   model: PhccModel,
-  optimizer: AdamW,
+  optimizer: Optimizer,
   grads: readonly NamedArray[],
   lr: number,
   lrScale?: (name: string) => number,
@@ -133,7 +133,7 @@ export interface StepResult {
 
 function step(
   model: PhccModel,
-  optimizer: AdamW,
+  optimizer: Optimizer,
   lossFn: () => tf.Scalar,
   parts: readonly ModelPart[],
   lr: number,
@@ -151,7 +151,7 @@ function step(
 /** One SSL step (encoder + decoder) on a batch of masked phase images. */
 export function sslStep(
   model: PhccModel,
-  optimizer: AdamW,
+  optimizer: Optimizer,
   batch: SslBatch,
   weighting: SslWeighting,
   lr: number,
@@ -174,7 +174,7 @@ export function encoderLrScaler(scale: number): (name: string) => number {
 /** One fine-tuning step (encoder + head, or head only while the encoder is frozen). */
 export function finetuneStep(
   model: PhccModel,
-  optimizer: AdamW,
+  optimizer: Optimizer,
   batch: FinetuneBatch,
   options: FinetuneStepOptions,
   lr: number,

@@ -6,7 +6,7 @@ export interface PatientSample {
   id: string;
   /** 1 = proliferative, 0 = not, null = unknown (SSL only). */
   label: 0 | 1 | null;
-  split: 'train' | 'test' | string;
+  split: 'train' | 'val' | 'test' | string;
   x: Float32Array;
 }
 

@@ -17,6 +17,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PROTOCOL_ERROR_CODES, ProtocolErrorCode } from '../errors';
+import { OPTIMISER_NAMES, OptimiserName } from '../optimisers';
 import {
   MAX_PAYLOAD_BYTES_LIMIT,
   MAX_TIMESTAMP_MS,
@@ -128,6 +129,71 @@ export class TaskConfigDto {
   @Min(1)
   @Max(MAX_PAYLOAD_BYTES_LIMIT)
   maxUpdateBytes!: number;
+
+  // Faithful federated training (docs/MODEL.md, "Federated training as `train` does it"). All
+  // optional: a task without them trains as before (AdamW at the model's default decay, a fresh
+  // optimiser and a schedule of its own local epochs).
+
+  /** The plan's `optimiser.name`. */
+  @IsOptional()
+  @IsIn(OPTIMISER_NAMES)
+  optimiser?: OptimiserName;
+
+  /** The plan's `optimiser.weightDecay` (decoupled, on kernels). */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  weightDecay?: number;
+
+  /**
+   * The stage's one LR schedule: this task's first local epoch is global epoch
+   * `scheduleStartEpoch` (0-based) of `scheduleTotalEpochs`, with `warmupEpochs` of linear
+   * warm-up at the start of the stage. libs/federated `stageScheduleOf` computes the two.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  scheduleStartEpoch?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  scheduleTotalEpochs?: number;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100_000)
+  warmupEpochs?: number;
+
+  /** Keep the optimiser's moments at the site between this run's rounds (site-local, never sent). */
+  @IsOptional()
+  @IsBoolean()
+  keepOptimiserState?: boolean;
+
+  /**
+   * Fine-tune only: this task trains nothing; the site sets `head/token_center` to its training
+   * patients' mean pooled feature under the global encoder and returns it with `nSamples` = its
+   * patient count, so a sample-weighted average is the federation's mean (libs/federated
+   * `combineTokenCentre`).
+   */
+  @IsOptional()
+  @IsBoolean()
+  tokenCentring?: boolean;
+
+  /**
+   * Evaluate only: the cut-off at which the site reports sensitivity, specificity, PPV, NPV and
+   * accuracy (e.g. the training sites' validation cut-off, transferred to an external site).
+   * Absent: the site chooses it on its own validation split, if it has one.
+   */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  evaluationThreshold?: number;
 }
 
 /** The optimiser a task's local training uses (the plan's stage optimiser). */

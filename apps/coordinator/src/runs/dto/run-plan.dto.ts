@@ -16,6 +16,7 @@ import {
   ValidateNested,
   ValidationArguments,
 } from 'class-validator';
+import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
 
 /**
  * The run plan: what an admin submits (JSON or YAML) to create a run. Every number is bounded so
@@ -24,7 +25,6 @@ import {
  */
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const OPTIMISER_NAMES = ['adam', 'sgd'] as const;
 export const PLAN_STRATEGY_NAMES = ['fedavg', 'fedprox', 'fedadam', 'fedbn'] as const;
 export const PLAN_ENCODINGS = ['float32', 'float16', 'int8'] as const;
 
@@ -71,6 +71,18 @@ class StageDto {
   @Min(1)
   @Max(1024)
   batchSize!: number;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 100,
+    default: 0,
+    description: "LR warm-up at the start of the stage's one schedule, in epochs (`train` warms up for 1)",
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  warmupEpochs?: number;
 }
 
 export class SslStageDto extends StageDto {
@@ -256,6 +268,17 @@ export class RunPlanDto {
   @Matches(/^[0-9a-f]{128}$/, { message: 'initialModel must be a SHA-512 digest in lowercase hex' })
   initialModel?: string;
 
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description:
+      "the network config the sites train (libs/model ModelConfig), recorded with the run so that its models can be exported (`phcc-fed models export`) and used; the coordinator does not read it",
+  })
+  @IsOptional()
+  @IsObject()
+  @IsSmallJson(16_384)
+  model?: Record<string, unknown>;
+
   @ApiProperty({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds every random choice of the run' })
   @IsInt()
   @Min(0)
@@ -282,4 +305,19 @@ function IsSitesSelection() {
           `${args?.property ?? 'sites'} must be "all" or a list of distinct site ids (a-z 0-9 . _ -)`,
       },
     });
+}
+
+/** A free-form object kept with the plan, bounded in size so a plan stays a plan. */
+function IsSmallJson(maxBytes: number) {
+  return (target: object, propertyName: string): void => {
+    registerDecorator({
+      name: 'isSmallJson',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => value === undefined || JSON.stringify(value).length <= maxBytes,
+        defaultMessage: (args?: ValidationArguments) => `${args?.property} must be at most ${maxBytes} bytes of JSON`,
+      },
+    });
+  };
 }

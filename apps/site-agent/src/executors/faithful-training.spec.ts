@@ -1,0 +1,150 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { combineTokenCentre } from '../../../../libs/federated/src';
+import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
+import { initBackend } from '../../../../libs/compute/src/select';
+import { TOKEN_CENTER } from '../../../../libs/model/src/network/head';
+import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
+import { constructedCohort, initTokenCenter, PatientSample } from '../../../../libs/model/src/training';
+import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
+import { TaskBody, TaskConfigDto } from '../../../../libs/protocol/src';
+import { NamedArray } from '../../../../libs/weights/src';
+import { ExecutionContext } from '../executor';
+import { FinetuneExecutor, SslExecutor } from './model-executors';
+import { FileOptimiserStates } from './optimiser-state';
+
+/** Federated training as `train` does it, at the site: token centre, schedule, optimiser state. */
+const config = modelConfig(TINY);
+
+function cohort(seed: number, n = 6): PatientSample[] {
+  return constructedCohort(config, { patients: n, seed }).map((p, i) => ({
+    ...p,
+    split: i < n - 2 ? 'train' : 'test',
+  }));
+}
+
+function task(stage: 'ssl' | 'finetune', round: number, config: Partial<TaskConfigDto> = {}): TaskBody {
+  const body = sampleBody('task', 'coordinator');
+  return {
+    ...body,
+    runId: 'run-faithful',
+    round,
+    stage,
+    config: { ...body.config, localEpochs: 1, batchSize: 4, learningRate: 2e-3, ...config },
+  } as TaskBody;
+}
+
+const ctx = (): ExecutionContext => ({ signal: new AbortController().signal, progress: () => undefined });
+
+function trained(result: Awaited<ReturnType<FinetuneExecutor['execute']>>): NamedArray[] {
+  if (result.kind !== 'train') throw new Error('expected a training result');
+  return result.weights;
+}
+
+const maxDiff = (a: NamedArray[], b: NamedArray[]): number =>
+  Math.max(...a.map((w, i) => Math.max(...w.values.map((v, j) => Math.abs(v - b[i].values[j])))));
+
+describe('faithful federated training at the site (tiny network)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it("token centring: the sites' means averaged by count = the central mean over all their patients", async () => {
+    const global = PhccModel.create(TINY, 1).params.getWeights();
+    const sites = [cohort(3, 6), cohort(4, 9)];
+    const shares = [];
+    for (const [k, data] of sites.entries()) {
+      const result = await new FinetuneExecutor({ modelConfig: config, data: async () => data }).execute(
+        task('finetune', 0, { tokenCentring: true }),
+        global,
+        ctx(),
+      );
+      if (result.kind !== 'train') throw new Error('expected a training result');
+      // Only the centre moved among the stage's parts (encoder + head): nothing was trained.
+      const weights = result.weights;
+      for (const [i, w] of weights.entries()) {
+        if (w.name !== TOKEN_CENTER && !w.name.startsWith('decoder/'))
+          expect(w.values).toEqual(global[i].values);
+      }
+      expect(result.nSamples).toBe(data.filter((p) => p.split === 'train').length);
+      shares.push({
+        site: `s${k}`,
+        count: result.nSamples,
+        mean: weights.find((w) => w.name === TOKEN_CENTER)!.values,
+      });
+    }
+    const federated = combineTokenCentre(shares);
+    const central = PhccModel.create(TINY, 1);
+    const pooled = [...sites[0], ...sites[1]];
+    await initTokenCenter(
+      central,
+      pooled,
+      pooled.flatMap((p, i) => (p.split === 'train' ? [i] : [])),
+    );
+    const expected = central.params.getWeights().find((w) => w.name === TOKEN_CENTER)!.values;
+    expect(Math.max(...federated.map((v, i) => Math.abs(v - expected[i])))).toBeLessThan(1e-5);
+    expect(Math.max(...expected.map(Math.abs))).toBeGreaterThan(1e-3);
+    central.dispose();
+  });
+
+  it('optimiser moments survive between rounds on disk (a restarted agent continues the same way), retries reuse the round before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phcc-optstate-'));
+    try {
+      const data = cohort(5, 6);
+      const global0 = PhccModel.create(TINY, 2).params.getWeights();
+      const keep = { keepOptimiserState: true, optimiser: 'adam' as const, weightDecay: 0.01 };
+      const make = () =>
+        new SslExecutor({
+          modelConfig: config,
+          data: async () => data,
+          optimiserStates: new FileOptimiserStates(dir),
+        });
+      const first = make();
+      const round0 = trained(await first.execute(task('ssl', 0, keep), global0, ctx()));
+      expect(readdirSync(join(dir, 'optimiser'))).toHaveLength(1);
+      // A new executor over the same directory = the agent restarted between rounds.
+      const round1 = trained(await make().execute(task('ssl', 1, keep), round0, ctx()));
+      const retried = trained(await make().execute(task('ssl', 1, keep), round0, ctx()));
+      expect(maxDiff(round1, retried)).toBe(0);
+      // Without the moments round 1 trains differently.
+      const fresh = trained(
+        await make().execute(task('ssl', 1, { ...keep, keepOptimiserState: false }), round0, ctx()),
+      );
+      expect(maxDiff(round1, fresh)).toBeGreaterThan(0);
+      // Rounds r and r − 1 are kept per run and stage, no more.
+      trained(await make().execute(task('ssl', 2, keep), round1, ctx()));
+      expect(readdirSync(join(dir, 'optimiser')).sort()).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the plan's optimiser name and weight decay reach training", async () => {
+    const data = cohort(6, 6);
+    const global = PhccModel.create(TINY, 3).params.getWeights();
+    const logged: Record<string, unknown>[] = [];
+    const log = { info: (o: Record<string, unknown>) => logged.push(o) } as never;
+    const executor = new SslExecutor({ modelConfig: config, data: async () => data, log });
+    const adam = trained(await executor.execute(task('ssl', 0, { optimiser: 'adam' }), global, ctx()));
+    const sgd = trained(await executor.execute(task('ssl', 0, { optimiser: 'sgd' }), global, ctx()));
+    const decayed = trained(
+      await executor.execute(task('ssl', 0, { optimiser: 'adam', weightDecay: 0.9 }), global, ctx()),
+    );
+    expect(logged.map((o) => o.optimiser)).toEqual(['adam', 'sgd', 'adam']);
+    expect(maxDiff(adam, sgd)).toBeGreaterThan(0);
+    expect(maxDiff(adam, decayed)).toBeGreaterThan(0);
+  });
+
+  it('refuses a schedule that the task does not fit, naming the task', async () => {
+    const data = cohort(7, 6);
+    const global = PhccModel.create(TINY, 3).params.getWeights();
+    const executor = new SslExecutor({ modelConfig: config, data: async () => data });
+    await expect(
+      executor.execute(task('ssl', 3, { scheduleStartEpoch: 3, scheduleTotalEpochs: 3 }), global, ctx()),
+    ).rejects.toThrow(/epochs 4–4 exceed the stage's 3/);
+    await expect(executor.execute(task('ssl', 0, { scheduleStartEpoch: 0 }), global, ctx())).rejects.toThrow(
+      /come together/,
+    );
+  });
+});

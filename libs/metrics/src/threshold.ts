@@ -1,0 +1,89 @@
+import { InputError } from '../../common/src';
+import { youden } from './roc';
+
+/**
+ * Classification at a fixed cut-off. A cut-off chosen on the patients it is then reported on
+ * (Youden on the test set) flatters sensitivity and specificity; the honest protocol chooses it
+ * on a validation split — or, for an external site, takes the training sites' — and reports the
+ * evaluated patients at that fixed value. A patient is called positive when score ≥ threshold
+ * (libs/metrics' ROC convention).
+ */
+export interface ThresholdMetrics {
+  threshold: number;
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+  sensitivity: number;
+  specificity: number;
+  /** Positive predictive value; null when nobody is called positive. */
+  ppv: number | null;
+  /** Negative predictive value; null when nobody is called negative. */
+  npv: number | null;
+  accuracy: number;
+}
+
+export function metricsAtThreshold(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  threshold: number,
+): ThresholdMetrics {
+  if (labels.length !== scores.length)
+    throw new InputError(`${labels.length} labels but ${scores.length} scores`);
+  if (Number.isNaN(threshold)) throw new InputError('threshold is NaN');
+  let tp = 0;
+  let fp = 0;
+  let tn = 0;
+  let fn = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (y !== 0 && y !== 1) throw new InputError(`label at index ${i} is ${y}; labels must be 0 or 1`);
+    const s = scores[i];
+    if (!Number.isFinite(s)) throw new InputError(`score at index ${i} is ${s}`);
+    const called = s >= threshold;
+    if (y === 1 && called) tp++;
+    else if (y === 1) fn++;
+    else if (called) fp++;
+    else tn++;
+  }
+  if (tp + fn === 0 || tn + fp === 0)
+    throw new InputError(
+      `sensitivity and specificity need both classes (got ${tp + fn} positive, ${tn + fp} negative)`,
+    );
+  return {
+    threshold,
+    tp,
+    fp,
+    tn,
+    fn,
+    sensitivity: tp / (tp + fn),
+    specificity: tn / (tn + fp),
+    ppv: tp + fp > 0 ? tp / (tp + fp) : null,
+    npv: tn + fn > 0 ? tn / (tn + fn) : null,
+    accuracy: (tp + tn) / labels.length,
+  };
+}
+
+/**
+ * The cut-off maximising Youden's J on a validation set, to be applied unchanged elsewhere.
+ * When no cut-off beats chance (J = 0 at +∞) this returns +∞: everyone is then called negative,
+ * which the report shows rather than hiding.
+ */
+export function chooseThreshold(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  return youden(labels, scores).threshold;
+}
+
+/**
+ * Moves probabilities from the prior a model was trained to (class-balanced loss weights make it
+ * 0.5) to another prevalence — the training sites' — by Bayes' rule on the odds:
+ * logit p' = logit p − logit(fromPrior) + logit(toPrior). Monotone, so AUC and every ranking are
+ * unchanged; only the printed probability becomes a risk at that prevalence.
+ */
+export function shiftPrior(p: number, toPrior: number, fromPrior = 0.5): number {
+  if (!(toPrior > 0 && toPrior < 1) || !(fromPrior > 0 && fromPrior < 1))
+    throw new InputError(`priors must lie strictly between 0 and 1 (got ${fromPrior} → ${toPrior})`);
+  if (p <= 0 || p >= 1) return p;
+  const logit = (x: number) => Math.log(x / (1 - x));
+  const z = logit(p) - logit(fromPrior) + logit(toPrior);
+  return 1 / (1 + Math.exp(-z));
+}
