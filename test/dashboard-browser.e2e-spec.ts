@@ -24,6 +24,19 @@ const CHROMIUM_FLAGS = [
 ];
 jest.setTimeout(300_000);
 
+/** Two mistakes the coordinator names by field: a quorum of 0 and an unknown encoding. */
+const BAD_PLAN = `name: typo run
+stages:
+  finetune: { rounds: 2, localEpochs: 1, optimiser: { name: adam, lr: 0.001 }, batchSize: 8 }
+strategy: { name: fedavg }
+quorum:
+  minSites: 0
+roundDeadlineSeconds: 600
+encoding: float12
+evaluation: { final: true }
+seed: 1
+`;
+
 interface Results {
   evaluation: {
     final: { pooledAuc: number | null; sites: Record<string, { auc: number | null }> } | null;
@@ -117,6 +130,14 @@ describe('dashboard in chromium, on a live federation', () => {
 
       // Runs list (live): the demo's run is there, running.
       await page.waitForSelector(`tr[data-run="${live.runId}"] .state-running`);
+      // The plan editor shows the API's field problems beside their lines.
+      await page.click('details.create summary');
+      await page.fill('#plan', BAD_PLAN);
+      await page.click('details.create button[type=submit]');
+      await page.waitForSelector('#plan-problems li');
+      const problems = await page.locator('#plan-problems li').allTextContents();
+      expect(problems.join('\n')).toMatch(/line 6 quorum\.minSites: /);
+      expect(await page.locator('.editor .gutter .bad').allTextContents()).toContain('6');
       await shoot(page, 'runs');
 
       // The run page, live: it is running when we arrive and completes in front of us.
@@ -159,7 +180,6 @@ describe('dashboard in chromium, on a live federation', () => {
       // Sites as admin: revoke site-b with the typed confirmation.
       await page.click('nav a[href="#/sites"]');
       await page.waitForSelector('tr[data-site="site-b"]');
-      await shoot(page, 'sites');
       await page.click('tr[data-site="site-b"] button.danger');
       await page.fill('#revoke-reason', 'key rotated after the e2e test');
       const revoke = page.locator('.dialog button[type=submit]');
@@ -167,14 +187,17 @@ describe('dashboard in chromium, on a live federation', () => {
       await page.fill('#revoke-confirm', 'site-b');
       await revoke.click();
       await page.waitForSelector('tr[data-site="site-b"] .state-failed');
+      await shoot(page, 'sites');
       expect((await api<{ revoked: boolean }>('GET', '/sites/site-b')).body.revoked).toBe(true);
 
       // Audit: the revocation is there, by this admin.
       await page.click('nav a[href="#/audit"]');
+      await page.waitForSelector('table.audit tbody tr td.mono');
+      await shoot(page, 'audit');
       await page.fill('input[name=action]', 'sites.revoke');
       await page.click('.filters button[type=submit]');
       await page.waitForSelector('table.audit td.mono:text("sites.revoke")');
-      await shoot(page, 'audit');
+      expect(await page.locator('table.audit tbody tr').count()).toBe(1);
 
       // An observer: sees the same pages without admin actions, and the API refuses its writes.
       const { body: issued } = await api<{ token: string }>('POST', '/auth/tokens', live.adminToken, {

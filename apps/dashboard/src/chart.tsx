@@ -51,7 +51,7 @@ export function Chart(props: ChartProps) {
       {
         width: width(),
         height: props.height ?? 240,
-        legend: { show: true },
+        legend: { show: true, live: false },
         scales: {
           x: { time: false, ...(props.xRange ? { range: props.xRange } : {}) },
           y: props.yRange ? { range: props.yRange } : {},

@@ -7,6 +7,10 @@ export interface TimelineRow {
   key: string;
   stage: string;
   round: number;
+  /** `ssl 1`, `fine-tune 2`, `final evaluation`, `cross-site evaluation`… */
+  label: string;
+  /** Counts towards the plan's fixed rounds (training rounds and the final evaluation). */
+  planned: boolean;
   state: RoundLive['state'];
   startedAt: string;
   durationMs: number | null;
@@ -50,6 +54,8 @@ export function timeline(
       key: `${round.stage}/${round.round}`,
       stage: round.stage,
       round: round.round,
+      label: roundLabel(round),
+      planned: round.stage !== 'evaluate' || round.evaluationKind === 'final',
       state: round.state,
       startedAt: round.startedAt,
       durationMs: end === null ? null : end - Date.parse(round.startedAt),
@@ -73,6 +79,14 @@ export function timeline(
   });
 }
 
+/** Training rounds are numbered from 0 in the store; people count from 1. */
+export function roundLabel(round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind'>): string {
+  if (round.stage !== 'evaluate')
+    return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
+  if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;
+  return `${round.evaluationKind ?? ''} evaluation`.trim();
+}
+
 /** Rounds the plan fixes in advance (training rounds plus the final evaluation), for progress. */
 export function plannedRounds(plan: RunPlan): number {
   return (
@@ -92,19 +106,15 @@ export function lossSeries(metrics: MetricLive[]): LossSeries {
   const training = metrics.filter(
     (m) => m.name === 'train/loss' && (m.stage === 'ssl' || m.stage === 'finetune'),
   );
-  const keys = [...new Set(training.map((m) => `${m.stage} ${m.round}`))].sort(
-    (a, b) => stageRank(a) - stageRank(b) || Number(a.split(' ')[1]) - Number(b.split(' ')[1]),
-  );
+  const order = (m: MetricLive) => (STAGE_ORDER[m.stage!] ?? 9) * 100_000 + (m.round ?? 0);
+  const steps = [...new Map(training.sort((a, b) => order(a) - order(b)).map((m) => [order(m), m])).values()];
+  const keys = steps.map(order);
   const series: Record<string, (number | null)[]> = {};
   for (const m of training) {
     const name = m.siteId ?? 'global';
-    (series[name] ??= keys.map(() => null))[keys.indexOf(`${m.stage} ${m.round}`)] = m.value;
+    (series[name] ??= keys.map(() => null))[keys.indexOf(order(m))] = m.value;
   }
-  return { labels: keys, series };
-}
-
-function stageRank(label: string): number {
-  return STAGE_ORDER[label.split(' ')[0]] ?? 9;
+  return { labels: steps.map((m) => roundLabel({ stage: m.stage!, round: m.round ?? 0 })), series };
 }
 
 /** ROC points (false-positive rate, true-positive rate) from a binned score histogram. */

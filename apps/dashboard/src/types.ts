@@ -40,6 +40,8 @@ export interface RoundLive {
   outputDigest?: string;
   /** Size of the model the round started from (what each site downloaded). */
   inputBytes: number | null;
+  /** Evaluate-stage rounds only. */
+  evaluationKind?: 'final' | 'periodic' | 'cross-site';
 }
 
 export interface TaskLive {

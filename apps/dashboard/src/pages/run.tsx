@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Api } from '../api';
 import { Chart, ChartSeries, PALETTE } from '../chart';
+import { ForestPlot } from '../forest-plot';
 import { valuesOf } from '../live';
 import { errorText } from '../main';
 import { reportMarkdown } from '../report';
@@ -68,7 +69,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
   }
   const rows = timeline(run.plan, rounds, tasks, updates, now);
   const planned = plannedRounds(run.plan);
-  const doneRounds = rows.filter((r) => r.state === 'done' && r.round < 1000).length;
+  const doneRounds = rows.filter((r) => r.state === 'done' && r.planned).length;
   const bytesUp = rows.reduce((s, r) => s + r.bytesUp, 0);
   const bytesDown = rows.reduce((s, r) => s + r.bytesDown, 0);
   const final = results?.evaluation.final ?? null;
@@ -190,7 +191,6 @@ function Timeline({ rows }: { rows: TimelineRow[] }) {
       <table class="data timeline">
         <thead>
           <tr>
-            <th scope="col">Stage</th>
             <th scope="col">Round</th>
             <th scope="col">State</th>
             <th scope="col">Started</th>
@@ -204,15 +204,12 @@ function Timeline({ rows }: { rows: TimelineRow[] }) {
         <tbody>
           {rows.length === 0 && (
             <tr>
-              <td colSpan={9}>No round has started yet.</td>
+              <td colSpan={8}>No round has started yet.</td>
             </tr>
           )}
           {rows.map((row) => (
             <tr key={row.key} data-round={row.key} class={`round-${row.state}`}>
-              <td>{row.stage}</td>
-              <td>
-                {row.round >= 1000 ? `cross-site ${row.round - 1000}` : row.round === 0 ? 'final' : row.round}
-              </td>
+              <th scope="row">{row.label}</th>
               <td>
                 <StateBadge state={row.state} />
                 {row.reason && <div class="small">{row.reason}</div>}
@@ -312,6 +309,7 @@ function LossChart({ metrics }: { metrics: MetricLive[] }) {
       summary={`Training loss over ${loss.labels.length} rounds`}
       x={loss.labels.map((_l, i) => i)}
       xTicks={loss.labels}
+      xRange={[-0.3, loss.labels.length - 0.7]}
       series={series}
       xLabel="round"
       yLabel="loss"
@@ -319,57 +317,27 @@ function LossChart({ metrics }: { metrics: MetricLive[] }) {
   );
 }
 
-/** Each site's AUC with its 95 % CI as a band, at every evaluation of the global model. */
+/** Each site's AUC with its 95 % CI, and the pooled AUC, at every evaluation of the global model. */
 function AucOverRounds({ results }: { results: RunResults | null }) {
   const evaluations = [
     ...(results?.evaluation.periodic ?? []),
     ...(results?.evaluation.final ? [results.evaluation.final] : []),
   ];
   if (!evaluations.length) return <EmptyChart title="AUC per site" text="No evaluation yet." />;
-  const sites = [...new Set(evaluations.flatMap((e) => Object.keys(e.sites)))];
-  const labels = evaluations.map((e) =>
-    e.afterFinetuneRounds === null ? 'final' : `after ${e.afterFinetuneRounds}`,
-  );
-  const series: ChartSeries[] = [];
-  const bands: { between: [number, number]; fill: string }[] = [];
-  sites.forEach((site, i) => {
-    const color = PALETTE[i % PALETTE.length];
-    const at = (pick: (s: SiteScore) => number | null) =>
-      evaluations.map((e) => (e.sites[site] ? pick(e.sites[site]) : null));
-    series.push({ label: site, values: at((s) => s.auc), color });
-    series.push({
-      label: `${site} CI high`,
-      values: at((s) => s.ci95?.[1] ?? null),
-      color: color + '55',
-      points: true,
-    });
-    series.push({
-      label: `${site} CI low`,
-      values: at((s) => s.ci95?.[0] ?? null),
-      color: color + '55',
-      points: true,
-    });
-    const base = series.length - 2; // 1-based: the high series is at series.length - 1
-    bands.push({ between: [base + 1, base + 2], fill: color + '22' });
-  });
-  series.push({
-    label: 'pooled',
-    values: evaluations.map((e) => e.pooledAuc),
-    color: '#000000',
-    dash: [6, 4],
-  });
   return (
-    <Chart
+    <ForestPlot
       title="AUC per site with 95 % CI, and pooled AUC"
-      summary={`AUC of ${sites.length} sites over ${evaluations.length} evaluations`}
-      x={labels.map((_l, i) => i)}
-      xTicks={labels}
-      xRange={[-0.5, labels.length - 0.5]}
-      series={series}
-      bands={bands}
-      yRange={[0, 1]}
-      xLabel="evaluation"
-      yLabel="AUC"
+      groups={evaluations.map((e) => ({
+        label: e.afterFinetuneRounds === null ? 'final' : `after fine-tune ${e.afterFinetuneRounds}`,
+        points: [
+          ...Object.entries(e.sites).map(([site, score]) => ({
+            label: site,
+            value: score.auc,
+            ci: score.ci95,
+          })),
+          { label: 'pooled', value: e.pooledAuc, ci: null },
+        ],
+      }))}
     />
   );
 }
@@ -449,7 +417,7 @@ function CrossSite({ results }: { results: RunResults | null }) {
             <tr>
               <th scope="row">
                 {owner}
-                <div class="small">fine-tune round {cross.models[owner]?.finetuneRound ?? '?'}</div>
+                <div class="small">{finetuneLabel(cross.models[owner]?.finetuneRound)}</div>
               </th>
               {columns.map((column) => {
                 const score = cross.matrix[owner][column];
@@ -493,4 +461,11 @@ function heat(auc: number | null): string {
   const [r, g, b] = t >= 0 ? [0, 114, 178] : [213, 94, 0];
   const mix = (c: number) => Math.round(255 + (c - 255) * Math.abs(t));
   return `rgb(${mix(r)}, ${mix(g)}, ${mix(b)})`;
+}
+
+/** Which fine-tune round a local model came from (stored from 0, shown from 1). */
+function finetuneLabel(round: number | null | undefined): string {
+  return round === null || round === undefined
+    ? 'fine-tune round unknown'
+    : `from fine-tune round ${round + 1}`;
 }

@@ -145,44 +145,48 @@ function CreateRun({ api }: { api: Api }) {
   };
   const badLines = new Set(problems.map((p) => p.line).filter((l): l is number => l !== undefined));
   return (
-    <form class="create no-print" onSubmit={submit} aria-labelledby="create-title">
-      <h2 id="create-title">Create a run from a plan</h2>
-      <p class="small">
-        YAML or JSON, as in <code>configs/plans/*.yaml</code>. The coordinator checks it; every problem is
-        listed with its line.
-      </p>
-      <div class="editor">
-        <pre class="gutter" aria-hidden="true">
-          {text.split('\n').map((_l, i) => (
-            <span class={badLines.has(i + 1) ? 'bad' : undefined}>{`${i + 1}\n`}</span>
-          ))}
-        </pre>
-        <textarea
-          id="plan"
-          aria-label="Run plan (YAML or JSON)"
-          aria-invalid={problems.length > 0}
-          aria-describedby="plan-problems"
-          spellcheck={false}
-          rows={Math.max(12, text.split('\n').length)}
-          value={text}
-          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
-        />
-      </div>
-      <ul id="plan-problems" class="problems" role="alert">
-        {problems.map((p) => (
-          <li>
-            {p.line !== undefined && <span class="line">line {p.line}</span>} {p.text}
-          </li>
-        ))}
-      </ul>
-      <button type="submit">Create run</button>
-      {created && (
-        <p class="ok" role="status">
-          Created <a href={href('runs', created.id)}>{created.name}</a> ({created.id}); start it from the list
-          when the sites are connected.
+    <details class="create no-print">
+      <summary>
+        <h2>Create a run from a plan</h2>
+      </summary>
+      <form onSubmit={submit} aria-label="Create a run from a plan">
+        <p class="small">
+          YAML or JSON, as in <code>configs/plans/*.yaml</code>. The coordinator checks it; every problem is
+          listed with its line.
         </p>
-      )}
-    </form>
+        <div class="editor">
+          <div class="gutter" aria-hidden="true">
+            {text.split('\n').map((_l, i) => (
+              <span class={badLines.has(i + 1) ? 'bad' : undefined}>{i + 1}</span>
+            ))}
+          </div>
+          <textarea
+            id="plan"
+            aria-label="Run plan (YAML or JSON)"
+            aria-invalid={problems.length > 0}
+            aria-describedby="plan-problems"
+            spellcheck={false}
+            rows={Math.max(12, text.split('\n').length)}
+            value={text}
+            onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+          />
+        </div>
+        <ul id="plan-problems" class="problems" role="alert">
+          {problems.map((p) => (
+            <li>
+              {p.line !== undefined && <span class="line">line {p.line}</span>} {p.text}
+            </li>
+          ))}
+        </ul>
+        <button type="submit">Create run</button>
+        {created && (
+          <p class="ok" role="status">
+            Created <a href={href('runs', created.id)}>{created.name}</a> ({created.id}); start it from the
+            list when the sites are connected.
+          </p>
+        )}
+      </form>
+    </details>
   );
 }
 
