@@ -54,3 +54,9 @@ function safeJson(text: string): unknown {
     return { message: text };
   }
 }
+
+/** One line for any failure: the API's own words when it gave some. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.problems.join('; ');
+  return err instanceof Error ? err.message : String(err);
+}

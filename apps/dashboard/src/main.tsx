@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { Api, ApiError } from './api';
+import { Api } from './api';
 import { AuditPage } from './pages/audit';
 import { RunPage } from './pages/run';
 import { RunsPage } from './pages/runs';
@@ -84,12 +84,6 @@ function App() {
       </main>
     </>
   );
-}
-
-/** One line for any failure: the API's own words when it gave some. */
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return err.problems.join('; ');
-  return err instanceof Error ? err.message : String(err);
 }
 
 render(<App />, document.getElementById('app')!);

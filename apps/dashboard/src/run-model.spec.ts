@@ -1,5 +1,5 @@
 import { lossSeries, pooledHistogram, rocFromHistogram, roundLabel, timeline } from './run-model';
-import { RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
+import { MetricLive, RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
 
 const plan = { quorum: { minSites: 2 } } as RunPlan;
 const round = (
@@ -18,6 +18,26 @@ const round = (
   ...extra,
 });
 
+const task = (id: string, stage: string, siteId: string, state: TaskLive['state']): TaskLive => ({
+  id,
+  runId: 'r',
+  stage,
+  round: 0,
+  siteId,
+  state,
+  createdAt: '',
+  attempts: 1,
+});
+const metric = (stage: string, name: string, value: number, siteId?: string): MetricLive => ({
+  runId: 'r',
+  stage,
+  round: 0,
+  name,
+  value,
+  recordedAt: '',
+  ...(siteId ? { siteId } : {}),
+});
+
 describe('dashboard run model', () => {
   it('builds the timeline: order, duration, answering sites, refused updates with reasons, bytes', () => {
     const rounds = [
@@ -26,10 +46,10 @@ describe('dashboard run model', () => {
       round('evaluate', 0, 'dispatched', { evaluationKind: 'final' }),
     ];
     const tasks: TaskLive[] = [
-      { id: 't1', stage: 'ssl', round: 0, siteId: 'b', state: 'received', attempts: 1 },
-      { id: 't2', stage: 'ssl', round: 0, siteId: 'a', state: 'received', attempts: 1 },
-      { id: 't3', stage: 'finetune', round: 0, siteId: 'a', state: 'sent', attempts: 1 },
-      { id: 't4', stage: 'finetune', round: 0, siteId: 'b', state: 'received', attempts: 1 },
+      task('t1', 'ssl', 'b', 'received'),
+      task('t2', 'ssl', 'a', 'received'),
+      task('t3', 'finetune', 'a', 'sent'),
+      task('t4', 'finetune', 'b', 'received'),
     ];
     const updates: UpdateLive[] = [
       { stage: 'ssl', round: 0, siteId: 'a', bytes: 300, nSamples: 5, status: 'aggregated', receivedAt: '' },
@@ -86,10 +106,10 @@ describe('dashboard run model', () => {
 
   it('lays training loss out per round, run-wide and per site where sites reported it', () => {
     const loss = lossSeries([
-      { stage: 'finetune', round: 0, name: 'train/loss', value: 0.6 },
-      { stage: 'ssl', round: 0, name: 'train/loss', value: 1.0 },
-      { stage: 'ssl', round: 0, siteId: 'a', name: 'train/loss', value: 1.1 },
-      { stage: 'evaluate', round: 0, name: 'eval/pooled_auc', value: 0.7 },
+      metric('finetune', 'train/loss', 0.6),
+      metric('ssl', 'train/loss', 1.0),
+      metric('ssl', 'train/loss', 1.1, 'a'),
+      metric('evaluate', 'eval/pooled_auc', 0.7),
     ]);
     expect(loss).toEqual({
       labels: ['SSL 1', 'fine-tune 1'],

@@ -1,4 +1,18 @@
-/** The API's shapes as the dashboard reads them (apps/coordinator/src/persistence/records.ts). */
+import type {
+  AuditRecord,
+  EvaluationRecord,
+  MetricRecord,
+  RoundRecord,
+  RunRecord,
+  TaskRecord,
+  UpdateRecord,
+} from '../../coordinator/src/persistence/records';
+import type { SiteView } from '../../coordinator/src/sites/dto';
+
+/**
+ * The API's shapes as the dashboard reads them: the coordinator's own record types (type-only
+ * imports, so nothing of the coordinator is bundled), plus what the live streams add.
+ */
 export interface RunPlan {
   name?: string;
   stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
@@ -9,69 +23,29 @@ export interface RunPlan {
   roundDeadlineSeconds: number;
 }
 
-export interface RunSummary {
-  id: string;
-  name: string;
-  state: 'created' | 'running' | 'completed' | 'failed' | 'stopped';
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  reason?: string;
+/** A runs-list entity (/events/runs): the run without its plan text, with the plan's headline. */
+export type RunSummary = Omit<RunRecord, 'planJson'> & {
   strategy?: string;
   sites?: 'all' | string[];
   stages?: RunPlan['stages'];
-  planDigest?: string;
-}
+};
 
-export interface RunLive extends RunSummary {
+export interface RunLive extends Omit<RunSummary, 'strategy' | 'sites' | 'stages'> {
   plan: RunPlan;
 }
 
-export interface RoundLive {
-  runId: string;
-  stage: string;
-  round: number;
-  state: 'dispatched' | 'collecting' | 'aggregating' | 'done' | 'failed';
-  startedAt: string;
-  deadlineAt: string;
-  endedAt?: string;
-  reason?: string;
-  inputDigest?: string;
-  outputDigest?: string;
+export type RoundLive = RoundRecord & {
   /** Size of the model the round started from (what each site downloaded). */
   inputBytes: number | null;
   /** Evaluate-stage rounds only. */
   evaluationKind?: 'final' | 'periodic' | 'cross-site';
-}
+};
 
-export interface TaskLive {
-  id: string;
-  stage: string;
-  round: number;
-  siteId: string;
-  state: 'pending' | 'sent' | 'received' | 'rejected' | 'timed-out';
-  attempts: number;
-}
-
-export interface UpdateLive {
-  id?: number;
-  stage: string;
-  round: number;
-  siteId: string;
-  bytes: number;
-  nSamples: number;
-  status: 'accepted' | 'rejected' | 'aggregated';
-  rejectReason?: string;
-  receivedAt: string;
-}
-
-export interface MetricLive {
-  stage?: string;
-  round?: number;
-  siteId?: string;
-  name: string;
-  value: number;
-}
+export type TaskLive = TaskRecord;
+/** Updates as streamed: metadata without the signature. */
+export type UpdateLive = Omit<UpdateRecord, 'signature' | 'taskId' | 'runId' | 'digest' | 'encoding'> &
+  Partial<UpdateRecord>;
+export type MetricLive = MetricRecord;
 
 export interface Histogram {
   bins: number;
@@ -79,18 +53,7 @@ export interface Histogram {
   negative: number[];
 }
 
-export interface EvaluationRow {
-  modelOf: string;
-  siteId: string;
-  stage?: string;
-  round?: number;
-  n: number;
-  nPositive: number;
-  auc?: number;
-  aucLow?: number;
-  aucHigh?: number;
-  histograms?: Histogram;
-}
+export type EvaluationRow = Omit<EvaluationRecord, 'histograms'> & { histograms?: Histogram };
 
 export interface SiteScore {
   auc: number | null;
@@ -123,31 +86,5 @@ export interface RunResults {
   };
 }
 
-export interface SiteInfo {
-  id: string;
-  fingerprint: string;
-  enrolledAt: string;
-  revoked: boolean;
-  revokedAt?: string;
-  revokedReason?: string;
-  connected: boolean;
-  connectedAt?: string;
-  lastStatus?: {
-    state: string;
-    runId?: string;
-    round?: number;
-    progress?: number;
-    message?: string;
-    at: string;
-  };
-}
-
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target?: string;
-  outcome: string;
-  detail?: Record<string, unknown>;
-}
+export type SiteInfo = SiteView;
+export type AuditEntry = AuditRecord;

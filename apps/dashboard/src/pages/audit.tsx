@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { Api } from '../api';
-import { errorText } from '../main';
+import { ErrorLine } from '../components';
+import { Api, errorText } from '../api';
 import { AuditEntry } from '../types';
 
 const PAGE_SIZE = 50;
@@ -75,11 +75,7 @@ export function AuditPage({ api }: { api: Api }) {
         </label>
         <button type="submit">Filter</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <table class="data audit">
         <thead>
           <tr>

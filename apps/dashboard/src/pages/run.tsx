@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
-import { Api } from '../api';
+import { Api, errorText } from '../api';
 import { Chart, ChartSeries, PALETTE } from '../chart';
 import { ForestPlot } from '../forest-plot';
 import { valuesOf } from '../live';
-import { errorText } from '../main';
 import { reportMarkdown } from '../report';
 import { href } from '../router';
 import {
@@ -30,7 +29,7 @@ import {
   UpdateLive,
 } from '../types';
 import { LiveBadge, useLive } from '../use-live';
-import { StateBadge, time } from './runs';
+import { ErrorLine, StateBadge, time } from '../components';
 
 export function RunPage({ api, session, runId }: { api: Api; session: Session; runId: string }) {
   const { maps, status, detail } = useLive(`/events/runs/${encodeURIComponent(runId)}`, session.token);
@@ -63,7 +62,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
       <section>
         <h1>Run {runId}</h1>
         <LiveBadge status={status} detail={detail} />
-        {error && <p class="error">{error}</p>}
+        <ErrorLine text={error} />
       </section>
     );
   }
@@ -143,11 +142,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
           Print
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <div class="cards">
         <Card label="Progress" value={`${doneRounds} / ${planned} rounds`}>
           <progress max={planned} value={doneRounds} aria-label="rounds done" />

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import { Api, ApiError } from '../api';
+import { ErrorLine, StateBadge, time } from '../components';
+import { Api, ApiError, errorText } from '../api';
 import { valuesOf } from '../live';
-import { errorText } from '../main';
 import { href } from '../router';
 import { Session } from '../session';
 import { RunSummary } from '../types';
@@ -56,11 +56,7 @@ export function RunsPage({ api, session }: { api: Api; session: Session }) {
         <h1 id="runs-title">Runs</h1>
         <LiveBadge status={status} detail={detail} />
       </div>
-      {actionError && (
-        <p class="error" role="alert">
-          {actionError}
-        </p>
-      )}
+      <ErrorLine text={actionError} />
       <table class="data runs">
         <thead>
           <tr>
@@ -201,12 +197,4 @@ export function lineOfField(text: string, problem: string): number | undefined {
   const lines = text.split('\n');
   const index = lines.findIndex((line) => new RegExp(`^\\s*"?${field}"?\\s*:`).test(line));
   return index >= 0 ? index + 1 : undefined;
-}
-
-export function StateBadge({ state }: { state: string }) {
-  return <span class={`state state-${state}`}>{state}</span>;
-}
-
-export function time(iso: string | undefined): string {
-  return iso ? new Date(iso).toLocaleString() : '—';
 }

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { ErrorLine } from '../components';
 import { ApiError } from '../api';
 
 /** Token sign-in: the token is checked against the API, then kept in this tab's sessionStorage only. */
@@ -44,11 +45,7 @@ export function SignIn({ onSignIn }: { onSignIn: (token: string) => Promise<void
           required
           autofocus
         />
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <button type="submit" disabled={busy || !token.trim()}>
           {busy ? 'Checking…' : 'Sign in'}
         </button>

@@ -1,11 +1,10 @@
 import { useState } from 'preact/hooks';
-import { Api } from '../api';
+import { Api, errorText } from '../api';
 import { valuesOf } from '../live';
-import { errorText } from '../main';
 import { Session } from '../session';
 import { SiteInfo } from '../types';
 import { LiveBadge, useLive } from '../use-live';
-import { time } from './runs';
+import { ErrorLine, time } from '../components';
 
 export function SitesPage({ api, session }: { api: Api; session: Session }) {
   const { maps, status, detail } = useLive('/events/sites', session.token);
@@ -128,11 +127,7 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
           autocomplete="off"
           onInput={(e) => setTyped((e.target as HTMLInputElement).value)}
         />
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <div class="actions">
           <button type="submit" class="danger" disabled={typed !== site.id || !reason.trim()}>
             Revoke {site.id}
