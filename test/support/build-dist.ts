@@ -10,6 +10,7 @@ import { join } from 'node:path';
  */
 export default function buildDist(): void {
   const root = join(__dirname, '..', '..');
+  buildDashboard(root);
   const entry = join(root, 'dist', 'apps', 'cli', 'src', 'main.js');
   const builtAt = existsSync(entry) ? statSync(entry).mtimeMs : 0;
   const newest = Math.max(newestSource(join(root, 'apps')), newestSource(join(root, 'libs')));
@@ -22,12 +23,25 @@ export default function buildDist(): void {
   if (!existsSync(entry)) throw new Error(`the build did not produce ${entry}`);
 }
 
-function newestSource(dir: string): number {
+/** dist/ui (the dashboard's bundle, `node apps/dashboard/build.mjs`) when missing or older than its sources. */
+function buildDashboard(root: string): void {
+  const bundle = join(root, 'dist', 'ui', 'app.js');
+  const builtAt = existsSync(bundle) ? statSync(bundle).mtimeMs : 0;
+  if (builtAt >= newestSource(join(root, 'apps', 'dashboard'), /\.(tsx?|css|html|svg|mjs)$/)) return;
+  process.stderr.write(`\ne2e: dist/ui is ${builtAt ? 'older than its sources' : 'missing'}; building it\n`);
+  execFileSync(process.execPath, [join(root, 'apps', 'dashboard', 'build.mjs')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (!existsSync(bundle)) throw new Error(`the dashboard build did not produce ${bundle}`);
+}
+
+function newestSource(dir: string, pattern = /\.ts$/): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path, pattern));
+    else if (pattern.test(entry.name) && !entry.name.endsWith('.spec.ts'))
       newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;

@@ -5,6 +5,7 @@ import { Log } from '../../../libs/common/src';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { COORDINATOR_CONFIG_KEY, CoordinatorConfig } from './config/coordinator-config';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { COORDINATOR_LOG } from './logging/nest-log-adapter';
@@ -50,6 +51,7 @@ export class AppModule {
         RunsModule,
         RoundsModule,
         GatewayModule,
+        DashboardModule,
       ],
       providers: [
         {

@@ -2,7 +2,9 @@ import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
+import { checkAdminToken } from '../../../coordinator/src/auth/admin-token';
 import { commandLogger, globalOptions } from '../context';
+import type { DemoLive, DemoOutcome } from '../demo/run-demo';
 import { checkCohortPath } from './model-inputs';
 
 interface DemoCommandOptions {
@@ -17,6 +19,8 @@ interface DemoCommandOptions {
   cohort?: string[];
   plan?: string;
   json?: boolean;
+  serve?: boolean;
+  port?: string;
 }
 
 /**
@@ -51,6 +55,8 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output directory', 'runs')
     .option('--timeout <s>', 'stop the run after this many seconds', '3600')
     .option('--json', 'end the output with one JSON line (the report)')
+    .option('--serve', 'keep the coordinator and its dashboard (/ui) up after the run, until Ctrl-C')
+    .option('--port <p>', "the coordinator's port (default: a free one)")
     .action(async (opts: DemoCommandOptions, cmd: Command) => {
       const quick = Boolean(opts.quick);
       const cohorts = opts.cohort?.map((dir) => ({ id: basename(resolve(dir)), dir: checkCohortPath(dir) }));
@@ -63,6 +69,12 @@ export function registerDemo(program: Command): void {
       const finetuneRounds = roundsOption(opts.finetuneRounds, '--finetune-rounds', 1);
       const seed = count(opts.seed, '--seed', 0);
       const timeoutS = count(opts.timeout, '--timeout', 1);
+      const port = opts.port === undefined ? undefined : count(opts.port, '--port', 1);
+      if (port !== undefined && port > 65535)
+        throw new InputError(`--port must be at most 65535 (got ${port})`);
+      // The demo's admin token: PHCC_ADMIN_TOKEN when set (what --serve tells the user to sign in with).
+      const adminToken = process.env.PHCC_ADMIN_TOKEN || undefined;
+      if (adminToken !== undefined) checkAdminToken(adminToken);
       const { logLevel, backend } = globalOptions(cmd);
       const out = (line: string) => process.stdout.write(line + '\n');
       const { runDemo } = await import('../demo/run-demo');
@@ -74,7 +86,19 @@ export function registerDemo(program: Command): void {
       };
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
+      const finish = (outcome: DemoOutcome) =>
+        printReport(outcome, Boolean(opts.json), out, reportMarkdown, reportTable);
+      let printed = false;
       const { report, runDir } = await runDemo({
+        port,
+        adminToken,
+        afterRun: opts.serve
+          ? async (live, outcome) => {
+              finish(outcome);
+              printed = true;
+              await serveUntilInterrupted(live, adminToken !== undefined, out);
+            }
+          : undefined,
         signal: abort.signal,
         outDir: opts.out,
         sites,
@@ -94,17 +118,7 @@ export function registerDemo(program: Command): void {
         process.removeListener('SIGINT', interrupt);
         process.removeListener('SIGTERM', interrupt);
       });
-      mkdirSync(runDir, { recursive: true });
-      writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-      writeFileSync(join(runDir, 'report.md'), reportMarkdown(report));
-      out('');
-      for (const line of reportTable(report)) out(line);
-      out(
-        `pooled AUC ${report.pooled_auc === null ? 'n/a' : report.pooled_auc.toFixed(3)}; ` +
-          `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
-      );
-      out(`report: ${join(runDir, 'report.md')}`);
-      if (opts.json) out(JSON.stringify(report));
+      if (!printed) finish({ report, runDir });
       if (report.state !== 'completed') {
         throw new PhccError(
           `the run ended ${report.state}${report.reason ? `: ${report.reason}` : ''}`,
@@ -113,6 +127,49 @@ export function registerDemo(program: Command): void {
         );
       }
     });
+}
+
+type ReportModule = typeof import('../demo/report');
+
+/** Writes report.json and report.md into the run directory and prints the table. */
+function printReport(
+  { report, runDir }: DemoOutcome,
+  json: boolean,
+  out: (line: string) => void,
+  reportMarkdown: ReportModule['reportMarkdown'],
+  reportTable: ReportModule['reportTable'],
+): void {
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(runDir, 'report.md'), reportMarkdown(report));
+  out('');
+  for (const line of reportTable(report)) out(line);
+  out(
+    `pooled AUC ${report.pooled_auc === null ? 'n/a' : report.pooled_auc.toFixed(3)}; ` +
+      `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
+  );
+  out(`report: ${join(runDir, 'report.md')}`);
+  if (json) out(JSON.stringify(report));
+}
+
+/** `--serve`: says where the dashboard is and how to sign in, then waits for Ctrl-C. */
+function serveUntilInterrupted(
+  live: DemoLive,
+  tokenFromEnv: boolean,
+  out: (line: string) => void,
+): Promise<void> {
+  out('');
+  out(`dashboard: ${live.dashboardUrl}  (run ${live.runId}: ${live.dashboardUrl}#/runs/${live.runId})`);
+  out(
+    tokenFromEnv
+      ? 'sign in with the admin token in PHCC_ADMIN_TOKEN'
+      : `sign in with this demo's admin token: ${live.adminToken}  (set PHCC_ADMIN_TOKEN to choose it)`,
+  );
+  out('the coordinator stays up until Ctrl-C');
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 /** Explicit value, else undefined (configs/plans/quick.yaml's own count). */

@@ -30,6 +30,26 @@ export interface DemoOptions {
   print: (line: string) => void;
   /** Aborting (Ctrl-C) stops the run, the agents and the coordinator, and still writes the report. */
   signal?: AbortSignal;
+  /** The coordinator's port (default: one the OS picks). */
+  port?: number;
+  /** The admin token (default: a random one for this demo). */
+  adminToken?: string;
+  /** Called once the run has started (the dashboard can watch it from here on). */
+  onRunStarted?: (live: DemoLive) => void | Promise<void>;
+  /**
+   * Called with the finished run's report while the coordinator and the agents are still up
+   * (`demo --serve` waits here until Ctrl-C); everything is closed once it resolves.
+   */
+  afterRun?: (live: DemoLive, outcome: DemoOutcome) => Promise<void>;
+}
+
+/** Where the demo's coordinator answers, for the dashboard and tests. */
+export interface DemoLive {
+  url: string;
+  dashboardUrl: string;
+  adminToken: string;
+  runId: string;
+  siteIds: string[];
 }
 
 export interface DemoOutcome {
@@ -54,7 +74,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const { provision } = await import('../../../../libs/protocol/src');
   const { startCoordinator } = await import('../../../coordinator/src/create-app');
 
-  const token = randomBytes(24).toString('hex');
+  const token = o.adminToken ?? randomBytes(24).toString('hex');
   // Provisioned with a placeholder URL: the real port is only known once the coordinator listens.
   const kitDir = join(runDir, 'kits');
   provision({ outDir: kitDir, coordinatorUrl: 'http://127.0.0.1:1', siteIds, log: o.log });
@@ -63,7 +83,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
     kitDir,
     dataDir: join(runDir, 'coordinator-data'),
     host: '127.0.0.1',
-    port: 0,
+    port: o.port ?? 0,
     adminToken: token,
     log: o.log,
   });
@@ -102,6 +122,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
     o.print(
       `run ${run.id} started: ${stages.ssl?.rounds ?? 0} SSL + ${stages.finetune?.rounds ?? 0} fine-tune round(s), ${siteIds.length} sites`,
     );
+    const live: DemoLive = {
+      url: coordinator.url,
+      dashboardUrl: `${coordinator.url}/ui`,
+      adminToken: token,
+      runId: run.id,
+      siteIds,
+    };
+    await o.onRunStarted?.(live);
     const final = await followRun(admin, run.id, agents, o);
     const results = await admin.results(run.id);
     const report = buildReport(
@@ -111,6 +139,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
       (id) => join(runDir, 'agents', id, 'messages.jsonl'),
       (Date.now() - started) / 1000,
     );
+    await o.afterRun?.(live, { report, runDir });
     return { report, runDir };
   } finally {
     await Promise.all(agents.map((a) => a.stop()));

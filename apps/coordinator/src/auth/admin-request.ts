@@ -1,14 +1,16 @@
 import type { IncomingMessage } from 'node:http';
+import type { AccessRole } from './access-tokens';
 
 /**
  * The parts of Express's request the coordinator reads (no @types/express in the project), plus
- * `actor`, set by the admin guard to name who is acting for the audit trail.
+ * `actor` and `role`, set by the access guard to name who is acting for the audit trail.
  */
 export type AdminRequest = IncomingMessage & {
   ip?: string;
   path: string;
   params?: Record<string, string>;
   actor?: string;
+  role?: AccessRole;
 };
 
 export function actorOf(request: AdminRequest): string {

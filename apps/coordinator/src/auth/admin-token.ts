@@ -1,22 +1,14 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { InputError } from '../../../../libs/common/src';
 
 /** Shorter tokens are refused: the token is the only thing between the network and the admin API. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
-/**
- * SHA-256 of the token, hex. A plain hash (not scrypt) is enough because generated tokens carry
- * 256 random bits and given ones must be ≥ 16 characters, and it keeps every request cheap.
- */
-export function hashAdminToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
 export function generateAdminToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Short public name of a token (first 8 hex of its hash): what the audit log calls the admin. */
+/** Short public name of a token (first 8 hex of its hash): what the audit log calls its holder. */
 export function tokenFingerprint(hash: string): string {
   return hash.slice(0, 8);
 }
@@ -28,13 +20,6 @@ export function checkAdminToken(token: string): string {
     );
   }
   return token;
-}
-
-/** Constant-time comparison of a presented token against the stored hash. */
-export function tokenMatches(presented: string, storedHash: string): boolean {
-  const a = Buffer.from(hashAdminToken(presented), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The token from an `Authorization: Bearer <token>` header, or undefined. */

@@ -21,6 +21,7 @@ import {
 } from '@nestjs/swagger';
 import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditAction } from '../audit/audit-action.decorator';
+import { AdminOnly } from '../auth/roles.decorator';
 import { DigestParamDto } from './digest-param.dto';
 import { BlobStore, PutResult } from './blob-store';
 
@@ -71,6 +72,7 @@ export class ModelsController {
   @ApiProduces('application/octet-stream')
   @ApiOkResponse({ description: 'the encoded weights, re-hashed on the way out' })
   @ApiNotFoundResponse()
+  @AdminOnly()
   async download(@Param() { digest }: DigestParamDto): Promise<StreamableFile> {
     const size = await this.blobs.size(digest);
     if (size === undefined) throw new NotFoundException(`no model ${digest.slice(0, 16)}…`);

@@ -5,6 +5,7 @@ import { SiteRecord } from '../persistence/records';
 import { RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
 import { SitesService } from './sites.service';
 import { ConnectedSites } from './connected-sites';
+import { siteView } from './site-view';
 
 @ApiTags('sites')
 @ApiBearerAuth()
@@ -16,13 +17,7 @@ export class SitesController {
   ) {}
 
   private view(site: SiteRecord): SiteView {
-    const connection = this.connected.get(site.id);
-    return {
-      ...site,
-      revoked: Boolean(site.revokedAt),
-      connected: Boolean(connection),
-      ...(connection ? { connectedAt: connection.connectedAt, lastStatus: connection.lastStatus } : {}),
-    };
+    return siteView(site, this.connected.get(site.id));
   }
 
   @Get()

@@ -1,0 +1,175 @@
+import { EvaluationRow, Histogram, MetricLive, RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
+
+/** Stage order of a run: SSL, fine-tune, then evaluation rounds. */
+const STAGE_ORDER: Record<string, number> = { ssl: 0, finetune: 1, evaluate: 2 };
+
+export interface TimelineRow {
+  key: string;
+  stage: string;
+  round: number;
+  /** `ssl 1`, `fine-tune 2`, `final evaluation`, `cross-site evaluation`… */
+  label: string;
+  /** Counts towards the plan's fixed rounds (training rounds and the final evaluation). */
+  planned: boolean;
+  state: RoundLive['state'];
+  startedAt: string;
+  durationMs: number | null;
+  quorum: number;
+  accepted: number;
+  answered: string[];
+  waiting: string[];
+  refused: { siteId: string; reason: string }[];
+  bytesUp: number;
+  bytesDown: number;
+  reason?: string;
+}
+
+/**
+ * The round timeline from the live entities: one row per round with how long it took, which
+ * sites answered, which updates were refused (with the reason code the coordinator recorded) and
+ * the bytes moved (updates up; the round's starting model down to each site it was sent to).
+ */
+export function timeline(
+  plan: RunPlan,
+  rounds: RoundLive[],
+  tasks: TaskLive[],
+  updates: UpdateLive[],
+  now = Date.now(),
+): TimelineRow[] {
+  const sorted = [...rounds].sort(
+    (a, b) => (STAGE_ORDER[a.stage] ?? 9) - (STAGE_ORDER[b.stage] ?? 9) || a.round - b.round,
+  );
+  return sorted.map((round) => {
+    const mine = <T extends { stage: string; round: number }>(xs: T[]) =>
+      xs.filter((x) => x.stage === round.stage && x.round === round.round);
+    const roundTasks = mine(tasks);
+    const roundUpdates = mine(updates);
+    const end = round.endedAt
+      ? Date.parse(round.endedAt)
+      : round.state === 'done' || round.state === 'failed'
+        ? null
+        : now;
+    const delivered = roundTasks.filter((t) => t.state !== 'pending').length;
+    return {
+      key: `${round.stage}/${round.round}`,
+      stage: round.stage,
+      round: round.round,
+      label: roundLabel(round),
+      planned: round.stage !== 'evaluate' || round.evaluationKind === 'final',
+      state: round.state,
+      startedAt: round.startedAt,
+      durationMs: end === null ? null : end - Date.parse(round.startedAt),
+      quorum: plan.quorum.minSites,
+      accepted: roundUpdates.filter((u) => u.status !== 'rejected').length,
+      answered: roundTasks
+        .filter((t) => t.state === 'received')
+        .map((t) => t.siteId)
+        .sort(),
+      waiting: roundTasks
+        .filter((t) => t.state === 'sent' || t.state === 'pending')
+        .map((t) => t.siteId)
+        .sort(),
+      refused: roundUpdates
+        .filter((u) => u.status === 'rejected')
+        .map((u) => ({ siteId: u.siteId, reason: u.rejectReason ?? 'rejected' })),
+      bytesUp: roundUpdates.reduce((sum, u) => sum + u.bytes, 0),
+      bytesDown: (round.inputBytes ?? 0) * delivered,
+      reason: round.reason,
+    };
+  });
+}
+
+/** Training rounds are numbered from 0 in the store; people count from 1. */
+export function roundLabel(round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind'>): string {
+  if (round.stage !== 'evaluate')
+    return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
+  if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;
+  return `${round.evaluationKind ?? ''} evaluation`.trim();
+}
+
+/** Rounds the plan fixes in advance (training rounds plus the final evaluation), for progress. */
+export function plannedRounds(plan: RunPlan): number {
+  return (
+    (plan.stages.ssl?.rounds ?? 0) + (plan.stages.finetune?.rounds ?? 0) + (plan.evaluation.final ? 1 : 0)
+  );
+}
+
+export interface LossSeries {
+  /** Round labels on the x axis (`ssl 1`, `finetune 2`). */
+  labels: string[];
+  /** `global` (the sample-weighted mean the coordinator records) and one series per site that reported. */
+  series: Record<string, (number | null)[]>;
+}
+
+/** Training loss per training round: the run-wide `train/loss` and each site's where recorded. */
+export function lossSeries(metrics: MetricLive[]): LossSeries {
+  const training = metrics.filter(
+    (m) => m.name === 'train/loss' && (m.stage === 'ssl' || m.stage === 'finetune'),
+  );
+  const order = (m: MetricLive) => (STAGE_ORDER[m.stage!] ?? 9) * 100_000 + (m.round ?? 0);
+  const steps = [...new Map(training.sort((a, b) => order(a) - order(b)).map((m) => [order(m), m])).values()];
+  const keys = steps.map(order);
+  const series: Record<string, (number | null)[]> = {};
+  for (const m of training) {
+    const name = m.siteId ?? 'global';
+    (series[name] ??= keys.map(() => null))[keys.indexOf(order(m))] = m.value;
+  }
+  return { labels: steps.map((m) => roundLabel({ stage: m.stage!, round: m.round ?? 0 })), series };
+}
+
+/** ROC points (false-positive rate, true-positive rate) from a binned score histogram. */
+export function rocFromHistogram(h: Histogram): { fpr: number[]; tpr: number[] } {
+  const p = h.positive.reduce((s, x) => s + x, 0);
+  const n = h.negative.reduce((s, x) => s + x, 0);
+  const fpr = [0];
+  const tpr = [0];
+  let tp = 0;
+  let fp = 0;
+  // Thresholds from the highest bin down: everything at or above the bin is called positive.
+  for (let bin = h.bins - 1; bin >= 0; bin--) {
+    tp += h.positive[bin];
+    fp += h.negative[bin];
+    fpr.push(n ? fp / n : 0);
+    tpr.push(p ? tp / p : 0);
+  }
+  return { fpr, tpr };
+}
+
+/** The sites' histograms summed bin by bin: the pooled ROC (all bins must agree). */
+export function pooledHistogram(histograms: Histogram[]): Histogram | null {
+  if (!histograms.length || histograms.some((h) => h.bins !== histograms[0].bins)) return null;
+  const bins = histograms[0].bins;
+  const sum = (pick: (h: Histogram) => number[]) =>
+    Array.from({ length: bins }, (_v, i) => histograms.reduce((s, h) => s + pick(h)[i], 0));
+  return { bins, positive: sum((h) => h.positive), negative: sum((h) => h.negative) };
+}
+
+/** The global model's final evaluation rows (round 0 of stage evaluate), one per site. */
+export function finalGlobalRows(evaluations: EvaluationRow[]): EvaluationRow[] {
+  return evaluations.filter((e) => e.modelOf === 'global' && (e.round ?? 0) === 0);
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+export function formatDuration(ms: number | null): string {
+  if (ms === null) return '—';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function formatAuc(auc: number | null | undefined): string {
+  return auc === null || auc === undefined ? 'n/a' : auc.toFixed(3);
+}

@@ -1,0 +1,90 @@
+import type {
+  AuditRecord,
+  EvaluationRecord,
+  MetricRecord,
+  RoundRecord,
+  RunRecord,
+  TaskRecord,
+  UpdateRecord,
+} from '../../coordinator/src/persistence/records';
+import type { SiteView } from '../../coordinator/src/sites/dto';
+
+/**
+ * The API's shapes as the dashboard reads them: the coordinator's own record types (type-only
+ * imports, so nothing of the coordinator is bundled), plus what the live streams add.
+ */
+export interface RunPlan {
+  name?: string;
+  stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
+  strategy: { name: string };
+  quorum: { minSites: number };
+  sites?: 'all' | string[];
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  roundDeadlineSeconds: number;
+}
+
+/** A runs-list entity (/events/runs): the run without its plan text, with the plan's headline. */
+export type RunSummary = Omit<RunRecord, 'planJson'> & {
+  strategy?: string;
+  sites?: 'all' | string[];
+  stages?: RunPlan['stages'];
+};
+
+export interface RunLive extends Omit<RunSummary, 'strategy' | 'sites' | 'stages'> {
+  plan: RunPlan;
+}
+
+export type RoundLive = RoundRecord & {
+  /** Size of the model the round started from (what each site downloaded). */
+  inputBytes: number | null;
+  /** Evaluate-stage rounds only. */
+  evaluationKind?: 'final' | 'periodic' | 'cross-site';
+};
+
+export type TaskLive = TaskRecord;
+/** Updates as streamed: metadata without the signature. */
+export type UpdateLive = Omit<UpdateRecord, 'signature' | 'taskId' | 'runId' | 'digest' | 'encoding'> &
+  Partial<UpdateRecord>;
+export type MetricLive = MetricRecord;
+
+export interface Histogram {
+  bins: number;
+  positive: number[];
+  negative: number[];
+}
+
+export type EvaluationRow = Omit<EvaluationRecord, 'histograms'> & { histograms?: Histogram };
+
+export interface SiteScore {
+  auc: number | null;
+  ci95: [number, number] | null;
+  n: number;
+  nPositive: number;
+}
+
+export interface GlobalEvaluation {
+  round: number;
+  afterFinetuneRounds: number | null;
+  pooledAuc: number | null;
+  meanSiteAuc: number | null;
+  sites: Record<string, SiteScore>;
+}
+
+/** GET /runs/{id}/results */
+export interface RunResults {
+  runId: string;
+  state: string;
+  metrics: MetricLive[];
+  evaluations: EvaluationRow[];
+  evaluation: {
+    periodic: GlobalEvaluation[];
+    final: GlobalEvaluation | null;
+    crossSite: {
+      models: Record<string, { digest: string; finetuneRound: number | null }>;
+      matrix: Record<string, Record<string, SiteScore>>;
+    } | null;
+  };
+}
+
+export type SiteInfo = SiteView;
+export type AuditEntry = AuditRecord;
