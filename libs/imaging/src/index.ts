@@ -15,3 +15,4 @@ export * from './preprocess/normalise';
 export * from './preprocess/crop';
 export * from './preprocess/preprocess-patient';
 export * from './synth';
+export * from './dicom';

@@ -1,0 +1,10 @@
+// DICOM reading: folder scan, DCE assembly, geometry, pixels; masks from SEG / RTSTRUCT.
+export * from './types';
+export * from './header';
+export * from './geometry';
+export * from './phases';
+export * from './pixels';
+export * from './read-file';
+export * from './scan';
+export * from './transfer-syntax';
+export * from './read-dce';
