@@ -1,5 +1,5 @@
 // DICOM reading: folder scan, DCE assembly, geometry, pixels; masks from SEG / RTSTRUCT.
-export * from './types';
+export type { DicomFrame, DicomMaskObject } from './types';
 export * from './header';
 export * from './geometry';
 export * from './phases';

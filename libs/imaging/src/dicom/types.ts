@@ -4,7 +4,9 @@
  * become a 4-D DCE volume. Times are seconds; positions and spacings are mm in DICOM's patient
  * coordinates (LPS: +x left, +y posterior, +z superior).
  */
-export type Vec3 = [number, number, number];
+import type { Vec3 } from '../preprocess/geometry';
+
+export type { Vec3 };
 
 /** One image plane and what its headers say about it. */
 export interface DicomFrame {
