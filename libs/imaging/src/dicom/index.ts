@@ -8,3 +8,5 @@ export * from './read-file';
 export * from './scan';
 export * from './transfer-syntax';
 export * from './read-dce';
+export * from './mask';
+export * from './world-to-voxel';

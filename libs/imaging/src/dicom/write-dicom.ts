@@ -210,3 +210,95 @@ export function writeEnhancedMr(
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, encode(dataset, ENHANCED_MR_IMAGE));
 }
+
+const SEGMENTATION = '1.2.840.10008.5.1.4.1.1.66.4';
+const RT_STRUCTURE_SET = '1.2.840.10008.5.1.4.1.1.481.3';
+
+/** A binary DICOM-SEG on a series' grid: one frame per (segment, slice) that `inside` marks. */
+export function writeSeg(
+  file: string,
+  series: SyntheticSeries,
+  segments: Array<{ number: number; label: string; inside: (i: number, j: number, k: number) => boolean }>,
+  frameOfReferenceUid = series.frameOfReferenceUid,
+): void {
+  const plane = series.rows * series.columns;
+  const frames: Array<{ segment: number; k: number }> = [];
+  for (const s of segments) for (let k = 0; k < series.slices; k++) frames.push({ segment: s.number, k });
+  const bits = new Uint8Array(Math.ceil((plane * frames.length) / 8));
+  frames.forEach(({ segment, k }, n) => {
+    const inside = segments.find((s) => s.number === segment)!.inside;
+    for (let j = 0; j < series.rows; j++)
+      for (let i = 0; i < series.columns; i++) {
+        const index = n * plane + j * series.columns + i;
+        if (inside(i, j, k)) bits[index >> 3] |= 1 << (index & 7);
+      }
+  });
+  const dataset: NaturalDataset = {
+    ...commonTags({ ...series, frameOfReferenceUid }),
+    Modality: 'SEG',
+    SeriesInstanceUID: `${series.seriesUid}.77`,
+    SeriesNumber: 77,
+    SeriesDescription: 'tumour segmentation',
+    SOPClassUID: SEGMENTATION,
+    SOPInstanceUID: `${series.seriesUid}.77.1`,
+    BitsAllocated: 1,
+    BitsStored: 1,
+    HighBit: 0,
+    PixelRepresentation: 0,
+    SegmentationType: 'BINARY',
+    NumberOfFrames: frames.length,
+    SegmentSequence: segments.map((s) => ({
+      SegmentNumber: s.number,
+      SegmentLabel: s.label,
+      SegmentAlgorithmType: 'MANUAL',
+    })),
+    SharedFunctionalGroupsSequence: [
+      {
+        PlaneOrientationSequence: [{ ImageOrientationPatient: series.orientation }],
+        PixelMeasuresSequence: [{ PixelSpacing: series.pixelSpacing, SliceThickness: series.sliceSpacing }],
+      },
+    ],
+    PerFrameFunctionalGroupsSequence: frames.map(({ segment, k }) => ({
+      PlanePositionSequence: [{ ImagePositionPatient: slicePosition(series, k) }],
+      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: segment }],
+    })),
+    PixelData: bits.buffer,
+  };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, encode(dataset, SEGMENTATION));
+}
+
+/** An RTSTRUCT with closed planar contours given as flat LPS [x, y, z, x, y, z, …] lists. */
+export function writeRtstruct(
+  file: string,
+  series: SyntheticSeries,
+  rois: Array<{ number: number; name: string; contours: number[][] }>,
+  frameOfReferenceUid = series.frameOfReferenceUid,
+): void {
+  const dataset: NaturalDataset = {
+    PatientID: series.patientId,
+    StudyInstanceUID: series.studyUid,
+    SeriesInstanceUID: `${series.seriesUid}.88`,
+    SeriesNumber: 88,
+    Modality: 'RTSTRUCT',
+    SOPClassUID: RT_STRUCTURE_SET,
+    SOPInstanceUID: `${series.seriesUid}.88.1`,
+    StructureSetLabel: 'contours',
+    ReferencedFrameOfReferenceSequence: [{ FrameOfReferenceUID: frameOfReferenceUid }],
+    StructureSetROISequence: rois.map((r) => ({
+      ROINumber: r.number,
+      ROIName: r.name,
+      ReferencedFrameOfReferenceUID: frameOfReferenceUid,
+    })),
+    ROIContourSequence: rois.map((r) => ({
+      ReferencedROINumber: r.number,
+      ContourSequence: r.contours.map((xyz) => ({
+        ContourGeometricType: 'CLOSED_PLANAR',
+        NumberOfContourPoints: xyz.length / 3,
+        ContourData: xyz,
+      })),
+    })),
+  };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, encode(dataset, RT_STRUCTURE_SET));
+}
