@@ -9,6 +9,8 @@ import { readNifti } from '../nifti/read';
 import { affineMaxDifference } from '../nifti/read-affine';
 import { firstNonFinite, mayHoldNonFinite } from '../nifti/read-stats';
 import { Affine, NiftiImage } from '../nifti/types';
+import { isDicomSource } from '../dicom/source';
+import { readDicomDceSeries, readDicomMaskOnGrid } from './dicom-inputs';
 import { ManifestRow } from './manifest';
 
 export interface PatientLoadOptions {
@@ -34,6 +36,10 @@ export interface DceSeries {
   data: Float32Array;
   /** False when the stored datatype cannot hold NaN/Inf (scaled integers), so no scan is needed. */
   mayHoldNonFinite: boolean;
+  /** Seconds per stored phase from the DICOM headers (the manifest's phase_times win). */
+  phaseTimes?: number[] | null;
+  /** DICOM Frame of Reference UID, which a DICOM mask must share. */
+  frameOfReferenceUid?: string;
 }
 
 export interface LoadedPatient {
@@ -67,13 +73,19 @@ export async function loadPatient(
 
   // The mask is read alongside the DCE (both decompress on libuv's pool); its error, if any, is
   // reported after the DCE's so the reason does not depend on timing.
-  const maskRead = readImage(row.maskPath, show, 'mask').then(
-    (image) => ({ image }),
-    (error: unknown) => ({ error }),
-  );
+  // A DICOM mask (SEG/RTSTRUCT) needs the DCE's grid and Frame of Reference, so it comes after.
+  const maskIsDicom = await isDicomSource(row.maskPath);
+  const maskRead = maskIsDicom
+    ? undefined
+    : readImage(row.maskPath, show, 'mask').then(
+        (image) => ({ image }),
+        (error: unknown) => ({ error }),
+      );
   const dce =
     row.dcePaths.length === 1
-      ? await readDce4d(row.dcePaths[0], show)
+      ? (await isDicomSource(row.dcePaths[0]))
+        ? await readDicomDceSeries(row.dcePaths[0], show)
+        : await readDce4d(row.dcePaths[0], show)
       : await readDcePhases(row.dcePaths, show);
   if (dce.storedPhases < phases) {
     throw new PatientRowError(`too few phases: ${dce.storedPhases} in the DCE, the model needs ${phases}`);
@@ -92,7 +104,13 @@ export async function loadPatient(
     );
   }
 
-  const maskOutcome = await maskRead;
+  const times = row.phaseTimes ?? dce.phaseTimes ?? null;
+  if (maskIsDicom) {
+    const { mask, tumourVoxels } = await readDicomMaskOnGrid(row.maskPath, dce, show);
+    const { phaseOrder, phaseTimes } = acquisitionOrder(dce.storedPhases, times, phases);
+    return { row, dce, mask, tumourVoxels, phaseOrder, phaseTimes };
+  }
+  const maskOutcome = await maskRead!;
   if ('error' in maskOutcome) throw maskOutcome.error;
   const maskImage = maskOutcome.image;
   const maskDims = spatialDims(maskImage, show(row.maskPath), 'mask');
@@ -117,7 +135,7 @@ export async function loadPatient(
   if (tumourVoxels === 0)
     throw new PatientRowError(`empty mask: no voxel ≥ ${threshold} in ${show(row.maskPath)}`);
 
-  const { phaseOrder, phaseTimes } = acquisitionOrder(dce.storedPhases, row.phaseTimes, phases);
+  const { phaseOrder, phaseTimes } = acquisitionOrder(dce.storedPhases, times, phases);
   return { row, dce, mask, tumourVoxels, phaseOrder, phaseTimes };
 }
 

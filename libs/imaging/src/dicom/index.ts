@@ -9,4 +9,5 @@ export * from './scan';
 export * from './transfer-syntax';
 export * from './read-dce';
 export * from './mask';
+export * from './source';
 export * from './world-to-voxel';
