@@ -8,6 +8,8 @@ import { registerKeys } from './commands/keys';
 import { registerSynth } from './commands/synth';
 import { registerRoc } from './commands/roc';
 import { registerInspect } from './commands/inspect';
+import { registerConvert } from './commands/convert';
+import { registerCohort } from './commands/cohort';
 import { registerTrain } from './commands/train';
 import { registerEvaluate } from './commands/evaluate';
 import { registerPredict } from './commands/predict';
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerSynth(program);
   registerInspect(program);
+  registerConvert(program);
+  registerCohort(program);
   registerTrain(program);
   registerEvaluate(program);
   registerPredict(program);

@@ -27,7 +27,7 @@ const series: SyntheticSeries = {
   phases: 4,
   phaseTag: 'temporal-position',
   phaseTimes: [0, 35, 75, 180],
-  value: (i, j, k, t) => 100 + t * 10 + i,
+  value: (i, _j, _k, t) => 100 + t * 10 + i,
 };
 
 function row(dce: string, mask: string) {

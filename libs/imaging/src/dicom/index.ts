@@ -10,4 +10,5 @@ export * from './transfer-syntax';
 export * from './read-dce';
 export * from './mask';
 export * from './source';
+export * from './draft-manifest';
 export * from './world-to-voxel';
