@@ -5,7 +5,7 @@ import { InputError, Log } from '../../../../libs/common/src';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import type { AgentEvent } from '../../../site-agent/src';
 import { commandLogger, globalOptions } from '../context';
-import { checkCohortPath, TINY_MODEL } from './model-inputs';
+import { checkCohortPath, checkCohortPhases, TINY_MODEL } from './model-inputs';
 
 interface AgentCommandOptions {
   kit: string;
@@ -75,6 +75,7 @@ export function registerAgent(program: Command): void {
         log,
       });
       for (const line of formatCohortReport(cohort.report)) out(line);
+      checkCohortPhases(cohort.report, config, `--cohort ${cohortDir}`);
       const data = cohortData(cohort);
       const samples = await data();
       if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);

@@ -4,7 +4,12 @@ import { InputError, Log, PhccError } from '../../../../libs/common/src';
 import { loadCohort } from '../../../../libs/imaging/src';
 import { initBackend } from '../../../../libs/model/src/backend';
 import { loadWeightsInto, readModelMetadata, saveModel } from '../../../../libs/model/src/io';
-import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
+import {
+  describePhases,
+  ModelConfig,
+  modelConfig,
+  parsePhaseSpec,
+} from '../../../../libs/model/src/network/config';
 import { PhccModel } from '../../../../libs/model/src/network/model';
 import {
   DEFAULT_FINETUNE_OPTIONS,
@@ -23,6 +28,7 @@ import { trainProgressView } from '../progress';
 import {
   buildPreprocessing,
   checkCohortPath,
+  checkCohortPhases,
   checkModelDir,
   cohortName,
   collectPatients,
@@ -56,6 +62,7 @@ interface TrainCliOptions {
   balance: string;
   labelledFraction?: string;
   tiny?: boolean;
+  phases?: string;
   json?: boolean;
 }
 
@@ -124,6 +131,11 @@ export function registerTrain(program: Command): void {
       "fine-tune on this share of each site's labels (stratified by class; the rest count as unlabelled, still used by SSL)",
     )
     .option('--tiny', 'a tiny model (32×32 crops) for smoke runs; not for real use')
+    .option(
+      '--phases <spec>',
+      'DCE phases the model takes: a count (4 = pre, arterial, portal_venous, delayed; 6 = the gadoxetate default), ' +
+        'gadoxetate-6, extracellular-4, or comma-separated names (name:seconds for nominal times); saved with the model',
+    )
     .option('--json', 'end the output with one JSON line')
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
@@ -134,10 +146,14 @@ export function registerTrain(program: Command): void {
       if (duplicate) {
         throw new InputError(`--cohort: two cohorts are both named "${duplicate}" (site names must differ)`);
       }
+      const phases: Partial<ModelConfig> = opts.phases === undefined ? {} : parsePhaseSpec(opts.phases);
       const config = plan.from
         ? readModelMetadata(plan.from).config
-        : modelConfig(opts.tiny ? TINY_MODEL : {});
+        : modelConfig({ ...(opts.tiny ? TINY_MODEL : {}), ...phases });
       if (plan.from && opts.tiny) log.warn('--tiny ignored: the model config comes from --from');
+      if (plan.from && phases.phases !== undefined && phases.phases !== config.phases) {
+        throw new InputError(`--phases: the model in --from takes ${describePhases(config)}`);
+      }
       const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
 
       const { patients, sites } = await loadTrainingPatients(
@@ -296,6 +312,7 @@ async function loadTrainingPatients(
       phases: config.phases,
       log,
     });
+    checkCohortPhases(cohort.report, config, `--cohort ${dirs[i]}`);
     let train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
     if (train.length === 0) throw new InputError(`--cohort ${dirs[i]}: no usable training-split patients`);
     log.info({ site: names[i], train: train.length }, `${names[i]}: ${train.length} training patients`);
