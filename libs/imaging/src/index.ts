@@ -16,3 +16,5 @@ export * from './preprocess/crop';
 export * from './preprocess/preprocess-patient';
 export * from './synth';
 export * from './dicom';
+export * from './preprocess/resample-volume';
+export * from './public-data/lld-mmri';

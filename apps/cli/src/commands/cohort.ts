@@ -4,7 +4,13 @@ import { dirname, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { InputError } from '../../../../libs/common/src';
-import { draftManifest, draftManifestCsv, scanDicom } from '../../../../libs/imaging/src';
+import {
+  convertLldMmri,
+  draftManifest,
+  draftManifestCsv,
+  LLD_MMRI_HCC_CATEGORY,
+  scanDicom,
+} from '../../../../libs/imaging/src';
 import { commandLogger } from '../context';
 
 interface CohortBuildOptions {
@@ -82,4 +88,40 @@ export function registerCohort(program: Command): void {
         );
       }
     });
+
+  cohort
+    .command('lld-mmri')
+    .summary('turn a downloaded LLD-MMRI 2023 data set into a site cohort (HCC-vs-other PROXY label)')
+    .description(
+      'Reads <data>/images/<patient>/<study>/<series>.nii.gz and <data>/labels/Annotation.json of\n' +
+        'LLD-MMRI 2023 and writes <out>/manifest.csv + images: the phases C-pre, C+A, C+V, C+Delay\n' +
+        'resampled onto the arterial grid as one 4-D NIfTI, a box mask per lesion, and label 1 for\n' +
+        'HCC, 0 for the other lesion types. That label is a PROXY (the data set grades no\n' +
+        'proliferative HCC). Train with --phases 4. The data set may not be redistributed: keep <out> local.',
+    )
+    .argument('<data>', 'LLD-MMRI 2023 folder (holding images/ and labels/)')
+    .requiredOption('--out <dir>', 'cohort folder to write')
+    .option('--test-fraction <f>', 'share of patients in the test split (stable hash of the id)', '0.3')
+    .option('--hcc-category <n>', 'category number of HCC in Annotation.json', String(LLD_MMRI_HCC_CATEGORY))
+    .option('--json', 'end the output with one JSON line')
+    .action(
+      async (
+        data: string,
+        opts: { out: string; testFraction: string; hccCategory: string; json?: boolean },
+      ) => {
+        const testFraction = Number(opts.testFraction);
+        if (!(testFraction >= 0 && testFraction <= 1))
+          throw new InputError(`--test-fraction must be in [0, 1] (got ${opts.testFraction})`);
+        const hccCategory = Number(opts.hccCategory);
+        if (!Number.isInteger(hccCategory))
+          throw new InputError(`--hcc-category must be an integer (got ${opts.hccCategory})`);
+        const summary = await convertLldMmri({ dataDir: data, outDir: opts.out, testFraction, hccCategory });
+        const lines = [
+          `wrote ${summary.manifestPath}: ${summary.rows} lesions (${summary.hcc} HCC = label 1, a proxy label), ${summary.skipped.length} patients skipped`,
+          ...summary.skipped.map((s) => `  skipped ${s.patient}: ${s.reason}`),
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+        if (opts.json) process.stdout.write(JSON.stringify(summary) + '\n');
+      },
+    );
 }
