@@ -59,15 +59,18 @@ export function decodeFrame(f: DicomFrame, bytes: Uint8Array, out: Float32Array,
     bytesPerSample,
     f.pixelRepresentation === 1,
   );
+  // Row by row: TypedArray.set converts the integer samples to float32 natively; rescaling is
+  // then one multiply-add pass over float32 only (monomorphic, so V8 keeps it tight).
   const scaled = slope !== 1 || intercept !== 0;
   for (let r = 0; r < rows; r++) {
-    const src = r * columns;
     const dst = offset + (rows - 1 - r) * columns;
-    if (scaled) for (let c = 0; c < columns; c++) out[dst + c] = samples[src + c] * slope + intercept;
-    else for (let c = 0; c < columns; c++) out[dst + c] = samples[src + c];
+    out.set(samples.subarray(r * columns, (r + 1) * columns), dst);
+    if (scaled) for (let c = dst; c < dst + columns; c++) out[c] = out[c] * slope + intercept;
   }
   return true;
 }
+
+type SampleArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
 function sampleView(
   buffer: ArrayBufferLike,
@@ -75,7 +78,7 @@ function sampleView(
   count: number,
   bytes: number,
   signed: boolean,
-): ArrayLike<number> {
+): SampleArray {
   if (bytes === 1)
     return signed ? new Int8Array(buffer, byteOffset, count) : new Uint8Array(buffer, byteOffset, count);
   if (bytes === 2)

@@ -10,7 +10,7 @@ import { affineMaxDifference } from '../nifti/read-affine';
 import { frameSuffix, StackGeometry, StackGeometryError, stackGeometry } from './geometry';
 import { assembleStudy, DceAssemblyError, DcePhase, PhaseTimeSource, seriesLabel, StudyDce } from './phases';
 import { decodeFrame, pixelBytes, pixelLayoutProblem, storedTypeName } from './pixels';
-import { parseDicom, readDicomBytes } from './read-file';
+import { parseDicomPixelData, readDicomBytes } from './read-file';
 import { DicomScan, scanDicom, ScanOptions } from './scan';
 import { isNativeTransferSyntax, unsupportedTransferSyntax } from './transfer-syntax';
 import { DicomFrame } from './types';
@@ -231,8 +231,7 @@ export async function readPlannedDce(plan: DcePlan, path: string, maxBytes: numb
   const worker = async () => {
     while (next < files.length && !failed) {
       const file = files[next++];
-      const parsed = parseDicom(await readDicomBytes(file), file, true);
-      const pixels = pixelBytes(parsed.dataset.PixelData);
+      const pixels = pixelBytes(parseDicomPixelData(await readDicomBytes(file), file));
       for (const { frame, offset } of byFile.get(file)!) {
         if (!pixels || !decodeFrame(frame, pixels, data, offset)) {
           failed = true;

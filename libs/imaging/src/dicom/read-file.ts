@@ -41,25 +41,53 @@ export interface ParsedDicom {
   transferSyntaxUid: string;
 }
 
-/** Parses a Part 10 file held in memory; `withPixels` false stops before the pixel data. */
-export function parseDicom(bytes: Uint8Array, file: string, withPixels: boolean): ParsedDicom {
+/** The file's bytes as the ArrayBuffer dcmjs wants, copied only when they are a view into a larger one. */
+function wholeBuffer(bytes: Uint8Array): ArrayBuffer {
+  if (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  ) {
+    return bytes.buffer;
+  }
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+function readDict(bytes: Uint8Array, file: string, withPixels: boolean) {
   if (!isDicomPart10(bytes))
     throw new DicomReadError(file, 'not a DICOM Part 10 file (no "DICM" at byte 128)');
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   try {
-    const dict = dcmjs.data.DicomMessage.readFile(buffer, {
+    return dcmjs.data.DicomMessage.readFile(wholeBuffer(bytes), {
       ignoreErrors: false,
       untilTag: withPixels ? null : PIXEL_DATA_TAG,
       includeUntilTagValue: false,
       noCopy: true,
     });
-    const syntax = dict.meta['00020010']?.Value?.[0];
-    const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
-    if (!withPixels) delete dataset.PixelData;
-    return { dataset, transferSyntaxUid: typeof syntax === 'string' ? syntax.trim() : '' };
   } catch (err) {
     throw new DicomReadError(file, `unreadable DICOM (${(err as Error).message})`);
   }
+}
+
+/** Parses a Part 10 file held in memory; `withPixels` false stops before the pixel data. */
+export function parseDicom(bytes: Uint8Array, file: string, withPixels: boolean): ParsedDicom {
+  const dict = readDict(bytes, file, withPixels);
+  const syntax = dict.meta['00020010']?.Value?.[0];
+  let dataset: NaturalDataset;
+  try {
+    dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  } catch (err) {
+    throw new DicomReadError(file, `unreadable DICOM (${(err as Error).message})`);
+  }
+  if (!withPixels) delete dataset.PixelData;
+  return { dataset, transferSyntaxUid: typeof syntax === 'string' ? syntax.trim() : '' };
+}
+
+/**
+ * Only the PixelData element's value (what reading a planned volume needs): skips turning the
+ * whole dataset into keyword form, which costs more than the parse itself.
+ */
+export function parseDicomPixelData(bytes: Uint8Array, file: string): unknown {
+  return readDict(bytes, file, true).dict[PIXEL_DATA_TAG]?.Value;
 }
 
 /** What one file holds, from its header. */
