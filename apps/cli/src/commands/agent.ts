@@ -72,6 +72,7 @@ export function registerAgent(program: Command): void {
         size: config.imageSize,
         slices: config.intensityChannels,
         phases: config.phases,
+        nominalPhaseTimes: config.phaseTimes,
         log,
       });
       for (const line of formatCohortReport(cohort.report)) out(line);

@@ -310,6 +310,7 @@ async function loadTrainingPatients(
       size: config.imageSize,
       slices: config.intensityChannels,
       phases: config.phases,
+      nominalPhaseTimes: config.phaseTimes,
       log,
     });
     checkCohortPhases(cohort.report, config, `--cohort ${dirs[i]}`);
