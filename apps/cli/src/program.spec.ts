@@ -11,6 +11,8 @@ describe('phcc-fed CLI', () => {
       'demo',
       'synth',
       'inspect',
+      'convert',
+      'cohort',
       'train',
       'evaluate',
       'predict',

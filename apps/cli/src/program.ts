@@ -8,6 +8,8 @@ import { registerKeys } from './commands/keys';
 import { registerSynth } from './commands/synth';
 import { registerRoc } from './commands/roc';
 import { registerInspect } from './commands/inspect';
+import { registerConvert } from './commands/convert';
+import { registerCohort } from './commands/cohort';
 import { registerTrain } from './commands/train';
 import { registerEvaluate } from './commands/evaluate';
 import { registerModels } from './commands/models';
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerSynth(program);
   registerInspect(program);
+  registerConvert(program);
+  registerCohort(program);
   registerTrain(program);
   registerEvaluate(program);
   registerModels(program);

@@ -15,3 +15,6 @@ export * from './preprocess/normalise';
 export * from './preprocess/crop';
 export * from './preprocess/preprocess-patient';
 export * from './synth';
+export * from './dicom';
+export * from './preprocess/resample-volume';
+export * from './public-data/lld-mmri';

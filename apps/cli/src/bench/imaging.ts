@@ -11,6 +11,7 @@ import {
   normalTable,
 } from '../../../../libs/imaging/src/synth';
 import { Rng } from '../../../../libs/common/src';
+import { benchDicomRead } from './dicom';
 import { BenchFigures, BenchSuite } from './suite';
 
 /** The Imaging issue's targets on the reference machine (2 cores). */
@@ -25,11 +26,13 @@ const SITES = 3;
  */
 export const imagingSuite: BenchSuite = {
   name: 'imaging',
-  description: 'synthetic cohort generation (3 sites × 120 patients) and loading + preprocessing of one site',
-  async run({ log, print, quick }) {
+  description:
+    'reading a 5-phase DICOM study, synthetic cohort generation (3 sites × 120 patients) and loading + preprocessing of one site',
+  async run(options) {
+    const { log, print, quick } = options;
     const patients = quick ? 20 : 120;
+    const figures: BenchFigures = await benchDicomRead(options);
     const dir = mkdtempSync(join(tmpdir(), 'phcc-bench-imaging-'));
-    const figures: BenchFigures = {};
     try {
       // Baseline: gzip (level 1, as synth writes) of one representative patient's DCE bytes.
       const site = cohortSites(1, 1)[0];

@@ -3,6 +3,7 @@ import { protocolBench } from './protocol';
 import { federationSuite } from './federation';
 import { metricsBench } from './metrics';
 import { imagingSuite } from './imaging';
+import { dicomBench } from './dicom';
 import { trainBench } from './train';
 import { modelBench } from './model';
 import { privacyBench } from './privacy';
@@ -12,6 +13,7 @@ export const BENCH_SUITES: BenchSuite[] = [
   trainBench,
   metricsBench,
   imagingSuite,
+  dicomBench,
   protocolBench,
   federationSuite,
   modelBench,

@@ -1,11 +1,14 @@
 import { Command } from 'commander';
 import {
+  isDicomSource,
   NiftiImage,
   numpyDtypeString,
   orientationCodes,
   readNifti,
   voxelStatistics,
+  readDicomDce,
 } from '../../../../libs/imaging/src';
+import { formatDicomSummary, summariseDicom } from './inspect-dicom';
 
 /** Names of the NIfTI xform codes (nifti1.h NIFTI_XFORM_*), as fslhd prints them. */
 const XFORM_NAMES: Readonly<Record<number, string>> = {
@@ -120,16 +123,24 @@ export function formatSummary(s: InspectSummary): string[] {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .summary('print the header, affine and voxel statistics of a NIfTI file')
+    .summary('print the header, affine and voxel statistics of a NIfTI file or a DICOM DCE series')
     .description(
       'Reads a NIfTI-1 or NIfTI-2 image (.nii or .nii.gz, either byte order) and prints its\n' +
         'dimensions, voxel size and time step, datatype, orientation, sform/qform codes, the\n' +
         'voxel-to-world affine (sform if set, else qform, else pixdim, as nibabel chooses) and the\n' +
-        'min / max / mean of the scaled voxel values.',
+        'min / max / mean of the scaled voxel values.\n' +
+        'Given a DICOM folder (or file), reads its DCE study as `convert` does (docs/IMAGING.md)\n' +
+        'and prints the same keys for the 4-D volume, plus the phases and their times.',
     )
-    .argument('<file>', 'a .nii or .nii.gz file')
+    .argument('<file>', 'a .nii or .nii.gz file, or a DICOM folder or file')
     .option('--json', 'end the output with one JSON line (dims, pixdim, datatype, affine, min, max, mean, …)')
     .action(async (file: string, opts: { json?: boolean }) => {
+      if (await isDicomSource(file)) {
+        const dicom = summariseDicom(file, await readDicomDce(file));
+        for (const line of formatDicomSummary(dicom)) process.stdout.write(line + '\n');
+        if (opts.json) process.stdout.write(JSON.stringify(dicom) + '\n');
+        return;
+      }
       const summary = summariseNifti(file, await readNifti(file));
       for (const line of formatSummary(summary)) process.stdout.write(line + '\n');
       if (opts.json) process.stdout.write(JSON.stringify(summary) + '\n');

@@ -10,12 +10,13 @@ import {
   DEFAULT_CROP_SIZE,
   DEFAULT_PHASES,
   DEFAULT_SLICES,
+  CohortReport,
   LoadedCohort,
   PatientFilter,
   SiteNormalisation,
   validateNormalisation,
 } from '../../../../libs/imaging/src';
-import { ModelConfig } from '../../../../libs/model/src/network/config';
+import { describePhases, ModelConfig } from '../../../../libs/model/src/network/config';
 import { PhccModelMetadata } from '../../../../libs/model/src/io/checkpoint';
 import { PatientSample } from '../../../../libs/model/src/training/types';
 
@@ -160,4 +161,24 @@ export function parseFraction(value: string, option: string): number {
   if (!Number.isFinite(n) || n <= 0 || n > 1)
     throw new InputError(`${option} must be a number in (0, 1] (got "${value}")`);
   return n;
+}
+
+/**
+ * A site whose every DCE has fewer phases than the model takes cannot train or evaluate it: say
+ * so once, with both counts, instead of a report of identically skipped rows.
+ */
+export function checkCohortPhases(
+  report: CohortReport,
+  config: Pick<ModelConfig, 'phases' | 'phaseNames'>,
+  where: string,
+): void {
+  if (report.loaded > 0) return;
+  const short = report.skipped.filter((s) => s.reason.startsWith('too few phases'));
+  if (short.length === 0) return;
+  const counts = [...new Set(short.map((s) => Number(/too few phases: (\d+)/.exec(s.reason)?.[1])))].sort();
+  throw new InputError(
+    `${where}: the model takes ${describePhases(config)} but the cohort's DCEs have ${counts.join(' or ')} ` +
+      `(${short.length} of ${report.rows} rows); train a model with --phases ${counts[counts.length - 1]}, or use DCEs with all ${config.phases} phases`,
+    'PHASE_MISMATCH',
+  );
 }

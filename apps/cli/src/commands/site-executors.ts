@@ -1,6 +1,7 @@
 import { InputError, Log } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
+import { checkCohortPhases } from './model-inputs';
 
 /**
  * A site's cohort loaded and preprocessed for the model, and the stage executors on it: what
@@ -22,9 +23,11 @@ export async function loadSiteExecutors(
     size: config.imageSize,
     slices: config.intensityChannels,
     phases: config.phases,
+    nominalPhaseTimes: config.phaseTimes,
     log,
   });
   for (const line of formatCohortReport(cohort.report)) out(line);
+  checkCohortPhases(cohort.report, config, `--cohort ${cohortDir}`);
   const data = cohortData(cohort);
   const samples = await data();
   if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);

@@ -3,6 +3,7 @@ import { SingleBar } from 'cli-progress';
 import { InputError } from '../../../../libs/common/src';
 import {
   CohortSummary,
+  ContrastAgent,
   generateCohort,
   IMAGE_FEATURES,
   ImageFeature,
@@ -27,6 +28,7 @@ interface SynthCliOptions {
   gzipLevel: string;
   scale: string;
   threads?: string;
+  agent: string;
 }
 
 /** `phcc-fed synth`: write a synthetic multi-centre DCE-MRI consortium, one directory per hospital. */
@@ -36,7 +38,8 @@ export function registerSynth(program: Command): void {
     .summary('generate synthetic multi-centre DCE-MRI cohorts (NIfTI + manifest.csv)')
     .description(
       'Writes, per site, what a hospital would prepare: DIR/site-a/manifest.csv and\n' +
-        'DIR/site-a/images/<id>_dce.nii.gz (4-D: x, y, z, 6 phases) + <id>_mask.nii.gz.\n' +
+        'DIR/site-a/images/<id>_dce.nii.gz (4-D: x, y, z, 6 phases, or 4 with --agent extracellular)\n' +
+        '+ <id>_mask.nii.gz.\n' +
         'Physics (Parker AIF, extended Tofts, dual-input liver, gadoxetate uptake, SPGR signal),\n' +
         'phenotype tendencies and site differences are documented in docs/SYNTHETIC.md.\n' +
         'The ground truth (DIR/ground-truth.csv, DIR/synth.json) is written beside the sites, not in them.\n' +
@@ -62,6 +65,14 @@ export function registerSynth(program: Command): void {
       '1',
     )
     .option('--threads <n>', 'worker threads rendering patients (default: one per core; 0 = in-process)')
+    .addOption(
+      new Option(
+        '--agent <agent>',
+        'contrast agent: gadoxetate (6 phases, hepatobiliary uptake) or extracellular (4 phases: pre, arterial, portal venous, delayed)',
+      )
+        .choices(['gadoxetate', 'extracellular'])
+        .default('gadoxetate'),
+    )
     .option('--report', 'also print how separable the classes are (per-feature and oracle AUC)')
     .option('--json', 'end the output with one JSON line (sites, counts, paths, report)')
     .addOption(new Option('--gzip-level <n>', 'gzip level of the NIfTI files (0–9)').default('1').hideHelp())
@@ -91,6 +102,7 @@ export function registerSynth(program: Command): void {
         gzipLevel: parseInteger(opts.gzipLevel, '--gzip-level'),
         log,
         measureImages: Boolean(opts.report),
+        agent: opts.agent as ContrastAgent,
         threads: opts.threads === undefined ? undefined : parseInteger(opts.threads, '--threads'),
         onPatient: (site) => bar?.update(++done, { site: site.name }),
       }).finally(() => bar?.stop());

@@ -9,7 +9,12 @@ import {
   saveModel,
   TRAINING_PREVALENCE,
 } from '../../../../libs/model/src/io';
-import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
+import {
+  describePhases,
+  ModelConfig,
+  modelConfig,
+  parsePhaseSpec,
+} from '../../../../libs/model/src/network/config';
 import { PhccModel } from '../../../../libs/model/src/network/model';
 import {
   DEFAULT_FINETUNE_OPTIONS,
@@ -28,6 +33,7 @@ import { trainProgressView } from '../progress';
 import {
   buildPreprocessing,
   checkCohortPath,
+  checkCohortPhases,
   checkModelDir,
   cohortName,
   collectPatients,
@@ -61,6 +67,7 @@ interface TrainCliOptions {
   balance: string;
   labelledFraction?: string;
   tiny?: boolean;
+  phases?: string;
   json?: boolean;
 }
 
@@ -129,6 +136,11 @@ export function registerTrain(program: Command): void {
       "fine-tune on this share of each site's labels (stratified by class; the rest count as unlabelled, still used by SSL)",
     )
     .option('--tiny', 'a tiny model (32×32 crops) for smoke runs; not for real use')
+    .option(
+      '--phases <spec>',
+      'DCE phases the model takes: a count (4 = pre, arterial, portal_venous, delayed; 6 = the gadoxetate default), ' +
+        'gadoxetate-6, extracellular-4, or comma-separated names (name:seconds for nominal times); saved with the model',
+    )
     .option('--json', 'end the output with one JSON line')
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
@@ -139,10 +151,14 @@ export function registerTrain(program: Command): void {
       if (duplicate) {
         throw new InputError(`--cohort: two cohorts are both named "${duplicate}" (site names must differ)`);
       }
+      const phases: Partial<ModelConfig> = opts.phases === undefined ? {} : parsePhaseSpec(opts.phases);
       const config = plan.from
         ? readModelMetadata(plan.from).config
-        : modelConfig(opts.tiny ? TINY_MODEL : {});
+        : modelConfig({ ...(opts.tiny ? TINY_MODEL : {}), ...phases });
       if (plan.from && opts.tiny) log.warn('--tiny ignored: the model config comes from --from');
+      if (plan.from && phases.phases !== undefined && phases.phases !== config.phases) {
+        throw new InputError(`--phases: the model in --from takes ${describePhases(config)}`);
+      }
       const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
 
       const { patients, sites } = await loadTrainingPatients(
@@ -299,8 +315,10 @@ async function loadTrainingPatients(
       size: config.imageSize,
       slices: config.intensityChannels,
       phases: config.phases,
+      nominalPhaseTimes: config.phaseTimes,
       log,
     });
+    checkCohortPhases(cohort.report, config, `--cohort ${dirs[i]}`);
     let train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
     if (train.length === 0) throw new InputError(`--cohort ${dirs[i]}: no usable training-split patients`);
     log.info({ site: names[i], train: train.length }, `${names[i]}: ${train.length} training patients`);

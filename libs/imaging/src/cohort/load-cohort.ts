@@ -225,5 +225,6 @@ function pick(options: LoadCohortOptions): PatientLoadOptions {
   const out: PatientLoadOptions = {};
   if (options.affineToleranceMm !== undefined) out.affineToleranceMm = options.affineToleranceMm;
   if (options.maskThreshold !== undefined) out.maskThreshold = options.maskThreshold;
+  if (options.nominalPhaseTimes !== undefined) out.nominalPhaseTimes = options.nominalPhaseTimes;
   return out;
 }

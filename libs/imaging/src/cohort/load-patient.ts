@@ -9,6 +9,8 @@ import { readNifti } from '../nifti/read';
 import { affineMaxDifference } from '../nifti/read-affine';
 import { firstNonFinite, mayHoldNonFinite } from '../nifti/read-stats';
 import { Affine, NiftiImage } from '../nifti/types';
+import { isDicomSource } from '../dicom/source';
+import { readDicomDceSeries, readDicomMaskOnGrid } from './dicom-inputs';
 import { ManifestRow } from './manifest';
 
 export interface PatientLoadOptions {
@@ -18,6 +20,12 @@ export interface PatientLoadOptions {
   affineToleranceMm?: number;
   /** Mask voxels ≥ this are tumour (default 0.5: works for 0/1 masks and interpolated ones). */
   maskThreshold?: number;
+  /**
+   * Nominal seconds after injection of the model's phases (its config's phaseTimes). With them, a
+   * DCE holding more phases than the model takes, and times for them, gives the phases nearest
+   * these times (in order) instead of the first ones.
+   */
+  nominalPhaseTimes?: number[];
 }
 
 export const DEFAULT_PHASES = 6;
@@ -34,6 +42,10 @@ export interface DceSeries {
   data: Float32Array;
   /** False when the stored datatype cannot hold NaN/Inf (scaled integers), so no scan is needed. */
   mayHoldNonFinite: boolean;
+  /** Seconds per stored phase from the DICOM headers (the manifest's phase_times win). */
+  phaseTimes?: number[] | null;
+  /** DICOM Frame of Reference UID, which a DICOM mask must share. */
+  frameOfReferenceUid?: string;
 }
 
 export interface LoadedPatient {
@@ -67,13 +79,19 @@ export async function loadPatient(
 
   // The mask is read alongside the DCE (both decompress on libuv's pool); its error, if any, is
   // reported after the DCE's so the reason does not depend on timing.
-  const maskRead = readImage(row.maskPath, show, 'mask').then(
-    (image) => ({ image }),
-    (error: unknown) => ({ error }),
-  );
+  // A DICOM mask (SEG/RTSTRUCT) needs the DCE's grid and Frame of Reference, so it comes after.
+  const maskIsDicom = await isDicomSource(row.maskPath);
+  const maskRead = maskIsDicom
+    ? undefined
+    : readImage(row.maskPath, show, 'mask').then(
+        (image) => ({ image }),
+        (error: unknown) => ({ error }),
+      );
   const dce =
     row.dcePaths.length === 1
-      ? await readDce4d(row.dcePaths[0], show)
+      ? (await isDicomSource(row.dcePaths[0]))
+        ? await readDicomDceSeries(row.dcePaths[0], show)
+        : await readDce4d(row.dcePaths[0], show)
       : await readDcePhases(row.dcePaths, show);
   if (dce.storedPhases < phases) {
     throw new PatientRowError(`too few phases: ${dce.storedPhases} in the DCE, the model needs ${phases}`);
@@ -92,7 +110,18 @@ export async function loadPatient(
     );
   }
 
-  const maskOutcome = await maskRead;
+  const times = row.phaseTimes ?? dce.phaseTimes ?? null;
+  if (maskIsDicom) {
+    const { mask, tumourVoxels } = await readDicomMaskOnGrid(row.maskPath, dce, show);
+    const { phaseOrder, phaseTimes } = acquisitionOrder(
+      dce.storedPhases,
+      times,
+      phases,
+      options.nominalPhaseTimes,
+    );
+    return { row, dce, mask, tumourVoxels, phaseOrder, phaseTimes };
+  }
+  const maskOutcome = await maskRead!;
   if ('error' in maskOutcome) throw maskOutcome.error;
   const maskImage = maskOutcome.image;
   const maskDims = spatialDims(maskImage, show(row.maskPath), 'mask');
@@ -117,7 +146,12 @@ export async function loadPatient(
   if (tumourVoxels === 0)
     throw new PatientRowError(`empty mask: no voxel ≥ ${threshold} in ${show(row.maskPath)}`);
 
-  const { phaseOrder, phaseTimes } = acquisitionOrder(dce.storedPhases, row.phaseTimes, phases);
+  const { phaseOrder, phaseTimes } = acquisitionOrder(
+    dce.storedPhases,
+    times,
+    phases,
+    options.nominalPhaseTimes,
+  );
   return { row, dce, mask, tumourVoxels, phaseOrder, phaseTimes };
 }
 
@@ -137,16 +171,24 @@ function binariseMask(values: Float32Array, threshold: number, out: Uint8Array):
 
 /**
  * Phases sorted by their time after injection when the manifest gives times (a site may store
- * them in another order), else as stored; the first `phases` of them are the model's input.
+ * them in another order), else as stored; the first `phases` of them are the model's input, or,
+ * given the model's nominal times and more stored phases than it takes, the ones nearest them.
  */
 export function acquisitionOrder(
   stored: number,
   times: number[] | null,
   phases: number,
+  nominal?: number[],
 ): { phaseOrder: number[]; phaseTimes: number[] | null } {
   const order = Array.from({ length: stored }, (_, i) => i);
   if (times) order.sort((a, b) => times[a] - times[b] || a - b);
-  const phaseOrder = order.slice(0, phases);
+  const phaseOrder =
+    times && nominal && nominal.length === phases && stored > phases
+      ? nearestInOrder(
+          order.map((i) => times[i]),
+          nominal,
+        ).map((k) => order[k])
+      : order.slice(0, phases);
   return { phaseOrder, phaseTimes: times ? phaseOrder.map((i) => times[i]) : null };
 }
 
@@ -255,4 +297,37 @@ function describeAffineGap(a: Affine, b: Affine): string {
   return worst.c === 3
     ? `origin ${AFFINE_PARTS[worst.r]}: ${a[worst.r][3]} vs ${b[worst.r][3]}`
     : `axis ${worst.c} direction/spacing, element [${worst.r}][${worst.c}]: ${a[worst.r][worst.c]} vs ${b[worst.r][worst.c]}`;
+}
+
+/**
+ * Indices into `sorted` (ascending times), one per nominal time and increasing, that minimise the
+ * summed |time − nominal| (dynamic programming; ties go to the earlier phase).
+ */
+export function nearestInOrder(sorted: number[], nominal: number[]): number[] {
+  const n = sorted.length;
+  const m = nominal.length;
+  // cost[j][i]: best total for model phases 0..j with phase j taken from stored i.
+  const cost = Array.from({ length: m }, () => new Array<number>(n).fill(Infinity));
+  const from = Array.from({ length: m }, () => new Array<number>(n).fill(-1));
+  for (let i = 0; i < n; i++) cost[0][i] = Math.abs(sorted[i] - nominal[0]);
+  for (let j = 1; j < m; j++) {
+    let best = Infinity;
+    let bestAt = -1;
+    for (let i = j; i < n; i++) {
+      if (cost[j - 1][i - 1] < best) {
+        best = cost[j - 1][i - 1];
+        bestAt = i - 1;
+      }
+      cost[j][i] = best + Math.abs(sorted[i] - nominal[j]);
+      from[j][i] = bestAt;
+    }
+  }
+  let end = m - 1;
+  for (let i = m - 1; i < n; i++) if (cost[m - 1][i] < cost[m - 1][end]) end = i;
+  const picked = new Array<number>(m);
+  for (let j = m - 1; j >= 0; j--) {
+    picked[j] = end;
+    end = from[j][end];
+  }
+  return picked;
 }

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { InputError, Log, packageVersion, silentLog } from '../../../common/src';
 import { assignSplits, Assignment } from './assign';
 import { ImageFeature } from './image-features';
-import { PHASE_NAMES } from './kinetics';
+import { phaseNamesOf } from './kinetics';
 import { PATIENT_STREAMS } from './patient';
 import { drawPhenotype, PHENOTYPE_FEATURES, TumourPhenotype } from './phenotype';
 import { RenderedPatient } from './render';
 import { createRenderPool, RenderPool } from './render-pool';
 import { childSeed, SITE_STREAMS, streamRng } from './seeds';
-import { drawSiteProfile, SiteProfile } from './sites';
+import { ContrastAgent, drawSiteProfile, SiteProfile } from './sites';
 
 export interface SynthOptions {
   outDir: string;
@@ -44,6 +44,11 @@ export interface SynthOptions {
   measureImages?: boolean;
   /** Worker threads rendering patients (default: one per core when built; 0 = in-process). */
   threads?: number;
+  /**
+   * Contrast agent of every site (default gadoxetate: six phases); `extracellular` makes the
+   * four-phase protocol of an extracellular agent (pre, arterial, portal venous, delayed).
+   */
+  agent?: ContrastAgent;
   /** Called after each patient is written. */
   onPatient?: (site: SiteProfile, written: number) => void;
 }
@@ -87,12 +92,14 @@ export function cohortSites(
   sites: number,
   labelledFraction?: number,
   scale = 1,
+  agent: ContrastAgent = 'gadoxetate',
 ): SiteProfile[] {
   return Array.from({ length: sites }, (_, s) => {
     const siteSeed = childSeed(seed, s);
     const profile = drawSiteProfile(s, siteSeed, streamRng(siteSeed, SITE_STREAMS.profile), {
       firstSiteIs3T: (seed & 1) === 1,
       labelledFraction,
+      agent,
     });
     return scale === 1 ? profile : shrinkSite(profile, scale);
   });
@@ -177,7 +184,14 @@ export async function generateCohort(options: SynthOptions): Promise<CohortSumma
   if (existsSync(options.outDir) && !statSync(options.outDir).isDirectory()) {
     throw new InputError(`--out ${options.outDir} exists and is not a directory`);
   }
-  const profiles = cohortSites(seed, options.sites, options.labelledFraction, options.scale ?? 1);
+  const agent = options.agent ?? 'gadoxetate';
+  if (agent !== 'gadoxetate' && options.measureImages) {
+    // The image features (washout, hepatobiliary ratio, capsule) are defined on the six phases.
+    throw new InputError(
+      '--report measures the six-phase gadoxetate protocol; leave it out with --agent extracellular',
+    );
+  }
+  const profiles = cohortSites(seed, options.sites, options.labelledFraction, options.scale ?? 1, agent);
   const occupied = profiles
     .map((p) => join(options.outDir, p.name))
     .filter((dir) => existsSync(dir) && readdirSync(dir).length > 0);
@@ -341,7 +355,8 @@ function writeGroundTruth(
     testFraction: options.testFraction ?? 0.3,
     valFraction: options.valFraction ?? 0,
     labelledFraction: options.labelledFraction ?? null,
-    phases: PHASE_NAMES,
+    agent: options.agent ?? 'gadoxetate',
+    phases: phaseNamesOf(options.agent ?? 'gadoxetate'),
     sites: sites.map((s) => ({
       ...s.profile,
       dir: s.profile.name,

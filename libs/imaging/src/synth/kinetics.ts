@@ -6,6 +6,8 @@
 import { Rng } from '../../../common/src';
 import { bloodAif, Curve, curveAt, delayCurve, disperseCurve, HEMATOCRIT, sampleCurve } from './physics/aif';
 import {
+  EXTRACELLULAR_DOSE_SCALE,
+  EXTRACELLULAR_R1,
   GADOXETATE_DOSE_SCALE,
   GADOXETATE_R1,
   relaxationRate,
@@ -33,6 +35,14 @@ export const PHASE_NAMES = [
   'transitional',
   'hepatobiliary',
 ] as const;
+
+/** The extracellular-agent protocol's four phases, in acquisition order. */
+export const EXTRACELLULAR_PHASE_NAMES = ['pre', 'arterial', 'portal_venous', 'delayed'] as const;
+
+/** Phase names of a site's protocol. */
+export function phaseNamesOf(agent: SiteProfile['agent']): readonly string[] {
+  return agent === 'extracellular' ? EXTRACELLULAR_PHASE_NAMES : PHASE_NAMES;
+}
 
 /** What the painter mixes: each compartment has one signal per phase. */
 export const COMPARTMENTS = [
@@ -122,6 +132,15 @@ export function drawKineticParameters(rng: Rng, phenotype: TumourPhenotype): Kin
 /** Phase times (s after injection) from the site protocol plus this patient's jitter. */
 export function drawPhaseTimes(rng: Rng, site: SiteProfile, arrivalS: number): number[] {
   const t = site.timing;
+  if (site.agent === 'extracellular') {
+    // Late arterial, portal venous and the transitional time as the delayed phase (~3 min).
+    return [
+      0,
+      arrivalS + t.lateArterialAfterArrival + rng.normal(0, 2.5),
+      t.portalVenous + rng.normal(0, 5),
+      t.transitional + rng.normal(0, 10),
+    ].map((x, i) => (i === 0 ? 0 : Math.round(Math.max(1, x) * 10) / 10));
+  }
   return [
     0,
     arrivalS + t.earlyArterialAfterArrival + rng.normal(0, 1.5),
@@ -139,9 +158,14 @@ export function computeKinetics(
   phaseTimesS: number[],
 ): PatientKinetics {
   const duration = Math.max(...phaseTimesS) / 60 + 0.5;
+  // An extracellular agent is not taken up by hepatocytes: no uptake term in liver or tumour.
+  const extracellular = site.agent === 'extracellular';
+  const uptake = (rate: number) => (extracellular ? 0 : rate);
   const arrival = params.arrivalS / 60;
   const arterialPlasma = sampleCurve(
-    (t) => bloodAif(t - arrival, GADOXETATE_DOSE_SCALE) / (1 - HEMATOCRIT),
+    (t) =>
+      bloodAif(t - arrival, extracellular ? EXTRACELLULAR_DOSE_SCALE : GADOXETATE_DOSE_SCALE) /
+      (1 - HEMATOCRIT),
     duration,
     GRID_STEP_MIN,
   );
@@ -154,7 +178,10 @@ export function computeKinetics(
 
   const curves: Record<Compartment, Curve> = {
     background: extendedTofts(arterialPlasma, params.background),
-    liver: addCurves(extendedTofts(liverInput, params.liver), hepatocyteUptake(liverInput, params.liver)),
+    liver: addCurves(
+      extendedTofts(liverInput, params.liver),
+      hepatocyteUptake(liverInput, { ...params.liver, uptakeRate: uptake(params.liver.uptakeRate) }),
+    ),
     arterialBlood: scaleCurve(arterialPlasma, toBlood),
     portalBlood: scaleCurve(portalPlasma, toBlood),
     venousBlood: scaleCurve(venousPlasma, toBlood),
@@ -162,14 +189,14 @@ export function computeKinetics(
     tumour: addCurves(
       extendedTofts(tumourInput, params.tumour),
       hepatocyteUptake(tumourInput, {
-        uptakeRate: params.tumour.uptakeRate,
+        uptakeRate: uptake(params.tumour.uptakeRate),
         effluxRate: params.liver.effluxRate,
       }),
     ),
     necrosis: extendedTofts(arterialPlasma, params.necrosis),
   };
 
-  const r1 = GADOXETATE_R1[site.fieldStrength];
+  const r1 = (extracellular ? EXTRACELLULAR_R1 : GADOXETATE_R1)[site.fieldStrength];
   const sequence: SpgrSequence = { trMs: site.trMs, flipDeg: site.flipDeg };
   const concentration = {} as Record<Compartment, number[]>;
   const signal = {} as Record<Compartment, number[]>;

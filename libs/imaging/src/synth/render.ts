@@ -6,7 +6,6 @@
 import { gzipSync } from 'node:zlib';
 import { encodeNifti } from '../nifti/write';
 import { ImageFeature, measureImageFeatures } from './image-features';
-import { PHASE_NAMES } from './kinetics';
 import { generatePatient } from './patient';
 import { TumourPhenotype } from './phenotype';
 import { SITE_STREAMS, streamRng } from './seeds';
@@ -50,12 +49,12 @@ export function renderPatient(req: RenderRequest): RenderedPatient {
   const p = generatePatient(req.site, req.index, siteNormals(req.site));
   const { nx, ny, nz } = p.grid;
   const dce = encodeNifti({
-    dims: [nx, ny, nz, PHASE_NAMES.length],
+    dims: [nx, ny, nz, p.phaseTimesS.length],
     affine: p.affine,
     datatype: 'int16',
     data: p.volume.stored,
     sclSlope: p.volume.sclSlope,
-    description: `phcc-fed synth ${p.site} ${p.id} DCE ${PHASE_NAMES.length} phases`,
+    description: `phcc-fed synth ${p.site} ${p.id} DCE ${p.phaseTimesS.length} phases`,
   });
   const mask = encodeNifti({
     dims: [nx, ny, nz],

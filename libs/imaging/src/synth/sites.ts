@@ -6,9 +6,18 @@
 import { Rng } from '../../../common/src';
 import { FieldStrength } from './physics/signal';
 
+/**
+ * The contrast agent, which decides the protocol: gadoxetate (hepatobiliary uptake, six phases up
+ * to the 20-minute hepatobiliary phase) or an extracellular agent (no uptake, the usual four
+ * phases: pre-contrast, arterial, portal venous, delayed).
+ */
+export type ContrastAgent = 'gadoxetate' | 'extracellular';
+export const CONTRAST_AGENTS: readonly ContrastAgent[] = ['gadoxetate', 'extracellular'];
+
 export interface SiteProfile {
   /** `site-a`, `site-b`, … */
   name: string;
+  agent: ContrastAgent;
   /** Upper-case letter(s) used in patient ids (A0001). */
   code: string;
   index: number;
@@ -67,6 +76,8 @@ export interface SiteDrawOptions {
   firstSiteIs3T: boolean;
   /** Overrides the site's own draw when the user sets one. */
   labelledFraction?: number;
+  /** Default gadoxetate; not drawn, so a site's other draws do not depend on it. */
+  agent?: ContrastAgent;
 }
 
 /** Draw site `index`'s profile from its own random stream. */
@@ -85,6 +96,7 @@ export function drawSiteProfile(
   const slices = clamp(Math.round(rng.uniform(70, 90) / sliceMm), 16, 24);
   return {
     name: `site-${letters}`,
+    agent: options.agent ?? 'gadoxetate',
     code: letters.toUpperCase(),
     index,
     seed,

@@ -16,6 +16,12 @@ export interface ModelConfig {
   maskChannel: number;
   /** Number of DCE phases per patient. */
   phases: number;
+  /**
+   * Which phases, in acquisition order (`--phases`): names, and nominal seconds after injection.
+   * Optional so configs saved before they existed still load; when set, one entry per phase.
+   */
+  phaseNames?: string[];
+  phaseTimes?: number[];
   /** Stride of the patchify stem (kernel = stride). */
   stemStride: number;
   /** Channels per encoder stage. */
@@ -49,6 +55,67 @@ export interface ModelConfig {
 }
 
 export type TokenPooling = 'global' | 'regions';
+
+/**
+ * Named DCE protocols `--phases` accepts. Nominal times are typical of liver MRI protocols (s
+ * after injection; 0 = pre-contrast), for documentation and checks, not fitted to any site.
+ */
+export const PHASE_PROTOCOLS: Readonly<Record<string, { names: string[]; times: number[] }>> = Object.freeze({
+  /** Gadoxetate (hepatobiliary agent): the model's default six phases. */
+  'gadoxetate-6': {
+    names: ['pre', 'early_arterial', 'late_arterial', 'portal_venous', 'transitional', 'hepatobiliary'],
+    times: [0, 25, 35, 70, 180, 1200],
+  },
+  /** Extracellular gadolinium agent: the usual four-phase liver protocol. */
+  'extracellular-4': {
+    names: ['pre', 'arterial', 'portal_venous', 'delayed'],
+    times: [0, 35, 70, 180],
+  },
+});
+
+/**
+ * `--phases`: a count (4 and 6 take the protocol of that size, others are named phase1…), a
+ * protocol name from PHASE_PROTOCOLS, or a comma-separated list of names (name or name:seconds).
+ */
+export function parsePhaseSpec(
+  text: string,
+): Pick<ModelConfig, 'phases' | 'phaseNames'> & { phaseTimes?: number[] } {
+  const spec = text.trim();
+  const fail = (why: string): never => {
+    throw new InputError(`--phases "${text}": ${why}`, 'BAD_MODEL_CONFIG');
+  };
+  const protocol = PHASE_PROTOCOLS[spec];
+  if (protocol)
+    return {
+      phases: protocol.names.length,
+      phaseNames: [...protocol.names],
+      phaseTimes: [...protocol.times],
+    };
+  if (/^\d+$/.test(spec)) {
+    const n = Number(spec);
+    if (n < 1 || n > 16) fail('a phase count must be 1 to 16');
+    const sized = Object.values(PHASE_PROTOCOLS).find((p) => p.names.length === n);
+    if (sized) return { phases: n, phaseNames: [...sized.names], phaseTimes: [...sized.times] };
+    return { phases: n, phaseNames: Array.from({ length: n }, (_, i) => `phase${i + 1}`) };
+  }
+  const parts = spec.split(',').map((p) => p.trim());
+  if (parts.length < 1 || parts.length > 16 || parts.some((p) => !p)) {
+    fail(`use a count, one of ${Object.keys(PHASE_PROTOCOLS).join(', ')}, or 1–16 comma-separated names`);
+  }
+  const names = parts.map((p) => p.split(':')[0].trim());
+  const timed = parts.filter((p) => p.includes(':'));
+  if (timed.length && timed.length !== parts.length) fail('give a time for every phase or for none');
+  if (new Set(names).size !== names.length) fail('phase names repeat');
+  if (!timed.length) return { phases: names.length, phaseNames: names };
+  const times = parts.map((p) => Number(p.split(':')[1]));
+  if (times.some((t) => !Number.isFinite(t))) fail('a phase time is not a number of seconds');
+  return { phases: names.length, phaseNames: names, phaseTimes: times };
+}
+
+/** "4 phases (pre, arterial, portal_venous, delayed)": how messages name the model's phases. */
+export function describePhases(config: Pick<ModelConfig, 'phases' | 'phaseNames'>): string {
+  return `${config.phases} phase${config.phases === 1 ? '' : 's'}${config.phaseNames ? ` (${config.phaseNames.join(', ')})` : ''}`;
+}
 
 /** Pooled regions per token: tumour, peritumoural rim, whole crop — or the whole crop alone. */
 export function poolingRegions(config: Pick<ModelConfig, 'tokenPooling'>): number {
@@ -191,4 +258,22 @@ export function validateModelConfig(config: ModelConfig): void {
     fail('tokenPooling "regions" needs a mask channel');
   }
   if (config.kernelSize % 2 !== 1) fail('kernelSize must be odd');
+  if (config.phaseNames !== undefined) {
+    const names = config.phaseNames;
+    if (
+      !Array.isArray(names) ||
+      names.length !== config.phases ||
+      names.some((n) => typeof n !== 'string' || !n)
+    ) {
+      fail(`phaseNames must be ${config.phases} non-empty names (one per phase)`);
+    }
+  }
+  if (config.phaseTimes !== undefined) {
+    const times = config.phaseTimes;
+    if (!Array.isArray(times) || times.length !== config.phases || times.some((t) => !Number.isFinite(t))) {
+      fail(`phaseTimes must be ${config.phases} numbers of seconds (one per phase)`);
+    }
+    if (times.some((t, i) => i > 0 && t < times[i - 1]))
+      fail('phaseTimes must not decrease (acquisition order)');
+  }
 }

@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
   IsBoolean,
   IsIn,
   IsInt,
@@ -278,6 +281,19 @@ export class RunPlanDto {
   @IsObject()
   @IsSmallJson(16_384)
   model?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['pre', 'arterial', 'portal_venous', 'delayed'],
+    description: "the DCE phases the model takes, in acquisition order (its config's phaseNames); default: the model's six",
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @IsString({ each: true })
+  @Matches(/^[a-z0-9][a-z0-9_-]{0,31}$/i, { each: true, message: 'each phase name must be 1-32 letters, digits, _ or -' })
+  phases?: string[];
 
   @ApiProperty({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds every random choice of the run' })
   @IsInt()

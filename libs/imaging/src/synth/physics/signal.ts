@@ -18,6 +18,13 @@ export const GADOXETATE_R1: Readonly<Record<FieldStrength, number>> = { 1.5: 6.9
  */
 export const GADOXETATE_DOSE_SCALE = 0.25;
 
+/**
+ * A macrocyclic extracellular agent (gadobutrol, Gadovist/Gadavist) in plasma at 37 °C, L/(mmol·s):
+ * Rohrer M et al. 2005, Invest Radiol 40:715, Table 2; dosed at 0.1 mmol/kg, Parker's own dose.
+ */
+export const EXTRACELLULAR_R1: Readonly<Record<FieldStrength, number>> = { 1.5: 5.2, 3: 5.0 };
+export const EXTRACELLULAR_DOSE_SCALE = 1;
+
 export interface SpgrSequence {
   /** Repetition time, ms. */
   trMs: number;
