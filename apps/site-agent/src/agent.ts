@@ -26,6 +26,8 @@ import {
   TransferReceiver,
   verifierTransferHooks,
   VerifiedMessage,
+  MINOR_VERSION_QUERY,
+  PROTOCOL_MINOR_VERSION,
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
 import { EvalResult, ExecutorSet, TrainResult } from './executor';
@@ -143,6 +145,8 @@ export class SiteAgent {
     this.socket = io(kit.coordinatorUrl.replace(/\/+$/, '') + kit.namespace, {
       autoConnect: false,
       transports: ['websocket'],
+      // The protocol minor version this agent reads, so a newer coordinator sends only what it knows.
+      query: { [MINOR_VERSION_QUERY]: String(PROTOCOL_MINOR_VERSION) },
       reconnection: true,
       reconnectionDelay: backoff.initialDelayMs,
       reconnectionDelayMax: backoff.maxDelayMs,

@@ -25,3 +25,4 @@ export * from './kit/registry';
 export * from './kit/provision';
 export * from './kit/load';
 export * from './optimisers';
+export * from './compat';

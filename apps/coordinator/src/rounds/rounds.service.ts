@@ -76,7 +76,12 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
     this.models = new GlobalModels(blobs);
     this.ledger = new RunLedger(store, blobs, audit, log);
     this.dispatcher = new TaskDispatcher(
-      (siteId) => connected.get(siteId)?.socket,
+      (siteId) => {
+        const connection = connected.get(siteId);
+        return connection?.socket
+          ? { socket: connection.socket, protocolMinor: connection.protocolMinor }
+          : undefined;
+      },
       () => sites.coordinatorKeys.secretKey,
       this.models,
       log,
