@@ -46,15 +46,27 @@ export class AdminAuthService implements OnModuleInit {
       this.tokenHash = hashAdminToken(this.generated);
       this.source = 'generated';
     }
-    if (this.tokenHash !== stored) {
-      await this.store.settings.set(TOKEN_HASH_KEY, this.tokenHash);
-      await this.audit.record({
-        actor: 'coordinator',
-        action: 'auth.token-set',
-        outcome: 'ok',
-        detail: { source: this.source, fingerprint: tokenFingerprint(this.tokenHash) },
-      });
-    }
+    // A generated token is kept only once the operator has seen it (persistGenerated): a start
+    // that fails before then must not leave behind the hash of a token nobody knows.
+    if (this.source !== 'generated' && this.tokenHash !== stored) await this.persist();
+  }
+
+  /**
+   * Stores the generated token's hash; call after the token was shown. Until then it works for
+   * this process only, and the next start generates a fresh one.
+   */
+  async persistGenerated(): Promise<void> {
+    if (this.source === 'generated') await this.persist();
+  }
+
+  private async persist(): Promise<void> {
+    await this.store.settings.set(TOKEN_HASH_KEY, this.tokenHash);
+    await this.audit.record({
+      actor: 'coordinator',
+      action: 'auth.token-set',
+      outcome: 'ok',
+      detail: { source: this.source, fingerprint: tokenFingerprint(this.tokenHash) },
+    });
   }
 
   /** The audit name of the admin when `token` is right, else undefined. */
