@@ -8,6 +8,7 @@ import { initBackend } from '../../../../libs/model/src/backend';
 import { loadModel, readModelMetadata } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
 import { PatientSample } from '../../../../libs/model/src/training/types';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { commandLogger, globalOptions } from '../context';
 import {
   checkCohortPath,
@@ -20,7 +21,7 @@ import {
   storedNormalisation,
 } from './model-inputs';
 
-interface EvaluateCliOptions {
+interface EvaluateCliOptions extends AllowOutsidePathsOption {
   model: string;
   cohort: string;
   split: 'train' | 'test' | 'all';
@@ -67,6 +68,7 @@ export function registerEvaluate(program: Command): void {
       'with model statistics: which training site (default: same name as the cohort, else the first)',
     )
     .option('--json', 'end the output with one JSON line (auc, ci95, n, …)')
+    .option(...ALLOW_OUTSIDE_PATHS)
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const modelDir = checkModelDir(opts.model);
@@ -77,7 +79,7 @@ export function registerEvaluate(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model } = await loadModel(modelDir);
       try {
-        const patients = await labelledPatients(cohortDir, opts.split, pre, choice, log);
+        const patients = await labelledPatients(cohortDir, opts, pre, choice, log);
         const scores = await predict(model, patients);
         const labels = patients.map((p) => p.label as number);
         const csvPath = resolve(opts.out ?? join(modelDir, `predictions-${name}.csv`));
@@ -137,7 +139,9 @@ function chooseNormalisation(
   pre: ModelPreprocessing,
   modelDir: string,
 ): NormalisationChoice {
-  const hasTrain = readManifest(cohortDir).rows.some((r) => r.split === 'train');
+  const hasTrain = readManifest(cohortDir, { allowPathsOutside: opts.allowOutsidePaths }).rows.some(
+    (r) => r.split === 'train',
+  );
   const useModel = opts.normalisation === 'model' || (opts.normalisation === 'auto' && !hasTrain);
   if (!useModel) return { from: 'cohort' };
   const site = opts.site ?? (pre.sites.some((s) => s.name === name) ? name : undefined);
@@ -147,12 +151,17 @@ function chooseNormalisation(
 
 async function labelledPatients(
   cohortDir: string,
-  split: EvaluateCliOptions['split'],
+  { split, allowOutsidePaths }: Pick<EvaluateCliOptions, 'split' | 'allowOutsidePaths'>,
   pre: ModelPreprocessing,
   choice: NormalisationChoice,
   log: Log,
 ): Promise<PatientSample[]> {
-  const cohort = await loadCohort(cohortDir, { ...cropOptions(pre), normalisation: choice.stats, log });
+  const cohort = await loadCohort(cohortDir, {
+    ...cropOptions(pre),
+    normalisation: choice.stats,
+    allowPathsOutside: allowOutsidePaths,
+    log,
+  });
   const patients = await collectPatients(cohort, {
     split: split === 'all' ? undefined : split,
     labelledOnly: true,

@@ -19,6 +19,7 @@ import { ShardBalance } from '../../../../libs/model/src/backend/workers/shard-b
 import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { trainProgressView } from '../progress';
 import {
   buildPreprocessing,
@@ -34,7 +35,7 @@ import {
   TINY_MODEL,
 } from './model-inputs';
 
-interface TrainCliOptions {
+interface TrainCliOptions extends AllowOutsidePathsOption {
   cohort: string[];
   stage: 'ssl' | 'finetune' | 'both';
   out: string;
@@ -125,6 +126,7 @@ export function registerTrain(program: Command): void {
     )
     .option('--tiny', 'a tiny model (32×32 crops) for smoke runs; not for real use')
     .option('--json', 'end the output with one JSON line')
+    .option(...ALLOW_OUTSIDE_PATHS)
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const plan = planTraining(opts);
@@ -146,6 +148,7 @@ export function registerTrain(program: Command): void {
         config,
         log,
         plan.labelledFraction,
+        opts.allowOutsidePaths,
       );
       const preprocessing = buildPreprocessing(config, sites);
       const out = resolve(opts.out);
@@ -286,6 +289,7 @@ async function loadTrainingPatients(
   config: ModelConfig,
   log: Log,
   labelledFraction?: number,
+  allowPathsOutside?: boolean,
 ): Promise<{ patients: PatientSample[]; sites: SitePreprocessing[] }> {
   const patients: PatientSample[] = [];
   const sites: SitePreprocessing[] = [];
@@ -294,6 +298,7 @@ async function loadTrainingPatients(
       size: config.imageSize,
       slices: config.intensityChannels,
       phases: config.phases,
+      allowPathsOutside,
       log,
     });
     let train = await collectPatients(cohort, { split: 'train' }, dirs.length > 1 ? `${names[i]}/` : '');
