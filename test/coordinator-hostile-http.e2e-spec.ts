@@ -4,9 +4,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { silentLog } from '../libs/common/src';
 import { provision } from '../libs/protocol/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
+import { testCoordinatorOptions } from './support/coordinator-options';
 import { REFUSALS_PER_WINDOW } from '../apps/coordinator/src/http/request-limits';
 
 /**
@@ -21,16 +21,7 @@ describe('coordinator under hostile HTTP input (issue #18)', () => {
   let dir: string;
   let coordinator: RunningCoordinator;
 
-  const options = (sub = '', extra: Record<string, unknown> = {}) => ({
-    dbFile: join(dir, sub, 'state.sqlite'),
-    kitDir: join(dir, 'kits'),
-    dataDir: join(dir, sub, 'data'),
-    host: '127.0.0.1',
-    port: 0,
-    adminToken: TOKEN,
-    log: silentLog,
-    ...extra,
-  });
+  const options = (sub = '') => testCoordinatorOptions(dir, sub, TOKEN);
 
   /** Streams `totalBytes` (zeros, or `pattern` repeated) to the coordinator; resolves with the status or the socket error. */
   function send(

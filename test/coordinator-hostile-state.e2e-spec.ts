@@ -4,10 +4,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { packageRoot, silentLog } from '../libs/common/src';
+import { packageRoot } from '../libs/common/src';
 import { loadSiteKit, provision, revokeSite } from '../libs/protocol/src';
 import { encodeWeights } from '../libs/weights/src';
-import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
+import { CoordinatorOptions, RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
+import { testCoordinatorOptions } from './support/coordinator-options';
 import { connectSite } from './support/simulated-site';
 
 /**
@@ -22,16 +23,8 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
   let dir: string;
   let coordinator: RunningCoordinator;
   const kitDir = () => join(dir, 'kits');
-  const options = (sub: string, extra: Record<string, unknown> = {}) => ({
-    dbFile: join(dir, sub, 'state.sqlite'),
-    kitDir: kitDir(),
-    dataDir: join(dir, sub, 'data'),
-    host: '127.0.0.1',
-    port: 0,
-    adminToken: TOKEN,
-    log: silentLog,
-    ...extra,
-  });
+  const options = (sub: string, extra: Partial<CoordinatorOptions> = {}) =>
+    testCoordinatorOptions(dir, sub, 'adminToken' in extra ? extra.adminToken : TOKEN, extra);
   const call = (path: string, init: RequestInit = {}) =>
     fetch(coordinator.url + path, {
       ...init,
