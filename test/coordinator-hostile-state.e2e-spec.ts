@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,34 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
     const readmitted = await connectSite(coordinator.url, loadSiteKit(siteDir), 'hospital-b');
     readmitted.close();
   }, 20_000);
+
+  it('row 6: `phcc-fed coordinator` on a 0-byte or damaged database: one line naming the file, exit 2', () => {
+    for (const [name, bytes] of [
+      ['empty.sqlite', Buffer.alloc(0)],
+      ['garbage.sqlite', Buffer.alloc(8192, 0x5a)],
+    ] as const) {
+      const db = join(dir, name);
+      writeFileSync(db, bytes);
+      const result = spawnSync(
+        process.execPath,
+        [
+          join(packageRoot(), 'bin', 'phcc-fed.js'),
+          'coordinator',
+          '--db',
+          db,
+          '--kit',
+          kitDir(),
+          '--port',
+          '0',
+        ],
+        { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PHCC_ADMIN_TOKEN: TOKEN } },
+      );
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`^phcc-fed: error: database ${db}: `)),
+      ]);
+    }
+  }, 120_000);
 
   it('refuses socket.io connections on the root namespace', async () => {
     const socket = io(coordinator.url, { transports: ['websocket'], reconnection: false, forceNew: true });
