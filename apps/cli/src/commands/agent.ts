@@ -5,10 +5,11 @@ import { InputError, Log } from '../../../../libs/common/src';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import type { AgentEvent } from '../../../site-agent/src';
 import { commandLogger, globalOptions } from '../context';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { checkCohortPath, TINY_MODEL } from './model-inputs';
 import { loadSiteExecutors } from './site-executors';
 
-interface AgentCommandOptions {
+interface AgentCommandOptions extends AllowOutsidePathsOption {
   kit: string;
   cohort: string;
   state?: string;
@@ -52,6 +53,7 @@ export function registerAgent(program: Command): void {
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
+    .option(...ALLOW_OUTSIDE_PATHS)
     .action(async (opts: AgentCommandOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const kitDir = resolve(opts.kit);

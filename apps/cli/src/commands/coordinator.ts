@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../../../libs/common/src';
 import { commandLogger } from '../context';
@@ -10,6 +11,7 @@ interface CoordinatorCommandOptions {
   host: string;
   dataDir?: string;
   adminToken?: string;
+  adminTokenFile?: string;
   disconnectGrace: string;
 }
 
@@ -47,6 +49,10 @@ export function registerCoordinator(program: Command): void {
         'admin bearer token, at least 16 characters (only its hash is stored)',
       ).env('PHCC_ADMIN_TOKEN'),
     )
+    .option(
+      '--admin-token-file <file>',
+      'read the admin token from this file (first line); unlike --admin-token it does not show in ps',
+    )
     .action(async (opts: CoordinatorCommandOptions, cmd: Command) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -57,6 +63,12 @@ export function registerCoordinator(program: Command): void {
         throw new InputError(`--disconnect-grace must be 0 to 3600 seconds (got "${opts.disconnectGrace}")`);
       }
       const log = commandLogger(cmd);
+      const adminToken = adminTokenOf(opts, cmd);
+      if (cmd.getOptionValueSource('adminToken') === 'cli') {
+        log.warn(
+          '--admin-token on the command line is visible to every local user (ps, /proc); use PHCC_ADMIN_TOKEN or --admin-token-file',
+        );
+      }
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
       const dbFile = resolve(opts.db);
       let coordinator;
@@ -67,9 +79,12 @@ export function registerCoordinator(program: Command): void {
           dataDir: resolve(opts.dataDir ?? join(dirname(dbFile), 'coordinator-data')),
           host: opts.host,
           port,
-          adminToken: opts.adminToken,
+          adminToken,
           disconnectGraceMs: Math.round(graceS * 1000),
           log,
+          // Printed before its hash is stored: a start that fails earlier leaves no unknown token.
+          showGeneratedToken: (token) =>
+            process.stdout.write(`admin token (shown once; only its hash is stored): ${token}\n`),
         });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -87,9 +102,7 @@ export function registerCoordinator(program: Command): void {
           `  ${site.id.padEnd(24)} ${site.fingerprint}${site.revokedAt ? `  REVOKED ${site.revokedAt}` : ''}`,
         );
       }
-      if (coordinator.generatedAdminToken) {
-        out(`admin token (shown once; only its hash is stored): ${coordinator.generatedAdminToken}`);
-      } else if (coordinator.adminTokenSource === 'stored') {
+      if (coordinator.adminTokenSource === 'stored') {
         out(
           'admin token: the one set on an earlier start (its hash is in the database; --admin-token replaces it)',
         );
@@ -99,6 +112,23 @@ export function registerCoordinator(program: Command): void {
       await coordinator.close();
       out('coordinator stopped');
     });
+}
+
+/** The token from --admin-token-file, else --admin-token / PHCC_ADMIN_TOKEN; both at once is an error. */
+function adminTokenOf(opts: CoordinatorCommandOptions, cmd: Command): string | undefined {
+  if (opts.adminTokenFile === undefined) return opts.adminToken;
+  if (cmd.getOptionValueSource('adminToken') === 'cli') {
+    throw new InputError('give either --admin-token or --admin-token-file, not both');
+  }
+  let text: string;
+  try {
+    text = readFileSync(opts.adminTokenFile, 'utf8');
+  } catch (err) {
+    throw new InputError(`--admin-token-file ${opts.adminTokenFile}: ${(err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (!token) throw new InputError(`--admin-token-file ${opts.adminTokenFile}: the first line is empty`);
+  return token;
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one while closing kills at once. */

@@ -24,6 +24,8 @@ export interface SitesRepository {
   get(id: string): Promise<SiteRecord | undefined>;
   list(): Promise<SiteRecord[]>;
   revoke(id: string, at: string, reason: string): Promise<SiteRecord | undefined>;
+  /** Clears a revocation: the site was provisioned again with a new key (docs/PROTOCOL.md §2.2). */
+  readmit(id: string): Promise<void>;
 }
 
 export interface RunsRepository {

@@ -1,5 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, InternalServerErrorException, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiInternalServerErrorResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { SiteRecord } from '../persistence/records';
 import { RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
@@ -33,8 +39,15 @@ export class SitesController {
     type: [SiteView],
     description: 'sites.json re-read: sites provisioned since start are enrolled',
   })
+  @ApiInternalServerErrorResponse({ description: 'sites.json could not be read; nothing changed' })
   async reload(): Promise<SiteView[]> {
-    return (await this.sites.reload()).map((site) => this.view(site));
+    try {
+      return (await this.sites.reload()).map((site) => this.view(site));
+    } catch (err) {
+      // The registry is the operator's file, not the caller's input: a 500 that says what is wrong.
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      throw new InternalServerErrorException(`cannot reload the sites registry (nothing changed): ${reason}`);
+    }
   }
 
   @Get(':id')

@@ -1,8 +1,10 @@
-import { Inject, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Stats, unwatchFile, watchFile } from 'node:fs';
 import { ConfigService } from '@nestjs/config';
 import { InputError, Log } from '../../../../libs/common/src';
 import {
   coordinatorDirOf,
+  coordinatorFiles,
   Keyring,
   loadCoordinator,
   revokeSite as revokeInRegistry,
@@ -14,6 +16,9 @@ import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { SiteRecord } from '../persistence/records';
 import { ConnectedSites } from './connected-sites';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
+
+/** How often sites.json is polled for `keys revoke` / `provision` done while the coordinator runs. */
+export const REGISTRY_POLL_MS = 2000;
 
 /** What the gateway and envelope verifiers need: whom to trust, and the coordinator's own keys. */
 export interface KeyringProvider {
@@ -29,11 +34,12 @@ export interface KeyringProvider {
  * revoked in either place stays revoked.
  */
 @Injectable()
-export class SitesService implements OnModuleInit, KeyringProvider {
+export class SitesService implements OnModuleInit, OnModuleDestroy, KeyringProvider {
   private readonly ring = new Keyring();
   private keys?: SigningKeyPair;
   private url = '';
   private coordinatorDir = '';
+  private registryWatch?: { file: string; listener: (current: Stats, previous: Stats) => void };
 
   constructor(
     private readonly config: ConfigService,
@@ -44,9 +50,20 @@ export class SitesService implements OnModuleInit, KeyringProvider {
 
   async onModuleInit(): Promise<void> {
     await this.reload();
+    this.watchRegistry();
   }
 
-  /** Re-reads the kit's registry (new sites provisioned since start) and rebuilds the keyring. */
+  onModuleDestroy(): void {
+    // With this listener only: other coordinators in the process (tests) may watch the same file.
+    if (this.registryWatch) unwatchFile(this.registryWatch.file, this.registryWatch.listener);
+  }
+
+  /**
+   * Re-reads the kit's registry and updates the keyring in place: sites provisioned since start
+   * are enrolled, sites revoked there (`keys revoke`) are refused and their connection closed,
+   * and a revoked site provisioned again under a new key (`provision --force`) is readmitted
+   * (docs/PROTOCOL.md §2.2). A registry that cannot be read changes nothing and throws one line.
+   */
   async reload(): Promise<SiteRecord[]> {
     const { kitDir } = coordinatorConfig(this.config);
     const dir = coordinatorDirOf(kitDir);
@@ -56,7 +73,18 @@ export class SitesService implements OnModuleInit, KeyringProvider {
       );
     }
     const loaded = loadCoordinator(dir);
+    const before = new Map((await this.store.sites.list()).map((s) => [s.id, s]));
     for (const site of loaded.sites) {
+      const known = before.get(site.id);
+      if (known?.revokedAt && !site.revokedAt && known.publicKey !== site.publicKey) {
+        // Re-provisioned: the revocation was of the old key, which no longer verifies anything.
+        await this.store.sites.readmit(site.id);
+        this.ring.readmit(site.id);
+        this.log.warn(
+          { site: site.id, fingerprint: site.fingerprint },
+          'revoked site readmitted under a new key',
+        );
+      }
       await this.store.sites.upsert({
         id: site.id,
         publicKey: site.publicKey,
@@ -70,13 +98,13 @@ export class SitesService implements OnModuleInit, KeyringProvider {
     const enrolled = new Set(loaded.sites.map((s) => s.id));
     // One Keyring for the coordinator's lifetime, updated in place: the gateway and verifiers
     // hold a reference to it, so a reload or a revocation reaches them without re-wiring.
-    for (const id of loaded.keyring.ids()) {
-      this.ring.add(id, loaded.keyring.publicKey(id)!);
-      if (loaded.keyring.isRevoked(id)) this.ring.revoke(id);
-    }
+    for (const id of loaded.keyring.ids()) this.ring.add(id, loaded.keyring.publicKey(id)!);
     for (const site of sites) {
-      // Revoked here but not in sites.json (e.g. the file was read-only): still refused.
-      if (site.revokedAt) this.ring.revoke(site.id);
+      // Revoked here or in sites.json (e.g. the file was read-only): refused, and cut off now.
+      if (site.revokedAt && !this.ring.isRevoked(site.id)) {
+        this.ring.revoke(site.id);
+        this.connected.disconnect(site.id, `site revoked: ${site.revokedReason ?? 'no reason given'}`);
+      }
     }
     this.coordinatorDir = dir;
     this.keys = loaded.keys;
@@ -86,6 +114,26 @@ export class SitesService implements OnModuleInit, KeyringProvider {
       'coordinator kit loaded',
     );
     return sites.filter((s) => enrolled.has(s.id));
+  }
+
+  /**
+   * `keys revoke` and `provision` edit sites.json while the coordinator runs: polled (fs.watch
+   * misses the write-then-rename of writeJsonAtomic on some file systems), so a revocation takes
+   * effect within REGISTRY_POLL_MS without a restart or `POST /sites/reload`.
+   */
+  private watchRegistry(): void {
+    const file = coordinatorFiles(this.coordinatorDir).registry;
+    const listener = (current: Stats, previous: Stats) => {
+      if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
+      this.reload().catch((err: unknown) =>
+        this.log.error(
+          { file, err: err instanceof Error ? err.message : String(err) },
+          'sites.json changed but could not be loaded; the previous registry stays in force',
+        ),
+      );
+    };
+    watchFile(file, { interval: REGISTRY_POLL_MS, persistent: false }, listener);
+    this.registryWatch = { file, listener };
   }
 
   get keyring(): Keyring {

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError, Log, silentLog } from '../../../common/src';
+import { InputError, Log, PRIVATE_DIR_MODE, silentLog } from '../../../common/src';
 import { fingerprint, generateKeyPair, SigningKeyPair, toBase64 } from '../envelope/keys';
 import { COORDINATOR_ID, ID_PATTERN, PROTOCOL_VERSION, SITES_NAMESPACE } from '../version';
 import {
@@ -91,7 +91,7 @@ export function provision(request: ProvisionRequest): ProvisionResult {
     let retiredTo: string | undefined;
     if (existsSync(kitDir)) {
       retiredTo = join(request.outDir, RETIRED_DIR, `${id}-${now.toISOString().replace(/[:.]/g, '-')}`);
-      mkdirSync(join(request.outDir, RETIRED_DIR), { recursive: true, mode: 0o700 });
+      mkdirSync(join(request.outDir, RETIRED_DIR), { recursive: true, mode: PRIVATE_DIR_MODE });
       renameSync(kitDir, retiredTo);
       log.warn({ site: id, retiredTo }, 'existing site kit moved aside (--force)');
     }
@@ -166,7 +166,7 @@ function ensureCoordinator(dir: string, url: string | undefined, now: Date, log:
   if (!url)
     throw new InputError('--coordinator-url is required the first time (no coordinator key exists yet)');
   validateCoordinatorUrl(url);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const keys = generateKeyPair();
   writeSecretKeyFile(files.secretKey, COORDINATOR_ID, keys);
   writePublicKeyFile(files.publicKey, COORDINATOR_ID, keys.publicKey);
@@ -191,7 +191,7 @@ function writeSiteKit(
   coordinator: CoordinatorState,
   now: Date,
 ): void {
-  mkdirSync(kitDir, { recursive: true, mode: 0o700 });
+  mkdirSync(kitDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const files = siteKitFiles(kitDir);
   writeSecretKeyFile(files.secretKey, id, keys);
   writePublicKeyFile(files.publicKey, id, keys.publicKey);

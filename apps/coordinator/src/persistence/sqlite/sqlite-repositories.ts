@@ -63,6 +63,10 @@ export class SqliteSitesRepository implements SitesRepository {
       .run(at, reason, id);
     return this.get(id);
   }
+
+  async readmit(id: string): Promise<void> {
+    this.db.prepare('UPDATE sites SET revoked_at = NULL, revoked_reason = NULL WHERE id = ?').run(id);
+  }
 }
 
 export class SqliteRunsRepository implements RunsRepository {
