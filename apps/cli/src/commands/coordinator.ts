@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../../../libs/common/src';
+import { isPostgresUrl } from '../../../coordinator/src/persistence/db-url';
 import { commandLogger } from '../context';
 
 interface CoordinatorCommandOptions {
@@ -23,19 +24,27 @@ export function registerCoordinator(program: Command): void {
     .summary('run the consortium coordinator (REST admin API + socket.io gateway)')
     .description(
       'Starts the coordinator: enrolled sites from the provisioning kit (--kit, written by "phcc-fed provision"),\n' +
-        'runs and audit log in a SQLite database (--db; a restart with the same file resumes where it stopped),\n' +
+        'runs and audit log in a SQLite file or a PostgreSQL database (--db; a restart on the same database resumes\n' +
+        'where it stopped),\n' +
         'models in a content-addressed store (--data-dir). The admin API needs "Authorization: Bearer <token>";\n' +
         'without --admin-token / PHCC_ADMIN_TOKEN a token is generated on the first start and printed once.\n' +
         'API reference: <url>/docs. Stop with Ctrl-C (SIGINT) or SIGTERM.',
     )
-    .requiredOption('--db <file>', 'SQLite database file (created if absent)')
+    .requiredOption(
+      '--db <file|url>',
+      'SQLite database file (created if absent, mode 0600) or postgresql://user@host:port/db URL\n' +
+        '(password from PGPASSWORD or ~/.pgpass, never in the URL on a shared machine)',
+    )
     .requiredOption(
       '--kit <dir>',
       'provisioning directory (the --out of "phcc-fed provision", or its coordinator/ folder)',
     )
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--data-dir <dir>', 'where models are stored (default: coordinator-data/ beside the database)')
+    .option(
+      '--data-dir <dir>',
+      'where models are stored (default: coordinator-data/ beside a SQLite database; required with PostgreSQL)',
+    )
     .option(
       '--disconnect-grace <seconds>',
       'a site that disconnects mid-round keeps its task this long (never past the deadline) to reconnect',
@@ -58,7 +67,13 @@ export function registerCoordinator(program: Command): void {
       }
       const log = commandLogger(cmd);
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
-      const dbFile = resolve(opts.db);
+      const postgres = isPostgresUrl(opts.db);
+      if (postgres && !opts.dataDir) {
+        throw new InputError(
+          '--data-dir is required with a PostgreSQL --db (the models live in a folder, not in the database)',
+        );
+      }
+      const dbFile = postgres ? opts.db : resolve(opts.db);
       let coordinator;
       try {
         coordinator = await startCoordinator({

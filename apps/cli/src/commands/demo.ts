@@ -14,6 +14,7 @@ interface DemoCommandOptions {
   out: string;
   timeout: string;
   json?: boolean;
+  db?: string;
 }
 
 /**
@@ -40,6 +41,10 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'seed of the cohort, the initial weights and the plan', '1')
     .option('--out <dir>', 'output directory', 'runs')
     .option('--timeout <s>', 'stop the run after this many seconds', '3600')
+    .option(
+      '--db <file|url>',
+      'coordinator database: SQLite file or postgresql:// URL (default: OUT/demo-<time>/coordinator.sqlite)',
+    )
     .option('--json', 'end the output with one JSON line (the report)')
     .action(async (opts: DemoCommandOptions, cmd: Command) => {
       const quick = Boolean(opts.quick);
@@ -73,6 +78,7 @@ export function registerDemo(program: Command): void {
         logLevel: logLevel === 'info' ? 'warn' : logLevel,
         backend,
         timeoutS,
+        db: opts.db,
         log: commandLogger(cmd),
         print: out,
       }).finally(() => {

@@ -6,7 +6,7 @@ import { ConfigService } from '@nestjs/config';
  * `process.env` itself.
  */
 export interface CoordinatorConfig {
-  /** SQLite file (or ':memory:'). */
+  /** SQLite file (or ':memory:'), or a `postgresql://` URL (persistence/open-store.ts). */
   dbFile: string;
   /** Provisioning directory: the root `provision --out` wrote, or its `coordinator/` folder. */
   kitDir: string;
