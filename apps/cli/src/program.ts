@@ -12,6 +12,7 @@ import { registerTrain } from './commands/train';
 import { registerEvaluate } from './commands/evaluate';
 import { registerPredict } from './commands/predict';
 import { registerDemo } from './commands/demo';
+import { registerAdmin } from './commands/admin';
 
 /** The `phcc-fed` command tree. Each subcommand lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerCoordinator(program);
   registerAgent(program);
   registerDemo(program);
+  registerAdmin(program);
   registerSynth(program);
   registerInspect(program);
   registerTrain(program);

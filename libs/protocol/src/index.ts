@@ -24,3 +24,4 @@ export * from './kit/key-files';
 export * from './kit/registry';
 export * from './kit/provision';
 export * from './kit/load';
+export * from './kit/site-keys';

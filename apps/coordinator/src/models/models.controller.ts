@@ -3,6 +3,7 @@ import {
   Body,
   Controller,
   Get,
+  Inject,
   NotFoundException,
   Param,
   Post,
@@ -21,7 +22,9 @@ import {
 } from '@nestjs/swagger';
 import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditAction } from '../audit/audit-action.decorator';
+import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { DigestParamDto } from './digest-param.dto';
+import { listModels, ModelEntry } from './model-catalog';
 import { BlobStore, PutResult } from './blob-store';
 
 /** Stored models by digest, for admins (e.g. to evaluate a global model offline). */
@@ -29,7 +32,19 @@ import { BlobStore, PutResult } from './blob-store';
 @ApiBearerAuth()
 @Controller('models')
 export class ModelsController {
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly blobs: BlobStore,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+  ) {}
+
+  @Get()
+  @ApiOkResponse({
+    type: [ModelEntry],
+    description: "every run's initial model and round aggregates, oldest first",
+  })
+  list(): Promise<ModelEntry[]> {
+    return listModels(this.store);
+  }
 
   /**
    * The way a run's first global model gets in: the coordinator never creates weights (it does

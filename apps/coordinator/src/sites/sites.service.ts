@@ -1,9 +1,12 @@
-import { Inject, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InputError, Log } from '../../../../libs/common/src';
 import {
   coordinatorDirOf,
+  enrolSite,
+  fromBase64,
   Keyring,
+  PUBLIC_KEY_BYTES,
   loadCoordinator,
   revokeSite as revokeInRegistry,
   SigningKeyPair,
@@ -75,6 +78,9 @@ export class SitesService implements OnModuleInit, KeyringProvider {
       if (loaded.keyring.isRevoked(id)) this.ring.revoke(id);
     }
     for (const site of sites) {
+      // Enrolled through the API but not in sites.json (the file was read-only): still trusted.
+      if (!this.ring.publicKey(site.id))
+        this.ring.add(site.id, fromBase64(site.publicKey, PUBLIC_KEY_BYTES)!);
       // Revoked here but not in sites.json (e.g. the file was read-only): still refused.
       if (site.revokedAt) this.ring.revoke(site.id);
     }
@@ -109,6 +115,39 @@ export class SitesService implements OnModuleInit, KeyringProvider {
     const site = await this.store.sites.get(id);
     if (!site) throw new NotFoundException(`site "${id}" is not enrolled`);
     return site;
+  }
+
+  /**
+   * Enrols a site whose key was made at the hospital (`keys init`), after checking the key
+   * against the fingerprint read over the phone: sites.json first (the kit stays the record an
+   * operator can read), then the database and the live keyring. A replaced key drops the site's
+   * connection, which must reconnect with the new key.
+   */
+  async enrol(request: {
+    id: string;
+    publicKey: string;
+    fingerprint: string;
+    replace?: boolean;
+  }): Promise<SiteRecord> {
+    let entry;
+    try {
+      entry = enrolSite(this.coordinatorDir, request);
+    } catch (err) {
+      if (err instanceof InputError) throw new BadRequestException(err.message);
+      throw err;
+    }
+    const before = await this.store.sites.get(request.id);
+    await this.store.sites.upsert({
+      id: entry.id,
+      publicKey: entry.publicKey,
+      fingerprint: entry.fingerprint,
+      enrolledAt: entry.enrolledAt,
+    });
+    this.ring.add(entry.id, fromBase64(entry.publicKey, PUBLIC_KEY_BYTES)!);
+    if (before && before.publicKey !== entry.publicKey)
+      this.connected.disconnect(entry.id, 'site key replaced');
+    this.log.info({ site: entry.id, fingerprint: entry.fingerprint }, 'site enrolled');
+    return this.get(entry.id);
   }
 
   /**
