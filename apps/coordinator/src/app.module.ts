@@ -8,6 +8,7 @@ import { COORDINATOR_CONFIG_KEY, CoordinatorConfig } from './config/coordinator-
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { COORDINATOR_LOG } from './logging/nest-log-adapter';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { PersistenceModule } from './persistence/persistence.module';
 import { RoundsModule } from './rounds/rounds.module';
@@ -50,6 +51,7 @@ export class AppModule {
         RunsModule,
         RoundsModule,
         GatewayModule,
+        MetricsModule,
       ],
       providers: [
         {

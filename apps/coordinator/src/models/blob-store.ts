@@ -49,7 +49,9 @@ export class BlobStore {
   }
 
   async init(): Promise<this> {
-    await fs.mkdir(this.tmpDir, { recursive: true });
+    // 0700: updates are a hospital's model weights, for the coordinator's user only.
+    await fs.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(this.dir, 0o700);
     // Temp files left by a crash are never valid blobs: clear them.
     for (const name of await fs.readdir(this.tmpDir)) await fs.rm(join(this.tmpDir, name), { force: true });
     return this;

@@ -16,6 +16,8 @@ import {
   AuditRepository,
   EvaluationsRepository,
   MetricsRepository,
+  RetentionRepository,
+  StatsRepository,
   RoundsRepository,
   RunsRepository,
   SettingsRepository,
@@ -431,5 +433,121 @@ export class KyselySettingsRepository implements SettingsRepository {
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
       .execute();
+  }
+}
+
+export class KyselyStatsRepository implements StatsRepository {
+  constructor(private readonly db: StoreDb) {}
+
+  async runsByState(): Promise<{ state: string; count: number }[]> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy('state')
+      .execute();
+    return rows.map((r) => ({ state: r.state, count: Number(r.count) }));
+  }
+
+  async roundsByState(): Promise<{ state: string; count: number }[]> {
+    const rows = await this.db
+      .selectFrom('rounds')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy('state')
+      .execute();
+    return rows.map((r) => ({ state: r.state, count: Number(r.count) }));
+  }
+
+  async updatesByOutcome(): Promise<{ status: string; reason?: string; count: number; bytes: number }[]> {
+    const rows = await this.db
+      .selectFrom('updates')
+      .select([
+        'status',
+        'rejectReason',
+        (eb) => eb.fn.countAll<number>().as('count'),
+        (eb) => eb.fn.sum<number>('bytes').as('bytes'),
+      ])
+      .groupBy(['status', 'rejectReason'])
+      .execute();
+    return rows.map((r) => ({
+      status: r.status,
+      ...(r.rejectReason === null ? {} : { reason: r.rejectReason }),
+      count: Number(r.count),
+      bytes: Number(r.bytes ?? 0),
+    }));
+  }
+
+  async finishedRounds(): Promise<{ stage: string; startedAt: string; endedAt: string }[]> {
+    const rows = await this.db
+      .selectFrom('rounds')
+      .select(['stage', 'startedAt', 'endedAt'])
+      .where('state', '=', 'done')
+      .where('endedAt', 'is not', null)
+      .execute();
+    return rows.map((r) => ({ stage: r.stage, startedAt: r.startedAt, endedAt: r.endedAt! }));
+  }
+
+  async lastUpdatePerSite(): Promise<{ siteId: string; at: string }[]> {
+    const rows = await this.db
+      .selectFrom('updates')
+      .select(['siteId', (eb) => eb.fn.max('receivedAt').as('at')])
+      .groupBy('siteId')
+      .execute();
+    return rows.map((r) => ({ siteId: r.siteId, at: String(r.at) }));
+  }
+}
+
+export class KyselyRetentionRepository implements RetentionRepository {
+  constructor(private readonly db: StoreDb) {}
+
+  async retirable(
+    keepRounds: number,
+  ): Promise<{ id: number; digest: string; runId: string; stage: string; round: number }[]> {
+    // Rank each run+stage's done rounds newest first; updates of ranks beyond keepRounds may go.
+    const rows = await this.db
+      .with('ranked', (db) =>
+        db
+          .selectFrom('rounds')
+          .select([
+            'runId',
+            'stage',
+            'round',
+            sql<number>`row_number() OVER (PARTITION BY run_id, stage ORDER BY round DESC)`.as('rank'),
+          ])
+          .where('state', '=', 'done'),
+      )
+      .selectFrom('updates')
+      .innerJoin('ranked', (join) =>
+        join
+          .onRef('ranked.runId', '=', 'updates.runId')
+          .onRef('ranked.stage', '=', 'updates.stage')
+          .onRef('ranked.round', '=', 'updates.round'),
+      )
+      .select(['updates.id', 'updates.digest', 'updates.runId', 'updates.stage', 'updates.round'])
+      .where('ranked.rank', '>', keepRounds)
+      .where('updates.blobDeletedAt', 'is', null)
+      .orderBy('updates.id')
+      .execute();
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  async markRetired(ids: number[], at: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+      await this.db
+        .updateTable('updates')
+        .set({ blobDeletedAt: at })
+        .where('id', 'in', ids.slice(i, i + INSERT_CHUNK))
+        .execute();
+    }
+  }
+
+  async digestStillNeeded(digest: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('updates')
+      .select('id')
+      .where('digest', '=', digest)
+      .where('blobDeletedAt', 'is', null)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 }

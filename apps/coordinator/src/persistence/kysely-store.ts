@@ -3,6 +3,8 @@ import {
   KyselyAuditRepository,
   KyselyEvaluationsRepository,
   KyselyMetricsRepository,
+  KyselyRetentionRepository,
+  KyselyStatsRepository,
   KyselyRoundsRepository,
   KyselyRunsRepository,
   KyselySettingsRepository,
@@ -31,6 +33,8 @@ export abstract class KyselyStore implements CoordinatorStore {
   readonly strategyStates;
   readonly audit;
   readonly settings;
+  readonly stats;
+  readonly retention;
   private closed = false;
 
   protected constructor(
@@ -48,6 +52,8 @@ export abstract class KyselyStore implements CoordinatorStore {
     this.strategyStates = new KyselyStrategyStatesRepository(db);
     this.audit = new KyselyAuditRepository(db);
     this.settings = new KyselySettingsRepository(db);
+    this.stats = new KyselyStatsRepository(db);
+    this.retention = new KyselyRetentionRepository(db);
   }
 
   async migrations(): Promise<number[]> {

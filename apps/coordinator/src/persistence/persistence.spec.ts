@@ -294,6 +294,84 @@ describe.each([sqliteKind, postgresKind])('$name store', (kind) => {
     expect(await store.strategyStates.get('r1', 'ssl', 1)).toBeUndefined();
   });
 
+  it('counts for /metrics and finds the update blobs retention may delete', async () => {
+    await store.runs.insert(run('r1', 'running'));
+    await store.sites.upsert({ id: 's1', publicKey: 'k', fingerprint: 'f', enrolledAt: T0 });
+    const ids: number[] = [];
+    for (const round of [1, 2, 3]) {
+      const at = `2026-01-01T00:0${round}:00.000Z`;
+      const done = round < 3;
+      await store.rounds.insert({
+        runId: 'r1',
+        stage: 'ssl',
+        round,
+        state: done ? 'done' : 'collecting',
+        startedAt: at,
+        deadlineAt: T0,
+        ...(done ? { endedAt: `2026-01-01T00:0${round}:30.000Z` } : {}),
+      });
+      const taskId = `t${round}`;
+      await store.tasks.insert({
+        id: taskId,
+        runId: 'r1',
+        stage: 'ssl',
+        round,
+        siteId: 's1',
+        state: 'received',
+        createdAt: at,
+        attempts: 1,
+      });
+      const update = {
+        taskId,
+        runId: 'r1',
+        stage: 'ssl',
+        round,
+        siteId: 's1',
+        signature: 's',
+        nSamples: 4,
+        encoding: 'float16',
+        receivedAt: at,
+      };
+      ids.push(
+        await store.updates.insert({
+          ...update,
+          digest: `d${round}`,
+          bytes: 100,
+          status: done ? 'aggregated' : 'accepted',
+        }),
+      );
+      if (round === 2)
+        await store.updates.insert({
+          ...update,
+          digest: 'bad',
+          bytes: 7,
+          status: 'rejected',
+          rejectReason: 'NORM_OUTLIER',
+        });
+    }
+    expect(await store.stats.runsByState()).toEqual([{ state: 'running', count: 1 }]);
+    expect(sortBy(await store.stats.roundsByState(), 'state')).toEqual([
+      { state: 'collecting', count: 1 },
+      { state: 'done', count: 2 },
+    ]);
+    expect(sortBy(await store.stats.updatesByOutcome(), 'status')).toEqual([
+      { status: 'accepted', count: 1, bytes: 100 },
+      { status: 'aggregated', count: 2, bytes: 200 },
+      { status: 'rejected', reason: 'NORM_OUTLIER', count: 1, bytes: 7 },
+    ]);
+    expect(await store.stats.finishedRounds()).toHaveLength(2);
+    expect(await store.stats.lastUpdatePerSite()).toEqual([{ siteId: 's1', at: '2026-01-01T00:03:00.000Z' }]);
+
+    // Keep the newest done round's updates: round 1's (the aggregated and nothing else) may go.
+    const retirable = await store.retention.retirable(1);
+    expect(retirable.map((u) => [u.id, u.digest, u.round])).toEqual([[ids[0], 'd1', 1]]);
+    expect(await store.retention.digestStillNeeded('d1')).toBe(true);
+    await store.retention.markRetired([ids[0]], T0);
+    expect(await store.retention.retirable(1)).toEqual([]);
+    expect(await store.retention.digestStillNeeded('d1')).toBe(false);
+    expect((await store.retention.retirable(0)).map((u) => u.digest).sort()).toEqual(['bad', 'd2']);
+  });
+
   it('keeps settings', async () => {
     expect(await store.settings.get('k')).toBeUndefined();
     await store.settings.set('k', 'v1');
@@ -335,3 +413,7 @@ describe('SqliteStore file', () => {
     await store.close();
   });
 });
+
+function sortBy<T>(rows: T[], key: keyof T): T[] {
+  return [...rows].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
+}
