@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { existsSync, readFileSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { InputError, Log, packageVersion } from '../../../libs/common/src';
 import { coordinatorDirOf } from '../../../libs/protocol/src';
@@ -22,6 +23,8 @@ export interface CoordinatorOptions {
   adminToken?: string;
   /** See CoordinatorConfig.disconnectGraceMs. */
   disconnectGraceMs?: number;
+  /** Serve HTTPS (and WSS) with this PEM certificate chain and key, instead of plain HTTP. */
+  tls?: { certFile: string; keyFile: string };
   log: Log;
 }
 
@@ -66,9 +69,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     version: packageVersion(),
     disconnectGraceMs: options.disconnectGraceMs,
   };
+  const httpsOptions = options.tls && readTls(options.tls);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.log), {
     logger: new NestLogAdapter(options.log),
     abortOnError: false,
+    ...(httpsOptions ? { httpsOptions } : {}),
   });
   try {
     app.useBodyParser('text', { type: PLAN_TEXT_TYPES, limit: '1mb' });
@@ -94,7 +99,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   }
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${httpsOptions ? 'https' : 'http'}://${host}:${address.port}`;
   return {
     app,
     url,
@@ -104,5 +109,19 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     generatedAdminToken: app.get(AdminAuthService).generatedToken,
     adminTokenSource: app.get(AdminAuthService).tokenSource,
     close: () => app.close(),
+  };
+}
+
+/** The certificate and key, read once at start; a wrong path or a non-PEM file is one clear line. */
+function readTls(tls: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const read = (flag: string, file: string, marker: RegExp) => {
+    if (!existsSync(file)) throw new InputError(`${flag} ${file}: file not found`);
+    const pem = readFileSync(file, 'utf8');
+    if (!marker.test(pem)) throw new InputError(`${flag} ${file}: not a PEM file of the expected kind`);
+    return pem;
+  };
+  return {
+    cert: read('--tls-cert', tls.certFile, /-----BEGIN CERTIFICATE-----/),
+    key: read('--tls-key', tls.keyFile, /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/),
   };
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { io, Socket } from 'socket.io-client';
+import { connectionOptions, NetworkOptions } from './connection-options';
 import { Log, silentLog } from '../../../libs/common/src';
 import {
   applyOutgoing,
@@ -45,6 +46,8 @@ const FATAL_REFUSALS = new Set(['UNKNOWN_SIGNER', 'REVOKED_SIGNER', 'BAD_SIGNATU
 
 export interface SiteAgentOptions {
   kit: LoadedSiteKit;
+  /** Proxy (HTTPS_PROXY/NO_PROXY), private CA and transports (connection-options.ts); absent: WebSocket, direct. */
+  network?: NetworkOptions;
   executors: ExecutorSet;
   /** Where the message log and kept-local parameters live. */
   stateDir: string;
@@ -146,6 +149,7 @@ export class SiteAgent {
     this.socket = io(kit.coordinatorUrl.replace(/\/+$/, '') + kit.namespace, {
       autoConnect: false,
       transports: ['websocket'],
+      ...(options.network && connectionOptions(kit.coordinatorUrl, options.network).options),
       reconnection: true,
       reconnectionDelay: backoff.initialDelayMs,
       reconnectionDelayMax: backoff.maxDelayMs,

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError, Log } from '../../../../libs/common/src';
@@ -18,6 +18,8 @@ interface AgentCommandOptions {
   tiny?: boolean;
   modelConfig?: string;
   maxTaskMb: string;
+  ca?: string;
+  transport: 'auto' | 'websocket';
 }
 
 /**
@@ -48,6 +50,18 @@ export function registerAgent(program: Command): void {
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
+    .option(
+      '--ca <file>',
+      "PEM certificate of the CA that signed the coordinator's certificate (self-signed consortium CA)",
+    )
+    .addOption(
+      new Option(
+        '--transport <kind>',
+        'auto: long-polling upgraded to WebSocket when the network allows (works through proxies that strip upgrades); websocket: WebSocket only',
+      )
+        .choices(['auto', 'websocket'])
+        .default('auto'),
+    )
     .action(async (opts: AgentCommandOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const kitDir = resolve(opts.kit);
@@ -80,8 +94,12 @@ export function registerAgent(program: Command): void {
       if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
 
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
+      const network = { caFile: opts.ca, transport: opts.transport };
+      const { connectionOptions } = await import('../../../site-agent/src/connection-options');
+      const route = connectionOptions(kit.coordinatorUrl, network);
       const agent = new SiteAgent({
         kit,
+        network,
         executors: modelExecutors({ modelConfig: config, data, log }),
         stateDir,
         keepLocal,
@@ -92,7 +110,7 @@ export function registerAgent(program: Command): void {
         onEvent: (event) => reportEvent(event, out, log),
       });
       out(
-        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}; message log: ${agent.messageLog.file}`,
+        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}${route.proxy ? ` via proxy ${route.proxy}` : ''}; message log: ${agent.messageLog.file}`,
       );
       const stop = () => {
         out('stopping (SIGINT)…');

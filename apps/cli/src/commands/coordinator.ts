@@ -12,6 +12,8 @@ interface CoordinatorCommandOptions {
   dataDir?: string;
   adminToken?: string;
   disconnectGrace: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -41,6 +43,8 @@ export function registerCoordinator(program: Command): void {
     )
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (keep it 0600)')
     .option(
       '--data-dir <dir>',
       'where models are stored (default: coordinator-data/ beside a SQLite database; required with PostgreSQL)',
@@ -65,6 +69,11 @@ export function registerCoordinator(program: Command): void {
       if (!(graceS >= 0 && graceS <= 3600)) {
         throw new InputError(`--disconnect-grace must be 0 to 3600 seconds (got "${opts.disconnectGrace}")`);
       }
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+        throw new InputError(
+          '--tls-cert and --tls-key go together (or terminate TLS at a reverse proxy: deploy/README.md)',
+        );
+      }
       const log = commandLogger(cmd);
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
       const postgres = isPostgresUrl(opts.db);
@@ -84,6 +93,10 @@ export function registerCoordinator(program: Command): void {
           port,
           adminToken: opts.adminToken,
           disconnectGraceMs: Math.round(graceS * 1000),
+          tls:
+            opts.tlsCert && opts.tlsKey
+              ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
+              : undefined,
           log,
         });
       } catch (err) {
