@@ -23,6 +23,8 @@ export interface CoordinatorOptions {
   adminToken?: string;
   /** See CoordinatorConfig.disconnectGraceMs. */
   disconnectGraceMs?: number;
+  /** See CoordinatorConfig.keepUpdateRounds. */
+  keepUpdateRounds?: number;
   /** Serve HTTPS (and WSS) with this PEM certificate chain and key, instead of plain HTTP. */
   tls?: { certFile: string; keyFile: string };
   log: Log;
@@ -68,6 +70,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     adminToken: options.adminToken,
     version: packageVersion(),
     disconnectGraceMs: options.disconnectGraceMs,
+    keepUpdateRounds: options.keepUpdateRounds,
   };
   const httpsOptions = options.tls && readTls(options.tls);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.log), {

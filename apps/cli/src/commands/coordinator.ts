@@ -13,6 +13,7 @@ interface CoordinatorCommandOptions {
   adminToken?: string;
   disconnectGrace: string;
   tlsCert?: string;
+  keepUpdateRounds?: string;
   tlsKey?: string;
 }
 
@@ -43,6 +44,10 @@ export function registerCoordinator(program: Command): void {
     )
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--keep-update-rounds <n>',
+      "delete each site's update blobs once N newer rounds of the stage are done (digests stay in the audit log; default: keep all)",
+    )
     .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (keep it 0600)')
     .option(
@@ -74,6 +79,11 @@ export function registerCoordinator(program: Command): void {
           '--tls-cert and --tls-key go together (or terminate TLS at a reverse proxy: deploy/README.md)',
         );
       }
+      const keepUpdateRounds =
+        opts.keepUpdateRounds === undefined ? undefined : Number(opts.keepUpdateRounds);
+      if (keepUpdateRounds !== undefined && !(Number.isInteger(keepUpdateRounds) && keepUpdateRounds >= 0)) {
+        throw new InputError(`--keep-update-rounds must be an integer ≥ 0 (got "${opts.keepUpdateRounds}")`);
+      }
       const log = commandLogger(cmd);
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
       const postgres = isPostgresUrl(opts.db);
@@ -93,6 +103,7 @@ export function registerCoordinator(program: Command): void {
           port,
           adminToken: opts.adminToken,
           disconnectGraceMs: Math.round(graceS * 1000),
+          keepUpdateRounds,
           tls:
             opts.tlsCert && opts.tlsKey
               ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }

@@ -23,6 +23,11 @@ export interface CoordinatorConfig {
    * before it is dropped; default `DEFAULT_DISCONNECT_GRACE_MS` (rounds/disconnect-grace.ts).
    */
   disconnectGraceMs?: number;
+  /**
+   * Delete per-site update blobs once this many newer rounds of their run and stage are done
+   * (models/update-retention.ts); undefined keeps them all.
+   */
+  keepUpdateRounds?: number;
 }
 
 export const COORDINATOR_CONFIG_KEY = 'coordinator';
