@@ -1,3 +1,4 @@
+import type { AuditQuery, AuditRecord } from '../../../coordinator/src/persistence/records';
 import { PhccError } from '../../../../libs/common/src';
 
 /** The slice of GET /runs/{id} the demo and `phcc-fed admin` read. */
@@ -40,25 +41,11 @@ export interface ModelView {
   at?: string;
 }
 
-/** One row of GET /audit. */
-export interface AuditView {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target?: string;
-  outcome: string;
-  detail?: Record<string, unknown>;
-}
+/** One row of GET /audit: the coordinator's audit record as JSON. */
+export type AuditView = AuditRecord;
 
-export interface AuditFilter {
-  limit?: number;
-  before?: number;
-  action?: string;
-  actor?: string;
-  outcome?: string;
-  target?: string;
-}
+/** GET /audit's query: the store's audit query, every field optional. */
+export type AuditFilter = Partial<AuditQuery>;
 
 /** The slice of GET /runs/{id}/results the demo reads. */
 export interface RunResultsView {
