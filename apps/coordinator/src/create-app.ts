@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { existsSync, readFileSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { InputError, Log, packageVersion } from '../../../libs/common/src';
 import { coordinatorDirOf } from '../../../libs/protocol/src';
@@ -29,6 +30,10 @@ export interface CoordinatorOptions {
   adminToken?: string;
   /** See CoordinatorConfig.disconnectGraceMs. */
   disconnectGraceMs?: number;
+  /** See CoordinatorConfig.keepUpdateRounds. */
+  keepUpdateRounds?: number;
+  /** Serve HTTPS (and WSS) with this PEM certificate chain and key, instead of plain HTTP. */
+  tls?: { certFile: string; keyFile: string };
   log: Log;
   /**
    * Shows a token generated on this start (the CLI prints it). Called once the coordinator
@@ -73,14 +78,17 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     adminToken: options.adminToken,
     version: packageVersion(),
     disconnectGraceMs: options.disconnectGraceMs,
+    keepUpdateRounds: options.keepUpdateRounds,
   };
   // Repeated lines (bad handshakes, site events) are counted instead of written one by one.
   const log = throttledLog(options.log);
+  const httpsOptions = options.tls && readTls(options.tls);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, log), {
     logger: new NestLogAdapter(log),
     abortOnError: false,
     // Our own parsers, installed behind the auth gate with per-route limits (http/body-parsers.ts).
     bodyParser: false,
+    ...(httpsOptions ? { httpsOptions } : {}),
   });
   try {
     app.disable('x-powered-by');
@@ -114,7 +122,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   }
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${httpsOptions ? 'https' : 'http'}://${host}:${address.port}`;
   return {
     app,
     url,
@@ -124,5 +132,19 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     generatedAdminToken,
     adminTokenSource: auth.tokenSource,
     close: () => app.close(),
+  };
+}
+
+/** The certificate and key, read once at start; a wrong path or a non-PEM file is one clear line. */
+function readTls(tls: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const read = (flag: string, file: string, marker: RegExp) => {
+    if (!existsSync(file)) throw new InputError(`${flag} ${file}: file not found`);
+    const pem = readFileSync(file, 'utf8');
+    if (!marker.test(pem)) throw new InputError(`${flag} ${file}: not a PEM file of the expected kind`);
+    return pem;
+  };
+  return {
+    cert: read('--tls-cert', tls.certFile, /-----BEGIN CERTIFICATE-----/),
+    key: read('--tls-key', tls.keyFile, /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/),
   };
 }

@@ -26,3 +26,4 @@ export * from './kit/provision';
 export * from './kit/load';
 export * from './optimisers';
 export * from './compat';
+export * from './kit/site-keys';

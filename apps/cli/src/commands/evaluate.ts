@@ -92,7 +92,12 @@ export function registerEvaluate(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model, metadata } = await loadModel(modelDir);
       try {
-        const cohort = await loadCohort(cohortDir, { ...cropOptions(pre), normalisation: choice.stats, allowPathsOutside: opts.allowOutsidePaths, log });
+        const cohort = await loadCohort(cohortDir, {
+          ...cropOptions(pre),
+          normalisation: choice.stats,
+          allowPathsOutside: opts.allowOutsidePaths,
+          log,
+        });
         const patients = await labelledPatients(cohort, cohortDir, opts.split);
         const scores = await predict(model, patients);
         const labels = patients.map((p) => p.label as number);

@@ -81,6 +81,18 @@ export class BlobStore {
     return { digest, bytes: bytes.length, created: true };
   }
 
+  /** Deletes a blob (retention of folded site updates); false when it was not there. */
+  async remove(digest: string): Promise<boolean> {
+    if (!DIGEST.test(digest)) return false;
+    try {
+      await fs.rm(this.pathOf(digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
   async has(digest: string): Promise<boolean> {
     return (await this.statOrUndefined(digest)) !== undefined;
   }

@@ -3,6 +3,7 @@ import {
   Body,
   Controller,
   Get,
+  Inject,
   InternalServerErrorException,
   NotFoundException,
   Param,
@@ -24,7 +25,9 @@ import {
 import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { AdminOnly } from '../auth/roles.decorator';
+import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { DigestParamDto } from './digest-param.dto';
+import { listModels, ModelEntry } from './model-catalog';
 import { BlobIntegrityError, BlobStore, PutResult } from './blob-store';
 
 /** Stored models by digest, for admins (e.g. to evaluate a global model offline). */
@@ -32,7 +35,19 @@ import { BlobIntegrityError, BlobStore, PutResult } from './blob-store';
 @ApiBearerAuth()
 @Controller('models')
 export class ModelsController {
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly blobs: BlobStore,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+  ) {}
+
+  @Get()
+  @ApiOkResponse({
+    type: [ModelEntry],
+    description: "every run's initial model and round aggregates, oldest first",
+  })
+  list(): Promise<ModelEntry[]> {
+    return listModels(this.store);
+  }
 
   /**
    * The way a run's first global model gets in: the coordinator never creates weights (it does

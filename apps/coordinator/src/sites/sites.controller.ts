@@ -8,7 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { SiteRecord } from '../persistence/records';
-import { RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
+import { EnrolSiteDto, RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
 import { SitesService } from './sites.service';
 import { ConnectedSites } from './connected-sites';
 import { siteView } from './site-view';
@@ -30,6 +30,18 @@ export class SitesController {
   @ApiOkResponse({ type: [SiteView] })
   async list(): Promise<SiteView[]> {
     return (await this.sites.list()).map((site) => this.view(site));
+  }
+
+  @Post()
+  @HttpCode(200)
+  @AuditAction('sites.enrol')
+  @ApiOkResponse({
+    type: SiteView,
+    description:
+      'enrolled (or its key replaced): it can connect from now on; 400 when the fingerprint does not match',
+  })
+  async enrol(@Body() body: EnrolSiteDto): Promise<SiteView> {
+    return this.view(await this.sites.enrol(body));
   }
 
   @Post('reload')

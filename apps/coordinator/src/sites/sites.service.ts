@@ -1,11 +1,21 @@
-import { Inject, Injectable, NotFoundException, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  BadRequestException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  OnModuleDestroy,
+  OnModuleInit,
+} from '@nestjs/common';
 import { Stats, unwatchFile, watchFile } from 'node:fs';
 import { ConfigService } from '@nestjs/config';
 import { InputError, Log } from '../../../../libs/common/src';
 import {
   coordinatorDirOf,
   coordinatorFiles,
+  enrolSite,
+  fromBase64,
   Keyring,
+  PUBLIC_KEY_BYTES,
   loadCoordinator,
   revokeSite as revokeInRegistry,
   SigningKeyPair,
@@ -100,6 +110,9 @@ export class SitesService implements OnModuleInit, OnModuleDestroy, KeyringProvi
     // hold a reference to it, so a reload or a revocation reaches them without re-wiring.
     for (const id of loaded.keyring.ids()) this.ring.add(id, loaded.keyring.publicKey(id)!);
     for (const site of sites) {
+      // Enrolled through the API but not in sites.json (the file was read-only): still trusted.
+      if (!this.ring.publicKey(site.id))
+        this.ring.add(site.id, fromBase64(site.publicKey, PUBLIC_KEY_BYTES)!);
       // Revoked here or in sites.json (e.g. the file was read-only): refused, and cut off now.
       if (site.revokedAt && !this.ring.isRevoked(site.id)) {
         this.ring.revoke(site.id);
@@ -157,6 +170,39 @@ export class SitesService implements OnModuleInit, OnModuleDestroy, KeyringProvi
     const site = await this.store.sites.get(id);
     if (!site) throw new NotFoundException(`site "${id}" is not enrolled`);
     return site;
+  }
+
+  /**
+   * Enrols a site whose key was made at the hospital (`keys init`), after checking the key
+   * against the fingerprint read over the phone: sites.json first (the kit stays the record an
+   * operator can read), then the database and the live keyring. A replaced key drops the site's
+   * connection, which must reconnect with the new key.
+   */
+  async enrol(request: {
+    id: string;
+    publicKey: string;
+    fingerprint: string;
+    replace?: boolean;
+  }): Promise<SiteRecord> {
+    let entry;
+    try {
+      entry = enrolSite(this.coordinatorDir, request);
+    } catch (err) {
+      if (err instanceof InputError) throw new BadRequestException(err.message);
+      throw err;
+    }
+    const before = await this.store.sites.get(request.id);
+    await this.store.sites.upsert({
+      id: entry.id,
+      publicKey: entry.publicKey,
+      fingerprint: entry.fingerprint,
+      enrolledAt: entry.enrolledAt,
+    });
+    this.ring.add(entry.id, fromBase64(entry.publicKey, PUBLIC_KEY_BYTES)!);
+    if (before && before.publicKey !== entry.publicKey)
+      this.connected.disconnect(entry.id, 'site key replaced');
+    this.log.info({ site: entry.id, fingerprint: entry.fingerprint }, 'site enrolled');
+    return this.get(entry.id);
   }
 
   /**

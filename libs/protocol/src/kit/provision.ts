@@ -96,7 +96,7 @@ export function provision(request: ProvisionRequest): ProvisionResult {
       log.warn({ site: id, retiredTo }, 'existing site kit moved aside (--force)');
     }
     const keys = generateKeyPair();
-    writeSiteKit(kitDir, id, keys, coordinator, now);
+    writeSiteKit(kitDir, id, keys, { publicKey: coordinator.keys.publicKey, url: coordinator.url }, now);
     enrol(registry.sites, id, keys.publicKey, now);
     sites.push({ id, fingerprint: fingerprint(keys.publicKey), kitDir, retiredTo });
     log.info({ site: id, fingerprint: fingerprint(keys.publicKey) }, 'site kit written');
@@ -184,31 +184,33 @@ function ensureCoordinator(dir: string, url: string | undefined, now: Date, log:
   return { keys, url, created: true };
 }
 
-function writeSiteKit(
+/** A site's kit folder (0700): its key pair (secret 0600), the coordinator's public key, kit.json. */
+export function writeSiteKit(
   kitDir: string,
   id: string,
   keys: SigningKeyPair,
-  coordinator: CoordinatorState,
+  coordinator: { publicKey: Uint8Array; url: string },
   now: Date,
-): void {
+): SiteKitFile {
   mkdirSync(kitDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const files = siteKitFiles(kitDir);
   writeSecretKeyFile(files.secretKey, id, keys);
   writePublicKeyFile(files.publicKey, id, keys.publicKey);
-  writePublicKeyFile(files.coordinatorPublicKey, COORDINATOR_ID, coordinator.keys.publicKey);
+  writePublicKeyFile(files.coordinatorPublicKey, COORDINATOR_ID, coordinator.publicKey);
   const kit: SiteKitFile = {
     format: SITE_KIT_FORMAT,
     siteId: id,
     coordinatorUrl: coordinator.url,
     namespace: SITES_NAMESPACE,
-    coordinatorPublicKey: toBase64(coordinator.keys.publicKey),
-    coordinatorFingerprint: fingerprint(coordinator.keys.publicKey),
+    coordinatorPublicKey: toBase64(coordinator.publicKey),
+    coordinatorFingerprint: fingerprint(coordinator.publicKey),
     sitePublicKey: toBase64(keys.publicKey),
     siteFingerprint: fingerprint(keys.publicKey),
     protocolVersion: PROTOCOL_VERSION,
     created: now.toISOString(),
   };
   writeJsonAtomic(files.kit, kit);
+  return kit;
 }
 
 function enrol(sites: SiteEnrolment[], id: string, publicKey: Uint8Array, now: Date): void {
