@@ -31,6 +31,8 @@ export class TaskDispatcher {
     private readonly models: GlobalModels,
     private readonly log: Log,
     private readonly stallTimeoutMs = DISPATCH_STALL_MS,
+    /** Counts the model bytes sent (the coordinator's metrics); none in tests. */
+    private readonly sent: (bytes: number) => void = () => undefined,
   ) {}
 
   async send(siteId: string, task: TaskToSend): Promise<EngineEvent> {
@@ -57,6 +59,7 @@ export class TaskDispatcher {
         stallTimeoutMs: this.stallTimeoutMs,
         log: this.log,
       });
+      this.sent(model.bytes.length);
       return { type: 'task-delivered', siteId, taskId: task.taskId };
     } catch (err) {
       return {
