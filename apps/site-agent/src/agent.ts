@@ -27,7 +27,8 @@ import {
   TransferReceiver,
   verifierTransferHooks,
   VerifiedMessage,
-  MINOR_VERSION_QUERY,
+  agentQuery,
+  AgentFacts,
   PROTOCOL_MINOR_VERSION,
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
@@ -43,6 +44,8 @@ const FATAL_REFUSALS = new Set(['UNKNOWN_SIGNER', 'REVOKED_SIGNER', 'BAD_SIGNATU
 
 export interface SiteAgentOptions {
   kit: LoadedSiteKit;
+  /** What the agent reports about itself when it connects (version, backend, opt-in cohort counts). */
+  facts?: AgentFacts;
   /** Proxy (HTTPS_PROXY/NO_PROXY), private CA and transports (connection-options.ts); absent: WebSocket, direct. */
   network?: NetworkOptions;
   executors: ExecutorSet;
@@ -150,7 +153,7 @@ export class SiteAgent {
       transports: ['websocket'],
       ...(options.network && connectionOptions(kit.coordinatorUrl, options.network).options),
       // The protocol minor version this agent reads, so a newer coordinator sends only what it knows.
-      query: { [MINOR_VERSION_QUERY]: String(PROTOCOL_MINOR_VERSION) },
+      query: agentQuery(PROTOCOL_MINOR_VERSION, options.facts ?? {}),
       reconnection: true,
       reconnectionDelay: backoff.initialDelayMs,
       reconnectionDelayMax: backoff.maxDelayMs,

@@ -26,4 +26,5 @@ export * from './kit/provision';
 export * from './kit/load';
 export * from './optimisers';
 export * from './compat';
+export * from './agent-facts';
 export * from './kit/site-keys';

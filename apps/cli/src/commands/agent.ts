@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InputError, Log } from '../../../../libs/common/src';
+import { InputError, Log, packageVersion } from '../../../../libs/common/src';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import type { AgentEvent } from '../../../site-agent/src';
 import { commandLogger, globalOptions } from '../context';
@@ -20,6 +20,7 @@ interface AgentCommandOptions extends AllowOutsidePathsOption {
   tiny?: boolean;
   modelConfig?: string;
   maxTaskMb: string;
+  reportCohort?: boolean;
   ca?: string;
   transport: 'auto' | 'websocket';
 }
@@ -46,6 +47,10 @@ export function registerAgent(program: Command): void {
     .requiredOption('--cohort <dir>', "the site's cohort folder (manifest.csv + NIfTI files)")
     .option('--state <dir>', 'message log and kept-local parameters (default: <kit>/state)')
     .option('--once', 'stop after the first task has been answered')
+    .option(
+      '--report-cohort',
+      "tell the coordinator this cohort's patient counts by split (shown to the consortium; no per-patient data)",
+    )
     .option('--run <id>', 'accept tasks of this run only')
     .option(
       '--fedbn',
@@ -85,9 +90,9 @@ export function registerAgent(program: Command): void {
       const { SiteAgent } = await import('../../../site-agent/src');
 
       const out = (line: string) => process.stdout.write(line + '\n');
-      await initBackend({ backend: globalOptions(cmd).backend, log });
+      const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
-      const executors = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
+      const { executors, counts } = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
         allowPathsOutside: opts.allowOutsidePaths,
       });
       const network = { caFile: opts.ca, transport: opts.transport };
@@ -97,6 +102,12 @@ export function registerAgent(program: Command): void {
         kit,
         network,
         executors,
+        // Shown on the consortium's dashboard; patient counts only if the site chose to report them.
+        facts: {
+          version: packageVersion(),
+          backend: backend.gpu ? `${backend.name}-gpu` : backend.name,
+          ...(opts.reportCohort ? { cohort: counts } : {}),
+        },
         stateDir,
         keepLocal,
         runId: opts.run,

@@ -80,7 +80,7 @@ export function registerSimulate(program: Command): void {
       for (const cohort of cohorts) {
         out(`site ${cohort.id}: ${cohort.dir}`);
         const stateDir = join(runDir, 'sites', cohort.id);
-        const executors = await loadSiteExecutors(cohort.dir, config, stateDir, log, out);
+        const { executors } = await loadSiteExecutors(cohort.dir, config, stateDir, log, out);
         sites.push(new InMemorySite(cohort.id, executors, stateDir, log));
       }
       const outcome = await runSimulation({

@@ -1,5 +1,6 @@
 import { InputError, Log } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
+import type { CohortCounts } from '../../../../libs/protocol/src';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
 import { checkCohortPhases } from './model-inputs';
 
@@ -17,7 +18,7 @@ export async function loadSiteExecutors(
   out: (line: string) => void,
   /** Let manifest paths leave the cohort folder (`--allow-outside-paths`). */
   options: { allowPathsOutside?: boolean } = {},
-): Promise<ExecutorSet> {
+): Promise<{ executors: ExecutorSet; counts: CohortCounts }> {
   const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
   const { cohortData, FileOptimiserStates, modelExecutors } =
     await import('../../../site-agent/src/executors');
@@ -34,10 +35,15 @@ export async function loadSiteExecutors(
   const data = cohortData(cohort);
   const samples = await data();
   if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
-  return modelExecutors({
+  const { bySplit, labelled } = cohort.report;
+  const total = (split: keyof typeof bySplit) =>
+    bySplit[split].pos + bySplit[split].neg + bySplit[split].unlabelled;
+  const counts = { train: total('train'), val: total('val'), test: total('test'), labelled };
+  const executors = modelExecutors({
     modelConfig: config,
     data,
     log,
     optimiserStates: new FileOptimiserStates(stateDir),
   });
+  return { executors, counts };
 }

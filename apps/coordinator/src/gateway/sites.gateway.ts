@@ -22,6 +22,7 @@ import {
   StatusBody,
   verifyHandshake,
   minorVersionOf,
+  agentFactsOf,
 } from '../../../../libs/protocol/src';
 import { AuditService } from '../audit/audit.service';
 import { RoundsService } from '../rounds/rounds.service';
@@ -108,6 +109,7 @@ export class SitesGateway
       connectedAt: new Date().toISOString(),
       socket,
       protocolMinor: minorVersionOf(socket.handshake.query),
+      agent: agentFactsOf(socket.handshake.query),
       close: (reason) => {
         this.log.info({ site: siteId, reason }, 'closing site connection');
         socket.disconnect(true);

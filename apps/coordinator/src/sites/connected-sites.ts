@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AnySocket } from '../../../../libs/protocol/src';
+import type { AgentFacts, AnySocket } from '../../../../libs/protocol/src';
 
 /** What the coordinator knows about one live site connection. */
 export interface SiteConnection {
@@ -11,6 +11,8 @@ export interface SiteConnection {
   socket?: AnySocket;
   /** The protocol minor version the agent stated (libs/protocol MINOR_VERSION_QUERY; 0 = 1.0). */
   protocolMinor: number;
+  /** What the agent reported about itself when it connected (version, backend, opt-in cohort counts). */
+  agent?: AgentFacts;
   /** The latest `status` message the site sent on this connection. */
   lastStatus?: {
     state: string;

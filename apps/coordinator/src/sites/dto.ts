@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { AgentFacts } from '../../../../libs/protocol/src';
 import { IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 export class SiteIdParamDto {
@@ -54,4 +55,9 @@ export class SiteView {
     message?: string;
     at: string;
   };
+  @ApiPropertyOptional({
+    description:
+      "what the live connection's agent reported: phcc-fed version, compute backend, and the cohort's patient counts by split if the site chose to report them (agent --report-cohort)",
+  })
+  agent?: AgentFacts;
 }

@@ -8,6 +8,8 @@ export function siteView(site: SiteRecord, connection: SiteConnection | undefine
     ...site,
     revoked: Boolean(site.revokedAt),
     connected: Boolean(connection),
-    ...(connection ? { connectedAt: connection.connectedAt, lastStatus: connection.lastStatus } : {}),
+    ...(connection
+      ? { connectedAt: connection.connectedAt, lastStatus: connection.lastStatus, agent: connection.agent }
+      : {}),
   };
 }

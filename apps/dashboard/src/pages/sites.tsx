@@ -67,7 +67,7 @@ export function SitesPage({ api, session }: { api: Api; session: Session }) {
                   '—'
                 )}
               </td>
-              <td class="small">not reported by this agent version</td>
+              <td class="small">{agentSummary(site)}</td>
               <td>{time(site.enrolledAt)}</td>
               {session.role === 'admin' && (
                 <td class="no-print">
@@ -139,4 +139,15 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
       </form>
     </div>
   );
+}
+
+/** Version · backend · cohort counts, as the site's agent reported them when it connected. */
+function agentSummary(site: SiteInfo): string {
+  if (!site.connected) return '—';
+  const agent = site.agent;
+  if (!agent || (!agent.version && !agent.backend)) return 'not reported by this agent version';
+  const cohort = agent.cohort
+    ? `${agent.cohort.train} train · ${agent.cohort.val} val · ${agent.cohort.test} test (${agent.cohort.labelled} labelled)`
+    : 'cohort not reported';
+  return [agent.version ? `v${agent.version}` : undefined, agent.backend, cohort].filter(Boolean).join(' · ');
 }
