@@ -78,7 +78,8 @@ export class FoldRunner {
       outputDigest: digest,
       outputBytes: bytes,
       sites: folded.sites,
-      metrics: { token_centre_patients: folded.patients },
+      // The names a strategy fold records, so the rounds read alike: sites in it, patients behind it.
+      metrics: { num_sites: folded.sites.length, num_samples: folded.patients },
     };
   }
 
