@@ -41,11 +41,10 @@ export class FoldRunner {
   private async aggregateFit(command: FoldUpdates, strategy: Strategy): Promise<EngineEvent> {
     const { runId, step } = command;
     const global = await this.models.get(command.globalDigest);
-    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
     const result = await strategy.aggregateFit(step.round, {
       stage: step.stage as TrainingStage,
       globalLayout: global.layout(),
-      updates: new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!)),
+      updates: this.updatesOf(command),
       // A fresh copy: the strategy overwrites the arrays it is given, the cached bytes stay intact.
       loadGlobal: async () => decodeWeights(Buffer.from(global.bytes)),
     });
@@ -67,11 +66,7 @@ export class FoldRunner {
    */
   private async aggregateTokenCentres(command: FoldUpdates): Promise<EngineEvent> {
     const global = await this.models.get(command.globalDigest);
-    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
-    const folded = await foldTokenCentres(
-      decodeWeights(Buffer.from(global.bytes)),
-      new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!)),
-    );
+    const folded = await foldTokenCentres(decodeWeights(Buffer.from(global.bytes)), this.updatesOf(command));
     const { digest, bytes } = await this.blobs.put(encodeWeights(folded.weights, 'float32'));
     return {
       type: 'aggregation-finished',
@@ -81,6 +76,12 @@ export class FoldRunner {
       // The names a strategy fold records, so the rounds read alike: sites in it, patients behind it.
       metrics: { num_sites: folded.sites.length, num_samples: folded.patients },
     };
+  }
+
+  /** The round's admitted updates, decoded from the blob store on read. */
+  private updatesOf(command: FoldUpdates): EncodedUpdateSource {
+    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
+    return new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!));
   }
 
   /**
