@@ -224,6 +224,7 @@ describe('coordinator evaluation: every k rounds and the cross-site matrix (127.
     expect(detail.reason).toBeUndefined();
     expect(detail.state).toBe('completed');
     expect(detail.rounds.map((r) => `${r.stage}/${r.round}`)).toEqual([
+      'finetune/10000', // the token-centring round opens the fine-tune stage
       'finetune/0',
       'evaluate/1',
       'finetune/1',
@@ -339,7 +340,7 @@ describe('coordinator evaluation: FedAdam server state across a restart with the
 
       const outputs = (d: Detail) =>
         d.rounds.filter((r) => r.stage === 'finetune').map((r) => r.outputDigest);
-      expect(outputs(resumed)).toHaveLength(2);
+      expect(outputs(resumed)).toHaveLength(3); // the token-centring round, fine-tune rounds 0 and 1
       expect(outputs(resumed)).toEqual(outputs(reference));
       // Round 1 really ran in the second process (second attempt), from the state round 0 saved;
       // without that state FedAdam restarts its moments and round 1's model differs.

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Socket } from 'socket.io-client';
 import { getLogger, silentLog } from '../libs/common/src';
 import { decodeWeights, encodeWeights, NamedArray } from '../libs/weights/src';
+import { TOKEN_CENTRING_ROUND } from '../libs/federated/src';
 import {
   LoadedSiteKit,
   loadSiteKit,
@@ -60,7 +61,7 @@ async function startSite(
   url: string,
   kit: LoadedSiteKit,
   siteId: SiteId,
-  hold: (stage: string, socket: Socket) => boolean = () => false,
+  hold: (stage: string, socket: Socket, task: TaskBody) => boolean = () => false,
 ): Promise<SimSite> {
   const socket = await connectSite(url, kit, siteId);
   const sim: SimSite = { socket, replays: [], tampered: [] };
@@ -69,7 +70,7 @@ async function startSite(
   const answer = async (task: TaskBody, globalBytes: Buffer): Promise<void> => {
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
     await socket.timeout(5000).emitWithAck('task-ack', sign('task-ack', { ...scope, accepted: true }));
-    if (hold(task.stage, socket)) return; // a site still training (or gone) when the round is decided
+    if (hold(task.stage, socket, task)) return; // a site still training (or gone) when the round is decided
     if (task.stage === 'evaluate') {
       const h = HISTOGRAMS[siteId];
       const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
@@ -198,16 +199,19 @@ describe('coordinator rounds (127.0.0.1)', () => {
     }
     expect(detail.reason).toBeUndefined();
     expect(detail.state).toBe('completed');
+    // The token-centring round (finetune/10000) opens the fine-tune stage; these weights have no
+    // head/token_center, so it leaves the global as it is and the hand-computed folds still hold.
     expect(detail.rounds.map((r) => `${r.stage}/${r.round}/${r.state}`).sort()).toEqual([
       'evaluate/0/done',
       'finetune/0/done',
+      'finetune/10000/done',
       'ssl/0/done',
     ]);
 
     // SSL: a (10 samples, +0.01) and b (30, +0.02); c's NaN update was rejected → +0.0175 on encoder + decoder.
     // Fine-tune: a, b, c (20, +0.03) → +(0.1 + 0.6 + 0.6) / 60 on encoder + head.
     const ssl = detail.rounds.find((r) => r.stage === 'ssl')!;
-    const finetune = detail.rounds.find((r) => r.stage === 'finetune')!;
+    const finetune = detail.rounds.find((r) => r.stage === 'finetune' && r.round === 0)!;
     const afterSsl = decodeWeights(await blobs.get(ssl.outputDigest!));
     const final = decodeWeights(await blobs.get(finetune.outputDigest!));
     const shift = { ssl: 0.0175, finetune: 1.3 / 60 };
@@ -332,7 +336,11 @@ describe('coordinator rounds: restart with the same --db', () => {
       });
       return (await response.json()) as T;
     };
-    type Detail = { state: string; reason?: string; rounds: { stage: string; state: string }[] };
+    type Detail = {
+      state: string;
+      reason?: string;
+      rounds: { stage: string; round: number; state: string }[];
+    };
     const waitFor = async (url: string, id: string, done: (d: Detail) => boolean): Promise<Detail> => {
       let detail = await call<Detail>(url, 'GET', `/runs/${id}`);
       for (let i = 0; i < 100 && !done(detail); i++) {
@@ -347,7 +355,14 @@ describe('coordinator rounds: restart with the same --db', () => {
       const initial = await coordinator.app.get(BlobStore).put(encodeWeights(INITIAL, 'float32'));
       for (const id of SITES) {
         sockets.push(
-          (await startSite(coordinator.url, kits[id], id, (stage) => stage === 'finetune')).socket,
+          (
+            await startSite(
+              coordinator.url,
+              kits[id],
+              id,
+              (stage, _socket, task) => stage === 'finetune' && task.round === 0,
+            )
+          ).socket,
         );
       }
       const stage = { rounds: 1, localEpochs: 1, optimiser: { name: 'sgd', lr: 0.01 }, batchSize: 2 };
@@ -367,7 +382,8 @@ describe('coordinator rounds: restart with the same --db', () => {
         coordinator.url,
         run.id,
         (d) =>
-          d.rounds.some((r) => r.stage === 'finetune' && r.state === 'collecting') || d.state !== 'running',
+          d.rounds.some((r) => r.stage === 'finetune' && r.round === 0 && r.state === 'collecting') ||
+          d.state !== 'running',
       );
       expect(collecting.state).toBe('running');
       await coordinator.close(); // killed mid-round: the run stays running in the database
@@ -379,11 +395,17 @@ describe('coordinator rounds: restart with the same --db', () => {
         const done = await waitFor(coordinator.url, run.id, (d) => d.state !== 'running');
         expect(done.reason).toBeUndefined();
         expect(done.state).toBe('completed');
-        expect(done.rounds.map((r) => `${r.stage}/${r.state}`).sort()).toEqual(['finetune/done', 'ssl/done']);
+        // The token-centring round, done before the restart, is not run again either.
+        expect(done.rounds.map((r) => `${r.stage}/${r.state}`).sort()).toEqual([
+          'finetune/done',
+          'finetune/done',
+          'ssl/done',
+        ]);
         const db = coordinator.app.get<symbol, CoordinatorStore>(COORDINATOR_STORE);
         const sslTasks = await db.tasks.listForRound(run.id, 'ssl', 0);
         const finetuneTasks = await db.tasks.listForRound(run.id, 'finetune', 0);
         expect(sslTasks).toHaveLength(3); // the done SSL round was not run again
+        expect(await db.tasks.listForRound(run.id, 'finetune', TOKEN_CENTRING_ROUND)).toHaveLength(3);
         // Three tasks from before the restart; after it, the round is dispatched as soon as a quorum
         // (2) of the reconnecting sites is linked, so the second attempt has 2 or 3 tasks.
         expect(finetuneTasks.filter((t) => t.attempts === 1)).toHaveLength(3);

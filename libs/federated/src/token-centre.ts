@@ -1,4 +1,9 @@
 import { InputError } from '../../common/src';
+import { compareIds } from './engine/schedule';
+import type { NamedArray, UpdateSource } from './types';
+
+/** The head's centre tensor (libs/model's `TOKEN_CENTER` is this name). */
+export const TOKEN_CENTRE_TENSOR = 'head/token_center';
 
 /**
  * Federated token centring. The fine-tune head subtracts a centre from the encoder's pooled
@@ -43,4 +48,48 @@ export function combineTokenCentre(shares: readonly TokenCentreShare[]): Float32
     count += share.count;
   }
   return Float32Array.from(sum, (v) => v / count);
+}
+
+/** What the token-centring round's aggregate produced. */
+export interface TokenCentreFold {
+  /** The global with its centre replaced (the same arrays, the centre's values new). */
+  weights: NamedArray[];
+  /** Sites whose centre went into it, in site-id order. */
+  sites: string[];
+  /** Σ counts: the patients the centre is the mean over. */
+  patients: number;
+}
+
+/**
+ * The token-centring round's aggregate (coordinator and simulator alike): each admitted update's
+ * `head/token_center` — its value, or the global's plus it when the update is a delta — weighted
+ * by its sample count, set into the global. Nothing else of the updates is read: the round moves
+ * no other weight, and no strategy (FedAdam's step, FedProx's pull) touches the centre. A global
+ * without a centre (a model configured without one) comes back unchanged.
+ */
+export async function foldTokenCentres(
+  global: NamedArray[],
+  updates: UpdateSource,
+): Promise<TokenCentreFold> {
+  const entries = [...updates.entries()].sort((a, b) => compareIds(a.siteId, b.siteId));
+  const sites = entries.map((e) => e.siteId);
+  const patients = entries.reduce((n, e) => n + e.numSamples, 0);
+  const centre = global.find((a) => a.name === TOKEN_CENTRE_TENSOR);
+  if (!centre) return { weights: global, sites, patients };
+  const shares: TokenCentreShare[] = [];
+  for (const entry of entries) {
+    const [sent] = await updates.read(entry.siteId, (name) => name === TOKEN_CENTRE_TENSOR);
+    if (!sent)
+      throw new InputError(`token centre: the update of ${entry.siteId} has no ${TOKEN_CENTRE_TENSOR}`);
+    const mean =
+      entry.kind === 'delta' ? Float64Array.from(sent.values, (v, i) => centre.values[i] + v) : sent.values;
+    shares.push({ site: entry.siteId, count: entry.numSamples, mean });
+  }
+  const combined = combineTokenCentre(shares);
+  if (combined.length !== centre.values.length)
+    throw new InputError(
+      `token centre: sites sent ${combined.length} values, the global's centre has ${centre.values.length}`,
+    );
+  const weights = global.map((a) => (a === centre ? { ...a, values: combined } : a));
+  return { weights, sites, patients };
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isTokenCentring } from '../../../../libs/federated/src';
 import type { RunResultsView, RunView } from './admin-client';
 
 export interface SiteResult {
@@ -75,7 +76,10 @@ export function buildReport(
       bytesSent: bytesSentFromLog(messageLogOf(site)),
     };
   });
-  const training = run.rounds.filter((r) => r.stage !== 'evaluate' && r.state === 'done');
+  // Rows in start order; the token-centring round moves no trained weight, so it is not counted.
+  const training = run.rounds.filter(
+    (r) => r.stage !== 'evaluate' && !isTokenCentring(r) && r.state === 'done',
+  );
   const crossSite: Record<string, Record<string, number | null>> = {};
   for (const e of results.evaluations) {
     if (e.modelOf !== 'global') (crossSite[e.modelOf] ??= {})[e.siteId] = e.auc ?? null;

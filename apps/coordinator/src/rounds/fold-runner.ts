@@ -1,5 +1,5 @@
 import type { EngineEvent, RequestCommand, Strategy, TrainingStage } from '../../../../libs/federated/src';
-import { EncodedUpdateSource } from '../../../../libs/federated/src';
+import { EncodedUpdateSource, foldTokenCentres } from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { summariseEvaluation } from '../evaluation/evaluation-results';
 import { rebuildLocalModels } from '../evaluation/local-models';
@@ -9,6 +9,8 @@ import { GlobalModels } from './global-models';
 import { StrategyStateKeeper } from './strategy-state';
 
 type Aggregate = Extract<RequestCommand, { kind: 'aggregate' }>;
+/** A strategy fold's or the token-centring round's command: a global and the round's updates. */
+type FoldUpdates = Exclude<Aggregate, { what: 'evaluate' }>;
 
 /**
  * The slow, I/O-bound work the engine asks for and waits on: the fold (the strategy's
@@ -26,26 +28,23 @@ export class FoldRunner {
 
   async aggregate(command: Aggregate, strategy: Strategy): Promise<EngineEvent> {
     try {
-      return command.what === 'fit'
-        ? await this.aggregateFit(command, strategy)
-        : await this.aggregateEvaluation(command);
+      if (command.what === 'evaluate') return await this.aggregateEvaluation(command);
+      return command.what === 'token-centre'
+        ? await this.aggregateTokenCentres(command)
+        : await this.aggregateFit(command, strategy);
     } catch (err) {
       return { type: 'aggregation-failed', reason: err instanceof Error ? err.message : String(err) };
     }
   }
 
   /** Folds the round's surviving updates with the strategy, in site-id order, into a new global. */
-  private async aggregateFit(
-    command: Extract<Aggregate, { what: 'fit' }>,
-    strategy: Strategy,
-  ): Promise<EngineEvent> {
+  private async aggregateFit(command: FoldUpdates, strategy: Strategy): Promise<EngineEvent> {
     const { runId, step } = command;
     const global = await this.models.get(command.globalDigest);
-    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
     const result = await strategy.aggregateFit(step.round, {
       stage: step.stage as TrainingStage,
       globalLayout: global.layout(),
-      updates: new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!)),
+      updates: this.updatesOf(command),
       // A fresh copy: the strategy overwrites the arrays it is given, the cached bytes stay intact.
       loadGlobal: async () => decodeWeights(Buffer.from(global.bytes)),
     });
@@ -58,6 +57,31 @@ export class FoldRunner {
       sites: result.sites,
       metrics: result.metrics,
     };
+  }
+
+  /**
+   * The token-centring round: the global with its centre set to the sites' centres averaged by
+   * sample count (libs/federated `foldTokenCentres`). No strategy runs and no strategy state is
+   * saved: FedAdam would move the centre by a step, and its moments are not this round's.
+   */
+  private async aggregateTokenCentres(command: FoldUpdates): Promise<EngineEvent> {
+    const global = await this.models.get(command.globalDigest);
+    const folded = await foldTokenCentres(decodeWeights(Buffer.from(global.bytes)), this.updatesOf(command));
+    const { digest, bytes } = await this.blobs.put(encodeWeights(folded.weights, 'float32'));
+    return {
+      type: 'aggregation-finished',
+      outputDigest: digest,
+      outputBytes: bytes,
+      sites: folded.sites,
+      // The names a strategy fold records, so the rounds read alike: sites in it, patients behind it.
+      metrics: { num_sites: folded.sites.length, num_samples: folded.patients },
+    };
+  }
+
+  /** The round's admitted updates, decoded from the blob store on read. */
+  private updatesOf(command: FoldUpdates): EncodedUpdateSource {
+    const digestOf = new Map(command.updates.map((u) => [u.siteId, u.digest]));
+    return new EncodedUpdateSource(command.updates, (siteId) => this.blobs.get(digestOf.get(siteId)!));
   }
 
   /**

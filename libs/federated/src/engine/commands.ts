@@ -52,7 +52,12 @@ export interface TaskToSend {
 export type AggregateCommand =
   | {
       kind: 'aggregate';
-      what: 'fit';
+      /**
+       * 'fit': the strategy folds the updates into the next global. 'token-centre': the
+       * token-centring round (schedule.ts `TOKEN_CENTRING_ROUND`): the global with its
+       * `head/token_center` set to the updates' centres averaged by sample count, no strategy.
+       */
+      what: 'fit' | 'token-centre';
       runId: string;
       step: RoundStep;
       /** The global the round trained from. */

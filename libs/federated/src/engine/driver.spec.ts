@@ -8,7 +8,13 @@ describe('RunDriver', () => {
   const INITIAL = 'a'.repeat(128);
   const plan = {
     stages: {
-      ssl: { rounds: 1, localEpochs: 1, batchSize: 2, optimiser: { name: 'sgd', lr: 0.01 }, maskRatio: 0.5 },
+      ssl: {
+        rounds: 1,
+        localEpochs: 1,
+        batchSize: 2,
+        optimiser: { name: 'sgd' as const, lr: 0.01 },
+        maskRatio: 0.5,
+      },
     },
     quorum: { minSites: 2 },
     roundDeadlineSeconds: 60,

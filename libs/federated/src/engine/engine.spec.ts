@@ -5,7 +5,7 @@ import type { EngineCommand } from './commands';
 import { engineStep, EngineStep, initialState, openTaskOf, RunSpec } from './engine';
 import type { EngineEvent, RecordedRound } from './events';
 import type { EnginePlan } from './plan';
-import { CROSS_SITE_ROUND_BASE } from './schedule';
+import { CROSS_SITE_ROUND_BASE, TOKEN_CENTRING_ROUND } from './schedule';
 import type { EngineState } from './state';
 
 /** The engine is scripted: events in, commands read. No sockets, no timers, no store. */
@@ -14,7 +14,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const INITIAL = 'a'.repeat(128);
 const D1 = '1'.repeat(128);
 const D2 = '2'.repeat(128);
-const stage = { rounds: 1, localEpochs: 1, batchSize: 2, optimiser: { name: 'sgd', lr: 0.01 } };
+const stage = { rounds: 1, localEpochs: 1, batchSize: 2, optimiser: { name: 'sgd' as const, lr: 0.01 } };
 
 function plan(overrides: Partial<EnginePlan> = {}): EnginePlan {
   return {
@@ -61,6 +61,19 @@ class Script {
     const sent = new Map(sends(commands).map((c) => [c.siteId, c]));
     for (const [siteId, c] of sent) this.feed({ type: 'task-delivered', siteId, taskId: c.task.taskId });
     return sent;
+  }
+
+  /** Runs the token-centring round that opens the fine-tune stage: every site answers, its output is `digest`. */
+  centre(commands: EngineCommand[], digest: string): EngineCommand[] {
+    const sent = this.deliver(commands);
+    expect([...sent.values()].every((c) => c.task.round === TOKEN_CENTRING_ROUND)).toBe(true);
+    for (const siteId of sent.keys()) this.update(siteId);
+    return this.feed({
+      type: 'aggregation-finished',
+      outputDigest: digest,
+      outputBytes: 1,
+      sites: [...sent.keys()],
+    });
   }
 
   update(siteId: string, deltaNorm = 1, digest = siteId.padEnd(128, '0')): EngineCommand[] {
@@ -303,7 +316,7 @@ describe('round engine: instructions', () => {
     const fedbn = new Script(
       plan({
         stages: {
-          ssl: { ...stage, maskRatio: 0.5, optimiser: { name: 'adamw', lr: 0.01, weightDecay: 0.05 } },
+          ssl: { ...stage, maskRatio: 0.5, optimiser: { name: 'adam', lr: 0.01, weightDecay: 0.05 } },
         },
       }),
       { name: 'fedbn' },
@@ -312,10 +325,10 @@ describe('round engine: instructions', () => {
       parts: ['encoder', 'decoder'],
       keepLocalPattern: '\\/(?:norm|ln|grn)',
       updateKind: 'delta',
-      optimiser: { name: 'adamw', weightDecay: 0.05 },
+      optimiser: { name: 'adam', weightDecay: 0.05 },
     });
     const fedprox = new Script(plan({ stages: { finetune: stage } }), { name: 'fedprox', mu: 0.1 });
-    const task = sends(fedprox.start(['site-a', 'site-b']))[0].task;
+    const task = sends(fedprox.centre(fedprox.start(['site-a', 'site-b']), D1))[0].task;
     expect(task.instruction).toMatchObject({ parts: ['encoder', 'head'], proximalMu: 0.1 });
     expect(task.config.proximalMu).toBe(0.1);
   });
@@ -374,6 +387,93 @@ describe('round engine: disconnect grace', () => {
   });
 });
 
+describe('round engine: federated token centring', () => {
+  const twoStages = plan({ stages: { ssl: { ...stage, maskRatio: 0.5 }, finetune: stage } });
+
+  it("opens the fine-tune stage with a centring round at every site, folded without the strategy into round 0's global", () => {
+    const run = new Script(plan({ stages: { finetune: stage } }), { name: 'fedadam' });
+    const commands = run.start(['site-a', 'site-b']);
+    expect(only(commands, 'insert-round')[0].round).toMatchObject({
+      stage: 'finetune',
+      round: TOKEN_CENTRING_ROUND,
+      inputDigest: INITIAL,
+    });
+    const sent = sends(commands);
+    expect(sent.map((c) => c.siteId)).toEqual(['site-a', 'site-b']);
+    const { config, instruction } = sent[0].task;
+    expect(config).toMatchObject({ tokenCentring: true, updateEncoding: 'float32' });
+    // It trains nothing: no optimiser, schedule or moments to keep.
+    for (const field of ['optimiser', 'scheduleStartEpoch', 'keepOptimiserState', 'freezeEncoderEpochs'])
+      expect(config).not.toHaveProperty(field);
+    expect(instruction).toEqual({ parts: ['encoder', 'head'], updateKind: 'delta' });
+
+    run.deliver(commands);
+    run.update('site-a');
+    run.update('site-b');
+    const fold = only(run.last.commands, 'aggregate')[0];
+    expect(fold).toMatchObject({
+      what: 'token-centre',
+      step: { stage: 'finetune', round: TOKEN_CENTRING_ROUND },
+    });
+
+    const next = run.feed({
+      type: 'aggregation-finished',
+      outputDigest: D1,
+      outputBytes: 1,
+      sites: ['site-a', 'site-b'],
+    });
+    const round0 = sends(next);
+    expect(round0.map((c) => [c.task.round, c.task.globalWeightsDigest])).toEqual([
+      [0, D1],
+      [0, D1],
+    ]);
+    expect(round0[0].task.config).not.toHaveProperty('tokenCentring');
+    expect(round0[0].task.config).toMatchObject({ keepOptimiserState: true, scheduleStartEpoch: 0 });
+    run.deliver(next);
+    run.update('site-a');
+    run.update('site-b');
+    expect(only(run.last.commands, 'aggregate')[0].what).toBe('fit');
+  });
+
+  it('skips a done centring round after a restart, and resumes the strategy from the last strategy fold', () => {
+    const recorded: RecordedRound[] = [
+      { stage: 'ssl', round: 0, state: 'done', outputDigest: D2, outputBytes: 5, lastAttempt: 1 },
+      {
+        stage: 'finetune',
+        round: TOKEN_CENTRING_ROUND,
+        state: 'done',
+        outputDigest: D1,
+        outputBytes: 5,
+        lastAttempt: 1,
+      },
+    ];
+    const run = new Script(twoStages, { name: 'fedadam' });
+    expect(only(run.start(['site-a', 'site-b'], recorded), 'restore-strategy')).toEqual([
+      { kind: 'restore-strategy', runId: 'run-1', lastDone: { stage: 'ssl', round: 0 } },
+    ]);
+    const sent = sends(run.feed({ type: 'strategy-restored' }));
+    expect(sent.map((c) => [c.task.stage, c.task.round, c.task.globalWeightsDigest])).toEqual([
+      ['finetune', 0, D1],
+      ['finetune', 0, D1],
+    ]);
+
+    // An unfinished centring round is run again, from the SSL stage's output.
+    const again = new Script(twoStages);
+    const resent = sends(
+      again.start(
+        ['site-a', 'site-b'],
+        [recorded[0], { ...recorded[1], state: 'collecting', outputDigest: undefined }],
+      ),
+    );
+    expect(
+      resent.map((c) => [c.task.round, c.task.globalWeightsDigest, c.task.config.tokenCentring]),
+    ).toEqual([
+      [TOKEN_CENTRING_ROUND, D2, true],
+      [TOKEN_CENTRING_ROUND, D2, true],
+    ]);
+  });
+});
+
 describe('round engine: resume, strategy state, evaluation', () => {
   const twoStages = plan({ stages: { ssl: { ...stage, maskRatio: 0.5 }, finetune: stage } });
 
@@ -382,7 +482,15 @@ describe('round engine: resume, strategy state, evaluation', () => {
     const commands = run.start(
       ['site-a', 'site-b'],
       [
-        { stage: 'ssl', round: 0, state: 'done', outputDigest: D1, outputBytes: 3_000_000, lastAttempt: 1 },
+        { stage: 'ssl', round: 0, state: 'done', outputDigest: D2, outputBytes: 3_000_000, lastAttempt: 1 },
+        {
+          stage: 'finetune',
+          round: TOKEN_CENTRING_ROUND,
+          state: 'done',
+          outputDigest: D1,
+          outputBytes: 3_000_000,
+          lastAttempt: 1,
+        },
         { stage: 'finetune', round: 0, state: 'collecting', lastAttempt: 1 },
       ],
     );
@@ -452,6 +560,7 @@ describe('round engine: resume, strategy state, evaluation', () => {
       }
       expect(only(run.last.commands, 'aggregate')).toHaveLength(1);
     };
+    commands = run.centre(commands, INITIAL.replace(/a/g, 'e'));
     answer(INITIAL);
     commands = run.feed({
       type: 'aggregation-finished',
@@ -516,7 +625,7 @@ describe('round engine: resume, strategy state, evaluation', () => {
     const run = new Script(
       plan({ stages: { finetune: stage }, evaluation: { final: false, crossSite: true } }),
     );
-    run.deliver(run.start(['site-a', 'site-b']));
+    run.deliver(run.centre(run.start(['site-a', 'site-b']), D2));
     run.update('site-a');
     run.update('site-b');
     run.feed({ type: 'aggregation-finished', outputDigest: D1, outputBytes: 1, sites: ['site-a', 'site-b'] });

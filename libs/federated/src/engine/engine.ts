@@ -9,6 +9,7 @@ import type { EnginePlan } from './plan';
 import {
   compareIds,
   crossSiteSteps,
+  isTokenCentring,
   maxUpdateBytesFor,
   roundKey,
   RoundStep,
@@ -298,7 +299,7 @@ class Step {
         s.modelBytes[recorded.outputDigest] = recorded.outputBytes;
       if (step.stage !== 'evaluate') {
         if (recorded.outputDigest) s.global = recorded.outputDigest;
-        s.lastDoneTraining = step;
+        if (!isTokenCentring(step)) s.lastDoneTraining = step;
       }
       s.next++;
     }
@@ -509,7 +510,7 @@ class Step {
     }
     const command: AggregateCommand = {
       kind: 'aggregate',
-      what: 'fit',
+      what: isTokenCentring(round.step) ? 'token-centre' : 'fit',
       runId: this.s.runId,
       step: round.step,
       globalDigest: round.modelDigest,
@@ -539,7 +540,9 @@ class Step {
         })),
       });
       this.s.global = event.outputDigest;
-      this.s.lastDoneTraining = step;
+      // The centring round has no strategy state to resume from: a restart restores the last
+      // strategy fold's (FedAdam's moments are those of the SSL stage's last round, or none).
+      if (!isTokenCentring(step)) this.s.lastDoneTraining = step;
     }
     this.s.modelBytes[event.outputDigest] = event.outputBytes;
     this.updateRound(step, { state: 'done', outputDigest: event.outputDigest, endedAt: iso(this.now) });

@@ -1,4 +1,4 @@
-import type { WeightEncoding } from '../../../protocol/src';
+import type { OptimiserName, WeightEncoding } from '../../../protocol/src';
 
 /**
  * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
@@ -25,5 +25,7 @@ export interface EngineStagePlan {
   rounds: number;
   localEpochs: number;
   batchSize: number;
-  optimiser: { name: string; lr: number; weightDecay?: number };
+  optimiser: { name: OptimiserName; lr: number; weightDecay?: number };
+  /** LR warm-up at the start of the stage's one schedule, in epochs (absent: none). */
+  warmupEpochs?: number;
 }

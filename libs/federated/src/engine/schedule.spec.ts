@@ -9,6 +9,8 @@ import {
   runSteps,
   taskConfig,
   taskIdFor,
+  taskInstruction,
+  TOKEN_CENTRING_ROUND,
 } from './schedule';
 
 const plan: EnginePlan = {
@@ -24,10 +26,11 @@ const plan: EnginePlan = {
 };
 
 describe('run schedule', () => {
-  it('runs SSL rounds, then fine-tune rounds, then one final evaluation', () => {
+  it('runs SSL rounds, then the token-centring round and the fine-tune rounds, then one final evaluation', () => {
     expect(runSteps(plan)).toEqual([
       { stage: 'ssl', round: 0 },
       { stage: 'ssl', round: 1 },
+      { stage: 'finetune', round: TOKEN_CENTRING_ROUND },
       { stage: 'finetune', round: 0 },
       { stage: 'evaluate', round: 0 },
     ]);
@@ -43,15 +46,15 @@ describe('run schedule', () => {
         .map((s) => `${s.stage}/${s.round}`)
         .join(' ');
     expect(withEvery(2, true)).toBe(
-      'ssl/0 ssl/1 finetune/0 finetune/1 evaluate/2 finetune/2 finetune/3 evaluate/4 finetune/4 evaluate/0',
+      'ssl/0 ssl/1 finetune/10000 finetune/0 finetune/1 evaluate/2 finetune/2 finetune/3 evaluate/4 finetune/4 evaluate/0',
     );
     // k divides the last round: the final evaluation already evaluates that model.
     expect(withEvery(5, true)).toBe(
-      'ssl/0 ssl/1 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/0',
+      'ssl/0 ssl/1 finetune/10000 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/0',
     );
     // Without a final evaluation the every-k one after the last round is the only look at the final model.
     expect(withEvery(5, false)).toBe(
-      'ssl/0 ssl/1 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/5',
+      'ssl/0 ssl/1 finetune/10000 finetune/0 finetune/1 finetune/2 finetune/3 finetune/4 evaluate/5',
     );
     expect(
       withEvery(1, true)
@@ -87,12 +90,83 @@ describe('run schedule', () => {
       maxUpdateBytes: 1000,
       proximalMu: 0.05,
       maskRatio: 0.6,
+      // The plan's optimiser (no decay given: 0) and SSL round 1 of 2 × 3 epochs: global epochs 3–5 of 6.
+      optimiser: 'adam',
+      weightDecay: 0,
+      scheduleStartEpoch: 3,
+      scheduleTotalEpochs: 6,
+      warmupEpochs: 0,
+      keepOptimiserState: true,
     });
     const finetune = taskConfig(plan, { stage: 'finetune', round: 0 }, strategy, 1000);
     expect(finetune).toMatchObject({ localEpochs: 1, learningRate: 0.01, batchSize: 8 });
     expect(finetune.maskRatio).toBeUndefined();
     // No warm-up in the plan: the field stays off the wire (agents before it refuse unknown fields).
     expect(finetune).not.toHaveProperty('freezeEncoderEpochs');
+  });
+
+  it("places every training round in its stage's one schedule, with the plan's optimiser and warm-up", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const faithful: EnginePlan = {
+      ...plan,
+      stages: {
+        ...plan.stages,
+        finetune: {
+          rounds: 3,
+          localEpochs: 5,
+          optimiser: { name: 'adam', lr: 0.002, weightDecay: 0.05 },
+          batchSize: 8,
+          warmupEpochs: 1,
+        },
+      },
+    };
+    const rounds = [0, 1, 2].map((round) =>
+      taskConfig(faithful, { stage: 'finetune', round }, strategy, 1000),
+    );
+    expect(rounds.map((c) => [c.scheduleStartEpoch, c.scheduleTotalEpochs])).toEqual([
+      [0, 15],
+      [5, 15],
+      [10, 15],
+    ]);
+    for (const c of rounds)
+      expect(c).toMatchObject({
+        optimiser: 'adam',
+        weightDecay: 0.05,
+        warmupEpochs: 1,
+        keepOptimiserState: true,
+      });
+    // Evaluation trains nothing: none of the training fields.
+    const evaluation = taskConfig(faithful, { stage: 'evaluate', round: 0 }, strategy, 1000);
+    for (const field of [
+      'optimiser',
+      'weightDecay',
+      'scheduleStartEpoch',
+      'keepOptimiserState',
+      'tokenCentring',
+    ])
+      expect(evaluation).not.toHaveProperty(field);
+  });
+
+  it('asks for the token centre, in float32, with neither training fields nor a proximal pull', () => {
+    const strategy = createStrategy({ name: 'fedprox', mu: 0.05 });
+    const step = { stage: 'finetune' as const, round: TOKEN_CENTRING_ROUND };
+    const config = taskConfig(plan, step, strategy, 1000);
+    expect(config).toEqual({
+      localEpochs: 1,
+      learningRate: 0.01,
+      batchSize: 8,
+      seed: roundSeed(11, step),
+      updateEncoding: 'float32',
+      updateKind: 'delta',
+      maxUpdateBytes: 1000,
+      tokenCentring: true,
+    });
+    const [fit] = strategy.configureFit(TOKEN_CENTRING_ROUND, { stage: 'finetune', siteIds: ['a'] });
+    expect(taskInstruction(plan, step, fit)).toEqual({ parts: ['encoder', 'head'], updateKind: 'delta' });
+    expect(taskInstruction(plan, { stage: 'finetune', round: 0 }, fit)).toMatchObject({
+      optimiser: { name: 'sgd' },
+      proximalMu: 0.05,
+    });
   });
 
   it('spreads the head-only warm-up over fine-tune rounds, counting global epochs', () => {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Stage, TaskConfigDto, TaskInstructionDto } from '../../../protocol/src';
+import { stageScheduleOf } from '../schedule/lr-schedule';
 import type { EvaluateInstruction, FitInstruction, Strategy } from '../strategies/strategy';
-import type { EnginePlan } from './plan';
+import type { EnginePlan, EngineStagePlan } from './plan';
 
 /**
  * Pure helpers that turn a run plan into the sequence of rounds and the per-task settings, so
@@ -31,6 +32,22 @@ export interface LocalModelRef {
 export const FINAL_EVALUATION_ROUND = 0;
 export const CROSS_SITE_ROUND_BASE = 10_000;
 
+/**
+ * The fine-tune stage's token-centring round runs before fine-tune round 0 (docs/MODEL.md: the
+ * head does not learn on SSL features unless their mean is subtracted first). On the wire and in
+ * the rounds table it is an ordinary fine-tune round with this number — outside the plan's
+ * fine-tune rounds (≤ 1000), as the cross-site evaluation rounds are outside the evaluation ones —
+ * so no new stage or message reaches the protocol, and a restarted coordinator finds it done like
+ * any other round. Its task carries `tokenCentring: true`; its aggregate sets the centre to the
+ * sample-weighted mean of the sites' centres (libs/federated `combineTokenCentre`), never a
+ * strategy's fold (FedAdam would move the centre by a step instead of setting it).
+ */
+export const TOKEN_CENTRING_ROUND = 10_000;
+
+export function isTokenCentring(step: { stage: string; round: number }): boolean {
+  return step.stage === 'finetune' && step.round === TOKEN_CENTRING_ROUND;
+}
+
 export type EvaluationKind = 'final' | 'periodic' | 'cross-site';
 
 export function evaluationKindOf(round: number): EvaluationKind {
@@ -49,7 +66,8 @@ export function roundKey(step: { stage: string; round: number }): string {
 }
 
 /**
- * The rounds a plan fixes in advance, in order: SSL rounds, fine-tune rounds with an evaluation
+ * The rounds a plan fixes in advance, in order: SSL rounds, the token-centring round, fine-tune
+ * rounds with an evaluation
  * of the global model after every k-th of them, then the final evaluation. Cross-site rounds
  * follow (`crossSiteSteps`) once training tells whose local models exist.
  *
@@ -63,6 +81,7 @@ export function runSteps(plan: EnginePlan): RoundStep[] {
   for (let r = 0; r < (plan.stages.ssl?.rounds ?? 0); r++) steps.push({ stage: 'ssl', round: r });
   const finetuneRounds = plan.stages.finetune?.rounds ?? 0;
   const every = plan.evaluation.everyKRounds ?? 0;
+  if (finetuneRounds > 0) steps.push({ stage: 'finetune', round: TOKEN_CENTRING_ROUND });
   for (let r = 0; r < finetuneRounds; r++) {
     steps.push({ stage: 'finetune', round: r });
     const completed = r + 1;
@@ -103,7 +122,10 @@ export function maxUpdateBytesFor(globalBytes: number): number {
 
 /**
  * A task's config. The evaluation stage trains nothing; it still carries valid numbers (the
- * protocol requires them) taken from the fine-tune stage when there is one.
+ * protocol requires them) taken from the fine-tune stage when there is one. A training task
+ * carries the plan's optimiser and its place in the stage's one LR schedule, and asks the site to
+ * keep its optimiser moments between rounds (docs/MODEL.md, "Federated training as `train` does
+ * it"); the token-centring task trains nothing and carries none of that.
  */
 export function taskConfig(
   plan: EnginePlan,
@@ -122,15 +144,52 @@ export function taskConfig(
     updateKind: strategy.updateKind,
     maxUpdateBytes,
   };
+  if (isTokenCentring(step)) {
+    // float32 whatever the plan's encoding: the centre is set, not nudged, so a quantisation error
+    // would stay in the model for the whole stage; the one extra upload of the model is cheap.
+    return { ...config, updateEncoding: 'float32', tokenCentring: true };
+  }
   if (mu > 0) config.proximalMu = mu;
-  if (step.stage === 'ssl' && plan.stages.ssl) config.maskRatio = plan.stages.ssl.maskRatio;
+  if (step.stage === 'ssl' && plan.stages.ssl) {
+    config.maskRatio = plan.stages.ssl.maskRatio;
+    Object.assign(config, trainingFields(plan.stages.ssl, step.round));
+  }
   if (step.stage === 'finetune' && plan.stages.finetune) {
     const { frozenEncoderWarmupEpochs = 0, localEpochs } = plan.stages.finetune;
     const frozen = frozenEncoderEpochsOf(step.round, localEpochs, frozenEncoderWarmupEpochs);
     // Absent when 0: agents that predate the field refuse unknown fields, and need it only for a warm-up.
     if (frozen > 0) config.freezeEncoderEpochs = frozen;
+    Object.assign(config, trainingFields(plan.stages.finetune, step.round));
   }
   return config;
+}
+
+/**
+ * What makes a round's local training the slice of one `train` run: the plan's optimiser (decay
+ * 0 when the plan gives none, as the plan documents), this round's global epochs in the stage's
+ * one warm-up + cosine schedule, and the site's optimiser moments carried from its last round.
+ */
+function trainingFields(
+  stage: EngineStagePlan,
+  round: number,
+): Pick<
+  TaskConfigDto,
+  | 'optimiser'
+  | 'weightDecay'
+  | 'scheduleStartEpoch'
+  | 'scheduleTotalEpochs'
+  | 'warmupEpochs'
+  | 'keepOptimiserState'
+> {
+  const { startEpoch, totalEpochs } = stageScheduleOf(stage, round);
+  return {
+    optimiser: stage.optimiser.name,
+    weightDecay: stage.optimiser.weightDecay ?? 0,
+    scheduleStartEpoch: startEpoch,
+    scheduleTotalEpochs: totalEpochs,
+    warmupEpochs: stage.warmupEpochs ?? 0,
+    keepOptimiserState: true,
+  };
 }
 
 /**
@@ -162,6 +221,10 @@ export function taskInstruction(
 ): TaskInstructionDto {
   const keepLocal = instruction.keepLocalPattern ? { keepLocalPattern: instruction.keepLocalPattern } : {};
   if (!('parts' in instruction)) return keepLocal;
+  // The centring task trains nothing: the strategy's upload (parts, kind, kept tensors) so that
+  // the round's gate admits it as any fine-tune update, but no optimiser and no proximal pull.
+  if (isTokenCentring(step))
+    return { parts: [...instruction.parts], ...keepLocal, updateKind: instruction.updateKind };
   const stage = step.stage === 'ssl' ? plan.stages.ssl : plan.stages.finetune;
   const optimiser = stage?.optimiser;
   return {

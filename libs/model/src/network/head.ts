@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { featureGrid, ModelConfig, poolingRegions } from './config';
 import { gelu } from '../../../compute/src';
+import { TOKEN_CENTRE_TENSOR } from '../../../federated/src/token-centre';
 import { defineDense, defineLayerNorm, dense, layerNorm } from './layers';
 import { ParamStore } from './params';
 
@@ -70,7 +71,7 @@ export function regionPoolingWeights(config: ModelConfig, images: tf.Tensor4D): 
  * first leaves the LayerNorm the part that differs between patients. A learned parameter like any
  * other (federated, saved); zero = no centring.
  */
-export const TOKEN_CENTER = 'head/token_center';
+export const TOKEN_CENTER = TOKEN_CENTRE_TENSOR;
 
 /** [N, G, G, C] features → [N, R·C] pooled (R = 1 for `global`, 3 for `regions`). */
 export function poolFeatures(config: ModelConfig, features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor2D {
