@@ -9,6 +9,7 @@ import {
   ScoreHistogram,
   sumHistograms,
 } from '../../../../libs/metrics/src';
+import type { PlannedComparison } from './arms';
 
 /** Equal-width bins of the histograms a site returns (libs/metrics' default; bounds the pooled AUC's binning error). */
 export const COMPARE_HISTOGRAM_BINS = 1000;
@@ -183,6 +184,31 @@ export function comparisonOf(
       ? { note: `${pairs.length - usable.length} site(s) left out: zero DeLong variance` }
       : {}),
   };
+}
+
+/**
+ * The planned comparisons with "best local" resolved for this seed: the local arm with the highest
+ * pooled internal AUC (ties: the first site in order); each on the internal sites and, when there
+ * are external cohorts, on them.
+ */
+export function resolveComparisons(
+  planned: readonly PlannedComparison[],
+  arms: readonly ArmResult[],
+  aggregates: readonly SiteAggregates[],
+  withExternal: boolean,
+): ComparisonResult[] {
+  const pooled = new Map(arms.map((a) => [armId(a.arm, a.ssl), a.pooled_auc ?? -Infinity]));
+  const out: ComparisonResult[] = [];
+  for (const c of planned) {
+    const b =
+      typeof c.b === 'string'
+        ? c.b
+        : c.b.bestOf.reduce((best, id) => (pooled.get(id)! > pooled.get(best)! ? id : best));
+    for (const scope of withExternal ? (['internal', 'external'] as const) : (['internal'] as const)) {
+      out.push(comparisonOf(c.question, c.a, b, scope, aggregates));
+    }
+  }
+  return out;
 }
 
 function sum(xs: readonly number[]): number {

@@ -89,8 +89,7 @@ export function summariseSeeds(perSeed: readonly SeedResult[]): {
           ),
         };
       }),
-      ...renameMean(
-        'pooled',
+      ...pooledFields(
         meanWithCi(
           runs.map((r) => r.pooled_auc),
           runs.map((r) => r.pooled_ci95),
@@ -135,11 +134,9 @@ function meanWithCi(
   return { auc: mean, ci95: [average(ends.map((c) => c[0])), average(ends.map((c) => c[1]))], sd, per_seed };
 }
 
-function renameMean(
-  prefix: 'pooled',
+function pooledFields(
   m: ReturnType<typeof meanWithCi>,
 ): Pick<ArmSummary, 'pooled_auc' | 'pooled_ci95' | 'pooled_sd' | 'pooled_per_seed'> {
-  void prefix;
   return { pooled_auc: m.auc, pooled_ci95: m.ci95, pooled_sd: m.sd, pooled_per_seed: m.per_seed };
 }
 

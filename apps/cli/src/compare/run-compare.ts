@@ -4,16 +4,9 @@ import { Log, packageRoot, packageVersion } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
 import type { NamedArray } from '../../../../libs/weights/src';
-import { ArmSelection, pairsToScore, planArms, planComparisons, PlannedComparison } from './arms';
+import { ArmSelection, pairsToScore, planArms, planComparisons } from './arms';
 import { CompareRecipe } from './budget';
-import {
-  ArmResult,
-  armResult,
-  comparisonOf,
-  ComparisonResult,
-  siteAggregates,
-  SiteAggregates,
-} from './evaluation';
+import { armResult, resolveComparisons, siteAggregates, SiteAggregates } from './evaluation';
 import { CompareReport, SeedResult, summariseSeeds } from './report';
 import { CompareSite, scoreArm, trainArm } from './train-arms';
 
@@ -103,31 +96,6 @@ export function evaluationPatients(site: CompareSite): PatientSample[] {
   return site.samples.filter(
     (p) => (p.label === 0 || p.label === 1) && (site.external || p.split === 'test'),
   );
-}
-
-/**
- * The planned comparisons with "best local" resolved for this seed: the local arm with the highest
- * pooled internal AUC (ties: the first site in order); each on the internal sites and, when there
- * are external cohorts, on them.
- */
-export function resolveComparisons(
-  planned: readonly PlannedComparison[],
-  arms: readonly ArmResult[],
-  aggregates: readonly SiteAggregates[],
-  withExternal: boolean,
-): ComparisonResult[] {
-  const pooled = new Map(arms.map((a) => [a.ssl ? `${a.arm}+ssl` : a.arm, a.pooled_auc ?? -Infinity]));
-  const out: ComparisonResult[] = [];
-  for (const c of planned) {
-    const b =
-      typeof c.b === 'string'
-        ? c.b
-        : c.b.bestOf.reduce((best, id) => (pooled.get(id)! > pooled.get(best)! ? id : best));
-    for (const scope of withExternal ? (['internal', 'external'] as const) : (['internal'] as const)) {
-      out.push(comparisonOf(c.question, c.a, b, scope, aggregates));
-    }
-  }
-  return out;
 }
 
 /** Versions that decide the numbers: this package, Node and the TensorFlow.js packages. */
