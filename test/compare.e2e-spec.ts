@@ -1,22 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../apps/cli/src/main';
-
-/** Runs `phcc-fed ARGS…` in this process and returns its stdout and exit code. */
-async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
-  const lines: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  process.exitCode = 0;
-  try {
-    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  return { stdout: lines.join(''), code: Number(process.exitCode ?? 0) };
-}
+import { cli } from './support/in-process-cli';
 
 interface CompareLine {
   arms: {

@@ -31,14 +31,11 @@ export interface ArmSummary {
   pooled_per_seed: (number | null)[];
 }
 
-export interface ComparisonSummary {
-  question: string;
-  a: string;
-  b: string;
-  scope: 'internal' | 'external';
-  diff: number | null;
-  ci95: [number, number] | null;
-  p: number | null;
+/** A comparison across seeds: the mean difference (`b` names the best local per seed when it varies). */
+export interface ComparisonSummary extends Pick<
+  ComparisonResult,
+  'question' | 'a' | 'b' | 'scope' | 'diff' | 'ci95' | 'p'
+> {
   sd: number | null;
   per_seed: {
     seed: number;
