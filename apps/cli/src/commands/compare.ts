@@ -8,7 +8,7 @@ import { DEFAULT_RECIPE, QUICK_RECIPE, recipeWithEpochs } from '../compare/budge
 import type { CompareSite } from '../compare/train-arms';
 import { commandLogger, globalOptions } from '../context';
 import { agentModelConfig } from './agent';
-import { checkCohortPath, parseInteger } from './model-inputs';
+import { checkCohortPath, parseFraction, parseInteger } from './model-inputs';
 
 interface CompareCommandOptions {
   cohort?: string[];
@@ -23,6 +23,7 @@ interface CompareCommandOptions {
   modelConfig?: string;
   sites?: string;
   patients?: string;
+  labelledFraction?: string;
   sslEpochs?: string;
   finetuneEpochs?: string;
   out: string;
@@ -63,6 +64,10 @@ export function registerCompare(program: Command): void {
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--sites <n>', 'synthetic sites generated when no --cohort is given (default 3)')
     .option('--patients <n>', 'patients per generated synthetic site (default 100 with --quick, else 120)')
+    .option(
+      '--labelled-fraction <f>',
+      "keep this stratified share of each training site's labels (same patients for every arm; the rest serve SSL only)",
+    )
     .option('--ssl-epochs <n>', 'SSL epochs of every arm (federated: rounds × local epochs)')
     .option('--finetune-epochs <n>', 'fine-tune epochs of every arm (federated: rounds × local epochs)')
     .option('--out <dir>', 'output directory', 'runs')
@@ -90,7 +95,14 @@ export function registerCompare(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const cohortDirs =
         opts.cohort ?? (await generatedCohorts(opts, seeds[0], resolve(opts.out), log, print));
-      const training = await loadSites(cohortDirs, false, config, log);
+      const labelledFraction =
+        opts.labelledFraction === undefined
+          ? undefined
+          : parseFraction(opts.labelledFraction, '--labelled-fraction');
+      const { withLabelledFraction } = await import('../compare/train-arms');
+      const training = (await loadSites(cohortDirs, false, config, log)).map((s) =>
+        labelledFraction === undefined ? s : withLabelledFraction(s, labelledFraction),
+      );
       const external = await loadSites(opts.external ?? [], true, config, log);
       const ids = [...training, ...external].map((s) => s.site);
       const twice = ids.find((id, i) => ids.indexOf(id) !== i);
@@ -119,6 +131,7 @@ export function registerCompare(program: Command): void {
           ssl,
           strategies,
           quick: Boolean(opts.quick),
+          labelled_fraction: labelledFraction ?? 1,
           backend: globalOptions(cmd).backend ?? 'auto',
           budget: recipe,
           budget_rule:

@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { Log, PhccError } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import { PhccModel } from '../../../../libs/model/src/network/model';
-import { trainFinetune, trainSsl, type PatientSample } from '../../../../libs/model/src/training';
+import {
+  keepLabelFraction,
+  trainFinetune,
+  trainSsl,
+  type PatientSample,
+} from '../../../../libs/model/src/training';
 import { decodeWeights, type NamedArray } from '../../../../libs/weights/src';
 import { ArmSpec } from './arms';
 import { centralTrainOptions, CompareRecipe, federatedPlan } from './budget';
@@ -126,4 +131,15 @@ export async function scoreArm(
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * `--labelled-fraction F`: the site's training patients keep a stratified share F of their labels
+ * (`keepLabelFraction`: by id hash, so every arm and seed sees the same labelled patients); the
+ * others stay as unlabelled SSL patients, and the validation and test splits are untouched.
+ */
+export function withLabelledFraction(site: CompareSite, fraction: number): CompareSite {
+  const train = site.samples.filter((p) => p.split === 'train');
+  const kept = new Map(keepLabelFraction(train, fraction).samples.map((p) => [p.id, p]));
+  return { ...site, samples: site.samples.map((p) => kept.get(p.id) ?? p) };
 }
