@@ -5,7 +5,7 @@ import { packageRoot, silentLog } from '../libs/common/src';
 import { provision, readRegistry } from '../libs/protocol/src';
 import { RunningCoordinator, SitesService, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
-import { SQLITE_MIGRATIONS } from '../apps/coordinator/src/persistence';
+import { STORE_MIGRATIONS } from '../apps/coordinator/src/persistence';
 
 /**
  * The admin REST API over real HTTP on 127.0.0.1: a coordinator booted exactly as
@@ -61,7 +61,7 @@ describe('coordinator admin API (127.0.0.1)', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({
       status: 'ok',
-      db: { ok: true, kind: 'sqlite', migrations: SQLITE_MIGRATIONS.map((m) => m.version) },
+      db: { ok: true, kind: 'sqlite', migrations: STORE_MIGRATIONS.map((m) => m.version) },
     });
   });
 

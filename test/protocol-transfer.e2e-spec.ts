@@ -10,6 +10,7 @@ import {
   EnvelopeVerifier,
   handshakeMiddleware,
   HandshakeAuth,
+  MAX_CHUNK_BYTES,
   NonceCache,
   onEnvelope,
   ProtocolError,
@@ -87,11 +88,15 @@ describe('protocol transfer over socket.io (127.0.0.1)', () => {
   });
 
   /** Connects as `site` signing with `signingSite`'s key; resolves with the socket and its welcome, or the refusal. */
-  function connect(site: string, signingSite = site) {
+  function connect(
+    site: string,
+    signingSite = site,
+    transports: ('websocket' | 'polling')[] = ['websocket'],
+  ) {
     const auth = signHandshake(site, testKeyPair(signingSite).secretKey, coordinatorKeys.publicKey);
     const socket = io(url, {
       auth: { ...auth },
-      transports: ['websocket'],
+      transports,
       reconnection: false,
       forceNew: true,
     });
@@ -172,6 +177,22 @@ describe('protocol transfer over socket.io (127.0.0.1)', () => {
     expect(delivered).toHaveLength(1);
     conn.socket.disconnect();
   }, 120_000); // generous: CI machines are shared; the transfer itself has stall timeouts
+
+  it('moves maximum-size chunks over HTTP long-polling, where they travel base64-encoded (issue #18 row 14)', async () => {
+    const conn = await connect(SITE, SITE, ['polling']);
+    if (!('socket' in conn)) throw new Error('connection refused');
+    expect(conn.socket.io.engine.transport.name).toBe('polling');
+    const payload = Buffer.alloc(2 * MAX_CHUNK_BYTES + 1).map((_, i) => (i * 7) & 0xff);
+    const before = delivered.length;
+    const env = sampleEnvelope('update', SITE, { payload, timestamp: Date.now() });
+    await sendTransfer(socketIoTransport(conn.socket), env, payload, {
+      chunkBytes: MAX_CHUNK_BYTES,
+      window: 2,
+    });
+    expect(delivered).toHaveLength(before + 1);
+    expect(delivered[before].bytes.equals(payload)).toBe(true);
+    conn.socket.disconnect();
+  }, 60_000);
 
   it('works from the coordinator to the site too (task with global weights)', async () => {
     const conn = await connect('hospital-b');

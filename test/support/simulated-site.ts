@@ -1,4 +1,4 @@
-import { io, Socket } from 'socket.io-client';
+import { io, ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import {
   attachTransferReceiver,
   Envelope,
@@ -19,11 +19,20 @@ import {
  * What a site answers is each test's own business.
  */
 
-/** Connects to the coordinator's `/sites` namespace and resolves once it sent its welcome. */
-export function connectSite(url: string, kit: LoadedSiteKit, siteId: string): Promise<Socket> {
+/**
+ * Connects to the coordinator's `/sites` namespace and resolves once it sent its welcome.
+ * `network`: the agent's connection options (site-agent/src/connection-options.ts), if any.
+ */
+export function connectSite(
+  url: string,
+  kit: LoadedSiteKit,
+  siteId: string,
+  network: Partial<ManagerOptions & SocketOptions> = {},
+): Promise<Socket> {
   const socket = io(url + SITES_NAMESPACE, {
     auth: { ...signHandshake(siteId, kit.keys.secretKey, kit.coordinatorPublicKey) },
     transports: ['websocket'],
+    ...network,
     reconnection: false,
     forceNew: true,
   });

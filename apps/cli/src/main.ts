@@ -26,8 +26,20 @@ export async function runCli(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * `phcc-fed inspect … | head`: once the reader closes the pipe, further output has nowhere to go.
+ * That is how Unix tools end (quietly, like `cat` on SIGPIPE), not an "unexpected failure".
+ */
+export function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 /** Runs the CLI on this process's arguments; used by bin/phcc-fed.js. */
 export function main(): void {
+  exitQuietlyOnClosedPipe();
   runCli(process.argv).catch((err: unknown) => {
     process.stderr.write(
       `phcc-fed: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

@@ -17,6 +17,7 @@ import { registerPredict } from './commands/predict';
 import { registerDemo } from './commands/demo';
 import { registerSimulate } from './commands/simulate';
 import { registerCompare } from './commands/compare';
+import { registerAdmin } from './commands/admin';
 
 /** The `phcc-fed` command tree. Each subcommand lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerSimulate(program);
   registerCompare(program);
+  registerAdmin(program);
   registerSynth(program);
   registerInspect(program);
   registerConvert(program);

@@ -9,6 +9,7 @@ import { DashboardModule } from './dashboard/dashboard.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { COORDINATOR_LOG } from './logging/nest-log-adapter';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { PersistenceModule } from './persistence/persistence.module';
 import { RoundsModule } from './rounds/rounds.module';
@@ -52,6 +53,7 @@ export class AppModule {
         RoundsModule,
         GatewayModule,
         DashboardModule,
+        MetricsModule,
       ],
       providers: [
         {

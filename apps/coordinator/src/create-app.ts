@@ -2,14 +2,22 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { existsSync, readFileSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { InputError, Log, packageVersion } from '../../../libs/common/src';
 import { coordinatorDirOf } from '../../../libs/protocol/src';
 import { AppModule } from './app.module';
+import helmet from 'helmet';
+import { AuditService } from './audit/audit.service';
 import { AdminAuthService, AdminTokenSource } from './auth/admin-auth.service';
 import { checkAdminToken } from './auth/admin-token';
 import { CoordinatorConfig } from './config/coordinator-config';
+import { authGate } from './http/auth-gate';
+import { bodyParsers } from './http/body-parsers';
+import { BoundedIoAdapter } from './http/io-adapter';
+import { RefusalLimiter } from './http/refusal-limiter';
 import { NestLogAdapter } from './logging/nest-log-adapter';
+import { throttledLog } from './logging/throttled-log';
 import { SiteRecord } from './persistence/records';
 import { SitesService } from './sites/sites.service';
 
@@ -22,7 +30,16 @@ export interface CoordinatorOptions {
   adminToken?: string;
   /** See CoordinatorConfig.disconnectGraceMs. */
   disconnectGraceMs?: number;
+  /** See CoordinatorConfig.keepUpdateRounds. */
+  keepUpdateRounds?: number;
+  /** Serve HTTPS (and WSS) with this PEM certificate chain and key, instead of plain HTTP. */
+  tls?: { certFile: string; keyFile: string };
   log: Log;
+  /**
+   * Shows a token generated on this start (the CLI prints it). Called once the coordinator
+   * listens and before the token's hash is stored, so a start that fails earlier stores nothing.
+   */
+  showGeneratedToken?: (token: string) => void;
 }
 
 export interface RunningCoordinator {
@@ -38,11 +55,7 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-/** YAML plans arrive as text; JSON plans through the default JSON parser. */
-const PLAN_TEXT_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
-
-/** Largest model upload (POST /models) held in memory; far above the full-size model's weights. */
-export const MAX_MODEL_UPLOAD_BYTES = 512 * 1024 * 1024;
+export { MAX_MODEL_UPLOAD_BYTES } from './http/request-limits';
 
 /**
  * Boots the coordinator and listens. Used by `phcc-fed coordinator` and by the e2e tests, so
@@ -65,15 +78,24 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     adminToken: options.adminToken,
     version: packageVersion(),
     disconnectGraceMs: options.disconnectGraceMs,
+    keepUpdateRounds: options.keepUpdateRounds,
   };
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.log), {
-    logger: new NestLogAdapter(options.log),
+  // Repeated lines (bad handshakes, site events) are counted instead of written one by one.
+  const log = throttledLog(options.log);
+  const httpsOptions = options.tls && readTls(options.tls);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, log), {
+    logger: new NestLogAdapter(log),
     abortOnError: false,
+    // Our own parsers, installed behind the auth gate with per-route limits (http/body-parsers.ts).
+    bodyParser: false,
+    ...(httpsOptions ? { httpsOptions } : {}),
   });
   try {
-    app.useBodyParser('text', { type: PLAN_TEXT_TYPES, limit: '1mb' });
-    app.useBodyParser('json', { limit: '1mb' });
-    app.useBodyParser('raw', { type: 'application/octet-stream', limit: MAX_MODEL_UPLOAD_BYTES });
+    app.disable('x-powered-by');
+    app.use(helmet());
+    app.use(authGate(app.get(AdminAuthService), app.get(AuditService), app.get(RefusalLimiter)));
+    for (const parser of bodyParsers()) app.use(parser);
+    app.useWebSocketAdapter(new BoundedIoAdapter(app));
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()
@@ -92,17 +114,37 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     await app.close();
     throw err;
   }
+  const auth = app.get(AdminAuthService);
+  const generatedAdminToken = auth.generatedToken;
+  if (generatedAdminToken !== undefined) {
+    options.showGeneratedToken?.(generatedAdminToken);
+    await auth.persistGenerated();
+  }
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${httpsOptions ? 'https' : 'http'}://${host}:${address.port}`;
   return {
     app,
     url,
     docsUrl: `${url}/docs`,
     openApiUrl: `${url}/docs-json`,
     sites: await app.get(SitesService).list(),
-    generatedAdminToken: app.get(AdminAuthService).generatedToken,
-    adminTokenSource: app.get(AdminAuthService).tokenSource,
+    generatedAdminToken,
+    adminTokenSource: auth.tokenSource,
     close: () => app.close(),
+  };
+}
+
+/** The certificate and key, read once at start; a wrong path or a non-PEM file is one clear line. */
+function readTls(tls: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const read = (flag: string, file: string, marker: RegExp) => {
+    if (!existsSync(file)) throw new InputError(`${flag} ${file}: file not found`);
+    const pem = readFileSync(file, 'utf8');
+    if (!marker.test(pem)) throw new InputError(`${flag} ${file}: not a PEM file of the expected kind`);
+    return pem;
+  };
+  return {
+    cert: read('--tls-cert', tls.certFile, /-----BEGIN CERTIFICATE-----/),
+    key: read('--tls-key', tls.keyFile, /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/),
   };
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { io, Socket } from 'socket.io-client';
+import { connectionOptions, NetworkOptions } from './connection-options';
 import { Log, silentLog } from '../../../libs/common/src';
 import { decodeWeights, NamedArray } from '../../../libs/weights/src';
 import {
@@ -26,6 +27,8 @@ import {
   TransferReceiver,
   verifierTransferHooks,
   VerifiedMessage,
+  MINOR_VERSION_QUERY,
+  PROTOCOL_MINOR_VERSION,
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
 import { EvalResult, ExecutorSet, TrainResult } from './executor';
@@ -40,6 +43,8 @@ const FATAL_REFUSALS = new Set(['UNKNOWN_SIGNER', 'REVOKED_SIGNER', 'BAD_SIGNATU
 
 export interface SiteAgentOptions {
   kit: LoadedSiteKit;
+  /** Proxy (HTTPS_PROXY/NO_PROXY), private CA and transports (connection-options.ts); absent: WebSocket, direct. */
+  network?: NetworkOptions;
   executors: ExecutorSet;
   /** Where the message log and kept-local parameters live. */
   stateDir: string;
@@ -143,6 +148,9 @@ export class SiteAgent {
     this.socket = io(kit.coordinatorUrl.replace(/\/+$/, '') + kit.namespace, {
       autoConnect: false,
       transports: ['websocket'],
+      ...(options.network && connectionOptions(kit.coordinatorUrl, options.network).options),
+      // The protocol minor version this agent reads, so a newer coordinator sends only what it knows.
+      query: { [MINOR_VERSION_QUERY]: String(PROTOCOL_MINOR_VERSION) },
       reconnection: true,
       reconnectionDelay: backoff.initialDelayMs,
       reconnectionDelayMax: backoff.maxDelayMs,

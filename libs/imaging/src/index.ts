@@ -2,6 +2,7 @@
 export * from './nifti/types';
 export * from './nifti/write';
 export * from './nifti/read';
+export * from './nifti/read-budget';
 export * from './nifti/read-affine';
 export * from './nifti/read-stats';
 export * from './cohort/manifest';

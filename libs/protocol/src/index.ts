@@ -25,3 +25,5 @@ export * from './kit/registry';
 export * from './kit/provision';
 export * from './kit/load';
 export * from './optimisers';
+export * from './compat';
+export * from './kit/site-keys';

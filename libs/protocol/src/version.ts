@@ -62,8 +62,14 @@ export const MAX_PAYLOAD_BYTES_LIMIT = 4 * 1024 ** 3;
 /** Default chunk size: well below socket.io's 1 MB maxHttpBufferSize (oversize drops the socket). */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 
-/** Largest chunk a receiver accepts, leaving room for the message frame under 1 MB. */
-export const MAX_CHUNK_BYTES = 960 * 1024;
+/**
+ * Largest chunk a receiver accepts: it must fit socket.io's 1 MB maxHttpBufferSize on every
+ * transport. Over WebSocket a chunk travels as binary, but over HTTP long-polling (the fallback
+ * behind proxies that block WebSocket) engine.io sends it base64-encoded: 4/3 of its size. 720 KiB
+ * is 983,040 base64 characters, leaving ≈ 16 KB for the frame. (960 KiB fitted only WebSocket:
+ * over long-polling the connection was dropped silently, issue #18 row 14.)
+ */
+export const MAX_CHUNK_BYTES = 720 * 1024;
 
 /** Domain-separation prefixes: a signature made for one purpose can never verify for another. */
 export const ENVELOPE_SIGNING_PREFIX = 'phcc-fed/envelope/v1\n';

@@ -1,14 +1,15 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError, Log } from '../../../../libs/common/src';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import type { AgentEvent } from '../../../site-agent/src';
 import { commandLogger, globalOptions } from '../context';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { checkCohortPath, TINY_MODEL } from './model-inputs';
 import { loadSiteExecutors } from './site-executors';
 
-interface AgentCommandOptions {
+interface AgentCommandOptions extends AllowOutsidePathsOption {
   kit: string;
   cohort: string;
   state?: string;
@@ -19,6 +20,8 @@ interface AgentCommandOptions {
   tiny?: boolean;
   modelConfig?: string;
   maxTaskMb: string;
+  ca?: string;
+  transport: 'auto' | 'websocket';
 }
 
 /**
@@ -52,6 +55,19 @@ export function registerAgent(program: Command): void {
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
+    .option(...ALLOW_OUTSIDE_PATHS)
+    .option(
+      '--ca <file>',
+      "PEM certificate of the CA that signed the coordinator's certificate (self-signed consortium CA)",
+    )
+    .addOption(
+      new Option(
+        '--transport <kind>',
+        'auto: long-polling upgraded to WebSocket when the network allows (works through proxies that strip upgrades); websocket: WebSocket only',
+      )
+        .choices(['auto', 'websocket'])
+        .default('auto'),
+    )
     .action(async (opts: AgentCommandOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const kitDir = resolve(opts.kit);
@@ -71,9 +87,15 @@ export function registerAgent(program: Command): void {
       const out = (line: string) => process.stdout.write(line + '\n');
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
-      const executors = await loadSiteExecutors(cohortDir, config, stateDir, log, out);
+      const executors = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
+        allowPathsOutside: opts.allowOutsidePaths,
+      });
+      const network = { caFile: opts.ca, transport: opts.transport };
+      const { connectionOptions } = await import('../../../site-agent/src/connection-options');
+      const route = connectionOptions(kit.coordinatorUrl, network);
       const agent = new SiteAgent({
         kit,
+        network,
         executors,
         stateDir,
         keepLocal,
@@ -84,7 +106,7 @@ export function registerAgent(program: Command): void {
         onEvent: (event) => reportEvent(event, out, log),
       });
       out(
-        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}; message log: ${agent.messageLog.file}`,
+        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}${route.proxy ? ` via proxy ${route.proxy}` : ''}; message log: ${agent.messageLog.file}`,
       );
       const stop = () => {
         out('stopping (SIGINT)…');

@@ -69,6 +69,13 @@ export function registerCohort(program: Command): void {
         `scanned ${scan.files} files in ${seconds.toFixed(1)} s: ${scan.frames.length} image planes, ${scan.masks.length} SEG/RTSTRUCT, ` +
           `${scan.ignored.length} ignored, ${scan.problems.length} unreadable`,
         `wrote ${out}: ${draft.rows.length} studies (fill in label and split; see notes)`,
+        // Manifest paths are confined to the manifest's folder unless the loader is told otherwise.
+        ...(draft.rows.some((r) => r.dce.startsWith('../') || (r.mask ?? '').startsWith('../'))
+          ? [
+              `  note: the manifest names files outside ${dirname(out)}; write it inside the export folder, ` +
+                'or load it with --allow-outside-paths (train, evaluate, agent)',
+            ]
+          : []),
         ...draft.problems.map(
           (p) => `  left out study ${p.studyUid} (patient ${p.patientId || '?'}): ${p.reason}`,
         ),

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../../../libs/common/src';
+import { isPostgresUrl } from '../../../coordinator/src/persistence/db-url';
 import { commandLogger } from '../context';
 
 interface CoordinatorCommandOptions {
@@ -10,7 +12,11 @@ interface CoordinatorCommandOptions {
   host: string;
   dataDir?: string;
   adminToken?: string;
+  adminTokenFile?: string;
   disconnectGrace: string;
+  tlsCert?: string;
+  keepUpdateRounds?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -23,19 +29,33 @@ export function registerCoordinator(program: Command): void {
     .summary('run the consortium coordinator (REST admin API + socket.io gateway)')
     .description(
       'Starts the coordinator: enrolled sites from the provisioning kit (--kit, written by "phcc-fed provision"),\n' +
-        'runs and audit log in a SQLite database (--db; a restart with the same file resumes where it stopped),\n' +
+        'runs and audit log in a SQLite file or a PostgreSQL database (--db; a restart on the same database resumes\n' +
+        'where it stopped),\n' +
         'models in a content-addressed store (--data-dir). The admin API needs "Authorization: Bearer <token>";\n' +
         'without --admin-token / PHCC_ADMIN_TOKEN a token is generated on the first start and printed once.\n' +
         'API reference: <url>/docs. Stop with Ctrl-C (SIGINT) or SIGTERM.',
     )
-    .requiredOption('--db <file>', 'SQLite database file (created if absent)')
+    .requiredOption(
+      '--db <file|url>',
+      'SQLite database file (created if absent, mode 0600) or postgresql://user@host:port/db URL\n' +
+        '(password from PGPASSWORD or ~/.pgpass, never in the URL on a shared machine)',
+    )
     .requiredOption(
       '--kit <dir>',
       'provisioning directory (the --out of "phcc-fed provision", or its coordinator/ folder)',
     )
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--data-dir <dir>', 'where models are stored (default: coordinator-data/ beside the database)')
+    .option(
+      '--keep-update-rounds <n>',
+      "delete each site's update blobs once N newer rounds of the stage are done (digests stay in the audit log; default: keep all)",
+    )
+    .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (keep it 0600)')
+    .option(
+      '--data-dir <dir>',
+      'where models are stored (default: coordinator-data/ beside a SQLite database; required with PostgreSQL)',
+    )
     .option(
       '--disconnect-grace <seconds>',
       'a site that disconnects mid-round keeps its task this long (never past the deadline) to reconnect',
@@ -47,6 +67,10 @@ export function registerCoordinator(program: Command): void {
         'admin bearer token, at least 16 characters (only its hash is stored)',
       ).env('PHCC_ADMIN_TOKEN'),
     )
+    .option(
+      '--admin-token-file <file>',
+      'read the admin token from this file (first line); unlike --admin-token it does not show in ps',
+    )
     .action(async (opts: CoordinatorCommandOptions, cmd: Command) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -56,9 +80,31 @@ export function registerCoordinator(program: Command): void {
       if (!(graceS >= 0 && graceS <= 3600)) {
         throw new InputError(`--disconnect-grace must be 0 to 3600 seconds (got "${opts.disconnectGrace}")`);
       }
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+        throw new InputError(
+          '--tls-cert and --tls-key go together (or terminate TLS at a reverse proxy: deploy/README.md)',
+        );
+      }
+      const keepUpdateRounds =
+        opts.keepUpdateRounds === undefined ? undefined : Number(opts.keepUpdateRounds);
+      if (keepUpdateRounds !== undefined && !(Number.isInteger(keepUpdateRounds) && keepUpdateRounds >= 0)) {
+        throw new InputError(`--keep-update-rounds must be an integer ≥ 0 (got "${opts.keepUpdateRounds}")`);
+      }
       const log = commandLogger(cmd);
+      const adminToken = adminTokenOf(opts, cmd);
+      if (cmd.getOptionValueSource('adminToken') === 'cli') {
+        log.warn(
+          '--admin-token on the command line is visible to every local user (ps, /proc); use PHCC_ADMIN_TOKEN or --admin-token-file',
+        );
+      }
       const { startCoordinator } = await import('../../../coordinator/src/create-app');
-      const dbFile = resolve(opts.db);
+      const postgres = isPostgresUrl(opts.db);
+      if (postgres && !opts.dataDir) {
+        throw new InputError(
+          '--data-dir is required with a PostgreSQL --db (the models live in a folder, not in the database)',
+        );
+      }
+      const dbFile = postgres ? opts.db : resolve(opts.db);
       let coordinator;
       try {
         coordinator = await startCoordinator({
@@ -67,9 +113,17 @@ export function registerCoordinator(program: Command): void {
           dataDir: resolve(opts.dataDir ?? join(dirname(dbFile), 'coordinator-data')),
           host: opts.host,
           port,
-          adminToken: opts.adminToken,
+          adminToken,
           disconnectGraceMs: Math.round(graceS * 1000),
+          keepUpdateRounds,
+          tls:
+            opts.tlsCert && opts.tlsKey
+              ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
+              : undefined,
           log,
+          // Printed before its hash is stored: a start that fails earlier leaves no unknown token.
+          showGeneratedToken: (token) =>
+            process.stdout.write(`admin token (shown once; only its hash is stored): ${token}\n`),
         });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -87,9 +141,7 @@ export function registerCoordinator(program: Command): void {
           `  ${site.id.padEnd(24)} ${site.fingerprint}${site.revokedAt ? `  REVOKED ${site.revokedAt}` : ''}`,
         );
       }
-      if (coordinator.generatedAdminToken) {
-        out(`admin token (shown once; only its hash is stored): ${coordinator.generatedAdminToken}`);
-      } else if (coordinator.adminTokenSource === 'stored') {
+      if (coordinator.adminTokenSource === 'stored') {
         out(
           'admin token: the one set on an earlier start (its hash is in the database; --admin-token replaces it)',
         );
@@ -99,6 +151,23 @@ export function registerCoordinator(program: Command): void {
       await coordinator.close();
       out('coordinator stopped');
     });
+}
+
+/** The token from --admin-token-file, else --admin-token / PHCC_ADMIN_TOKEN; both at once is an error. */
+function adminTokenOf(opts: CoordinatorCommandOptions, cmd: Command): string | undefined {
+  if (opts.adminTokenFile === undefined) return opts.adminToken;
+  if (cmd.getOptionValueSource('adminToken') === 'cli') {
+    throw new InputError('give either --admin-token or --admin-token-file, not both');
+  }
+  let text: string;
+  try {
+    text = readFileSync(opts.adminTokenFile, 'utf8');
+  } catch (err) {
+    throw new InputError(`--admin-token-file ${opts.adminTokenFile}: ${(err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (!token) throw new InputError(`--admin-token-file ${opts.adminTokenFile}: the first line is empty`);
+  return token;
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one while closing kills at once. */

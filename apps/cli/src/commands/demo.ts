@@ -21,6 +21,7 @@ interface DemoCommandOptions {
   json?: boolean;
   serve?: boolean;
   port?: string;
+  db?: string;
 }
 
 /**
@@ -54,6 +55,10 @@ export function registerDemo(program: Command): void {
     .option('--plan <file>', 'run plan (YAML or JSON; default configs/plans/quick.yaml)')
     .option('--out <dir>', 'output directory', 'runs')
     .option('--timeout <s>', 'stop the run after this many seconds', '3600')
+    .option(
+      '--db <file|url>',
+      'coordinator database: SQLite file or postgresql:// URL (default: OUT/demo-<time>/coordinator.sqlite)',
+    )
     .option('--json', 'end the output with one JSON line (the report)')
     .option('--serve', 'keep the coordinator and its dashboard (/ui) up after the run, until Ctrl-C')
     .option('--port <p>', "the coordinator's port (default: a free one)")
@@ -112,6 +117,7 @@ export function registerDemo(program: Command): void {
         logLevel: logLevel === 'info' ? 'warn' : logLevel,
         backend,
         timeoutS,
+        db: opts.db,
         log: commandLogger(cmd),
         print: out,
       }).finally(() => {

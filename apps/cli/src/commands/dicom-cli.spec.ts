@@ -127,7 +127,9 @@ describe('phcc-fed on DICOM', () => {
     );
     expect(text).toContain('\nP1,../pacs/P1,../pacs/P1/seg.dcm,,train,0;30;90,2.25.11,20260101,3,');
     expect(text).toContain('../pacs/P2/seg.dcm,,train,0;30;90,2.25.22');
-    const cohort = await loadCohort(manifest, { phases: 3, size: 16 });
+    // The draft sits beside the export, so its paths leave its folder: the loader must be told.
+    expect(stdout).toContain('--allow-outside-paths');
+    const cohort = await loadCohort(manifest, { phases: 3, size: 16, allowPathsOutside: true });
     expect(cohort.report.loaded).toBe(2);
     expect(cohort.report.skipped).toEqual([]);
   });

@@ -15,6 +15,7 @@ import { initBackend } from '../../../../libs/compute/src';
 import { loadModel, readModelMetadata, trainingPrevalenceOf } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
 import { PatientSample } from '../../../../libs/model/src/training/types';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { commandLogger, globalOptions } from '../context';
 import {
   checkCohortPath,
@@ -27,7 +28,7 @@ import {
   storedNormalisation,
 } from './model-inputs';
 
-interface EvaluateCliOptions {
+interface EvaluateCliOptions extends AllowOutsidePathsOption {
   model: string;
   cohort: string;
   split: 'train' | 'val' | 'test' | 'all';
@@ -80,6 +81,7 @@ export function registerEvaluate(program: Command): void {
         "default: Youden's cut-off on the cohort's validation split when it has one",
     )
     .option('--json', 'end the output with one JSON line (auc, ci95, n, …)')
+    .option(...ALLOW_OUTSIDE_PATHS)
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const modelDir = checkModelDir(opts.model);
@@ -90,7 +92,12 @@ export function registerEvaluate(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model, metadata } = await loadModel(modelDir);
       try {
-        const cohort = await loadCohort(cohortDir, { ...cropOptions(pre), normalisation: choice.stats, log });
+        const cohort = await loadCohort(cohortDir, {
+          ...cropOptions(pre),
+          normalisation: choice.stats,
+          allowPathsOutside: opts.allowOutsidePaths,
+          log,
+        });
         const patients = await labelledPatients(cohort, cohortDir, opts.split);
         const scores = await predict(model, patients);
         const labels = patients.map((p) => p.label as number);
@@ -165,7 +172,9 @@ function chooseNormalisation(
   pre: ModelPreprocessing,
   modelDir: string,
 ): NormalisationChoice {
-  const hasTrain = readManifest(cohortDir).rows.some((r) => r.split === 'train');
+  const hasTrain = readManifest(cohortDir, { allowPathsOutside: opts.allowOutsidePaths }).rows.some(
+    (r) => r.split === 'train',
+  );
   const useModel = opts.normalisation === 'model' || (opts.normalisation === 'auto' && !hasTrain);
   if (!useModel) return { from: 'cohort' };
   const site = opts.site ?? (pre.sites.some((s) => s.name === name) ? name : undefined);

@@ -1,14 +1,69 @@
 import { Command } from 'commander';
 import { InputError } from '../../../../libs/common/src';
-import { coordinatorDirOf, describeKeys, revokeSite } from '../../../../libs/protocol/src';
+import { coordinatorDirOf, describeKeys, initSiteKeys, revokeSite } from '../../../../libs/protocol/src';
 import { commandLogger } from '../context';
 
-/** `phcc-fed keys show|revoke`: public fingerprints of a kit, and revoking a site's enrolment. */
+/**
+ * `phcc-fed keys init|show|revoke`: a site's key pair made at the hospital, public fingerprints
+ * of a kit, and revoking a site's enrolment.
+ */
 export function registerKeys(program: Command): void {
   const keys = program
     .command('keys')
-    .summary('show public key fingerprints of a kit; revoke a site')
-    .description('Inspect keys made by `phcc-fed provision` (public parts only) and revoke enrolled sites.');
+    .summary("make a site's keys at the hospital; show fingerprints; revoke a site")
+    .description(
+      'Make a site key pair where the site runs (init), inspect keys (public parts only), revoke enrolled sites.',
+    );
+
+  keys
+    .command('init')
+    .description(
+      "run AT THE HOSPITAL: makes the site's key pair in --out (secret key file 0600, never printed, never\n" +
+        'sent) and a kit for "phcc-fed agent --kit", after checking the coordinator\'s public key against the\n' +
+        'fingerprint its operator read out to you. Prints the public key and fingerprint to send back: the\n' +
+        'operator enrols them with "phcc-fed admin sites enrol" after reading the fingerprint back by phone.',
+    )
+    .requiredOption('--site <id>', 'this site’s id, as agreed with the consortium operator')
+    .requiredOption('--out <dir>', 'kit folder to create (must be empty or absent)')
+    .requiredOption('--coordinator-url <url>', 'the coordinator agents connect to (https://…)')
+    .requiredOption(
+      '--coordinator-key <file|base64>',
+      "the coordinator's coordinator.pub file, or its public key",
+    )
+    .requiredOption(
+      '--coordinator-fingerprint <fp>',
+      "the coordinator's fingerprint, as read out by its operator",
+    )
+    .option('--json', 'end the output with one JSON line')
+    .action(
+      (
+        opts: {
+          site: string;
+          out: string;
+          coordinatorUrl: string;
+          coordinatorKey: string;
+          coordinatorFingerprint: string;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const result = initSiteKeys({
+          siteId: opts.site,
+          outDir: opts.out,
+          coordinatorUrl: opts.coordinatorUrl,
+          coordinatorKey: opts.coordinatorKey,
+          coordinatorFingerprint: opts.coordinatorFingerprint,
+        });
+        commandLogger(cmd).info({ site: result.siteId, kit: result.kitDir }, 'site key pair created');
+        const out = (line: string) => process.stdout.write(line + '\n');
+        out(`site ${result.siteId}: key pair created in ${result.kitDir} (site.key stays here, mode 0600)`);
+        out(`coordinator trusted: ${result.coordinatorFingerprint}`);
+        out('send these two lines to the consortium operator, then read the fingerprint to them by phone:');
+        out(`public key:  ${result.publicKey}`);
+        out(`fingerprint: ${result.fingerprint}`);
+        if (opts.json) out(JSON.stringify(result));
+      },
+    );
 
   keys
     .command('show')

@@ -162,8 +162,18 @@ describe('phcc-fed train / evaluate / predict', () => {
       return [id, abs(dce), abs(mask), label, 'test', times].join(',');
     });
     writeFileSync(join(testOnly, 'manifest.csv'), [header, ...moved].join('\n') + '\n');
-    const auto = await cli('evaluate', '--model', modelDir, '--cohort', testOnly, '--json');
-    expect(auto.code).toBe(0);
+    const outside = await cli('evaluate', '--model', modelDir, '--cohort', testOnly, '--json');
+    expect(outside.code).toBe(2); // absolute paths elsewhere: refused unless asked for
+    const auto = await cli(
+      'evaluate',
+      '--model',
+      modelDir,
+      '--cohort',
+      testOnly,
+      '--allow-outside-paths',
+      '--json',
+    );
+    expect([auto.code, auto.stderr]).toEqual([0, '']);
     const j = lastJson(auto.stdout);
     expect(j.normalisation).toBe('model:site-a');
     const forced = await cli(

@@ -15,6 +15,8 @@ export async function loadSiteExecutors(
   stateDir: string,
   log: Log,
   out: (line: string) => void,
+  /** Let manifest paths leave the cohort folder (`--allow-outside-paths`). */
+  options: { allowPathsOutside?: boolean } = {},
 ): Promise<ExecutorSet> {
   const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
   const { cohortData, FileOptimiserStates, modelExecutors } =
@@ -24,6 +26,7 @@ export async function loadSiteExecutors(
     slices: config.intensityChannels,
     phases: config.phases,
     nominalPhaseTimes: config.phaseTimes,
+    allowPathsOutside: options.allowPathsOutside,
     log,
   });
   for (const line of formatCohortReport(cohort.report)) out(line);

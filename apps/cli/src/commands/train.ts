@@ -29,6 +29,7 @@ import { keepLabelFraction } from '../../../../libs/model/src/training/label-sub
 import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
 import { commandLogger, globalOptions } from '../context';
+import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { trainProgressView } from '../progress';
 import {
   buildPreprocessing,
@@ -45,7 +46,7 @@ import {
   TINY_MODEL,
 } from './model-inputs';
 
-interface TrainCliOptions {
+interface TrainCliOptions extends AllowOutsidePathsOption {
   cohort: string[];
   stage: 'ssl' | 'finetune' | 'both';
   out: string;
@@ -142,6 +143,7 @@ export function registerTrain(program: Command): void {
         'gadoxetate-6, extracellular-4, or comma-separated names (name:seconds for nominal times); saved with the model',
     )
     .option('--json', 'end the output with one JSON line')
+    .option(...ALLOW_OUTSIDE_PATHS)
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const log = commandLogger(cmd);
       const plan = planTraining(opts);
@@ -167,6 +169,7 @@ export function registerTrain(program: Command): void {
         config,
         log,
         plan.labelledFraction,
+        opts.allowOutsidePaths,
       );
       const preprocessing = buildPreprocessing(config, sites);
       const out = resolve(opts.out);
@@ -307,6 +310,7 @@ async function loadTrainingPatients(
   config: ModelConfig,
   log: Log,
   labelledFraction?: number,
+  allowPathsOutside?: boolean,
 ): Promise<{ patients: PatientSample[]; sites: SitePreprocessing[] }> {
   const patients: PatientSample[] = [];
   const sites: SitePreprocessing[] = [];
@@ -316,6 +320,7 @@ async function loadTrainingPatients(
       slices: config.intensityChannels,
       phases: config.phases,
       nominalPhaseTimes: config.phaseTimes,
+      allowPathsOutside,
       log,
     });
     checkCohortPhases(cohort.report, config, `--cohort ${dirs[i]}`);

@@ -1,13 +1,51 @@
+import type { AuditQuery, AuditRecord } from '../../../coordinator/src/persistence/records';
 import { PhccError } from '../../../../libs/common/src';
 
-/** The slice of GET /runs/{id} the demo reads. */
-export interface RunView {
+/** The slice of GET /runs/{id} the demo and `phcc-fed admin` read. */
+export interface RunView extends RunSummary {
+  plan: { stages: { ssl?: { rounds: number }; finetune?: { rounds: number } } };
+  rounds: { stage: string; round: number; state: string; outputDigest?: string; reason?: string }[];
+}
+
+/** One row of GET /runs. */
+export interface RunSummary {
   id: string;
+  name?: string;
   state: string;
   reason?: string;
-  plan: { stages: { ssl?: { rounds: number }; finetune?: { rounds: number } } };
-  rounds: { stage: string; round: number; state: string; outputDigest?: string }[];
+  createdAt?: string;
+  startedAt?: string;
+  endedAt?: string;
 }
+
+/** One row of GET /sites. */
+export interface SiteView {
+  id: string;
+  publicKey: string;
+  fingerprint: string;
+  enrolledAt: string;
+  revoked: boolean;
+  revokedAt?: string;
+  revokedReason?: string;
+  connected: boolean;
+  lastStatus?: { state: string; runId?: string; round?: number; message?: string; at: string };
+}
+
+/** One row of GET /models. */
+export interface ModelView {
+  digest: string;
+  runId: string;
+  kind: 'initial' | 'global';
+  stage?: string;
+  round?: number;
+  at?: string;
+}
+
+/** One row of GET /audit: the coordinator's audit record as JSON. */
+export type AuditView = AuditRecord;
+
+/** GET /audit's query: the store's audit query, every field optional. */
+export type AuditFilter = Partial<AuditQuery>;
 
 /** The slice of GET /runs/{id}/results the demo reads. */
 export interface RunResultsView {
@@ -46,12 +84,15 @@ export class AdminClient {
     return body.digest;
   }
 
+  /** A plan object (sent as JSON) or a plan file's text (sent as YAML, which JSON also is). */
   createRun(plan: unknown): Promise<RunView> {
-    return this.request('POST', '/runs', JSON.stringify(plan), 'application/json');
+    return typeof plan === 'string'
+      ? this.request('POST', '/runs', plan, 'application/yaml')
+      : this.request('POST', '/runs', JSON.stringify(plan), 'application/json');
   }
 
   startRun(id: string): Promise<RunView> {
-    return this.request('POST', `/runs/${id}/start`);
+    return this.request('POST', `/runs/${encodeURIComponent(id)}/start`);
   }
 
   stopRun(id: string, reason: string): Promise<RunView> {
@@ -66,25 +107,83 @@ export class AdminClient {
     return this.request('GET', `/runs/${id}/results`);
   }
 
+  listRuns(): Promise<RunSummary[]> {
+    return this.request('GET', '/runs');
+  }
+
+  listSites(): Promise<SiteView[]> {
+    return this.request('GET', '/sites');
+  }
+
+  enrolSite(site: {
+    id: string;
+    publicKey: string;
+    fingerprint: string;
+    replace?: boolean;
+  }): Promise<SiteView> {
+    return this.request('POST', '/sites', JSON.stringify(site), 'application/json');
+  }
+
+  revokeSite(id: string, reason: string): Promise<SiteView> {
+    return this.request(
+      'POST',
+      `/sites/${encodeURIComponent(id)}/revoke`,
+      JSON.stringify({ reason }),
+      'application/json',
+    );
+  }
+
+  listModels(): Promise<ModelView[]> {
+    return this.request('GET', '/models');
+  }
+
+  audit(filter: AuditFilter): Promise<{ entries: AuditView[]; nextBefore?: number }> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
+    return this.request('GET', `/audit${query.size ? `?${query}` : ''}`);
+  }
+
   private async request<T>(
     method: string,
     path: string,
     body?: Uint8Array | string,
     type?: string,
   ): Promise<T> {
-    const response = await fetch(this.baseUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(type ? { 'content-type': type } : {}) },
-      body,
-    });
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(type ? { 'content-type': type } : {}) },
+        body,
+      });
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new PhccError(
+        `cannot reach the coordinator at ${this.baseUrl}: ${cause}`,
+        'ADMIN_UNREACHABLE',
+        1,
+      );
+    }
     const text = await response.text();
     if (!response.ok) {
       throw new PhccError(
-        `${method} ${path}: HTTP ${response.status}: ${text.slice(0, 500)}`,
+        `${method} ${path}: HTTP ${response.status}: ${apiMessage(text).slice(0, 500)}`,
         'ADMIN_API',
         1,
       );
     }
     return JSON.parse(text) as T;
   }
+}
+
+/** Nest's `{ message }` (a string or a list) when the body has one, else the text itself. */
+function apiMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { message?: unknown };
+    if (Array.isArray(body.message)) return body.message.join('; ');
+    if (typeof body.message === 'string') return body.message;
+  } catch {
+    // not JSON: show it as it came
+  }
+  return text;
 }

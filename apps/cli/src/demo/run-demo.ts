@@ -26,6 +26,8 @@ export interface DemoOptions {
   backend?: string;
   /** Give up (stop the run) after this long. */
   timeoutS: number;
+  /** The coordinator's database: a SQLite file or a postgresql:// URL (default: a file in the run folder). */
+  db?: string;
   log: Log;
   print: (line: string) => void;
   /** Aborting (Ctrl-C) stops the run, the agents and the coordinator, and still writes the report. */
@@ -79,7 +81,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const kitDir = join(runDir, 'kits');
   provision({ outDir: kitDir, coordinatorUrl: 'http://127.0.0.1:1', siteIds, log: o.log });
   const coordinator = await startCoordinator({
-    dbFile: join(runDir, 'coordinator.sqlite'),
+    dbFile: o.db ?? join(runDir, 'coordinator.sqlite'),
     kitDir,
     dataDir: join(runDir, 'coordinator-data'),
     host: '127.0.0.1',

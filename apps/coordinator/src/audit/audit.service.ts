@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Log } from '../../../../libs/common/src';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
+import { boundedEntry } from './bounded-entry';
 import { RefusalThrottle } from './refusal-throttle';
 import { AuditQuery, AuditRecord, NewAuditRecord } from '../persistence/records';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
@@ -31,7 +32,7 @@ export class AuditService {
   }
 
   async record(entry: NewAuditRecord): Promise<AuditRecord> {
-    const saved = await this.store.audit.append(entry);
+    const saved = await this.store.audit.append(boundedEntry(entry));
     const level = saved.outcome === 'ok' ? 'info' : 'warn';
     this.log[level](
       {

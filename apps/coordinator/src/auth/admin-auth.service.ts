@@ -48,6 +48,8 @@ export class AdminAuthService implements OnModuleInit {
   private tokens: StoredAccessToken[] = [];
   private source: AdminTokenSource = 'stored';
   private generated?: string;
+  /** The generated primary token is not stored until it was shown (persistGenerated). */
+  private primaryUnsaved = false;
   /** Serialises read-modify-write of the token table inside this process. */
   private writing: Promise<unknown> = Promise.resolve();
 
@@ -78,15 +80,33 @@ export class AdminAuthService implements OnModuleInit {
     }
     if (replaced) {
       this.tokens = [replaced, ...this.tokens.filter((t) => t.id !== PRIMARY_ADMIN_TOKEN_ID)];
-      await this.save();
-      await this.audit.record({
-        actor: 'coordinator',
-        action: 'auth.token-set',
-        target: PRIMARY_ADMIN_TOKEN_ID,
-        outcome: 'ok',
-        detail: { source: this.source, fingerprint: tokenFingerprint(replaced.hash) },
-      });
+      // A generated token is kept only once the operator has seen it (persistGenerated): a start
+      // that fails before then must not leave behind the hash of a token nobody knows.
+      if (this.source === 'generated') this.primaryUnsaved = true;
+      else await this.savePrimary(replaced);
     }
+  }
+
+  /**
+   * Stores the generated token's salted hash; call after the token was shown. Until then it works
+   * for this process only, and the next start generates a fresh one.
+   */
+  async persistGenerated(): Promise<void> {
+    const primary = this.tokens.find((t) => t.id === PRIMARY_ADMIN_TOKEN_ID);
+    if (!this.primaryUnsaved || !primary) return;
+    this.primaryUnsaved = false;
+    await this.savePrimary(primary);
+  }
+
+  private async savePrimary(primary: StoredAccessToken): Promise<void> {
+    await this.save();
+    await this.audit.record({
+      actor: 'coordinator',
+      action: 'auth.token-set',
+      target: PRIMARY_ADMIN_TOKEN_ID,
+      outcome: 'ok',
+      detail: { source: this.source, fingerprint: tokenFingerprint(primary.hash) },
+    });
   }
 
   /** Who holds `token`, or undefined when it is no issued token. */

@@ -13,7 +13,7 @@ import { AdminRequest } from './admin-request';
 import { AdminAuthService } from './admin-auth.service';
 import { bearerToken } from './admin-token';
 import { IS_PUBLIC } from './public.decorator';
-import { RefusalLimiter } from './refusal-limiter';
+import { RefusalLimiter } from '../http/refusal-limiter';
 import { ADMIN_ONLY } from './roles.decorator';
 
 /** Methods that change nothing: open to observers unless the route is @AdminOnly(). */
@@ -27,9 +27,8 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
  */
 @Injectable()
 export class AdminTokenGuard implements CanActivate {
-  private readonly limiter = new RefusalLimiter();
-
   constructor(
+    private readonly limiter: RefusalLimiter,
     private readonly reflector: Reflector,
     private readonly auth: AdminAuthService,
     private readonly audit: AuditService,
@@ -41,10 +40,10 @@ export class AdminTokenGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<AdminRequest>();
     const source = request.ip ?? 'unknown';
-    const retryMs = this.limiter.blockedFor(source);
-    if (retryMs > 0) {
+    const retrySeconds = this.limiter.blockedFor(source);
+    if (retrySeconds > 0) {
       throw new HttpException(
-        `too many refused requests from ${source}; try again in ${Math.ceil(retryMs / 1000)} s`,
+        `too many refused requests from ${source}; try again in ${retrySeconds} s`,
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }

@@ -6,7 +6,7 @@ import { ConfigService } from '@nestjs/config';
  * `process.env` itself.
  */
 export interface CoordinatorConfig {
-  /** SQLite file (or ':memory:'). */
+  /** SQLite file (or ':memory:'), or a `postgresql://` URL (persistence/open-store.ts). */
   dbFile: string;
   /** Provisioning directory: the root `provision --out` wrote, or its `coordinator/` folder. */
   kitDir: string;
@@ -23,6 +23,11 @@ export interface CoordinatorConfig {
    * before it is dropped; default `DEFAULT_DISCONNECT_GRACE_MS` (libs/federated/src/engine/engine.ts).
    */
   disconnectGraceMs?: number;
+  /**
+   * Delete per-site update blobs once this many newer rounds of their run and stage are done
+   * (models/update-retention.ts); undefined keeps them all.
+   */
+  keepUpdateRounds?: number;
 }
 
 export const COORDINATOR_CONFIG_KEY = 'coordinator';

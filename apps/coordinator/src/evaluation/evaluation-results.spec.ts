@@ -31,6 +31,33 @@ describe('summariseEvaluation', () => {
     expect(metric('eval/mean_site_auc')).toBeCloseTo(2.5 / 3, 12);
   });
 
+  it('pools sites that binned differently on their common grid instead of failing the run (issue #18 row 13)', () => {
+    // Site a: 10 bins; site b: 1,000 bins with the same scores, so on the common 10-bin grid both agree.
+    const coarse = result([0, 0, 0, 0, 0, 0, 0, 0, 1, 2], [2, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const fine = (counts: number[]) => counts.flatMap((c) => [c, ...new Array<number>(99).fill(0)]);
+    const results = new Map([
+      ['a', coarse],
+      ['b', result(fine(coarse.histogram.positive), fine(coarse.histogram.negative))],
+    ]);
+    const summary = summariseEvaluation('run', 'd', results, 'now');
+    expect(summary.problem).toBeUndefined();
+    const metric = (name: string) => summary.metrics.find((m) => m.name === name && !m.siteId)?.value;
+    expect(metric('eval/pooled_bins')).toBe(10);
+    expect(metric('eval/pooled_auc')).toBe(1);
+    // Counts that share no divisor pool on one bin: honest (0.5, binning error 0.5), not a failure.
+    const odd = summariseEvaluation(
+      'run',
+      'd',
+      new Map([
+        ['a', coarse],
+        ['c', result([0, 0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0])],
+      ]),
+      'now',
+    );
+    expect(odd.problem).toBeUndefined();
+    expect(odd.metrics.find((m) => m.name === 'eval/pooled_bins')?.value).toBe(1);
+  });
+
   it("keeps a site's exact AUC and DeLong CI over the coarser value its histogram gives", () => {
     // One bin: the histogram alone can only say 0.5; the site measured 0.83 on its own scores.
     const body = Object.assign(result([3], [3]), {

@@ -1,4 +1,5 @@
 import { binnedAuc, pooledAucFromHistograms } from '../../../../libs/metrics/src/pooled';
+import { commonBinCount, rebinHistogram } from '../../../../libs/metrics/src/rebin';
 import type { EvalResultBody } from '../../../../libs/protocol/src';
 import { EvaluationRecord, MetricRecord } from '../persistence/records';
 
@@ -97,12 +98,14 @@ export function summariseEvaluation(
     return { evaluations, metrics };
   }
   try {
-    const pooled = pooledAucFromHistograms(
-      sites.map((site) => {
-        const h = results.get(site)!.histogram;
-        return { site, bins: h.bins, pos: h.positive, neg: h.negative };
-      }),
-    );
+    const histograms = sites.map((site) => {
+      const h = results.get(site)!.histogram;
+      return { site, bins: h.bins, pos: h.positive, neg: h.negative };
+    });
+    // One grid for all sites, whatever bin counts they chose (libs/metrics/src/rebin.ts).
+    const bins = commonBinCount(histograms);
+    const pooled = pooledAucFromHistograms(histograms.map((h) => rebinHistogram(h, bins)));
+    metric('eval/pooled_bins', bins);
     metric('eval/pooled_auc', pooled.auc);
     metric('eval/pooled_auc_max_binning_error', pooled.maxBinningError);
     if (pooled.meanSiteAuc !== null) metric('eval/mean_site_auc', pooled.meanSiteAuc);

@@ -21,6 +21,7 @@ import {
   SITES_NAMESPACE,
   StatusBody,
   verifyHandshake,
+  minorVersionOf,
 } from '../../../../libs/protocol/src';
 import { AuditService } from '../audit/audit.service';
 import { RoundsService } from '../rounds/rounds.service';
@@ -106,6 +107,7 @@ export class SitesGateway
       address: socket.handshake.address,
       connectedAt: new Date().toISOString(),
       socket,
+      protocolMinor: minorVersionOf(socket.handshake.query),
       close: (reason) => {
         this.log.info({ site: siteId, reason }, 'closing site connection');
         socket.disconnect(true);

@@ -2,17 +2,23 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { coordinatorConfig } from '../config/coordinator-config';
+import { BlobStore } from '../models/blob-store';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { Public } from '../auth/public.decorator';
 
 export interface HealthReport {
-  status: 'ok';
+  status: 'ok' | 'error';
   version: string;
   uptimeSeconds: number;
   db: { ok: boolean; kind: string; migrations: number[] };
+  blobs: { ok: boolean };
 }
 
-/** Liveness + readiness for probes: open to everyone, reveals no run or site data. */
+/**
+ * Liveness + readiness for probes: open to everyone, reveals no run or site data. It really reads:
+ * the schema table from the database (not a `SELECT 1` that touches no page) and the blob store's
+ * folder, so a broken disk or file answers 503 instead of "ok".
+ */
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
@@ -20,22 +26,31 @@ export class HealthController {
 
   constructor(
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    private readonly blobStore: BlobStore,
     private readonly config: ConfigService,
   ) {}
 
   @Get()
   @Public()
-  @ApiOkResponse({ description: 'db reachable' })
-  @ApiServiceUnavailableResponse({ description: 'db not reachable' })
+  @ApiOkResponse({ description: 'database and blob store readable' })
+  @ApiServiceUnavailableResponse({ description: 'database or blob store not readable' })
   async health(): Promise<HealthReport> {
-    const dbOk = await this.store.ping();
-    if (!dbOk)
-      throw new ServiceUnavailableException({ status: 'error', db: { ok: false, kind: this.store.kind } });
-    return {
-      status: 'ok',
+    let migrations: number[] = [];
+    let dbOk = false;
+    try {
+      dbOk = (await this.store.ping()) && (migrations = await this.store.migrations()).length > 0;
+    } catch {
+      dbOk = false;
+    }
+    const blobsOk = await this.blobStore.writable();
+    const report: HealthReport = {
+      status: dbOk && blobsOk ? 'ok' : 'error',
       version: coordinatorConfig(this.config).version,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      db: { ok: true, kind: this.store.kind, migrations: await this.store.migrations() },
+      db: { ok: dbOk, kind: this.store.kind, migrations },
+      blobs: { ok: blobsOk },
     };
+    if (report.status !== 'ok') throw new ServiceUnavailableException(report);
+    return report;
   }
 }

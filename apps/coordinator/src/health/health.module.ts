@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ModelsModule } from '../models/models.module';
 import { HealthController } from './health.controller';
 
-@Module({ controllers: [HealthController] })
+@Module({ imports: [ModelsModule], controllers: [HealthController] })
 export class HealthModule {}

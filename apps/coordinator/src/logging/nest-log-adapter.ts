@@ -10,7 +10,10 @@ export class NestLogAdapter implements LoggerService {
     this.write('debug', message, context);
   }
   error(message: unknown, trace?: string, context?: string): void {
-    this.target.error({ context, trace }, String(message));
+    // A failure while booting is rethrown by startCoordinator (abortOnError: false) and reported
+    // once by its caller — the CLI as one line and exit 2 for bad input — so not logged twice here.
+    if (context === 'ExceptionHandler') this.target.debug({ context, trace }, String(message));
+    else this.target.error({ context, trace }, String(message));
   }
   warn(message: unknown, context?: string): void {
     this.write('warn', message, context);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { constants as fsConstants, createReadStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform, TransformCallback } from 'node:stream';
-import { PhccError } from '../../../../libs/common/src';
+import { PhccError, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../../../libs/common/src';
 
 /** SHA-512 in lowercase hex: the same name `weightsDigest` gives an encoded model. */
 const DIGEST = /^[0-9a-f]{128}$/;
@@ -49,7 +49,9 @@ export class BlobStore {
   }
 
   async init(): Promise<this> {
-    await fs.mkdir(this.tmpDir, { recursive: true });
+    await fs.mkdir(this.tmpDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    // Owner-only also for a store created by an older build (models may be all a hospital shares).
+    await fs.chmod(this.dir, PRIVATE_DIR_MODE);
     // Temp files left by a crash are never valid blobs: clear them.
     for (const name of await fs.readdir(this.tmpDir)) await fs.rm(join(this.tmpDir, name), { force: true });
     return this;
@@ -66,9 +68,9 @@ export class BlobStore {
   async putVerified(digest: string, bytes: Uint8Array): Promise<PutResult> {
     const target = this.pathOf(digest);
     if (await this.has(digest)) return { digest, bytes: bytes.length, created: false };
-    await fs.mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true });
+    await fs.mkdir(join(this.dir, digest.slice(0, 2)), { recursive: true, mode: PRIVATE_DIR_MODE });
     const tmp = join(this.tmpDir, `${digest.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
-    const handle = await fs.open(tmp, 'wx', 0o640);
+    const handle = await fs.open(tmp, 'wx', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(bytes);
       await handle.sync();
@@ -77,6 +79,18 @@ export class BlobStore {
     }
     await fs.rename(tmp, target);
     return { digest, bytes: bytes.length, created: true };
+  }
+
+  /** Deletes a blob (retention of folded site updates); false when it was not there. */
+  async remove(digest: string): Promise<boolean> {
+    if (!DIGEST.test(digest)) return false;
+    try {
+      await fs.rm(this.pathOf(digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 
   async has(digest: string): Promise<boolean> {
@@ -100,6 +114,34 @@ export class BlobStore {
     const actual = BlobStore.digestOf(bytes);
     if (actual !== digest) throw new BlobIntegrityError(digest, actual);
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  /**
+   * Re-hashes a stored blob without holding it in memory; throws BlobIntegrityError when its bytes
+   * no longer match its name (BlobNotFoundError when absent). Callers that serve a blob verify it
+   * first, so corrupt bytes are never sent with a 200.
+   */
+  async verify(digest: string): Promise<void> {
+    const hash = createHash('sha512');
+    try {
+      for await (const chunk of createReadStream(this.pathOf(digest))) hash.update(chunk as Buffer);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(digest);
+      throw err;
+    }
+    const actual = hash.digest('hex');
+    if (actual !== digest) throw new BlobIntegrityError(digest, actual);
+  }
+
+  /** Whether the store's folder can be listed and written now (for /health). */
+  async writable(): Promise<boolean> {
+    try {
+      await fs.access(this.tmpDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+      await fs.readdir(this.dir);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

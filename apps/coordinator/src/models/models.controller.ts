@@ -3,6 +3,8 @@ import {
   Body,
   Controller,
   Get,
+  Inject,
+  InternalServerErrorException,
   NotFoundException,
   Param,
   Post,
@@ -14,6 +16,7 @@ import {
   ApiBody,
   ApiConsumes,
   ApiCreatedResponse,
+  ApiInternalServerErrorResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiProduces,
@@ -22,15 +25,29 @@ import {
 import { decodeWeights } from '../../../../libs/weights/src';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { AdminOnly } from '../auth/roles.decorator';
+import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { DigestParamDto } from './digest-param.dto';
-import { BlobStore, PutResult } from './blob-store';
+import { listModels, ModelEntry } from './model-catalog';
+import { BlobIntegrityError, BlobStore, PutResult } from './blob-store';
 
 /** Stored models by digest, for admins (e.g. to evaluate a global model offline). */
 @ApiTags('models')
 @ApiBearerAuth()
 @Controller('models')
 export class ModelsController {
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly blobs: BlobStore,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+  ) {}
+
+  @Get()
+  @ApiOkResponse({
+    type: [ModelEntry],
+    description: "every run's initial model and round aggregates, oldest first",
+  })
+  list(): Promise<ModelEntry[]> {
+    return listModels(this.store);
+  }
 
   /**
    * The way a run's first global model gets in: the coordinator never creates weights (it does
@@ -73,9 +90,17 @@ export class ModelsController {
   @ApiOkResponse({ description: 'the encoded weights, re-hashed on the way out' })
   @ApiNotFoundResponse()
   @AdminOnly()
+  @ApiInternalServerErrorResponse({ description: 'the stored bytes no longer match their digest' })
   async download(@Param() { digest }: DigestParamDto): Promise<StreamableFile> {
     const size = await this.blobs.size(digest);
     if (size === undefined) throw new NotFoundException(`no model ${digest.slice(0, 16)}…`);
+    // Hashed in full before the first byte goes out: a 200 always carries the right bytes.
+    try {
+      await this.blobs.verify(digest);
+    } catch (err) {
+      if (err instanceof BlobIntegrityError) throw new InternalServerErrorException(err.message);
+      throw err;
+    }
     return new StreamableFile(await this.blobs.stream(digest), {
       type: 'application/octet-stream',
       length: size,

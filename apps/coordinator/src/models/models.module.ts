@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { coordinatorConfig } from '../config/coordinator-config';
 import { BlobStore } from './blob-store';
 import { ModelsController } from './models.controller';
+import { UpdateRetentionService } from './update-retention';
 
 /** Global models and received updates, stored by digest under DATA_DIR/blobs. */
 @Module({
@@ -15,6 +16,7 @@ import { ModelsController } from './models.controller';
       useFactory: (config: ConfigService) =>
         new BlobStore(join(coordinatorConfig(config).dataDir, 'blobs')).init(),
     },
+    UpdateRetentionService,
   ],
   exports: [BlobStore],
 })

@@ -2,7 +2,7 @@ import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nest
 import { ConfigService } from '@nestjs/config';
 import { coordinatorConfig } from '../config/coordinator-config';
 import { COORDINATOR_STORE, CoordinatorStore } from './repositories';
-import { SqliteStore } from './sqlite/sqlite-store';
+import { openStore } from './open-store';
 
 /** Closes the store last, after the HTTP server and gateway stopped writing to it. */
 @Injectable()
@@ -15,8 +15,8 @@ class StoreCloser implements OnApplicationShutdown {
 }
 
 /**
- * Provides the CoordinatorStore to every module. SQLite is the only store today; a PostgreSQL
- * store is another `CoordinatorStore` chosen here from the configuration.
+ * Provides the CoordinatorStore to every module: SQLite for a file, PostgreSQL for a
+ * `postgresql://` URL (open-store.ts), migrated before any module uses it.
  */
 @Global()
 @Module({
@@ -24,8 +24,8 @@ class StoreCloser implements OnApplicationShutdown {
     {
       provide: COORDINATOR_STORE,
       inject: [ConfigService],
-      useFactory: (config: ConfigService): CoordinatorStore =>
-        SqliteStore.open(coordinatorConfig(config).dbFile),
+      useFactory: (config: ConfigService): Promise<CoordinatorStore> =>
+        openStore(coordinatorConfig(config).dbFile),
     },
     StoreCloser,
   ],

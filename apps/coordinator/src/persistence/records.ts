@@ -82,6 +82,8 @@ export interface UpdateRecord {
   status: UpdateStatus;
   rejectReason?: string;
   receivedAt: string;
+  /** When retention deleted the update's blob (models/update-retention.ts); the row stays. */
+  blobDeletedAt?: string;
 }
 
 export interface MetricRecord {

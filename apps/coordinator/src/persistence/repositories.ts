@@ -24,6 +24,8 @@ export interface SitesRepository {
   get(id: string): Promise<SiteRecord | undefined>;
   list(): Promise<SiteRecord[]>;
   revoke(id: string, at: string, reason: string): Promise<SiteRecord | undefined>;
+  /** Clears a revocation: the site was provisioned again with a new key (docs/PROTOCOL.md §2.2). */
+  readmit(id: string): Promise<void>;
 }
 
 export interface RunsRepository {
@@ -97,6 +99,35 @@ export interface SettingsRepository {
   set(key: string, value: string): Promise<void>;
 }
 
+/** Counts the coordinator's /metrics reads at scrape time (aggregates over all runs). */
+export interface StatsRepository {
+  runsByState(): Promise<{ state: string; count: number }[]>;
+  roundsByState(): Promise<{ state: string; count: number }[]>;
+  /** Updates by status and refusal reason (absent for accepted/aggregated), with their bytes. */
+  updatesByOutcome(): Promise<{ status: string; reason?: string; count: number; bytes: number }[]>;
+  /** Start and end of every finished round, for the round duration histogram. */
+  finishedRounds(): Promise<{ stage: string; startedAt: string; endedAt: string }[]>;
+  /** When each site's latest update arrived. */
+  lastUpdatePerSite(): Promise<{ siteId: string; at: string }[]>;
+}
+
+/**
+ * Retention of per-site update blobs: the updates of folded rounds whose blobs may go, and the
+ * mark that they went (the row, digest and signature stay as evidence).
+ */
+export interface RetentionRepository {
+  /**
+   * Updates (not yet retired) of rounds that ended `done` and are older than the newest
+   * `keepRounds` done rounds of their run and stage.
+   */
+  retirable(
+    keepRounds: number,
+  ): Promise<{ id: number; digest: string; runId: string; stage: string; round: number }[]>;
+  markRetired(ids: number[], at: string): Promise<void>;
+  /** Whether any update row not yet retired still names this digest (equal bytes are stored once). */
+  digestStillNeeded(digest: string): Promise<boolean>;
+}
+
 export interface CoordinatorStore {
   readonly kind: string;
   readonly sites: SitesRepository;
@@ -109,6 +140,8 @@ export interface CoordinatorStore {
   readonly strategyStates: StrategyStatesRepository;
   readonly audit: AuditRepository;
   readonly settings: SettingsRepository;
+  readonly stats: StatsRepository;
+  readonly retention: RetentionRepository;
   /** Versions of the migrations applied, in order. */
   migrations(): Promise<number[]>;
   /** Cheap round trip for /health. */

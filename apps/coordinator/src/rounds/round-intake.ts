@@ -34,6 +34,12 @@ export interface OpenTasks {
   feed(runId: string, event: EngineEvent): Promise<{ refusal?: Refusal }>;
 }
 
+/** Hooks for the coordinator's metrics; all optional, so tests and the simulator pass none. */
+export interface IntakeObserver {
+  refused?(code: string): void;
+  received?(bytes: number): void;
+}
+
 type RoundMessageType = 'task-ack' | 'update' | 'eval-result';
 
 /**
@@ -53,6 +59,8 @@ export class RoundIntake {
     models: GlobalModels,
     private readonly audit: Pick<AuditService, 'recordRefusal'>,
     private readonly log: Log,
+    /** What the coordinator's metrics count of the intake (refusals by code, bytes received). */
+    private readonly observer: IntakeObserver = {},
   ) {
     this.admission = new UpdateAdmission(models);
     this.verifier = new EnvelopeVerifier({
@@ -152,6 +160,7 @@ export class RoundIntake {
     payload: Buffer,
     digest: string,
   ): Promise<AckReply> {
+    this.observer.received?.(payload.length);
     const verified = this.verify(siteId, envelope, 'update', { bytes: payload, digest });
     if (!verified.ok) return this.refuse(siteId, 'update', verified.error);
     const { task, message, strategy } = verified;
@@ -212,6 +221,7 @@ export class RoundIntake {
     error: ProtocolErrorInfo,
     checkCode?: string,
   ): Promise<AckReply> {
+    this.observer.refused?.(checkCode ?? error.code);
     this.log.warn(
       { site: siteId, event, code: checkCode ?? error.code, reason: error.reason },
       'round message refused',

@@ -29,7 +29,8 @@ import { GlobalModels } from './global-models';
 import { OpenTasks, RoundIntake } from './round-intake';
 import { RunLedger } from './run-ledger';
 import { StrategyStateKeeper } from './strategy-state';
-import { TaskDispatcher } from './task-dispatcher';
+import { DISPATCH_STALL_MS, TaskDispatcher } from './task-dispatcher';
+import { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 
 /** How often the service looks for runs that were started, stopped, or left running by a previous process. */
 export const RUN_POLL_MS = 250;
@@ -72,17 +73,28 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
     audit: AuditService,
     @Inject(COORDINATOR_LOG) private readonly log: Log,
     config: ConfigService,
+    private readonly metrics: CoordinatorMetrics,
   ) {
     this.models = new GlobalModels(blobs);
     this.ledger = new RunLedger(store, blobs, audit, log);
     this.dispatcher = new TaskDispatcher(
-      (siteId) => connected.get(siteId)?.socket,
+      (siteId) => {
+        const connection = connected.get(siteId);
+        return connection?.socket
+          ? { socket: connection.socket, protocolMinor: connection.protocolMinor }
+          : undefined;
+      },
       () => sites.coordinatorKeys.secretKey,
       this.models,
       log,
+      DISPATCH_STALL_MS,
+      (bytes) => metrics.countBytes('out', bytes),
     );
     this.folds = new FoldRunner(store, blobs, this.models, new StrategyStateKeeper(store, blobs));
-    this.intake = new RoundIntake(sites.keyring, this, this.models, audit, log);
+    this.intake = new RoundIntake(sites.keyring, this, this.models, audit, log, {
+      refused: (code) => metrics.countRefusal(code),
+      received: (bytes) => metrics.countBytes('in', bytes),
+    });
     this.disconnectGraceMs = coordinatorConfig(config).disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS;
     connected.listen(this);
   }
@@ -220,9 +232,15 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
       case 'send-task':
         void this.dispatcher.send(command.siteId, command.task).then(answer);
         return;
-      case 'aggregate':
-        work = this.folds.aggregate(command, strategy);
+      case 'aggregate': {
+        const started = performance.now();
+        work = this.folds.aggregate(command, strategy).then((event) => {
+          if (command.what === 'fit')
+            this.metrics.observeFold(command.step.stage, (performance.now() - started) / 1000);
+          return event;
+        });
         break;
+      }
       case 'restore-strategy':
         work = this.folds.restoreStrategy(command, strategy);
         break;

@@ -6,6 +6,7 @@ import {
   NonceCache,
   TaskBody,
   TransferReceiver,
+  PROTOCOL_MINOR_VERSION,
 } from '../../../../libs/protocol/src';
 import { testKeyPair, testKeyring } from '../../../../libs/protocol/src/test-support/fixtures';
 import { encodeWeights } from '../../../../libs/weights/src';
@@ -79,7 +80,8 @@ describe('TaskDispatcher', () => {
     });
     attachTransferReceiver(site.socket, receiver);
     const dispatcher = new TaskDispatcher(
-      (id) => (id === 'site-a' ? server.socket : undefined),
+      (id) =>
+        id === 'site-a' ? { socket: server.socket, protocolMinor: PROTOCOL_MINOR_VERSION } : undefined,
       () => testKeyPair('coordinator').secretKey,
       new GlobalModels(blobs),
       silentLog,
@@ -101,7 +103,8 @@ describe('TaskDispatcher', () => {
   it('answers task-failed when the site is not connected or stops acknowledging', async () => {
     const [server] = loopbackPair();
     const dispatcher = new TaskDispatcher(
-      (id) => (id === 'site-a' ? server.socket : undefined),
+      (id) =>
+        id === 'site-a' ? { socket: server.socket, protocolMinor: PROTOCOL_MINOR_VERSION } : undefined,
       () => testKeyPair('coordinator').secretKey,
       new GlobalModels(blobs),
       silentLog,
@@ -113,5 +116,27 @@ describe('TaskDispatcher', () => {
     });
     // Nobody listens on the site's end: the transfer stalls.
     expect(await dispatcher.send('site-a', task)).toMatchObject({ type: 'task-failed', siteId: 'site-a' });
+  });
+});
+
+describe('TaskDispatcher and older agents', () => {
+  it('answers task-failed, sending nothing, when a 1.0 agent cannot carry the task (token centring)', async () => {
+    const [server] = loopbackPair();
+    const sent: unknown[] = [];
+    server.socket.on('transfer', (frame: unknown) => sent.push(frame));
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? { socket: server.socket, protocolMinor: 0 } : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels({ get: async () => MODEL } as unknown as BlobStore),
+      silentLog,
+      200,
+    );
+    const centring = { ...task, config: { ...task.config, tokenCentring: true } };
+    expect(await dispatcher.send('site-a', centring)).toMatchObject({
+      type: 'task-failed',
+      siteId: 'site-a',
+      reason: expect.stringContaining('protocol 1.0'),
+    });
+    expect(sent).toEqual([]);
   });
 });

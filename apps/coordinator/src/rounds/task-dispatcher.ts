@@ -1,8 +1,21 @@
 import { Log } from '../../../../libs/common/src';
 import type { EngineEvent, TaskToSend } from '../../../../libs/federated/src';
-import { AnySocket, sendTransfer, signEnvelope, socketIoTransport } from '../../../../libs/protocol/src';
+import {
+  AnySocket,
+  sendTransfer,
+  signEnvelope,
+  socketIoTransport,
+  taskForMinorVersion,
+} from '../../../../libs/protocol/src';
 import { GlobalModels } from './global-models';
 import { taskBodyOf } from './task-body';
+
+/** A site's live connection as the dispatcher needs it: where to send, and what the agent reads. */
+export interface SiteLink {
+  socket: AnySocket;
+  /** The protocol minor version the agent stated when it connected (0 = 1.0). */
+  protocolMinor: number;
+}
 
 /** Sent tasks wait this long for the site's transfer acks before the site is dropped from the round. */
 export const DISPATCH_STALL_MS = 15_000;
@@ -13,19 +26,27 @@ export const DISPATCH_STALL_MS = 15_000;
  */
 export class TaskDispatcher {
   constructor(
-    private readonly socketOf: (siteId: string) => AnySocket | undefined,
+    private readonly linkOf: (siteId: string) => SiteLink | undefined,
     private readonly coordinatorSecretKey: () => Uint8Array,
     private readonly models: GlobalModels,
     private readonly log: Log,
     private readonly stallTimeoutMs = DISPATCH_STALL_MS,
+    /** Counts the model bytes sent (the coordinator's metrics); none in tests. */
+    private readonly sent: (bytes: number) => void = () => undefined,
   ) {}
 
   async send(siteId: string, task: TaskToSend): Promise<EngineEvent> {
     try {
-      const socket = this.socketOf(siteId);
-      if (!socket) throw new Error('not connected');
+      const link = this.linkOf(siteId);
+      if (!link) throw new Error('not connected');
+      const { socket, protocolMinor } = link;
       const model = await this.models.get(task.globalWeightsDigest);
-      const body = taskBodyOf(task, Date.now());
+      // What this agent's protocol version can read: a 1.0 agent gets the task as 1.0 sent it.
+      const body = taskForMinorVersion(taskBodyOf(task, Date.now()), protocolMinor);
+      if (!body)
+        throw new Error(
+          `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`,
+        );
       const envelope = signEnvelope({
         type: 'task',
         signer: 'coordinator',
@@ -38,6 +59,7 @@ export class TaskDispatcher {
         stallTimeoutMs: this.stallTimeoutMs,
         log: this.log,
       });
+      this.sent(model.bytes.length);
       return { type: 'task-delivered', siteId, taskId: task.taskId };
     } catch (err) {
       return {

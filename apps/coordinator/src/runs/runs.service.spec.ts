@@ -1,6 +1,9 @@
 import { silentLog } from '../../../../libs/common/src';
 import { SqliteStore } from '../persistence/sqlite/sqlite-store';
 import { RunsService } from './runs.service';
+import { BlobStore } from '../models/blob-store';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 
@@ -33,7 +36,7 @@ describe('RunsService.results', () => {
       { runId: 'r1', stage: 'evaluate', round: 5, name: 'eval/pooled_auc', value: 0.61, recordedAt: T0 },
       { runId: 'r1', stage: 'evaluate', round: 0, name: 'eval/pooled_auc', value: 0.71, recordedAt: T0 },
     ]);
-    const results = await new RunsService(store, silentLog).results('r1');
+    const results = await new RunsService(store, silentLog, new BlobStore(join(tmpdir(), 'phcc-runs-spec-unused'))).results('r1');
     expect(results.evaluations).toHaveLength(4);
     expect(results.evaluation.periodic.map((p) => [p.afterFinetuneRounds, p.pooledAuc, p.sites.a.auc])).toEqual([
       [5, 0.61, 0.6],

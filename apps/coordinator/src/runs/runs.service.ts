@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Log } from '../../../../libs/common/src';
 import { EvaluationView, evaluationView } from '../evaluation/evaluation-view';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
+import { BlobStore } from '../models/blob-store';
 import { EvaluationRecord, MetricRecord, RoundRecord, RunRecord } from '../persistence/records';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { RunPlanDto } from './dto/run-plan.dto';
@@ -33,6 +34,7 @@ export class RunsService {
   constructor(
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     @Inject(COORDINATOR_LOG) private readonly log: Log,
+    private readonly blobs: BlobStore,
   ) {}
 
   async create(body: unknown): Promise<RunDetail> {
@@ -44,6 +46,9 @@ export class RunsService {
       throw err;
     }
     await this.checkSites(plan);
+    if (plan.initialModel && !(await this.blobs.has(plan.initialModel))) {
+      throw new BadRequestException({ message: [missingModel(plan.initialModel)], error: 'Invalid run plan' });
+    }
     const planJson = canonicalPlan(plan);
     const now = new Date();
     const run: RunRecord = {
@@ -70,6 +75,11 @@ export class RunsService {
   async start(id: string): Promise<RunDetail> {
     const run = await this.require(id);
     const plan = JSON.parse(run.planJson) as RunPlanDto;
+    // Checked again here: the model may have been removed since the run was created, and a run
+    // must not start only to fail when its first round is due.
+    if (plan.initialModel && !(await this.blobs.has(plan.initialModel))) {
+      throw new ConflictException(`run ${id} cannot start: ${missingModel(plan.initialModel)}`);
+    }
     const eligible = await this.eligibleSites(plan);
     if (eligible.length < plan.quorum.minSites) {
       throw new ConflictException(
@@ -147,4 +157,8 @@ function withoutPlanText(run: RunRecord): Omit<RunRecord, 'planJson'> {
 function newRunId(now: Date): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `r-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+function missingModel(digest: string): string {
+  return `initialModel: no model ${digest.slice(0, 16)}… in the blob store (upload it first with POST /models)`;
 }

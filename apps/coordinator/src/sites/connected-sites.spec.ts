@@ -6,6 +6,7 @@ function connection(siteId: string, connectionId: string, closed: string[]): Sit
     connectionId,
     address: '127.0.0.1',
     connectedAt: '2026-01-01T00:00:00.000Z',
+    protocolMinor: 1,
     close: (reason) => closed.push(`${connectionId}: ${reason}`),
   };
 }

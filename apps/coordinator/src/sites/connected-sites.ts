@@ -9,6 +9,8 @@ export interface SiteConnection {
   connectedAt: string;
   /** The transport: tasks go out on it, round messages come in on it. Absent in listings. */
   socket?: AnySocket;
+  /** The protocol minor version the agent stated (libs/protocol MINOR_VERSION_QUERY; 0 = 1.0). */
+  protocolMinor: number;
   /** The latest `status` message the site sent on this connection. */
   lastStatus?: {
     state: string;

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 export class SiteIdParamDto {
   @ApiProperty({ example: 'hospital-a' })
@@ -13,6 +13,26 @@ export class RevokeSiteDto {
   @IsNotEmpty()
   @MaxLength(500)
   reason!: string;
+}
+
+/** A hospital's key made at the hospital (`phcc-fed keys init`), enrolled by the operator. */
+export class EnrolSiteDto {
+  @ApiProperty({ example: 'hospital-a' })
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'id must be a site id (a-z 0-9 . _ -, at most 64)' })
+  id!: string;
+
+  @ApiProperty({ description: 'Ed25519 public key, base64 (32 bytes)' })
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'publicKey must be a 32-byte Ed25519 key in base64' })
+  publicKey!: string;
+
+  @ApiProperty({ description: 'the fingerprint the hospital read out over the phone; must match publicKey' })
+  @Matches(/^[0-9a-f]{4}(:[0-9a-f]{4}){7}$/, { message: 'fingerprint must look like abcd:ef01:… (8 groups)' })
+  fingerprint!: string;
+
+  @ApiPropertyOptional({ description: 'replace the key of an enrolled site (key rotation)' })
+  @IsOptional()
+  @IsBoolean()
+  replace?: boolean;
 }
 
 export class SiteView {

@@ -1,8 +1,14 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, InternalServerErrorException, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiInternalServerErrorResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { AuditAction } from '../audit/audit-action.decorator';
 import { SiteRecord } from '../persistence/records';
-import { RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
+import { EnrolSiteDto, RevokeSiteDto, SiteIdParamDto, SiteView } from './dto';
 import { SitesService } from './sites.service';
 import { ConnectedSites } from './connected-sites';
 import { siteView } from './site-view';
@@ -26,6 +32,18 @@ export class SitesController {
     return (await this.sites.list()).map((site) => this.view(site));
   }
 
+  @Post()
+  @HttpCode(200)
+  @AuditAction('sites.enrol')
+  @ApiOkResponse({
+    type: SiteView,
+    description:
+      'enrolled (or its key replaced): it can connect from now on; 400 when the fingerprint does not match',
+  })
+  async enrol(@Body() body: EnrolSiteDto): Promise<SiteView> {
+    return this.view(await this.sites.enrol(body));
+  }
+
   @Post('reload')
   @HttpCode(200)
   @AuditAction('sites.reload')
@@ -33,8 +51,15 @@ export class SitesController {
     type: [SiteView],
     description: 'sites.json re-read: sites provisioned since start are enrolled',
   })
+  @ApiInternalServerErrorResponse({ description: 'sites.json could not be read; nothing changed' })
   async reload(): Promise<SiteView[]> {
-    return (await this.sites.reload()).map((site) => this.view(site));
+    try {
+      return (await this.sites.reload()).map((site) => this.view(site));
+    } catch (err) {
+      // The registry is the operator's file, not the caller's input: a 500 that says what is wrong.
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      throw new InternalServerErrorException(`cannot reload the sites registry (nothing changed): ${reason}`);
+    }
   }
 
   @Get(':id')

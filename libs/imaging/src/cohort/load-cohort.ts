@@ -8,6 +8,8 @@
  * Only one or two patients' volumes are in memory at any time (`prefetch` overlaps reading the
  * next patient with cropping the current one).
  */
+import { realpath } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { Log, PhccError, silentLog } from '../../../common/src';
 import {
   cropPatient,
@@ -26,8 +28,8 @@ import {
   PatientRowError,
 } from './load-patient';
 import { CropCache } from './crop-cache';
-import { ManifestRow, readManifest, Split } from './manifest';
-import { CohortReport, countLoaded, countSkipped, emptyReport } from './report';
+import { isInside, ManifestRow, readManifest, Split } from './manifest';
+import { CohortReport, countLoaded, countSkipped, emptyReport, finishReport } from './report';
 
 export interface LoadCohortOptions extends PatientLoadOptions, PreprocessOptions {
   log?: Log;
@@ -42,6 +44,11 @@ export interface LoadCohortOptions extends PatientLoadOptions, PreprocessOptions
   cacheDir?: string;
   /** Patients read ahead while the current one is cropped (default 1). */
   prefetch?: number;
+  /**
+   * Read image paths outside the cohort folder (`../`, absolute paths, symlinks that lead out).
+   * Off by default: a manifest must not make the agent read files it was not given.
+   */
+  allowPathsOutside?: boolean;
   /** Called after each row of pass 1 (for a progress bar). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -95,12 +102,16 @@ export async function* readPatients(
   baseDir: string,
   options: PatientLoadOptions,
   prefetch = 1,
+  confined = true,
 ): AsyncGenerator<Outcome> {
+  const realBase = confined ? await realpath(baseDir) : '';
   const settle = (row: ManifestRow): Promise<Outcome> =>
-    loadPatient(row, baseDir, options).then(
-      (patient) => ({ row, patient }),
-      (error: unknown) => ({ row, error }),
-    );
+    (confined ? refuseSymlinksOut(row, baseDir, realBase) : Promise.resolve())
+      .then(() => loadPatient(row, baseDir, options))
+      .then(
+        (patient) => ({ row, patient }),
+        (error: unknown) => ({ row, error }),
+      );
   const queue: Array<Promise<Outcome>> = [];
   let next = 0;
   while (next < rows.length || queue.length) {
@@ -114,7 +125,8 @@ export async function loadCohort(
   options: LoadCohortOptions = {},
 ): Promise<LoadedCohort> {
   const log = options.log ?? silentLog;
-  const manifest = readManifest(dirOrManifest);
+  const confined = !options.allowPathsOutside;
+  const manifest = readManifest(dirOrManifest, { allowPathsOutside: options.allowPathsOutside });
   const report = emptyReport(manifest.manifestPath, manifest.totalRows);
   manifest.skipped.forEach((s) => countSkipped(report, s));
   const loadOptions = { phases: options.phases ?? DEFAULT_PHASES, ...pick(options) };
@@ -136,6 +148,7 @@ export async function loadCohort(
     manifest.baseDir,
     loadOptions,
     options.prefetch ?? 1,
+    confined,
   )) {
     const { row } = outcome;
     try {
@@ -157,6 +170,7 @@ export async function loadCohort(
     options.onProgress?.(++done, manifest.rows.length);
   }
 
+  finishReport(report);
   const normalisation =
     options.normalisation ?? (trainStats.patients > 0 ? trainStats.finish('train') : allStats.finish('all'));
   if (!options.normalisation && trainStats.patients === 0 && loadedRows.length > 0) {
@@ -177,7 +191,7 @@ export async function loadCohort(
       (r) => (!filter.split || r.split === filter.split) && (!filter.labelledOnly || r.label !== null),
     );
     const uncached = wanted.filter((r) => !cache.has(r.row));
-    const reread = readPatients(uncached, manifest.baseDir, loadOptions, options.prefetch ?? 1);
+    const reread = readPatients(uncached, manifest.baseDir, loadOptions, options.prefetch ?? 1, confined);
     for (const row of wanted) {
       let crop = await cache.take(row.row);
       if (!crop) {
@@ -227,4 +241,24 @@ function pick(options: LoadCohortOptions): PatientLoadOptions {
   if (options.maskThreshold !== undefined) out.maskThreshold = options.maskThreshold;
   if (options.nominalPhaseTimes !== undefined) out.nominalPhaseTimes = options.nominalPhaseTimes;
   return out;
+}
+
+/**
+ * The manifest's paths were checked as text; a symlink inside the folder can still lead out.
+ * Files that do not exist are left to the loader, which reports them as missing.
+ */
+async function refuseSymlinksOut(row: ManifestRow, baseDir: string, realBase: string): Promise<void> {
+  for (const path of [...row.dcePaths, row.maskPath]) {
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch {
+      continue;
+    }
+    if (!isInside(realBase, real)) {
+      throw new PatientRowError(
+        `${relative(baseDir, path)} is a link to ${real}, outside the cohort folder (paths must stay inside it unless outside paths are allowed)`,
+      );
+    }
+  }
 }

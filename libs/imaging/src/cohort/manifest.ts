@@ -5,7 +5,7 @@
  * decided when each patient is read (load-patient.ts), so parsing a huge cohort stays instant.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { InputError } from '../../../common/src';
 
@@ -67,13 +67,28 @@ export function resolveManifestPath(dirOrFile: string): string {
   return resolve(path);
 }
 
-export function readManifest(dirOrFile: string): ParsedManifest {
+export interface ManifestOptions {
+  /**
+   * Accept image paths outside the manifest's folder (`../`, absolute). Off by default: a
+   * manifest from elsewhere must not make a site agent read arbitrary files.
+   */
+  allowPathsOutside?: boolean;
+}
+
+/** Most files one row's `dce` may list (one per phase); more is a mistake, not a DCE series. */
+export const MAX_DCE_FILES = 64;
+
+export function readManifest(dirOrFile: string, options: ManifestOptions = {}): ParsedManifest {
   const manifestPath = resolveManifestPath(dirOrFile);
-  return parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath);
+  return parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath, options);
 }
 
 /** Parses manifest text; `manifestPath` names the file in messages and anchors relative paths. */
-export function parseManifest(text: string, manifestPath: string): ParsedManifest {
+export function parseManifest(
+  text: string,
+  manifestPath: string,
+  options: ManifestOptions = {},
+): ParsedManifest {
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
     records = parse(text, {
@@ -116,7 +131,9 @@ export function parseManifest(text: string, manifestPath: string): ParsedManifes
       return i === undefined ? '' : (record[i] ?? '').trim();
     };
     const patientId = cell('patient_id');
-    const fail = (reason: string) => skipped.push({ row: line, patientId, reason });
+    // Reasons quote cells; a quoted cell may hold line breaks, and a report line must stay one line.
+    const fail = (reason: string) =>
+      skipped.push({ row: line, patientId: oneLine(patientId), reason: oneLine(reason) });
     if (record.length !== header.length) {
       fail(`has ${record.length} fields, header has ${header.length}`);
       continue;
@@ -131,7 +148,7 @@ export function parseManifest(text: string, manifestPath: string): ParsedManifes
       continue;
     }
     seen.set(patientId, line);
-    const parsed = parseRowFields(cell, baseDir);
+    const parsed = parseRowFields(cell, baseDir, options);
     if (typeof parsed === 'string') {
       fail(parsed);
       continue;
@@ -145,13 +162,33 @@ export function parseManifest(text: string, manifestPath: string): ParsedManifes
 function parseRowFields(
   cell: (name: string) => string,
   baseDir: string,
+  options: ManifestOptions,
 ): Omit<ManifestRow, 'row' | 'patientId'> | string {
   const dce = cell('dce');
   if (!dce) return 'empty dce';
   const dceParts = dce.split(';').map((p) => p.trim());
-  if (dceParts.some((p) => !p)) return `dce "${dce}" has an empty entry in its ;-separated list`;
+  if (dceParts.some((p) => !p)) return `dce "${shorten(dce)}" has an empty entry in its ;-separated list`;
+  // Checked before anything is read or allocated: 1,100 copies of one file once cost gigabytes.
+  if (dceParts.length > MAX_DCE_FILES) {
+    return `dce lists ${dceParts.length} files; at most ${MAX_DCE_FILES} (one per phase)`;
+  }
+  const dcePaths = dceParts.map((p) => resolve(baseDir, p));
+  const seenPaths = new Set<string>();
+  for (let i = 0; i < dcePaths.length; i++) {
+    if (seenPaths.has(dcePaths[i])) return `dce lists "${dceParts[i]}" more than once`;
+    seenPaths.add(dcePaths[i]);
+  }
   const mask = cell('mask');
   if (!mask) return 'empty mask';
+  const maskPath = resolve(baseDir, mask);
+  if (!options.allowPathsOutside) {
+    const outside = [...dceParts.map((p, i) => [p, dcePaths[i]]), [mask, maskPath]].find(
+      ([, path]) => !isInside(baseDir, path),
+    );
+    if (outside) {
+      return `"${shorten(outside[0])}" is outside the cohort folder ${baseDir} (paths must stay inside it unless outside paths are allowed)`;
+    }
+  }
 
   const labelText = cell('label');
   let label: 0 | 1 | null;
@@ -176,10 +213,27 @@ function parseRowFields(
   }
 
   return {
-    dcePaths: dceParts.map((p) => resolve(baseDir, p)),
-    maskPath: resolve(baseDir, mask),
+    dcePaths,
+    maskPath,
     label,
     split: splitText as Split,
     phaseTimes,
   };
+}
+
+/** Whether `path` (absolute, normalised) is `dir` or below it. */
+export function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/** A cell quoted in a message, cut so one bad row cannot make the report huge. */
+function shorten(text: string): string {
+  return text.length <= 200 ? text : `${text.slice(0, 200)}… (${text.length} characters)`;
+}
+
+/** Control characters (line breaks, NUL…) written as escapes, so a message stays one line. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -10,16 +10,21 @@
  * - scaling: scl_slope 0 or non-finite means "no scaling", as in nibabel and nifti1.h.
  * - voxel decoding into scaled float32, checking the file really holds all the voxels.
  */
-import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { gunzip, gunzipSync } from 'node:zlib';
-import { promisify } from 'node:util';
+import { FileHandle, open } from 'node:fs/promises';
+import { constants as fsConstants, readFileSync, Stats, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { InputError } from '../../../common/src';
 import { Affine, NIFTI_DATATYPE_CODES, NiftiDatatypeName, NiftiImage } from './types';
 import { affineFromPixdim, affineFromQuaternion } from './read-affine';
-
-const gunzipAsync = promisify(gunzip);
+import {
+  DEFAULT_MAX_NIFTI_BYTES,
+  formatBytes,
+  NIFTI_HEADER_BYTES,
+  NiftiBudget,
+  niftiBudget,
+} from './read-budget';
 
 const DATATYPE_BY_CODE = new Map<number, NiftiDatatypeName>(
   Object.entries(NIFTI_DATATYPE_CODES).map(([name, code]) => [code, name as NiftiDatatypeName]),
@@ -67,41 +72,156 @@ export class NiftiReadError extends InputError {
   }
 }
 
-/** Reads a .nii or .nii.gz file (gzip is detected from the bytes, not the name). */
-export async function readNifti(path: string): Promise<NiftiImage> {
+export interface NiftiReadOptions {
+  /**
+   * Most memory one image may take while read (uncompressed file bytes + float32 voxels), judged
+   * from the header before anything is inflated or allocated; default DEFAULT_MAX_NIFTI_BYTES.
+   */
+  maxBytes?: number;
+}
+
+/**
+ * Reads a .nii or .nii.gz file (gzip is detected from the bytes, not the name). Bounded: only
+ * regular files are opened (a device, FIFO or socket is refused before it can block or stream
+ * forever), the header's dims × bytes per voxel are checked against `maxBytes` first, and a gzip
+ * stream is inflated only up to what the header says the file holds — a bomb that inflates to
+ * gigabytes costs the header's size, and trailing data is never read.
+ */
+export async function readNifti(path: string, options: NiftiReadOptions = {}): Promise<NiftiImage> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before we can see what it is.
+    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    throw fileError(path, err);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw notRegular(path, stats);
+    const head = Buffer.alloc(Math.min(NIFTI_HEADER_BYTES, stats.size));
+    await handle.read(head, 0, head.length, 0);
+    if (isGzip(head)) {
+      const source = handle.createReadStream({ start: 0, autoClose: false });
+      return parseNifti(await inflateWithinBudget(source, path, maxBytes), path);
+    }
+    const want = checkedBudget(head, path, maxBytes)?.fileBytes ?? head.length;
+    const bytes = Buffer.alloc(Math.min(want, stats.size));
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return parseNifti(bytes.subarray(0, filled), path);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Synchronous twin of readNifti for callers that have no event loop to share (tests). The same
+ * file-kind and header checks; gzip output is capped at `maxBytes` (zlib's maxOutputLength).
+ */
+export function readNiftiSync(path: string, options: NiftiReadOptions = {}): NiftiImage {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_NIFTI_BYTES;
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    const stats = statSync(path);
+    if (!stats.isFile()) throw notRegular(path, stats);
+    bytes = readFileSync(path);
   } catch (err) {
+    if (err instanceof NiftiReadError) throw err;
     throw fileError(path, err);
   }
   if (isGzip(bytes)) {
     try {
-      // Async gunzip runs on libuv's thread pool, so several patients decompress in parallel.
-      bytes = await gunzipAsync(bytes);
+      bytes = gunzipSync(bytes, { maxOutputLength: maxBytes });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new NiftiReadError(
+          path,
+          `inflates to more than the ${formatBytes(maxBytes)} cap`,
+          'NIFTI_TOO_LARGE',
+        );
+      }
       throw new NiftiReadError(path, `corrupt gzip stream (${(err as Error).message})`);
     }
   }
+  checkedBudget(bytes, path, maxBytes);
   return parseNifti(bytes, path);
 }
 
-/** Synchronous twin of readNifti for callers that have no event loop to share (CLI, tests). */
-export function readNiftiSync(path: string): NiftiImage {
-  let bytes: Uint8Array;
+/** The header's budget, refused when over `maxBytes`; undefined when the header is unreadable. */
+function checkedBudget(header: Uint8Array, path: string, maxBytes: number): NiftiBudget | undefined {
+  const budget = niftiBudget(header);
+  if (budget && budget.memoryBytes > maxBytes) {
+    throw new NiftiReadError(
+      path,
+      `its header declares ${budget.voxels} voxels, which need ${formatBytes(budget.memoryBytes)} to read; ` +
+        `the cap is ${formatBytes(maxBytes)}`,
+      'NIFTI_TOO_LARGE',
+    );
+  }
+  return budget;
+}
+
+/**
+ * Inflates until the header's budget is filled, then stops reading: what the header does not
+ * describe is never inflated. A gzip error after the budget is filled cannot matter, and one
+ * before it is reported as the corrupt stream it is.
+ */
+async function inflateWithinBudget(source: Readable, path: string, maxBytes: number): Promise<Uint8Array> {
+  const gunzip = createGunzip();
+  source.on('error', (err) => gunzip.destroy(err));
+  source.pipe(gunzip);
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let out: Buffer | undefined;
+  let filled = 0;
   try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw fileError(path, err);
-  }
-  if (isGzip(bytes)) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (err) {
-      throw new NiftiReadError(path, `corrupt gzip stream (${(err as Error).message})`);
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      if (!out) {
+        head.push(chunk);
+        headLength += chunk.length;
+        if (headLength < NIFTI_HEADER_BYTES) continue;
+        const joined = Buffer.concat(head);
+        const budget = checkedBudget(joined, path, maxBytes);
+        // An unreadable header: keep just the header, the parser says what is wrong with it.
+        out = Buffer.alloc(budget ? budget.fileBytes : NIFTI_HEADER_BYTES);
+        filled = joined.copy(out, 0, 0, Math.min(joined.length, out.length));
+      } else {
+        filled += chunk.copy(out, filled, 0, Math.min(chunk.length, out.length - filled));
+      }
+      if (filled >= out.length) break;
     }
+  } catch (err) {
+    if (err instanceof NiftiReadError) throw err;
+    throw new NiftiReadError(path, `corrupt gzip stream (${(err as Error).message})`);
+  } finally {
+    source.unpipe(gunzip);
+    source.destroy();
+    gunzip.destroy();
   }
-  return parseNifti(bytes, path);
+  if (!out) {
+    const joined = Buffer.concat(head);
+    checkedBudget(joined, path, maxBytes);
+    return joined;
+  }
+  return out.subarray(0, filled);
+}
+
+function notRegular(path: string, stats: Stats): NiftiReadError {
+  const kind = stats.isDirectory()
+    ? 'a directory'
+    : stats.isFIFO()
+      ? 'a FIFO'
+      : stats.isSocket()
+        ? 'a socket'
+        : stats.isCharacterDevice() || stats.isBlockDevice()
+          ? 'a device'
+          : 'not a regular file';
+  return new NiftiReadError(path, `is ${kind}; only regular files are read`, 'NIFTI_NOT_REGULAR');
 }
 
 /** ENOENT gets its own code so a cohort report can say "missing file" rather than "unreadable". */
@@ -165,6 +285,11 @@ export function parseNifti(bytes: Uint8Array, name = '<buffer>'): NiftiImage {
 
   const voxelCount = dims.reduce((a, b) => a * b, 1);
   const offset = Number(header.vox_offset);
+  const headerBytes = version === 1 ? 348 : 540;
+  if (offset < headerBytes) {
+    // The voxels would be read from the header itself (found by the fuzz target).
+    throw new NiftiReadError(name, `vox_offset ${offset} lies inside the ${headerBytes}-byte header`);
+  }
   const byteLength = voxelCount * BYTES_PER_VOXEL[datatype];
   if (!Number.isFinite(offset) || offset < 0 || offset + byteLength > buffer.byteLength) {
     throw new NiftiReadError(

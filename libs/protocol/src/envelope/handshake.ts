@@ -7,7 +7,7 @@ import { newNonce } from './digest';
 import { Envelope, signEnvelope } from './envelope';
 import { fromBase64, SIGNATURE_BYTES, signBytes, toBase64, verifyBytes } from './keys';
 import { Keyring } from './keyring';
-import { NonceCache } from './nonce-cache';
+import { MAX_FUTURE_MS, NonceCache } from './nonce-cache';
 import { EnvelopeVerifier } from './verifier';
 
 export interface HandshakeAuth {
@@ -88,6 +88,12 @@ export function verifyHandshake(
     }
     const now = (options.now ?? Date.now)();
     const skew = options.clockSkewMs ?? 5 * 60_000;
+    if (auth.timestamp - now > Math.min(MAX_FUTURE_MS, skew)) {
+      return fail(
+        'STALE_TIMESTAMP',
+        `handshake timestamp is more than ${MAX_FUTURE_MS / 1000} s in the future`,
+      );
+    }
     if (Math.abs(now - auth.timestamp) > skew) {
       return fail('STALE_TIMESTAMP', `handshake timestamp is outside ±${skew / 1000} s`);
     }

@@ -25,6 +25,12 @@ export class Keyring {
     return this;
   }
 
+  /** Lifts a revocation: only for a site provisioned again under a new key (PROTOCOL.md §2.2). */
+  readmit(id: string): this {
+    this.revoked.delete(id);
+    return this;
+  }
+
   publicKey(id: string): Uint8Array | undefined {
     return this.keys.get(id);
   }

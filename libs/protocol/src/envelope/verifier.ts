@@ -6,7 +6,7 @@ import { payloadDigest } from './digest';
 import { BODY_TYPES, BodyOf, Envelope, EnvelopeDto, envelopeSigningBytes, MessageType } from './envelope';
 import { fromBase64, SIGNATURE_BYTES, verifyBytes } from './keys';
 import { Keyring } from './keyring';
-import { NonceCache } from './nonce-cache';
+import { MAX_FUTURE_MS, NonceCache } from './nonce-cache';
 
 /** Where a message must belong; any field left out is not checked. */
 export interface ExpectedScope {
@@ -21,8 +21,10 @@ export interface EnvelopeVerifierOptions {
   /** The plan's limit on a payload; checked on the declared size before anything is received. */
   maxPayloadBytes: number;
   expected?: ExpectedScope;
-  /** Accepted |now − timestamp|; default 5 minutes. */
+  /** Accepted age of a message (now − timestamp); default 5 minutes. */
   clockSkewMs?: number;
+  /** Accepted lead of a message's timestamp over our clock; default MAX_FUTURE_MS (30 s). */
+  maxFutureMs?: number;
   /** Shared across verifiers of one receiver; default: a private cache sized for the window. */
   nonceCache?: NonceCache;
   /** Message types this receiver accepts (e.g. a coordinator takes no `task`); default: all. */
@@ -55,11 +57,13 @@ export interface VerifiedMessage<T extends MessageType = MessageType> {
  */
 export class EnvelopeVerifier {
   private readonly clockSkewMs: number;
+  private readonly maxFutureMs: number;
   private readonly nonces: NonceCache;
   private readonly now: () => number;
 
   constructor(private readonly options: EnvelopeVerifierOptions) {
     this.clockSkewMs = options.clockSkewMs ?? 5 * 60_000;
+    this.maxFutureMs = Math.min(options.maxFutureMs ?? MAX_FUTURE_MS, this.clockSkewMs);
     this.nonces = options.nonceCache ?? new NonceCache(this.clockSkewMs);
     this.now = options.now ?? Date.now;
   }
@@ -115,6 +119,12 @@ export class EnvelopeVerifier {
     if (scopeProblem) return scopeProblem;
 
     const now = this.now();
+    if (body.timestamp - now > this.maxFutureMs) {
+      return fail(
+        'STALE_TIMESTAMP',
+        `timestamp ${body.timestamp} is ${Math.round((body.timestamp - now) / 1000)} s in the future (at most ${this.maxFutureMs / 1000} s ahead)`,
+      );
+    }
     if (Math.abs(now - body.timestamp) > this.clockSkewMs) {
       return fail(
         'STALE_TIMESTAMP',

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
-import { InputError } from '../../../common/src';
+import { InputError, PRIVATE_FILE_MODE } from '../../../common/src';
 import {
   fingerprint,
   fromBase64,
@@ -40,7 +40,7 @@ export function writeSecretKeyFile(path: string, id: string, keys: SigningKeyPai
     publicKey: toBase64(keys.publicKey),
   };
   // 'wx': fail rather than replace an existing key; mode applies at creation, before any byte is written.
-  writeFileSync(path, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  writeFileSync(path, JSON.stringify(doc, null, 2) + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
 }
 
 export function publicKeyDocument(id: string, publicKey: Uint8Array): PublicKeyFile {
@@ -53,7 +53,7 @@ export function publicKeyDocument(id: string, publicKey: Uint8Array): PublicKeyF
 }
 
 export function writePublicKeyFile(path: string, id: string, publicKey: Uint8Array): void {
-  writeJsonAtomic(path, publicKeyDocument(id, publicKey), 0o644);
+  writeJsonAtomic(path, publicKeyDocument(id, publicKey));
 }
 
 export function readSecretKeyFile(path: string): { id: string; keys: SigningKeyPair } {
@@ -89,7 +89,7 @@ export function readJsonFile(path: string): unknown {
 }
 
 /** Write-then-rename, so a crash never leaves a half-written registry or kit file. */
-export function writeJsonAtomic(path: string, value: unknown, mode = 0o644): void {
+export function writeJsonAtomic(path: string, value: unknown, mode = PRIVATE_FILE_MODE): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode });
   renameSync(tmp, path);

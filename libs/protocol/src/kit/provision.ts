@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError, Log, silentLog } from '../../../common/src';
+import { InputError, Log, PRIVATE_DIR_MODE, silentLog } from '../../../common/src';
 import { fingerprint, generateKeyPair, SigningKeyPair, toBase64 } from '../envelope/keys';
 import { COORDINATOR_ID, ID_PATTERN, PROTOCOL_VERSION, SITES_NAMESPACE } from '../version';
 import {
@@ -91,12 +91,12 @@ export function provision(request: ProvisionRequest): ProvisionResult {
     let retiredTo: string | undefined;
     if (existsSync(kitDir)) {
       retiredTo = join(request.outDir, RETIRED_DIR, `${id}-${now.toISOString().replace(/[:.]/g, '-')}`);
-      mkdirSync(join(request.outDir, RETIRED_DIR), { recursive: true, mode: 0o700 });
+      mkdirSync(join(request.outDir, RETIRED_DIR), { recursive: true, mode: PRIVATE_DIR_MODE });
       renameSync(kitDir, retiredTo);
       log.warn({ site: id, retiredTo }, 'existing site kit moved aside (--force)');
     }
     const keys = generateKeyPair();
-    writeSiteKit(kitDir, id, keys, coordinator, now);
+    writeSiteKit(kitDir, id, keys, { publicKey: coordinator.keys.publicKey, url: coordinator.url }, now);
     enrol(registry.sites, id, keys.publicKey, now);
     sites.push({ id, fingerprint: fingerprint(keys.publicKey), kitDir, retiredTo });
     log.info({ site: id, fingerprint: fingerprint(keys.publicKey) }, 'site kit written');
@@ -166,7 +166,7 @@ function ensureCoordinator(dir: string, url: string | undefined, now: Date, log:
   if (!url)
     throw new InputError('--coordinator-url is required the first time (no coordinator key exists yet)');
   validateCoordinatorUrl(url);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const keys = generateKeyPair();
   writeSecretKeyFile(files.secretKey, COORDINATOR_ID, keys);
   writePublicKeyFile(files.publicKey, COORDINATOR_ID, keys.publicKey);
@@ -184,31 +184,33 @@ function ensureCoordinator(dir: string, url: string | undefined, now: Date, log:
   return { keys, url, created: true };
 }
 
-function writeSiteKit(
+/** A site's kit folder (0700): its key pair (secret 0600), the coordinator's public key, kit.json. */
+export function writeSiteKit(
   kitDir: string,
   id: string,
   keys: SigningKeyPair,
-  coordinator: CoordinatorState,
+  coordinator: { publicKey: Uint8Array; url: string },
   now: Date,
-): void {
-  mkdirSync(kitDir, { recursive: true, mode: 0o700 });
+): SiteKitFile {
+  mkdirSync(kitDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const files = siteKitFiles(kitDir);
   writeSecretKeyFile(files.secretKey, id, keys);
   writePublicKeyFile(files.publicKey, id, keys.publicKey);
-  writePublicKeyFile(files.coordinatorPublicKey, COORDINATOR_ID, coordinator.keys.publicKey);
+  writePublicKeyFile(files.coordinatorPublicKey, COORDINATOR_ID, coordinator.publicKey);
   const kit: SiteKitFile = {
     format: SITE_KIT_FORMAT,
     siteId: id,
     coordinatorUrl: coordinator.url,
     namespace: SITES_NAMESPACE,
-    coordinatorPublicKey: toBase64(coordinator.keys.publicKey),
-    coordinatorFingerprint: fingerprint(coordinator.keys.publicKey),
+    coordinatorPublicKey: toBase64(coordinator.publicKey),
+    coordinatorFingerprint: fingerprint(coordinator.publicKey),
     sitePublicKey: toBase64(keys.publicKey),
     siteFingerprint: fingerprint(keys.publicKey),
     protocolVersion: PROTOCOL_VERSION,
     created: now.toISOString(),
   };
   writeJsonAtomic(files.kit, kit);
+  return kit;
 }
 
 function enrol(sites: SiteEnrolment[], id: string, publicKey: Uint8Array, now: Date): void {

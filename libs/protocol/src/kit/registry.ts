@@ -84,3 +84,68 @@ export function revokeSite(
   }
   return site;
 }
+
+/**
+ * Checks a public key sent by a hospital against the fingerprint read to the operator over a
+ * second channel (the phone), so a key swapped in transit is refused. Returns the key's bytes.
+ */
+export function checkFingerprint(what: string, publicKeyBase64: string, expected: string): Uint8Array {
+  const key = fromBase64(publicKeyBase64, PUBLIC_KEY_BYTES);
+  if (!key)
+    throw new InputError(
+      `${what}: the public key must be 32 bytes in base64 (got "${publicKeyBase64.slice(0, 60)}")`,
+    );
+  const actual = fingerprint(key);
+  if (actual !== expected.trim().toLowerCase()) {
+    throw new InputError(
+      `${what}: the fingerprint ${expected} does not match the public key (its fingerprint is ${actual}): do not enrol it, ask the hospital again`,
+    );
+  }
+  return key;
+}
+
+/**
+ * Enrols a site whose key was made at the hospital (`keys init`): appends it to `sites.json`.
+ * The same key again is a no-op; another key for an enrolled id is refused unless `replace`
+ * (key rotation), which keeps the old key under `replacedKeys`; a revoked id stays revoked.
+ */
+export function enrolSite(
+  coordinatorDir: string,
+  request: { id: string; publicKey: string; fingerprint: string; replace?: boolean },
+  now = new Date(),
+): SiteEnrolment {
+  if (!ID_PATTERN.test(request.id) || request.id === COORDINATOR_ID) {
+    throw new InputError(`site id "${request.id}" must be 1-64 of a-z 0-9 . _ - and not "${COORDINATOR_ID}"`);
+  }
+  checkFingerprint(`site ${request.id}`, request.publicKey, request.fingerprint);
+  const registry = readRegistry(coordinatorDir);
+  const existing = registry.sites.find((s) => s.id === request.id);
+  if (existing?.revokedAt) {
+    throw new InputError(
+      `site "${request.id}" was revoked (${existing.revokedReason ?? 'no reason'}); enrol the hospital under a new id`,
+    );
+  }
+  if (existing && existing.publicKey === request.publicKey) return existing;
+  if (existing && !request.replace) {
+    throw new InputError(
+      `site "${request.id}" is enrolled with another key (${existing.fingerprint}); rotating it needs --replace`,
+    );
+  }
+  const entry: SiteEnrolment = {
+    id: request.id,
+    publicKey: request.publicKey,
+    fingerprint: fingerprint(fromBase64(request.publicKey, PUBLIC_KEY_BYTES)!),
+    enrolledAt: now.toISOString(),
+  };
+  if (existing) {
+    entry.replacedKeys = [
+      ...(existing.replacedKeys ?? []),
+      { publicKey: existing.publicKey, fingerprint: existing.fingerprint, replacedAt: now.toISOString() },
+    ];
+    registry.sites[registry.sites.indexOf(existing)] = entry;
+  } else {
+    registry.sites.push(entry);
+  }
+  writeRegistry(coordinatorDir, registry);
+  return entry;
+}

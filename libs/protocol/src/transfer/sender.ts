@@ -7,7 +7,7 @@ import { AckReply, AckTransport, readAck } from './ack';
 import { TRANSFER_EVENTS } from './messages';
 
 export interface SendTransferOptions {
-  /** Bytes per chunk; default 512 KiB, at most 960 KiB (socket.io drops messages over 1 MB). */
+  /** Bytes per chunk; default 512 KiB, at most 720 KiB (socket.io drops messages over 1 MB, and long-polling sends base64). */
   chunkBytes?: number;
   /** Chunks in flight at once (each awaits its own ack); default 4. */
   window?: number;

@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PhccError } from '../../../../../libs/common/src';
-import { Migration } from './migrations';
+import { PhccError, PRIVATE_DIR_MODE } from '../../../../../libs/common/src';
 
 export type SqliteDatabase = Database.Database;
 
@@ -10,55 +9,66 @@ export type SqliteDatabase = Database.Database;
  * Opens (creating if needed) the coordinator's SQLite file with the settings a long-running
  * server wants: WAL so readers (REST status) never wait on the writer (rounds), foreign keys on,
  * and a busy timeout so a second process on the same file waits instead of failing at once.
+ *
+ * Before anything is served the file is checked: a 0-byte file (a failed copy, a full disk) is
+ * refused rather than taken as a new database, and `PRAGMA quick_check` must pass, so damage is
+ * one line and exit 2 at start instead of 500s later. A new file is created 0600 (SQLite gives
+ * its -wal and -shm files the database's mode).
  */
 export function openSqlite(file: string): SqliteDatabase {
+  const fail = (reason: string, code = 'DB_OPEN') => new PhccError(`database ${file}: ${reason}`, code, 2);
   let db: SqliteDatabase;
   try {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file);
+    if (file !== ':memory:') refuseEmptyFile(file);
+    // Created owner-only; SQLite gives the -wal and -shm files the database file's mode.
+    const umask = process.umask(0o077);
+    try {
+      db = new Database(file);
+    } finally {
+      process.umask(umask);
+    }
   } catch (err) {
-    throw new PhccError(`cannot open database ${file}: ${(err as Error).message}`, 'DB_OPEN', 2);
+    if (err instanceof PhccError) throw err;
+    throw fail(`cannot open (${(err as Error).message})`);
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  try {
+    const problems = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
+    if (problems.length !== 1 || problems[0] !== 'ok') {
+      throw fail(
+        `failed its integrity check (${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}); restore it from a backup`,
+        'DB_CORRUPT',
+      );
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+  } catch (err) {
+    db.close();
+    if (err instanceof PhccError) throw err;
+    // SQLITE_NOTADB, SQLITE_CORRUPT…: not a database we can trust.
+    throw fail(
+      `is not a usable SQLite database (${(err as Error).message}); restore it from a backup`,
+      'DB_CORRUPT',
+    );
+  }
   return db;
 }
 
-/**
- * Applies every migration newer than the database, each in its own transaction, and refuses a
- * database written by a newer build (its schema is unknown to us). Returns the versions applied now.
- */
-export function migrate(db: SqliteDatabase, migrations: readonly Migration[]): number[] {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    applied_at TEXT NOT NULL
-  )`);
-  const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
-      (r) => r.version,
-    ),
-  );
-  const known = new Set(migrations.map((m) => m.version));
-  const unknown = [...applied].filter((v) => !known.has(v));
-  if (unknown.length) {
+/** Refuses a 0-byte file; creates a missing file's folder owner-only. */
+function refuseEmptyFile(file: string): void {
+  let size: number | undefined;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (size === 0) {
     throw new PhccError(
-      `database schema has migration(s) ${unknown.join(', ')} that this build does not know: it was written by a newer phcc-fed`,
-      'DB_TOO_NEW',
+      `database ${file}: the file is empty (0 bytes), which is not a database; delete it to start a new one or restore it from a backup`,
+      'DB_EMPTY',
       2,
     );
   }
-  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-  const appliedNow: number[] = [];
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, new Date().toISOString());
-    })();
-    appliedNow.push(m.version);
-  }
-  return appliedNow;
+  if (size === undefined) mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
 }

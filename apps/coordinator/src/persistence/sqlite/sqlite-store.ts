@@ -1,80 +1,50 @@
-import { CoordinatorStore } from '../repositories';
-import { SQLITE_MIGRATIONS } from './migrations';
-import { migrate, openSqlite, SqliteDatabase } from './open-database';
-import {
-  SqliteAuditRepository,
-  SqliteEvaluationsRepository,
-  SqliteMetricsRepository,
-  SqliteRoundsRepository,
-  SqliteRunsRepository,
-  SqliteSettingsRepository,
-  SqliteSitesRepository,
-  SqliteStrategyStatesRepository,
-  SqliteTasksRepository,
-  SqliteUpdatesRepository,
-} from './sqlite-repositories';
+import Database from 'better-sqlite3';
+import { CamelCasePlugin, Kysely, SqliteDialect } from 'kysely';
+import { KyselyStore } from '../kysely-store';
+import { migrateStore } from '../migrate';
+import { STORE_MIGRATIONS, StoreMigration } from '../migrations';
+import { StoreSchema } from '../schema';
+import { openSqlite } from './open-database';
 
-/** The default store: one SQLite file (or `:memory:` in tests), migrated on open. */
-export class SqliteStore implements CoordinatorStore {
-  readonly kind = 'sqlite';
-  readonly sites;
-  readonly runs;
-  readonly rounds;
-  readonly tasks;
-  readonly updates;
-  readonly metrics;
-  readonly evaluations;
-  readonly strategyStates;
-  readonly audit;
-  readonly settings;
-
+/**
+ * The default store: one SQLite file (or `:memory:` in tests). `open` is synchronous (callers
+ * construct it inline); the migrations run before the first query, through Kysely's driver
+ * start-up. `openStore` (open-store.ts) awaits them, so a coordinator fails at start, not later.
+ */
+export class SqliteStore extends KyselyStore {
   private constructor(
-    private readonly db: SqliteDatabase,
+    db: Kysely<StoreSchema>,
+    private readonly raw: Database.Database,
     readonly file: string,
   ) {
-    this.sites = new SqliteSitesRepository(db);
-    this.runs = new SqliteRunsRepository(db);
-    this.rounds = new SqliteRoundsRepository(db);
-    this.tasks = new SqliteTasksRepository(db);
-    this.updates = new SqliteUpdatesRepository(db);
-    this.metrics = new SqliteMetricsRepository(db);
-    this.evaluations = new SqliteEvaluationsRepository(db);
-    this.strategyStates = new SqliteStrategyStatesRepository(db);
-    this.audit = new SqliteAuditRepository(db);
-    this.settings = new SqliteSettingsRepository(db);
+    super('sqlite', db);
   }
 
-  static open(file: string): SqliteStore {
-    const db = openSqlite(file);
-    try {
-      migrate(db, SQLITE_MIGRATIONS);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    return new SqliteStore(db, file);
+  static open(file: string, migrations: readonly StoreMigration[] = STORE_MIGRATIONS): SqliteStore {
+    const raw = openSqlite(file);
+    // The Migrator gets a Kysely of its own on the same connection: the store's Kysely waits
+    // for it in its driver's start-up, which must not wait on itself.
+    const migrator = new Kysely<unknown>({ dialect: new SqliteDialect({ database: raw }) });
+    const db = new Kysely<StoreSchema>({
+      dialect: new SqliteDialect({
+        database: async () => {
+          await migrateStore(migrator, 'sqlite', migrations);
+          return raw;
+        },
+      }),
+      plugins: [new CamelCasePlugin()],
+    });
+    return new SqliteStore(db, raw, file);
   }
 
-  async migrations(): Promise<number[]> {
-    return (
-      this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]
-    ).map((r) => r.version);
-  }
-
-  async ping(): Promise<boolean> {
-    try {
-      return (this.db.prepare('SELECT 1 AS one').get() as { one: number }).one === 1;
-    } catch {
-      return false;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+  override async close(): Promise<void> {
+    await super.close();
+    // Kysely closes the connection only if it was ever used.
+    if (this.raw.open) this.raw.close();
   }
 
   /** SQLite's journal mode, for tests and /health details. */
   journalMode(): string {
-    return String(this.db.pragma('journal_mode', { simple: true }));
+    return String(this.raw.pragma('journal_mode', { simple: true }));
   }
 }

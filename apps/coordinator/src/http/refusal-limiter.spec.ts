@@ -7,7 +7,7 @@ describe('RefusalLimiter', () => {
       expect(limiter.blockedFor('1.2.3.4', t)).toBe(0);
       limiter.refused('1.2.3.4', t);
     }
-    expect(limiter.blockedFor('1.2.3.4', 10)).toBe(990);
+    expect(limiter.blockedFor('1.2.3.4', 10)).toBe(1); // seconds, rounded up
     expect(limiter.blockedFor('5.6.7.8', 10)).toBe(0);
     expect(limiter.blockedFor('1.2.3.4', 1000)).toBe(0);
     limiter.refused('1.2.3.4', 1000);

@@ -1,0 +1,328 @@
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { InputError, PhccError } from '../../../../libs/common/src';
+import type { RunState } from '../../../coordinator/src/persistence/records';
+import { isTerminal } from '../../../coordinator/src/runs/run-state';
+import type { AdminClient, RunView } from '../demo/admin-client';
+
+interface ConnectionOptions {
+  coordinator?: string;
+  tokenFile?: string;
+}
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+/**
+ * `phcc-fed admin`: the consortium operator's commands over the coordinator's admin REST API
+ * (the same AdminClient the demo drives). The token comes from PHCC_ADMIN_TOKEN or --token-file,
+ * never from an argument, which `ps` would show to every user of the machine.
+ */
+export function registerAdmin(program: Command): void {
+  const admin = program
+    .command('admin')
+    .summary('operate a running coordinator: sites, runs, models, audit (its admin REST API)')
+    .description(
+      'Talks to a running coordinator over its admin REST API. URL: --coordinator or PHCC_COORDINATOR_URL.\n' +
+        'Admin token: PHCC_ADMIN_TOKEN, or --token-file FILE (first line; keep it 0600). Every listing takes --json.',
+    )
+    .addOption(
+      new Option('--coordinator <url>', 'coordinator base URL, e.g. https://fl.example.org')
+        .env('PHCC_COORDINATOR_URL')
+        .default('http://127.0.0.1:8080'),
+    )
+    .option('--token-file <file>', 'file holding the admin token (else PHCC_ADMIN_TOKEN)');
+
+  const sites = admin.command('sites').description('enrolled hospitals');
+  sites
+    .command('list')
+    .description('enrolled sites with their fingerprints, revocations and live connection')
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await (await client(cmd)).listSites();
+      if (opts.json) return out(JSON.stringify(list));
+      out(`${'site'.padEnd(20)} ${'fingerprint'.padEnd(39)} ${'state'.padEnd(10)} last status`);
+      for (const s of list) {
+        const state = s.revoked ? 'REVOKED' : s.connected ? 'connected' : 'offline';
+        const status = s.lastStatus ? `${s.lastStatus.state} ${s.lastStatus.at}` : '';
+        out(`${s.id.padEnd(20)} ${s.fingerprint.padEnd(39)} ${state.padEnd(10)} ${status}`);
+      }
+    });
+  sites
+    .command('enrol')
+    .description(
+      'enrol a hospital whose key was made there ("phcc-fed keys init"): the fingerprint read out over\n' +
+        'the phone must match the public key, else nothing is enrolled',
+    )
+    .requiredOption('--id <site>', 'site id')
+    .requiredOption('--public-key <base64>', 'the public key "keys init" printed at the hospital')
+    .requiredOption('--fingerprint <fp>', 'the fingerprint, as read out by the hospital (abcd:ef01:…)')
+    .option('--replace', 'replace the key of an enrolled site (key rotation; its old key stops working)')
+    .option('--json', 'print the enrolled site as JSON')
+    .action(
+      async (
+        opts: { id: string; publicKey: string; fingerprint: string; replace?: boolean; json?: boolean },
+        cmd: Command,
+      ) => {
+        const site = await (
+          await client(cmd)
+        ).enrolSite({
+          id: opts.id,
+          publicKey: opts.publicKey,
+          fingerprint: opts.fingerprint,
+          replace: opts.replace,
+        });
+        if (opts.json) return out(JSON.stringify(site));
+        out(`site ${site.id} enrolled at ${site.enrolledAt} (${site.fingerprint})`);
+      },
+    );
+  sites
+    .command('revoke')
+    .description('revoke a site at once: its connection is closed and its handshakes and messages refused')
+    .argument('<site>', 'site id')
+    .requiredOption('--reason <text>', 'why (kept in the audit log)')
+    .option('--json', 'print the revoked site as JSON')
+    .action(async (id: string, opts: { reason: string; json?: boolean }, cmd: Command) => {
+      const site = await (await client(cmd)).revokeSite(id, opts.reason);
+      if (opts.json) return out(JSON.stringify(site));
+      out(`site ${site.id} revoked at ${site.revokedAt} (${site.revokedReason})`);
+    });
+
+  const runs = admin.command('runs').description('federated training runs');
+  runs
+    .command('create')
+    .description('create a run from a plan file (YAML or JSON, as configs/plans/*.yaml); it is not started')
+    .requiredOption('--plan <file>', 'run plan')
+    .option('--json', 'print the created run as JSON')
+    .action(async (opts: { plan: string; json?: boolean }, cmd: Command) => {
+      if (!existsSync(opts.plan)) throw new InputError(`--plan ${opts.plan}: file not found`);
+      const run = await (await client(cmd)).createRun(readFileSync(opts.plan, 'utf8'));
+      if (opts.json) return out(JSON.stringify(run));
+      out(`run ${run.id} created (${run.state}); start it with: phcc-fed admin runs start ${run.id}`);
+    });
+  runs
+    .command('list')
+    .description('all runs, oldest first')
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await (await client(cmd)).listRuns();
+      if (opts.json) return out(JSON.stringify(list));
+      out(`${'run'.padEnd(28)} ${'state'.padEnd(10)} ${'created'.padEnd(25)} name`);
+      for (const r of list)
+        out(`${r.id.padEnd(28)} ${r.state.padEnd(10)} ${(r.createdAt ?? '').padEnd(25)} ${r.name ?? ''}`);
+    });
+  runs
+    .command('show')
+    .description('one run: its state and every round')
+    .argument('<run>', 'run id')
+    .option('--json', 'the run as JSON (with its plan)')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const run = await (await client(cmd)).getRun(id);
+      if (opts.json) return out(JSON.stringify(run));
+      out(`run ${run.id} ${run.state}${run.reason ? ` (${run.reason})` : ''}`);
+      for (const r of run.rounds) out(`  ${roundLine(r)}`);
+    });
+  runs
+    .command('start')
+    .argument('<run>', 'run id')
+    .description('start a created run')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const run = await (await client(cmd)).startRun(id);
+      out(`run ${run.id} ${run.state}`);
+    });
+  runs
+    .command('stop')
+    .argument('<run>', 'run id')
+    .description('stop a run (it cannot be resumed)')
+    .option('--reason <text>', 'why (kept with the run and in the audit log)', 'stopped by operator')
+    .action(async (id: string, opts: { reason: string }, cmd: Command) => {
+      const run = await (await client(cmd)).stopRun(id, opts.reason);
+      out(`run ${run.id} ${run.state}`);
+    });
+  runs
+    .command('watch')
+    .argument('<run>', 'run id')
+    .description(
+      'follow a run until it ends, one line per change of the run or a round; exits 0 when it\n' +
+        'completed, 1 when it failed or was stopped',
+    )
+    .option('--interval <seconds>', 'how often to ask the coordinator', '2')
+    .option('--json', 'one JSON line per change')
+    .action(async (id: string, opts: { interval: string; json?: boolean }, cmd: Command) => {
+      const seconds = Number(opts.interval);
+      if (!(seconds >= 0.1 && seconds <= 3600)) {
+        throw new InputError(`--interval must be 0.1 to 3600 seconds (got "${opts.interval}")`);
+      }
+      const final = await watchRun(await client(cmd), id, seconds * 1000, (change) =>
+        out(opts.json ? JSON.stringify(change) : `${change.at} ${change.text}`),
+      );
+      if (final.state !== 'completed') {
+        throw new PhccError(
+          `run ${id} ended ${final.state}${final.reason ? `: ${final.reason}` : ''}`,
+          'RUN_ENDED',
+          1,
+        );
+      }
+    });
+  runs
+    .command('results')
+    .argument('<run>', 'run id')
+    .description("a run's metrics and evaluations (aggregates only)")
+    .option('--json', 'the full results document')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const results = await (await client(cmd)).results(id);
+      if (opts.json) return out(JSON.stringify(results));
+      out(
+        `run ${results.runId} ${results.state}: ${results.metrics.length} metric(s), ${results.evaluations.length} evaluation(s)`,
+      );
+      out(
+        `${'model of'.padEnd(16)} ${'evaluated at'.padEnd(16)} ${'n'.padStart(5)} ${'pos'.padStart(5)}  AUC (95 % CI)`,
+      );
+      for (const e of results.evaluations) {
+        const auc =
+          e.auc === undefined
+            ? 'n/a'
+            : `${e.auc.toFixed(3)}${e.aucLow !== undefined && e.aucHigh !== undefined ? ` (${e.aucLow.toFixed(3)}–${e.aucHigh.toFixed(3)})` : ''}`;
+        out(
+          `${e.modelOf.padEnd(16)} ${e.siteId.padEnd(16)} ${String(e.n).padStart(5)} ${String(e.nPositive).padStart(5)}  ${auc}`,
+        );
+      }
+    });
+
+  const models = admin.command('models').description('global models the coordinator holds');
+  models
+    .command('list')
+    .description("every run's initial model and the aggregate of each finished round")
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await (await client(cmd)).listModels();
+      if (opts.json) return out(JSON.stringify(list));
+      out(`${'run'.padEnd(28)} ${'model'.padEnd(16)} ${'digest'.padEnd(20)} at`);
+      for (const m of list) {
+        const what = m.kind === 'initial' ? 'initial' : `${m.stage}/${m.round}`;
+        out(
+          `${m.runId.padEnd(28)} ${what.padEnd(16)} ${(m.digest.slice(0, 16) + '…').padEnd(20)} ${m.at ?? ''}`,
+        );
+      }
+    });
+
+  const audit = admin.command('audit').description('the append-only audit log');
+  audit
+    .command('tail')
+    .description('the newest audit entries, oldest of them first')
+    .option('-n, --lines <n>', 'how many', '20')
+    .option('--action <name>', 'only this action (e.g. sites.revoke)')
+    .option('--actor <who>', 'only this actor (e.g. site:hospital-a)')
+    .option('--outcome <outcome>', 'only ok, denied, rejected or error')
+    .option('--json', 'one JSON document instead of lines')
+    .action(
+      async (
+        opts: { lines: string; action?: string; actor?: string; outcome?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const limit = Number(opts.lines);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+          throw new InputError(`--lines must be an integer from 1 to 500 (got "${opts.lines}")`);
+        }
+        const { entries } = await (
+          await client(cmd)
+        ).audit({ limit, action: opts.action, actor: opts.actor, outcome: opts.outcome });
+        if (opts.json) return out(JSON.stringify(entries));
+        for (const e of [...entries].reverse()) {
+          out(`${e.id} ${e.at} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''} ${e.outcome}`);
+        }
+      },
+    );
+}
+
+/** The client for the URL and token of `admin`'s options (inherited by every subcommand). */
+async function client(cmd: Command): Promise<AdminClient> {
+  const o = cmd.optsWithGlobals() as ConnectionOptions;
+  const url = o.coordinator ?? 'http://127.0.0.1:8080';
+  try {
+    const parsed = new URL(url);
+    if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('not http(s)');
+  } catch {
+    throw new InputError(`--coordinator / PHCC_COORDINATOR_URL must be an http(s) URL (got "${url}")`);
+  }
+  const { AdminClient } = await import('../demo/admin-client');
+  return new AdminClient(url.replace(/\/+$/, ''), adminToken(o.tokenFile));
+}
+
+function adminToken(tokenFile: string | undefined): string {
+  if (tokenFile) {
+    if (!existsSync(tokenFile)) throw new InputError(`--token-file ${tokenFile}: file not found`);
+    if (statSync(tokenFile).mode & 0o077) {
+      process.stderr.write(`phcc-fed: warning: ${tokenFile} is readable by other users; chmod 600 it\n`);
+    }
+    const token = readFileSync(tokenFile, 'utf8').split('\n')[0].trim();
+    if (!token) throw new InputError(`--token-file ${tokenFile}: the first line is empty`);
+    return token;
+  }
+  const token = process.env.PHCC_ADMIN_TOKEN;
+  if (!token) throw new InputError('no admin token: set PHCC_ADMIN_TOKEN or pass --token-file FILE');
+  return token;
+}
+
+export interface RunChange {
+  at: string;
+  runId: string;
+  /** 'run' for the run's own state, else 'stage/round'. */
+  subject: string;
+  state: string;
+  text: string;
+}
+
+type RoundView = RunView['rounds'][number];
+
+function roundLine(r: RoundView): string {
+  return `${r.stage}/${r.round} ${r.state}${r.outputDigest ? ` → ${r.outputDigest.slice(0, 16)}…` : ''}${r.reason ? ` (${r.reason})` : ''}`;
+}
+
+/**
+ * Polls GET /runs/{id} and reports each change of the run's state or of a round's state, until
+ * the run is in a final state. Polling (not the dashboard's live events) works through any proxy
+ * an operator's network has and survives a coordinator restart: a failed poll is retried.
+ */
+export async function watchRun(
+  api: Pick<AdminClient, 'getRun'>,
+  id: string,
+  intervalMs: number,
+  report: (change: RunChange) => void,
+  sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<RunView> {
+  const seen = new Map<string, string>();
+  let failures = 0;
+  for (;;) {
+    let run: RunView;
+    try {
+      run = await api.getRun(id);
+      failures = 0;
+    } catch (err) {
+      // A 404 or a refused token will not heal; an unreachable coordinator might (restart).
+      if ((err as PhccError).code !== 'ADMIN_UNREACHABLE' || ++failures > 30) throw err;
+      await sleep(intervalMs);
+      continue;
+    }
+    const at = new Date().toISOString();
+    for (const r of run.rounds) {
+      const subject = `${r.stage}/${r.round}`;
+      if (seen.get(subject) === r.state) continue;
+      seen.set(subject, r.state);
+      report({ at, runId: id, subject, state: r.state, text: `round ${roundLine(r)}` });
+    }
+    if (seen.get('run') !== run.state) {
+      seen.set('run', run.state);
+      report({
+        at,
+        runId: id,
+        subject: 'run',
+        state: run.state,
+        text: `run ${id} ${run.state}${run.reason ? ` (${run.reason})` : ''}`,
+      });
+    }
+    if (isTerminal(run.state as RunState)) return run;
+    await sleep(intervalMs);
+  }
+}
