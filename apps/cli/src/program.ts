@@ -16,6 +16,7 @@ import { registerModels } from './commands/models';
 import { registerPredict } from './commands/predict';
 import { registerDemo } from './commands/demo';
 import { registerSimulate } from './commands/simulate';
+import { registerCompare } from './commands/compare';
 import { registerAdmin } from './commands/admin';
 
 /** The `phcc-fed` command tree. Each subcommand lives in its own file under commands/. */
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerDemo(program);
   registerSimulate(program);
+  registerCompare(program);
   registerAdmin(program);
   registerSynth(program);
   registerInspect(program);

@@ -125,7 +125,10 @@ function checkHistogram(h: SiteHistogram, index: number, bins: number): string {
 }
 
 /** Sums the sites' histograms bin by bin after checking each; also each site's own binned AUC. */
-function sumHistograms(histograms: SiteHistogram[]): { summed: ScoreHistogram; perSite: SiteAucRow[] } {
+export function sumHistograms(histograms: SiteHistogram[]): {
+  summed: ScoreHistogram;
+  perSite: SiteAucRow[];
+} {
   if (histograms.length === 0) throw new InputError('pooled AUC: no site histograms');
   const bins = histograms[0].bins;
   if (!Number.isInteger(bins) || bins < 1)

@@ -1,0 +1,216 @@
+import {
+  delongPairedCovariance,
+  fixedEffect,
+  PairedAucCovariance,
+  pairedDifferenceAcrossSites,
+  pooledAucWithCi,
+  rocSummary,
+  scoreHistogram,
+  ScoreHistogram,
+  sumHistograms,
+} from '../../../../libs/metrics/src';
+import type { PlannedComparison } from './arms';
+
+/** Equal-width bins of the histograms a site returns (libs/metrics' default; bounds the pooled AUC's binning error). */
+export const COMPARE_HISTOGRAM_BINS = 1000;
+
+/** One arm's aggregates at one site: what leaves the site, never a patient's score. */
+export interface SiteArmAggregate {
+  arm: string;
+  /** null when the site lacks two cases and two controls (no DeLong AUC). */
+  auc: number | null;
+  ci95: [number, number] | null;
+  /** DeLong variance of the AUC. */
+  variance: number | null;
+  n: number;
+  nPos: number;
+  nNeg: number;
+  histogram: ScoreHistogram;
+}
+
+/** Two arms scored on the same patients at one site: AUCs, variances, covariance, counts. */
+export interface SitePairAggregate extends PairedAucCovariance {
+  a: string;
+  b: string;
+}
+
+export interface SiteAggregates {
+  site: string;
+  external: boolean;
+  arms: SiteArmAggregate[];
+  pairs: SitePairAggregate[];
+}
+
+/**
+ * The site side of the comparison: every arm scored on this site's labelled patients (`scores`
+ * by arm id, same patient order), reduced to aggregates — each AUC with its DeLong CI, per-class
+ * score histograms (pooled AUC, ROC curves) and for each asked pair the DeLong covariance (the
+ * same numbers `pairedTestAggregates` returns to a federated evaluation task).
+ */
+export function siteAggregates(
+  site: string,
+  external: boolean,
+  labels: readonly number[],
+  scores: ReadonlyMap<string, ArrayLike<number>>,
+  pairs: readonly (readonly [string, string])[],
+  bins = COMPARE_HISTOGRAM_BINS,
+): SiteAggregates {
+  const nPos = labels.filter((y) => y === 1).length;
+  const nNeg = labels.length - nPos;
+  const estimable = nPos >= 2 && nNeg >= 2;
+  const arms = [...scores].map(([arm, s]): SiteArmAggregate => {
+    const roc = estimable ? rocSummary(labels, s) : undefined;
+    return {
+      arm,
+      auc: roc ? roc.auc : null,
+      ci95: roc ? [roc.ci[0], roc.ci[1]] : null,
+      variance: roc ? roc.variance : null,
+      n: labels.length,
+      nPos,
+      nNeg,
+      histogram: scoreHistogram(labels, s, bins, site),
+    };
+  });
+  const paired = estimable
+    ? pairs.map(([a, b]) => ({ a, b, ...delongPairedCovariance(labels, scores.get(a)!, scores.get(b)!) }))
+    : [];
+  return { site, external, arms, pairs: paired };
+}
+
+/** One arm across sites, in the shape of `--json`'s `arms[]` (plus the site-stratified AUC). */
+export interface ArmResult {
+  arm: string;
+  ssl: boolean;
+  sites: { site: string; external: boolean; auc: number | null; ci95: [number, number] | null; n: number }[];
+  /** AUC of the internal test sites' patients pooled (DeLong on the summed histograms). */
+  pooled_auc: number | null;
+  pooled_ci95: [number, number] | null;
+  /** Fixed-effect (site-stratified) AUC over the internal test sites. */
+  stratified_auc: number | null;
+  stratified_ci95: [number, number] | null;
+  /** Per-class counts of the pooled internal test scores: the arm's ROC curve. */
+  histogram: ScoreHistogram | null;
+}
+
+/** An arm id is its name, with `+ssl` when it was pre-trained by SSL. */
+export function armId(arm: string, ssl: boolean): string {
+  return ssl ? `${arm}+ssl` : arm;
+}
+
+/** Combines one arm's site aggregates: pooled AUC on internal sites, stratified AUC, per-site rows. */
+export function armResult(arm: string, ssl: boolean, sites: readonly SiteAggregates[]): ArmResult {
+  const id = armId(arm, ssl);
+  const rows = sites.map((s) => ({ site: s, agg: s.arms.find((a) => a.arm === id)! }));
+  const internal = rows.filter((r) => !r.site.external);
+  const histograms = internal.map((r) => ({ ...r.agg.histogram, site: r.site.site }));
+  const hasBoth = (h: ScoreHistogram) => sum(h.pos) > 0 && sum(h.neg) > 0;
+  const summed = histograms.length ? sumHistograms(histograms).summed : null;
+  const pooled = summed && hasBoth(summed) ? pooledAucWithCi(histograms) : null;
+  const estimable = internal.filter((r) => r.agg.variance !== null && r.agg.variance > 0);
+  const stratified = estimable.length
+    ? fixedEffect(
+        estimable.map((r) => ({ site: r.site.site, estimate: r.agg.auc!, variance: r.agg.variance! })),
+      )
+    : null;
+  return {
+    arm,
+    ssl,
+    sites: rows.map((r) => ({
+      site: r.site.site,
+      external: r.site.external,
+      auc: r.agg.auc,
+      ci95: r.agg.ci95,
+      n: r.agg.n,
+    })),
+    pooled_auc: pooled ? pooled.auc : null,
+    pooled_ci95: pooled ? pooled.ci : null,
+    stratified_auc: stratified ? stratified.estimate : null,
+    stratified_ci95: stratified ? stratified.ci : null,
+    histogram: summed,
+  };
+}
+
+/** A paired difference a − b across sites (`--json`'s `comparisons[]`, plus heterogeneity). */
+export interface ComparisonResult {
+  /** What the pair answers: federated − central, federated − best local, SSL − no-SSL. */
+  question: string;
+  a: string;
+  b: string;
+  /** internal: the training sites' test splits; external: the external cohorts. */
+  scope: 'internal' | 'external';
+  diff: number | null;
+  ci95: [number, number] | null;
+  p: number | null;
+  /** Cochran's Q and I² across sites (null with fewer than two sites). */
+  q: number | null;
+  i2: number | null;
+  sites: number;
+  /** Why no difference could be estimated (too few cases, identical scores). */
+  note?: string;
+}
+
+/** Fixed-effect combination of one pair's per-site DeLong aggregates (`pairedDifferenceAcrossSites`). */
+export function comparisonOf(
+  question: string,
+  a: string,
+  b: string,
+  scope: 'internal' | 'external',
+  sites: readonly SiteAggregates[],
+): ComparisonResult {
+  const inScope = sites.filter((s) => s.external === (scope === 'external'));
+  const pairs = inScope.flatMap((s) =>
+    s.pairs.filter((p) => p.a === a && p.b === b).map((p) => ({ ...p, site: s.site })),
+  );
+  const base = { question, a, b, scope, sites: pairs.length };
+  // A site with zero DeLong variance (both models perfect, or ranking alike) carries no weight
+  // that inverse-variance combination could give it: it is left out and counted in the note.
+  const usable = pairs.filter((p) => p.varA > 0 && p.varB > 0 && p.varA + p.varB - 2 * p.covAB > 1e-15);
+  if (usable.length === 0) {
+    const note = pairs.length
+      ? 'zero DeLong variance at every site (perfect separation, or both arms rank alike)'
+      : 'no site has two cases and two controls';
+    return { ...base, diff: null, ci95: null, p: null, q: null, i2: null, note };
+  }
+  const d = pairedDifferenceAcrossSites(usable).difference;
+  return {
+    ...base,
+    sites: usable.length,
+    diff: d.estimate,
+    ci95: d.ci,
+    p: d.p,
+    q: d.qP === null ? null : d.q,
+    i2: d.qP === null ? null : d.i2,
+    ...(usable.length < pairs.length
+      ? { note: `${pairs.length - usable.length} site(s) left out: zero DeLong variance` }
+      : {}),
+  };
+}
+
+/**
+ * The planned comparisons with "best local" resolved for this seed: the local arm with the highest
+ * pooled internal AUC (ties: the first site in order); each on the internal sites and, when there
+ * are external cohorts, on them.
+ */
+export function resolveComparisons(
+  planned: readonly PlannedComparison[],
+  arms: readonly ArmResult[],
+  aggregates: readonly SiteAggregates[],
+  withExternal: boolean,
+): ComparisonResult[] {
+  const pooled = new Map(arms.map((a) => [armId(a.arm, a.ssl), a.pooled_auc ?? -Infinity]));
+  const out: ComparisonResult[] = [];
+  for (const c of planned) {
+    const b =
+      typeof c.b === 'string'
+        ? c.b
+        : c.b.bestOf.reduce((best, id) => (pooled.get(id)! > pooled.get(best)! ? id : best));
+    for (const scope of withExternal ? (['internal', 'external'] as const) : (['internal'] as const)) {
+      out.push(comparisonOf(c.question, c.a, b, scope, aggregates));
+    }
+  }
+  return out;
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, x) => a + x, 0);
+}

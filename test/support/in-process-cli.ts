@@ -1,0 +1,19 @@
+import { runCli } from '../../apps/cli/src/main';
+
+/**
+ * Runs `phcc-fed ARGS…` in this process (silent logs, wasm backend) and returns its stdout and
+ * exit code; stderr is swallowed. For e2e suites that drive the CLI without a child process.
+ */
+export async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
+  const lines: string[] = [];
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  process.exitCode = 0;
+  try {
+    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+  return { stdout: lines.join(''), code: Number(process.exitCode ?? 0) };
+}
