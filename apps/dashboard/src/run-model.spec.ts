@@ -82,6 +82,7 @@ describe('dashboard run model', () => {
       refused: [{ siteId: 'b', reason: 'NORM_BOUND: update norm 9.1 above 5' }],
     });
     expect(rows.map((r) => r.planned)).toEqual([true, true, true]);
+    expect(roundLabel({ stage: 'finetune', round: 10_000, tokenCentring: true })).toBe('token centring');
     expect(roundLabel({ stage: 'evaluate', round: 9000, evaluationKind: 'cross-site' })).toBe(
       'cross-site evaluation',
     );

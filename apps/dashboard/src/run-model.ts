@@ -37,7 +37,10 @@ export function timeline(
   now = Date.now(),
 ): TimelineRow[] {
   const sorted = [...rounds].sort(
-    (a, b) => (STAGE_ORDER[a.stage] ?? 9) - (STAGE_ORDER[b.stage] ?? 9) || a.round - b.round,
+    // The token-centring round opens the fine-tune stage whatever its (reserved) number.
+    (a, b) =>
+      (STAGE_ORDER[a.stage] ?? 9) - (STAGE_ORDER[b.stage] ?? 9) ||
+      (a.tokenCentring ? -1 : a.round) - (b.tokenCentring ? -1 : b.round),
   );
   return sorted.map((round) => {
     const mine = <T extends { stage: string; round: number }>(xs: T[]) =>
@@ -55,7 +58,7 @@ export function timeline(
       stage: round.stage,
       round: round.round,
       label: roundLabel(round),
-      planned: round.stage !== 'evaluate' || round.evaluationKind === 'final',
+      planned: (round.stage !== 'evaluate' && !round.tokenCentring) || round.evaluationKind === 'final',
       state: round.state,
       startedAt: round.startedAt,
       durationMs: end === null ? null : end - Date.parse(round.startedAt),
@@ -80,7 +83,10 @@ export function timeline(
 }
 
 /** Training rounds are numbered from 0 in the store; people count from 1. */
-export function roundLabel(round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind'>): string {
+export function roundLabel(
+  round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring'>,
+): string {
+  if (round.tokenCentring) return 'token centring';
   if (round.stage !== 'evaluate')
     return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
   if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;

@@ -39,6 +39,8 @@ export type RoundLive = RoundRecord & {
   inputBytes: number | null;
   /** Evaluate-stage rounds only. */
   evaluationKind?: 'final' | 'periodic' | 'cross-site';
+  /** The fine-tune stage's opening token-centring round (the engine's TOKEN_CENTRING_ROUND). */
+  tokenCentring?: boolean;
 };
 
 export type TaskLive = TaskRecord;

@@ -1,7 +1,7 @@
 import { BlobStore } from '../models/blob-store';
 import { RoundRecord, TaskRecord, UpdateRecord } from '../persistence/records';
 import { CoordinatorStore } from '../persistence/repositories';
-import { evaluationKindOf } from '../../../../libs/federated/src';
+import { evaluationKindOf, isTokenCentring } from '../../../../libs/federated/src';
 import { LiveEntity } from './live-entities';
 
 /** A round's tasks and updates no longer change once it is done or failed: read them once then. */
@@ -35,7 +35,9 @@ export class RunEntitiesLoader {
       const inputBytes = round.inputDigest ? await this.blobSize(round.inputDigest) : null;
       // Evaluate-stage rounds say what they evaluate (final, every-k, a site's local model).
       const evaluationKind = round.stage === 'evaluate' ? evaluationKindOf(round.round) : undefined;
-      entities.push({ kind: 'round', key, value: { ...round, inputBytes, evaluationKind } });
+      const tokenCentring =
+        isTokenCentring({ stage: round.stage as 'finetune', round: round.round }) || undefined;
+      entities.push({ kind: 'round', key, value: { ...round, inputBytes, evaluationKind, tokenCentring } });
       const { tasks, updates } = await this.roundDetail(round, key);
       for (const task of tasks) entities.push({ kind: 'task', key: task.id, value: task });
       for (const update of updates) {
