@@ -26,7 +26,6 @@ describe('bench federation', () => {
       federation_rounds: 2,
       federation_encoding: 'float16',
       federation_sizes: [3, 10],
-      federation_floor_per_update_ms: expect.any(Number),
       federation_sites_3_rounds_done: 2,
       federation_sites_10_rounds_done: 2,
       federation_sites_3_per_site_vs_base: 1,

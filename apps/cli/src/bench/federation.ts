@@ -213,11 +213,10 @@ export async function federationFigures(
     federation_encoding: encoding,
     federation_sizes: sizes,
   };
-  const floorMs = foldFloorMs(params, encoding, channels);
-  figures.federation_floor_per_update_ms = round2(floorMs);
-  print(`  floor, same run: decode one update + add it into a float64 sum ${round2(floorMs)} ms`);
   let base: FederationMeasurement | undefined;
   for (const sites of sizes) {
+    // Just before each size: the machine's load drifts over a long run.
+    const floorMs = foldFloorMs(params, encoding, channels);
     const m = await measureFederation({ sites, params, rounds, encoding, channels }, log, workRoot);
     if (m.state !== 'completed' || m.roundsDone !== rounds) {
       throw new Error(
@@ -234,6 +233,7 @@ export async function federationFigures(
       [`${key}_rounds_done`]: m.roundsDone,
       [`${key}_per_site_ms`]: m.perSiteMs,
       [`${key}_per_site_vs_base`]: perSiteRatio,
+      [`${key}_floor_ms`]: round2(floorMs),
       [`${key}_per_site_vs_floor`]: round2(m.perSiteMs / floorMs),
       [`${key}_fold_share`]: m.foldShare,
       [`${key}_engine_steps`]: m.engineSteps,
@@ -247,7 +247,7 @@ export async function federationFigures(
     });
     print(
       `  ${String(sites).padStart(4)} sites: round ${(m.medianRoundMs / 1000).toFixed(2)} s (median of ${m.roundsDone}), ` +
-        `${m.perSiteMs} ms/site (×${perSiteRatio} vs ${baseSites} sites); fold ${Math.round(m.foldShare * 100)} %, ` +
+        `${m.perSiteMs} ms/site (×${perSiteRatio} vs ${baseSites} sites, ×${round2(m.perSiteMs / floorMs)} vs the floor: decode + sum one update ${round2(floorMs)} ms); fold ${Math.round(m.foldShare * 100)} %, ` +
         `engine ${Math.round(m.engineShare * 100)} % (${m.engineSteps} steps, median ${m.engineStepUs} µs, mean ${m.engineStepMeanUs} µs); ` +
         `peak RSS ${m.rssPeakMb} MiB (×${rssRatio} vs ${baseSites} sites; +${m.rssGrowthModels} models over its start)`,
     );
