@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Log } from '../../../../libs/common/src';
 import {
   createStrategy,
@@ -68,6 +69,15 @@ export interface SimulationOutcome {
   blobs: BlobStore;
   /** Virtual seconds the run took by the engine's clock (sites answer instantly in it). */
   virtualSeconds: number;
+  /** Where the coordinator's own time went (real ms), for `bench federation`. */
+  timings: SimulationTimings;
+}
+
+export interface SimulationTimings {
+  /** Time of each engine step (`engineStep` inside `feed`), one per event, in order. */
+  engineStepMs: number[];
+  /** Time in the strategy folds and other requests the engine waits on (FoldRunner). */
+  foldMs: number;
 }
 
 /**
@@ -113,6 +123,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // One site works at a time: tfjs runs on this one thread anyway, and a fixed order keeps the
   // run's timeline the same from run to run (the fold order is by site id either way).
   let siteQueue: Promise<void> = Promise.resolve();
+  const timings: SimulationTimings = { engineStepMs: [], foldMs: 0 };
+  /** `driver.feed`, timed: the engine steps synchronously inside it, its commands run later. */
+  const feed = (event: EngineEvent): ReturnType<RunDriver['feed']> => {
+    const t0 = performance.now();
+    const done = driver.feed(event);
+    timings.engineStepMs.push(performance.now() - t0);
+    return done;
+  };
 
   const driver: RunDriver = new RunDriver(
     { runId, plan, strategy, disconnectGraceMs: DEFAULT_DISCONNECT_GRACE_MS },
@@ -141,7 +159,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   async function carryOut(siteId: string, task: TaskToSend): Promise<void> {
     const site = sites.get(siteId);
     if (!site) {
-      await driver.feed({
+      await feed({
         type: 'task-failed',
         siteId,
         taskId: task.taskId,
@@ -150,7 +168,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       return;
     }
     const model = await models.get(task.globalWeightsDigest);
-    await driver.feed({ type: 'task-delivered', siteId, taskId: task.taskId });
+    await feed({ type: 'task-delivered', siteId, taskId: task.taskId });
     let answer: SiteAnswer;
     try {
       answer = await site.run(taskBodyOf(task, clock.now()), model.bytes);
@@ -158,7 +176,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       answer = { kind: 'declined', reason: `task failed at the site: ${(err as Error).message}` };
     }
     if (answer.kind === 'declined') {
-      await driver.feed({
+      await feed({
         type: 'task-acked',
         siteId,
         taskId: task.taskId,
@@ -167,7 +185,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       });
       return;
     }
-    await driver.feed({ type: 'task-acked', siteId, taskId: task.taskId, accepted: true });
+    await feed({ type: 'task-acked', siteId, taskId: task.taskId, accepted: true });
     const open = openTaskOf(driver.state, siteId);
     if (!open || open.taskId !== task.taskId) return; // the round moved on without this site
     if (answer.kind === 'evaluation') {
@@ -177,7 +195,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         nonce: '',
         timestamp: clock.now(),
       } as EvalResultBody;
-      await driver.feed({ type: 'evaluation-received', siteId, taskId: task.taskId, result });
+      await feed({ type: 'evaluation-received', siteId, taskId: task.taskId, result });
       return;
     }
     const digest = createHash('sha512').update(answer.payload).digest('hex');
@@ -189,11 +207,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       encoding: answer.body.encoding,
       payload: answer.payload,
     });
-    await driver.feed(event);
+    await feed(event);
   }
 
   async function answerRequest(command: RequestCommand, strategyOfRun: Strategy): Promise<void> {
     let event: EngineEvent;
+    const t0 = performance.now();
     switch (command.kind) {
       case 'aggregate':
         event = await folds.aggregate(command, strategyOfRun);
@@ -207,11 +226,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       default:
         return;
     }
-    await driver.feed(event);
+    timings.foldMs += performance.now() - t0;
+    await feed(event);
   }
 
   work.add(
-    driver.feed({
+    feed({
       type: 'run-started',
       linkedSites: [...sites.keys()],
       recordedRounds: [],
@@ -241,6 +261,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     store,
     blobs,
     virtualSeconds: (clock.now() - clock.startedAt) / 1000,
+    timings,
   };
 }
 
