@@ -164,7 +164,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
       60_000,
       250,
     );
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await killAll();
