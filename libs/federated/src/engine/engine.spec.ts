@@ -157,7 +157,12 @@ describe('round engine: quorum, deadline, retries', () => {
       metrics: { num_sites: 2 },
     });
     expect(only(done, 'set-update-status').map((c) => c.status)).toEqual(['aggregated', 'aggregated']);
-    expect(only(done, 'record-metrics')[0].metrics[0]).toMatchObject({ name: 'train/num_sites', value: 2 });
+    // The fold's metrics, then each folded site's own (the dashboard's per-site loss).
+    expect(only(done, 'record-metrics')[0].metrics.map((m) => [m.siteId, m.name, m.value])).toEqual([
+      [undefined, 'train/num_sites', 2],
+      ['site-a', 'train/loss', 1],
+      ['site-b', 'train/loss', 1],
+    ]);
     expect(only(done, 'update-round').at(-1)!.changes).toMatchObject({ state: 'done', outputDigest: D1 });
     expect(only(done, 'end-run')).toEqual([
       { kind: 'end-run', runId: 'run-1', outcome: 'complete', reason: undefined, finalDigest: D1 },

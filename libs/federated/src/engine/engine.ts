@@ -528,16 +528,26 @@ class Step {
       for (const siteId of event.sites ?? [])
         this.emit({ kind: 'set-update-status', taskId: attempt.sites[siteId].taskId, status: 'aggregated' });
       const recordedAt = iso(this.now);
+      const row = (name: string, value: number, siteId?: string) => ({
+        runId: this.s.runId,
+        stage: step.stage,
+        round: step.round,
+        ...(siteId ? { siteId } : {}),
+        name: `train/${name}`,
+        value,
+        recordedAt,
+      });
       this.emit({
         kind: 'record-metrics',
-        metrics: Object.entries(event.metrics ?? {}).map(([name, value]) => ({
-          runId: this.s.runId,
-          stage: step.stage,
-          round: step.round,
-          name: `train/${name}`,
-          value,
-          recordedAt,
-        })),
+        metrics: [
+          // The fold's sample-weighted means, then what each folded site reported (its own loss…).
+          ...Object.entries(event.metrics ?? {}).map(([name, value]) => row(name, value)),
+          ...(event.sites ?? []).flatMap((siteId) =>
+            Object.entries(attempt.updates[siteId]?.metrics ?? {}).map(([name, value]) =>
+              row(name, value, siteId),
+            ),
+          ),
+        ],
       });
       this.s.global = event.outputDigest;
       // The centring round has no strategy state to resume from: a restart restores the last
