@@ -24,6 +24,7 @@ export const PROTOCOL_ERROR_CODES = [
   'TRANSFER_TIMEOUT',
   'TRANSFER_BUSY',
   'UNEXPECTED_MESSAGE',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { SITE_MESSAGE_BURST } from './message-budget';
 import { silentLog } from '../../../../libs/common/src';
 import { AckReply, signEnvelope, signHandshake } from '../../../../libs/protocol/src';
 import { testKeyPair, testKeyring, testNonce } from '../../../../libs/protocol/src/test-support/fixtures';
@@ -88,5 +89,20 @@ describe('SitesGateway', () => {
     const reply = (await site.timeout(1000).emitWithAck('status', status('coordinator'))) as AckReply;
     expect(reply.ok).toBe(false);
     expect(refusals).toHaveLength(1);
+  });
+
+  it('answers RATE_LIMITED past a site budget, before verifying, and audits it; other sites go on', async () => {
+    const { refusals, connect } = setup();
+    const { site } = connect('conn-1');
+    // Signed first, then sent at once: the budget's refill (50 a second) cannot mask the burst.
+    const messages = Array.from({ length: SITE_MESSAGE_BURST + 100 }, () => status('site-a'));
+    const replies = (await Promise.all(
+      messages.map((m) => site.timeout(5000).emitWithAck('status', m)),
+    )) as AckReply[];
+    expect(replies.slice(0, SITE_MESSAGE_BURST).every((r) => r.ok)).toBe(true);
+    const limited = replies.filter((r) => !r.ok && r.error.code === 'RATE_LIMITED').length;
+    expect(limited).toBeGreaterThanOrEqual(90);
+    expect(replies.filter((r) => !r.ok && r.error.code !== 'RATE_LIMITED')).toEqual([]);
+    expect(refusals.length).toBeGreaterThan(0);
   });
 });

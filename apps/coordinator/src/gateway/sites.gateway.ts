@@ -28,6 +28,7 @@ import { AuditService } from '../audit/audit.service';
 import { RoundsService } from '../rounds/rounds.service';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { ConnectedSites } from '../sites/connected-sites';
+import { SiteMessageBudget } from './message-budget';
 import { SitesService } from '../sites/sites.service';
 
 /** Accepted |now − timestamp| for handshakes and messages (docs/PROTOCOL.md §5). */
@@ -51,6 +52,8 @@ export class SitesGateway
   /** Shared by every connection: a nonce used on one socket cannot be replayed on another. */
   private readonly handshakeNonces = new NonceCache(CLOCK_SKEW_MS);
   private readonly verifier: EnvelopeVerifier;
+  /** Per-site message budgets: no site can crowd out another (RATE_LIMITED). */
+  private readonly budget = new SiteMessageBudget();
 
   constructor(
     private readonly sites: SitesService,
@@ -97,6 +100,19 @@ export class SitesGateway
       socket.disconnect(true); // cannot happen past the middleware; never serve an unauthenticated socket
       return;
     }
+    // Every incoming packet is charged to the site's budget first; over it, the packet is
+    // answered RATE_LIMITED (when it expects an answer) and goes no further.
+    socket.use((packet, next) => {
+      const event = String(packet[0]);
+      if (this.budget.admit(siteId, event)) return next();
+      const error: ProtocolErrorInfo = {
+        code: 'RATE_LIMITED',
+        reason: `${siteId} sent more messages than its budget allows; slow down`,
+      };
+      const ack = packet[packet.length - 1];
+      if (typeof ack === 'function') (ack as (reply: AckReply) => void)(ackError(error));
+      void this.refused(`site:${siteId}`, event, error);
+    });
     onAck(socket, 'status', (raw) => this.onStatus(socket, siteId, raw), this.log);
     onAck(socket, 'error', (raw) => this.onSiteError(siteId, raw), this.log);
     // task-ack, eval-result and update transfers belong to the round intake (rounds/).

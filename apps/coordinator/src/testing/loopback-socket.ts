@@ -13,6 +13,7 @@ export class LoopbackSocket {
   readonly data: Record<string, unknown> = {};
   peer!: LoopbackSocket;
   private readonly listeners = new Map<string, Listener[]>();
+  private readonly middlewares: ((packet: unknown[], next: (err?: Error) => void) => void)[] = [];
 
   constructor(readonly id: string) {}
 
@@ -53,6 +54,12 @@ export class LoopbackSocket {
     };
   }
 
+  /** socket.io's per-socket middleware: runs on every incoming packet before any listener. */
+  use(middleware: (packet: unknown[], next: (err?: Error) => void) => void): this {
+    this.middlewares.push(middleware);
+    return this;
+  }
+
   disconnect(): this {
     if (!this.connected) return this;
     this.connected = false;
@@ -67,7 +74,14 @@ export class LoopbackSocket {
     return this as unknown as AnySocket;
   }
 
-  private receive(event: string, args: unknown[]): void {
+  private receive(event: string, args: unknown[], from = 0): void {
+    // Socket events (disconnect) skip the middlewares, as in socket.io.
+    if (event !== 'disconnect' && from < this.middlewares.length) {
+      this.middlewares[from]([event, ...args], (err) => {
+        if (!err) this.receive(event, args, from + 1);
+      });
+      return;
+    }
     for (const listener of this.listeners.get(event) ?? []) listener(...args);
   }
 }
