@@ -1,5 +1,7 @@
 import { io, ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import {
+  agentQuery,
+  PROTOCOL_MINOR_VERSION,
   attachTransferReceiver,
   Envelope,
   EnvelopeVerifier,
@@ -31,6 +33,8 @@ export function connectSite(
 ): Promise<Socket> {
   const socket = io(url + SITES_NAMESPACE, {
     auth: { ...signHandshake(siteId, kit.keys.secretKey, kit.coordinatorPublicKey) },
+    // These simulated sites read protocol 1.1 tasks (instruction, token centring): say so.
+    query: agentQuery(PROTOCOL_MINOR_VERSION, {}),
     transports: ['websocket'],
     ...network,
     reconnection: false,
