@@ -258,6 +258,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
     expect(resumed).toMatchObject({ state: 'done', reason: 'resumed after a coordinator restart' });
     expect(done.rounds.map((r) => `${r.stage}/${r.round}/${r.state}`)).toEqual([
       ...Array.from({ length: PLAN.sslRounds }, (_, i) => `ssl/${i}/done`),
+      'finetune/10000/done', // the token-centring round opens the fine-tune stage
       ...Array.from({ length: PLAN.finetuneRounds }, (_, i) => `finetune/${i}/done`),
       'evaluate/0/done',
     ]);
