@@ -1,3 +1,4 @@
+import { REFUSALS_PER_WINDOW } from '../apps/coordinator/src/http/request-limits';
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -145,7 +146,7 @@ describe('coordinator roles: admin and observer tokens', () => {
 
   it('answers 429 to a source after too many refusals, whatever token it then presents', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 25; i++)
+    for (let i = 0; i < REFUSALS_PER_WINDOW + 5; i++)
       statuses.push((await call(`guess-${i}-0123456789abcdef`, 'GET', '/runs')).status);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);

@@ -12,6 +12,8 @@ import { MAX_AUDITED_TEXT } from './request-limits';
  */
 export const PUBLIC_PATHS: readonly RegExp[] = [
   /^\/health(?:\/[a-z]+)?\/?$/,
+  // Prometheus scrapes without a token; keep it internal (deploy/nginx/phcc-fed.conf).
+  /^\/metrics\/?$/,
   /^\/docs(?:[/-].*)?$/,
   // The dashboard's page and assets: it asks for a token itself and sends it on every API call.
   /^\/ui(?:\/.*)?$/,
@@ -39,9 +41,15 @@ export function authGate(auth: AdminAuthService, audit: AuditService, limiter: R
     const address = sourceAddress(req);
     const wait = limiter.blockedFor(address);
     if (wait > 0) {
-      refuse(res, 429, 'Too Many Requests', `too many refused requests from ${address}; retry in ${wait} s`, {
-        'Retry-After': String(wait),
-      });
+      refuse(
+        res,
+        429,
+        'Too Many Requests',
+        `too many refused requests from ${address}; try again in ${wait} s`,
+        {
+          'Retry-After': String(wait),
+        },
+      );
       return;
     }
     const header = req.headers.authorization;
