@@ -1,23 +1,8 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../apps/cli/src/main';
+import { cli } from './support/in-process-cli';
 import { demoPlan } from '../apps/cli/src/demo/run-demo';
-
-/** Runs `phcc-fed ARGS…` in this process and returns its stdout and exit code. */
-async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
-  const lines: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  process.exitCode = 0;
-  try {
-    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  return { stdout: lines.join(''), code: Number(process.exitCode ?? 0) };
-}
 
 const lastJson = <T>(stdout: string): T => JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
 

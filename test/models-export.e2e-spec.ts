@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../libs/common/src';
 import { startCoordinator } from '../apps/coordinator/src/create-app';
-import { runCli } from '../apps/cli/src/main';
+import { cli } from './support/in-process-cli';
 
 /**
  * `models export` of a federated run's final model, then `evaluate` of the exported folder on a
@@ -14,22 +14,6 @@ import { runCli } from '../apps/cli/src/main';
  * token, as an operator would export after the fact.
  */
 jest.setTimeout(180_000);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  const lines: string[] = [];
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c) => (lines.push(String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  process.exitCode = 0;
-  try {
-    await runCli(['node', 'phcc-fed', '--log-level', 'silent', '--backend', 'wasm', ...args]);
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout: lines.join('') };
-}
 
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
@@ -45,7 +29,7 @@ describe('phcc-fed models export → evaluate reproduces the run', () => {
 
   it("evaluate of the exported final model gives each site's reported AUC exactly", async () => {
     const demo = await cli(
-      [
+      ...[
         'demo',
         '--quick',
         '--sites',
@@ -79,29 +63,24 @@ describe('phcc-fed models export → evaluate reproduces the run', () => {
       const exportDir = join(out, 'exported');
       // No token anywhere: refused with a clear message, nothing written.
       delete process.env.PHCC_ADMIN_TOKEN;
-      const refused = await cli([
-        'models',
-        'export',
-        '--coordinator',
-        coordinator.url,
-        '--run',
-        runId,
-        '--out',
-        exportDir,
-      ]);
+      const refused = await cli(
+        ...['models', 'export', '--coordinator', coordinator.url, '--run', runId, '--out', exportDir],
+      );
       expect(refused.code).toBe(2);
       process.env.PHCC_ADMIN_TOKEN = token;
-      const exported = await cli([
-        'models',
-        'export',
-        '--coordinator',
-        coordinator.url,
-        '--run',
-        runId,
-        '--out',
-        exportDir,
-        '--json',
-      ]);
+      const exported = await cli(
+        ...[
+          'models',
+          'export',
+          '--coordinator',
+          coordinator.url,
+          '--run',
+          runId,
+          '--out',
+          exportDir,
+          '--json',
+        ],
+      );
       expect(exported.code).toBe(0);
       const what = lastJson(exported.stdout);
       expect(what).toMatchObject({ runId, stage: 'finetune', round: 0 });
@@ -130,14 +109,9 @@ describe('phcc-fed models export → evaluate reproduces the run', () => {
       expect(final.map((e) => e.siteId).sort()).toEqual(['site-a', 'site-b']);
       for (const e of final) {
         expect(e.modelDigest).toBe(what.digest);
-        const evaluated = await cli([
-          'evaluate',
-          '--model',
-          exportDir,
-          '--cohort',
-          join(out, 'cohort', e.siteId),
-          '--json',
-        ]);
+        const evaluated = await cli(
+          ...['evaluate', '--model', exportDir, '--cohort', join(out, 'cohort', e.siteId), '--json'],
+        );
         expect(evaluated.code).toBe(0);
         expect(lastJson(evaluated.stdout).auc).toBe(e.auc);
       }
