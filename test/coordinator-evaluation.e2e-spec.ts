@@ -322,9 +322,12 @@ describe('coordinator evaluation: FedAdam server state across a restart with the
           d.rounds.some((r) => r.stage === 'finetune' && r.round === 1 && r.state === 'collecting') ||
           d.state !== 'running',
       );
-      expect(collecting.state).toBe('running');
-      await coordinator.close();
-      for (const socket of sockets) socket.disconnect();
+      try {
+        expect(collecting.state).toBe('running');
+      } finally {
+        await coordinator.close();
+        for (const socket of sockets) socket.disconnect();
+      }
 
       coordinator = await start();
       sockets = [];

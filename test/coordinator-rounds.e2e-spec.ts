@@ -385,9 +385,12 @@ describe('coordinator rounds: restart with the same --db', () => {
           d.rounds.some((r) => r.stage === 'finetune' && r.round === 0 && r.state === 'collecting') ||
           d.state !== 'running',
       );
-      expect(collecting.state).toBe('running');
-      await coordinator.close(); // killed mid-round: the run stays running in the database
-      for (const socket of sockets.splice(0)) socket.disconnect();
+      try {
+        expect(collecting.state).toBe('running');
+      } finally {
+        await coordinator.close(); // killed mid-round: the run stays running in the database
+        for (const socket of sockets.splice(0)) socket.disconnect();
+      }
 
       coordinator = await start();
       try {
