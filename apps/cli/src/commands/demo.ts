@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
 import { checkAdminToken } from '../../../coordinator/src/auth/admin-token';
 import { commandLogger, globalOptions } from '../context';
@@ -83,7 +82,7 @@ export function registerDemo(program: Command): void {
       const { logLevel, backend } = globalOptions(cmd);
       const out = (line: string) => process.stdout.write(line + '\n');
       const { runDemo } = await import('../demo/run-demo');
-      const { reportMarkdown, reportTable } = await import('../demo/report');
+      const { writeAndPrintReport } = await import('../demo/report');
       const abort = new AbortController();
       const interrupt = () => {
         out('interrupted: stopping the run, the agents and the coordinator…');
@@ -92,7 +91,7 @@ export function registerDemo(program: Command): void {
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
       const finish = (outcome: DemoOutcome) =>
-        printReport(outcome, Boolean(opts.json), out, reportMarkdown, reportTable);
+        writeAndPrintReport(outcome.report, outcome.runDir, Boolean(opts.json), out);
       let printed = false;
       const { report, runDir } = await runDemo({
         port,
@@ -133,29 +132,6 @@ export function registerDemo(program: Command): void {
         );
       }
     });
-}
-
-type ReportModule = typeof import('../demo/report');
-
-/** Writes report.json and report.md into the run directory and prints the table. */
-function printReport(
-  { report, runDir }: DemoOutcome,
-  json: boolean,
-  out: (line: string) => void,
-  reportMarkdown: ReportModule['reportMarkdown'],
-  reportTable: ReportModule['reportTable'],
-): void {
-  mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(runDir, 'report.md'), reportMarkdown(report));
-  out('');
-  for (const line of reportTable(report)) out(line);
-  out(
-    `pooled AUC ${report.pooled_auc === null ? 'n/a' : report.pooled_auc.toFixed(3)}; ` +
-      `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
-  );
-  out(`report: ${join(runDir, 'report.md')}`);
-  if (json) out(JSON.stringify(report));
 }
 
 /** `--serve`: says where the dashboard is and how to sign in, then waits for Ctrl-C. */

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
 import { commandLogger, globalOptions } from '../context';
@@ -72,7 +72,7 @@ export function registerSimulate(program: Command): void {
       const { InMemorySite } = await import('../simulate/in-memory-site');
       const { loadSiteExecutors } = await import('./site-executors');
       const { simulationReport } = await import('../simulate/report');
-      const { reportMarkdown, reportTable } = await import('../demo/report');
+      const { writeAndPrintReport } = await import('../demo/report');
 
       const runDir = join(resolve(opts.out), `simulate-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -93,17 +93,7 @@ export function registerSimulate(program: Command): void {
       });
       try {
         const report = await simulationReport(outcome, sites, (Date.now() - started) / 1000);
-        writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-        writeFileSync(join(runDir, 'report.md'), reportMarkdown(report));
-        out('');
-        for (const line of reportTable(report)) out(line);
-        out(
-          `pooled AUC ${report.pooled_auc === null ? 'n/a' : report.pooled_auc.toFixed(3)}; ` +
-            `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
-        );
-        out(`final model ${report.final_model_digest ?? 'none'}`);
-        out(`report: ${join(runDir, 'report.md')}`);
-        if (opts.json) out(JSON.stringify(report));
+        writeAndPrintReport(report, runDir, Boolean(opts.json), out);
         if (report.state !== 'completed') {
           throw new PhccError(
             `the simulated run ended ${report.state}${report.reason ? `: ${report.reason}` : ''}`,

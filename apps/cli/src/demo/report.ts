@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isTokenCentring } from '../../../../libs/federated/src';
 import type { RunResultsView, RunView } from './admin-client';
 
@@ -148,4 +149,29 @@ export function reportMarkdown(report: DemoReport): string {
     'Synthetic data: these figures show that the federation works end to end, not clinical performance.',
     '',
   ].join('\n');
+}
+
+/**
+ * Writes report.json and report.md into the run directory and prints the table, the summary line,
+ * the final model's digest and (with `json`) the report as the last stdout line: what `demo` and
+ * `simulate` both end with, so their outputs compare line by line.
+ */
+export function writeAndPrintReport(
+  report: DemoReport,
+  runDir: string,
+  json: boolean,
+  out: (line: string) => void,
+): void {
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(runDir, 'report.md'), reportMarkdown(report));
+  out('');
+  for (const line of reportTable(report)) out(line);
+  out(
+    `pooled AUC ${report.pooled_auc === null ? 'n/a' : report.pooled_auc.toFixed(3)}; ` +
+      `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
+  );
+  out(`final model ${report.final_model_digest ?? 'none'}`);
+  out(`report: ${join(runDir, 'report.md')}`);
+  if (json) out(JSON.stringify(report));
 }
