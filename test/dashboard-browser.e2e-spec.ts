@@ -81,7 +81,8 @@ describe('dashboard in chromium, on a live federation', () => {
   }
 
   it('signs in, watches a run to the end, checks the AUCs, revokes a site, and refuses an observer', async () => {
-    const started = deferred<DemoLive>();
+    const created = deferred<DemoLive>();
+    const watching = deferred();
     const checked = deferred();
     const finished = deferred();
     const demo = runDemo({
@@ -97,7 +98,11 @@ describe('dashboard in chromium, on a live federation', () => {
       timeoutS: 200,
       log: silentLog,
       print: () => undefined,
-      onRunStarted: (live) => started.resolve(live),
+      // The run waits for the browser, so the page watches it start and end however fast it is.
+      onRunCreated: async (live) => {
+        created.resolve(live);
+        await watching.promise;
+      },
       afterRun: async () => {
         finished.resolve();
         await checked.promise; // the coordinator stays up until the browser is done
@@ -105,7 +110,7 @@ describe('dashboard in chromium, on a live federation', () => {
     });
     demo.catch(() => undefined);
     const live = await Promise.race([
-      started.promise,
+      created.promise,
       demo.then(() => Promise.reject(new Error('demo ended early'))),
     ]);
     const api = async <T>(method: string, path: string, token = live.adminToken, body?: unknown) => {
@@ -128,8 +133,8 @@ describe('dashboard in chromium, on a live federation', () => {
       await shoot(page, 'signin');
       await signIn(page, live, live.adminToken, 'admin');
 
-      // Runs list (live): the demo's run is there, running.
-      await page.waitForSelector(`tr[data-run="${live.runId}"] .state-running`);
+      // Runs list (live): the demo's run is there, waiting for its start.
+      await page.waitForSelector(`tr[data-run="${live.runId}"] .state-created`);
       // The plan editor shows the API's field problems beside their lines.
       await page.click('details.create summary');
       await page.fill('#plan', BAD_PLAN);
@@ -140,12 +145,22 @@ describe('dashboard in chromium, on a live federation', () => {
       expect(await page.locator('.editor .gutter .bad').allTextContents()).toContain('6');
       await shoot(page, 'runs');
 
-      // The run page, live: it is running when we arrive and completes in front of us.
+      // The run page, live: the run starts and completes in front of us, with no reload.
       await page.click(`tr[data-run="${live.runId}"] a`);
       await page.waitForSelector('.title-row .live-live');
-      const firstState = await page.textContent('.title-row .state');
-      expect(firstState).toBe('running');
+      expect(await page.textContent('.title-row .state')).toBe('created');
+      // Records every state the page shows from here on (a string: this file has no DOM types).
+      await page.evaluate(`(() => {
+        const seen = (window.seenStates = []);
+        new MutationObserver(() => {
+          const state = document.querySelector('.title-row .state')?.textContent;
+          if (state && seen[seen.length - 1] !== state) seen.push(state);
+        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+      })()`);
+      watching.resolve();
       await page.waitForSelector('.title-row .state-completed', { timeout: 200_000 });
+      const seenStates = await page.evaluate('window.seenStates');
+      expect(seenStates).toEqual(['running', 'completed']);
       await finished.promise;
       await page.waitForSelector('table.site-auc');
       expect(await page.locator('table.timeline tbody tr').count()).toBeGreaterThanOrEqual(3);
@@ -226,6 +241,7 @@ describe('dashboard in chromium, on a live federation', () => {
       await observerContext.close();
       await context.close();
     } finally {
+      watching.resolve();
       checked.resolve();
     }
     const { report } = await demo;

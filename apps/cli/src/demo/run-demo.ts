@@ -36,8 +36,11 @@ export interface DemoOptions {
   port?: number;
   /** The admin token (default: a random one for this demo). */
   adminToken?: string;
-  /** Called once the run has started (the dashboard can watch it from here on). */
-  onRunStarted?: (live: DemoLive) => void | Promise<void>;
+  /**
+   * Called once the run exists and every site is connected, before it starts; the run waits
+   * for it (a test opens the dashboard here, so it watches the whole run whatever its speed).
+   */
+  onRunCreated?: (live: DemoLive) => Promise<void>;
   /**
    * Called with the finished run's report while the coordinator and the agents are still up
    * (`demo --serve` waits here until Ctrl-C); everything is closed once it resolves.
@@ -119,11 +122,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
       );
     }
     await waitForSites(coordinator.url, token, siteIds.length, agents, o);
-    await admin.startRun(run.id);
-    const stages = run.plan.stages;
-    o.print(
-      `run ${run.id} started: ${stages.ssl?.rounds ?? 0} SSL + ${stages.finetune?.rounds ?? 0} fine-tune round(s), ${siteIds.length} sites`,
-    );
     const live: DemoLive = {
       url: coordinator.url,
       dashboardUrl: `${coordinator.url}/ui`,
@@ -131,7 +129,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
       runId: run.id,
       siteIds,
     };
-    await o.onRunStarted?.(live);
+    await o.onRunCreated?.(live);
+    await admin.startRun(run.id);
+    const stages = run.plan.stages;
+    o.print(
+      `run ${run.id} started: ${stages.ssl?.rounds ?? 0} SSL + ${stages.finetune?.rounds ?? 0} fine-tune round(s), ${siteIds.length} sites`,
+    );
     const final = await followRun(admin, run.id, agents, o);
     const results = await admin.results(run.id);
     const report = buildReport(
