@@ -32,9 +32,9 @@ import {
   PROTOCOL_MINOR_VERSION,
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
-import { EvalResult, ExecutorSet, TrainResult } from './executor';
+import { ExecutorSet, TrainResult } from './executor';
 import { LocalParamStore } from './local-params';
-import { executeTask, outgoingUpdate } from './site-work';
+import { executeTask, outgoingUpdate, ReleasedEvaluation, releasedEvaluation } from './site-work';
 import { FollowedInstruction, followInstruction } from './task-instruction';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
@@ -380,7 +380,7 @@ export class SiteAgent {
       });
       if (this.stopped) return;
       if (result.kind === 'train') await this.sendUpdate(task, instruction, global, digest, result);
-      else await this.sendEvalResult(task, digest, result);
+      else await this.sendEvalResult(task, digest, releasedEvaluation(instruction, result));
       this.busy = undefined;
       this.sendStatus('idle', {}, true);
     } catch (err) {
@@ -406,7 +406,13 @@ export class SiteAgent {
     digest: string,
     result: TrainResult,
   ): Promise<void> {
-    const { payload, kind, shapes } = outgoingUpdate(task, instruction, global, result, this.localParams);
+    const { payload, kind, shapes, metrics } = outgoingUpdate(
+      task,
+      instruction,
+      global,
+      result,
+      this.localParams,
+    );
     const maxBytes = Math.min(task.config.maxUpdateBytes, this.maxTaskBytes);
     // Delivery survives a dropped connection: wait for the next welcome and re-sign (fresh nonce).
     for (;;) {
@@ -420,7 +426,7 @@ export class SiteAgent {
           taskId: task.taskId,
           stage: task.stage,
           nSamples: result.nSamples,
-          metrics: result.metrics,
+          metrics,
           encoding: task.config.updateEncoding,
           kind,
           baseDigest: digest,
@@ -450,7 +456,7 @@ export class SiteAgent {
     }
   }
 
-  private async sendEvalResult(task: TaskBody, digest: string, result: EvalResult): Promise<void> {
+  private async sendEvalResult(task: TaskBody, digest: string, released: ReleasedEvaluation): Promise<void> {
     const ack = await this.sendSigned('eval-result', {
       ...this.meta(),
       runId: task.runId,
@@ -458,11 +464,7 @@ export class SiteAgent {
       taskId: task.taskId,
       stage: task.stage,
       modelDigest: digest,
-      nPositive: result.nPositive,
-      nNegative: result.nNegative,
-      ...(result.auc !== undefined ? { auc: result.auc } : {}),
-      histogram: result.histogram,
-      ...(result.metrics ? { metrics: result.metrics } : {}),
+      ...released,
     });
     this.emit({ type: 'result-sent', taskId: task.taskId, kind: 'eval-result', ok: ack.ok });
     if (!ack.ok)

@@ -1,7 +1,15 @@
-import { applyOutgoing, siteOutgoingFilters, uploadLayout } from '../../../libs/federated/src';
-import type { TaskBody, UpdateKind } from '../../../libs/protocol/src';
+import {
+  applyOutgoing,
+  NoiseSource,
+  secureNormalNoise,
+  siteOutgoingFilters,
+  SiteMetrics,
+  uploadLayout,
+} from '../../../libs/federated/src';
+import { kAnonymousHistogram } from '../../../libs/metrics/src/private-histogram';
+import type { EvalResultBody, TaskBody, UpdateKind } from '../../../libs/protocol/src';
 import { encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
-import { ExecutionContext, ExecutorSet, TaskResult, TrainResult } from './executor';
+import { EvalResult, ExecutionContext, ExecutorSet, TaskResult, TrainResult } from './executor';
 import { LocalParamStore, overlayLocal } from './local-params';
 import { FollowedInstruction } from './task-instruction';
 
@@ -29,13 +37,17 @@ export async function executeTask(
 export interface OutgoingUpdate {
   payload: Buffer;
   kind: UpdateKind;
+  /** The metrics that travel with it (the training metrics, plus `dp_unclipped` when asked). */
+  metrics: SiteMetrics;
   /** Every tensor the coordinator expects in this stage's upload, by name (the transfer checks it). */
   shapes: Record<string, number[]>;
 }
 
 /**
  * What leaves the site after training: the kept-local tensors are saved (they never leave), the
- * outgoing filters (parts, keep-local, delta, quantise) applied, and the result encoded.
+ * outgoing filters (libs/federated `siteOutgoingFilters`: select → delta → clip + noise →
+ * quantise → [mask]) applied, and the result encoded. `noise` is the OS CSPRNG unless a test
+ * passes a seeded source.
  */
 export function outgoingUpdate(
   task: TaskBody,
@@ -43,14 +55,16 @@ export function outgoingUpdate(
   global: readonly NamedArray[],
   result: TrainResult,
   localParams: LocalParamStore,
+  noise: NoiseSource = secureNormalNoise(),
 ): OutgoingUpdate {
   if (task.stage === 'evaluate') throw new Error('an evaluate task produced weights');
-  const { parts, keepLocal, updateKind } = instruction;
+  const { parts, keepLocal, updateKind, clip } = instruction;
   if (keepLocal) localParams.save(result.weights.filter((a) => keepLocal.test(a.name)));
   const filters = siteOutgoingFilters({
     instruction: { parts: [...parts], keepLocalPattern: keepLocal ? keepLocal.source : null, updateKind },
     global: [...global],
     encoding: task.config.updateEncoding,
+    ...(clip ? { clip: { ...clip, rng: noise } } : {}),
   });
   const outgoing = applyOutgoing(
     { kind: 'weights', numSamples: result.nSamples, arrays: result.weights, metrics: result.metrics },
@@ -61,6 +75,48 @@ export function outgoingUpdate(
   return {
     payload,
     kind: outgoing.kind,
+    metrics: outgoing.metrics,
     shapes: Object.fromEntries(expected.map((t) => [t.name, [...t.shape]])),
+  };
+}
+
+/** An evaluation as it leaves the site: the `eval-result` body's counts, AUC, histogram and metrics. */
+export type ReleasedEvaluation = Pick<
+  EvalResultBody,
+  'nPositive' | 'nNegative' | 'auc' | 'histogram' | 'metrics'
+>;
+
+/**
+ * What of an evaluation leaves the site. Without private evaluation: everything the executor
+ * computed. With `minBinCount` k (docs/PRIVACY.md §5): only the counts and the k-anonymous
+ * histogram (adjacent fine bins merged until each holds ≥ k patients, edges on the fine grid);
+ * the exact AUC, its CI and the metrics at a cut-off stay home, since they are computed from
+ * per-patient scores at finer resolution than any released bin (a cut-off's 2×2 table can hold
+ * cells under k). The coordinator computes AUC and CI from the released bins, with their error
+ * bound. The agent's message log records the body exactly as sent.
+ */
+export function releasedEvaluation(instruction: FollowedInstruction, result: EvalResult): ReleasedEvaluation {
+  const { nPositive, nNegative } = result;
+  const k = instruction.minBinCount;
+  if (k === null) {
+    return {
+      nPositive,
+      nNegative,
+      ...(result.auc !== undefined ? { auc: result.auc } : {}),
+      histogram: result.histogram,
+      ...(result.metrics ? { metrics: result.metrics } : {}),
+    };
+  }
+  const h = result.histogram;
+  const released = kAnonymousHistogram({ bins: h.bins, pos: h.positive, neg: h.negative }, k);
+  return {
+    nPositive,
+    nNegative,
+    histogram: {
+      bins: released.pos.length,
+      edges: released.edges,
+      positive: released.pos,
+      negative: released.neg,
+    },
   };
 }

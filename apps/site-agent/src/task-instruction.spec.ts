@@ -14,7 +14,13 @@ describe('followInstruction', () => {
   it('without an instruction (a 1.0 coordinator): the stage parts, config.updateKind and --fedbn', () => {
     expect(followInstruction(task(), BN)).toEqual({
       ok: true,
-      value: { parts: ['encoder', 'head'], keepLocal: BN, updateKind: 'delta' },
+      value: {
+        parts: ['encoder', 'head'],
+        keepLocal: BN,
+        updateKind: 'delta',
+        clip: null,
+        minBinCount: null,
+      },
     });
     expect(followInstruction(task(undefined, 'evaluate'), null)).toMatchObject({
       ok: true,
@@ -29,7 +35,13 @@ describe('followInstruction', () => {
     );
     expect(result).toEqual({
       ok: true,
-      value: { parts: ['head'], keepLocal: new RegExp(BN.source), updateKind: 'weights' },
+      value: {
+        parts: ['head'],
+        keepLocal: new RegExp(BN.source),
+        updateKind: 'weights',
+        clip: null,
+        minBinCount: null,
+      },
     });
     expect(followInstruction(task({ keepLocalPattern: BN.source }), BN).ok).toBe(true);
   });

@@ -1,5 +1,11 @@
 import { keepLocalFromSource, ModelPart, STAGE_PARTS } from '../../../libs/federated/src';
-import { ProtocolErrorInfo, ProtocolResult, TaskBody, UpdateKind } from '../../../libs/protocol/src';
+import {
+  ProtocolErrorInfo,
+  ProtocolResult,
+  TaskBody,
+  TaskClipDto,
+  UpdateKind,
+} from '../../../libs/protocol/src';
 
 /** What one task asks of this site, once its signed instruction and the agent's flags agree. */
 export interface FollowedInstruction {
@@ -8,6 +14,10 @@ export interface FollowedInstruction {
   /** Tensors that never leave the site (FedBN), restored before and saved after the task. */
   keepLocal: RegExp | null;
   updateKind: UpdateKind;
+  /** Training under DP: clip (and noise) the delta before it leaves. */
+  clip: TaskClipDto | null;
+  /** Evaluation under private evaluation: release bins of at least this many patients. */
+  minBinCount: number | null;
 }
 
 /**
@@ -23,7 +33,11 @@ export function followInstruction(
   const instruction = task.instruction;
   const parts = task.stage === 'evaluate' ? [] : (instruction?.parts ?? STAGE_PARTS[task.stage]);
   const updateKind = instruction?.updateKind ?? task.config.updateKind;
-  if (!instruction) return { ok: true, value: { parts, keepLocal: flagKeepLocal, updateKind } };
+  if (!instruction)
+    return {
+      ok: true,
+      value: { parts, keepLocal: flagKeepLocal, updateKind, clip: null, minBinCount: null },
+    };
   let keepLocal: RegExp | null;
   try {
     keepLocal = keepLocalFromSource(instruction.keepLocalPattern ?? null);
@@ -38,7 +52,14 @@ export function followInstruction(
       `this agent was started with --fedbn (/${flagKeepLocal.source}/) but the run's signed instruction ${wanted}: ${fix}`,
     );
   }
-  return { ok: true, value: { parts, keepLocal, updateKind } };
+  const clip = task.stage === 'evaluate' ? null : (instruction.clip ?? null);
+  if (clip && updateKind !== 'delta')
+    return refused(
+      'MALFORMED',
+      'instruction.clip needs updateKind "delta" (clipping full weights would shrink the model)',
+    );
+  const minBinCount = task.stage === 'evaluate' ? (instruction.minBinCount ?? null) : null;
+  return { ok: true, value: { parts, keepLocal, updateKind, clip, minBinCount } };
 }
 
 function refused(code: ProtocolErrorInfo['code'], reason: string): ProtocolResult<never> {

@@ -21,6 +21,7 @@ export * from './strategies/fedprox';
 export * from './strategies/fedadam';
 export * from './strategies/fedbn';
 export * from './strategies/registry';
+export * from './strategies/private';
 export * from './simulate';
 export * from './engine';
 export * from './privacy';

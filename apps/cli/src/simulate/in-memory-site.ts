@@ -3,7 +3,7 @@ import type { TaskBody } from '../../../../libs/protocol/src';
 import { decodeWeights } from '../../../../libs/weights/src';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
 import { LocalParamStore } from '../../../site-agent/src/local-params';
-import { executeTask, outgoingUpdate } from '../../../site-agent/src/site-work';
+import { executeTask, outgoingUpdate, releasedEvaluation } from '../../../site-agent/src/site-work';
 import { followInstruction } from '../../../site-agent/src/task-instruction';
 import { SiteAnswer, SimulatedSite } from './simulation';
 
@@ -44,7 +44,7 @@ export class InMemorySite implements SimulatedSite {
         body: {
           kind: update.kind,
           nSamples: result.nSamples,
-          metrics: result.metrics,
+          metrics: update.metrics,
           encoding: task.config.updateEncoding,
         },
       };
@@ -57,11 +57,7 @@ export class InMemorySite implements SimulatedSite {
         taskId: task.taskId,
         stage: task.stage,
         modelDigest: task.globalWeightsDigest,
-        nPositive: result.nPositive,
-        nNegative: result.nNegative,
-        ...(result.auc !== undefined ? { auc: result.auc } : {}),
-        histogram: result.histogram,
-        ...(result.metrics ? { metrics: result.metrics } : {}),
+        ...releasedEvaluation(followed.value, result),
       },
     };
   }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Log } from '../../../../libs/common/src';
 import {
-  createStrategy,
   DEFAULT_DISCONNECT_GRACE_MS,
   DriverClock,
   EngineEvent,
@@ -25,7 +24,7 @@ import { StrategyStateKeeper } from '../../../coordinator/src/rounds/strategy-st
 import { taskBodyOf } from '../../../coordinator/src/rounds/task-body';
 import { UpdateAdmission } from '../../../coordinator/src/rounds/update-admission';
 import { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
-import { canonicalPlan, strategySpecOf } from '../../../coordinator/src/runs/run-plan';
+import { canonicalPlan, strategyOf } from '../../../coordinator/src/runs/run-plan';
 
 /** What a simulated site answers to one task: what its agent would have signed and sent. */
 export type SiteAnswer =
@@ -102,7 +101,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const plan = JSON.parse(
     canonicalPlan(Object.assign(options.plan, { initialModel: initial.digest })),
   ) as RunPlanDto;
-  const strategy = createStrategy(strategySpecOf(plan));
+  const strategy = strategyOf(plan);
   const clock = new VirtualClock(Date.now());
   const runId = simulationRunId(plan);
   // Simulated sites are enrolled without keys: nothing in a simulation is signed.

@@ -105,4 +105,34 @@ describe('summariseEvaluation', () => {
     expect(summary.evaluations[0].auc).toBeUndefined();
     expect(summary.problem).toMatch(/both classes/);
   });
+  it('private evaluation: AUC, CI and pooled AUC from the released k-anonymous bins, with the binning error bound', () => {
+    // Site a released merged bins [0, 0.5) and [0.5, 1]; site b its fine 2-bin histogram (no edges).
+    const merged = {
+      modelDigest: 'd',
+      nPositive: 5,
+      nNegative: 5,
+      histogram: { bins: 2, edges: [0, 0.5, 1], positive: [1, 4], negative: [4, 1] },
+    } as EvalResultBody;
+    const summary = summariseEvaluation(
+      'run',
+      'd',
+      new Map([
+        ['a', merged],
+        ['b', result([0, 3], [3, 0])],
+      ]),
+      'now',
+    );
+    expect(summary.problem).toBeUndefined();
+    const metric = (name: string, site?: string) =>
+      summary.metrics.find((m) => m.name === name && m.siteId === site)?.value;
+    // Site a: 16 pairs separated, 8 overlapping (½ each) of 25 → 0.8, error ≤ ½·8/25 = 0.16.
+    expect(summary.evaluations[0].auc).toBeCloseTo(0.8, 12);
+    expect(metric('eval/auc_max_binning_error', 'a')).toBeCloseTo(0.16, 12);
+    expect(summary.evaluations[0].aucLow).toBeLessThan(0.8 - 0.16);
+    // Pooled: cases 1 low, 7 high; controls 7 low, 1 high → 49 separated pairs, 14 overlapping, of 64.
+    expect(metric('eval/pooled_auc')).toBeCloseTo((1 * 0 + 7 * 7 + 0.5 * (1 * 7 + 7 * 1)) / 64, 12);
+    expect(metric('eval/pooled_auc_max_binning_error')).toBeCloseTo((0.5 * 14) / 64, 12);
+    expect(metric('eval/pooled_auc_ci95_low')).toBeLessThan(metric('eval/pooled_auc')!);
+    expect(metric('eval/pooled_auc_ci95_high')).toBeGreaterThan(metric('eval/pooled_auc')!);
+  });
 });

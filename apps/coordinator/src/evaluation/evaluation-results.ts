@@ -1,5 +1,11 @@
 import { binnedAuc, pooledAucFromHistograms } from '../../../../libs/metrics/src/pooled';
 import { commonBinCount, rebinHistogram } from '../../../../libs/metrics/src/rebin';
+import {
+  IntervalHistogram,
+  pooledAucFromReleased,
+  ReleasedPooledAuc,
+  toIntervalHistogram,
+} from '../../../../libs/metrics/src/private-histogram';
 import type { EvalResultBody } from '../../../../libs/protocol/src';
 import { EvaluationRecord, MetricRecord } from '../persistence/records';
 
@@ -52,18 +58,20 @@ export function summariseEvaluation(
     if (global)
       metrics.push({ runId, stage: 'evaluate', round: place.round, siteId, name, value, recordedAt });
   };
+  // A private evaluation (docs/PRIVACY.md §5): some site released merged bins (`edges`), so AUC,
+  // CI and pooled AUC all come from the released intervals, each with its binning error bound.
+  const released = sites.some((site) => results.get(site)!.histogram.edges !== undefined);
   for (const siteId of sites) {
     const body = results.get(siteId)!;
-    const own = binnedAuc({
-      bins: body.histogram.bins,
-      pos: body.histogram.positive,
-      neg: body.histogram.negative,
-    });
+    const own = released
+      ? releasedAucOf(intervalHistogramOf(siteId, body))
+      : binnedAuc({ bins: body.histogram.bins, pos: body.histogram.positive, neg: body.histogram.negative });
     // The site's exact AUC (and DeLong CI) over its own patients beats the one re-derived from its
-    // binned histogram; the binned value stays as a cross-check.
+    // binned histogram; the binned value stays as a cross-check. A private evaluation has no exact one.
     const auc = body.auc ?? own.auc ?? undefined;
-    const ciLow = body.metrics?.auc_ci95_low;
-    const ciHigh = body.metrics?.auc_ci95_high;
+    const ownCi = 'ci' in own ? own.ci : undefined;
+    const ciLow = body.metrics?.auc_ci95_low ?? ownCi?.[0];
+    const ciHigh = body.metrics?.auc_ci95_high ?? ownCi?.[1];
     evaluations.push({
       runId,
       modelDigest,
@@ -80,6 +88,8 @@ export function summariseEvaluation(
     });
     if (auc !== undefined) metric('eval/auc', auc, siteId);
     if (own.auc !== null) metric('eval/auc_binned', own.auc, siteId);
+    if ('maxBinningError' in own && own.maxBinningError !== null)
+      metric('eval/auc_max_binning_error', own.maxBinningError, siteId);
     metric('eval/n', body.nPositive + body.nNegative, siteId);
     for (const [name, value] of Object.entries(body.metrics ?? {})) metric(`eval/${name}`, value, siteId);
   }
@@ -97,6 +107,7 @@ export function summariseEvaluation(
     }
     return { evaluations, metrics };
   }
+  if (released) return pooledFromReleased(sites, results, { evaluations, metrics }, metric);
   try {
     const histograms = sites.map((site) => {
       const h = results.get(site)!.histogram;
@@ -113,5 +124,46 @@ export function summariseEvaluation(
     return { evaluations, metrics };
   } catch (err) {
     return { evaluations, metrics, problem: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function intervalHistogramOf(site: string, body: EvalResultBody): IntervalHistogram {
+  const h = body.histogram;
+  return h.edges
+    ? { site, edges: [...h.edges], pos: [...h.positive], neg: [...h.negative] }
+    : toIntervalHistogram({ site, bins: h.bins, pos: h.positive, neg: h.negative });
+}
+
+/** A site's AUC from its released bins; null without both classes. */
+function releasedAucOf(h: IntervalHistogram): {
+  auc: number | null;
+  maxBinningError: number | null;
+  ci?: [number, number];
+} {
+  const hasBoth = h.pos.some((c) => c > 0) && h.neg.some((c) => c > 0);
+  if (!hasBoth) return { auc: null, maxBinningError: null };
+  const r: ReleasedPooledAuc = pooledAucFromReleased([h]);
+  return { auc: r.auc, maxBinningError: r.maxBinningError, ci: r.ci };
+}
+
+/** Pooled AUC, its CI (widened by the binning error) and the error bound, from released intervals. */
+function pooledFromReleased(
+  sites: readonly string[],
+  results: ReadonlyMap<string, EvalResultBody>,
+  summary: EvaluationSummary,
+  metric: (name: string, value: number, siteId?: string) => void,
+): EvaluationSummary {
+  try {
+    const pooled = pooledAucFromReleased(sites.map((site) => intervalHistogramOf(site, results.get(site)!)));
+    metric('eval/pooled_auc', pooled.auc);
+    metric('eval/pooled_auc_max_binning_error', pooled.maxBinningError);
+    metric('eval/pooled_auc_ci95_low', pooled.ci[0]);
+    metric('eval/pooled_auc_ci95_high', pooled.ci[1]);
+    const siteAucs = summary.evaluations.map((e) => e.auc).filter((a): a is number => a !== undefined);
+    if (siteAucs.length) metric('eval/mean_site_auc', siteAucs.reduce((a, b) => a + b, 0) / siteAucs.length);
+    metric('eval/sites', sites.length);
+    return summary;
+  } catch (err) {
+    return { ...summary, problem: err instanceof Error ? err.message : String(err) };
   }
 }

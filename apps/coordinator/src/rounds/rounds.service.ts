@@ -2,7 +2,6 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConfigService } from '@nestjs/config';
 import { Log } from '../../../../libs/common/src';
 import {
-  createStrategy,
   DEFAULT_DISCONNECT_GRACE_MS,
   DriverClock,
   EngineEvent,
@@ -21,7 +20,7 @@ import { BlobStore } from '../models/blob-store';
 import { RunRecord } from '../persistence/records';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { RunPlanDto } from '../runs/dto/run-plan.dto';
-import { strategySpecOf } from '../runs/run-plan';
+import { strategyOf } from '../runs/run-plan';
 import { ConnectedSites, LinkListener } from '../sites/connected-sites';
 import { SitesService } from '../sites/sites.service';
 import { FoldRunner } from './fold-runner';
@@ -184,7 +183,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
     this.runs.set(run.id, 'starting');
     try {
       const plan = JSON.parse(run.planJson) as RunPlanDto;
-      const strategy = createStrategy(strategySpecOf(plan));
+      const strategy = strategyOf(plan);
       const recordedRounds = await this.recordedRounds(run.id);
       const initialModelBytes = plan.initialModel ? await this.blobs.size(plan.initialModel) : undefined;
       const driver = new RunDriver(

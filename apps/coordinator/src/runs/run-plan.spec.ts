@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../../../libs/common/src';
-import { canonicalPlan, parsePlanText, PlanError, planFromBody, strategySpecOf, validatePlan } from './run-plan';
+import {
+  canonicalPlan,
+  parsePlanText,
+  PlanError,
+  planFromBody,
+  strategyOf,
+  strategySpecOf,
+  validatePlan,
+} from './run-plan';
+import { PrivateStrategy } from '../../../../libs/federated/src/strategies/private';
 import { canTransition, isTerminal } from './run-state';
 
 const planFile = (name: string) => readFileSync(join(packageRoot(), 'configs', 'plans', name), 'utf8');
@@ -20,7 +29,7 @@ function problemsOf(raw: unknown): string[] {
 const quick = () => parsePlanText(planFile('quick.yaml')) as Record<string, unknown>;
 
 describe('run plans', () => {
-  it.each(['quick.yaml', 'default.yaml', 'eval-only.yaml'])('accepts configs/plans/%s', (name) => {
+  it.each(['quick.yaml', 'default.yaml', 'eval-only.yaml', 'private.yaml'])('accepts configs/plans/%s', (name) => {
     const plan = validatePlan(parsePlanText(planFile(name)));
     expect(plan.quorum.minSites).toBeGreaterThanOrEqual(1);
   });
@@ -136,5 +145,27 @@ describe('run state machine', () => {
       expect(isTerminal(state)).toBe(true);
       for (const action of ['start', 'stop', 'complete', 'fail'] as const) expect(canTransition(state, action)).toBe(false);
     }
+  });
+  it('privacy: the plan wraps its strategy in PrivateStrategy, k defaults to 5, z derives from targetEpsilon', () => {
+    const plan = validatePlan(parsePlanText(planFile('private.yaml')));
+    const strategy = strategyOf(plan);
+    expect(strategy).toBeInstanceOf(PrivateStrategy);
+    expect(strategy.parameters.minBinCount).toBe(5);
+    expect((strategy as PrivateStrategy).noiseMultiplier).toBeGreaterThan(0.5);
+    const noK = { ...quick(), evaluation: { final: true }, privacy: { secureAggregation: false } };
+    expect(strategyOf(validatePlan(noK)).parameters.minBinCount).toBe(5);
+    expect(strategyOf(validatePlan(quick()))).not.toBeInstanceOf(PrivateStrategy);
+  });
+
+  it('privacy: refuses DP with the cross-site matrix, with full-weight updates, and distributed noise without secure aggregation', () => {
+    const dp = { clip: 1, noiseMultiplier: 1, delta: 1e-5 };
+    expect(problemsOf({ ...quick(), privacy: { secureAggregation: false, dp } }).join()).toMatch(/evaluation.crossSite/);
+    const noCross = { ...quick(), evaluation: { final: true } };
+    expect(
+      problemsOf({ ...noCross, strategy: { name: 'fedavg', params: { updateKind: 'weights' } }, privacy: { secureAggregation: false, dp } }).join(),
+    ).toMatch(/privacy: .*updateKind "delta"/);
+    expect(problemsOf({ ...noCross, privacy: { secureAggregation: false, dp: { ...dp, noise: 'distributed' } } }).join()).toMatch(
+      /distributed.*needs secureAggregation/,
+    );
   });
 });

@@ -4,6 +4,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { InputError } from '../../../../libs/common/src';
 import { canonicalJson } from '../../../../libs/protocol/src/envelope/canonical';
 import { createStrategy, StrategySpec } from '../../../../libs/federated/src/strategies/registry';
+import { PrivateStrategy, PrivateStrategyOptions } from '../../../../libs/federated/src/strategies/private';
+import type { Strategy } from '../../../../libs/federated/src/strategies/strategy';
+import { DEFAULT_MIN_BIN_COUNT } from '../../../../libs/metrics/src/private-histogram';
 import { RunPlanDto } from './dto/run-plan.dto';
 
 /**
@@ -87,6 +90,32 @@ export function strategySpecOf(plan: RunPlanDto): StrategySpec {
   } as StrategySpec;
 }
 
+/**
+ * The run's strategy: the plan's, wrapped in `PrivateStrategy` when the plan has a `privacy`
+ * section (DP clip/noise/accountant; k-anonymous evaluation with k = 5 unless the plan says).
+ */
+export function strategyOf(plan: RunPlanDto): Strategy {
+  const inner = createStrategy(strategySpecOf(plan));
+  return plan.privacy ? new PrivateStrategy(inner, privacyOptionsOf(plan)) : inner;
+}
+
+export function privacyOptionsOf(plan: RunPlanDto): PrivateStrategyOptions {
+  const privacy = plan.privacy!;
+  const dp = privacy.dp;
+  return {
+    minBinCount: privacy.evaluation?.minBinCount ?? DEFAULT_MIN_BIN_COUNT,
+    ...(dp
+      ? {
+          dp: {
+            ...dp,
+            trainingRounds: (plan.stages.ssl?.rounds ?? 0) + (plan.stages.finetune?.rounds ?? 0),
+            ...(privacy.threshold !== undefined ? { minSummedSites: privacy.threshold } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 function crossFieldProblems(plan: RunPlanDto): string[] {
   const problems: string[] = [];
   const { ssl, finetune } = plan.stages;
@@ -129,11 +158,23 @@ function crossFieldProblems(plan: RunPlanDto): string[] {
       problems.push('strategy.params.keepLocal: not a valid regular expression');
     }
   }
+  if (plan.privacy?.dp && plan.evaluation.crossSite) {
+    problems.push(
+      "evaluation.crossSite: a site's local model is the global plus its own update, which carries no DP noise when the noise is central; the matrix is not released under privacy.dp",
+    );
+  }
   if (!problems.length) {
     try {
       createStrategy(strategySpecOf(plan)); // the library's own range checks (e.g. fedadam beta1 ∈ [0, 1))
     } catch (err) {
       problems.push(`strategy.params: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!problems.length && plan.privacy) {
+    try {
+      strategyOf(plan); // DP's checks (delta updates, noise multiplier reachable for targetEpsilon)
+    } catch (err) {
+      problems.push(`privacy: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   return problems;

@@ -220,7 +220,10 @@ export function taskInstruction(
   instruction: FitInstruction | EvaluateInstruction,
 ): TaskInstructionDto {
   const keepLocal = instruction.keepLocalPattern ? { keepLocalPattern: instruction.keepLocalPattern } : {};
-  if (!('parts' in instruction)) return keepLocal;
+  if (!('parts' in instruction))
+    return instruction.minBinCount !== undefined
+      ? { ...keepLocal, minBinCount: instruction.minBinCount }
+      : keepLocal;
   // The centring task trains nothing: the strategy's upload (parts, kind, kept tensors) so that
   // the round's gate admits it as any fine-tune update, but no optimiser and no proximal pull.
   if (isTokenCentring(step))
@@ -240,5 +243,6 @@ export function taskInstruction(
         }
       : {}),
     ...(instruction.proximalMu > 0 ? { proximalMu: instruction.proximalMu } : {}),
+    ...(instruction.clip ? { clip: { ...instruction.clip } } : {}),
   };
 }

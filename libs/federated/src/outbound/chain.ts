@@ -1,14 +1,15 @@
-import { InputError, Rng } from '../../../common/src';
+import { InputError } from '../../../common/src';
 import { WeightEncoding } from '../../../weights/src';
 import { keepLocalFromSource } from '../parts';
 import { FitInstruction } from '../strategies/strategy';
 import { NamedArray } from '../types';
-import { clipAndNoise, quantise, selectUpload, toDelta } from './filters';
+import { ClipAndNoiseOptions, clipAndNoise, quantise, selectUpload, toDelta } from './filters';
 import { OutgoingFilter } from './outgoing';
 
 /**
  * Options of `siteOutgoingFilters`.
- * - `clip` (default none): `{ clipNorm, noiseMultiplier }` for the Gaussian mechanism, with `rng`.
+ * - `clip` (default none): `{ clipNorm, noiseMultiplier, rng, reportUnclipped }` for the Gaussian
+ *   mechanism (filters.ts `ClipAndNoiseOptions`).
  * - `encoding` (default 'float32'): wire precision of the update.
  * - `mask` (default none): the secure-aggregation masking filter, when that lands (pairwise
  *   X25519 masks cancel in the sum; it must come after every filter that changes values).
@@ -17,7 +18,7 @@ export interface SiteOutgoingOptions {
   instruction: Pick<FitInstruction, 'parts' | 'keepLocalPattern' | 'updateKind'>;
   /** The global weights the round started from (needed for deltas). */
   global: readonly NamedArray[];
-  clip?: { clipNorm: number; noiseMultiplier?: number; rng: Rng };
+  clip?: ClipAndNoiseOptions;
   encoding?: WeightEncoding;
   mask?: OutgoingFilter;
 }

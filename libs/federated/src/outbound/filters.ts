@@ -3,6 +3,7 @@ import { decodeWeights, encodeWeights, WeightEncoding, WEIGHT_ENCODINGS } from '
 import { byName } from '../named-arrays';
 import { clipToNorm, NoiseSource } from '../privacy/dp/gaussian';
 import { ModelPart, uploadPredicate } from '../parts';
+import { UNCLIPPED_METRIC } from '../privacy/dp/adaptive-clip';
 import { NamedArray } from '../types';
 import { OutgoingFilter } from './outgoing';
 
@@ -46,6 +47,7 @@ export function toDelta(global: readonly NamedArray[]): OutgoingFilter {
  *   every value; 0 clips only.
  * - `rng`: the noise source; a seeded `Rng` replays a run in tests, a deployment uses
  *   `secureNormalNoise()` (a known seed would let anyone subtract the noise).
+ * - `reportUnclipped` (default false): adaptive clipping's one bit, as metric `dp_unclipped`.
  *
  * With distributed noise under secure aggregation, pass `siteNoiseMultiplier(z, 'distributed', t)`
  * (libs/federated/src/privacy/dp/gaussian.ts) as the multiplier.
@@ -54,6 +56,8 @@ export interface ClipAndNoiseOptions {
   clipNorm: number;
   noiseMultiplier?: number;
   rng: NoiseSource;
+  /** Adaptive clipping: add the metric `dp_unclipped` (1 when the norm was within the clip). */
+  reportUnclipped?: boolean;
 }
 
 /**
@@ -79,12 +83,13 @@ export function clipAndNoise(options: ClipAndNoiseOptions): OutgoingFilter {
           'KIND_MISMATCH',
         );
       }
-      const clipped = clipToNorm(update.arrays, clipNorm).arrays;
+      const { arrays, clipped } = clipToNorm(update.arrays, clipNorm);
       if (sigma > 0)
-        for (const a of clipped)
-          for (let i = 0; i < a.values.length; i++) a.values[i] += rng.normal(0, sigma);
-      const arrays = clipped;
-      return { ...update, arrays };
+        for (const a of arrays) for (let i = 0; i < a.values.length; i++) a.values[i] += rng.normal(0, sigma);
+      const metrics = options.reportUnclipped
+        ? { ...update.metrics, [UNCLIPPED_METRIC]: clipped ? 0 : 1 }
+        : update.metrics;
+      return { ...update, arrays, metrics };
     },
   };
 }

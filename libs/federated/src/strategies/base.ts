@@ -105,7 +105,10 @@ export abstract class FoldingStrategy implements Strategy {
     const folded = new Set(sum.names());
     this.beforeFinish(round);
     for (const tensor of global) {
-      if (folded.has(tensor.name)) this.finishTensor(tensor, sum.take(tensor.name), sum.totalWeight);
+      if (!folded.has(tensor.name)) continue;
+      const tensorSum = sum.take(tensor.name);
+      input.perturbSum?.(tensor.name, tensorSum);
+      this.finishTensor(tensor, tensorSum, sum.totalWeight);
     }
     const ordered = foldOrder(entries);
     return { weights: global, metrics: weightedFitMetrics(ordered), sites: ordered.map((e) => e.siteId) };

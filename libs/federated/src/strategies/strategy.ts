@@ -28,6 +28,18 @@ export interface FitInstruction {
   /** FedProx μ: the site adds (μ/2)·‖w − w_global‖² to its loss. 0 = plain local training. */
   proximalMu: number;
   config: RoundConfig;
+  /**
+   * Differential privacy at the site (set by `PrivateStrategy`): clip the delta to `clipNorm`,
+   * add N(0, (noiseMultiplier·clipNorm)²) (0 when the coordinator adds the noise centrally), and
+   * report whether the norm was within the clip (adaptive clipping). Absent: no clipping.
+   */
+  clip?: SiteClipInstruction;
+}
+
+export interface SiteClipInstruction {
+  clipNorm: number;
+  noiseMultiplier: number;
+  reportUnclipped: boolean;
 }
 
 /** What `aggregateFit` reads: the round's updates and, lazily, the current global weights. */
@@ -41,6 +53,12 @@ export interface FitRoundInput {
    * from the blob store). Called once, after the fold, so the global is not resident during it.
    */
   loadGlobal: () => Promise<NamedArray[]>;
+  /**
+   * Called once per folded tensor with its Σ wᵢ·xᵢ before the strategy turns it into the new
+   * global: where central DP adds its noise, so every strategy (FedAdam included) steps on the
+   * noised mean. Absent: the sum is used as folded.
+   */
+  perturbSum?: (name: string, sum: Float64Array) => void;
 }
 
 export interface AggregateFitResult {
@@ -63,6 +81,8 @@ export interface EvaluateInstruction {
   /** Tensors the site evaluates with its own local values instead of the global's (FedBN). */
   keepLocalPattern: string | null;
   config: RoundConfig;
+  /** Private evaluation: fewest patients a released histogram bin may hold (absent: fine bins). */
+  minBinCount?: number;
 }
 
 export interface EvaluateResult {

@@ -196,6 +196,27 @@ export class TaskConfigDto {
   evaluationThreshold?: number;
 }
 
+/**
+ * Differential privacy at the site (docs/PRIVACY.md §4): the delta is clipped to L2 norm
+ * `clipNorm`, N(0, (noiseMultiplier·clipNorm)²) is added to every value (0: the coordinator adds
+ * the noise centrally), and with `reportUnclipped` the update's metrics carry `dp_unclipped`
+ * (1 when the norm was within the clip) for adaptive clipping.
+ */
+export class TaskClipDto {
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1e-9)
+  @Max(1e6)
+  clipNorm!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1e6)
+  noiseMultiplier!: number;
+
+  @IsBoolean()
+  reportUnclipped!: boolean;
+}
+
 /** The optimiser a task's local training uses (the plan's stage optimiser). */
 export class TaskOptimiserDto {
   @IsString()
@@ -244,6 +265,22 @@ export class TaskInstructionDto {
   @Min(0)
   @Max(100)
   proximalMu?: number;
+
+  /** Training: clip (and noise) the delta before it leaves (the plan's `privacy.dp`). Absent: no clipping. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskClipDto)
+  clip?: TaskClipDto;
+
+  /**
+   * Evaluation: release the score histogram with no bin under this many patients (k-anonymous,
+   * bins merged on the 1/bins grid; `histogram.edges` says where). Absent: the fine histogram.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  minBinCount?: number;
 }
 
 /** coordinator → site, event `task`: do one stage of one round on the attached global weights. */
@@ -304,12 +341,24 @@ export class UpdateBody extends RunScopedBody {
   baseDigest!: string;
 }
 
-/** Scores binned on [0, 1] into `bins` equal bins, per true class: enough for a pooled ROC. */
+/**
+ * Scores binned on [0, 1] per true class: enough for a pooled ROC. `bins` equal bins, or, with
+ * `edges` (a private evaluation's k-anonymous histogram), `bins` intervals [edges[b], edges[b+1])
+ * rising from 0 to 1, the last one closed.
+ */
 export class ScoreHistogramDto {
   @IsInt()
   @Min(1)
   @Max(10_000)
   bins!: number;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10_001)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { each: true })
+  @Min(0, { each: true })
+  @Max(1, { each: true })
+  edges?: number[];
 
   @IsArray()
   @ArrayMaxSize(10_000)
@@ -364,6 +413,12 @@ export class EvalResultBody extends RunScopedBody implements CrossFieldCheck {
     const h = this.histogram;
     if (h.positive.length !== h.bins || h.negative.length !== h.bins) {
       return 'histogram.positive and histogram.negative must each have `bins` entries';
+    }
+    const edges = h.edges;
+    if (edges) {
+      if (edges.length !== h.bins + 1) return 'histogram.edges must have `bins` + 1 entries';
+      if (edges[0] !== 0 || edges[h.bins] !== 1 || edges.some((e, i) => i > 0 && !(e > edges[i - 1])))
+        return 'histogram.edges must rise strictly from 0 to 1';
     }
     if (sum(h.positive) !== this.nPositive) return 'histogram.positive does not sum to nPositive';
     if (sum(h.negative) !== this.nNegative) return 'histogram.negative does not sum to nNegative';

@@ -20,6 +20,7 @@ import {
   ValidationArguments,
 } from 'class-validator';
 import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
+import { PrivacyDto } from './privacy.dto';
 
 /**
  * The run plan: what an admin submits (JSON or YAML) to create a run. Every number is bounded so
@@ -294,6 +295,13 @@ export class RunPlanDto {
   @IsString({ each: true })
   @Matches(/^[a-z0-9][a-z0-9_-]{0,31}$/i, { each: true, message: 'each phase name must be 1-32 letters, digits, _ or -' })
   phases?: string[];
+
+  @ApiPropertyOptional({ type: PrivacyDto, description: 'secure aggregation, differential privacy, private evaluation (docs/PRIVACY.md §7)' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => PrivacyDto)
+  privacy?: PrivacyDto;
 
   @ApiProperty({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds every random choice of the run' })
   @IsInt()

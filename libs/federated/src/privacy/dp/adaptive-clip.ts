@@ -12,6 +12,9 @@ import { InputError } from '../../../../common/src';
  * mechanism with multiplier z when the update noise uses z_Δ = (z^−2 − (2σ_b)^−2)^−1/2. So
  * the accountant keeps using z, and sites noise with z_Δ.
  */
+/** The update metric a site adds when asked (the bit above): 1 when its norm was ≤ the clip. */
+export const UNCLIPPED_METRIC = 'dp_unclipped';
+
 export interface AdaptiveClipOptions {
   /** Starting clip norm C₀. */
   initialClip: number;
