@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, silentLog } from '../libs/common/src';
 import { generateCohort } from '../libs/imaging/src';
-import { provision } from '../libs/protocol/src';
+import { planDigest, provision } from '../libs/protocol/src';
 import { AdminClient } from '../apps/cli/src/demo/admin-client';
 import { demoPlan } from '../apps/cli/src/demo/run-demo';
 import { SiteProcess, SiteProcessSpec } from '../apps/cli/src/demo/site-processes';
@@ -65,6 +65,8 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
   const killAll = () => Promise.all(spawned.map((p) => p.kill()));
   const onExit = () => void killAll();
   let runId: string;
+  /** The run plan's digest, which every agent approves (`--approve`). */
+  let planOfRun: string;
   const api = adminApi(() => coordinator!.url, TOKEN);
   const admin = () => new AdminClient(coordinator!.url, TOKEN);
 
@@ -88,6 +90,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
       runId,
       logLevel: 'info',
       logFile: join(dir, logName),
+      approve: [planOfRun],
     };
     const agent = new SiteProcess(spec);
     spawned.push(agent);
@@ -153,6 +156,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
       evaluation: { final: true, everyKRounds: 0, crossSite: false },
     });
     runId = created.id;
+    planOfRun = planDigest(created.plan);
     for (const id of SITES) startAgent(id, `agent-${id}.log`);
     await waitFor(
       'all three agents to connect',

@@ -7,7 +7,7 @@ import { FakeCoordinator } from '../apps/site-agent/src/test-support/fake-coordi
 import { generateCohort } from '../libs/imaging/src';
 import { decodeWeights } from '../libs/weights/src';
 import { PhccModel } from '../libs/model/src/network';
-import { loadCoordinator, loadSiteKit, provision } from '../libs/protocol/src';
+import { loadCoordinator, loadSiteKit, planDigest, provision } from '../libs/protocol/src';
 
 /**
  * `phcc-fed agent --once` end to end: a provisioned kit, a small synthetic cohort and the tiny
@@ -15,6 +15,17 @@ import { loadCoordinator, loadSiteKit, provision } from '../libs/protocol/src';
  * SSL task with tfjs and its signed update arrives with the SSL stage's exact layout.
  */
 jest.setTimeout(60_000);
+
+/** The run plan signed into the task; the agent trains it because it was started with --approve. */
+const PLAN = {
+  name: 'agent cli e2e',
+  stages: {
+    ssl: { rounds: 1, localEpochs: 1, batchSize: 8, optimiser: { name: 'adam', lr: 0.001 }, maskRatio: 0.6 },
+  },
+  strategy: { name: 'fedbn' },
+  encoding: 'float32',
+  evaluation: { final: false },
+};
 
 describe('phcc-fed agent (against a fake coordinator)', () => {
   let root: string;
@@ -72,6 +83,8 @@ describe('phcc-fed agent (against a fake coordinator)', () => {
         '--tiny',
         '--once',
         '--fedbn',
+        '--approve',
+        planDigest(PLAN),
       ]),
     );
     try {
@@ -83,6 +96,7 @@ describe('phcc-fed agent (against a fake coordinator)', () => {
       const global = PhccModel.create(TINY_MODEL, 5).params.getWeights();
       const ack = await coordinator.sendTask('ssl', global, {
         config: { batchSize: 8, maxUpdateBytes: 8 * 1024 * 1024 },
+        plan: PLAN,
       });
       expect(ack.ok).toBe(true);
       await running;
@@ -96,6 +110,9 @@ describe('phcc-fed agent (against a fake coordinator)', () => {
     expect(stdout).toMatch(/connected; coordinator key verified/);
     expect(stdout).toMatch(/update accepted by the coordinator/);
     expect(stdout).toMatch(/agent stopped/);
+    // The agent showed the plan it was asked to train before training it.
+    expect(stdout).toMatch(/run plan received:/);
+    expect(stdout).toContain(`Plan "agent cli e2e"  sha256 ${planDigest(PLAN)}`);
     const update = coordinator.received.find((r) => r.message.envelope.type === 'update')!;
     expect(update.message.envelope.signer).toBe('site-a');
     const names = decodeWeights(update.payload!).map((a) => a.name);

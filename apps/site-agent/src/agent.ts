@@ -38,6 +38,8 @@ import { executeTask, outgoingUpdate, ReleasedEvaluation, releasedEvaluation } f
 import { FollowedInstruction, followInstruction } from './task-instruction';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
+import type { ConsentGate } from './consent/gate';
+import type { ConsentRefusalCode } from '../../../libs/protocol/src/consent';
 
 /** Handshake refusals that no retry can cure: the kit or the enrolment is wrong. */
 const FATAL_REFUSALS = new Set(['UNKNOWN_SIGNER', 'REVOKED_SIGNER', 'BAD_SIGNATURE', 'UNSUPPORTED_VERSION']);
@@ -72,6 +74,13 @@ export interface SiteAgentOptions {
   /** Minimum interval between progress `status` messages; default 2 s. */
   statusIntervalMs?: number;
   onEvent?: (event: AgentEvent) => void;
+  /**
+   * The site's consent to run plans (consent/gate.ts): every task's signed plan is checked before
+   * anything is trained or evaluated, and a task of a plan the site did not approve (or that
+   * breaks its limits) is declined with a refusal code. The CLI always sets one; absent (library
+   * use, tests of other behaviour): every verified task is carried out.
+   */
+  consent?: ConsentGate;
 }
 
 /** What the agent tells its host (the CLI prints these as progress). */
@@ -84,7 +93,8 @@ export type AgentEvent =
   | { type: 'task-refused'; code: ProtocolErrorCode; reason: string; taskId?: string }
   | { type: 'progress'; taskId: string; fraction: number; message?: string }
   | { type: 'result-sent'; taskId: string; kind: 'update' | 'eval-result'; ok: boolean }
-  | { type: 'task-failed'; taskId: string; reason: string };
+  | { type: 'task-failed'; taskId: string; reason: string }
+  | { type: 'plan-refused'; runId: string; taskId: string; code: ConsentRefusalCode; reason: string };
 
 /**
  * A hospital's connection to the coordinator (NVFlare's client runner): authenticates, receives
@@ -363,6 +373,29 @@ export class SiteAgent {
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
     const where = { runId: task.runId, round: task.round, taskId: task.taskId };
     try {
+      const decision = this.options.consent ? await this.options.consent.check(task.plan) : undefined;
+      if (decision && !decision.approved) {
+        this.emit({
+          type: 'plan-refused',
+          runId: task.runId,
+          taskId: task.taskId,
+          code: decision.code,
+          reason: decision.reason,
+        });
+        this.log.warn(
+          { runId: task.runId, taskId: task.taskId, code: decision.code, digest: decision.digest },
+          decision.reason,
+        );
+        await this.sendSigned('task-ack', {
+          ...this.meta(),
+          ...scope,
+          accepted: false,
+          reason: decision.reason.slice(0, 500),
+          refusalCode: decision.code,
+        });
+        if (this.options.once) await this.stop();
+        return;
+      }
       await this.sendSigned('task-ack', { ...this.meta(), ...scope, accepted: true });
       const stateName: SiteState = task.stage === 'evaluate' ? 'evaluating' : 'training';
       this.busy = { state: stateName, where };

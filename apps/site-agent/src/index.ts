@@ -6,3 +6,4 @@ export * from './executor';
 export * from './local-params';
 export * from './message-log';
 export * from './privacy-guard';
+export * from './consent';

@@ -32,13 +32,16 @@ export const TASK_CONFIG_FIELDS_1_1 = [
  * The task as an agent of `minor` can read it: for 1.0, without the 1.1 instruction and config
  * fields (its validation refuses unknown fields), which is what a 1.0 coordinator would have sent;
  * `undefined` when the task cannot be expressed in 1.0 at all (a token-centring task asks for a
- * different computation, which a 1.0 agent would silently replace by training).
+ * different computation, which a 1.0 agent would silently replace by training; a private task's
+ * clip or k would be silently ignored).
  */
 export function taskForMinorVersion(task: TaskBody, minor: number): TaskBody | undefined {
   if (minor >= PROTOCOL_MINOR_VERSION) return task;
   if (task.config.tokenCentring) return undefined;
+  // A 1.0 agent would send an unclipped update or the fine histogram: never strip privacy.
+  if (task.instruction?.clip || task.instruction?.minBinCount !== undefined) return undefined;
   const config = { ...task.config } as Record<string, unknown>;
   for (const field of TASK_CONFIG_FIELDS_1_1) delete config[field];
-  const { instruction: _instruction, ...rest } = task;
+  const { instruction: _instruction, plan: _plan, ...rest } = task;
   return { ...rest, config: config as unknown as TaskConfigDto };
 }

@@ -1,6 +1,7 @@
 // Public surface of libs/protocol: message DTOs, signed envelopes, keys, chunked transfer, kits.
 export * from './version';
 export * from './errors';
+export * from './consent';
 export * from './dto/parse';
 export * from './dto/raw-guard';
 export * from './dto/messages';

@@ -23,6 +23,11 @@ interface AgentCommandOptions extends AllowOutsidePathsOption {
   reportCohort?: boolean;
   ca?: string;
   transport: 'auto' | 'websocket';
+  approve: string[];
+  approvals?: string;
+  requireSecureAggregation?: boolean;
+  minBinCount?: string;
+  maxEpsilon?: string;
 }
 
 /**
@@ -41,7 +46,12 @@ export function registerAgent(program: Command): void {
         'Every task must be signed by the coordinator key in the kit. What leaves the site: signed updates\n' +
         '(weights only), evaluation aggregates (counts, AUC, score histograms), status and errors — never\n' +
         'images or per-patient values. Every message sent is logged to <state>/messages.jsonl.\n' +
-        "The model shape must be the federation's: --tiny or --model-config FILE (JSON overrides).",
+        "The model shape must be the federation's: --tiny or --model-config FILE (JSON overrides).\n" +
+        'Consent: the agent shows every new run plan (its SHA-256, stages, epochs, what leaves the site,\n' +
+        'privacy settings) and trains only plans this site approved: --approve HASH, a file named by the\n' +
+        'hash in --approvals DIR, or a yes at the prompt when run in a terminal. Other plans are refused\n' +
+        'with a reason code the coordinator shows. Site limits (--require-secure-aggregation,\n' +
+        '--min-bin-count, --max-epsilon) are enforced even on approved plans.',
     )
     .requiredOption('--kit <dir>', "this site's kit folder (kit.json, site.key, coordinator.pub)")
     .requiredOption('--cohort <dir>', "the site's cohort folder (manifest.csv + NIfTI files)")
@@ -60,6 +70,22 @@ export function registerAgent(program: Command): void {
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
+    .option(
+      '--approve <sha256>',
+      'approve the run plan with this digest (repeatable; shown by the coordinator and by this agent)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option(
+      '--approvals <dir>',
+      'folder of approved plan digests (one file per plan, named by or starting with the digest)',
+    )
+    .option('--require-secure-aggregation', 'refuse any plan whose updates would leave this site in clear')
+    .option('--min-bin-count <k>', 'refuse plans whose evaluation histograms have bins under k patients')
+    .option(
+      '--max-epsilon <eps>',
+      'refuse plans whose differential-privacy ε for the run exceeds this (no DP = ∞)',
+    )
     .option(...ALLOW_OUTSIDE_PATHS)
     .option(
       '--ca <file>',
@@ -90,6 +116,7 @@ export function registerAgent(program: Command): void {
       const { SiteAgent } = await import('../../../site-agent/src');
 
       const out = (line: string) => process.stdout.write(line + '\n');
+      const consent = await consentGate(opts, out);
       const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
       const { executors, counts } = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
@@ -115,6 +142,7 @@ export function registerAgent(program: Command): void {
         maxTaskBytes: Math.round(maxTaskMb * 1024 * 1024),
         log,
         onEvent: (event) => reportEvent(event, out, log),
+        consent,
       });
       out(
         `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}${route.proxy ? ` via proxy ${route.proxy}` : ''}; message log: ${agent.messageLog.file}`,
@@ -137,6 +165,52 @@ export function registerAgent(program: Command): void {
       }
       out('agent stopped');
     });
+}
+
+/**
+ * The site's consent (apps/site-agent/src/consent): approvals from --approve and --approvals, the
+ * site's limits, the plan shown on stdout, and a yes/no prompt when stdin and stdout are a terminal.
+ */
+async function consentGate(opts: AgentCommandOptions, out: (line: string) => void) {
+  const { ConsentGate, checkLimits } = await import('../../../site-agent/src/consent');
+  const positive = (text: string | undefined, flag: string, integer: boolean): number | undefined => {
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value)))
+      throw new InputError(`${flag} must be a positive ${integer ? 'integer' : 'number'} (got "${text}")`);
+    return value;
+  };
+  const approvalsDir = opts.approvals === undefined ? undefined : resolve(opts.approvals);
+  if (approvalsDir !== undefined && !existsSync(approvalsDir))
+    throw new InputError(`--approvals ${approvalsDir}: no such folder`);
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  return new ConsentGate({
+    approve: opts.approve,
+    approvalsDir,
+    limits: checkLimits({
+      ...(opts.requireSecureAggregation ? { requireSecureAggregation: true } : {}),
+      ...(opts.minBinCount !== undefined
+        ? { minBinCount: positive(opts.minBinCount, '--min-bin-count', true) }
+        : {}),
+      ...(opts.maxEpsilon !== undefined
+        ? { maxEpsilon: positive(opts.maxEpsilon, '--max-epsilon', false) }
+        : {}),
+    }),
+    show: (_summary, text) => out(`run plan received:\n${text}`),
+    ...(interactive
+      ? { ask: (summary) => askYesNo(`Approve plan ${summary.digest.slice(0, 16)}…? [y/N] `) }
+      : {}),
+  });
+}
+
+async function askYesNo(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
 }
 
 function keepLocalPattern(opts: AgentCommandOptions): RegExp | null {
@@ -201,6 +275,9 @@ function reportEvent(event: AgentEvent, out: (line: string) => void, log: Log): 
       break;
     case 'task-failed':
       out(`task ${event.taskId} failed: ${event.reason}`);
+      break;
+    case 'plan-refused':
+      out(`run ${event.runId}: plan refused (${event.code}): ${event.reason}`);
       break;
     default:
       break;

@@ -1,3 +1,4 @@
+import type { PrivacyView } from '../../../coordinator/src/runs/privacy-view';
 import type { AuditQuery, AuditRecord } from '../../../coordinator/src/persistence/records';
 import { PhccError } from '../../../../libs/common/src';
 
@@ -51,6 +52,12 @@ export type AuditFilter = Partial<AuditQuery>;
 export interface RunResultsView {
   runId: string;
   state: string;
+  /** The coordinator's PrivacyView (runs/privacy-view.ts); absent or null without a privacy section. */
+  privacy?:
+    | (Pick<PrivacyView, 'epsilon' | 'delta' | 'minBinCount' | 'secureAggregation'> & {
+        dp: Pick<NonNullable<PrivacyView['dp']>, 'noiseMultiplier' | 'noise'> | null;
+      })
+    | null;
   metrics: { name: string; value: number; siteId?: string; stage?: string; round?: number }[];
   evaluations: {
     modelOf: string;

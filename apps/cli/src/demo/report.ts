@@ -25,6 +25,20 @@ export interface DemoReport {
   wall_s: number;
   /** SHA-512 of the final global model (its blob name): equal digests, bit-identical models. */
   final_model_digest?: string;
+  /**
+   * Upper bound on |exact pooled AUC − pooled_auc| from the histograms' binning (k-anonymous bins
+   * under private evaluation are wide, so this is what the pooled figure is worth).
+   */
+  pooled_auc_error_bound: number | null;
+  /** The plan's privacy: ε spent at δ (null without DP), k of the released histograms. Null without a privacy section. */
+  privacy: {
+    epsilon: number | null;
+    delta: number | null;
+    noise_multiplier: number | null;
+    noise: string | null;
+    min_bin_count: number;
+    secure_aggregation: boolean;
+  } | null;
   /** Cross-site AUC, `[modelSite][evalSite]` (each site's local model at every site), if evaluated. */
   cross_site_auc: Record<string, Record<string, number | null>> | null;
 }
@@ -90,13 +104,40 @@ export function buildReport(
     state: run.state,
     reason: run.reason,
     pooled_auc: metric('eval/pooled_auc'),
+    pooled_auc_error_bound: metric('eval/pooled_auc_max_binning_error'),
     mean_site_auc: metric('eval/mean_site_auc'),
     rounds: training.length,
     sites,
     wall_s: Math.round(wallSeconds * 10) / 10,
     final_model_digest: training.length ? training[training.length - 1].outputDigest : undefined,
     cross_site_auc: Object.keys(crossSite).length ? crossSite : null,
+    privacy: results.privacy
+      ? {
+          epsilon: results.privacy.epsilon,
+          delta: results.privacy.delta,
+          noise_multiplier: results.privacy.dp?.noiseMultiplier ?? null,
+          noise: results.privacy.dp?.noise ?? null,
+          min_bin_count: results.privacy.minBinCount,
+          secure_aggregation: results.privacy.secureAggregation,
+        }
+      : null,
   };
+}
+
+/** One line saying what the run's privacy settings bounded, for stdout and report.md. */
+export function privacyLine(report: DemoReport): string | null {
+  const p = report.privacy;
+  if (!p) return null;
+  const dp =
+    p.epsilon === null
+      ? 'no differential privacy'
+      : `differential privacy (ε, δ) = (${p.epsilon.toFixed(2)}, ${p.delta}) spent (RDP accountant, noise multiplier ${p.noise_multiplier?.toFixed(3) ?? 'n/a'}, ${p.noise} noise)`;
+  const bound = report.pooled_auc_error_bound;
+  return (
+    `privacy: ${dp}; evaluation histograms k-anonymous (k = ${p.min_bin_count})` +
+    (bound !== null ? `, pooled AUC within ±${bound.toFixed(3)} of the exact one` : '') +
+    `; secure aggregation ${p.secure_aggregation ? 'on' : 'off'}`
+  );
 }
 
 const fmt = (x: number | null, digits = 3) => (x === null ? 'n/a' : x.toFixed(digits));
@@ -139,6 +180,7 @@ export function reportMarkdown(report: DemoReport): string {
     '',
     `Pooled AUC (global model, all sites' test splits): **${fmt(report.pooled_auc)}**; mean site AUC: ${fmt(report.mean_site_auc)}.`,
     '',
+    ...(privacyLine(report) ? [`${privacyLine(report)}.`, ''] : []),
     ...reportTable(report),
     '',
     ...crossSiteLines(report),
@@ -172,6 +214,8 @@ export function writeAndPrintReport(
       `${report.rounds} training round(s); run ${report.state}; wall ${report.wall_s} s`,
   );
   out(`final model ${report.final_model_digest ?? 'none'}`);
+  const privacy = privacyLine(report);
+  if (privacy) out(privacy);
   out(`report: ${join(runDir, 'report.md')}`);
   if (json) out(JSON.stringify(report));
 }

@@ -7,6 +7,7 @@ import { modelConfig, TINY_MODEL } from '../../../../libs/model/src/network/conf
 import { AdminClient, RunView } from './admin-client';
 import { initialWeights } from './initial-model';
 import { buildReport, DemoReport } from './report';
+import { planDigest } from '../../../../libs/protocol/src/consent';
 import { SiteProcess } from './site-processes';
 
 export interface DemoOptions {
@@ -118,6 +119,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
           logLevel: o.logLevel,
           backend: o.backend,
           logFile: join(runDir, `agent-${site.id}.log`),
+          // The demo's hospitals approve the plan the demo just created (a real site reviews it first).
+          approve: [planDigest(run.plan)],
         }),
       );
     }

@@ -14,6 +14,8 @@ export interface SiteProcessSpec {
   backend?: string;
   /** Where the agent's stdout + stderr go (one file per site). */
   logFile: string;
+  /** Plan digests the site approves (`--approve`): the demo approves the plan it created, explicitly. */
+  approve?: readonly string[];
 }
 
 /**
@@ -31,6 +33,7 @@ export class SiteProcess {
     args.push('agent', '--kit', spec.kitDir, '--cohort', spec.cohortDir, '--state', spec.stateDir);
     if (spec.tiny) args.push('--tiny');
     if (spec.runId) args.push('--run', spec.runId);
+    for (const digest of spec.approve ?? []) args.push('--approve', digest);
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.pipe(log, { end: false });

@@ -5,6 +5,7 @@ import type { ExecutorSet } from '../../../site-agent/src/executor';
 import { LocalParamStore } from '../../../site-agent/src/local-params';
 import { executeTask, outgoingUpdate, releasedEvaluation } from '../../../site-agent/src/site-work';
 import { followInstruction } from '../../../site-agent/src/task-instruction';
+import { ConsentGate } from '../../../site-agent/src/consent/gate';
 import { SiteAnswer, SimulatedSite } from './simulation';
 
 /**
@@ -16,6 +17,8 @@ export class InMemorySite implements SimulatedSite {
   private readonly localParams: LocalParamStore;
   /** Update payload bytes this site produced. */
   bytesSent = 0;
+  /** The agent's consent check; the simulation approves its own plan (`approvePlan`). */
+  private readonly consent = new ConsentGate({});
 
   constructor(
     readonly siteId: string,
@@ -26,7 +29,13 @@ export class InMemorySite implements SimulatedSite {
     this.localParams = new LocalParamStore(stateDir);
   }
 
+  approvePlan(digest: string): void {
+    this.consent.approve(digest);
+  }
+
   async run(task: TaskBody, model: Uint8Array): Promise<SiteAnswer> {
+    const decision = await this.consent.check(task.plan);
+    if (!decision.approved) return { kind: 'declined', reason: decision.reason, refusalCode: decision.code };
     const followed = followInstruction(task, null);
     if (!followed.ok) return { kind: 'declined', reason: `${followed.error.code}: ${followed.error.reason}` };
     const global = decodeWeights(model);

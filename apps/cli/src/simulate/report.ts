@@ -1,4 +1,6 @@
 import { buildReport, DemoReport } from '../demo/report';
+import type { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
+import { privacyView } from '../../../coordinator/src/runs/privacy-view';
 import type { InMemorySite } from './in-memory-site';
 import type { SimulationOutcome } from './simulation';
 
@@ -14,16 +16,16 @@ export async function simulationReport(
 ): Promise<DemoReport> {
   const { store, runId } = outcome;
   const run = await store.runs.get(runId);
-  const plan = JSON.parse(run!.planJson) as {
-    stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
-  };
+  const plan = JSON.parse(run!.planJson) as RunPlanDto;
   const rounds = await store.rounds.listForRun(runId);
+  const metrics = await store.metrics.listForRun(runId);
   const report = buildReport(
     { id: runId, state: run!.state, reason: run!.reason, plan, rounds },
     {
       runId,
       state: run!.state,
-      metrics: await store.metrics.listForRun(runId),
+      metrics,
+      privacy: privacyView(plan, metrics),
       evaluations: (await store.evaluations.listForRun(runId)).map((e) => ({
         ...e,
         auc: e.auc ?? undefined,

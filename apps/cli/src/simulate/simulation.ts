@@ -13,7 +13,8 @@ import {
   Strategy,
   TaskToSend,
 } from '../../../../libs/federated/src';
-import type { EvalResultBody, TaskBody, UpdateBody } from '../../../../libs/protocol/src';
+import type { ConsentRefusalCode, EvalResultBody, TaskBody, UpdateBody } from '../../../../libs/protocol/src';
+import { planDigest } from '../../../../libs/protocol/src/consent';
 import { AuditService } from '../../../coordinator/src/audit/audit.service';
 import { BlobStore } from '../../../coordinator/src/models/blob-store';
 import { RunRecord, SqliteStore } from '../../../coordinator/src/persistence';
@@ -28,7 +29,7 @@ import { canonicalPlan, strategyOf } from '../../../coordinator/src/runs/run-pla
 
 /** What a simulated site answers to one task: what its agent would have signed and sent. */
 export type SiteAnswer =
-  | { kind: 'declined'; reason: string }
+  | { kind: 'declined'; reason: string; refusalCode?: ConsentRefusalCode }
   | { kind: 'update'; body: Pick<UpdateBody, 'kind' | 'nSamples' | 'metrics' | 'encoding'>; payload: Buffer }
   | {
       kind: 'evaluation';
@@ -43,6 +44,8 @@ export type SiteAnswer =
 export interface SimulatedSite {
   readonly siteId: string;
   run(task: TaskBody, model: Uint8Array): Promise<SiteAnswer>;
+  /** The site approves the plan with this digest (the simulator approves its own plan, explicitly). */
+  approvePlan?(digest: string): void;
 }
 
 export interface SimulationOptions {
@@ -114,6 +117,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     });
   }
   await store.runs.insert(runRecord(runId, plan, clock.now()));
+  // Each simulated hospital approves this plan (as `phcc-fed agent --approve HASH` would).
+  for (const site of options.sites) site.approvePlan?.(planDigest(plan));
 
   const sites = new Map(options.sites.map((s) => [s.siteId, s]));
   const work = new InFlight();
@@ -132,7 +137,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   };
 
   const driver: RunDriver = new RunDriver(
-    { runId, plan, strategy, disconnectGraceMs: DEFAULT_DISCONNECT_GRACE_MS },
+    {
+      runId,
+      plan,
+      strategy,
+      disconnectGraceMs: DEFAULT_DISCONNECT_GRACE_MS,
+      sitePlan: plan as unknown as Record<string, unknown>,
+    },
     {
       record: async (command) => {
         if (command.kind === 'end-run') finalDigest = command.finalDigest;
@@ -181,6 +192,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         taskId: task.taskId,
         accepted: false,
         reason: answer.reason,
+        ...(answer.refusalCode ? { refusalCode: answer.refusalCode } : {}),
       });
       return;
     }

@@ -199,6 +199,7 @@ export class RoundIntake {
       taskId: verified.task.taskId,
       accepted: body.accepted,
       reason: body.reason,
+      ...(body.refusalCode ? { refusalCode: body.refusalCode } : {}),
     });
     return refusal ? this.refuse(siteId, 'task-ack', refusal) : { ok: true };
   }

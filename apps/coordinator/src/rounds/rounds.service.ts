@@ -187,7 +187,13 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
       const recordedRounds = await this.recordedRounds(run.id);
       const initialModelBytes = plan.initialModel ? await this.blobs.size(plan.initialModel) : undefined;
       const driver = new RunDriver(
-        { runId: run.id, plan, strategy, disconnectGraceMs: this.disconnectGraceMs },
+        {
+          runId: run.id,
+          plan,
+          strategy,
+          disconnectGraceMs: this.disconnectGraceMs,
+          sitePlan: plan as unknown as Record<string, unknown>,
+        },
         {
           record: (command) => this.ledger.record(command),
           request: (command, answer) => this.request(command, strategy, answer),

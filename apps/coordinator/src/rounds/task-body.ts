@@ -19,5 +19,6 @@ export function taskBodyOf(task: TaskToSend, now: number): TaskBody {
     config: task.config,
     deadline: task.deadline,
     instruction: task.instruction,
+    ...(task.plan ? { plan: task.plan } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { privacyView, PrivacyView } from './privacy-view';
 import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { Log } from '../../../../libs/common/src';
@@ -22,7 +23,21 @@ export interface RunResults {
   evaluations: EvaluationRecord[];
   /** The rows above grouped: every-k and final evaluations of the global model, the cross-site matrix. */
   evaluation: EvaluationView;
+  /** The plan's privacy settings and the ε spent so far; null when the plan has no privacy section. */
+  privacy: PrivacyView | null;
+  /** Sites that refused the run's plan (consent), from the audit log, oldest first. */
+  planRefusals: PlanRefusal[];
 }
+
+export interface PlanRefusal {
+  siteId: string;
+  code: string;
+  reason: string | null;
+  at: string;
+}
+
+/** The audit action of a site's refusal of a plan (the engine's `plan.refused`). */
+const PLAN_REFUSED = 'plan.refused';
 
 /**
  * Runs: created from a checked plan, then moved through the run state machine (run-state.ts).
@@ -98,7 +113,23 @@ export class RunsService {
     const run = await this.require(id);
     const metrics = await this.store.metrics.listForRun(id);
     const evaluations = await this.store.evaluations.listForRun(id);
-    return { runId: id, state: run.state, metrics, evaluations, evaluation: evaluationView(evaluations, metrics) };
+    const plan = JSON.parse(run.planJson) as RunPlanDto;
+    return {
+      runId: id,
+      state: run.state,
+      metrics,
+      evaluations,
+      evaluation: evaluationView(evaluations, metrics),
+      privacy: privacyView(plan, metrics),
+      planRefusals: (await this.store.audit.query({ action: PLAN_REFUSED, target: id, limit: 1000 }))
+        .map((a) => ({
+          siteId: a.actor.replace(/^site:/, ''),
+          code: String(a.detail?.code ?? ''),
+          reason: typeof a.detail?.reason === 'string' ? a.detail.reason : null,
+          at: a.at,
+        }))
+        .reverse(),
+    };
   }
 
   private async transition(

@@ -1,20 +1,13 @@
 import { InputError, PhccError } from '../../../../libs/common/src';
+import { CONSENT_REFUSALS, ConsentRefusalCode } from '../../../../libs/protocol/src/consent';
 import { ConsentPlan, planDigest, planEpsilon, planMinBinCount } from './plan';
 import { PlanSummary, summarisePlan } from './summary';
 
-/**
- * Why a site refused a plan; the agent sends the code to the coordinator, which shows it.
- * Limits are checked before approval: a plan that breaks a site limit is refused even if its
- * digest was approved (limits are the site's standing policy; approval is per plan).
- */
-export const CONSENT_REFUSALS = {
-  PLAN_NOT_APPROVED: 'the plan digest is not among this site’s approvals',
-  PLAN_NEEDS_SECURE_AGGREGATION: 'this site sends model updates only under secure aggregation',
-  PLAN_BIN_COUNT_TOO_LOW: 'the plan releases histogram bins with fewer patients than this site allows',
-  PLAN_EPSILON_TOO_HIGH: 'the plan’s privacy loss ε exceeds this site’s maximum',
-  PLAN_MALFORMED: 'the plan could not be read',
-} as const;
-export type ConsentRefusalCode = keyof typeof CONSENT_REFUSALS;
+// Why a site refused a plan: the codes travel in the task-ack, so libs/protocol defines them.
+// Limits are checked before approval: a plan that breaks a site limit is refused even if its
+// digest was approved (limits are the site's standing policy; approval is per plan).
+export { CONSENT_REFUSALS } from '../../../../libs/protocol/src/consent';
+export type { ConsentRefusalCode } from '../../../../libs/protocol/src/consent';
 
 /** Limits a site always enforces, whatever it approved. */
 export interface SiteLimits {

@@ -3,3 +3,4 @@ export * from './plan';
 export * from './summary';
 export * from './approvals';
 export * from './decide';
+export * from './gate';

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { RdpAccountant } from '../../../../libs/federated/src/privacy/dp/rdp-accountant';
-import { canonicalJson } from '../../../../libs/protocol/src';
+import { DEFAULT_MIN_BIN_COUNT } from '../../../../libs/metrics/src/private-histogram';
+import { planDigest as digestOfPlan } from '../../../../libs/protocol/src/consent';
 
 /**
  * The run plan as a site reviews it: the fields of the coordinator's validated plan that decide
@@ -46,14 +46,18 @@ export interface ConsentPlan {
  * value by computing it the same way.
  */
 export function planDigest(plan: ConsentPlan): string {
-  return createHash('sha256').update(canonicalJson(plan), 'utf8').digest('hex');
+  return digestOfPlan(plan);
 }
 
 export const PLAN_DIGEST_PATTERN = /^[0-9a-f]{64}$/;
 
-/** Histogram resolution the plan releases: k = 1 (every patient may sit alone) unless the plan sets one. */
+/**
+ * Histogram resolution the plan releases: without a privacy section k = 1 (every patient may sit
+ * alone); with one, the plan's k or the coordinator's default of 5 (run-plan.ts `strategyOf`).
+ */
 export function planMinBinCount(plan: ConsentPlan): number {
-  return plan.privacy?.evaluation?.minBinCount ?? 1;
+  if (!plan.privacy) return 1;
+  return plan.privacy.evaluation?.minBinCount ?? DEFAULT_MIN_BIN_COUNT;
 }
 
 export function planRounds(plan: ConsentPlan): number {

@@ -122,6 +122,9 @@ export class FakeCoordinator {
       signWith?: Uint8Array;
       config?: Partial<PlainBody<'task'>['config']>;
       runId?: string;
+      /** The run plan signed into the task, for the agent's consent check. */
+      plan?: Record<string, unknown>;
+      instruction?: PlainBody<'task'>['instruction'];
     } = {},
   ): Promise<AckReply> {
     const socket = this.socket;
@@ -146,7 +149,13 @@ export class FakeCoordinator {
   private taskBody(
     stage: Stage,
     payload: Uint8Array,
-    options: { taskId?: string; config?: Partial<PlainBody<'task'>['config']>; runId?: string },
+    options: {
+      taskId?: string;
+      config?: Partial<PlainBody<'task'>['config']>;
+      runId?: string;
+      plan?: Record<string, unknown>;
+      instruction?: PlainBody<'task'>['instruction'];
+    },
   ): PlainBody<'task'> {
     const now = Date.now();
     return {
@@ -169,6 +178,8 @@ export class FakeCoordinator {
         ...options.config,
       },
       deadline: now + 600_000,
+      ...(options.plan ? { plan: options.plan } : {}),
+      ...(options.instruction ? { instruction: options.instruction } : {}),
     };
   }
 

@@ -47,6 +47,8 @@ export interface TaskToSend {
   deadline: number;
   /** The strategy's configureFit / configureEvaluate answer for this site, as signed in the task. */
   instruction: TaskInstructionDto;
+  /** The run's plan for the site's consent (RunSpec.sitePlan), when the adapter sends it. */
+  plan?: Record<string, unknown>;
 }
 
 export type AggregateCommand =

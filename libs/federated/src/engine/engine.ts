@@ -34,6 +34,11 @@ export interface RunSpec {
    */
   strategy: Strategy;
   disconnectGraceMs?: number;
+  /**
+   * The plan as sites review it (the stored plan, whole): sent in every task so that a site can
+   * show it, hash it and refuse a plan it did not approve (docs/PRIVACY.md §6). Absent: not sent.
+   */
+  sitePlan?: Record<string, unknown>;
 }
 
 /** Why an answer from a site was not taken (the adapter acks it with this error and audits it). */
@@ -183,9 +188,11 @@ class Step {
         if (!this.taskOf(event.siteId, event.taskId))
           return this.refuse('WRONG_TASK', 'no such task is open');
         if (!event.accepted) {
-          const reason = `declined the task: ${event.reason ?? 'no reason given'}`;
+          const code = event.refusalCode ? `${event.refusalCode}: ` : '';
+          const reason = `declined the task: ${code}${event.reason ?? 'no reason given'}`;
           if (this.drop(event.siteId, reason)) this.setTask(event.taskId, 'rejected');
           this.log('warn', 'site declined its task', { site: event.siteId, reason: event.reason });
+          if (event.refusalCode) this.auditPlanRefusal(event.siteId, event.refusalCode, event.reason);
         }
         break;
       case 'update-received':
@@ -401,6 +408,7 @@ class Step {
         config,
         deadline: attempt.deadlineMs,
         instruction: taskInstruction(this.spec.plan, step, instructions.get(siteId)!),
+        ...(this.spec.sitePlan ? { plan: this.spec.sitePlan } : {}),
       };
       this.emit({ kind: 'send-task', siteId, task });
     }
@@ -731,6 +739,20 @@ class Step {
   // ── Small helpers ─────────────────────────────────────────────────────────────────────────
 
   /** The site no longer counts in this attempt; false if it was not waiting. */
+  /** A site refused the run's plan (consent): the audit log and the run's results show it. */
+  private auditPlanRefusal(siteId: string, code: string, reason: string | undefined): void {
+    this.emit({
+      kind: 'audit',
+      entry: {
+        actor: `site:${siteId}`,
+        action: 'plan.refused',
+        target: this.s.runId,
+        outcome: 'rejected',
+        detail: { code, reason: reason ?? null },
+      },
+    });
+  }
+
   private drop(siteId: string, reason: string): boolean {
     const round = this.s.round;
     const task = round?.phase === 'open' ? round.attempt?.sites[siteId] : undefined;

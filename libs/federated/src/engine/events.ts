@@ -1,3 +1,4 @@
+import type { ConsentRefusalCode } from '../../../protocol/src/consent';
 import type { EvalResultBody, SiteState, WeightEncoding } from '../../../protocol/src';
 import type { SiteMetrics, UpdateEntry } from '../types';
 import type { RoundState } from './state';
@@ -16,7 +17,15 @@ export type EngineEvent =
   | { type: 'site-status'; siteId: string; state: SiteState; taskId?: string }
   | { type: 'task-delivered'; siteId: string; taskId: string }
   | { type: 'task-failed'; siteId: string; taskId: string; reason: string }
-  | { type: 'task-acked'; siteId: string; taskId: string; accepted: boolean; reason?: string }
+  | {
+      type: 'task-acked';
+      siteId: string;
+      taskId: string;
+      accepted: boolean;
+      reason?: string;
+      /** A site that refused the run's plan (consent), and why. */
+      refusalCode?: ConsentRefusalCode;
+    }
   | { type: 'update-received'; siteId: string; taskId: string; update: ReceivedUpdate; entry: UpdateEntry }
   /** An authentic update the gate refused on arrival (`code` is the gate's, e.g. NON_FINITE). */
   | {

@@ -35,7 +35,8 @@ import {
   WeightEncoding,
 } from '../version';
 import { CrossFieldCheck } from './parse';
-import { IsDigest, IsMetricMap, IsNonce, IsProtocolId } from './validators';
+import { IsDigest, IsMetricMap, IsNonce, IsPlainRecord, IsProtocolId } from './validators';
+import { CONSENT_REFUSAL_CODES, ConsentRefusalCode } from '../consent';
 
 /**
  * The body of every signed message: who sent it, a nonce and when. The envelope verifier checks
@@ -304,6 +305,15 @@ export class TaskBody extends RunScopedBody {
   @ValidateNested()
   @Type(() => TaskInstructionDto)
   instruction?: TaskInstructionDto;
+
+  /**
+   * The run's plan as the coordinator stored it (its canonical JSON parsed), so the site can show
+   * it, hash it (SHA-256 of its canonical JSON is what a site approves) and refuse a plan it did
+   * not approve before training anything (docs/PRIVACY.md §6). Signed with the task.
+   */
+  @IsOptional()
+  @IsPlainRecord()
+  plan?: Record<string, unknown>;
 }
 
 /** site → coordinator, event `task-ack`: the site took the task (or says why not). */
@@ -315,6 +325,11 @@ export class TaskAckBody extends RunScopedBody {
   @IsString()
   @MaxLength(500)
   reason?: string;
+
+  /** A declined task: the site refused the run's plan, and why (libs/protocol consent.ts). */
+  @IsOptional()
+  @IsIn(CONSENT_REFUSAL_CODES)
+  refusalCode?: ConsentRefusalCode;
 }
 
 /**
