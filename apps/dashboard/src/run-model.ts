@@ -144,6 +144,9 @@ export function rocFromHistogram(h: Histogram): { fpr: number[]; tpr: number[] }
 /** The sites' histograms summed bin by bin: the pooled ROC (all bins must agree). */
 export function pooledHistogram(histograms: Histogram[]): Histogram | null {
   if (!histograms.length || histograms.some((h) => h.bins !== histograms[0].bins)) return null;
+  // k-anonymous bins are merged per site: summing them bin by bin needs the same edges everywhere.
+  const edges = (h: Histogram) => (h.edges ?? []).join(',');
+  if (histograms.some((h) => edges(h) !== edges(histograms[0]))) return null;
   const bins = histograms[0].bins;
   const sum = (pick: (h: Histogram) => number[]) =>
     Array.from({ length: bins }, (_v, i) => histograms.reduce((s, h) => s + pick(h)[i], 0));

@@ -8,6 +8,8 @@ import type {
   UpdateRecord,
 } from '../../coordinator/src/persistence/records';
 import type { SiteView } from '../../coordinator/src/sites/dto';
+import type { PrivacyView } from '../../coordinator/src/runs/privacy-view';
+import type { PlanRefusal } from '../../coordinator/src/runs/runs.service';
 
 /**
  * The API's shapes as the dashboard reads them: the coordinator's own record types (type-only
@@ -51,6 +53,8 @@ export type MetricLive = MetricRecord;
 
 export interface Histogram {
   bins: number;
+  /** A private evaluation's merged (k-anonymous) bins: bins + 1 edges from 0 to 1. */
+  edges?: number[];
   positive: number[];
   negative: number[];
 }
@@ -86,6 +90,10 @@ export interface RunResults {
       matrix: Record<string, Record<string, SiteScore>>;
     } | null;
   };
+  /** The plan's privacy and the ε spent (coordinator runs/privacy-view.ts); null without a privacy section. */
+  privacy?: PrivacyView | null;
+  /** Sites that refused the run's plan (consent). */
+  planRefusals?: PlanRefusal[];
 }
 
 export type SiteInfo = SiteView;

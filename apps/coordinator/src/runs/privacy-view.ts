@@ -37,6 +37,10 @@ export interface PrivacyView {
 
 const STAGE_ORDER: Record<string, number> = { ssl: 0, finetune: 1 };
 
+/** The engine records a fold's round metrics under `train/` (engine.ts, aggregation-finished). */
+const recorded = (name: string): string => `train/${name}`;
+const DP_RECORDED = new Map(Object.values(DP_METRICS).map((name) => [recorded(name), name]));
+
 export function privacyView(plan: RunPlanDto, metrics: readonly MetricRecord[]): PrivacyView | null {
   const privacy = plan.privacy;
   if (!privacy) return null;
@@ -44,10 +48,11 @@ export function privacyView(plan: RunPlanDto, metrics: readonly MetricRecord[]):
   const byRound = new Map<string, { stage: string; round: number; values: Record<string, number> }>();
   for (const m of metrics) {
     if (m.siteId !== undefined || m.stage === undefined || m.round === undefined) continue;
-    if (!Object.values(DP_METRICS).includes(m.name as (typeof DP_METRICS)[keyof typeof DP_METRICS])) continue;
+    const name = DP_RECORDED.get(m.name);
+    if (name === undefined) continue;
     const key = `${m.stage}/${m.round}`;
     const row = byRound.get(key) ?? { stage: m.stage, round: m.round, values: {} };
-    row.values[m.name] = m.value;
+    row.values[name] = m.value;
     byRound.set(key, row);
   }
   const rounds: PrivacyRound[] = [...byRound.values()]
@@ -62,7 +67,7 @@ export function privacyView(plan: RunPlanDto, metrics: readonly MetricRecord[]):
     }));
   const last = rounds[rounds.length - 1];
   const noiseMultiplier = last
-    ? (metrics.find((m) => m.name === DP_METRICS.noiseMultiplier && m.siteId === undefined)?.value ?? null)
+    ? (metrics.find((m) => m.name === recorded(DP_METRICS.noiseMultiplier) && m.siteId === undefined)?.value ?? null)
     : (dp?.noiseMultiplier ?? null);
   const view: PrivacyView['dp'] = dp
     ? {

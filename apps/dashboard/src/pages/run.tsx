@@ -155,6 +155,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
           </span>
         </Card>
       </div>
+      <PrivacyPanel results={results} />
       <Timeline rows={rows} />
       <SiteAucTable final={final} />
       <div class="charts">
@@ -463,4 +464,88 @@ function finetuneLabel(round: number | null | undefined): string {
   return round === null || round === undefined
     ? 'fine-tune round unknown'
     : `from fine-tune round ${round + 1}`;
+}
+
+/**
+ * What bounded what left the sites (docs/PRIVACY.md): ε spent at δ by the RDP accountant, the
+ * noise, k of the released histograms, secure aggregation, and sites that refused the plan.
+ */
+function PrivacyPanel({ results }: { results: RunResults | null }) {
+  const privacy = results?.privacy ?? null;
+  const refusals = results?.planRefusals ?? [];
+  if (!privacy && refusals.length === 0) return null;
+  const dp = privacy?.dp ?? null;
+  const bound = results?.metrics.find((m) => m.name === 'eval/pooled_auc_max_binning_error' && !m.siteId);
+  return (
+    <section aria-label="privacy" data-testid="privacy">
+      <h2>Privacy</h2>
+      {privacy && (
+        <div class="cards">
+          <Card
+            label="Differential privacy (ε at δ)"
+            value={dp ? `ε ${dp.epsilon.toFixed(2)} at δ ${dp.delta}` : 'none'}
+            testId="privacy-epsilon"
+          >
+            {dp && (
+              <span class="small">
+                {dp.noise} noise, multiplier {dp.noiseMultiplier?.toFixed(3) ?? 'n/a'}
+                {dp.adaptiveClipping ? ', adaptive clipping' : ''} · {dp.rounds.length} round(s) accounted
+              </span>
+            )}
+          </Card>
+          <Card label="Evaluation histograms" value={`≥ ${privacy.minBinCount} patients per bin`}>
+            {bound && <span class="small">pooled AUC within ±{bound.value.toFixed(3)} of the exact one</span>}
+          </Card>
+          <Card label="Secure aggregation" value={privacy.secureAggregation ? 'on' : 'off'} />
+        </div>
+      )}
+      {dp && dp.rounds.length > 0 && (
+        <table class="small">
+          <thead>
+            <tr>
+              <th scope="col">round</th>
+              <th scope="col">ε this round</th>
+              <th scope="col">ε so far</th>
+              <th scope="col">clip</th>
+            </tr>
+          </thead>
+          <tbody>
+            {dp.rounds.map((r) => (
+              <tr key={`${r.stage}/${r.round}`}>
+                <td>
+                  {r.stage} {r.round}
+                </td>
+                <td class="num">{r.roundEpsilon.toFixed(3)}</td>
+                <td class="num">{r.epsilon.toFixed(3)}</td>
+                <td class="num">{r.clip.toPrecision(3)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {refusals.length > 0 && (
+        <table class="small" data-testid="plan-refusals">
+          <caption>Sites that refused this plan</caption>
+          <thead>
+            <tr>
+              <th scope="col">site</th>
+              <th scope="col">code</th>
+              <th scope="col">reason</th>
+              <th scope="col">when</th>
+            </tr>
+          </thead>
+          <tbody>
+            {refusals.map((r) => (
+              <tr key={`${r.siteId}/${r.at}`}>
+                <td>{r.siteId}</td>
+                <td>{r.code}</td>
+                <td>{r.reason ?? ''}</td>
+                <td>{time(r.at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
 }
