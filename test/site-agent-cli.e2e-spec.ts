@@ -112,7 +112,7 @@ describe('phcc-fed agent (against a fake coordinator)', () => {
     expect(stdout).toMatch(/agent stopped/);
     // The agent showed the plan it was asked to train before training it.
     expect(stdout).toMatch(/run plan received:/);
-    expect(stdout).toContain(`Plan "agent cli e2e"  sha256 ${planDigest(PLAN)}`);
+    expect(stdout).toContain(`Plan "agent cli e2e"  sha512 ${planDigest(PLAN)}`);
     const update = coordinator.received.find((r) => r.message.envelope.type === 'update')!;
     expect(update.message.envelope.signer).toBe('site-a');
     const names = decodeWeights(update.payload!).map((a) => a.name);

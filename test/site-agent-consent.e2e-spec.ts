@@ -81,7 +81,7 @@ describe('site consent and private evaluation (agent ↔ fake coordinator)', () 
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'plan-refused', code: 'PLAN_NOT_APPROVED' }),
     );
-    expect(shown[0]).toContain(`sha256 ${planDigest(p)}`);
+    expect(shown[0]).toContain(`sha512 ${planDigest(p)}`);
     expect(shown[0]).toContain('smallest released histogram bin: 5 patient(s)');
   });
 

@@ -17,10 +17,13 @@ export type ConsentRefusalCode = keyof typeof CONSENT_REFUSALS;
 export const CONSENT_REFUSAL_CODES = Object.keys(CONSENT_REFUSALS) as ConsentRefusalCode[];
 
 /**
- * A run plan's digest, what a site approves: SHA-256 (lowercase hex) of the plan's canonical JSON
- * (sorted keys, no whitespace). The coordinator shows it with the run; the agent computes it from
- * the plan signed into the task; equal plans have equal digests.
+ * A run plan's digest, what a site approves: SHA-512 (lowercase hex) of the plan's canonical JSON
+ * (sorted keys, no whitespace): exactly the run's `planDigest` the coordinator stores and shows
+ * (`GET /runs/{id}`, the dashboard), so an operator hands sites the digest they see. The agent
+ * computes it from the plan signed into the task; equal plans have equal digests.
  */
 export function planDigest(plan: object): string {
-  return createHash('sha256').update(canonicalJson(plan), 'utf8').digest('hex');
+  return createHash('sha512').update(canonicalJson(plan), 'utf8').digest('hex');
 }
+
+export const PLAN_DIGEST_PATTERN = /^[0-9a-f]{128}$/;

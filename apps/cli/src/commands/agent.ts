@@ -47,7 +47,7 @@ export function registerAgent(program: Command): void {
         '(weights only), evaluation aggregates (counts, AUC, score histograms), status and errors — never\n' +
         'images or per-patient values. Every message sent is logged to <state>/messages.jsonl.\n' +
         "The model shape must be the federation's: --tiny or --model-config FILE (JSON overrides).\n" +
-        'Consent: the agent shows every new run plan (its SHA-256, stages, epochs, what leaves the site,\n' +
+        'Consent: the agent shows every new run plan (its SHA-512 digest, stages, epochs, what leaves the site,\n' +
         'privacy settings) and trains only plans this site approved: --approve HASH, a file named by the\n' +
         'hash in --approvals DIR, or a yes at the prompt when run in a terminal. Other plans are refused\n' +
         'with a reason code the coordinator shows. Site limits (--require-secure-aggregation,\n' +
@@ -71,8 +71,8 @@ export function registerAgent(program: Command): void {
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
     .option('--max-task-mb <n>', 'largest global-weights payload accepted, in MiB', '1024')
     .option(
-      '--approve <sha256>',
-      'approve the run plan with this digest (repeatable; shown by the coordinator and by this agent)',
+      '--approve <sha512>',
+      'approve the run plan with this digest (repeatable; the run planDigest, shown by the coordinator and by this agent)',
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../../../libs/common/src';
@@ -11,6 +12,7 @@ import {
   validatePlan,
 } from './run-plan';
 import { PrivateStrategy } from '../../../../libs/federated/src/strategies/private';
+import { planDigest } from '../../../../libs/protocol/src/consent';
 import { canTransition, isTerminal } from './run-state';
 
 const planFile = (name: string) => readFileSync(join(packageRoot(), 'configs', 'plans', name), 'utf8');
@@ -133,19 +135,12 @@ describe('run plans', () => {
     expect(() => parsePlanText(bomb.join('\n'))).toThrow(PlanError);
     expect(problemsOf([1, 2])).toEqual(['must be an object (a YAML mapping)']);
   });
-});
 
-describe('run state machine', () => {
-  it('starts only a created run, stops any live one, and nothing leaves a terminal state', () => {
-    expect(canTransition('created', 'start')).toBe(true);
-    expect(canTransition('running', 'start')).toBe(false);
-    expect(canTransition('running', 'stop')).toBe(true);
-    expect(canTransition('created', 'stop')).toBe(true);
-    for (const state of ['completed', 'failed', 'stopped'] as const) {
-      expect(isTerminal(state)).toBe(true);
-      for (const action of ['start', 'stop', 'complete', 'fail'] as const) expect(canTransition(state, action)).toBe(false);
-    }
+  it('the digest a site approves is the run\'s stored planDigest (SHA-512 of the canonical plan)', () => {
+    const text = canonicalPlan(validatePlan(parsePlanText(planFile('private.yaml'))));
+    expect(planDigest(JSON.parse(text) as object)).toBe(createHash('sha512').update(text).digest('hex'));
   });
+
   it('privacy: the plan wraps its strategy in PrivateStrategy, k defaults to 5, z derives from targetEpsilon', () => {
     const plan = validatePlan(parsePlanText(planFile('private.yaml')));
     const strategy = strategyOf(plan);
@@ -167,5 +162,18 @@ describe('run state machine', () => {
     expect(problemsOf({ ...noCross, privacy: { secureAggregation: false, dp: { ...dp, noise: 'distributed' } } }).join()).toMatch(
       /distributed.*needs secureAggregation/,
     );
+  });
+});
+
+describe('run state machine', () => {
+  it('starts only a created run, stops any live one, and nothing leaves a terminal state', () => {
+    expect(canTransition('created', 'start')).toBe(true);
+    expect(canTransition('running', 'start')).toBe(false);
+    expect(canTransition('running', 'stop')).toBe(true);
+    expect(canTransition('created', 'stop')).toBe(true);
+    for (const state of ['completed', 'failed', 'stopped'] as const) {
+      expect(isTerminal(state)).toBe(true);
+      for (const action of ['start', 'stop', 'complete', 'fail'] as const) expect(canTransition(state, action)).toBe(false);
+    }
   });
 });

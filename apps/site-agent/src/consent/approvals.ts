@@ -15,7 +15,9 @@ export function loadApprovals(options: { approve?: readonly string[]; approvalsD
   for (const hash of options.approve ?? []) {
     const h = hash.trim().toLowerCase();
     if (!PLAN_DIGEST_PATTERN.test(h))
-      throw new InputError(`--approve ${hash}: a plan digest is 64 hex characters (SHA-256)`);
+      throw new InputError(
+        `--approve ${hash}: a plan digest is 128 hex characters (SHA-512, the run's planDigest)`,
+      );
     approved.add(h);
   }
   const dir = options.approvalsDir;
@@ -39,7 +41,7 @@ export function loadApprovals(options: { approve?: readonly string[]; approvalsD
     const first = readFileSync(path, 'utf8').split(/\r?\n/, 1)[0].trim().toLowerCase();
     if (!PLAN_DIGEST_PATTERN.test(first)) {
       throw new InputError(
-        `${path}: neither its name nor its first line is a plan digest (64 hex characters)`,
+        `${path}: neither its name nor its first line is a plan digest (128 hex characters)`,
       );
     }
     approved.add(first);

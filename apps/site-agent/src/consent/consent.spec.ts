@@ -39,7 +39,7 @@ describe('plan digest and summary', () => {
     const reordered = Object.fromEntries(Object.entries(a).reverse()) as ConsentPlan;
     expect(Object.keys(reordered)[0]).toBe('privacy');
     expect(planDigest(reordered)).toBe(planDigest(a));
-    expect(planDigest(a)).toMatch(/^[0-9a-f]{64}$/);
+    expect(planDigest(a)).toMatch(/^[0-9a-f]{128}$/);
     expect(planDigest(plan({ ...PRIVATE, threshold: 3 }))).not.toBe(planDigest(a));
   });
 
@@ -114,21 +114,21 @@ describe('approvals', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'approvals-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  const h1 = 'a'.repeat(64);
-  const h2 = 'b'.repeat(64);
+  const h1 = 'a'.repeat(128);
+  const h2 = 'b'.repeat(128);
 
   it('reads --approve flags and an approvals folder (file names or first lines)', () => {
     writeFileSync(join(dir, `${h1}.approved`), '');
     writeFileSync(join(dir, 'quick-demo.txt'), `${h2.toUpperCase()}\napproved by the DPO, 2026-12-01\n`);
     writeFileSync(join(dir, '.DS_Store'), 'x');
-    expect(loadApprovals({ approve: ['c'.repeat(64)], approvalsDir: dir })).toEqual(
-      new Set([h1, h2, 'c'.repeat(64)]),
+    expect(loadApprovals({ approve: ['c'.repeat(128)], approvalsDir: dir })).toEqual(
+      new Set([h1, h2, 'c'.repeat(128)]),
     );
   });
 
   it('refuses a malformed flag or approval file, naming it', () => {
     expect(() => loadApprovals({ approve: ['abc'] })).toThrow(
-      '--approve abc: a plan digest is 64 hex characters',
+      '--approve abc: a plan digest is 128 hex characters',
     );
     writeFileSync(join(dir, 'note.txt'), 'looks fine to me\n');
     expect(() => loadApprovals({ approvalsDir: dir })).toThrow(

@@ -19,7 +19,7 @@ describe('ConsentGate', () => {
     const asked: string[] = [];
     const gate = new ConsentGate({
       approvalsDir: dir,
-      ask: async (s, text) => (asked.push(text), s.digest.length === 64),
+      ask: async (s, text) => (asked.push(text), s.digest.length === 128),
     });
     expect(await gate.check(plan)).toMatchObject({ approved: true, digest: planDigest(plan) });
     expect(asked[0]).toContain('privacy loss for the run: ε = 3.00 at δ = 0.00001');
@@ -49,6 +49,6 @@ describe('ConsentGate', () => {
       approved: false,
       code: 'PLAN_MALFORMED',
     });
-    expect(() => new ConsentGate({ approve: ['abc'] })).toThrow(/64 hex/);
+    expect(() => new ConsentGate({ approve: ['abc'] })).toThrow(/128 hex/);
   });
 });

@@ -1,6 +1,6 @@
 import { RdpAccountant } from '../../../../libs/federated/src/privacy/dp/rdp-accountant';
 import { DEFAULT_MIN_BIN_COUNT } from '../../../../libs/metrics/src/private-histogram';
-import { planDigest as digestOfPlan } from '../../../../libs/protocol/src/consent';
+import { planDigest as digestOfPlan, PLAN_DIGEST_PATTERN } from '../../../../libs/protocol/src/consent';
 
 /**
  * The run plan as a site reviews it: the fields of the coordinator's validated plan that decide
@@ -41,7 +41,7 @@ export interface ConsentPlan {
 }
 
 /**
- * The plan's digest, what a site approves: SHA-256 (lowercase hex) of the plan's canonical JSON
+ * The plan's digest, what a site approves: SHA-512 (lowercase hex) of the plan's canonical JSON
  * (libs/protocol `canonicalJson`: sorted keys, no whitespace). The coordinator shows the same
  * value by computing it the same way.
  */
@@ -49,7 +49,7 @@ export function planDigest(plan: ConsentPlan): string {
   return digestOfPlan(plan);
 }
 
-export const PLAN_DIGEST_PATTERN = /^[0-9a-f]{64}$/;
+export { PLAN_DIGEST_PATTERN };
 
 /**
  * Histogram resolution the plan releases: without a privacy section k = 1 (every patient may sit

@@ -93,7 +93,7 @@ export function summarisePlan(plan: ConsentPlan): PlanSummary {
 /** The summary as text for a terminal or a log. */
 export function renderPlanSummary(s: PlanSummary): string {
   const lines = [
-    `Plan "${s.name}"  sha256 ${s.digest}`,
+    `Plan "${s.name}"  sha512 ${s.digest}`,
     `Strategy: ${s.strategy}`,
     ...s.stages.map(
       (t) =>
