@@ -12,6 +12,8 @@ export interface SiteProcessSpec {
   runId?: string;
   logLevel: string;
   backend?: string;
+  /** `--coordinator`: URLs instead of the kit's (an active coordinator and its standby). */
+  coordinatorUrls?: string[];
   /** Where the agent's stdout + stderr go (one file per site). */
   logFile: string;
 }
@@ -31,6 +33,7 @@ export class SiteProcess {
     args.push('agent', '--kit', spec.kitDir, '--cohort', spec.cohortDir, '--state', spec.stateDir);
     if (spec.tiny) args.push('--tiny');
     if (spec.runId) args.push('--run', spec.runId);
+    if (spec.coordinatorUrls?.length) args.push('--coordinator', spec.coordinatorUrls.join(','));
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.pipe(log, { end: false });
