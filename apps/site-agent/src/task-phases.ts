@@ -1,18 +1,19 @@
 import { ProtocolErrorInfo, TaskBody } from '../../../libs/protocol/src';
 
-/** The DCE phases this site's model takes (its config's phaseNames / phaseTimes). */
+/** The DCE phases this site's model takes (its config's phases, phaseNames, phaseTimes). */
 export interface SitePhases {
-  names: readonly string[];
+  count: number;
+  /** Absent when the site's model does not name its phases: then only the count is checked. */
+  names?: readonly string[];
   times?: readonly number[];
 }
 
 /** Nominal times closer than this are the same protocol (rounding in a config file). */
 const TIME_TOLERANCE_S = 1;
 
-const listed = (p: SitePhases) =>
-  `${p.names.length} phase${p.names.length === 1 ? '' : 's'} (${p.names
-    .map((n, i) => (p.times ? `${n} ${p.times[i]} s` : n))
-    .join(', ')})`;
+const listed = (count: number, names?: readonly string[], times?: readonly number[]) =>
+  `${count} phase${count === 1 ? '' : 's'}` +
+  (names ? ` (${names.map((n, i) => (times ? `${n} ${times[i]} s` : n)).join(', ')})` : '');
 
 /**
  * A task whose plan names the model's phases must match the phases this site's model and cohort
@@ -24,7 +25,8 @@ export function phaseMismatch(task: TaskBody, site: SitePhases | undefined): Pro
   const planned = task.config.phases;
   if (!planned || !site) return undefined;
   const sameNames =
-    planned.names.length === site.names.length && planned.names.every((n, i) => n === site.names[i]);
+    planned.names.length === site.count &&
+    (!site.names || planned.names.every((n, i) => n === site.names![i]));
   const sameTimes =
     !planned.times ||
     !site.times ||
@@ -33,7 +35,8 @@ export function phaseMismatch(task: TaskBody, site: SitePhases | undefined): Pro
   return {
     code: 'PHASE_MISMATCH',
     reason:
-      `the run's model takes ${listed(planned)}; this site's model and cohort were loaded for ${listed(site)}: ` +
-      `restart the agent with a --model-config whose phaseNames/phaseTimes are the plan's`,
+      `the run's model takes ${listed(planned.names.length, planned.names, planned.times)}; ` +
+      `this site's model and cohort were loaded for ${listed(site.count, site.names, site.times)}: ` +
+      `restart the agent with a --model-config whose phases/phaseNames/phaseTimes are the plan's`,
   };
 }

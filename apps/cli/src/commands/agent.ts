@@ -102,7 +102,7 @@ export function registerAgent(program: Command): void {
         kit,
         network,
         executors,
-        ...(config.phaseNames && { phases: { names: config.phaseNames, times: config.phaseTimes } }),
+        phases: { count: config.phases, names: config.phaseNames, times: config.phaseTimes },
         // Shown on the consortium's dashboard; patient counts only if the site chose to report them.
         facts: {
           version: packageVersion(),
