@@ -37,6 +37,7 @@ import { EvalResult, ExecutorSet, TrainResult } from './executor';
 import { LocalParamStore } from './local-params';
 import { executeTask, outgoingUpdate } from './site-work';
 import { FollowedInstruction, followInstruction } from './task-instruction';
+import { phaseMismatch, SitePhases } from './task-phases';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
 
@@ -67,6 +68,8 @@ export interface SiteAgentOptions {
   keepLocal?: RegExp | null;
   /** Largest global-weights payload accepted in a task; default 1 GiB. */
   maxTaskBytes?: number;
+  /** The DCE phases the site's model and cohort take; a task whose plan names others is declined. */
+  phases?: SitePhases;
   /** Accept tasks of this run only (any run when absent). */
   runId?: string;
   reconnect?: BackoffOptions;
@@ -341,8 +344,10 @@ export class SiteAgent {
     let problem: ProtocolErrorInfo | undefined;
     let global: NamedArray[] = [];
     const followed = followInstruction(task, this.keepLocal);
+    const phases = phaseMismatch(task, this.options.phases);
     if (!executor) problem = { code: 'WRONG_STAGE', reason: `this site cannot run ${task.stage} tasks` };
     else if (!followed.ok) problem = followed.error;
+    else if (phases) problem = phases;
     else if (task.deadline < Date.now())
       problem = { code: 'STALE_TIMESTAMP', reason: 'task deadline has passed' };
     else {

@@ -115,6 +115,7 @@ export function registerAgent(program: Command): void {
         coordinatorUrls,
         network,
         executors,
+        phases: { count: config.phases, names: config.phaseNames, times: config.phaseTimes },
         // Shown on the consortium's dashboard; patient counts only if the site chose to report them.
         facts: {
           version: packageVersion(),

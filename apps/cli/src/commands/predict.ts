@@ -64,12 +64,13 @@ export function registerPredict(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model } = await loadModel(modelDir);
       try {
-        const [probability] = await predict(model, [{ id, label: null, split: 'test', x: input.input }]);
+        const sample = { id, label: null, split: 'test', x: input.input, phaseTimes: input.meta.phaseTimes };
+        const [probability] = await predict(model, [sample]);
         const camFiles: string[] = [];
         if (opts.cam) {
           const dir = resolve(opts.cam);
           mkdirSync(dir, { recursive: true });
-          const cam = gradCam(model, input.input);
+          const cam = gradCam(model, input.input, input.meta.phaseTimes);
           camFiles.push(...writeOverlayPngs(dir, id, input.input, model.config, cam));
           const niftiPath = join(dir, `${id}_gradcam.nii.gz`);
           const px = input.meta.pixelSpacingMm;

@@ -19,6 +19,10 @@ export interface EnginePlan {
   sites?: 'all' | string[];
   initialModel?: string;
   seed: number;
+  /** The DCE phases the model takes, in acquisition order; carried to every task's config. */
+  phases?: string[];
+  /** The network config recorded with the run; its `phaseTimes` (nominal seconds) travel with `phases`. */
+  model?: Record<string, unknown>;
 }
 
 export interface EngineStagePlan {

@@ -78,6 +78,22 @@ describe('run schedule', () => {
     ]);
   });
 
+  it("carries the plan's phases (and the recorded model's nominal times) to every task", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const names = ['pre', 'arterial', 'portal_venous', 'delayed'];
+    const timed = { ...plan, phases: names, model: { phases: 4, phaseTimes: [0, 35, 70, 180] } };
+    for (const step of [
+      { stage: 'ssl', round: 0 },
+      { stage: 'finetune', round: 0 },
+      { stage: 'evaluate', round: 0 },
+    ] as const)
+      expect(taskConfig(timed, step, strategy, 1000).phases).toEqual({ names, times: [0, 35, 70, 180] });
+    // Times that do not fit the names stay home; a plan without phases sends none.
+    const untimed = { ...plan, phases: names, model: { phaseTimes: [0, 35] } };
+    expect(taskConfig(untimed, { stage: 'ssl', round: 0 }, strategy, 1000).phases).toEqual({ names });
+    expect(taskConfig(plan, { stage: 'ssl', round: 0 }, strategy, 1000)).not.toHaveProperty('phases');
+  });
+
   it("builds each task's config from its stage and the strategy", () => {
     const strategy = createStrategy({ name: 'fedprox', mu: 0.05 });
     expect(taskConfig(plan, { stage: 'ssl', round: 1 }, strategy, 1000)).toEqual({

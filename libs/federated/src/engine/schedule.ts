@@ -144,6 +144,8 @@ export function taskConfig(
     updateKind: strategy.updateKind,
     maxUpdateBytes,
   };
+  // Every task that runs the model, token centring included, says which phases it takes.
+  if (plan.phases) config.phases = taskPhases(plan.phases, plan.model?.phaseTimes);
   if (isTokenCentring(step)) {
     // float32 whatever the plan's encoding: the centre is set, not nudged, so a quantisation error
     // would stay in the model for the whole stage; the one extra upload of the model is cheap.
@@ -162,6 +164,15 @@ export function taskConfig(
     Object.assign(config, trainingFields(plan.stages.finetune, step.round));
   }
   return config;
+}
+
+/** The plan's phase names, with the model's nominal times when it records one per phase. */
+function taskPhases(names: readonly string[], times: unknown): { names: string[]; times?: number[] } {
+  const timed =
+    Array.isArray(times) &&
+    times.length === names.length &&
+    times.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0);
+  return { names: [...names], ...(timed ? { times: [...(times as number[])] } : {}) };
 }
 
 /**
