@@ -53,7 +53,11 @@ export function registerCompare(program: Command): void {
     .option('--external <dir...>', 'cohorts only evaluated on (every labelled patient)')
     .option('--arms <list>', 'arms to train: central,federated,local', 'central,federated,local')
     .option('--ssl <mode>', 'both | on | off: with SSL pre-training, without, or both', 'both')
-    .option('--strategy <list>', 'federated strategies, one arm each: fedavg,fedprox', 'fedavg')
+    .option(
+      '--strategy <list>',
+      "federated strategies, one arm each: fedavg,fedprox,fedbn (FedBN is evaluated with each site's own normalisation layers)",
+      'fedavg',
+    )
     .option('--seeds <n>', 'replicates (seeds --seed, --seed+1, …); figures are means ± SD', '1')
     .option('--seed <n>', 'first seed', '1')
     .option(
