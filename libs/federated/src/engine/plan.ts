@@ -14,7 +14,8 @@ export interface EnginePlan {
   roundDeadlineSeconds: number;
   maxRetries?: number;
   encoding: WeightEncoding;
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  /** `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation). */
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; threshold?: number };
   /** 'all' (or absent): every linked site; else only these. */
   sites?: 'all' | string[];
   initialModel?: string;
