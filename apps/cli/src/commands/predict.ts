@@ -47,7 +47,8 @@ export function registerPredict(program: Command): void {
       if (!/^[A-Za-z0-9._-]+$/.test(id)) {
         throw new InputError(`--id "${id}": use letters, digits, '.', '_' or '-' (it names output files)`);
       }
-      const pre = modelPreprocessing(readModelMetadata(modelDir), modelDir);
+      const saved = readModelMetadata(modelDir);
+      const pre = modelPreprocessing(saved, modelDir);
       const site = storedNormalisation(pre, modelDir, opts.site);
       const row: ManifestRow = {
         row: 0,
@@ -58,7 +59,11 @@ export function registerPredict(program: Command): void {
         split: 'test',
         phaseTimes: opts.phaseTimes === undefined ? null : parsePhaseTimes(opts.phaseTimes),
       };
-      const patient = await loadPatient(row, process.cwd(), { phases: pre.phases });
+      // The phases nearest the model's nominal times, as train chose them.
+      const patient = await loadPatient(row, process.cwd(), {
+        phases: pre.phases,
+        nominalPhaseTimes: saved.config.phaseTimes,
+      });
       const input = preprocessPatient(patient, site.normalisation, cropOptions(pre));
 
       await initBackend({ backend: globalOptions(cmd).backend, log });

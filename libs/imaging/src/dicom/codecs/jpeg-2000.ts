@@ -1,5 +1,5 @@
 /** JPEG 2000 (lossless and lossy) through OpenJPEG, built for JavaScript by Cornerstone. */
-import openjpeg from '@cornerstonejs/codec-openjpeg';
+import openjpeg from '@cornerstonejs/codec-openjpeg/decodewasmjs';
 import { FrameCodec } from './codec';
 import { emscriptenDecoder } from './emscripten';
 

@@ -1,5 +1,5 @@
 /** 8-bit lossy JPEG (baseline, process 1) through libjpeg-turbo, built for JavaScript by Cornerstone. */
-import libjpegTurbo from '@cornerstonejs/codec-libjpeg-turbo-8bit';
+import libjpegTurbo from '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs';
 import { FrameCodec } from './codec';
 import { emscriptenDecoder } from './emscripten';
 

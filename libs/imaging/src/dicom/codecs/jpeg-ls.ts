@@ -1,5 +1,5 @@
 /** JPEG-LS (lossless and near-lossless) through CharLS, built for JavaScript by Cornerstone. */
-import charls from '@cornerstonejs/codec-charls';
+import charls from '@cornerstonejs/codec-charls/decodewasmjs';
 import { FrameCodec } from './codec';
 import { emscriptenDecoder } from './emscripten';
 
