@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { StandbyServer, STANDBY_READINESS } from './standby-server';
+import { ACTIVE_METRIC, StandbyServer, STANDBY_READINESS } from './standby-server';
 
 const get = (url: string, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
@@ -25,6 +25,12 @@ describe('StandbyServer', () => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body)).toEqual(STANDBY_READINESS);
     expect(ready.headers['retry-after']).toBe('2');
+  });
+
+  it('is scraped by Prometheus as a standby (phcc_coordinator_active 0)', async () => {
+    const metrics = await get(`${server.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain(`\n${ACTIVE_METRIC.name} 0\n`);
   });
 
   it('refuses the API and the sites gateway (polling and WebSocket upgrade) with 503', async () => {
