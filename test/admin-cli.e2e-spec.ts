@@ -166,10 +166,82 @@ describe('phcc-fed keys init + admin (real processes)', () => {
       runId: string;
     }[];
     expect(models).toEqual([expect.objectContaining({ kind: 'initial', runId, digest: initial })]);
+    // `admin models export` is `models export` on admin's URL and token (the export itself:
+    // models-export.e2e-spec.ts); a stopped run without an aggregate has nothing to export.
+    const exported = await admin(['models', 'export', '--run', runId, '--out', join(dir, 'exported')]);
+    expect(exported).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(`run ${runId} has no aggregated model yet (state stopped)`),
+    });
 
     const audit = await admin(['audit', 'tail', '-n', '50']);
     expect(audit.stdout).toMatch(/sites\.enrol hospital-b ok/);
     expect(audit.stdout).toMatch(new RegExp(`runs\\.stop ${runId} ok`));
+  });
+
+  it('issues, rotates and revokes tokens into 0600 files, never printing them', async () => {
+    const as = (token: string, args: string[]) =>
+      cli(['admin', ...args], { PHCC_ADMIN_TOKEN: token, PHCC_COORDINATOR_URL: coordinator.url });
+    const first = join(dir, 'observer.token');
+    const issued = await admin([
+      'tokens',
+      'issue',
+      '--role',
+      'observer',
+      '--label',
+      'tumour board',
+      '--out',
+      first,
+      '--json',
+    ]);
+    expect(issued).toMatchObject({ code: 0, stderr: '' });
+    const record = JSON.parse(issued.stdout) as { id: string; role: string; fingerprint: string };
+    expect(record).toMatchObject({ role: 'observer', file: first });
+    const observer = readFileSync(first, 'utf8').trim();
+    expect(statSync(first).mode & 0o777).toBe(0o600);
+    expect(issued.stdout).not.toContain(observer);
+
+    // Read-only: listings yes, token management no.
+    expect(await as(observer, ['sites', 'list', '--json'])).toMatchObject({ code: 0 });
+    expect(await as(observer, ['tokens', 'list'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/HTTP 403/),
+    });
+    // An existing file is never overwritten, and then no token is issued at all.
+    const count = async () =>
+      (JSON.parse((await admin(['tokens', 'list', '--json'])).stdout) as unknown[]).length;
+    const before = await count();
+    expect(await admin(['tokens', 'issue', '--role', 'admin', '--label', 'x', '--out', first])).toMatchObject(
+      {
+        code: 2,
+        stderr: expect.stringMatching(/already exists/),
+      },
+    );
+    expect(await count()).toBe(before);
+
+    const second = join(dir, 'observer-rotated.token');
+    const rotated = await admin(['tokens', 'rotate', record.id, '--out', second]);
+    expect(rotated.stdout).toMatch(new RegExp(`token ${record.id} \\(observer, tumour board\\) rotated`));
+    const renewed = readFileSync(second, 'utf8').trim();
+    expect(renewed).not.toBe(observer);
+    expect(await as(observer, ['sites', 'list'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/HTTP 401/),
+    });
+    expect(await as(renewed, ['sites', 'list'])).toMatchObject({ code: 0 });
+
+    const list = (await admin(['tokens', 'list', '--json'])).stdout;
+    expect(list).not.toContain(renewed);
+    expect(JSON.parse(list)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: record.id, role: 'observer' })]),
+    );
+    expect((await admin(['tokens', 'revoke', record.id])).stdout).toMatch(
+      `token ${record.id} (observer, tumour board) revoked`,
+    );
+    expect(await as(renewed, ['sites', 'list'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/HTTP 401/),
+    });
   });
 
   it('takes the token from a file or the environment, never an argument, and says when it is missing', async () => {

@@ -120,6 +120,8 @@ describe('coordinator metrics and probes', () => {
     expect(text).toContain('phcc_transfer_bytes_total{direction="out"} 4096');
     expect(text).toContain('phcc_connected_sites 0');
     expect(text).toContain('phcc_store_up 1');
+    // Not a standby (deploy/README.md §8): this coordinator serves.
+    expect(text).toContain('phcc_coordinator_active 1');
     expect(text).toMatch(/phcc_process_resident_memory_bytes \d+/);
   });
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, silentLog } from '../libs/common/src';
+import { silentLog } from '../libs/common/src';
 import { generateCohort } from '../libs/imaging/src';
 import { planDigest, provision } from '../libs/protocol/src';
 import { AdminClient } from '../apps/cli/src/demo/admin-client';
@@ -9,6 +9,7 @@ import { demoPlan } from '../apps/cli/src/demo/run-demo';
 import { SiteProcess, SiteProcessSpec } from '../apps/cli/src/demo/site-processes';
 import { adminApi } from './support/admin-api';
 import { CoordinatorProcess, CoordinatorProcessSpec, freePort, waitFor } from './support/coordinator-process';
+import { completedLedger, RunDetail, tinyInitialWeights } from './support/run-ledger';
 
 /**
  * Issue #7's resilience checks with nothing simulated: `phcc-fed coordinator` and three
@@ -36,20 +37,6 @@ const PLAN = { sslRounds: 2, finetuneRounds: 3 };
 /** `phcc-fed demo --quick`'s cohort (seed 1, 0.3 scale, 100 patients a site): fewer stay at chance. */
 const PATIENTS_PER_SITE = 100;
 
-interface RoundView {
-  stage: string;
-  round: number;
-  state: string;
-  startedAt: string;
-  endedAt?: string;
-  reason?: string;
-}
-interface RunDetail {
-  id: string;
-  state: string;
-  reason?: string;
-  rounds: RoundView[];
-}
 interface SiteView {
   id: string;
   connected: boolean;
@@ -136,16 +123,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
       logFile: join(dir, 'coordinator.log'),
     };
     await startCoordinator();
-    // Made by dist/ (the code the agents run), so its shapes are the agents' even while src/ moves on.
-    const { initialWeights } = (await import(
-      join(packageRoot(), 'dist', 'apps', 'cli', 'src', 'demo', 'initial-model.js')
-    )) as typeof import('../apps/cli/src/demo/initial-model');
-    const { TINY_MODEL } = (await import(
-      join(packageRoot(), 'dist', 'libs', 'model', 'src', 'network', 'config.js')
-    )) as typeof import('../libs/model/src/network/config');
-    const initialModel = await admin().uploadModel(
-      await initialWeights(TINY_MODEL, SEED, { log: silentLog }),
-    );
+    const initialModel = await admin().uploadModel(await tinyInitialWeights(SEED));
     const plan = demoPlan({ ...PLAN, seed: SEED, sites: SITES.length }, initialModel);
     const created = await admin().createRun({
       ...plan,
@@ -260,12 +238,7 @@ describe('federation resilience: real coordinator + 3 agent processes', () => {
     expect(done.state).toBe('completed');
     const resumed = round(done, interrupted.stage, interrupted.round)!;
     expect(resumed).toMatchObject({ state: 'done', reason: 'resumed after a coordinator restart' });
-    expect(done.rounds.map((r) => `${r.stage}/${r.round}/${r.state}`)).toEqual([
-      ...Array.from({ length: PLAN.sslRounds }, (_, i) => `ssl/${i}/done`),
-      'finetune/10000/done', // the token-centring round opens the fine-tune stage
-      ...Array.from({ length: PLAN.finetuneRounds }, (_, i) => `finetune/${i}/done`),
-      'evaluate/0/done',
-    ]);
+    expect(done.rounds.map((r) => `${r.stage}/${r.round}/${r.state}`)).toEqual(completedLedger(PLAN));
     // Nobody restarted the agents: each reconnected on its own (backoff) and is linked again.
     await waitFor(
       'every agent to be connected again',

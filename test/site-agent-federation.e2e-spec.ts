@@ -40,6 +40,8 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
       executors: { ssl, evaluate },
       stateDir,
       keepLocal: /\/ln\//,
+      // The phases this site's model was loaded for: tasks that name others are declined.
+      phases: { count: 4, names: ['pre', 'arterial', 'portal_venous', 'delayed'], times: [0, 35, 70, 180] },
       reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
       ackTimeoutMs: 3_000,
       transfer: { chunkBytes: 16 },
@@ -137,6 +139,22 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
     const ack = coordinator.messagesOf('task-ack').find((m) => m.body.taskId === 'ft-1')!;
     expect(ack.body).toMatchObject({ accepted: false, stage: 'finetune' });
     expect(ack.body.reason).toMatch(/^WRONG_STAGE/);
+  });
+
+  it('declines a task whose plan names other phases with PHASE_MISMATCH, before training', async () => {
+    const trainedBefore = ssl.calls.length;
+    const six = ['pre', 'early_arterial', 'late_arterial', 'portal_venous', 'transitional', 'hepatobiliary'];
+    await expect(
+      coordinator.sendTask('ssl', tinyGlobal(), { taskId: 'ph-1', config: { phases: { names: six } } }),
+    ).rejects.toBeInstanceOf(ProtocolError);
+    await until(
+      () => coordinator.messagesOf('task-ack').some((m) => m.body.taskId === 'ph-1'),
+      'the declining task-ack',
+    );
+    const ack = coordinator.messagesOf('task-ack').find((m) => m.body.taskId === 'ph-1')!;
+    expect(ack.body).toMatchObject({ accepted: false, stage: 'ssl' });
+    expect(ack.body.reason).toMatch(/^PHASE_MISMATCH.*run's model takes 6 phases .*loaded for 4 phases/);
+    expect(ssl.calls.length).toBe(trainedBefore);
   });
 
   it('privacy guard: no non-protocol event, no oversized or foreign-layout payload leaves', async () => {

@@ -14,6 +14,11 @@ export interface CoordinatorProcessSpec {
   /** stdout + stderr of every start of this coordinator, appended. */
   logFile: string;
   logLevel?: string;
+  /**
+   * 'standby': another coordinator holds this PostgreSQL database's active lock, so start() resolves
+   * once this one reports that it stands by; `active` resolves when it takes over. Default 'active'.
+   */
+  startsAs?: 'active' | 'standby';
 }
 
 /**
@@ -24,6 +29,9 @@ export interface CoordinatorProcessSpec {
 export class CoordinatorProcess {
   readonly exited: Promise<number | null>;
   readonly url: string;
+  /** Resolves when the coordinator listens as the active one (at once for a plain start). */
+  readonly active: Promise<void>;
+  private becomeActive!: () => void;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -31,6 +39,7 @@ export class CoordinatorProcess {
     readonly spec: CoordinatorProcessSpec,
   ) {
     this.url = `http://127.0.0.1:${spec.port}`;
+    this.active = new Promise((resolve) => (this.becomeActive = resolve));
     this.exited = new Promise((resolve) => {
       child.once('exit', (code) => {
         log.end();
@@ -54,6 +63,7 @@ export class CoordinatorProcess {
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     const coordinator = new CoordinatorProcess(child, log, spec);
+    const startedLine = spec.startsAs === 'standby' ? /^standby on / : /^coordinator listening on /;
     return new Promise((resolve, reject) => {
       let stdout = '';
       const timer = setTimeout(() => {
@@ -62,7 +72,8 @@ export class CoordinatorProcess {
       }, timeoutMs);
       child.stdout?.on('data', (chunk: Buffer) => {
         stdout += chunk.toString('utf8');
-        if (stdout.includes('coordinator listening on ')) {
+        if (/^coordinator listening on /m.test(stdout)) coordinator.becomeActive();
+        if (new RegExp(startedLine.source, 'm').test(stdout)) {
           clearTimeout(timer);
           resolve(coordinator);
         }

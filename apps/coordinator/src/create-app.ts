@@ -20,6 +20,9 @@ import { NestLogAdapter } from './logging/nest-log-adapter';
 import { throttledLog } from './logging/throttled-log';
 import { SiteRecord } from './persistence/records';
 import { SitesService } from './sites/sites.service';
+import { ActiveLock } from './failover/active-lock';
+import { StandbyServer } from './failover/standby-server';
+import { isPostgresUrl } from './persistence/db-url';
 
 export interface CoordinatorOptions {
   dbFile: string;
@@ -40,6 +43,19 @@ export interface CoordinatorOptions {
    * listens and before the token's hash is stored, so a start that fails earlier stores nothing.
    */
   showGeneratedToken?: (token: string) => void;
+  /**
+   * PostgreSQL only: called when another coordinator is active on the database and this one starts
+   * to wait as its standby (serving /health/ready as 503 at `url` meanwhile).
+   */
+  onStandby?: (url: string) => void;
+  /**
+   * PostgreSQL only: called if this coordinator loses the active lock while running. It must stop
+   * at once without writing anything more (the CLI exits): a standby is about to take over.
+   * Default: log and close.
+   */
+  onActiveLost?: (err: Error) => void;
+  /** Aborting while this coordinator waits as a standby gives up waiting (startCoordinator rejects). */
+  signal?: AbortSignal;
 }
 
 export interface RunningCoordinator {
@@ -83,6 +99,26 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   // Repeated lines (bad handshakes, site events) are counted instead of written one by one.
   const log = throttledLog(options.log);
   const httpsOptions = options.tls && readTls(options.tls);
+  // Two coordinators on one PostgreSQL database: the holder of the lock is active, the other waits
+  // here before it opens anything (docs: deploy/README.md, "Failover").
+  const lock = isPostgresUrl(config.dbFile)
+    ? await waitToBeActive(config, httpsOptions, log, options)
+    : undefined;
+  try {
+    return await startActive(config, httpsOptions, log, options, lock);
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
+}
+
+async function startActive(
+  config: CoordinatorConfig,
+  httpsOptions: { cert: string; key: string } | undefined,
+  log: Log,
+  options: CoordinatorOptions,
+  lock: ActiveLock | undefined,
+): Promise<RunningCoordinator> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, log), {
     logger: new NestLogAdapter(log),
     abortOnError: false,
@@ -123,6 +159,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${httpsOptions ? 'https' : 'http'}://${host}:${address.port}`;
+  void lock?.lost.then((err) => {
+    if (options.onActiveLost) return options.onActiveLost(err);
+    log.error({ err: err.message }, 'lost the active lock: closing');
+    void app.close();
+  });
   return {
     app,
     url,
@@ -131,8 +172,51 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     sites: await app.get(SitesService).list(),
     generatedAdminToken,
     adminTokenSource: auth.tokenSource,
-    close: () => app.close(),
+    close: async () => {
+      try {
+        await app.close();
+      } finally {
+        await lock?.release();
+      }
+    },
   };
+}
+
+/**
+ * Takes the database's active lock, holding the port as a standby (StandbyServer) for as long as
+ * another coordinator has it.
+ */
+async function waitToBeActive(
+  config: CoordinatorConfig,
+  tls: { cert: string; key: string } | undefined,
+  log: Log,
+  options: CoordinatorOptions,
+): Promise<ActiveLock> {
+  const giveUp = new AbortController();
+  options.signal?.addEventListener('abort', () => giveUp.abort(), { once: true });
+  let standby: Promise<StandbyServer | undefined> = Promise.resolve(undefined);
+  let standbyError: Error | undefined;
+  const onWaiting = () => {
+    standby = StandbyServer.listen(config.host, config.port, tls).then(
+      (server) => {
+        options.onStandby?.(server.url);
+        return server;
+      },
+      (err: Error) => {
+        standbyError = err;
+        giveUp.abort();
+        return undefined;
+      },
+    );
+  };
+  try {
+    return await ActiveLock.acquire(config.dbFile, { log, onWaiting, signal: giveUp.signal });
+  } catch (err) {
+    if (standbyError) throw standbyError;
+    throw err;
+  } finally {
+    await (await standby)?.close();
+  }
 }
 
 /** The certificate and key, read once at start; a wrong path or a non-PEM file is one clear line. */

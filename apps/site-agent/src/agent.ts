@@ -32,10 +32,12 @@ import {
   PROTOCOL_MINOR_VERSION,
 } from '../../../libs/protocol/src';
 import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
+import { CoordinatorRotation } from './coordinator-urls';
 import { ExecutorSet, TrainResult } from './executor';
 import { LocalParamStore } from './local-params';
 import { executeTask, outgoingUpdate, ReleasedEvaluation, releasedEvaluation } from './site-work';
 import { FollowedInstruction, followInstruction } from './task-instruction';
+import { phaseMismatch, SitePhases } from './task-phases';
 import { MessageLog } from './message-log';
 import { OutgoingChannel, PrivacyGuardError } from './privacy-guard';
 import type { ConsentGate } from './consent/gate';
@@ -48,6 +50,11 @@ export interface SiteAgentOptions {
   kit: LoadedSiteKit;
   /** What the agent reports about itself when it connects (version, backend, opt-in cohort counts). */
   facts?: AgentFacts;
+  /**
+   * The coordinators to connect to, tried in turn when one fails (an active one and its standby:
+   * deploy/README.md, "Failover"); default the kit's URL alone.
+   */
+  coordinatorUrls?: readonly string[];
   /** Proxy (HTTPS_PROXY/NO_PROXY), private CA and transports (connection-options.ts); absent: WebSocket, direct. */
   network?: NetworkOptions;
   executors: ExecutorSet;
@@ -63,6 +70,8 @@ export interface SiteAgentOptions {
   keepLocal?: RegExp | null;
   /** Largest global-weights payload accepted in a task; default 1 GiB. */
   maxTaskBytes?: number;
+  /** The DCE phases the site's model and cohort take; a task whose plan names others is declined. */
+  phases?: SitePhases;
   /** Accept tasks of this run only (any run when absent). */
   runId?: string;
   reconnect?: BackoffOptions;
@@ -85,7 +94,7 @@ export interface SiteAgentOptions {
 
 /** What the agent tells its host (the CLI prints these as progress). */
 export type AgentEvent =
-  | { type: 'connected' }
+  | { type: 'connected'; url: string }
   | { type: 'welcomed' }
   | { type: 'disconnected'; reason: string }
   | { type: 'connect-refused'; code: string; reason: string; retryInMs?: number }
@@ -107,6 +116,7 @@ export class SiteAgent {
   readonly messageLog: MessageLog;
   readonly channel: OutgoingChannel;
   private readonly socket: Socket;
+  private readonly coordinators: CoordinatorRotation;
   private readonly log: Log;
   private readonly nonces: NonceCache;
   private readonly taskVerifier: EnvelopeVerifier;
@@ -158,10 +168,15 @@ export class SiteAgent {
     });
     this.done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
     const backoff = resolveBackoff(options.reconnect);
-    this.socket = io(kit.coordinatorUrl.replace(/\/+$/, '') + kit.namespace, {
+    this.coordinators = new CoordinatorRotation(
+      options.coordinatorUrls?.length ? options.coordinatorUrls : [kit.coordinatorUrl.replace(/\/+$/, '')],
+      kit.namespace,
+      options.network,
+    );
+    this.socket = io(this.coordinators.address, {
       autoConnect: false,
       transports: ['websocket'],
-      ...(options.network && connectionOptions(kit.coordinatorUrl, options.network).options),
+      ...(options.network && connectionOptions(this.coordinators.current, options.network).options),
       // The protocol minor version this agent reads, so a newer coordinator sends only what it knows.
       query: agentQuery(PROTOCOL_MINOR_VERSION, options.facts ?? {}),
       reconnection: true,
@@ -236,8 +251,8 @@ export class SiteAgent {
         maxPayloadBytes: this.maxTaskBytes,
         log: this.log,
       });
-      this.emit({ type: 'connected' });
-      this.log.info({ url: this.options.kit.coordinatorUrl }, 'connected; waiting for the welcome');
+      this.emit({ type: 'connected', url: this.coordinators.current });
+      this.log.info({ url: this.coordinators.current }, 'connected; waiting for the welcome');
     });
     socket.on('disconnect', (reason) => {
       this.welcomed = false;
@@ -254,6 +269,9 @@ export class SiteAgent {
     socket.on('connect_error', (err: Error & { data?: { code?: string; reason?: string } }) => {
       const code = err.data?.code ?? 'CONNECT_FAILED';
       const reason = err.data?.reason ?? err.message;
+      // The next attempt (socket.io's or ours below) goes to the next coordinator, if there are several.
+      const next = this.coordinators.advance(socket.io);
+      if (next) this.log.info({ failed: code, next }, 'trying the next coordinator');
       if (FATAL_REFUSALS.has(code)) {
         this.emit({ type: 'connect-refused', code, reason });
         this.fatal(new Error(`coordinator refused this site: ${code}: ${reason}`));
@@ -336,8 +354,10 @@ export class SiteAgent {
     let problem: ProtocolErrorInfo | undefined;
     let global: NamedArray[] = [];
     const followed = followInstruction(task, this.keepLocal);
+    const phases = phaseMismatch(task, this.options.phases);
     if (!executor) problem = { code: 'WRONG_STAGE', reason: `this site cannot run ${task.stage} tasks` };
     else if (!followed.ok) problem = followed.error;
+    else if (phases) problem = phases;
     else if (task.deadline < Date.now())
       problem = { code: 'STALE_TIMESTAMP', reason: 'task deadline has passed' };
     else {

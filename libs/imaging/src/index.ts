@@ -9,6 +9,7 @@ export * from './cohort/manifest';
 export * from './cohort/report';
 export * from './cohort/load-patient';
 export * from './cohort/load-cohort';
+export * from './cohort/phase-timing';
 export * from './preprocess/geometry';
 export * from './preprocess/resample';
 export * from './preprocess/histogram';

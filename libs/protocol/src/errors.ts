@@ -25,6 +25,7 @@ export const PROTOCOL_ERROR_CODES = [
   'TRANSFER_BUSY',
   'UNEXPECTED_MESSAGE',
   'RATE_LIMITED',
+  'PHASE_MISMATCH',
   'INTERNAL',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { InputError, PhccError } from '../../../../libs/common/src';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InputError, PhccError, PRIVATE_FILE_MODE } from '../../../../libs/common/src';
 import type { RunState } from '../../../coordinator/src/persistence/records';
 import { isTerminal } from '../../../coordinator/src/runs/run-state';
-import type { AdminClient, RunView } from '../demo/admin-client';
+import type { AdminClient, IssuedTokenView, RunView } from '../demo/admin-client';
+import { EXPORT_DESCRIPTION, exportModel, ModelExportRequest, withExportOptions } from './models';
 
 interface ConnectionOptions {
   coordinator?: string;
@@ -207,6 +209,19 @@ export function registerAdmin(program: Command): void {
       }
     });
 
+  withExportOptions(
+    models
+      .command('export')
+      .description(
+        `${EXPORT_DESCRIPTION}\n(The same as "phcc-fed models export", with admin's --coordinator and token.)`,
+      ),
+  ).action(async (opts: Omit<ModelExportRequest, 'baseUrl' | 'token'>, cmd: Command) => {
+    const { url, token } = connection(cmd);
+    await exportModel({ ...opts, baseUrl: url, token }, cmd);
+  });
+
+  registerTokens(admin);
+
   const audit = admin.command('audit').description('the append-only audit log');
   audit
     .command('tail')
@@ -236,8 +251,89 @@ export function registerAdmin(program: Command): void {
     );
 }
 
-/** The client for the URL and token of `admin`'s options (inherited by every subcommand). */
-async function client(cmd: Command): Promise<AdminClient> {
+/**
+ * `admin tokens`: the coordinator's access tokens (admin and read-only observer). A new or rotated
+ * token is written to a new 0600 file (--out), never printed, so it stays out of terminals, logs
+ * and shell history; hand it over as a file.
+ */
+function registerTokens(admin: Command): void {
+  const tokens = admin.command('tokens').description('access tokens: admin and read-only observer');
+  tokens
+    .command('list')
+    .description('issued tokens: id, role, label, fingerprint, times (never a token or its hash)')
+    .option('--json', 'one JSON document instead of the table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await (await client(cmd)).listTokens();
+      if (opts.json) return out(JSON.stringify(list));
+      out(
+        `${'id'.padEnd(14)} ${'role'.padEnd(9)} ${'fingerprint'.padEnd(11)} ${'rotated/created'.padEnd(25)} label`,
+      );
+      for (const t of list) {
+        out(
+          `${t.id.padEnd(14)} ${t.role.padEnd(9)} ${t.fingerprint.padEnd(11)} ${(t.rotatedAt ?? t.createdAt).padEnd(25)} ${t.label}`,
+        );
+      }
+    });
+  tokens
+    .command('issue')
+    .description('a new token; written to --out (created 0600), never printed')
+    .addOption(
+      new Option('--role <role>', 'admin or observer (read-only)')
+        .choices(['admin', 'observer'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--label <text>', 'who holds it, e.g. "tumour board, Hospital A"')
+    .requiredOption('--out <file>', 'new file for the token (must not exist)')
+    .option('--json', "print the token's record (without the token) as JSON")
+    .action(async (opts: { role: string; label: string; out: string; json?: boolean }, cmd: Command) => {
+      checkNewTokenFile(opts.out);
+      const issued = await (await client(cmd)).issueToken(opts.role, opts.label);
+      reportIssued(issued, opts.out, opts.json, 'issued');
+    });
+  tokens
+    .command('rotate')
+    .description(
+      'a new secret for token ID (the old one is refused from now on); written to --out, never printed',
+    )
+    .argument('<id>', 'token id (admin tokens list)')
+    .requiredOption('--out <file>', 'new file for the new token (must not exist)')
+    .option('--json', "print the token's record (without the token) as JSON")
+    .action(async (id: string, opts: { out: string; json?: boolean }, cmd: Command) => {
+      checkNewTokenFile(opts.out);
+      const rotated = await (await client(cmd)).rotateToken(id);
+      reportIssued(rotated, opts.out, opts.json, 'rotated');
+    });
+  tokens
+    .command('revoke')
+    .description('token ID is refused from now on (the last admin token cannot be revoked)')
+    .argument('<id>', 'token id (admin tokens list)')
+    .option('--json', "print the token's record as JSON")
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const revoked = await (await client(cmd)).revokeToken(id);
+      if (opts.json) return out(JSON.stringify(revoked));
+      out(`token ${revoked.id} (${revoked.role}, ${revoked.label}) revoked`);
+    });
+}
+
+/** Checked before asking the coordinator, so a bad path never costs a token that is then lost. */
+function checkNewTokenFile(file: string): void {
+  if (existsSync(file))
+    throw new InputError(`--out ${file}: already exists (a token file is never overwritten)`);
+  if (!existsSync(dirname(resolve(file)))) throw new InputError(`--out ${file}: no such folder`);
+}
+
+function reportIssued(issued: IssuedTokenView, file: string, json: boolean | undefined, verb: string): void {
+  const { token, ...view } = issued;
+  // 'wx': created here or not at all; 0600 before a byte is written.
+  writeFileSync(file, token + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  if (json) return out(JSON.stringify({ ...view, file: resolve(file) }));
+  out(
+    `token ${view.id} (${view.role}, ${view.label}) ${verb}; fingerprint ${view.fingerprint}; written to ${resolve(file)} (0600)`,
+  );
+}
+
+/** The URL and token of `admin`'s options (inherited by every subcommand). */
+function connection(cmd: Command): { url: string; token: string } {
   const o = cmd.optsWithGlobals() as ConnectionOptions;
   const url = o.coordinator ?? 'http://127.0.0.1:8080';
   try {
@@ -246,8 +342,14 @@ async function client(cmd: Command): Promise<AdminClient> {
   } catch {
     throw new InputError(`--coordinator / PHCC_COORDINATOR_URL must be an http(s) URL (got "${url}")`);
   }
+  return { url: url.replace(/\/+$/, ''), token: adminToken(o.tokenFile) };
+}
+
+/** The client for the URL and token of `admin`'s options. */
+async function client(cmd: Command): Promise<AdminClient> {
+  const { url, token } = connection(cmd);
   const { AdminClient } = await import('../demo/admin-client');
-  return new AdminClient(url.replace(/\/+$/, ''), adminToken(o.tokenFile));
+  return new AdminClient(url, token);
 }
 
 function adminToken(tokenFile: string | undefined): string {

@@ -23,6 +23,7 @@ interface AgentCommandOptions extends AllowOutsidePathsOption {
   reportCohort?: boolean;
   ca?: string;
   transport: 'auto' | 'websocket';
+  coordinator: string[];
   approve: string[];
   approvals?: string;
   requireSecureAggregation?: boolean;
@@ -56,6 +57,13 @@ export function registerAgent(program: Command): void {
     .requiredOption('--kit <dir>', "this site's kit folder (kit.json, site.key, coordinator.pub)")
     .requiredOption('--cohort <dir>', "the site's cohort folder (manifest.csv + NIfTI files)")
     .option('--state <dir>', 'message log and kept-local parameters (default: <kit>/state)')
+    .option(
+      '--coordinator <url>',
+      "coordinator URL instead of the kit's; several (comma-separated or the flag repeated) for an active\n" +
+        'coordinator and its standby: the agent moves to the next one when a connection fails',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--once', 'stop after the first task has been answered')
     .option(
       '--report-cohort',
@@ -112,6 +120,10 @@ export function registerAgent(program: Command): void {
 
       const { loadSiteKit } = await import('../../../../libs/protocol/src');
       const kit = loadSiteKit(kitDir);
+      const { parseCoordinatorUrls } = await import('../../../site-agent/src/coordinator-urls');
+      const coordinatorUrls = parseCoordinatorUrls(
+        opts.coordinator.length ? opts.coordinator : [kit.coordinatorUrl],
+      );
       const { initBackend } = await import('../../../../libs/compute/src');
       const { SiteAgent } = await import('../../../site-agent/src');
 
@@ -124,11 +136,13 @@ export function registerAgent(program: Command): void {
       });
       const network = { caFile: opts.ca, transport: opts.transport };
       const { connectionOptions } = await import('../../../site-agent/src/connection-options');
-      const route = connectionOptions(kit.coordinatorUrl, network);
+      const route = connectionOptions(coordinatorUrls[0], network);
       const agent = new SiteAgent({
         kit,
+        coordinatorUrls,
         network,
         executors,
+        phases: { count: config.phases, names: config.phaseNames, times: config.phaseTimes },
         // Shown on the consortium's dashboard; patient counts only if the site chose to report them.
         facts: {
           version: packageVersion(),
@@ -141,11 +155,14 @@ export function registerAgent(program: Command): void {
         once: opts.once,
         maxTaskBytes: Math.round(maxTaskMb * 1024 * 1024),
         log,
-        onEvent: (event) => reportEvent(event, out, log),
+        onEvent: (event) => {
+          if (event.type === 'connected' && coordinatorUrls.length > 1) out(`connected to ${event.url}`);
+          reportEvent(event, out, log);
+        },
         consent,
       });
       out(
-        `site ${kit.siteId} → ${kit.coordinatorUrl}${kit.namespace}${route.proxy ? ` via proxy ${route.proxy}` : ''}; message log: ${agent.messageLog.file}`,
+        `site ${kit.siteId} → ${coordinatorUrls.map((url) => url + kit.namespace).join(', ')}${route.proxy ? ` via proxy ${route.proxy}` : ''}; message log: ${agent.messageLog.file}`,
       );
       const stop = () => {
         out('stopping (SIGINT)…');

@@ -5,10 +5,11 @@ import { InputError, Log } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import { parseArmKinds, parseSslMode, parseStrategies, replicateSeeds } from '../compare/arms';
 import { DEFAULT_RECIPE, QUICK_RECIPE, recipeWithEpochs } from '../compare/budget';
+import type { CompareReport } from '../compare/report';
 import type { CompareSite } from '../compare/train-arms';
 import { commandLogger, globalOptions } from '../context';
 import { agentModelConfig } from './agent';
-import { checkCohortPath, parseFraction, parseInteger } from './model-inputs';
+import { checkCohortPath, parseInteger } from './model-inputs';
 
 interface CompareCommandOptions {
   cohort?: string[];
@@ -23,7 +24,7 @@ interface CompareCommandOptions {
   modelConfig?: string;
   sites?: string;
   patients?: string;
-  labelledFraction?: string;
+  labelledFraction?: string[];
   sslEpochs?: string;
   finetuneEpochs?: string;
   out: string;
@@ -53,7 +54,11 @@ export function registerCompare(program: Command): void {
     .option('--external <dir...>', 'cohorts only evaluated on (every labelled patient)')
     .option('--arms <list>', 'arms to train: central,federated,local', 'central,federated,local')
     .option('--ssl <mode>', 'both | on | off: with SSL pre-training, without, or both', 'both')
-    .option('--strategy <list>', 'federated strategies, one arm each: fedavg,fedprox', 'fedavg')
+    .option(
+      '--strategy <list>',
+      "federated strategies, one arm each: fedavg,fedprox,fedbn (FedBN is evaluated with each site's own normalisation layers)",
+      'fedavg',
+    )
     .option('--seeds <n>', 'replicates (seeds --seed, --seed+1, …); figures are means ± SD', '1')
     .option('--seed <n>', 'first seed', '1')
     .option(
@@ -65,8 +70,8 @@ export function registerCompare(program: Command): void {
     .option('--sites <n>', 'synthetic sites generated when no --cohort is given (default 3)')
     .option('--patients <n>', 'patients per generated synthetic site (default 100 with --quick, else 120)')
     .option(
-      '--labelled-fraction <f>',
-      "keep this stratified share of each training site's labels (same patients for every arm; the rest serve SSL only)",
+      '--labelled-fraction <f...>',
+      "keep this stratified share of each training site's labels (same patients for every arm; the rest serve SSL only); several values: one comparison each and a curve of pooled AUC against the fraction",
     )
     .option('--ssl-epochs <n>', 'SSL epochs of every arm (federated: rounds × local epochs)')
     .option('--finetune-epochs <n>', 'fine-tune epochs of every arm (federated: rounds × local epochs)')
@@ -95,73 +100,101 @@ export function registerCompare(program: Command): void {
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const cohortDirs =
         opts.cohort ?? (await generatedCohorts(opts, seeds[0], resolve(opts.out), log, print));
-      const labelledFraction =
-        opts.labelledFraction === undefined
-          ? undefined
-          : parseFraction(opts.labelledFraction, '--labelled-fraction');
+      const { parseLabelledFractions } = await import('../compare/curve');
+      const fractions = parseLabelledFractions(opts.labelledFraction ?? ['1']);
       const { withLabelledFraction } = await import('../compare/train-arms');
-      const training = (await loadSites(cohortDirs, false, config, log)).map((s) =>
-        labelledFraction === undefined ? s : withLabelledFraction(s, labelledFraction),
-      );
+      const allLabelled = await loadSites(cohortDirs, false, config, log);
       const external = await loadSites(opts.external ?? [], true, config, log);
-      const ids = [...training, ...external].map((s) => s.site);
+      const ids = [...allLabelled, ...external].map((s) => s.site);
       const twice = ids.find((id, i) => ids.indexOf(id) !== i);
       if (twice)
         throw new InputError(
           `--cohort/--external: two folders are named "${twice}" (the site id is the folder name)`,
         );
-      if (kinds.includes('federated') && training.length < 2)
+      if (kinds.includes('federated') && allLabelled.length < 2)
         throw new InputError('--arms federated needs at least two --cohort sites');
 
       const { runCompare } = await import('../compare/run-compare');
       const { compareHtml, compareJsonLine, compareMarkdown } = await import('../compare/report');
-      const workDir = join(runDir, 'work');
-      const report = await runCompare({
-        config,
-        recipe,
-        selection: { kinds, ssl, strategies },
-        training,
-        external,
-        seeds,
-        workDir,
-        configuration: {
-          cohorts: training.map((s) => ({ site: s.site, dir: s.dir })),
-          external: external.map((s) => ({ site: s.site, dir: s.dir })),
-          arms: kinds,
-          ssl,
-          strategies,
-          quick: Boolean(opts.quick),
-          labelled_fraction: labelledFraction ?? 1,
-          backend: globalOptions(cmd).backend ?? 'auto',
-          budget: recipe,
-          budget_rule:
-            'federated rounds × local epochs = central epochs; same peak LR, warm-up, head-only epochs, batch size, AdamW weight decay',
-          model: config,
-        },
-        log,
-        print,
-        started,
-      });
-      rmSync(workDir, { recursive: true, force: true });
-      writeFileSync(join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-      writeFileSync(join(runDir, 'report.md'), compareMarkdown(report));
-      writeFileSync(join(runDir, 'report.html'), compareHtml(report));
+      const runs: { labelled_fraction: number; report: CompareReport }[] = [];
+      for (const fraction of fractions) {
+        // One fraction: the report in the run folder as ever; several: one folder per fraction.
+        const dir = fractions.length === 1 ? runDir : join(runDir, `labelled-${fraction}`);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (fractions.length > 1) print(`labelled fraction ${fraction}`);
+        const training = allLabelled.map((s) => (fraction === 1 ? s : withLabelledFraction(s, fraction)));
+        const workDir = join(dir, 'work');
+        const report = await runCompare({
+          config,
+          recipe,
+          selection: { kinds, ssl, strategies },
+          training,
+          external,
+          seeds,
+          workDir,
+          configuration: {
+            cohorts: training.map((s) => ({ site: s.site, dir: s.dir })),
+            external: external.map((s) => ({ site: s.site, dir: s.dir })),
+            arms: kinds,
+            ssl,
+            strategies,
+            quick: Boolean(opts.quick),
+            labelled_fraction: fraction,
+            backend: globalOptions(cmd).backend ?? 'auto',
+            budget: recipe,
+            budget_rule:
+              'federated rounds × local epochs = central epochs; same peak LR, warm-up, head-only epochs, batch size, AdamW weight decay',
+            model: config,
+          },
+          log,
+          print,
+          // Each fraction's wall time is its own; one fraction's includes loading, as before.
+          started: fractions.length === 1 ? started : Date.now(),
+        });
+        rmSync(workDir, { recursive: true, force: true });
+        writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+        writeFileSync(join(dir, 'report.md'), compareMarkdown(report));
+        writeFileSync(join(dir, 'report.html'), compareHtml(report));
+        printSummary(report, print);
+        runs.push({ labelled_fraction: fraction, report });
+      }
+      if (runs.length === 1) {
+        print(`report: ${join(runDir, 'report.html')} (wall ${runs[0].report.wall_s} s)`);
+        if (opts.json) print(JSON.stringify(compareJsonLine(runs[0].report)));
+        return;
+      }
+      const { curveJsonLine, curveMarkdown, labelledFractionCurve } = await import('../compare/curve');
+      const curve = labelledFractionCurve(runs);
+      const wall = Math.round((Date.now() - started) / 100) / 10;
+      writeFileSync(join(runDir, 'curve.json'), JSON.stringify({ curve, wall_s: wall }, null, 2) + '\n');
+      writeFileSync(join(runDir, 'curve.md'), curveMarkdown(curve, runs));
       print('');
-      for (const a of report.arms) {
-        print(
-          `${`${a.arm}${a.ssl ? '+ssl' : ''}`.padEnd(28)} pooled AUC ${a.pooled_auc === null ? 'n/a' : a.pooled_auc.toFixed(3)}` +
-            (a.pooled_ci95 ? ` (${a.pooled_ci95[0].toFixed(3)}–${a.pooled_ci95[1].toFixed(3)})` : ''),
+      for (const c of curve) {
+        const points = c.points.map(
+          (p) => `${p.labelled_fraction}: ${p.pooled_auc === null ? 'n/a' : p.pooled_auc.toFixed(3)}`,
         );
+        print(`${`${c.arm}${c.ssl ? '+ssl' : ''}`.padEnd(28)} ${points.join('  ')}`);
       }
-      for (const c of report.comparisons) {
-        print(
-          `${c.question} [${c.scope}] ${c.a} − ${c.b}: ${c.diff === null ? 'n/a' : c.diff.toFixed(3)}` +
-            (c.ci95 ? ` (${c.ci95[0].toFixed(3)}–${c.ci95[1].toFixed(3)}), p ${c.p?.toFixed(3)}` : ''),
-        );
-      }
-      print(`report: ${join(runDir, 'report.html')} (wall ${report.wall_s} s)`);
-      if (opts.json) print(JSON.stringify(compareJsonLine(report)));
+      print(`curve: ${join(runDir, 'curve.md')} (wall ${wall} s)`);
+      if (opts.json) print(JSON.stringify(curveJsonLine(runs, curve, wall)));
     });
+}
+
+/** The arms' pooled AUCs and the paired differences, as lines for a reader of the console. */
+function printSummary(report: CompareReport, print: (line: string) => void): void {
+  print('');
+  for (const a of report.arms) {
+    print(
+      `${`${a.arm}${a.ssl ? '+ssl' : ''}`.padEnd(28)} pooled AUC ${a.pooled_auc === null ? 'n/a' : a.pooled_auc.toFixed(3)}` +
+        (a.pooled_ci95 ? ` (${a.pooled_ci95[0].toFixed(3)}–${a.pooled_ci95[1].toFixed(3)})` : ''),
+    );
+  }
+  for (const c of report.comparisons) {
+    print(
+      `${c.question} [${c.scope}] ${c.a} − ${c.b}: ${c.diff === null ? 'n/a' : c.diff.toFixed(3)}` +
+        (c.ci95 ? ` (${c.ci95[0].toFixed(3)}–${c.ci95[1].toFixed(3)}), p ${c.p?.toFixed(3)}` : ''),
+    );
+  }
 }
 
 /** `--quick` (or no --cohort): synthetic sites under OUT/compare-cohort, reused when made alike. */

@@ -30,7 +30,8 @@ export function registerCoordinator(program: Command): void {
     .description(
       'Starts the coordinator: enrolled sites from the provisioning kit (--kit, written by "phcc-fed provision"),\n' +
         'runs and audit log in a SQLite file or a PostgreSQL database (--db; a restart on the same database resumes\n' +
-        'where it stopped),\n' +
+        'where it stopped; two coordinators on one PostgreSQL database: one is active, the other a standby that\n' +
+        'takes over when the active one stops or dies),\n' +
         'models in a content-addressed store (--data-dir). The admin API needs "Authorization: Bearer <token>";\n' +
         'without --admin-token / PHCC_ADMIN_TOKEN a token is generated on the first start and printed once.\n' +
         'API reference: <url>/docs. Stop with Ctrl-C (SIGINT) or SIGTERM.',
@@ -105,6 +106,11 @@ export function registerCoordinator(program: Command): void {
         );
       }
       const dbFile = postgres ? opts.db : resolve(opts.db);
+      const out = (line: string) => process.stdout.write(line + '\n');
+      // Listened for from the start: a standby waiting for the active lock stops on Ctrl-C too.
+      const signalled = waitForSignal();
+      const stopWaiting = new AbortController();
+      void signalled.then(() => stopWaiting.abort());
       let coordinator;
       try {
         coordinator = await startCoordinator({
@@ -124,15 +130,28 @@ export function registerCoordinator(program: Command): void {
           // Printed before its hash is stored: a start that fails earlier leaves no unknown token.
           showGeneratedToken: (token) =>
             process.stdout.write(`admin token (shown once; only its hash is stored): ${token}\n`),
+          onStandby: (url) =>
+            out(
+              `standby on ${url}: another coordinator is active on this database; taking over when it stops (/health/ready answers 503 until then)`,
+            ),
+          // Fencing: not one more write once another coordinator may be active (no graceful close).
+          onActiveLost: (err) => {
+            log.error({ err: err.message }, 'lost the active lock: exiting now so that a standby takes over');
+            process.exit(1);
+          },
+          signal: stopWaiting.signal,
         });
       } catch (err) {
+        if (stopWaiting.signal.aborted) {
+          out('standby stopped');
+          return;
+        }
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
           throw new InputError(`cannot listen on ${opts.host}:${port}: ${(err as Error).message}`);
         }
         throw err;
       }
-      const out = (line: string) => process.stdout.write(line + '\n');
       out(`coordinator listening on ${coordinator.url}`);
       out(`OpenAPI: ${coordinator.docsUrl}  (JSON: ${coordinator.openApiUrl})`);
       out(`enrolled sites (${coordinator.sites.length}):`);
@@ -146,7 +165,7 @@ export function registerCoordinator(program: Command): void {
           'admin token: the one set on an earlier start (its hash is in the database; --admin-token replaces it)',
         );
       }
-      await waitForSignal();
+      await signalled;
       log.info('shutting down');
       await coordinator.close();
       out('coordinator stopped');

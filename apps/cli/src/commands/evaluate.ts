@@ -87,13 +87,16 @@ export function registerEvaluate(program: Command): void {
       const modelDir = checkModelDir(opts.model);
       const cohortDir = checkCohortPath(opts.cohort);
       const name = cohortName(cohortDir);
-      const pre = modelPreprocessing(readModelMetadata(modelDir), modelDir);
+      const saved = readModelMetadata(modelDir);
+      const pre = modelPreprocessing(saved, modelDir);
       const choice = chooseNormalisation(opts, cohortDir, name, pre, modelDir);
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model, metadata } = await loadModel(modelDir);
       try {
         const cohort = await loadCohort(cohortDir, {
           ...cropOptions(pre),
+          // The phases nearest the model's nominal times, as train chose them.
+          nominalPhaseTimes: saved.config.phaseTimes,
           normalisation: choice.stats,
           allowPathsOutside: opts.allowOutsidePaths,
           log,

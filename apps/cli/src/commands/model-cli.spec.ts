@@ -31,7 +31,23 @@ describe('phcc-fed train / evaluate / predict', () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('train --stage both writes the SSL checkpoint and the fine-tuned model with the site statistics', async () => {
-    const r = await cli('train', '--cohort', site, '--out', modelDir, '--tiny', '--epochs', '1', '--json');
+    // Named phases with nominal times: the dynamic tokens then use each patient's actual times,
+    // so "predict gives the same probability as evaluate" below covers both passing them.
+    const r = await cli(
+      'train',
+      ...[
+        '--cohort',
+        site,
+        '--out',
+        modelDir,
+        '--tiny',
+        '--epochs',
+        '1',
+        '--phases',
+        'gadoxetate-6',
+        '--json',
+      ],
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const j = lastJson(r.stdout);
@@ -42,11 +58,12 @@ describe('phcc-fed train / evaluate / predict', () => {
     expect(j.trainPatients).toBe(11); // synth seed 2: 11 of 16 patients in the training split
     const meta = JSON.parse(readFileSync(join(modelDir, 'phcc-model.json'), 'utf8')) as {
       stage: string;
-      config: { imageSize: number };
+      config: { imageSize: number; phaseTimes?: number[] };
       preprocessing: { size: number; sites: Array<{ name: string; normalisation: { source: string } }> };
     };
     expect(meta.stage).toBe('finetune');
     expect(meta.preprocessing.size).toBe(meta.config.imageSize);
+    expect(meta.config.phaseTimes).toEqual([0, 25, 35, 70, 180, 1200]);
     expect(meta.preprocessing.sites.map((s) => [s.name, s.normalisation.source])).toEqual([
       ['site-a', 'train'],
     ]);
@@ -136,10 +153,15 @@ describe('phcc-fed train / evaluate / predict', () => {
     const [id, , score] = readFileSync(out, 'utf8').trim().split('\n')[1].split(',');
     const camDir = join(root, 'cam');
     const images = join(site, 'images');
+    // The patient's phase times, as the manifest gives them to evaluate (the dynamic tokens use them).
+    const times = readFileSync(join(site, 'manifest.csv'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith(`${id},`))!
+      .split(',')[5];
     const p = await cli(
       'predict',
       ...['--model', modelDir, '--dce', join(images, `${id}_dce.nii.gz`)],
-      ...['--mask', join(images, `${id}_mask.nii.gz`), '--cam', camDir, '--json'],
+      ...['--mask', join(images, `${id}_mask.nii.gz`), '--phase-times', times, '--cam', camDir, '--json'],
     );
     expect(p.code).toBe(0);
     const j = lastJson(p.stdout);

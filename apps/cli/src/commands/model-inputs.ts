@@ -135,7 +135,13 @@ export async function collectPatients(
 ): Promise<PatientSample[]> {
   const out: PatientSample[] = [];
   for await (const p of cohort.patients(filter)) {
-    out.push({ id: prefix + p.patientId, label: p.label, split: p.split, x: p.input });
+    out.push({
+      id: prefix + p.patientId,
+      label: p.label,
+      split: p.split,
+      x: p.input,
+      phaseTimes: p.meta.phaseTimes,
+    });
   }
   return out;
 }

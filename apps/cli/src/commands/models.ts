@@ -43,22 +43,40 @@ type ResultsWithDigests = Omit<RunResultsView, 'evaluations'> & {
   })[];
 };
 
+/** What one export needs: where the coordinator is, its token, and export's own options. */
+export interface ModelExportRequest extends Omit<ExportCliOptions, 'coordinator' | 'tokenFile'> {
+  baseUrl: string;
+  token: string;
+}
+
 /** `phcc-fed models export`: a federated run's global model as the folder `evaluate`/`predict` read. */
 export function registerModels(program: Command): void {
   const models = program.command('models').summary('models stored on a coordinator');
-  models
-    .command('export')
-    .description(
-      "Writes a run's global model (or any stored model) as a model folder for `evaluate` and\n" +
-        '`predict`, recording the run, round, plan and digest in its phcc-model.json. The admin\n' +
-        'token comes from PHCC_ADMIN_TOKEN or --token-file, never from the command line.\n' +
-        'With --run the model is the one the run evaluated last (its final model).',
-    )
-    .requiredOption('--coordinator <url>', 'coordinator base URL, e.g. https://fl.example.org:8443')
+  withExportOptions(
+    models
+      .command('export')
+      .description(EXPORT_DESCRIPTION)
+      .requiredOption('--coordinator <url>', 'coordinator base URL, e.g. https://fl.example.org:8443')
+      .option('--token-file <file>', 'file holding the admin token (default: PHCC_ADMIN_TOKEN)'),
+  ).action(async (opts: ExportCliOptions, cmd: Command) => {
+    const baseUrl = opts.coordinator.replace(/\/+$/, '');
+    if (!/^https?:\/\//.test(baseUrl)) throw new InputError('--coordinator must be an http(s) URL');
+    await exportModel({ ...opts, baseUrl, token: adminToken(opts.tokenFile) }, cmd);
+  });
+}
+
+export const EXPORT_DESCRIPTION =
+  "Writes a run's global model (or any stored model) as a model folder for `evaluate` and\n" +
+  '`predict`, recording the run, round, plan and digest in its phcc-model.json. The admin\n' +
+  'token comes from PHCC_ADMIN_TOKEN or --token-file, never from the command line.\n' +
+  'With --run the model is the one the run evaluated last (its final model).';
+
+/** Export's own options, shared by `models export` and `admin models export`. */
+export function withExportOptions(command: Command): Command {
+  return command
     .option('--digest <sha512>', 'the stored model to export')
     .option('--run <id>', 'the run whose final model to export (or, with --digest, the run it belongs to)')
     .requiredOption('--out <dir>', 'model folder to write')
-    .option('--token-file <file>', 'file holding the admin token (default: PHCC_ADMIN_TOKEN)')
     .option(
       '--model-config <tiny|default|file>',
       "network config, when the run's plan does not record one (`model`)",
@@ -68,73 +86,73 @@ export function registerModels(program: Command): void {
       "training prevalence of the sites' labelled patients: evaluate then recalibrates outputs to it",
     )
     .option('--force', 'replace an existing non-empty folder')
-    .option('--json', 'end the output with one JSON line')
-    .action(async (opts: ExportCliOptions, cmd: Command) => {
-      const log = commandLogger(cmd);
-      if (!opts.digest && !opts.run) throw new InputError('models export: give --digest or --run');
-      if (opts.digest && !DIGEST.test(opts.digest))
-        throw new InputError('--digest must be a SHA-512 digest in lowercase hex (128 characters)');
-      const prevalence = opts.prevalence === undefined ? undefined : parsePrevalence(opts.prevalence);
-      const outDir = resolve(opts.out);
-      if (existsSync(outDir) && readdirSync(outDir).length > 0 && !opts.force)
-        throw new InputError(`--out ${opts.out} is not empty (use --force to replace its model)`);
-      const baseUrl = opts.coordinator.replace(/\/+$/, '');
-      if (!/^https?:\/\//.test(baseUrl)) throw new InputError('--coordinator must be an http(s) URL');
-      const token = adminToken(opts.tokenFile);
-      const admin = new AdminClient(baseUrl, token);
+    .option('--json', 'end the output with one JSON line');
+}
 
-      const run = opts.run ? await admin.getRun(opts.run) : undefined;
-      const digest =
-        opts.digest ??
-        finalModelOf(run as RunView, (await admin.results(opts.run as string)) as ResultsWithDigests);
-      const trained = run?.rounds.find((r) => r.outputDigest === digest && r.stage !== 'evaluate');
-      const plan = (run?.plan as Record<string, unknown> | undefined) ?? null;
-      if (run && opts.digest && !trained && plan?.initialModel !== digest)
-        throw new InputError(`--digest ${digest.slice(0, 16)}… is not a model of run ${run.id}`);
-      const bytes = await downloadModel(baseUrl, token, digest);
+/** Downloads, checks and writes one model folder (the body of both export commands). */
+export async function exportModel(opts: ModelExportRequest, cmd: Command): Promise<void> {
+  const log = commandLogger(cmd);
+  if (!opts.digest && !opts.run) throw new InputError('models export: give --digest or --run');
+  if (opts.digest && !DIGEST.test(opts.digest))
+    throw new InputError('--digest must be a SHA-512 digest in lowercase hex (128 characters)');
+  const prevalence = opts.prevalence === undefined ? undefined : parsePrevalence(opts.prevalence);
+  const outDir = resolve(opts.out);
+  if (existsSync(outDir) && readdirSync(outDir).length > 0 && !opts.force)
+    throw new InputError(`--out ${opts.out} is not empty (use --force to replace its model)`);
+  const { baseUrl, token } = opts;
+  const admin = new AdminClient(baseUrl, token);
 
-      const { initBackend } = await import('../../../../libs/compute/src');
-      const { PhccModel } = await import('../../../../libs/model/src/network/model');
-      const { modelConfig, validateModelConfig } = await import('../../../../libs/model/src/network/config');
-      const { saveModel, TRAINING_PREVALENCE } = await import('../../../../libs/model/src/io');
-      const config = modelConfig(configOf(plan, opts.modelConfig));
-      validateModelConfig(config);
-      await initBackend({ backend: globalOptions(cmd).backend, log });
-      const model = new PhccModel(config);
-      try {
-        model.params.setWeights(decodeWeights(bytes));
-        const source: ExportedModelSource = {
-          source: 'federated-run',
-          coordinator: baseUrl,
-          digest,
-          runId: run?.id ?? null,
-          stage: trained?.stage ?? null,
-          round: trained?.round ?? null,
-          plan,
-        };
-        await saveModel(model, outDir, {
-          stage: trained?.stage ?? 'federated',
-          extra: { ...source, ...(prevalence === undefined ? {} : { [TRAINING_PREVALENCE]: prevalence }) },
-        });
-      } finally {
-        model.dispose();
-      }
-      const where = trained
-        ? `${trained.stage} round ${trained.round} of run ${run?.id}`
-        : `model ${digest.slice(0, 16)}…`;
-      process.stdout.write(`exported ${where} to ${outDir}\n`);
-      if (opts.json) {
-        process.stdout.write(
-          JSON.stringify({
-            out: outDir,
-            digest,
-            runId: run?.id ?? null,
-            stage: trained?.stage ?? null,
-            round: trained?.round ?? null,
-          }) + '\n',
-        );
-      }
+  const run = opts.run ? await admin.getRun(opts.run) : undefined;
+  const digest =
+    opts.digest ??
+    finalModelOf(run as RunView, (await admin.results(opts.run as string)) as ResultsWithDigests);
+  const trained = run?.rounds.find((r) => r.outputDigest === digest && r.stage !== 'evaluate');
+  const plan = (run?.plan as Record<string, unknown> | undefined) ?? null;
+  if (run && opts.digest && !trained && plan?.initialModel !== digest)
+    throw new InputError(`--digest ${digest.slice(0, 16)}… is not a model of run ${run.id}`);
+  const bytes = await downloadModel(baseUrl, token, digest);
+
+  const { initBackend } = await import('../../../../libs/compute/src');
+  const { PhccModel } = await import('../../../../libs/model/src/network/model');
+  const { modelConfig, validateModelConfig } = await import('../../../../libs/model/src/network/config');
+  const { saveModel, TRAINING_PREVALENCE } = await import('../../../../libs/model/src/io');
+  const config = modelConfig(configOf(plan, opts.modelConfig));
+  validateModelConfig(config);
+  await initBackend({ backend: globalOptions(cmd).backend, log });
+  const model = new PhccModel(config);
+  try {
+    model.params.setWeights(decodeWeights(bytes));
+    const source: ExportedModelSource = {
+      source: 'federated-run',
+      coordinator: baseUrl,
+      digest,
+      runId: run?.id ?? null,
+      stage: trained?.stage ?? null,
+      round: trained?.round ?? null,
+      plan,
+    };
+    await saveModel(model, outDir, {
+      stage: trained?.stage ?? 'federated',
+      extra: { ...source, ...(prevalence === undefined ? {} : { [TRAINING_PREVALENCE]: prevalence }) },
     });
+  } finally {
+    model.dispose();
+  }
+  const where = trained
+    ? `${trained.stage} round ${trained.round} of run ${run?.id}`
+    : `model ${digest.slice(0, 16)}…`;
+  process.stdout.write(`exported ${where} to ${outDir}\n`);
+  if (opts.json) {
+    process.stdout.write(
+      JSON.stringify({
+        out: outDir,
+        digest,
+        runId: run?.id ?? null,
+        stage: trained?.stage ?? null,
+        round: trained?.round ?? null,
+      }) + '\n',
+    );
+  }
 }
 
 /** From the environment or a file, never the command line (it would sit in shell history and `ps`). */

@@ -47,7 +47,8 @@ export function registerPredict(program: Command): void {
       if (!/^[A-Za-z0-9._-]+$/.test(id)) {
         throw new InputError(`--id "${id}": use letters, digits, '.', '_' or '-' (it names output files)`);
       }
-      const pre = modelPreprocessing(readModelMetadata(modelDir), modelDir);
+      const saved = readModelMetadata(modelDir);
+      const pre = modelPreprocessing(saved, modelDir);
       const site = storedNormalisation(pre, modelDir, opts.site);
       const row: ManifestRow = {
         row: 0,
@@ -58,18 +59,23 @@ export function registerPredict(program: Command): void {
         split: 'test',
         phaseTimes: opts.phaseTimes === undefined ? null : parsePhaseTimes(opts.phaseTimes),
       };
-      const patient = await loadPatient(row, process.cwd(), { phases: pre.phases });
+      // The phases nearest the model's nominal times, as train chose them.
+      const patient = await loadPatient(row, process.cwd(), {
+        phases: pre.phases,
+        nominalPhaseTimes: saved.config.phaseTimes,
+      });
       const input = preprocessPatient(patient, site.normalisation, cropOptions(pre));
 
       await initBackend({ backend: globalOptions(cmd).backend, log });
       const { model } = await loadModel(modelDir);
       try {
-        const [probability] = await predict(model, [{ id, label: null, split: 'test', x: input.input }]);
+        const sample = { id, label: null, split: 'test', x: input.input, phaseTimes: input.meta.phaseTimes };
+        const [probability] = await predict(model, [sample]);
         const camFiles: string[] = [];
         if (opts.cam) {
           const dir = resolve(opts.cam);
           mkdirSync(dir, { recursive: true });
-          const cam = gradCam(model, input.input);
+          const cam = gradCam(model, input.input, input.meta.phaseTimes);
           camFiles.push(...writeOverlayPngs(dir, id, input.input, model.config, cam));
           const niftiPath = join(dir, `${id}_gradcam.nii.gz`);
           const px = input.meta.pixelSpacingMm;

@@ -19,7 +19,7 @@ export async function loadSiteExecutors(
   /** Let manifest paths leave the cohort folder (`--allow-outside-paths`). */
   options: { allowPathsOutside?: boolean } = {},
 ): Promise<{ executors: ExecutorSet; counts: CohortCounts }> {
-  const { loadCohort, formatCohortReport } = await import('../../../../libs/imaging/src');
+  const { loadCohort, formatCohortReport, phaseTimingProblem } = await import('../../../../libs/imaging/src');
   const { cohortData, FileOptimiserStates, modelExecutors } =
     await import('../../../site-agent/src/executors');
   const cohort = await loadCohort(cohortDir, {
@@ -35,6 +35,12 @@ export async function loadSiteExecutors(
   const data = cohortData(cohort);
   const samples = await data();
   if (samples.length === 0) throw new InputError(`--cohort ${cohortDir}: no usable patients`);
+  const timing = phaseTimingProblem(
+    config.phaseNames,
+    config.phaseTimes,
+    samples.map((p) => p.phaseTimes),
+  );
+  if (timing) throw new InputError(`--cohort ${cohortDir}: ${timing}`, 'PHASE_MISMATCH');
   const { bySplit, labelled } = cohort.report;
   const total = (split: keyof typeof bySplit) =>
     bySplit[split].pos + bySplit[split].neg + bySplit[split].unlabelled;

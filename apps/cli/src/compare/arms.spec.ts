@@ -53,7 +53,8 @@ describe('compare arms', () => {
 
   it('refuses bad options with one clear line', () => {
     expect(() => parseArmKinds('central,pooled')).toThrow(/--arms: "pooled" is not one of/);
-    expect(() => parseStrategies('fedbn')).toThrow(InputError);
+    expect(() => parseStrategies('fedavg,fedsgd')).toThrow(InputError);
+    expect(parseStrategies('fedavg,fedbn')).toEqual(['fedavg', 'fedbn']);
     expect(() => parseSslMode('maybe')).toThrow(/--ssl must be both, on or off/);
     expect(() => replicateSeeds(1, 0)).toThrow(/--seeds/);
   });

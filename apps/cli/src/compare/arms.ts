@@ -31,14 +31,8 @@ export function parseArmKinds(text: string): ArmKind[] {
   return parseList(text, ARM_KINDS, '--arms');
 }
 
-/** Parses `--strategy fedavg,fedprox` (FedBN keeps BN statistics per site: no single final model to compare). */
+/** Parses `--strategy fedavg,fedprox,fedbn`. */
 export function parseStrategies(text: string): CompareStrategy[] {
-  const names = text.split(',').map((s) => s.trim());
-  if (names.includes('fedbn')) {
-    throw new InputError(
-      '--strategy fedbn: compare needs one final model per arm, and FedBN keeps batch-norm statistics per site; use fedavg or fedprox',
-    );
-  }
   return parseList(text, COMPARE_STRATEGIES, '--strategy');
 }
 

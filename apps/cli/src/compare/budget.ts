@@ -95,7 +95,8 @@ export function centralTrainOptions(
   };
 }
 
-export const COMPARE_STRATEGIES = ['fedavg', 'fedprox'] as const;
+/** FedBN keeps normalisation layers at each site: its arm is evaluated with each site's own (train-arms.ts). */
+export const COMPARE_STRATEGIES = ['fedavg', 'fedprox', 'fedbn'] as const;
 export type CompareStrategy = (typeof COMPARE_STRATEGIES)[number];
 
 /** FedProx's proximal weight in the comparison (Li et al. 2020 report μ ∈ {0.001 … 1}; 0.01 is their common pick). */

@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import { Log, packageRoot, packageVersion } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
-import type { NamedArray } from '../../../../libs/weights/src';
 import { ArmSelection, pairsToScore, planArms, planComparisons } from './arms';
 import { CompareRecipe } from './budget';
 import { armResult, resolveComparisons, siteAggregates, SiteAggregates } from './evaluation';
 import { CompareReport, SeedResult, summariseSeeds } from './report';
-import { CompareSite, scoreArm, trainArm } from './train-arms';
+import { ArmModel, CompareSite, scoreArm, trainArm, weightsAt } from './train-arms';
 
 export interface CompareRun {
   config: ModelConfig;
@@ -35,7 +34,7 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
   const perSeed: SeedResult[] = [];
   for (const seed of run.seeds) {
     run.print(`seed ${seed}`);
-    const weights = new Map<string, NamedArray[]>();
+    const models = new Map<string, ArmModel>();
     const train_seconds: Record<string, number> = {};
     for (const arm of arms) {
       const t0 = Date.now();
@@ -43,7 +42,7 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
       const workDir = join(run.workDir, `seed-${seed}`, arm.id);
       rmSync(workDir, { recursive: true, force: true });
       mkdirSync(workDir, { recursive: true, mode: 0o700 });
-      weights.set(
+      models.set(
         arm.id,
         await trainArm(arm, {
           config: run.config,
@@ -66,7 +65,12 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
       for (const arm of arms) {
         scores.set(
           arm.id,
-          await scoreArm(run.config, weights.get(arm.id)!, patients, run.recipe.finetune.batchSize),
+          await scoreArm(
+            run.config,
+            weightsAt(models.get(arm.id)!, site.site),
+            patients,
+            run.recipe.finetune.batchSize,
+          ),
         );
       }
       aggregates.push(siteAggregates(site.site, site.external, labels, scores, pairs));

@@ -1,5 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLog } from '../../../../libs/common/src';
+import { initBackend } from '../../../../libs/compute/src';
+import { DEFAULT_NORMALISATION_PATTERN } from '../../../../libs/federated/src';
+import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
+import { modelConfig } from '../../../../libs/model/src/network';
+import { constructedCohort } from '../../../../libs/model/src/training';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
-import { withLabelledFraction } from './train-arms';
+import { planArms } from './arms';
+import { QUICK_RECIPE, recipeWithEpochs } from './budget';
+import { trainArm, weightsAt, withLabelledFraction } from './train-arms';
 
 describe('compare --labelled-fraction', () => {
   const samples: PatientSample[] = Array.from({ length: 40 }, (_, i) => ({
@@ -30,4 +41,52 @@ describe('compare --labelled-fraction', () => {
     expect(labelled(0.3)).toEqual(labelled(0.3));
     expect(withLabelledFraction(site, 1).samples).toEqual(samples);
   });
+});
+
+describe('compare: the FedBN arm', () => {
+  const config = modelConfig(TINY);
+  let workDir: string;
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    workDir = mkdtempSync(join(tmpdir(), 'phcc-fedbn-arm-'));
+  });
+  afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+  it("is evaluated at each site with that site's own normalisation layers, the rest shared", async () => {
+    const site = (name: string, seed: number) => ({
+      site: name,
+      dir: `/${name}`,
+      external: false,
+      samples: constructedCohort(config, { patients: 8, seed }).map((p, i) => ({
+        ...p,
+        split: i < 6 ? 'train' : 'test',
+      })),
+    });
+    const sites = [site('a', 1), site('b', 2)];
+    const [arm] = planArms({ kinds: ['federated'], ssl: 'off', strategies: ['fedbn'], sites: ['a', 'b'] });
+    const model = await trainArm(arm, {
+      config,
+      recipe: recipeWithEpochs(QUICK_RECIPE, { finetune: 1 }),
+      sites,
+      seed: 3,
+      workDir,
+      log: silentLog,
+      print: () => undefined,
+    });
+    const [a, b] = ['a', 'b'].map((s) => weightsAt(model, s));
+    // A site outside the federation has no normalisation layers of its own: the shared model.
+    expect(weightsAt(model, 'external')).toBe(model.shared);
+    const isNorm = (name: string) => DEFAULT_NORMALISATION_PATTERN.test(name);
+    expect(model.shared.some((t) => isNorm(t.name))).toBe(true);
+    model.shared.forEach((shared, i) => {
+      expect([a[i].name, b[i].name]).toEqual([shared.name, shared.name]);
+      if (isNorm(shared.name)) return;
+      expect(a[i].values).toEqual(shared.values);
+      expect(b[i].values).toEqual(shared.values);
+    });
+    // Trained at each site, never averaged: the sites' norms differ from each other and the shared copy.
+    const norms = (ws: typeof a) => ws.filter((t) => isNorm(t.name)).flatMap((t) => [...t.values]);
+    expect(norms(a)).not.toEqual(norms(model.shared));
+    expect(norms(a)).not.toEqual(norms(b));
+  }, 60_000);
 });

@@ -33,13 +33,30 @@ export interface TrainArmContext {
   print: (line: string) => void;
 }
 
-/** Trains one arm and returns its final weights (encoder + head, with the token centre). */
-export async function trainArm(arm: ArmSpec, ctx: TrainArmContext): Promise<NamedArray[]> {
+/**
+ * An arm's trained model: one set of weights (encoder + head, with the token centre) that every
+ * site evaluates, or — FedBN — the shared weights with each training site's own normalisation
+ * layers in place at that site (`bySite`). A site outside the federation (an external cohort)
+ * has no normalisation layers of its own and evaluates the shared weights as the coordinator
+ * holds them (their normalisation layers at the initial values FedBN never averages).
+ */
+export interface ArmModel {
+  shared: NamedArray[];
+  bySite?: ReadonlyMap<string, NamedArray[]>;
+}
+
+/** The weights the arm's model has at `site`. */
+export function weightsAt(model: ArmModel, site: string): NamedArray[] {
+  return model.bySite?.get(site) ?? model.shared;
+}
+
+/** Trains one arm and returns its final model. */
+export async function trainArm(arm: ArmSpec, ctx: TrainArmContext): Promise<ArmModel> {
   if (arm.kind === 'federated') return trainFederated(arm, ctx);
   const sites = arm.kind === 'local' ? ctx.sites.filter((s) => s.site === arm.site) : ctx.sites;
   // Ids prefixed by site as `train` does, so pooled patients of two sites never collide.
   const patients = sites.flatMap((s) => s.samples.map((p) => ({ ...p, id: `${s.site}/${p.id}` })));
-  return trainPooled(arm.ssl, patients, ctx);
+  return { shared: await trainPooled(arm.ssl, patients, ctx) };
 }
 
 /** What `train --stage both` (or `--no-ssl`) does, in process: SSL, then fine-tune from its encoder. */
@@ -70,11 +87,12 @@ async function trainPooled(
 }
 
 /** The federated arm: the plan of the budget rule through the production round engine, in process. */
-async function trainFederated(arm: ArmSpec, ctx: TrainArmContext): Promise<NamedArray[]> {
+async function trainFederated(arm: ArmSpec, ctx: TrainArmContext): Promise<ArmModel> {
   const { validatePlan } = await import('../../../coordinator/src/runs/run-plan');
   const { runSimulation } = await import('../simulate/simulation');
   const { InMemorySite } = await import('../simulate/in-memory-site');
   const { FileOptimiserStates, modelExecutors } = await import('../../../site-agent/src/executors');
+  const { LocalParamStore, overlayLocal } = await import('../../../site-agent/src/local-params');
   const { initialWeights } = await import('../demo/initial-model');
   const raw = federatedPlan(ctx.recipe, {
     strategy: arm.strategy!,
@@ -84,8 +102,9 @@ async function trainFederated(arm: ArmSpec, ctx: TrainArmContext): Promise<Named
     config: ctx.config,
   });
   const plan = validatePlan(raw, `the ${arm.id} plan`);
+  const stateDirOf = (site: string) => join(ctx.workDir, 'sites', site);
   const sites = ctx.sites.map((s) => {
-    const stateDir = join(ctx.workDir, 'sites', s.site);
+    const stateDir = stateDirOf(s.site);
     const executors = modelExecutors({
       modelConfig: ctx.config,
       data: () => Promise.resolve(s.samples),
@@ -110,7 +129,13 @@ async function trainFederated(arm: ArmSpec, ctx: TrainArmContext): Promise<Named
         1,
       );
     }
-    return decodeWeights(await outcome.blobs.get(outcome.finalDigest));
+    const shared = decodeWeights(await outcome.blobs.get(outcome.finalDigest));
+    if (arm.strategy !== 'fedbn') return { shared };
+    // What each site's agent evaluates (site-work.ts): the global with its kept-local tensors.
+    const bySite = new Map(
+      ctx.sites.map((s) => [s.site, overlayLocal(shared, new LocalParamStore(stateDirOf(s.site)).load())]),
+    );
+    return { shared, bySite };
   } finally {
     await outcome.store.close();
   }

@@ -42,6 +42,19 @@ export interface ModelView {
   at?: string;
 }
 
+/** One row of GET /auth/tokens (never the token or its hash). */
+export interface TokenView {
+  id: string;
+  role: string;
+  label: string;
+  fingerprint: string;
+  createdAt: string;
+  rotatedAt?: string;
+}
+
+/** POST /auth/tokens and …/rotate: the view plus the plain token, returned this once. */
+export type IssuedTokenView = TokenView & { token: string };
+
 /** One row of GET /audit: the coordinator's audit record as JSON. */
 export type AuditView = AuditRecord;
 
@@ -142,6 +155,22 @@ export class AdminClient {
 
   listModels(): Promise<ModelView[]> {
     return this.request('GET', '/models');
+  }
+
+  listTokens(): Promise<TokenView[]> {
+    return this.request('GET', '/auth/tokens');
+  }
+
+  issueToken(role: string, label: string): Promise<IssuedTokenView> {
+    return this.request('POST', '/auth/tokens', JSON.stringify({ role, label }), 'application/json');
+  }
+
+  rotateToken(id: string): Promise<IssuedTokenView> {
+    return this.request('POST', `/auth/tokens/${encodeURIComponent(id)}/rotate`);
+  }
+
+  revokeToken(id: string): Promise<TokenView> {
+    return this.request('POST', `/auth/tokens/${encodeURIComponent(id)}/revoke`);
   }
 
   audit(filter: AuditFilter): Promise<{ entries: AuditView[]; nextBefore?: number }> {

@@ -12,6 +12,8 @@ export interface SiteProcessSpec {
   runId?: string;
   logLevel: string;
   backend?: string;
+  /** `--coordinator`: URLs instead of the kit's (an active coordinator and its standby). */
+  coordinatorUrls?: string[];
   /** Where the agent's stdout + stderr go (one file per site). */
   logFile: string;
   /** Plan digests the site approves (`--approve`): the demo approves the plan it created, explicitly. */
@@ -33,6 +35,7 @@ export class SiteProcess {
     args.push('agent', '--kit', spec.kitDir, '--cohort', spec.cohortDir, '--state', spec.stateDir);
     if (spec.tiny) args.push('--tiny');
     if (spec.runId) args.push('--run', spec.runId);
+    if (spec.coordinatorUrls?.length) args.push('--coordinator', spec.coordinatorUrls.join(','));
     for (const digest of spec.approve ?? []) args.push('--approve', digest);
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -124,6 +124,35 @@ describe('rebuildLocalModels', () => {
     expect(await rebuildLocalModels(store, blobs, 'r1', 2, 'delta')).toEqual(models);
   });
 
+  it('carries the validation cut-off the site reported with the update its model is rebuilt from', async () => {
+    await round(0, arrays([1, 2], [0]));
+    await round(1, arrays([1.5, 2.5], [0.25]));
+    await update(0, 'a', delta(0.1, 1), 'aggregated');
+    await update(1, 'a', delta(0.5, -1), 'aggregated');
+    await update(0, 'b', delta(0.2, 2), 'aggregated');
+    const metric = (round: number, siteId: string, name: string, value: number) => ({
+      runId: 'r1',
+      stage: 'finetune',
+      round,
+      siteId,
+      name,
+      value,
+      recordedAt: T0,
+    });
+    await store.metrics.insertMany([
+      metric(0, 'a', 'train/val_threshold', 0.2),
+      metric(1, 'a', 'train/val_threshold', 0.61),
+      metric(1, 'a', 'train/loss', 0.5),
+      metric(1, 'b', 'train/val_threshold', 0.9), // b's round 1 update is not its model
+    ]);
+    const models = await rebuildLocalModels(store, blobs, 'r1', 2, 'delta');
+    expect(models.map((m) => [m.siteId, m.finetuneRound, m.threshold])).toEqual([
+      ['a', 1, 0.61],
+      ['b', 0, undefined],
+    ]);
+    expect(models[1]).not.toHaveProperty('threshold');
+  });
+
   it('takes sent weights as the model when sites send weights', async () => {
     await round(0, arrays([1, 2], [0]));
     await update(0, 'a', delta(3, 4), 'aggregated');

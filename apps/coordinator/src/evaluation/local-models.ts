@@ -5,6 +5,7 @@ import {
   localModelFrom,
   NamedArray,
   UpdateKind,
+  VAL_THRESHOLD_METRIC,
 } from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { BlobStore } from '../models/blob-store';
@@ -42,6 +43,7 @@ export async function rebuildLocalModels(
       if (update.status === 'aggregated') latest.set(update.siteId, { finetuneRound: round, update });
     }
   }
+  const thresholds = await validationThresholds(store, runId);
   const models: StoredLocalModel[] = [];
   let base: { digest: string; arrays: NamedArray[] } | undefined;
   for (const siteId of [...latest.keys()].sort(compareIds)) {
@@ -58,7 +60,28 @@ export async function rebuildLocalModels(
       base = { digest: inputDigest, arrays: decodeWeights(await blobs.get(inputDigest)) };
     const local = localModelFrom(base.arrays, decodeWeights(await blobs.get(update.digest)), updateKind);
     const { digest } = await blobs.put(encodeWeights(local, 'float32'));
-    models.push({ siteId, finetuneRound, digest });
+    const threshold = thresholds.get(`${siteId}\u0000${finetuneRound}`);
+    models.push({ siteId, finetuneRound, digest, ...(threshold !== undefined ? { threshold } : {}) });
   }
   return models;
+}
+
+/**
+ * The cut-off each site chose for its trained local model on its own validation split, by site
+ * and fine-tune round: the `val_threshold` its update reported (recorded per site as
+ * `train/val_threshold`). The cross-site rounds send it with the site's model (libs/federated
+ * `evaluationThresholdOf`), so other sites classify at the owner's operating point.
+ */
+async function validationThresholds(store: CoordinatorStore, runId: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const m of await store.metrics.listForRun(runId)) {
+    if (
+      m.stage === 'finetune' &&
+      m.siteId &&
+      m.name === `train/${VAL_THRESHOLD_METRIC}` &&
+      Number.isFinite(m.value)
+    )
+      out.set(`${m.siteId}\u0000${m.round}`, m.value);
+  }
+  return out;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories';
 import { ConnectedSites } from '../sites/connected-sites';
+import { ACTIVE_METRIC } from '../failover/standby-server';
 
 /** Prefix of every metric this coordinator exports. */
 const PREFIX = 'phcc_';
@@ -191,6 +192,9 @@ export class CoordinatorMetrics {
       registers,
       collect: () => connectedSites.set(this.connected.list().length),
     });
+    const active: Gauge = new Gauge({ ...ACTIVE_METRIC, registers });
+    // This registry exists only in a coordinator that runs: on PostgreSQL, one that holds the lock.
+    active.set(1);
     const up: Gauge = new Gauge({
       name: `${PREFIX}store_up`,
       help: '1 when the store answered a query during this scrape',

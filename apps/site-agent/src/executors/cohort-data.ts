@@ -12,7 +12,13 @@ export function cohortData(cohort: LoadedCohort): SiteData {
     loading ??= (async () => {
       const samples: PatientSample[] = [];
       for await (const p of cohort.patients()) {
-        samples.push({ id: p.patientId, label: p.label, split: p.split, x: p.input });
+        samples.push({
+          id: p.patientId,
+          label: p.label,
+          split: p.split,
+          x: p.input,
+          phaseTimes: p.meta.phaseTimes,
+        });
       }
       return samples;
     })();

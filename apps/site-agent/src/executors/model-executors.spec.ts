@@ -7,7 +7,8 @@ import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures'
 import { TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext } from '../executor';
 import { EvaluateExecutor, FinetuneExecutor, pairedTestAggregates, SslExecutor } from './model-executors';
-import { delongPairedCovariance } from '../../../../libs/metrics/src';
+import { chooseThreshold, delongPairedCovariance, rocSummary } from '../../../../libs/metrics/src';
+import { VAL_THRESHOLD_METRIC } from '../../../../libs/federated/src';
 import { ProximalPull } from './proximal-pull';
 
 /** The real executors on the tiny network and an in-memory cohort: a few steps, seconds on 2 cores. */
@@ -122,6 +123,32 @@ describe('model executors (tiny network)', () => {
     expect(given.metrics).toMatchObject({ threshold: 0.5, threshold_from_val: 0 });
     expect(given.metrics!.accuracy).toBeGreaterThanOrEqual(0);
     expect(given.metrics!.accuracy).toBeLessThanOrEqual(1);
+  });
+
+  it("fine-tune reports the trained model's validation cut-off (Youden on the val split), none without a val split", async () => {
+    const global = PhccModel.create(TINY, 2).params.getWeights();
+    const data = constructedCohort(config, { patients: 12, seed: 5 }).map((p, i) => ({
+      ...p,
+      split: i < 4 ? 'train' : i < 8 ? 'val' : 'test',
+    }));
+    const executor = new FinetuneExecutor({ modelConfig: config, data: async () => data });
+    const result = await executor.execute(task('finetune'), global, ctx());
+    if (result.kind !== 'train') throw new Error('expected a training result');
+    const val = data.filter((p) => p.split === 'val');
+    const trained = new PhccModel(config, 0);
+    trained.params.setWeights(result.weights, { parts: ['encoder', 'head'], strict: true });
+    const scores = await predict(trained, val, 4);
+    trained.dispose();
+    const labels = val.map((p) => p.label as number);
+    expect(result.metrics[VAL_THRESHOLD_METRIC]).toBe(chooseThreshold(labels, scores));
+    expect(result.metrics.val_auc).toBeCloseTo(rocSummary(labels, scores).auc, 12);
+    const noVal = await new FinetuneExecutor({ modelConfig: config, data: async () => patients() }).execute(
+      task('finetune'),
+      global,
+      ctx(),
+    );
+    if (noVal.kind !== 'train') throw new Error('expected a training result');
+    expect(Object.keys(noVal.metrics)).toEqual(['loss']);
   });
 
   it('paired aggregates of two models on the same test patients = DeLong on their scores', async () => {

@@ -1,5 +1,5 @@
 import { InputError, Log } from '../../../../libs/common/src';
-import { STAGE_PARTS } from '../../../../libs/federated/src';
+import { STAGE_PARTS, VAL_THRESHOLD_METRIC } from '../../../../libs/federated/src';
 import {
   chooseThreshold,
   delongPairedCovariance,
@@ -100,6 +100,12 @@ interface LocalTraining {
   ) => Promise<{ steps: number; seconds: number; epochLosses: number[] }>;
   /** Patients the stage trains on: the update's sample count, FedAvg's weight. */
   counts: (p: PatientSample) => boolean;
+  /** Metrics of the trained model beside its loss (fine-tune: the validation cut-off). */
+  trainedMetrics?: (
+    model: PhccModel,
+    patients: readonly PatientSample[],
+    task: TaskBody,
+  ) => Promise<Record<string, number>>;
 }
 
 type CommonTrainOptions = {
@@ -166,6 +172,8 @@ async function trainLocally(
     const history = await spec.train(model, patients, common, afterEachStep(ctx, proximal));
     // An aborted round sends nothing, so its half-trained moments are not kept either.
     if (keep && !ctx.signal.aborted) states.save(task.runId, spec.stage, task.round, optimizer.exportState());
+    const trained =
+      spec.trainedMetrics && !ctx.signal.aborted ? await spec.trainedMetrics(model, patients, task) : {};
     options.log?.info(
       {
         stage: task.stage,
@@ -181,7 +189,7 @@ async function trainLocally(
       kind: 'train',
       weights: model.params.getWeights(),
       nSamples: patients.filter(spec.counts).length,
-      metrics: { loss: history.epochLosses.at(-1) ?? 0 },
+      metrics: { loss: history.epochLosses.at(-1) ?? 0, ...trained },
     };
   } finally {
     optimizer.dispose();
@@ -276,6 +284,7 @@ export class FinetuneExecutor implements TaskExecutor {
             onProgress,
           ),
         counts: isFinetunePatient,
+        trainedMetrics: validationCutOff,
       },
       task,
       global,
@@ -352,6 +361,31 @@ export class EvaluateExecutor implements TaskExecutor {
       histogram: { bins, positive: histogram.pos, negative: histogram.neg },
     };
   }
+}
+
+/**
+ * The trained local model's operating point on the site's validation split (Youden's J there):
+ * `val_threshold`, with the validation AUC beside it. When this is the site's last fine-tune
+ * update, the coordinator sends the cut-off with the site's local model to the cross-site
+ * evaluations (libs/federated `evaluationThresholdOf`). Nothing when the split lacks a class.
+ */
+async function validationCutOff(
+  model: PhccModel,
+  patients: readonly PatientSample[],
+  task: TaskBody,
+): Promise<Record<string, number>> {
+  const val = patients.filter((p) => p.split === 'val' && (p.label === 0 || p.label === 1));
+  if (!hasBothClasses(val)) return {};
+  const labels = val.map((p) => p.label as number);
+  const scores = await predict(model, val, Math.min(8, task.config.batchSize));
+  const threshold = chooseThreshold(labels, scores);
+  const nPositive = labels.filter((y) => y === 1).length;
+  // rocSummary's DeLong variance needs two of each class; the cut-off needs one.
+  const estimable = nPositive >= 2 && labels.length - nPositive >= 2;
+  return {
+    ...(Number.isFinite(threshold) ? { [VAL_THRESHOLD_METRIC]: threshold } : {}),
+    ...(estimable ? { val_auc: rocSummary(labels, scores).auc } : {}),
+  };
 }
 
 function hasBothClasses(patients: readonly PatientSample[]): boolean {

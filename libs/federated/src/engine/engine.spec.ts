@@ -592,11 +592,13 @@ describe('round engine: resume, strategy state, evaluation', () => {
     commands = run.feed({
       type: 'local-models-built',
       models: [
-        { siteId: 'site-b', finetuneRound: 1, digest: localB, bytes: 5 },
+        { siteId: 'site-b', finetuneRound: 1, digest: localB, bytes: 5, threshold: 0.37 },
         { siteId: 'site-a', finetuneRound: 1, digest: localA, bytes: 5 },
       ],
     });
     expect(sends(commands)[0].task.globalWeightsDigest).toBe(localA);
+    // site-a reported no validation cut-off for its model: each site chooses on its own.
+    expect(sends(commands)[0].task.config).not.toHaveProperty('evaluationThreshold');
     // An evaluation of another model than the one sent is refused.
     run.feed({
       type: 'evaluation-received',
@@ -613,6 +615,8 @@ describe('round engine: resume, strategy state, evaluation', () => {
       modelOf: { siteId: 'site-a', finetuneRound: 1 },
     });
     commands = run.feed({ type: 'aggregation-finished', outputDigest: localA, outputBytes: 5 });
+    // site-b's model travels with the cut-off site-b chose for it on its validation split.
+    expect(sends(commands).map((c) => c.task.config.evaluationThreshold)).toEqual([0.37, 0.37]);
     answer(localB);
     const end = run.feed({ type: 'aggregation-finished', outputDigest: localB, outputBytes: 5 });
     expect(only(end, 'end-run')[0]).toMatchObject({ outcome: 'complete', finalDigest: D2 });

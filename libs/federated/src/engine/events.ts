@@ -100,4 +100,6 @@ export interface BuiltLocalModel {
   finetuneRound: number;
   digest: string;
   bytes: number;
+  /** The site's validation cut-off for this model (its update's `val_threshold`), if it reported one. */
+  threshold?: number;
 }

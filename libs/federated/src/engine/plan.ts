@@ -14,11 +14,16 @@ export interface EnginePlan {
   roundDeadlineSeconds: number;
   maxRetries?: number;
   encoding: WeightEncoding;
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  /** `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation). */
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; threshold?: number };
   /** 'all' (or absent): every linked site; else only these. */
   sites?: 'all' | string[];
   initialModel?: string;
   seed: number;
+  /** The DCE phases the model takes, in acquisition order; carried to every task's config. */
+  phases?: string[];
+  /** The network config recorded with the run; its `phaseTimes` (nominal seconds) travel with `phases`. */
+  model?: Record<string, unknown>;
 }
 
 export interface EngineStagePlan {

@@ -4,6 +4,7 @@ import {
   CROSS_SITE_ROUND_BASE,
   crossSiteSteps,
   evaluationKindOf,
+  evaluationThresholdOf,
   frozenEncoderEpochsOf,
   roundSeed,
   runSteps,
@@ -78,6 +79,22 @@ describe('run schedule', () => {
     ]);
   });
 
+  it("carries the plan's phases (and the recorded model's nominal times) to every task", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const names = ['pre', 'arterial', 'portal_venous', 'delayed'];
+    const timed = { ...plan, phases: names, model: { phases: 4, phaseTimes: [0, 35, 70, 180] } };
+    for (const step of [
+      { stage: 'ssl', round: 0 },
+      { stage: 'finetune', round: 0 },
+      { stage: 'evaluate', round: 0 },
+    ] as const)
+      expect(taskConfig(timed, step, strategy, 1000).phases).toEqual({ names, times: [0, 35, 70, 180] });
+    // Times that do not fit the names stay home; a plan without phases sends none.
+    const untimed = { ...plan, phases: names, model: { phaseTimes: [0, 35] } };
+    expect(taskConfig(untimed, { stage: 'ssl', round: 0 }, strategy, 1000).phases).toEqual({ names });
+    expect(taskConfig(plan, { stage: 'ssl', round: 0 }, strategy, 1000)).not.toHaveProperty('phases');
+  });
+
   it("builds each task's config from its stage and the strategy", () => {
     const strategy = createStrategy({ name: 'fedprox', mu: 0.05 });
     expect(taskConfig(plan, { stage: 'ssl', round: 1 }, strategy, 1000)).toEqual({
@@ -145,6 +162,29 @@ describe('run schedule', () => {
       'tokenCentring',
     ])
       expect(evaluation).not.toHaveProperty(field);
+  });
+
+  it("fixes an evaluation task's operating point: the plan's threshold, else a local model's own validation cut-off", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const final = { stage: 'evaluate' as const, round: 0 };
+    const crossSite = {
+      stage: 'evaluate' as const,
+      round: CROSS_SITE_ROUND_BASE,
+      localModel: { siteId: 'site-a', finetuneRound: 0, threshold: 0.42 },
+    };
+    // Nothing fixed: each site chooses on its validation split (the field is absent).
+    expect(taskConfig(plan, final, strategy, 1000)).not.toHaveProperty('evaluationThreshold');
+    // A cross-site round carries the owner's validation cut-off, transferred to every site.
+    expect(taskConfig(plan, crossSite, strategy, 1000).evaluationThreshold).toBe(0.42);
+    expect(crossSiteSteps([crossSite.localModel])[0]).toEqual(crossSite);
+    // The plan's fixed threshold wins everywhere; training tasks never carry one.
+    const fixed = { ...plan, evaluation: { final: true, threshold: 0.3 } };
+    expect(taskConfig(fixed, final, strategy, 1000).evaluationThreshold).toBe(0.3);
+    expect(taskConfig(fixed, crossSite, strategy, 1000).evaluationThreshold).toBe(0.3);
+    expect(evaluationThresholdOf(fixed, { stage: 'evaluate', round: 3 })).toBe(0.3);
+    expect(taskConfig(fixed, { stage: 'finetune', round: 0 }, strategy, 1000)).not.toHaveProperty(
+      'evaluationThreshold',
+    );
   });
 
   it('asks for the token centre, in float32, with neither training fields nor a proximal pull', () => {

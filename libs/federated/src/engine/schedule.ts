@@ -20,6 +20,11 @@ export interface RoundStep {
 export interface LocalModelRef {
   siteId: string;
   finetuneRound: number;
+  /**
+   * The operating point the site chose for this model on its own validation split (the update's
+   * `val_threshold` metric), transferred to the sites that evaluate it; absent when it had none.
+   */
+  threshold?: number;
 }
 
 /**
@@ -100,7 +105,11 @@ export function crossSiteSteps(localModels: readonly LocalModelRef[]): RoundStep
     .map((m, i) => ({
       stage: 'evaluate',
       round: CROSS_SITE_ROUND_BASE + i,
-      localModel: { siteId: m.siteId, finetuneRound: m.finetuneRound },
+      localModel: {
+        siteId: m.siteId,
+        finetuneRound: m.finetuneRound,
+        ...(m.threshold !== undefined ? { threshold: m.threshold } : {}),
+      },
     }));
 }
 
@@ -144,12 +153,18 @@ export function taskConfig(
     updateKind: strategy.updateKind,
     maxUpdateBytes,
   };
+  // Every task that runs the model, token centring included, says which phases it takes.
+  if (plan.phases) config.phases = taskPhases(plan.phases, plan.model?.phaseTimes);
   if (isTokenCentring(step)) {
     // float32 whatever the plan's encoding: the centre is set, not nudged, so a quantisation error
     // would stay in the model for the whole stage; the one extra upload of the model is cheap.
     return { ...config, updateEncoding: 'float32', tokenCentring: true };
   }
   if (mu > 0) config.proximalMu = mu;
+  if (step.stage === 'evaluate') {
+    const threshold = evaluationThresholdOf(plan, step);
+    if (threshold !== undefined) config.evaluationThreshold = threshold;
+  }
   if (step.stage === 'ssl' && plan.stages.ssl) {
     config.maskRatio = plan.stages.ssl.maskRatio;
     Object.assign(config, trainingFields(plan.stages.ssl, step.round));
@@ -162,6 +177,34 @@ export function taskConfig(
     Object.assign(config, trainingFields(plan.stages.finetune, step.round));
   }
   return config;
+}
+
+/** The plan's phase names, with the model's nominal times when it records one per phase. */
+function taskPhases(names: readonly string[], times: unknown): { names: string[]; times?: number[] } {
+  const timed =
+    Array.isArray(times) &&
+    times.length === names.length &&
+    times.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0);
+  return { names: [...names], ...(timed ? { times: [...(times as number[])] } : {}) };
+}
+
+/**
+ * The update metric in which a site reports the cut-off it chose for its trained model on its own
+ * validation split (Youden's J, `chooseThreshold`); the coordinator reads it back (recorded as
+ * `train/val_threshold`) when it rebuilds the site's local model for the cross-site rounds.
+ */
+export const VAL_THRESHOLD_METRIC = 'val_threshold';
+
+/**
+ * The operating point an evaluation task fixes (docs/MODEL.md, "Evaluation hygiene"): the plan's
+ * `evaluation.threshold` when it gives one (a cut-off fixed in advance, as a prospective study
+ * locks it); else, in a cross-site round, the cut-off the local model's own site chose on its
+ * validation split — transferred, as a model is transferred to an external hospital, rather than
+ * re-chosen on each evaluating site's patients; else none, and each site chooses it on its own
+ * validation split.
+ */
+export function evaluationThresholdOf(plan: EnginePlan, step: RoundStep): number | undefined {
+  return plan.evaluation.threshold ?? step.localModel?.threshold;
 }
 
 /**

@@ -82,6 +82,7 @@ export function framesOfDataset(ds: NaturalDataset, file: string, transferSyntax
     samplesPerPixel: firstNumber(ds.SamplesPerPixel) ?? 1,
     bolusStartTime: parseTime(ds.ContrastBolusStartTime),
     instanceNumber: firstNumber(ds.InstanceNumber),
+    framesInFile: firstNumber(ds.NumberOfFrames) ?? 1,
   };
   if (!common.rows || !common.columns) return [];
 

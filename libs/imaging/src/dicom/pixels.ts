@@ -1,6 +1,7 @@
 /**
- * Uncompressed pixel data of one frame → scaled float32 values at their place in a volume, rows
- * stored bottom-up (the dcm2niix "flip Y" of geometry.ts). Pure.
+ * Pixel data of one frame → scaled float32 values at their place in a volume, rows stored
+ * bottom-up (the dcm2niix "flip Y" of geometry.ts). Pure; compressed frames are decoded into
+ * stored samples first (codecs/).
  */
 import { DicomFrame } from './types';
 
@@ -37,28 +38,28 @@ export function pixelBytes(pixelData: unknown): Uint8Array | undefined {
 }
 
 /**
- * Writes frame `f` (from `bytes`, the file's whole PixelData) into `out` at `offset`, as
- * stored × slope + intercept, DICOM row r going to volume row Rows − 1 − r.
- * Returns false when the pixel data is too short to hold the frame.
+ * The stored samples of frame `f` in uncompressed pixel data (`bytes`, the file's whole
+ * PixelData), or undefined when the data is too short to hold the frame.
  */
-export function decodeFrame(f: DicomFrame, bytes: Uint8Array, out: Float32Array, offset: number): boolean {
-  const { rows, columns, slope, intercept } = f;
-  const perFrame = rows * columns;
+export function nativeSamples(f: DicomFrame, bytes: Uint8Array): SampleArray | undefined {
+  const perFrame = f.rows * f.columns;
   const bytesPerSample = f.bitsAllocated / 8;
   const start = bytes.byteOffset + f.frame * perFrame * bytesPerSample;
-  if ((f.frame + 1) * perFrame * bytesPerSample > bytes.byteLength) return false;
+  if ((f.frame + 1) * perFrame * bytesPerSample > bytes.byteLength) return undefined;
   // Odd offsets (an odd-length element before PixelData in a shared buffer) are copied first.
   const aligned = start % bytesPerSample === 0;
   const source = aligned
     ? bytes.buffer
     : bytes.slice(start - bytes.byteOffset, start - bytes.byteOffset + perFrame * bytesPerSample).buffer;
-  const samples = sampleView(
-    source,
-    aligned ? start : 0,
-    perFrame,
-    bytesPerSample,
-    f.pixelRepresentation === 1,
-  );
+  return sampleView(source, aligned ? start : 0, perFrame, bytesPerSample, f.pixelRepresentation === 1);
+}
+
+/**
+ * Writes frame `f`'s stored `samples` into `out` at `offset`, as stored × slope + intercept,
+ * DICOM row r going to volume row Rows − 1 − r.
+ */
+export function placeFrame(f: DicomFrame, samples: SampleArray, out: Float32Array, offset: number): void {
+  const { rows, columns, slope, intercept } = f;
   // Row by row: TypedArray.set converts the integer samples to float32 natively; rescaling is
   // then one multiply-add pass over float32 only (monomorphic, so V8 keeps it tight).
   const scaled = slope !== 1 || intercept !== 0;
@@ -67,10 +68,9 @@ export function decodeFrame(f: DicomFrame, bytes: Uint8Array, out: Float32Array,
     out.set(samples.subarray(r * columns, (r + 1) * columns), dst);
     if (scaled) for (let c = dst; c < dst + columns; c++) out[c] = out[c] * slope + intercept;
   }
-  return true;
 }
 
-type SampleArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+export type SampleArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
 function sampleView(
   buffer: ArrayBufferLike,

@@ -255,10 +255,10 @@ describe('readDicomDce', () => {
       writeMrSeries(dir, base({ slices: 1, orientation: [1, 0, 0, 0, 0, -1], fileName: () => 'cor' }));
       await expect(readDicomDce(dir)).rejects.toThrow(/series 5 .*mixed orientations/);
     });
-    it('a compressed transfer syntax, by name', async () => {
-      writeMrSeries(dir, base({ transferSyntaxUid: '1.2.840.10008.1.2.4.80' }));
+    it('a compressed transfer syntax without a codec, by name (codecs/ decode the others)', async () => {
+      writeMrSeries(dir, base({ transferSyntaxUid: '1.2.840.10008.1.2.4.201' }));
       await expect(readDicomDce(dir)).rejects.toThrow(
-        /pixel data in JPEG-LS Lossless \(1\.2\.840\.10008\.1\.2\.4\.80\) is not decoded/,
+        /pixel data in High-Throughput JPEG 2000 \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.201\) is not decoded/,
       );
     });
     it('a volume over the memory budget, before allocating it', async () => {

@@ -9,10 +9,11 @@ import { Affine } from '../nifti/types';
 import { affineMaxDifference } from '../nifti/read-affine';
 import { frameSuffix, StackGeometry, StackGeometryError, stackGeometry } from './geometry';
 import { assembleStudy, DceAssemblyError, DcePhase, PhaseTimeSource, seriesLabel, StudyDce } from './phases';
-import { decodeFrame, pixelBytes, pixelLayoutProblem, storedTypeName } from './pixels';
+import { samplesOfFrames } from './frame-samples';
+import { pixelLayoutProblem, placeFrame, storedTypeName } from './pixels';
 import { parseDicomPixelData, readDicomBytes } from './read-file';
 import { DicomScan, scanDicom, ScanOptions } from './scan';
-import { isNativeTransferSyntax, unsupportedTransferSyntax } from './transfer-syntax';
+import { isReadableTransferSyntax, unsupportedTransferSyntax } from './transfer-syntax';
 import { DicomFrame } from './types';
 
 /** Default ceiling on the float32 volume: 2 GiB (a 512 × 512 × 200 × 10 study is 2 GiB). */
@@ -133,7 +134,7 @@ export function planDce(frames: DicomFrame[], path: string): DcePlan {
     if (geometry) checkSameGrid(geometry, result.geometry, where);
     else geometry = result.geometry;
     for (const f of result.sorted) {
-      if (!isNativeTransferSyntax(f.transferSyntaxUid))
+      if (!isReadableTransferSyntax(f.transferSyntaxUid))
         throw unsupportedTransferSyntax(f.file, f.transferSyntaxUid);
       const problem = pixelLayoutProblem(f);
       if (problem)
@@ -231,16 +232,18 @@ export async function readPlannedDce(plan: DcePlan, path: string, maxBytes: numb
   const worker = async () => {
     while (next < files.length && !failed) {
       const file = files[next++];
-      const pixels = pixelBytes(parseDicomPixelData(await readDicomBytes(file), file));
-      for (const { frame, offset } of byFile.get(file)!) {
-        if (!pixels || !decodeFrame(frame, pixels, data, offset)) {
-          failed = true;
-          throw new InputError(
-            `${file}${frameSuffix(frame)}: pixel data missing or shorter than ${frame.columns}×${frame.rows} samples`,
-            'BAD_DICOM',
-          );
-        }
+      const planes = byFile.get(file)!;
+      let samples;
+      try {
+        samples = await samplesOfFrames(
+          parseDicomPixelData(await readDicomBytes(file), file),
+          planes.map((p) => p.frame),
+        );
+      } catch (err) {
+        failed = true;
+        throw err;
       }
+      planes.forEach(({ frame, offset }, n) => placeFrame(frame, samples[n], data, offset));
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));

@@ -1,10 +1,10 @@
 /**
- * Transfer syntaxes: which pixel encodings we decode and, for the others, their names so the
- * refusal says what the file holds. No codec package for JPEG-LS / JPEG 2000 / JPEG lossless is
- * used yet (see docs/IMAGING.md): a compressed series is refused with its syntax named, and can be
- * decompressed first (`dcmdjpeg`, `gdcmconv --raw`, `dcm2niix` all do it).
+ * Transfer syntaxes: which pixel encodings we read (uncompressed here, compressed through the
+ * codec registry) and, for the others, their names so the refusal says what the file holds; such
+ * a series can be decompressed first (`gdcmconv --raw`, `dcmdrle`, dcm2niix all do it).
  */
 import { InputError } from '../../../common/src';
+import { codecFor } from './codecs/registry';
 
 /** Uncompressed syntaxes whose pixels are plain little-endian words (deflate is undone by dcmjs). */
 export const NATIVE_TRANSFER_SYNTAXES: Readonly<Record<string, string>> = {
@@ -40,11 +40,17 @@ export function isNativeTransferSyntax(uid: string): boolean {
   return uid in NATIVE_TRANSFER_SYNTAXES;
 }
 
+/** Pixels we can turn into values: uncompressed, or compressed with a registered codec. */
+export function isReadableTransferSyntax(uid: string): boolean {
+  return isNativeTransferSyntax(uid) || codecFor(uid) !== undefined;
+}
+
 /** The refusal for a file whose pixels we cannot decode. */
 export function unsupportedTransferSyntax(file: string, uid: string): InputError {
   return new InputError(
-    `${file}: pixel data in ${transferSyntaxName(uid)} (${uid}) is not decoded; ` +
-      `decompress the series first (e.g. gdcmconv --raw or dcmdjpeg) or convert it with dcm2niix`,
+    `${file}: pixel data in ${transferSyntaxName(uid)} (${uid}) is not decoded ` +
+      `(read: uncompressed, JPEG lossless, JPEG-LS, JPEG 2000, 8-bit JPEG baseline); ` +
+      `decompress the series first (e.g. gdcmconv --raw) or convert it with dcm2niix`,
     'DICOM_UNSUPPORTED_TRANSFER_SYNTAX',
   );
 }

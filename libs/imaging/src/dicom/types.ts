@@ -13,6 +13,8 @@ export interface DicomFrame {
   /** File it came from, and its 0-based frame index there (0 for single-frame files). */
   file: string;
   frame: number;
+  /** NumberOfFrames of that file (1 for single-frame files): splits encapsulated pixel data. */
+  framesInFile: number;
   sopInstanceUid: string;
   studyUid: string;
   seriesUid: string;

@@ -41,7 +41,7 @@ export interface SyntheticSeries {
   contrastBolusStartTime?: number;
   slope?: number;
   intercept?: number;
-  /** Stored int16 value of column i, DICOM row j, slice k (ascending along the normal), phase t. */
+  /** Stored value (in `storage`'s range) of column i, DICOM row j, slice k (ascending along the normal), phase t. */
   value: (i: number, j: number, k: number, t: number) => number;
   /** Relative file name of plane `index` of `count` (default: `IM${index}`); shuffle here. */
   fileName?: (index: number, count: number) => string;
@@ -51,6 +51,21 @@ export interface SyntheticSeries {
   sliceOffsets?: number[];
   /** Transfer syntax named in the file meta (default Explicit VR Little Endian). */
   transferSyntaxUid?: string;
+  /** How samples are stored (default int16): uint12 is MR's usual 12 bits in 16, uint8 one byte. */
+  storage?: SampleStorage;
+}
+
+export type SampleStorage = 'int16' | 'uint12' | 'uint8';
+
+const STORAGE_TAGS: Record<SampleStorage, NaturalDataset> = {
+  int16: { BitsAllocated: 16, BitsStored: 16, HighBit: 15, PixelRepresentation: 1 },
+  uint12: { BitsAllocated: 16, BitsStored: 12, HighBit: 11, PixelRepresentation: 0 },
+  uint8: { BitsAllocated: 8, BitsStored: 8, HighBit: 7, PixelRepresentation: 0 },
+};
+
+function sampleArray(storage: SampleStorage | undefined, length: number) {
+  if (storage === 'uint8') return new Uint8Array(length);
+  return storage === 'uint12' ? new Uint16Array(length) : new Int16Array(length);
 }
 
 function tm(seconds: number): string {
@@ -68,7 +83,7 @@ export function slicePosition(spec: SyntheticSeries, k: number): Vec3 {
 }
 
 function planePixels(spec: SyntheticSeries, k: number, t: number): ArrayBuffer {
-  const out = new Int16Array(spec.rows * spec.columns);
+  const out = sampleArray(spec.storage, spec.rows * spec.columns);
   for (let j = 0; j < spec.rows; j++)
     for (let i = 0; i < spec.columns; i++) out[j * spec.columns + i] = spec.value(i, j, k, t);
   return out.buffer;
@@ -83,7 +98,11 @@ function encode(dataset: NaturalDataset, sopClassUid: string, transferSyntaxUid 
     ImplementationClassUID: '2.25.1234567890',
   };
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({ ...dataset, _vrMap: { PixelData: 'OW' } });
+  const pixelVr = dataset.BitsAllocated === 8 ? 'OB' : 'OW';
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+    ...dataset,
+    _vrMap: { PixelData: pixelVr },
+  });
   return new Uint8Array(dict.write());
 }
 
@@ -102,10 +121,7 @@ function commonTags(spec: SyntheticSeries): NaturalDataset {
     Columns: spec.columns,
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
-    BitsAllocated: 16,
-    BitsStored: 16,
-    HighBit: 15,
-    PixelRepresentation: 1,
+    ...STORAGE_TAGS[spec.storage ?? 'int16'],
     ...(spec.contrastBolusStartTime === undefined
       ? {}
       : { ContrastBolusStartTime: tm(spec.contrastBolusStartTime) }),
@@ -169,9 +185,12 @@ export function writeEnhancedMr(
       (_, n) => [Math.floor(n / spec.slices), n % spec.slices] as [number, number],
     );
   const plane = spec.rows * spec.columns;
-  const pixels = new Int16Array(plane * order.length);
+  const pixels = sampleArray(spec.storage, plane * order.length);
   const perFrame = order.map(([t, k], n) => {
-    pixels.set(new Int16Array(planePixels(spec, k, t)), n * plane);
+    new Uint8Array(pixels.buffer).set(
+      new Uint8Array(planePixels(spec, k, t)),
+      n * plane * pixels.BYTES_PER_ELEMENT,
+    );
     return {
       PlanePositionSequence: [{ ImagePositionPatient: slicePosition(spec, k) }],
       FrameContentSequence: [{ TemporalPositionIndex: t + 1, InStackPositionNumber: k + 1, StackID: '1' }],

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../../../common/src';
+import { batchDynamicScales } from '../network/dynamic-time';
 import { PhccModel } from '../network/model';
 
 /**
@@ -22,8 +23,15 @@ export interface GradCamResult {
   rawMaps: Float32Array[];
 }
 
-/** `x` is one patient's [T, S, S, C] array, as in PatientSample. */
-export function gradCam(model: PhccModel, x: Float32Array): GradCamResult {
+/**
+ * `x` is one patient's [T, S, S, C] array and `phaseTimes` its phases' times, as in PatientSample
+ * (the dynamic tokens' timing, so the logit is the one `predict` gives).
+ */
+export function gradCam(
+  model: PhccModel,
+  x: Float32Array,
+  phaseTimes?: readonly number[] | null,
+): GradCamResult {
   const { phases: t, imageSize: s, inChannels: c } = model.config;
   if (x.length !== t * s * s * c) {
     throw new InputError(
@@ -32,8 +40,11 @@ export function gradCam(model: PhccModel, x: Float32Array): GradCamResult {
   }
   const { logit, cams } = tf.tidy(() => {
     const images = tf.tensor4d(x, [t, s, s, c]);
+    const scales = batchDynamicScales(t, model.config.phaseTimes, [phaseTimes]);
+    const dynamicScale = scales && tf.tensor2d(scales, [1, t - 1]);
     const features = model.lastStage(images);
-    const logitOf = (f: tf.Tensor): tf.Scalar => tf.sum(model.logitsFromLastStage(f as tf.Tensor4D, images));
+    const logitOf = (f: tf.Tensor): tf.Scalar =>
+      tf.sum(model.logitsFromLastStage(f as tf.Tensor4D, images, dynamicScale));
     const gradients = tf.grad(logitOf)(features); // [T, G, G, C]
     const channelWeights = tf.mean(gradients, [1, 2], true);
     const cam = tf.relu(tf.sum(tf.mul(channelWeights, features), -1, true)); // [T, G, G, 1]

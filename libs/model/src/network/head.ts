@@ -83,12 +83,16 @@ export function poolFeatures(config: ModelConfig, features: tf.Tensor4D, images?
   return tf.reshape(pooled, [n, -1]) as tf.Tensor2D;
 }
 
-/** Static then dynamic tokens with their embeddings: [B, 2T−1, d]. */
+/**
+ * Static then dynamic tokens with their embeddings: [B, 2T−1, d]. `dynamicScale` [B, T−1], when
+ * given, rescales each Δf_t to the model's nominal phase interval (dynamic-time.ts).
+ */
 export function phaseTokens(
   store: ParamStore,
   config: ModelConfig,
   features: tf.Tensor4D,
   images?: tf.Tensor4D,
+  dynamicScale?: tf.Tensor2D,
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const T = config.phases;
@@ -101,7 +105,8 @@ export function phaseTokens(
     const typeEmb = store.get('head/type_embedding');
     const staticTokens = tf.add(tf.add(f, phaseEmb), tf.slice(typeEmb, [0, 0], [1, -1]));
     if (T === 1) return staticTokens as tf.Tensor3D;
-    const delta = tf.sub(tf.slice(f, [0, 1, 0], [-1, T - 1, -1]), tf.slice(f, [0, 0, 0], [-1, T - 1, -1]));
+    let delta = tf.sub(tf.slice(f, [0, 1, 0], [-1, T - 1, -1]), tf.slice(f, [0, 0, 0], [-1, T - 1, -1]));
+    if (dynamicScale) delta = tf.mul(delta, tf.expandDims(dynamicScale, 2));
     const dynamicTokens = tf.add(
       tf.add(delta, tf.slice(phaseEmb, [1, 0], [T - 1, -1])),
       tf.slice(typeEmb, [1, 0], [1, -1]),
@@ -144,15 +149,17 @@ function transformerLayer(store: ParamStore, prefix: string, x: tf.Tensor3D, hea
 /**
  * Encoder features of B patients' T phases, [B·T, G, G, C] (phase-major per patient) → logits [B].
  * `images` are the same B·T phase images [B·T, S, S, C]; `regions` pooling reads their mask.
+ * `dynamicScale` [B, T−1]: the dynamic tokens' phase-timing factors (1 when absent).
  */
 export function applyHead(
   store: ParamStore,
   config: ModelConfig,
   features: tf.Tensor4D,
   images?: tf.Tensor4D,
+  dynamicScale?: tf.Tensor2D,
 ): tf.Tensor1D {
   return tf.tidy(() => {
-    let tokens = phaseTokens(store, config, features, images);
+    let tokens = phaseTokens(store, config, features, images, dynamicScale);
     for (let l = 0; l < config.attnLayers; l++)
       tokens = transformerLayer(store, `head/attn${l}`, tokens, config.heads);
     const pooled = layerNorm(store, 'head/pool_norm', tf.mean(tokens, 1));

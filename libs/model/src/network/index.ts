@@ -4,6 +4,7 @@ export * from './mask';
 export * from './encoder';
 export * from './decoder';
 export * from './head';
+export * from './dynamic-time';
 export * from './model';
 export * from './flops';
 export { layerNorm } from './layers';

@@ -49,8 +49,10 @@ export class PhccModel {
   }
 
   /** Logits from last-stage activations (the rest of the network after `lastStage`). */
-  logitsFromLastStage(lastStage: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor1D {
-    return tf.tidy(() => this.logitsFromFeatures(applyFinalNorm(this.params, lastStage), images));
+  logitsFromLastStage(lastStage: tf.Tensor4D, images?: tf.Tensor4D, dynamicScale?: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() =>
+      this.logitsFromFeatures(applyFinalNorm(this.params, lastStage), images, dynamicScale),
+    );
   }
 
   /** SSL forward: masked images → per-patch pixel predictions [N, G, G, p²·C_int]. */
@@ -58,11 +60,14 @@ export class PhccModel {
     return tf.tidy(() => applyDecoder(this.params, this.encode(images, mask), mask));
   }
 
-  /** Patients [B, T, S, S, C] → logits [B] (sigmoid → P(proliferative)). */
-  logits(patients: tf.Tensor5D): tf.Tensor1D {
+  /**
+   * Patients [B, T, S, S, C] → logits [B] (sigmoid → P(proliferative)). `dynamicScale` [B, T−1]:
+   * each patient's dynamic-token timing factors (network/dynamic-time.ts), 1 when absent.
+   */
+  logits(patients: tf.Tensor5D, dynamicScale?: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
       const images = this.flattenPhases(patients);
-      return this.logitsFromFeatures(this.encode(images), images);
+      return this.logitsFromFeatures(this.encode(images), images, dynamicScale);
     });
   }
 
@@ -70,8 +75,8 @@ export class PhccModel {
    * Head only, on features of B·T phase images (phase-major per patient): Grad-CAM's entry point.
    * `images` (those B·T images) are needed by `regions` token pooling, which reads their mask.
    */
-  logitsFromFeatures(features: tf.Tensor4D, images?: tf.Tensor4D): tf.Tensor1D {
-    return applyHead(this.params, this.config, features, images);
+  logitsFromFeatures(features: tf.Tensor4D, images?: tf.Tensor4D, dynamicScale?: tf.Tensor2D): tf.Tensor1D {
+    return applyHead(this.params, this.config, features, images, dynamicScale);
   }
 
   /** Phase images [N, S, S, C] → the head's pooled features [N, R·C], before centring. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError, Rng } from '../../../common/src';
 import { randomPatchMask } from '../network/mask';
+import { batchDynamicScales } from '../network/dynamic-time';
 import { TOKEN_CENTER } from '../network/head';
 import { PhccModel } from '../network/model';
 import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
@@ -216,25 +217,34 @@ export async function trainFinetune(
       const chosen = items.slice(stepInEpoch * opts.batchSize, (stepInEpoch + 1) * opts.batchSize);
       const patients = new Float32Array(chosen.length * patientSize);
       const batchLabels = new Float32Array(chosen.length);
+      const times: Array<PatientSample['phaseTimes']> = [];
       for (let k = 0; k < chosen.length; k++) {
         const patient = await datasetGet(dataset, chosen[k]);
         patients.set(augmentPatient(patient.x, layout, epochRng, opts.augment), k * patientSize);
         batchLabels[k] = labels.get(chosen[k]) as number;
+        times.push(patient.phaseTimes);
       }
+      const dynamicScale = batchDynamicScales(config.phases, config.phaseTimes, times);
+      const batch = {
+        patients,
+        labels: batchLabels,
+        count: chosen.length,
+        ...(dynamicScale && { dynamicScale }),
+      };
       const freezeEncoder = epoch <= opts.freezeEncoderEpochs;
       return {
         images: chosen.length * config.phases,
         encoderFrozen: freezeEncoder,
         spec: {
           stage: 'finetune',
-          batch: { patients, labels: batchLabels, count: chosen.length },
+          batch,
           options: { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
         },
         run: (optimizer, lr) =>
           finetuneStep(
             model,
             optimizer,
-            { patients, labels: batchLabels, count: chosen.length },
+            batch,
             { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
             lr,
           ),
@@ -291,15 +301,19 @@ export async function predict(
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
     const batch = new Float32Array(count * patientSize);
+    const times: Array<PatientSample['phaseTimes']> = [];
     for (let k = 0; k < count; k++) {
       const patient = await datasetGet(dataset, start + k);
       checkPatient(patient, patientSize);
       batch.set(patient.x, k * patientSize);
+      times.push(patient.phaseTimes);
     }
+    const scales = batchDynamicScales(config.phases, config.phaseTimes, times);
     const probabilities = tf.tidy(() =>
       tf.sigmoid(
         model.logits(
           tf.tensor5d(batch, [count, config.phases, config.imageSize, config.imageSize, config.inChannels]),
+          scales && tf.tensor2d(scales, [count, config.phases - 1]),
         ),
       ),
     );

@@ -48,7 +48,13 @@ function finetuneSpec(freezeEncoder: boolean): Extract<StepSpec, { stage: 'finet
   cohort.forEach((p, i) => patients.set(p.x, i * p.x.length));
   return {
     stage: 'finetune',
-    batch: { patients, labels: Float32Array.from(cohort.map((p) => p.label as number)), count: 3 },
+    batch: {
+      patients,
+      labels: Float32Array.from(cohort.map((p) => p.label as number)),
+      count: 3,
+      // Phase-timing factors of the dynamic tokens travel with the shards (network/dynamic-time.ts).
+      dynamicScale: Float32Array.from([0.5, 1, 2]),
+    },
     options: { classWeights: balancedClassWeights(2, 1), freezeEncoder, encoderLrScale: 0.25 },
   };
 }

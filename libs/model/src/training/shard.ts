@@ -48,8 +48,16 @@ export function sliceStep(spec: StepSpec, begin: number, end: number): StepSpec 
     const { images, mask, count: n } = spec.batch;
     return { ...spec, batch: { images: rows(images, n), mask: rows(mask, n), count } };
   }
-  const { patients, labels, count: n } = spec.batch;
-  return { ...spec, batch: { patients: rows(patients, n), labels: rows(labels, n), count } };
+  const { patients, labels, dynamicScale, count: n } = spec.batch;
+  return {
+    ...spec,
+    batch: {
+      patients: rows(patients, n),
+      labels: rows(labels, n),
+      count,
+      ...(dynamicScale ? { dynamicScale: rows(dynamicScale, n) } : {}),
+    },
+  };
 }
 
 export interface ShardGradient {

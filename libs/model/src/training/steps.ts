@@ -18,6 +18,8 @@ export interface FinetuneBatch {
   patients: Float32Array;
   labels: Float32Array;
   count: number;
+  /** [count, T − 1] dynamic-token timing factors (network/dynamic-time.ts); absent = all 1. */
+  dynamicScale?: Float32Array;
 }
 
 export interface FinetuneLossOptions {
@@ -54,7 +56,8 @@ export function finetuneBatchLoss(
   return () => {
     const patients = tf.tensor5d(batch.patients, [batch.count, t, s, s, c]);
     const labels = tf.tensor1d(batch.labels);
-    return balancedBce(model.logits(patients), labels, options.classWeights);
+    const scale = batch.dynamicScale && tf.tensor2d(batch.dynamicScale, [batch.count, t - 1]);
+    return balancedBce(model.logits(patients, scale), labels, options.classWeights);
   };
 }
 

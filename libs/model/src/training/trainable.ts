@@ -47,7 +47,7 @@ export function createPhccTrainable(config: PhccTrainableConfig): TrainableModel
         }
       }
       return balancedBce(
-        model.logits(batch.patients as tf.Tensor5D),
+        model.logits(batch.patients as tf.Tensor5D, batch.dynamicScale as tf.Tensor2D | undefined),
         batch.labels as tf.Tensor1D,
         classWeights,
       );

@@ -8,6 +8,8 @@ export interface PatientSample {
   label: 0 | 1 | null;
   split: 'train' | 'val' | 'test' | string;
   x: Float32Array;
+  /** Seconds after injection of each phase as the model takes them, when known (dynamic tokens). */
+  phaseTimes?: readonly number[] | null;
 }
 
 /** A dataset too large to hold at once: fetched patient by patient (e.g. from a cache on disk). */

@@ -51,12 +51,18 @@ describe('message DTOs', () => {
       { ...task.config, freezeEncoderEpochs: -1 },
       { ...task.config, freezeEncoderEpochs: 1.5 },
       { ...task.config, extra: 1 },
+      { ...task.config, phases: { names: [] } },
+      { ...task.config, phases: { names: ['pre', 3] } },
+      { ...task.config, phases: { names: ['pre'], times: [-1] } },
+      { ...task.config, phases: ['pre', 'arterial'] },
       'fast',
     ]) {
       expect(codeOf(parseMessage(TaskBody, { ...task, config }))).toBe('MALFORMED');
     }
     const warmUp = { ...task, config: { ...task.config, freezeEncoderEpochs: 2 } };
     expect(codeOf(parseMessage(TaskBody, warmUp))).toBe('OK');
+    const phases = { names: ['pre', 'arterial', 'portal_venous', 'delayed'], times: [0, 35, 70, 180] };
+    expect(codeOf(parseMessage(TaskBody, { ...task, config: { ...task.config, phases } }))).toBe('OK');
   });
 
   it('checks evaluation histograms against the counts', () => {

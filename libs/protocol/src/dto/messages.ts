@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  ArrayMinSize,
   IsArray,
   IsBoolean,
   IsIn,
@@ -74,6 +75,28 @@ export abstract class RunScopedBody extends SignedBodyBase {
 }
 
 /** Hyper-parameters a task hands a site; bounded so a bad plan cannot ask for absurd work. */
+/**
+ * The DCE phases a run's model takes (the plan's `phases`): names in acquisition order and,
+ * when the protocol fixes them, nominal seconds after injection. A site whose model or cohort
+ * takes other phases declines the task with PHASE_MISMATCH instead of training on other images.
+ */
+export class TaskPhasesDto {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  names!: string[];
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { each: true })
+  @Min(0, { each: true })
+  @Max(86_400, { each: true })
+  times?: number[];
+}
+
 export class TaskConfigDto {
   @IsInt()
   @Min(1)
@@ -134,6 +157,12 @@ export class TaskConfigDto {
   // Faithful federated training (docs/MODEL.md, "Federated training as `train` does it"). All
   // optional: a task without them trains as before (AdamW at the model's default decay, a fresh
   // optimiser and a schedule of its own local epochs).
+
+  /** The plan's `phases`; absent when the plan names none (the site's own model decides). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskPhasesDto)
+  phases?: TaskPhasesDto;
 
   /** The plan's `optimiser.name`. */
   @IsOptional()

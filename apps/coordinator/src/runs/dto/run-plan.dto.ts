@@ -205,6 +205,18 @@ export class EvaluationPlanDto {
   @IsOptional()
   @IsBoolean()
   crossSite?: boolean;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 1,
+    description:
+      'a fixed operating point (score ≥ threshold = positive) at which every site reports sensitivity, specificity, PPV, NPV and accuracy; absent: each site chooses it on its validation split (a local model in the cross-site matrix: on its own site’s validation split)',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  threshold?: number;
 }
 
 export class RunPlanDto {

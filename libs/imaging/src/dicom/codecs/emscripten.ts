@@ -1,0 +1,61 @@
+/**
+ * The decoder shape the @cornerstonejs codec packages share (CharLS, OpenJPEG, libjpeg-turbo):
+ * copy the encoded bytes into the module's heap, decode, read the frame info and the decoded
+ * bytes back, free. Each module is loaded once, on the first frame that needs it, so reading
+ * uncompressed series never loads a codec.
+ */
+export interface EmscriptenFrameInfo {
+  width: number;
+  height: number;
+  bitsPerSample: number;
+  componentCount: number;
+  /** OpenJPEG only: the codestream's samples are signed (decoded as two's complement words). */
+  isSigned?: boolean;
+}
+
+export interface EmscriptenDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  decode(): void;
+  getFrameInfo(): EmscriptenFrameInfo;
+  getDecodedBuffer(): Uint8Array;
+  delete(): void;
+}
+
+/** Module settings: where its stdout / stderr go (OpenJPEG reports progress on stdout). */
+export interface EmscriptenModuleOptions {
+  print?: (text: string) => void;
+  printErr?: (text: string) => void;
+}
+
+/**
+ * Codec chatter is not ours to print: a frame that fails to decode throws and is reported. A new
+ * object per module, as Emscripten turns the object it is given into the module itself.
+ */
+const quiet = (): EmscriptenModuleOptions => ({ print: () => undefined, printErr: () => undefined });
+
+export type EmscriptenCodecModule<Name extends string> = Record<Name, new () => EmscriptenDecoder>;
+
+export interface EmscriptenDecoded {
+  info: EmscriptenFrameInfo;
+  /** The decoded samples' bytes, copied out of the module's heap (it is reused). */
+  bytes: Uint8Array;
+}
+
+/** A lazily loaded module's decoder class → one decode function. */
+export function emscriptenDecoder<Name extends string>(
+  load: (options: EmscriptenModuleOptions) => Promise<EmscriptenCodecModule<Name>>,
+  className: Name,
+): (encoded: Uint8Array) => Promise<EmscriptenDecoded> {
+  let module: Promise<EmscriptenCodecModule<Name>> | undefined;
+  return async (encoded) => {
+    module ??= load(quiet());
+    const decoder = new (await module)[className]();
+    try {
+      decoder.getEncodedBuffer(encoded.length).set(encoded);
+      decoder.decode();
+      return { info: decoder.getFrameInfo(), bytes: decoder.getDecodedBuffer().slice() };
+    } finally {
+      decoder.delete();
+    }
+  };
+}
