@@ -1,4 +1,5 @@
 import type { OptimiserName, WeightEncoding } from '../../../protocol/src';
+import type { SecureAggregationPlan } from '../privacy/secagg-task';
 
 /**
  * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
@@ -19,6 +20,8 @@ export interface EnginePlan {
   sites?: 'all' | string[];
   initialModel?: string;
   seed: number;
+  /** The plan's privacy section; the engine reads its secure-aggregation part. */
+  privacy?: SecureAggregationPlan;
 }
 
 export interface EngineStagePlan {
