@@ -14,10 +14,20 @@ import {
   SendTransferOptions,
   TRANSFER_EVENTS,
 } from '../../../libs/protocol/src';
+import { unpackRing } from '../../../libs/federated/src';
 import { MessageLog } from './message-log';
 
 /** Envelope events a site may emit directly (docs/PROTOCOL.md §4); `update` only travels as a transfer. */
-export const SITE_ENVELOPE_EVENTS: readonly MessageType[] = ['task-ack', 'eval-result', 'status', 'error'];
+export const SITE_ENVELOPE_EVENTS: readonly MessageType[] = [
+  'task-ack',
+  'eval-result',
+  'status',
+  'error',
+  // Secure aggregation (protocol 1.2): public keys, sealed shares, revealed shares; never a value.
+  'secagg-keys',
+  'secagg-shares',
+  'secagg-unmask',
+];
 const TRANSFER_EVENT_NAMES: readonly string[] = Object.values(TRANSFER_EVENTS);
 
 /** Thrown when something tries to send what a site must never send. Nothing has left when it is. */
@@ -106,6 +116,47 @@ export class OutgoingChannel {
   }
 
   /**
+   * Sends the signed masked input of a secure-aggregation round as a transfer, after checking that
+   * the payload is exactly `vectorLength` ring elements each below 2^ringBits (the range check that
+   * replaces the coordinator's gate, which cannot look at a masked value) and matches the digest.
+   */
+  async sendMasked(
+    envelope: Envelope<'secagg-masked'>,
+    payload: Uint8Array,
+    options: SendTransferOptions = {},
+  ): Promise<AckReply> {
+    this.checkEnvelope(envelope, 'secagg-masked');
+    const { ringBits, vectorLength } = envelope.body;
+    try {
+      unpackRing(payload, ringBits, vectorLength);
+    } catch (err) {
+      throw new PrivacyGuardError(
+        `masked input refused: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    const digest = payloadDigest(payload);
+    if (envelope.digest !== digest || envelope.payloadBytes !== payload.byteLength) {
+      throw new PrivacyGuardError(
+        'masked-input envelope does not describe its payload (digest or size differ)',
+      );
+    }
+    this.approvedDigests.add(digest);
+    try {
+      return await sendTransfer(
+        { request: (event, message) => this.send(event, message) },
+        envelope,
+        payload,
+        {
+          stallTimeoutMs: this.ackTimeoutMs,
+          ...options,
+        },
+      );
+    } finally {
+      this.approvedDigests.delete(digest);
+    }
+  }
+
+  /**
    * The choke point itself. Public so that tests (and nothing else) can prove it refuses what
    * does not belong on the wire; everything the agent sends goes through here.
    */
@@ -150,7 +201,7 @@ export class OutgoingChannel {
     const transferId = String(frame.transferId);
     if (event === TRANSFER_EVENTS.begin) {
       const envelope = frame.envelope as Envelope;
-      this.checkEnvelope(envelope, 'update');
+      this.checkEnvelope(envelope, envelope?.type === 'secagg-masked' ? 'secagg-masked' : 'update');
       if (envelope.digest === null || !this.approvedDigests.has(envelope.digest)) {
         throw new PrivacyGuardError('transfer of a payload that was not checked by sendUpdate');
       }
