@@ -49,27 +49,30 @@ export class TaskDispatcher {
         const reason = task.config.secureAggregation
           ? `this round runs secure aggregation, which needs protocol 1.${SECURE_AGGREGATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for a clear update instead)`
           : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
-        // Told by code, so the site's operator sees why it sits this round out.
-        await socketIoTransport(socket)
-          .request(
-            'error',
-            signEnvelope({
-              type: 'error',
-              signer: 'coordinator',
-              secretKey: this.coordinatorSecretKey(),
-              body: {
-                sender: 'coordinator',
-                nonce: newNonce(),
-                timestamp: Date.now(),
-                code: 'UNSUPPORTED_VERSION',
-                reason,
-                ref: task.taskId,
-              },
-            }),
-            5_000,
-          )
-          .catch(() => undefined);
-        throw new Error(`UNSUPPORTED_VERSION: ${reason}`);
+        // Told by code (not awaited: an old agent may not answer), so the site's operator sees
+        // why it sits this round out.
+        if (task.config.secureAggregation) {
+          void socketIoTransport(socket)
+            .request(
+              'error',
+              signEnvelope({
+                type: 'error',
+                signer: 'coordinator',
+                secretKey: this.coordinatorSecretKey(),
+                body: {
+                  sender: 'coordinator',
+                  nonce: newNonce(),
+                  timestamp: Date.now(),
+                  code: 'UNSUPPORTED_VERSION',
+                  reason: reason.slice(0, 1000),
+                  ref: task.taskId,
+                },
+              }),
+              5_000,
+            )
+            .catch(() => undefined);
+        }
+        throw new Error(task.config.secureAggregation ? `UNSUPPORTED_VERSION: ${reason}` : reason);
       }
       const envelope = signEnvelope({
         type: 'task',
