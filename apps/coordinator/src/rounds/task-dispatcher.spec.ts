@@ -145,7 +145,7 @@ describe('TaskDispatcher and older agents', () => {
     const transfers: unknown[] = [];
     const errors: { body: { code: string; ref?: string } }[] = [];
     site.socket.on('transfer:begin', (frame: unknown) => transfers.push(frame));
-    site.socket.on('error', (envelope: { body: { code: string; ref?: string } }) => errors.push(envelope));
+    site.socket.on('error', (envelope: unknown) => errors.push(envelope as (typeof errors)[number]));
     const dispatcher = new TaskDispatcher(
       (id) => (id === 'site-a' ? { socket: server.socket, protocolMinor: 1 } : undefined),
       () => testKeyPair('coordinator').secretKey,
