@@ -62,12 +62,18 @@ export const privacyBench: BenchSuite = {
       // weights, clips and encodes its update and packs the masked vector for the wire; the
       // coordinator unpacks (range-checks) every input and decodes the unmasked sum.
       const settings = secureAggregationSettings(
-        { secureAggregation: true, threshold: s.threshold, ...(s.neighbours ? { neighbours: s.neighbours } : {}) },
+        {
+          secureAggregation: true,
+          threshold: s.threshold,
+          ...(s.neighbours ? { neighbours: s.neighbours } : {}),
+        },
         s.sites,
         { runId: 'bench', stage: 'ssl', round: 0, attempt: 1 },
       );
       const upload = [{ name: 'encoder/w', shape: [length - 1] }];
-      const update = [{ name: 'encoder/w', shape: [length - 1], values: new Float32Array(length - 1).fill(0.01) }];
+      const update = [
+        { name: 'encoder/w', shape: [length - 1], values: new Float32Array(length - 1).fill(0.01) },
+      ];
       const t0 = performance.now();
       const encoded = encodeSecureInput(update, 100, settings).input;
       const packed = packRing(encoded, RING_BITS);
