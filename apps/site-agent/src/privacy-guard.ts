@@ -95,24 +95,7 @@ export class OutgoingChannel {
         `update payload is not exactly the stage's weight layout: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    const digest = payloadDigest(payload);
-    if (envelope.digest !== digest || envelope.payloadBytes !== payload.byteLength) {
-      throw new PrivacyGuardError('update envelope does not describe its payload (digest or size differ)');
-    }
-    this.approvedDigests.add(digest);
-    try {
-      return await sendTransfer(
-        { request: (event, message) => this.send(event, message) },
-        envelope,
-        payload,
-        {
-          stallTimeoutMs: this.ackTimeoutMs,
-          ...options,
-        },
-      );
-    } finally {
-      this.approvedDigests.delete(digest);
-    }
+    return this.sendChecked(envelope, payload, 'update', options);
   }
 
   /**
@@ -134,11 +117,19 @@ export class OutgoingChannel {
         `masked input refused: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    return this.sendChecked(envelope, payload, 'masked-input', options);
+  }
+
+  /** A payload whose content was checked: its envelope must describe it, then it may be transferred. */
+  private async sendChecked(
+    envelope: Envelope,
+    payload: Uint8Array,
+    what: string,
+    options: SendTransferOptions,
+  ): Promise<AckReply> {
     const digest = payloadDigest(payload);
     if (envelope.digest !== digest || envelope.payloadBytes !== payload.byteLength) {
-      throw new PrivacyGuardError(
-        'masked-input envelope does not describe its payload (digest or size differ)',
-      );
+      throw new PrivacyGuardError(`${what} envelope does not describe its payload (digest or size differ)`);
     }
     this.approvedDigests.add(digest);
     try {
