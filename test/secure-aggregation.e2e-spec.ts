@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../libs/common/src';
 import { createStrategy, InMemoryUpdateSource, NamedArray } from '../libs/federated/src';
-import { loadSiteKit, provision, TaskBody } from '../libs/protocol/src';
+import { agentQuery, loadSiteKit, provision, TaskBody } from '../libs/protocol/src';
 import { decodeWeights, encodeWeights } from '../libs/weights/src';
 import { RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
 import { BlobStore } from '../apps/coordinator/src/models/blob-store';
 import { AgentEvent, ExecutionContext, SiteAgent, TaskExecutor, TaskResult } from '../apps/site-agent/src';
 import { adminApi } from './support/admin-api';
 import { FrameCapture } from './support/frame-capture';
+import { connectSite } from './support/simulated-site';
 
 /**
  * Secure aggregation end to end on 127.0.0.1: a real coordinator and three real site agents
@@ -21,6 +22,8 @@ import { FrameCapture } from './support/frame-capture';
  */
 const TOKEN = 'e2e-secagg-token-0123456789';
 const SITES = ['hospital-a', 'hospital-b', 'hospital-c'] as const;
+/** A site whose agent speaks protocol 1.1 (before secure aggregation). */
+const OLD_SITE = 'hospital-old';
 const SAMPLES: Record<string, number> = { 'hospital-a': 10, 'hospital-b': 30, 'hospital-c': 20 };
 
 const INITIAL: NamedArray[] = [
@@ -66,7 +69,11 @@ describe('secure aggregation end to end, frames captured (127.0.0.1)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'phcc-secagg-e2e-'));
-    provision({ outDir: join(dir, 'kits'), coordinatorUrl: 'http://127.0.0.1:8080', siteIds: [...SITES] });
+    provision({
+      outDir: join(dir, 'kits'),
+      coordinatorUrl: 'http://127.0.0.1:8080',
+      siteIds: [...SITES, OLD_SITE],
+    });
     coordinator = await startCoordinator({
       dbFile: join(dir, 'state.sqlite'),
       kitDir: join(dir, 'kits'),
@@ -218,5 +225,25 @@ describe('secure aggregation end to end, frames captured (127.0.0.1)', () => {
     const step = (i: number) => 0.01 * 2 * Math.sin(i * 0.7 + 1);
     const delta = Float32Array.from(INITIAL[0].values, (v, i) => Math.fround(v + step(i)) - v);
     expect(contains(capture.allBytes(), Buffer.from(delta.buffer).subarray(0, 16))).toBe(true);
+  }, 60_000);
+
+  it('refuses a 1.1 agent a secure task with UNSUPPORTED_VERSION; it never gets the task, the others finish', async () => {
+    const kit = loadSiteKit(join(dir, 'kits', 'sites', OLD_SITE));
+    const old = await connectSite(coordinator.url, kit, OLD_SITE, { query: agentQuery(1, {}) });
+    const errors: { body: { code: string; reason: string } }[] = [];
+    const transfers: unknown[] = [];
+    old.on('error', (envelope: { body: { code: string; reason: string } }, ack?: (r: unknown) => void) => {
+      errors.push(envelope);
+      ack?.({ ok: true });
+    });
+    old.on('transfer:begin', (frame: unknown) => transfers.push(frame));
+    try {
+      await runRound({ secureAggregation: true, threshold: 2 });
+      expect(transfers).toEqual([]);
+      expect(errors.map((e) => e.body.code)).toEqual(['UNSUPPORTED_VERSION']);
+      expect(errors[0].body.reason).toMatch(/secure aggregation.*1\.2.*1\.1/);
+    } finally {
+      old.disconnect();
+    }
   }, 60_000);
 });
