@@ -20,6 +20,7 @@ import {
   ValidationArguments,
 } from 'class-validator';
 import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
+import { PrivacyDto } from './privacy.dto';
 
 /**
  * The run plan: what an admin submits (JSON or YAML) to create a run. Every number is bounded so
@@ -312,6 +313,12 @@ export class RunPlanDto {
   @Min(0)
   @Max(2 ** 31 - 1)
   seed!: number;
+
+  @ApiPropertyOptional({ type: PrivacyDto, description: 'secure aggregation, DP, private evaluation (docs/PRIVACY.md)' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PrivacyDto)
+  privacy?: PrivacyDto;
 }
 
 /** `sites`: the string "all" or 1–1000 distinct site ids. */
