@@ -10,7 +10,8 @@ export interface CoordinatorProcessSpec {
   dataDir: string;
   /** A fixed port, so a restarted coordinator is found again at the URL written in the sites' kits. */
   port: number;
-  adminToken: string;
+  /** Absent: none configured, so a first start generates one (into the data dir's admin-token file). */
+  adminToken?: string;
   /** stdout + stderr of every start of this coordinator, appended. */
   logFile: string;
   logLevel?: string;
@@ -57,7 +58,10 @@ export class CoordinatorProcess {
     // The token travels in the environment, not in argv (which `ps` shows to every user).
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PHCC_ADMIN_TOKEN: spec.adminToken },
+      env: {
+        ...withoutAdminToken(process.env),
+        ...(spec.adminToken ? { PHCC_ADMIN_TOKEN: spec.adminToken } : {}),
+      },
     });
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     child.stdout?.pipe(log, { end: false });
@@ -123,4 +127,10 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+function withoutAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  delete rest.PHCC_ADMIN_TOKEN;
+  return rest;
 }

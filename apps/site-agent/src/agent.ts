@@ -35,7 +35,14 @@ import { backoffDelay, BackoffOptions, resolveBackoff } from './backoff';
 import { CoordinatorRotation } from './coordinator-urls';
 import { ExecutorSet, TrainResult } from './executor';
 import { LocalParamStore } from './local-params';
-import { executeTask, outgoingUpdate, ReleasedEvaluation, releasedEvaluation } from './site-work';
+import {
+  executeTask,
+  outgoingUpdate,
+  ReleasedEvaluation,
+  releasedEvaluation,
+  secureOutgoing,
+} from './site-work';
+import { runSecureExchange, SecureIncoming } from './secure-exchange';
 import { FollowedInstruction, followInstruction } from './task-instruction';
 import { phaseMismatch, SitePhases } from './task-phases';
 import { MessageLog } from './message-log';
@@ -103,6 +110,18 @@ export type AgentEvent =
   | { type: 'progress'; taskId: string; fraction: number; message?: string }
   | { type: 'result-sent'; taskId: string; kind: 'update' | 'eval-result'; ok: boolean }
   | { type: 'task-failed'; taskId: string; reason: string }
+  /**
+   * A secure round: what this site put into the sum (its filtered update, weight and clipping),
+   * for the host's own log. It never leaves the process; only its masked form is sent.
+   */
+  | {
+      type: 'secure-input';
+      taskId: string;
+      update: NamedArray[];
+      nSamples: number;
+      weight: number;
+      clipped: number;
+    }
   | { type: 'plan-refused'; runId: string; taskId: string; code: ConsentRefusalCode; reason: string };
 
 /**
@@ -121,6 +140,9 @@ export class SiteAgent {
   private readonly nonces: NonceCache;
   private readonly taskVerifier: EnvelopeVerifier;
   private readonly welcomeVerifier: EnvelopeVerifier;
+  private readonly secureVerifier: EnvelopeVerifier;
+  /** The coordinator's SecAgg messages by `taskId/type`: arrived before anyone waited, or awaited. */
+  private readonly secureMail = new Map<string, { body?: unknown; waiter?: (body: unknown) => void }>();
   private readonly localParams: LocalParamStore;
   private readonly keepLocal: RegExp | null;
   private readonly maxTaskBytes: number;
@@ -160,6 +182,12 @@ export class SiteAgent {
       keyring: kit.keyring,
       maxPayloadBytes: 0,
       acceptedTypes: ['welcome', 'error'],
+      nonceCache: this.nonces,
+    });
+    this.secureVerifier = new EnvelopeVerifier({
+      keyring: kit.keyring,
+      maxPayloadBytes: 0,
+      acceptedTypes: ['secagg-directory', 'secagg-inbox', 'secagg-unmask-request'],
       nonceCache: this.nonces,
     });
     this.done = new Promise<void>((resolve, reject) => {
@@ -309,6 +337,63 @@ export class SiteAgent {
     onAck(socket, TRANSFER_EVENTS.end, (m) => this.withReceiver((r) => r.end(m)), this.log);
     onAck(socket, 'task', (raw) => this.onPayloadlessTask(raw), this.log);
     onAck(socket, 'error', (raw) => this.onCoordinatorError(raw), this.log);
+    for (const type of ['secagg-directory', 'secagg-inbox', 'secagg-unmask-request'] as const)
+      onAck(socket, type, (raw) => this.onSecureMessage(type, raw), this.log);
+  }
+
+  /** A SecAgg message from the coordinator: verified, then handed to the task's exchange. */
+  private onSecureMessage(type: keyof SecureIncoming, raw: unknown): AckReply {
+    const result = this.secureVerifier.verify(raw);
+    if (!result.ok) return ackError(result.error);
+    const { envelope, body } = result.value;
+    if (envelope.type !== type || envelope.signer !== 'coordinator')
+      return ackError({
+        code: 'UNEXPECTED_MESSAGE',
+        reason: `a ${envelope.type} from ${envelope.signer} on ${type}`,
+      });
+    const taskId = (body as { taskId: string }).taskId;
+    if (this.busy?.where.taskId !== taskId)
+      return ackError({ code: 'WRONG_TASK', reason: `this site is not carrying out task ${taskId}` });
+    const key = `${taskId}/${type}`;
+    const slot = this.secureMail.get(key);
+    if (slot?.waiter) {
+      this.secureMail.delete(key);
+      slot.waiter(body);
+    } else this.secureMail.set(key, { body });
+    return { ok: true };
+  }
+
+  /** The coordinator's next SecAgg message of `type` for `taskId`, or an error after `timeoutMs`. */
+  private receiveSecure(taskId: string, type: keyof SecureIncoming, timeoutMs: number): Promise<unknown> {
+    const key = `${taskId}/${type}`;
+    const slot = this.secureMail.get(key);
+    if (slot?.body !== undefined) {
+      this.secureMail.delete(key);
+      return Promise.resolve(slot.body);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.secureMail.delete(key);
+        reject(
+          new Error(
+            `secure aggregation: no ${type} from the coordinator within ${Math.round(timeoutMs / 1000)} s`,
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+      const stopped = () => {
+        clearTimeout(timer);
+        reject(new Error('agent stopped'));
+      };
+      this.abort.signal.addEventListener('abort', stopped, { once: true });
+      this.secureMail.set(key, {
+        waiter: (body) => {
+          clearTimeout(timer);
+          this.abort.signal.removeEventListener('abort', stopped);
+          resolve(body);
+        },
+      });
+    });
   }
 
   private async withReceiver(
@@ -432,7 +517,9 @@ export class SiteAgent {
         },
       });
       if (this.stopped) return;
-      if (result.kind === 'train') await this.sendUpdate(task, instruction, global, digest, result);
+      if (result.kind === 'train' && task.config.secureAggregation)
+        await this.sendSecure(task, instruction, global, result);
+      else if (result.kind === 'train') await this.sendUpdate(task, instruction, global, digest, result);
       else await this.sendEvalResult(task, digest, releasedEvaluation(instruction, result));
       this.busy = undefined;
       this.sendStatus('idle', {}, true);
@@ -507,6 +594,65 @@ export class SiteAgent {
         );
       }
     }
+  }
+
+  /**
+   * A secure round (protocol 1.2): the update is never sent; the site takes part in the SecAgg
+   * steps instead (secure-exchange.ts), each message signed and scoped to the task. Each step
+   * waits at most the task's own span (the coordinator gives every step the round's deadline).
+   */
+  private async sendSecure(
+    task: TaskBody,
+    instruction: FollowedInstruction,
+    global: NamedArray[],
+    result: TrainResult,
+  ): Promise<void> {
+    const settings = task.config.secureAggregation!;
+    const siteId = this.options.kit.siteId;
+    const prepared = secureOutgoing(siteId, task, instruction, global, result, this.localParams);
+    this.emit({
+      type: 'secure-input',
+      taskId: task.taskId,
+      update: prepared.update,
+      nSamples: result.nSamples,
+      weight: prepared.weight,
+      clipped: prepared.clipped,
+    });
+    if (prepared.clipped > 0)
+      this.log.warn(
+        { taskId: task.taskId, clipped: prepared.clipped, maxAbs: settings.maxAbs },
+        'update values clipped for secure aggregation',
+      );
+    const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
+    const stepWaitMs = Math.max(60_000, task.deadline - Date.now()) + 30_000;
+    const refused = (type: string, ack: AckReply) => {
+      if (!ack.ok) throw new Error(`coordinator refused ${type}: ${ack.error.code}: ${ack.error.reason}`);
+    };
+    await runSecureExchange(siteId, settings, prepared, result.metrics, {
+      send: async (type, fields) => {
+        const envelope = signEnvelope({
+          type,
+          body: { ...this.meta(), ...scope, ...fields } as never,
+          signer: siteId,
+          secretKey: this.options.kit.keys.secretKey,
+        });
+        refused(type, await this.channel.emitEnvelope(envelope));
+      },
+      sendMasked: async (fields, payload) => {
+        const envelope = signEnvelope({
+          type: 'secagg-masked',
+          body: { ...this.meta(), ...scope, sessionId: settings.sessionId, ...fields },
+          signer: siteId,
+          secretKey: this.options.kit.keys.secretKey,
+          payload,
+        });
+        this.sendStatus('uploading', { runId: task.runId, round: task.round, taskId: task.taskId }, true);
+        refused('secagg-masked', await this.channel.sendMasked(envelope, payload, this.options.transfer));
+      },
+      receive: (type) => this.receiveSecure(task.taskId, type, stepWaitMs) as never,
+    });
+    this.emit({ type: 'result-sent', taskId: task.taskId, kind: 'update', ok: true });
+    this.log.info({ taskId: task.taskId, session: settings.sessionId }, 'secure aggregation done');
   }
 
   private async sendEvalResult(task: TaskBody, digest: string, released: ReleasedEvaluation): Promise<void> {

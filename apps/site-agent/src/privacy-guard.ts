@@ -14,10 +14,20 @@ import {
   SendTransferOptions,
   TRANSFER_EVENTS,
 } from '../../../libs/protocol/src';
+import { unpackRing } from '../../../libs/federated/src';
 import { MessageLog } from './message-log';
 
 /** Envelope events a site may emit directly (docs/PROTOCOL.md §4); `update` only travels as a transfer. */
-export const SITE_ENVELOPE_EVENTS: readonly MessageType[] = ['task-ack', 'eval-result', 'status', 'error'];
+export const SITE_ENVELOPE_EVENTS: readonly MessageType[] = [
+  'task-ack',
+  'eval-result',
+  'status',
+  'error',
+  // Secure aggregation (protocol 1.2): public keys, sealed shares, revealed shares; never a value.
+  'secagg-keys',
+  'secagg-shares',
+  'secagg-unmask',
+];
 const TRANSFER_EVENT_NAMES: readonly string[] = Object.values(TRANSFER_EVENTS);
 
 /** Thrown when something tries to send what a site must never send. Nothing has left when it is. */
@@ -85,9 +95,41 @@ export class OutgoingChannel {
         `update payload is not exactly the stage's weight layout: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    return this.sendChecked(envelope, payload, 'update', options);
+  }
+
+  /**
+   * Sends the signed masked input of a secure-aggregation round as a transfer, after checking that
+   * the payload is exactly `vectorLength` ring elements each below 2^ringBits (the range check that
+   * replaces the coordinator's gate, which cannot look at a masked value) and matches the digest.
+   */
+  async sendMasked(
+    envelope: Envelope<'secagg-masked'>,
+    payload: Uint8Array,
+    options: SendTransferOptions = {},
+  ): Promise<AckReply> {
+    this.checkEnvelope(envelope, 'secagg-masked');
+    const { ringBits, vectorLength } = envelope.body;
+    try {
+      unpackRing(payload, ringBits, vectorLength);
+    } catch (err) {
+      throw new PrivacyGuardError(
+        `masked input refused: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    return this.sendChecked(envelope, payload, 'masked-input', options);
+  }
+
+  /** A payload whose content was checked: its envelope must describe it, then it may be transferred. */
+  private async sendChecked(
+    envelope: Envelope,
+    payload: Uint8Array,
+    what: string,
+    options: SendTransferOptions,
+  ): Promise<AckReply> {
     const digest = payloadDigest(payload);
     if (envelope.digest !== digest || envelope.payloadBytes !== payload.byteLength) {
-      throw new PrivacyGuardError('update envelope does not describe its payload (digest or size differ)');
+      throw new PrivacyGuardError(`${what} envelope does not describe its payload (digest or size differ)`);
     }
     this.approvedDigests.add(digest);
     try {
@@ -150,7 +192,7 @@ export class OutgoingChannel {
     const transferId = String(frame.transferId);
     if (event === TRANSFER_EVENTS.begin) {
       const envelope = frame.envelope as Envelope;
-      this.checkEnvelope(envelope, 'update');
+      this.checkEnvelope(envelope, envelope?.type === 'secagg-masked' ? 'secagg-masked' : 'update');
       if (envelope.digest === null || !this.approvedDigests.has(envelope.digest)) {
         throw new PrivacyGuardError('transfer of a payload that was not checked by sendUpdate');
       }

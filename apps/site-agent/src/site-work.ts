@@ -1,6 +1,9 @@
 import {
   applyOutgoing,
+  encodeSecureInput,
   NoiseSource,
+  SecAggSite,
+  secAggConfigOf,
   secureNormalNoise,
   siteOutgoingFilters,
   SiteMetrics,
@@ -57,6 +60,78 @@ export function outgoingUpdate(
   localParams: LocalParamStore,
   noise: NoiseSource = secureNormalNoise(),
 ): OutgoingUpdate {
+  const { arrays, kind, metrics, expected } = filteredUpdate(
+    task,
+    instruction,
+    global,
+    result,
+    localParams,
+    noise,
+  );
+  return {
+    payload: encodeWeights(arrays, task.config.updateEncoding),
+    kind,
+    metrics,
+    shapes: Object.fromEntries(expected.map((t) => [t.name, [...t.shape]])),
+  };
+}
+
+/** A secure round's update, ready for the SecAgg steps: its state machine and its masked-to-be input. */
+export interface SecureOutgoing {
+  site: SecAggSite;
+  /** The filtered update in the round's layout order (what a clear round would have sent). */
+  update: NamedArray[];
+  /** The encoded weighted input (never sent: only its masked form leaves the site). */
+  input: Float64Array;
+  /** Values clipped to the round's ±maxAbs (weighted), reported in the site's log. */
+  clipped: number;
+  weight: number;
+}
+
+/**
+ * What leaves the site in a secure-aggregation round (protocol 1.2): the same filtered update as
+ * `outgoingUpdate`, in the upload layout's order, weighted, clipped to the round's range and
+ * fixed-point encoded, held by a fresh `SecAggSite` for this session. Nothing of it is sent in
+ * clear: the agent (or the simulator) carries it through the four SecAgg steps.
+ */
+export function secureOutgoing(
+  siteId: string,
+  task: TaskBody,
+  instruction: FollowedInstruction,
+  global: readonly NamedArray[],
+  result: TrainResult,
+  localParams: LocalParamStore,
+  noise: NoiseSource = secureNormalNoise(),
+): SecureOutgoing {
+  const settings = task.config.secureAggregation;
+  if (!settings) throw new Error('the task does not run secure aggregation');
+  // DP's clip + noise (instruction.clip) run inside the filters, before the encoding and the mask.
+  const { arrays, expected } = filteredUpdate(task, instruction, global, result, localParams, noise);
+  const byName = new Map(arrays.map((a) => [a.name, a]));
+  const ordered = expected.map((t) => {
+    const a = byName.get(t.name);
+    if (!a) throw new Error(`the update lacks ${t.name}, which the round's layout expects`);
+    return a;
+  });
+  const { input, clipped, weight } = encodeSecureInput(ordered, result.nSamples, settings);
+  return {
+    site: new SecAggSite(siteId, secAggConfigOf(settings, expected)),
+    update: ordered,
+    input,
+    clipped,
+    weight,
+  };
+}
+
+/** The kept-local tensors saved, the outgoing filters applied, and the stage's upload layout. */
+function filteredUpdate(
+  task: TaskBody,
+  instruction: FollowedInstruction,
+  global: readonly NamedArray[],
+  result: TrainResult,
+  localParams: LocalParamStore,
+  noise: NoiseSource,
+) {
   if (task.stage === 'evaluate') throw new Error('an evaluate task produced weights');
   const { parts, keepLocal, updateKind, clip } = instruction;
   if (keepLocal) localParams.save(result.weights.filter((a) => keepLocal.test(a.name)));
@@ -70,13 +145,11 @@ export function outgoingUpdate(
     { kind: 'weights', numSamples: result.nSamples, arrays: result.weights, metrics: result.metrics },
     filters,
   );
-  const payload = encodeWeights(outgoing.arrays, task.config.updateEncoding);
-  const expected = uploadLayout(layoutOf([...global]), parts, keepLocal);
   return {
-    payload,
+    arrays: outgoing.arrays,
     kind: outgoing.kind,
     metrics: outgoing.metrics,
-    shapes: Object.fromEntries(expected.map((t) => [t.name, [...t.shape]])),
+    expected: uploadLayout(layoutOf([...global]), parts, keepLocal),
   };
 }
 

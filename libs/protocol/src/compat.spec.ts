@@ -80,4 +80,26 @@ describe('protocol minor versions', () => {
       taskForMinorVersion({ ...task, config: { ...task.config, tokenCentring: true } }, 0),
     ).toBeUndefined();
   });
+
+  it('never sends a secure-aggregation task to an agent before 1.2 (it would answer in clear)', () => {
+    const secure: TaskBody = {
+      ...task,
+      config: {
+        ...task.config,
+        secureAggregation: {
+          sessionId: 'sa-0123',
+          threshold: 2,
+          ringBits: 48,
+          fractionBits: 36,
+          maxAbs: 256,
+          weightCap: 4096,
+        },
+      },
+    };
+    expect(taskForMinorVersion(secure, 0)).toBeUndefined();
+    expect(taskForMinorVersion(secure, 1)).toBeUndefined();
+    expect(taskForMinorVersion(secure, 2)).toBe(secure);
+    // …while a 1.1 agent still gets every other task unchanged.
+    expect(taskForMinorVersion(task, 1)).toBe(task);
+  });
 });

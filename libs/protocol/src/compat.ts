@@ -1,5 +1,5 @@
 import type { TaskBody, TaskConfigDto } from './dto/messages';
-import { PROTOCOL_MINOR_VERSION } from './version';
+import { PROTOCOL_MINOR_VERSION, SECURE_AGGREGATION_MINOR_VERSION } from './version';
 
 /**
  * The socket.io query parameter in which an agent states its protocol minor version. A query
@@ -31,12 +31,17 @@ export const TASK_CONFIG_FIELDS_1_1 = [
 /**
  * The task as an agent of `minor` can read it: for 1.0, without the 1.1 instruction and config
  * fields (its validation refuses unknown fields), which is what a 1.0 coordinator would have sent;
- * `undefined` when the task cannot be expressed in 1.0 at all (a token-centring task asks for a
- * different computation, which a 1.0 agent would silently replace by training; a private task's
- * clip or k would be silently ignored).
+ * 1.1 reads every 1.1 field; `undefined` when the task cannot be expressed for that agent at all
+ * (a secure-aggregation task before 1.2; a token-centring task before 1.1: both ask for a
+ * different computation, which the older agent would silently replace by a clear update; a 1.0
+ * agent would silently ignore a private task's clip or k). A 1.1 agent refuses a task carrying
+ * 1.2 fields (plan, clip, k) as malformed, which is safe.
  */
 export function taskForMinorVersion(task: TaskBody, minor: number): TaskBody | undefined {
-  if (minor >= PROTOCOL_MINOR_VERSION) return task;
+  // A secure-aggregation task asks for the SecAgg steps instead of an update: an older agent
+  // would send its update in clear, so it is never sent one (the caller refuses it by code).
+  if (task.config.secureAggregation && minor < SECURE_AGGREGATION_MINOR_VERSION) return undefined;
+  if (minor >= PROTOCOL_MINOR_VERSION || minor >= 1) return task;
   if (task.config.tokenCentring) return undefined;
   // A 1.0 agent would send an unclipped update or the fine histogram: never strip privacy.
   if (task.instruction?.clip || task.instruction?.minBinCount !== undefined) return undefined;

@@ -5,6 +5,8 @@ export * from './consent';
 export * from './dto/parse';
 export * from './dto/raw-guard';
 export * from './dto/messages';
+export * from './dto/secagg-config';
+export * from './dto/secagg';
 export * from './dto/validators';
 export * from './envelope/canonical';
 export * from './envelope/digest';

@@ -9,8 +9,14 @@ export const PROTOCOL_VERSION = 1;
  * - 1.1: the task's optional `instruction` (docs/PROTOCOL.md §3.2). An agent of 1.1 accepts tasks
  *   with or without it (absent = 1.0 behaviour); an agent of 1.0 refuses unknown fields, so a
  *   coordinator of 1.1 needs agents of 1.1.
+ * - 1.2: secure aggregation: the task config's optional `secureAggregation` and the seven
+ *   `secagg-*` messages (docs/PROTOCOL.md §10). A task with secure aggregation is never sent to an
+ *   agent before 1.2: it is refused with UNSUPPORTED_VERSION instead (never a clear update).
  */
-export const PROTOCOL_MINOR_VERSION = 1;
+export const PROTOCOL_MINOR_VERSION = 2;
+
+/** The first minor version whose agents take part in secure aggregation (the `secagg-*` messages). */
+export const SECURE_AGGREGATION_MINOR_VERSION = 2;
 
 /** socket.io namespace that site agents connect to. */
 export const SITES_NAMESPACE = '/sites';

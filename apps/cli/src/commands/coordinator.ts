@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { InputError } from '../../../../libs/common/src';
+import { InputError, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../../../libs/common/src';
 import { isPostgresUrl } from '../../../coordinator/src/persistence/db-url';
 import { commandLogger } from '../context';
 
@@ -106,6 +106,7 @@ export function registerCoordinator(program: Command): void {
         );
       }
       const dbFile = postgres ? opts.db : resolve(opts.db);
+      const dataDir = resolve(opts.dataDir ?? join(dirname(dbFile), 'coordinator-data'));
       const out = (line: string) => process.stdout.write(line + '\n');
       // Listened for from the start: a standby waiting for the active lock stops on Ctrl-C too.
       const signalled = waitForSignal();
@@ -116,7 +117,7 @@ export function registerCoordinator(program: Command): void {
         coordinator = await startCoordinator({
           dbFile,
           kitDir: resolve(opts.kit),
-          dataDir: resolve(opts.dataDir ?? join(dirname(dbFile), 'coordinator-data')),
+          dataDir,
           host: opts.host,
           port,
           adminToken,
@@ -127,9 +128,14 @@ export function registerCoordinator(program: Command): void {
               ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
               : undefined,
           log,
-          // Printed before its hash is stored: a start that fails earlier leaves no unknown token.
-          showGeneratedToken: (token) =>
-            process.stdout.write(`admin token (shown once; only its hash is stored): ${token}\n`),
+          // Written before its hash is stored, so a start that fails earlier leaves no unknown
+          // token; to an owner-only file, never to the terminal (terminals are logged and shared).
+          showGeneratedToken: (token) => {
+            const file = writeGeneratedToken(dataDir, token);
+            out(
+              `admin token generated and written to ${file} (owner-only; only its hash is stored): move it to your secret store, then delete the file`,
+            );
+          },
           onStandby: (url) =>
             out(
               `standby on ${url}: another coordinator is active on this database; taking over when it stops (/health/ready answers 503 until then)`,
@@ -200,4 +206,15 @@ function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** Where a first start puts the admin token it generated (replacing one a failed start left). */
+export const GENERATED_TOKEN_FILE = 'admin-token';
+
+function writeGeneratedToken(dataDir: string, token: string): string {
+  const file = join(dataDir, GENERATED_TOKEN_FILE);
+  mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  rmSync(file, { force: true }); // 'wx' below: never into a file someone else made readable
+  writeFileSync(file, token + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  return file;
 }

@@ -3,7 +3,12 @@ import type { TaskBody } from '../../../../libs/protocol/src';
 import { decodeWeights } from '../../../../libs/weights/src';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
 import { LocalParamStore } from '../../../site-agent/src/local-params';
-import { executeTask, outgoingUpdate, releasedEvaluation } from '../../../site-agent/src/site-work';
+import {
+  executeTask,
+  outgoingUpdate,
+  releasedEvaluation,
+  secureOutgoing,
+} from '../../../site-agent/src/site-work';
 import { followInstruction } from '../../../site-agent/src/task-instruction';
 import { ConsentGate } from '../../../site-agent/src/consent/gate';
 import { SiteAnswer, SimulatedSite } from './simulation';
@@ -44,6 +49,12 @@ export class InMemorySite implements SimulatedSite {
       signal: new AbortController().signal,
       progress: () => undefined,
     });
+    if (result.kind === 'train' && task.config.secureAggregation) {
+      // The agent's secure path: the same filtered, weighted, clipped input (site-work.ts).
+      const outgoing = secureOutgoing(this.siteId, task, followed.value, global, result, this.localParams);
+      this.bytesSent += outgoing.input.length * Math.ceil(task.config.secureAggregation.ringBits / 8);
+      return { kind: 'secure', outgoing, metrics: result.metrics };
+    }
     if (result.kind === 'train') {
       const update = outgoingUpdate(task, followed.value, global, result, this.localParams);
       this.bytesSent += update.payload.length;

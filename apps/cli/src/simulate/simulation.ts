@@ -10,9 +10,15 @@ import {
   openTaskOf,
   RequestCommand,
   RunDriver,
+  SecAggCloseCommand,
+  SecAggSessions,
+  SecAggSiteMessage,
+  SecAggStepName,
   Strategy,
   TaskToSend,
+  TrainingStage,
 } from '../../../../libs/federated/src';
+import type { SecureOutgoing } from '../../../site-agent/src/site-work';
 import type { ConsentRefusalCode, EvalResultBody, TaskBody, UpdateBody } from '../../../../libs/protocol/src';
 import { planDigest } from '../../../../libs/protocol/src/consent';
 import { AuditService } from '../../../coordinator/src/audit/audit.service';
@@ -31,6 +37,8 @@ import { canonicalPlan, strategyOf } from '../../../coordinator/src/runs/run-pla
 export type SiteAnswer =
   | { kind: 'declined'; reason: string; refusalCode?: ConsentRefusalCode }
   | { kind: 'update'; body: Pick<UpdateBody, 'kind' | 'nSamples' | 'metrics' | 'encoding'>; payload: Buffer }
+  /** A secure round: the site's SecAgg state machine and input, carried through the steps in memory. */
+  | { kind: 'secure'; outgoing: SecureOutgoing; metrics: Record<string, number> }
   | {
       kind: 'evaluation';
       result: Omit<EvalResultBody, 'sender' | 'nonce' | 'timestamp' | 'crossFieldProblem'>;
@@ -97,7 +105,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const audit = new AuditService(store, log);
   const models = new GlobalModels(blobs);
   const ledger = new RunLedger(store, blobs, audit, log);
-  const folds = new FoldRunner(store, blobs, models, new StrategyStateKeeper(store, blobs));
+  const sessions = new SecAggSessions();
+  const folds = new FoldRunner(store, blobs, models, new StrategyStateKeeper(store, blobs), sessions);
+  /** Secure rounds: each task's SecAgg participant (the site's side), by task id. */
+  const participants = new Map<string, { siteId: string; outgoing: SecureOutgoing }>();
   const admission = new UpdateAdmission(models);
 
   const initial = await blobs.put(options.initialModel);
@@ -156,6 +167,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         if (command.kind === 'send-task') {
           const task = command.task;
           work.add((siteQueue = siteQueue.then(() => carryOut(command.siteId, task))));
+        } else if (command.kind === 'secagg-close') {
+          work.add((siteQueue = siteQueue.then(() => closeSecureStep(command))));
         } else work.add(answerRequest(command, strategy));
       },
       crashed: (err) => {
@@ -178,6 +191,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       return;
     }
     const model = await models.get(task.globalWeightsDigest);
+    const secure = task.config.secureAggregation;
+    if (secure) sessions.open(secure, strategy.uploadLayout(model.layout(), task.stage as TrainingStage));
     await feed({ type: 'task-delivered', siteId, taskId: task.taskId });
     let answer: SiteAnswer;
     try {
@@ -209,6 +224,16 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       await feed({ type: 'evaluation-received', siteId, taskId: task.taskId, result });
       return;
     }
+    if (answer.kind === 'secure') {
+      participants.set(task.taskId, { siteId, outgoing: answer.outgoing });
+      await admitSecure(
+        siteId,
+        'keys',
+        () => ({ step: 'keys', advert: answer.outgoing.site.advertise() }),
+        answer.metrics,
+      );
+      return;
+    }
     const digest = createHash('sha512').update(answer.payload).digest('hex');
     const event = await admission.admit(siteId, open, strategy, answer.body, {
       digest,
@@ -219,6 +244,63 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       payload: answer.payload,
     });
     await feed(event);
+  }
+
+  /**
+   * A site's SecAgg message, as the coordinator's intake takes it: only when the engine says the
+   * site may send this step now, admitted into the session, then fed (or refused, dropping it).
+   */
+  async function admitSecure(
+    siteId: string,
+    step: SecAggStepName,
+    message: () => SecAggSiteMessage,
+    metrics?: Record<string, number>,
+  ): Promise<void> {
+    const open = openTaskOf(driver.state, siteId);
+    if (!open?.secure?.accepting || open.secure.step !== step) return;
+    const scope = { siteId, taskId: open.taskId, step };
+    try {
+      sessions.receive(open.secure.sessionId, message());
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'SECAGG_MALFORMED';
+      await feed({ type: 'secagg-refused', ...scope, code, reason: (err as Error).message });
+      return;
+    }
+    await feed({ type: 'secagg-received', ...scope, ...(metrics ? { metrics } : {}) });
+  }
+
+  /** The engine closes a SecAgg step: the session answers, then each member takes the next step. */
+  async function closeSecureStep(command: SecAggCloseCommand): Promise<void> {
+    const base = { sessionId: command.sessionId, step: command.closing };
+    let outgoing;
+    try {
+      outgoing = sessions.close(command.sessionId, command.closing);
+    } catch (err) {
+      sessions.discard(command.sessionId);
+      await feed({ type: 'secagg-closed', ...base, ok: false, reason: (err as Error).message });
+      return;
+    }
+    await feed({ type: 'secagg-closed', ...base, ok: true });
+    for (const message of outgoing) {
+      const participant = participants.get(command.taskIds[message.to]);
+      if (!participant) continue;
+      const { site, input } = participant.outgoing;
+      if (message.next === 'shares')
+        await admitSecure(message.to, 'shares', () => ({
+          step: 'shares',
+          shares: site.shareKeys(message.directory),
+        }));
+      else if (message.next === 'masked')
+        await admitSecure(message.to, 'masked', () => ({
+          step: 'masked',
+          masked: site.maskInput(message.inbox, input),
+        }));
+      else
+        await admitSecure(message.to, 'unmask', () => ({
+          step: 'unmask',
+          unmask: site.unmask(message.request),
+        }));
+    }
   }
 
   async function answerRequest(command: RequestCommand, strategyOfRun: Strategy): Promise<void> {

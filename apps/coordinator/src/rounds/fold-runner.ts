@@ -1,5 +1,11 @@
 import type { EngineEvent, RequestCommand, Strategy, TrainingStage } from '../../../../libs/federated/src';
-import { EncodedUpdateSource, foldTokenCentres } from '../../../../libs/federated/src';
+import {
+  EncodedUpdateSource,
+  foldTokenCentres,
+  InMemoryUpdateSource,
+  SecAggSessions,
+  UpdateSource,
+} from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { summariseEvaluation } from '../evaluation/evaluation-results';
 import { rebuildLocalModels } from '../evaluation/local-models';
@@ -9,6 +15,8 @@ import { GlobalModels } from './global-models';
 import { StrategyStateKeeper } from './strategy-state';
 
 type Aggregate = Extract<RequestCommand, { kind: 'aggregate' }>;
+/** The one update a secure fold reads (the unmasked mean) is filed under this name. */
+const SECURE_SUM_ID = 'secure-aggregate';
 /** A strategy fold's or the token-centring round's command: a global and the round's updates. */
 type FoldUpdates = Exclude<Aggregate, { what: 'evaluate' }>;
 
@@ -24,13 +32,15 @@ export class FoldRunner {
     private readonly blobs: BlobStore,
     private readonly models: GlobalModels,
     private readonly strategyStates: StrategyStateKeeper,
+    /** Secure aggregation: the sessions whose unmasked sums replace the stored updates. */
+    private readonly secure: SecAggSessions = new SecAggSessions(),
   ) {}
 
   async aggregate(command: Aggregate, strategy: Strategy): Promise<EngineEvent> {
     try {
       if (command.what === 'evaluate') return await this.aggregateEvaluation(command);
       return command.what === 'token-centre'
-        ? await this.aggregateTokenCentres(command)
+        ? await this.aggregateTokenCentres(command, strategy)
         : await this.aggregateFit(command, strategy);
     } catch (err) {
       return { type: 'aggregation-failed', reason: err instanceof Error ? err.message : String(err) };
@@ -41,13 +51,26 @@ export class FoldRunner {
   private async aggregateFit(command: FoldUpdates, strategy: Strategy): Promise<EngineEvent> {
     const { runId, step } = command;
     const global = await this.models.get(command.globalDigest);
-    const result = await strategy.aggregateFit(step.round, {
+    const { source, secureSites } = this.sourceOf(command, strategy);
+    const folded = await strategy.aggregateFit(step.round, {
       stage: step.stage as TrainingStage,
       globalLayout: global.layout(),
-      updates: this.updatesOf(command),
+      updates: source,
       // A fresh copy: the strategy overwrites the arrays it is given, the cached bytes stay intact.
       loadGlobal: async () => decodeWeights(Buffer.from(global.bytes)),
     });
+    // A secure fold read one mean update in place of the survivors': the round is theirs.
+    const result = secureSites
+      ? {
+          ...folded,
+          sites: secureSites.sites,
+          metrics: {
+            ...folded.metrics,
+            num_sites: secureSites.sites.length,
+            num_samples: secureSites.samples,
+          },
+        }
+      : folded;
     const { digest, bytes } = await this.blobs.put(encodeWeights(result.weights, 'float32'));
     await this.strategyStates.save(runId, step, strategy);
     return {
@@ -64,9 +87,13 @@ export class FoldRunner {
    * sample count (libs/federated `foldTokenCentres`). No strategy runs and no strategy state is
    * saved: FedAdam would move the centre by a step, and its moments are not this round's.
    */
-  private async aggregateTokenCentres(command: FoldUpdates): Promise<EngineEvent> {
+  private async aggregateTokenCentres(command: FoldUpdates, strategy: Strategy): Promise<EngineEvent> {
     const global = await this.models.get(command.globalDigest);
-    const folded = await foldTokenCentres(decodeWeights(Buffer.from(global.bytes)), this.updatesOf(command));
+    const { source, secureSites } = this.sourceOf(command, strategy);
+    const centred = await foldTokenCentres(decodeWeights(Buffer.from(global.bytes)), source);
+    const folded = secureSites
+      ? { ...centred, sites: secureSites.sites, patients: secureSites.samples }
+      : centred;
     const { digest, bytes } = await this.blobs.put(encodeWeights(folded.weights, 'float32'));
     return {
       type: 'aggregation-finished',
@@ -75,6 +102,30 @@ export class FoldRunner {
       sites: folded.sites,
       // The names a strategy fold records, so the rounds read alike: sites in it, patients behind it.
       metrics: { num_sites: folded.sites.length, num_samples: folded.patients },
+    };
+  }
+
+  /**
+   * What the fold reads: the round's admitted updates from the blob store, or, in a secure round,
+   * one update — the survivors' sample-weighted mean, unmasked from the session's sum — whose
+   * weight is their total, so that every strategy folds exactly what it would have folded.
+   */
+  private sourceOf(
+    command: FoldUpdates,
+    strategy: Strategy,
+  ): { source: UpdateSource; secureSites?: { sites: string[]; samples: number } } {
+    if (!command.secure) return { source: this.updatesOf(command) };
+    const result = this.secure.finish(command.secure.sessionId);
+    const entry = {
+      siteId: SECURE_SUM_ID,
+      kind: strategy.updateKind,
+      numSamples: result.samples,
+      deltaNorm: 0,
+      metrics: {},
+    };
+    return {
+      source: new InMemoryUpdateSource([entry], [[SECURE_SUM_ID, result.mean]]),
+      secureSites: { sites: result.survivors, samples: result.samples },
     };
   }
 

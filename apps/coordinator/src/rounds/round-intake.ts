@@ -1,5 +1,18 @@
 import { Log } from '../../../../libs/common/src';
-import { EngineEvent, OpenTask, Refusal, Strategy } from '../../../../libs/federated/src';
+import {
+  EngineEvent,
+  keysFromWire,
+  maskedFromWire,
+  OpenTask,
+  Refusal,
+  SecAggError,
+  SecAggSessions,
+  SecAggSiteMessage,
+  SecAggStepName,
+  sharesFromWire,
+  Strategy,
+  unmaskFromWire,
+} from '../../../../libs/federated/src';
 import {
   AckReply,
   AnySocket,
@@ -12,6 +25,11 @@ import {
   onAck,
   ProtocolErrorInfo,
   ProtocolResult,
+  SecAggBody,
+  SecAggKeysBody,
+  SecAggMaskedBody,
+  SecAggSharesBody,
+  SecAggUnmaskBody,
   TaskAckBody,
   TransferReceiver,
   UpdateBody,
@@ -40,7 +58,11 @@ export interface IntakeObserver {
   received?(bytes: number): void;
 }
 
-type RoundMessageType = 'task-ack' | 'update' | 'eval-result';
+type RoundMessageType =
+  'task-ack' | 'update' | 'eval-result' | 'secagg-keys' | 'secagg-shares' | 'secagg-masked' | 'secagg-unmask';
+
+/** Messages that arrive as transfers (a payload): their nonce is consumed when the payload is. */
+const UPLOAD_TYPES: ReadonlySet<RoundMessageType> = new Set(['update', 'secagg-masked']);
 
 /**
  * The coordinator's way in for round messages (`task-ack`, `update` transfers, `eval-result`):
@@ -61,6 +83,8 @@ export class RoundIntake {
     private readonly log: Log,
     /** What the coordinator's metrics count of the intake (refusals by code, bytes received). */
     private readonly observer: IntakeObserver = {},
+    /** Secure aggregation: the sessions the sites' secagg messages are admitted into. */
+    private readonly secure: SecAggSessions = new SecAggSessions(),
   ) {
     this.admission = new UpdateAdmission(models);
     this.verifier = new EnvelopeVerifier({
@@ -68,7 +92,15 @@ export class RoundIntake {
       maxPayloadBytes: MAX_INCOMING_PAYLOAD,
       clockSkewMs: CLOCK_SKEW_MS,
       nonceCache: new NonceCache(CLOCK_SKEW_MS),
-      acceptedTypes: ['task-ack', 'update', 'eval-result'],
+      acceptedTypes: [
+        'task-ack',
+        'update',
+        'eval-result',
+        'secagg-keys',
+        'secagg-shares',
+        'secagg-masked',
+        'secagg-unmask',
+      ],
     });
   }
 
@@ -84,6 +116,9 @@ export class RoundIntake {
     attachTransferReceiver(socket, receiver, this.log);
     onAck(socket, 'task-ack', (raw) => this.onTaskAck(siteId, raw), this.log);
     onAck(socket, 'eval-result', (raw) => this.onEvalResult(siteId, raw), this.log);
+    onAck(socket, 'secagg-keys', (raw) => this.onSecure(siteId, raw, 'keys'), this.log);
+    onAck(socket, 'secagg-shares', (raw) => this.onSecure(siteId, raw, 'shares'), this.log);
+    onAck(socket, 'secagg-unmask', (raw) => this.onSecure(siteId, raw, 'unmask'), this.log);
   }
 
   /** Verifies an envelope of `type`, signed by this connection's site, in the scope of its open task. */
@@ -103,7 +138,7 @@ export class RoundIntake {
         : undefined,
       ...(payload
         ? { payload: payload.bytes, payloadDigest: payload.digest }
-        : { consumeNonce: type !== 'update' }),
+        : { consumeNonce: !UPLOAD_TYPES.has(type) }),
     });
     if (!result.ok) return result;
     const { envelope } = result.value;
@@ -132,7 +167,7 @@ export class RoundIntake {
     siteId: string,
     envelope: Record<string, unknown>,
   ): ProtocolResult<{ payloadBytes: number; digest: string }> {
-    const verified = this.verify(siteId, envelope, 'update');
+    const verified = this.verify(siteId, envelope, uploadTypeOf(envelope));
     if (!verified.ok) {
       void this.refuse(siteId, 'update', verified.error);
       return verified;
@@ -161,10 +196,19 @@ export class RoundIntake {
     digest: string,
   ): Promise<AckReply> {
     this.observer.received?.(payload.length);
+    if (uploadTypeOf(envelope) === 'secagg-masked')
+      return this.onSecure(siteId, envelope, 'masked', { bytes: payload, digest });
     const verified = this.verify(siteId, envelope, 'update', { bytes: payload, digest });
     if (!verified.ok) return this.refuse(siteId, 'update', verified.error);
     const { task, message, strategy } = verified;
     const body = message.body as UpdateBody;
+    if (task.secure) {
+      // Checked before anything is decoded or stored: a clear update never enters a secure round.
+      return this.refuse(siteId, 'update', {
+        code: 'UNEXPECTED_MESSAGE',
+        reason: 'this round runs secure aggregation: a clear update is never taken',
+      });
+    }
     if (!task.collecting || task.stage === 'evaluate') {
       return this.refuse(siteId, 'update', {
         code: 'WRONG_ROUND',
@@ -187,6 +231,61 @@ export class RoundIntake {
     });
     const { refusal } = await this.tasks.feed(task.runId, event);
     return refusal ? this.refuse(siteId, 'update', refusal, refusal.checkCode) : { ok: true };
+  }
+
+  /**
+   * A site's SecAgg message: verified in its task's scope, admitted into the session's server only
+   * if the engine says this site may send this step now, then handed to the engine. The check,
+   * the admission and the feed run without an await between them, so the engine cannot move on
+   * in between; a message the server refuses drops the site from the step.
+   */
+  private async onSecure(
+    siteId: string,
+    raw: unknown,
+    step: SecAggStepName,
+    payload?: { bytes: Buffer; digest: string },
+  ): Promise<AckReply> {
+    const type = `secagg-${step}` as RoundMessageType;
+    const verified = this.verify(siteId, raw, type, payload);
+    if (!verified.ok) return this.refuse(siteId, type, verified.error);
+    const { task } = verified;
+    const body = verified.message.body as SecAggBody;
+    const secure = task.secure;
+    if (!secure)
+      return this.refuse(siteId, type, {
+        code: 'UNEXPECTED_MESSAGE',
+        reason: 'this round does not run secure aggregation',
+      });
+    if (body.sessionId !== secure.sessionId || !secure.accepting || secure.step !== step) {
+      return this.refuse(siteId, type, {
+        code: 'WRONG_ROUND',
+        reason: `the round does not take ${step} from ${siteId} now (session ${secure.sessionId}, step ${secure.step})`,
+      });
+    }
+    const scope = { siteId, taskId: task.taskId, step };
+    try {
+      this.secure.receive(
+        secure.sessionId,
+        secureMessageOf(siteId, step, verified.message.body, payload?.bytes),
+      );
+    } catch (err) {
+      const code = err instanceof SecAggError ? err.code : 'SECAGG_MALFORMED';
+      const reason = err instanceof Error ? err.message : String(err);
+      const { refusal } = await this.tasks.feed(task.runId, {
+        type: 'secagg-refused',
+        ...scope,
+        code,
+        reason,
+      });
+      return this.refuse(siteId, type, refusal ?? { code: 'MALFORMED', reason }, code);
+    }
+    const metrics = step === 'keys' ? (body as SecAggKeysBody).metrics : undefined;
+    const { refusal } = await this.tasks.feed(task.runId, {
+      type: 'secagg-received',
+      ...scope,
+      ...(metrics ? { metrics } : {}),
+    });
+    return refusal ? this.refuse(siteId, type, refusal) : { ok: true };
   }
 
   private async onTaskAck(siteId: string, raw: unknown): Promise<AckReply> {
@@ -239,5 +338,33 @@ export class RoundIntake {
       this.log.error({ err: String(err) }, 'could not write the audit log');
     }
     return { ok: false, error: { code: error.code, reason: error.reason } };
+  }
+}
+
+function uploadTypeOf(envelope: Record<string, unknown>): 'update' | 'secagg-masked' {
+  return envelope.type === 'secagg-masked' ? 'secagg-masked' : 'update';
+}
+
+/** A verified secagg body (and the masked payload) in the form the session's server takes. */
+function secureMessageOf(
+  siteId: string,
+  step: SecAggStepName,
+  body: unknown,
+  payload?: Buffer,
+): SecAggSiteMessage {
+  switch (step) {
+    case 'keys':
+      return { step, advert: keysFromWire(siteId, body as SecAggKeysBody) };
+    case 'shares':
+      return { step, shares: sharesFromWire(siteId, (body as SecAggSharesBody).shares) };
+    case 'masked': {
+      const masked = body as SecAggMaskedBody;
+      return {
+        step,
+        masked: maskedFromWire(siteId, payload ?? Buffer.alloc(0), masked.ringBits, masked.vectorLength),
+      };
+    }
+    case 'unmask':
+      return { step, unmask: unmaskFromWire(siteId, body as SecAggUnmaskBody) };
   }
 }

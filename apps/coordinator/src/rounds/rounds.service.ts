@@ -27,6 +27,7 @@ import { FoldRunner } from './fold-runner';
 import { GlobalModels } from './global-models';
 import { OpenTasks, RoundIntake } from './round-intake';
 import { RunLedger } from './run-ledger';
+import { SecureRounds } from './secure-rounds';
 import { StrategyStateKeeper } from './strategy-state';
 import { DISPATCH_STALL_MS, TaskDispatcher } from './task-dispatcher';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics';
@@ -58,6 +59,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
   private readonly ledger: RunLedger;
   private readonly dispatcher: TaskDispatcher;
   private readonly folds: FoldRunner;
+  private readonly secure: SecureRounds;
   /** Folds and other store-bound requests in progress: shutdown waits for them. */
   private readonly working = new Set<Promise<unknown>>();
   private readonly disconnectGraceMs: number;
@@ -89,11 +91,31 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
       DISPATCH_STALL_MS,
       (bytes) => metrics.countBytes('out', bytes),
     );
-    this.folds = new FoldRunner(store, blobs, this.models, new StrategyStateKeeper(store, blobs));
-    this.intake = new RoundIntake(sites.keyring, this, this.models, audit, log, {
-      refused: (code) => metrics.countRefusal(code),
-      received: (bytes) => metrics.countBytes('in', bytes),
-    });
+    this.secure = new SecureRounds(
+      (siteId) => connected.get(siteId)?.socket,
+      () => sites.coordinatorKeys.secretKey,
+      this.models,
+      log,
+    );
+    this.folds = new FoldRunner(
+      store,
+      blobs,
+      this.models,
+      new StrategyStateKeeper(store, blobs),
+      this.secure.sessions,
+    );
+    this.intake = new RoundIntake(
+      sites.keyring,
+      this,
+      this.models,
+      audit,
+      log,
+      {
+        refused: (code) => metrics.countRefusal(code),
+        received: (bytes) => metrics.countBytes('in', bytes),
+      },
+      this.secure.sessions,
+    );
     this.disconnectGraceMs = coordinatorConfig(config).disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS;
     connected.listen(this);
   }
@@ -235,7 +257,20 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy, O
     let work: Promise<EngineEvent>;
     switch (command.kind) {
       case 'send-task':
-        void this.dispatcher.send(command.siteId, command.task).then(answer);
+        // A secure task's session must exist before its site can answer with its keys.
+        void this.secure
+          .prepare(command.task, strategy)
+          .then(() => this.dispatcher.send(command.siteId, command.task))
+          .catch((err: unknown) => ({
+            type: 'task-failed' as const,
+            siteId: command.siteId,
+            taskId: command.task.taskId,
+            reason: `secure aggregation: ${err instanceof Error ? err.message : String(err)}`,
+          }))
+          .then(answer);
+        return;
+      case 'secagg-close':
+        this.secure.close(command, answer);
         return;
       case 'aggregate': {
         const started = performance.now();

@@ -139,4 +139,35 @@ describe('TaskDispatcher and older agents', () => {
     });
     expect(sent).toEqual([]);
   });
+
+  it('refuses a secure-aggregation task to a 1.1 agent with UNSUPPORTED_VERSION, never sending it', async () => {
+    const [server, site] = loopbackPair();
+    const transfers: unknown[] = [];
+    const errors: { body: { code: string; ref?: string } }[] = [];
+    site.socket.on('transfer:begin', (frame: unknown) => transfers.push(frame));
+    site.socket.on('error', (envelope: unknown) => errors.push(envelope as (typeof errors)[number]));
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? { socket: server.socket, protocolMinor: 1 } : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels({ get: async () => MODEL } as unknown as BlobStore),
+      silentLog,
+      200,
+    );
+    const settings = {
+      sessionId: 'sa-1',
+      threshold: 2,
+      ringBits: 48,
+      fractionBits: 36,
+      maxAbs: 256,
+      weightCap: 4096,
+    };
+    const secure = { ...task, config: { ...task.config, secureAggregation: settings } };
+    expect(await dispatcher.send('site-a', secure)).toMatchObject({
+      type: 'task-failed',
+      reason: expect.stringMatching(/^UNSUPPORTED_VERSION: .*secure aggregation.*1\.2.*1\.1/),
+    });
+    expect(transfers).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors.map((e) => [e.body.code, e.body.ref])).toEqual([['UNSUPPORTED_VERSION', task.taskId]]);
+  });
 });

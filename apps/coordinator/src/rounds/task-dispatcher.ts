@@ -2,6 +2,8 @@ import { Log } from '../../../../libs/common/src';
 import type { EngineEvent, TaskToSend } from '../../../../libs/federated/src';
 import {
   AnySocket,
+  newNonce,
+  SECURE_AGGREGATION_MINOR_VERSION,
   sendTransfer,
   signEnvelope,
   socketIoTransport,
@@ -43,10 +45,35 @@ export class TaskDispatcher {
       const model = await this.models.get(task.globalWeightsDigest);
       // What this agent's protocol version can read: a 1.0 agent gets the task as 1.0 sent it.
       const body = taskForMinorVersion(taskBodyOf(task, Date.now()), protocolMinor);
-      if (!body)
-        throw new Error(
-          `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`,
-        );
+      if (!body) {
+        const reason = task.config.secureAggregation
+          ? `this round runs secure aggregation, which needs protocol 1.${SECURE_AGGREGATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for a clear update instead)`
+          : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
+        // Told by code (not awaited: an old agent may not answer), so the site's operator sees
+        // why it sits this round out.
+        if (task.config.secureAggregation) {
+          void socketIoTransport(socket)
+            .request(
+              'error',
+              signEnvelope({
+                type: 'error',
+                signer: 'coordinator',
+                secretKey: this.coordinatorSecretKey(),
+                body: {
+                  sender: 'coordinator',
+                  nonce: newNonce(),
+                  timestamp: Date.now(),
+                  code: 'UNSUPPORTED_VERSION',
+                  reason: reason.slice(0, 1000),
+                  ref: task.taskId,
+                },
+              }),
+              5_000,
+            )
+            .catch(() => undefined);
+        }
+        throw new Error(task.config.secureAggregation ? `UNSUPPORTED_VERSION: ${reason}` : reason);
+      }
       const envelope = signEnvelope({
         type: 'task',
         signer: 'coordinator',

@@ -5,6 +5,7 @@ import type {
   TaskInstructionDto,
   WeightEncoding,
 } from '../../../protocol/src';
+import type { SecAggStepName } from '../privacy/secagg-sessions';
 import type { UpdateEntry } from '../types';
 import type { RoundState, TaskState, UpdateStatus } from './state';
 import type { LocalModelRef, RoundStep } from './schedule';
@@ -14,7 +15,8 @@ import type { LocalModelRef, RoundStep } from './schedule';
  * turns the persist ones into store calls, its dispatcher signs and sends tasks, and a simulator
  * keeps them in memory. Four are requests whose answer comes back as an event:
  * `send-task` (→ task-delivered/failed), `aggregate` (→ aggregation-finished/failed),
- * `restore-strategy` (→ strategy-restored/…-failed), `build-local-models` (→ local-models-built/…-failed).
+ * `restore-strategy` (→ strategy-restored/…-failed), `build-local-models` (→ local-models-built/…-failed),
+ * `secagg-close` (→ secagg-closed).
  */
 export type EngineCommand =
   | { kind: 'send-task'; siteId: string; task: TaskToSend }
@@ -29,6 +31,7 @@ export type EngineCommand =
   | { kind: 'audit'; entry: AuditEntry }
   | { kind: 'log'; level: 'info' | 'warn'; message: string; fields: Record<string, unknown> }
   | AggregateCommand
+  | SecAggCloseCommand
   | { kind: 'restore-strategy'; runId: string; lastDone: RoundStep }
   | { kind: 'build-local-models'; runId: string; finetuneRounds: number }
   /** Feed a tick at (or after) `atMs`; replaces any earlier wake-up of the run. */
@@ -66,6 +69,11 @@ export type AggregateCommand =
       globalDigest: string;
       /** Survivors of the round checks, in site-id order, with their blob digests. */
       updates: (UpdateEntry & { digest: string })[];
+      /**
+       * Secure aggregation: no update was ever stored (`updates` is empty); the adapter unmasks
+       * the session's sum, which is the mean over `survivors`, and folds that in their place.
+       */
+      secure?: { sessionId: string; survivors: string[] };
     }
   | {
       kind: 'aggregate';
@@ -78,6 +86,23 @@ export type AggregateCommand =
       modelOf: 'global' | LocalModelRef;
       results: Record<string, EvalResultBody>;
     };
+
+/**
+ * End a SecAgg step of a secure round: the adapter closes `closing` in the session's server
+ * (`members` sent it) and sends each member of the next step its message, signed for its task;
+ * answered by `secagg-closed`, which it feeds *before* sending, so no reply can beat it.
+ */
+export interface SecAggCloseCommand {
+  kind: 'secagg-close';
+  runId: string;
+  step: RoundStep;
+  sessionId: string;
+  closing: Exclude<SecAggStepName, 'unmask'>;
+  members: string[];
+  /** Each member's task (its messages are scoped to it), and the next step's deadline. */
+  taskIds: Record<string, string>;
+  deadline: number;
+}
 
 export interface RoundRow {
   runId: string;

@@ -6,7 +6,7 @@ import type { EngineState } from './state';
 /** Commands whose answer comes back as an event: started in order, never awaited by the queue. */
 export type RequestCommand = Extract<
   EngineCommand,
-  { kind: 'send-task' | 'aggregate' | 'restore-strategy' | 'build-local-models' }
+  { kind: 'send-task' | 'aggregate' | 'restore-strategy' | 'build-local-models' | 'secagg-close' }
 >;
 /** Commands the driver runs to completion, one after the other, before the next step's. */
 export type RecordCommand = Exclude<EngineCommand, RequestCommand | { kind: 'wake-at' }>;
@@ -16,6 +16,7 @@ const REQUEST_KINDS: ReadonlySet<string> = new Set([
   'aggregate',
   'restore-strategy',
   'build-local-models',
+  'secagg-close',
 ]);
 
 export function isRequest(command: EngineCommand): command is RequestCommand {

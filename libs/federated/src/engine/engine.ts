@@ -1,5 +1,7 @@
 import type { ProtocolErrorCode, Stage } from '../../../protocol/src';
 import { screenEntries } from '../inbound/gate';
+import type { SecAggStepName } from '../privacy/secagg-sessions';
+import { secureAggregationSettings, SecureAggregationSettings } from '../privacy/secagg-task';
 import type { EvaluateInstruction, FitInstruction, Strategy } from '../strategies/strategy';
 import type { TrainingStage } from '../types';
 import { decideAttempt, reconnectVerdict } from './attempt';
@@ -18,6 +20,7 @@ import {
   taskIdFor,
   taskInstruction,
 } from './schedule';
+import { acceptsSecure, decideSecureStep, nextSecureStep } from './secure-round';
 import type { AttemptState, EngineState, RoundRun } from './state';
 
 /** How long a site that disconnected mid-round keeps its task by default. */
@@ -69,6 +72,13 @@ export interface OpenTask {
   collecting: boolean;
   /** Unique per attempt of the round, to key per-attempt state (the update gate) in adapters. */
   attemptKey: string;
+  /** A secure-aggregation round: its session, the step running and whether this site may send it now. */
+  secure?: {
+    sessionId: string;
+    settings: SecureAggregationSettings;
+    step: SecAggStepName;
+    accepting: boolean;
+  };
 }
 
 export function initialState(runId: string): EngineState {
@@ -101,6 +111,23 @@ export function openTaskOf(state: EngineState, siteId: string): OpenTask | undef
     maxUpdateBytes: attempt.config.maxUpdateBytes,
     collecting: round.phase === 'open',
     attemptKey: `${state.runId}/${roundKey(round.step)}/${attempt.storedAttempt}`,
+    ...(attempt.secure
+      ? {
+          secure: {
+            sessionId: attempt.secure.settings.sessionId,
+            settings: attempt.secure.settings,
+            step: attempt.secure.step?.name ?? 'keys',
+            accepting:
+              round.phase === 'open' &&
+              acceptsSecure(
+                attempt.secure,
+                attempt.secure.step?.name ?? 'keys',
+                siteId,
+                task.outcome === 'waiting',
+              ),
+          },
+        }
+      : {}),
   };
 }
 
@@ -152,6 +179,12 @@ class Step {
         this.s.waitUntil = this.now + this.deadlineMs;
         if (this.spec.plan.initialModel && event.initialModelBytes !== undefined)
           this.s.modelBytes[this.spec.plan.initialModel] = event.initialModelBytes;
+        if (this.secureAggregation && this.spec.plan.evaluation.crossSite) {
+          return this.endRun(
+            'fail',
+            "cross-site evaluation needs each site's own update, which secure aggregation never lets the coordinator see",
+          );
+        }
         break;
       case 'site-linked':
         if (!this.s.linked.includes(event.siteId))
@@ -204,11 +237,24 @@ class Step {
       case 'evaluation-received':
         this.evaluationReceived(event);
         break;
+      case 'secagg-received':
+        this.secureReceived(event.siteId, event.taskId, event.step, event.metrics);
+        break;
+      case 'secagg-refused':
+        this.secureRefused(event.siteId, event.taskId, event.step, event.code, event.reason);
+        break;
+      case 'secagg-closed':
+        this.secureClosed(event);
+        break;
       case 'aggregation-finished':
         this.aggregationFinished(event);
         break;
       case 'aggregation-failed':
-        if (this.s.round?.phase === 'aggregating') this.failRound(event.reason);
+        if (this.s.round?.phase !== 'aggregating') break;
+        // A secure round that could not be unmasked (too few shares came back) is an attempt
+        // that failed: the retry policy applies, as to any attempt short of its quorum.
+        if (this.s.round.attempt?.secure) this.retryOrFail(this.s.round, event.reason);
+        else this.failRound(event.reason);
         break;
       case 'strategy-restored':
         if (this.s.phase !== 'restoring') return;
@@ -364,12 +410,22 @@ class Step {
     const { step, modelDigest } = round;
     const number = round.attemptsDone + 1;
     const storedAttempt = round.attemptBase + number;
-    const config = taskConfig(
+    const plain = taskConfig(
       this.spec.plan,
       step,
       this.spec.strategy,
       maxUpdateBytesFor(this.s.modelBytes[modelDigest] ?? 0),
     );
+    const secure =
+      this.secureAggregation && step.stage !== 'evaluate'
+        ? secureAggregationSettings(this.spec.plan.privacy!, selected.length, {
+            runId,
+            stage: step.stage,
+            round: step.round,
+            attempt: storedAttempt,
+          })
+        : undefined;
+    const config = secure ? { ...plain, secureAggregation: secure } : plain;
     const attempt: AttemptState = {
       number,
       storedAttempt,
@@ -379,6 +435,7 @@ class Step {
       updates: {},
       evaluations: {},
       collecting: false,
+      ...(secure ? { secure: { settings: secure, metrics: {} } } : {}),
     };
     round.attempt = attempt;
     round.phase = 'open';
@@ -441,6 +498,7 @@ class Step {
   /** Applies the round's rule (quorum, deadline, retries) and acts on its verdict. */
   private decide(round: RoundRun): void {
     const attempt = round.attempt!;
+    if (attempt.secure?.step) return this.decideSecure(round);
     const decision = decideAttempt(attempt, {
       quorum: this.quorum,
       maxAttempts: this.maxAttempts,
@@ -449,29 +507,8 @@ class Step {
     if (decision.kind === 'wait') return;
     this.endAttempt(attempt);
     if (decision.kind === 'fail') return this.failRound(decision.reason);
-    if (decision.kind === 'retry') {
-      this.updateRound(round.step, {
-        state: 'dispatched',
-        reason: `retry ${attempt.number + 1}: ${decision.reason}`,
-      });
-      this.emit({
-        kind: 'audit',
-        entry: {
-          actor: 'coordinator',
-          action: 'rounds.retry',
-          target: `${this.s.runId}/${round.step.stage}/${round.step.round}`,
-          outcome: 'error',
-          detail: { attempt: attempt.number, reason: decision.reason },
-        },
-      });
-      this.log('warn', 'round retried', { ...round.step, attempt: attempt.number, reason: decision.reason });
-      round.attemptsDone = attempt.number;
-      round.phase = 'selecting';
-      round.selectUntil = this.now + this.deadlineMs;
-      this.trySelect(round);
-      if ((round.phase as RoundRun['phase']) === 'open') this.decide(round);
-      return;
-    }
+    if (decision.kind === 'retry') return this.retry(round, decision.reason);
+    if (attempt.secure) return this.closeSecureStep(round, 'keys', decision.answered);
     round.phase = 'aggregating';
     this.updateRound(round.step, { state: 'aggregating' });
     if (round.step.stage === 'evaluate') {
@@ -487,6 +524,149 @@ class Step {
       });
     }
     this.aggregateFit(round, decision.answered);
+  }
+
+  /** The attempt could not be completed: another one while attempts remain, else the round fails. */
+  private retryOrFail(round: RoundRun, reason: string): void {
+    const attempt = round.attempt!;
+    if (!attempt.secure?.step) this.endAttempt(attempt);
+    if (attempt.number < this.maxAttempts) return this.retry(round, reason);
+    this.failRound(`${reason}; no attempts left (${this.maxAttempts})`);
+  }
+
+  private retry(round: RoundRun, reason: string): void {
+    const attempt = round.attempt!;
+    this.updateRound(round.step, { state: 'dispatched', reason: `retry ${attempt.number + 1}: ${reason}` });
+    this.emit({
+      kind: 'audit',
+      entry: {
+        actor: 'coordinator',
+        action: 'rounds.retry',
+        target: `${this.s.runId}/${round.step.stage}/${round.step.round}`,
+        outcome: 'error',
+        detail: { attempt: attempt.number, reason },
+      },
+    });
+    this.log('warn', 'round retried', { ...round.step, attempt: attempt.number, reason });
+    round.attemptsDone = attempt.number;
+    round.phase = 'selecting';
+    round.selectUntil = this.now + this.deadlineMs;
+    this.trySelect(round);
+    if ((round.phase as RoundRun['phase']) === 'open') this.decide(round);
+  }
+
+  // ── Secure aggregation: the SecAgg steps after the keys (secure-round.ts) ─────────────────
+
+  private get secureAggregation(): boolean {
+    return this.spec.plan.privacy?.secureAggregation === true;
+  }
+
+  /** Asks the adapter to end `closing` (sent by `members`) and open the next step. */
+  private closeSecureStep(round: RoundRun, closing: 'keys' | 'shares' | 'masked', members: string[]): void {
+    const attempt = round.attempt!;
+    const secure = attempt.secure!;
+    secure.step = nextSecureStep(closing, members);
+    this.emit({
+      kind: 'secagg-close',
+      runId: this.s.runId,
+      step: round.step,
+      sessionId: secure.settings.sessionId,
+      closing,
+      members,
+      taskIds: Object.fromEntries(members.map((id) => [id, attempt.sites[id].taskId])),
+      deadline: this.now + this.deadlineMs,
+    });
+    this.log('info', 'secure aggregation step', {
+      ...round.step,
+      closed: closing,
+      next: secure.step!.name,
+      members: members.length,
+    });
+  }
+
+  private decideSecure(round: RoundRun): void {
+    const secure = round.attempt!.secure!;
+    const step = secure.step!;
+    const decision = decideSecureStep(step, this.quorum, this.now);
+    if (decision.kind === 'wait') return;
+    if (decision.kind === 'fail') return this.retryOrFail(round, decision.reason);
+    if (step.name !== 'unmask') return this.closeSecureStep(round, step.name, decision.sent);
+    // Every survivor revealed its shares (or the deadline passed): unmask the sum and fold it.
+    round.phase = 'aggregating';
+    this.updateRound(round.step, { state: 'aggregating' });
+    this.emit({
+      kind: 'aggregate',
+      what: isTokenCentring(round.step) ? 'token-centre' : 'fit',
+      runId: this.s.runId,
+      step: round.step,
+      globalDigest: round.modelDigest,
+      updates: [],
+      secure: { sessionId: secure.settings.sessionId, survivors: decision.sent },
+    });
+  }
+
+  private secureReceived(
+    siteId: string,
+    taskId: string,
+    step: SecAggStepName,
+    metrics?: Record<string, number>,
+  ): void {
+    const round = this.s.round;
+    const task = this.taskOf(siteId, taskId);
+    const secure = round?.attempt?.secure;
+    if (!round || !task) return this.refuse('WRONG_TASK', `no task ${taskId} is open for ${siteId}`);
+    if (!secure) return this.refuse('UNEXPECTED_MESSAGE', 'this round does not run secure aggregation');
+    if (round.phase !== 'open' || !acceptsSecure(secure, step, siteId, task.outcome === 'waiting'))
+      return this.refuse('WRONG_ROUND', `the round does not take ${siteId}'s ${step} now`);
+    if (step === 'keys') {
+      task.outcome = 'answered';
+      task.graceUntil = undefined;
+      secure.metrics[siteId] = { ...(metrics ?? {}) };
+      this.setTask(taskId, 'received');
+      this.log('info', 'secure aggregation: keys received', { ...round.step, site: siteId });
+      return;
+    }
+    secure.step!.sent.push(siteId);
+    delete secure.step!.graceUntil[siteId];
+  }
+
+  /** The server refused a site's message: the site is out of the step (and of the round). */
+  private secureRefused(
+    siteId: string,
+    taskId: string,
+    step: SecAggStepName,
+    code: string,
+    reason: string,
+  ): void {
+    const round = this.s.round;
+    const task = this.taskOf(siteId, taskId);
+    const secure = round?.attempt?.secure;
+    if (!round || !task || !secure)
+      return this.refuse('WRONG_TASK', `no task ${taskId} is open for ${siteId}`);
+    if (step === 'keys') {
+      if (this.drop(siteId, `secure aggregation refused its keys (${code})`))
+        this.setTask(taskId, 'rejected');
+    } else if (
+      secure.step?.name === step &&
+      secure.step.expected.includes(siteId) &&
+      !secure.step.gone.includes(siteId)
+    ) {
+      secure.step.gone.push(siteId);
+      delete secure.step.graceUntil[siteId];
+      this.log('warn', 'site dropped from the secure aggregation step', { site: siteId, step, code });
+    }
+    this.refusal = { code: 'MALFORMED', reason: `${code}: ${reason}`, checkCode: code };
+  }
+
+  private secureClosed(event: Extract<EngineEvent, { type: 'secagg-closed' }>): void {
+    const round = this.s.round;
+    const secure = round?.attempt?.secure;
+    const step = secure?.step;
+    if (!round || round.phase !== 'open' || !secure || !step?.opening) return;
+    if (secure.settings.sessionId !== event.sessionId) return;
+    if (!event.ok) return this.retryOrFail(round, event.reason);
+    step.opening = false;
+    step.deadlineMs = this.now + this.deadlineMs;
   }
 
   /** Screens the admitted updates with the round-level checks, then asks for the fold. */
@@ -533,8 +713,14 @@ class Step {
     const { step } = round;
     const attempt = round.attempt!;
     if (step.stage !== 'evaluate') {
-      for (const siteId of event.sites ?? [])
-        this.emit({ kind: 'set-update-status', taskId: attempt.sites[siteId].taskId, status: 'aggregated' });
+      // A secure round stored no update, so it has no update row to mark.
+      if (!attempt.secure)
+        for (const siteId of event.sites ?? [])
+          this.emit({
+            kind: 'set-update-status',
+            taskId: attempt.sites[siteId].taskId,
+            status: 'aggregated',
+          });
       const recordedAt = iso(this.now);
       const row = (name: string, value: number, siteId?: string) => ({
         runId: this.s.runId,
@@ -551,8 +737,8 @@ class Step {
           // The fold's sample-weighted means, then what each folded site reported (its own loss…).
           ...Object.entries(event.metrics ?? {}).map(([name, value]) => row(name, value)),
           ...(event.sites ?? []).flatMap((siteId) =>
-            Object.entries(attempt.updates[siteId]?.metrics ?? {}).map(([name, value]) =>
-              row(name, value, siteId),
+            Object.entries(attempt.updates[siteId]?.metrics ?? attempt.secure?.metrics[siteId] ?? {}).map(
+              ([name, value]) => row(name, value, siteId),
             ),
           ),
         ],
@@ -628,6 +814,11 @@ class Step {
     if (!round || !task) return this.refuse('WRONG_TASK', `no task ${taskId} is open for ${siteId}`);
     if (round.phase !== 'open' || round.step.stage === 'evaluate')
       return this.refuse('WRONG_ROUND', `round ${round.step.round} is no longer collecting`);
+    if (round.attempt!.secure)
+      return this.refuse(
+        'UNEXPECTED_MESSAGE',
+        'this round runs secure aggregation: a clear update is never taken (send the secagg steps)',
+      );
     if (task.outcome !== 'waiting')
       return this.refuse('WRONG_TASK', `${siteId} is no longer part of this round`);
     task.outcome = 'answered';
@@ -694,6 +885,17 @@ class Step {
    * agent never comes back and is dropped when its grace ends, long before the deadline.
    */
   private siteLeft(siteId: string): void {
+    const step = this.openSecureStep();
+    if (step) {
+      if (!step.expected.includes(siteId) || step.sent.includes(siteId) || step.gone.includes(siteId)) return;
+      const graceMs = this.spec.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS;
+      step.graceUntil[siteId] = Math.min(this.now + graceMs, step.deadlineMs);
+      this.log('warn', 'site disconnected during a secure aggregation step', {
+        site: siteId,
+        step: step.name,
+      });
+      return;
+    }
     const round = this.s.round;
     const task = round?.phase === 'open' ? round.attempt?.sites[siteId] : undefined;
     if (!round || !task || task.outcome !== 'waiting') return;
@@ -714,6 +916,14 @@ class Step {
     state: Parameters<typeof reconnectVerdict>[0]['state'],
     taskId?: string,
   ): void {
+    const step = this.openSecureStep();
+    if (step) {
+      if (step.graceUntil[siteId] === undefined) return;
+      delete step.graceUntil[siteId];
+      const own = this.s.round!.attempt!.sites[siteId]?.taskId;
+      if (own && reconnectVerdict({ state, taskId }, own) === 'drop') step.gone.push(siteId);
+      return;
+    }
     const round = this.s.round;
     const task = round?.phase === 'open' ? round.attempt?.sites[siteId] : undefined;
     if (!task || task.graceUntil === undefined || task.outcome !== 'waiting') return;
@@ -727,6 +937,16 @@ class Step {
   }
 
   private expireGraces(): void {
+    const step = this.openSecureStep();
+    if (step) {
+      for (const [siteId, until] of Object.entries(step.graceUntil)) {
+        if (until > this.now) continue;
+        delete step.graceUntil[siteId];
+        step.gone.push(siteId);
+        this.log('warn', 'site dropped from the secure aggregation step', { site: siteId, step: step.name });
+      }
+      return;
+    }
     const attempt = this.s.round?.phase === 'open' ? this.s.round.attempt : undefined;
     if (!attempt) return;
     for (const [siteId, task] of Object.entries(attempt.sites)) {
@@ -737,6 +957,12 @@ class Step {
   }
 
   // ── Small helpers ─────────────────────────────────────────────────────────────────────────
+
+  /** The SecAgg step after the keys that runs now, if any. */
+  private openSecureStep() {
+    const round = this.s.round;
+    return round?.phase === 'open' ? round.attempt?.secure?.step : undefined;
+  }
 
   /** The site no longer counts in this attempt; false if it was not waiting. */
   /** A site refused the run's plan (consent): the audit log and the run's results show it. */
@@ -829,7 +1055,11 @@ class Step {
     if (s.phase === 'waiting-for-sites' && s.waitUntil !== undefined) due.push(s.waitUntil);
     const round = s.round;
     if (s.phase === 'running' && round?.phase === 'selecting') due.push(round.selectUntil);
-    if (s.phase === 'running' && round?.phase === 'open' && round.attempt) {
+    const secureStep = s.phase === 'running' ? this.openSecureStep() : undefined;
+    if (secureStep) {
+      if (!secureStep.opening) due.push(secureStep.deadlineMs);
+      due.push(...Object.values(secureStep.graceUntil));
+    } else if (s.phase === 'running' && round?.phase === 'open' && round.attempt) {
       due.push(round.attempt.deadlineMs);
       for (const task of Object.values(round.attempt.sites))
         if (task.graceUntil !== undefined && task.outcome === 'waiting') due.push(task.graceUntil);

@@ -1,6 +1,7 @@
 import type { ConsentRefusalCode } from '../../../protocol/src/consent';
 import type { EvalResultBody, SiteState, WeightEncoding } from '../../../protocol/src';
 import type { SiteMetrics, UpdateEntry } from '../types';
+import type { SecAggStepName } from '../privacy/secagg-sessions';
 import type { RoundState } from './state';
 
 /**
@@ -37,6 +38,23 @@ export type EngineEvent =
       reason: string;
     }
   | { type: 'evaluation-received'; siteId: string; taskId: string; result: EvalResultBody }
+  /**
+   * A site's SecAgg message of `step`, already admitted into the session's server by the adapter
+   * (it asked `openTaskOf(...).secure.accepting` first); keys carry the clear training metrics.
+   */
+  | { type: 'secagg-received'; siteId: string; taskId: string; step: SecAggStepName; metrics?: SiteMetrics }
+  /** The session's server refused a site's SecAgg message (`code` is its SECAGG_… code). */
+  | {
+      type: 'secagg-refused';
+      siteId: string;
+      taskId: string;
+      step: SecAggStepName;
+      code: string;
+      reason: string;
+    }
+  /** The adapter closed `step` and sent the next step's messages (or could not: the attempt fails). */
+  | { type: 'secagg-closed'; sessionId: string; step: SecAggStepName; ok: true }
+  | { type: 'secagg-closed'; sessionId: string; step: SecAggStepName; ok: false; reason: string }
   | AggregationFinished
   | { type: 'aggregation-failed'; reason: string }
   | { type: 'strategy-restored' }

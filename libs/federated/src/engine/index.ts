@@ -6,5 +6,6 @@ export * from './state';
 export * from './events';
 export * from './commands';
 export * from './attempt';
+export * from './secure-round';
 export * from './engine';
 export * from './driver';

@@ -1,4 +1,5 @@
 import type { OptimiserName, WeightEncoding } from '../../../protocol/src';
+import type { SecureAggregationPlan } from '../privacy/secagg-task';
 
 /**
  * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
@@ -24,6 +25,8 @@ export interface EnginePlan {
   phases?: string[];
   /** The network config recorded with the run; its `phaseTimes` (nominal seconds) travel with `phases`. */
   model?: Record<string, unknown>;
+  /** The plan's privacy section; the engine reads its secure-aggregation part. */
+  privacy?: SecureAggregationPlan;
 }
 
 export interface EngineStagePlan {

@@ -2,6 +2,7 @@ import type { EvalResultBody, TaskConfigDto } from '../../../protocol/src';
 import type { UpdateEntry } from '../types';
 import type { RecordedRound } from './events';
 import type { RoundStep } from './schedule';
+import type { SecureAttempt } from './secure-round';
 
 /**
  * The run's state as plain data (no class, no timer, no socket): what the engine returns with
@@ -43,6 +44,8 @@ export interface AttemptState {
   evaluations: Record<string, EvalResultBody>;
   /** Every task settled (delivered or failed) and the round recorded as collecting. */
   collecting: boolean;
+  /** A training attempt with secure aggregation: its SecAgg steps (secure-round.ts). */
+  secure?: SecureAttempt;
 }
 
 export interface RoundRun {

@@ -15,3 +15,6 @@ export * from './weighted-input';
 export * from './dp/gaussian';
 export * from './dp/adaptive-clip';
 export * from './dp/rdp-accountant';
+export * from './secagg-task';
+export * from './secagg-sessions';
+export * from './secagg-wire';

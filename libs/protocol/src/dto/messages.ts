@@ -36,6 +36,7 @@ import {
   WeightEncoding,
 } from '../version';
 import { CrossFieldCheck } from './parse';
+import { SecureAggregationConfigDto } from './secagg-config';
 import { IsDigest, IsMetricMap, IsNonce, IsPlainRecord, IsProtocolId } from './validators';
 import { CONSENT_REFUSAL_CODES, ConsentRefusalCode } from '../consent';
 
@@ -224,6 +225,15 @@ export class TaskConfigDto {
   @Min(0)
   @Max(1)
   evaluationThreshold?: number;
+
+  /**
+   * Protocol 1.2, training only: the round runs secure aggregation; the site never sends its
+   * update in clear (docs/PROTOCOL.md §10). An agent before 1.2 is never sent such a task.
+   */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SecureAggregationConfigDto)
+  secureAggregation?: SecureAggregationConfigDto;
 }
 
 /**

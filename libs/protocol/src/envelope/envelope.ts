@@ -8,6 +8,15 @@ import {
   UpdateBody,
   WelcomeBody,
 } from '../dto/messages';
+import {
+  SecAggDirectoryBody,
+  SecAggInboxBody,
+  SecAggKeysBody,
+  SecAggMaskedBody,
+  SecAggSharesBody,
+  SecAggUnmaskBody,
+  SecAggUnmaskRequestBody,
+} from '../dto/secagg';
 import { IsPlainRecord, IsProtocolId } from '../dto/validators';
 import {
   DIGEST_PATTERN,
@@ -29,6 +38,14 @@ export const BODY_TYPES = {
   status: StatusBody,
   error: ErrorBody,
   welcome: WelcomeBody,
+  // Protocol 1.2: secure aggregation (docs/PROTOCOL.md §9).
+  'secagg-keys': SecAggKeysBody,
+  'secagg-directory': SecAggDirectoryBody,
+  'secagg-shares': SecAggSharesBody,
+  'secagg-inbox': SecAggInboxBody,
+  'secagg-masked': SecAggMaskedBody,
+  'secagg-unmask-request': SecAggUnmaskRequestBody,
+  'secagg-unmask': SecAggUnmaskBody,
 } as const;
 export type MessageType = keyof typeof BODY_TYPES;
 export type BodyOf<T extends MessageType> = InstanceType<(typeof BODY_TYPES)[T]>;

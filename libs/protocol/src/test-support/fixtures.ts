@@ -34,6 +34,10 @@ export function testNonce(): string {
 }
 
 const scope = { runId: 'run-1', round: 3, taskId: 'task-3-hospital-a', stage: 'finetune' as const };
+const secure = { ...scope, sessionId: 'sa-0123456789abcdef' };
+/** Two well-formed 32-byte public keys in base64 (any 32 bytes are a valid X25519 public key). */
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(32, 2).toString('base64');
 
 export function sampleBody<T extends MessageType>(
   type: T,
@@ -81,6 +85,25 @@ export function sampleBody<T extends MessageType>(
     status: { ...meta, state: 'training', runId: 'run-1', round: 3, progress: 0.5 },
     error: { ...meta, code: 'WRONG_ROUND', reason: 'round 2 is closed', ref: 'task-2-hospital-a' },
     welcome: { ...meta, siteId: 'hospital-a', handshakeNonce: 'handshake-nonce-000001' },
+    'secagg-keys': { ...meta, ...secure, encryptionKey: KEY_A, maskingKey: KEY_B, metrics: { loss: 0.42 } },
+    'secagg-directory': {
+      ...meta,
+      ...secure,
+      sites: [
+        { siteId: 'hospital-a', encryptionKey: KEY_A, maskingKey: KEY_B },
+        { siteId: 'hospital-b', encryptionKey: KEY_B, maskingKey: KEY_A },
+      ],
+    },
+    'secagg-shares': { ...meta, ...secure, shares: [{ to: 'hospital-b', ciphertext: 'AAECAwQFBgc=' }] },
+    'secagg-inbox': { ...meta, ...secure, shares: [{ from: 'hospital-b', ciphertext: 'AAECAwQFBgc=' }] },
+    'secagg-masked': { ...meta, ...secure, ringBits: 48, vectorLength: 4 },
+    'secagg-unmask-request': { ...meta, ...secure, survivors: ['hospital-a', 'hospital-b'], dropped: [] },
+    'secagg-unmask': {
+      ...meta,
+      ...secure,
+      selfSeedShares: [{ of: 'hospital-b', x: 2, y: 'ab'.repeat(66) }],
+      maskingKeyShares: [],
+    },
   };
   return bodies[type];
 }

@@ -308,18 +308,17 @@ export class RunPlanDto {
   @Matches(/^[a-z0-9][a-z0-9_-]{0,31}$/i, { each: true, message: 'each phase name must be 1-32 letters, digits, _ or -' })
   phases?: string[];
 
-  @ApiPropertyOptional({ type: PrivacyDto, description: 'secure aggregation, differential privacy, private evaluation (docs/PRIVACY.md §7)' })
-  @IsOptional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => PrivacyDto)
-  privacy?: PrivacyDto;
-
   @ApiProperty({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds every random choice of the run' })
   @IsInt()
   @Min(0)
   @Max(2 ** 31 - 1)
   seed!: number;
+
+  @ApiPropertyOptional({ type: PrivacyDto, description: 'secure aggregation, DP, private evaluation (docs/PRIVACY.md)' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PrivacyDto)
+  privacy?: PrivacyDto;
 }
 
 /** `sites`: the string "all" or 1–1000 distinct site ids. */
