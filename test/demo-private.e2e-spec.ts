@@ -7,7 +7,8 @@ import { cli } from './support/in-process-cli';
 /**
  * `phcc-fed demo --quick --plan configs/plans/private.yaml --json` end to end (#17): the real
  * coordinator in-process and two `phcc-fed agent` processes (dist/) that approve the plan, one
- * SSL and one fine-tune round under DP (clip + central noise, ε from the RDP accountant) and a
+ * SSL and one fine-tune round under secure aggregation and DP (clip + central noise on the
+ * unmasked sum, ε from the RDP accountant) and a
  * final evaluation with k-anonymous histograms; the report's JSON carries privacy {epsilon, delta}.
  */
 jest.setTimeout(180_000);
@@ -68,7 +69,7 @@ describe('phcc-fed demo --quick --plan configs/plans/private.yaml', () => {
     expect(report.privacy.noise).toBe('central');
     expect(report.privacy.noise_multiplier).toBeGreaterThan(0.5);
     expect(report.privacy.min_bin_count).toBe(5);
-    expect(report.privacy.secure_aggregation).toBe(false);
+    expect(report.privacy.secure_aggregation).toBe(true);
     expect(report.pooled_auc).toBeGreaterThanOrEqual(0);
     expect(report.pooled_auc).toBeLessThanOrEqual(1);
     expect(report.pooled_auc_error_bound).toBeGreaterThan(0);
@@ -76,7 +77,7 @@ describe('phcc-fed demo --quick --plan configs/plans/private.yaml', () => {
     // What each agent sent: its evaluation histogram has no bin under 5 patients.
     const runDir = readdirSync(out).find((d) => d.startsWith('demo-'))!;
     for (const site of ['site-a', 'site-b']) {
-      const sent = readFileSync(join(out, runDir, 'agents', site, 'messages.jsonl'), 'utf8')
+      const log = readFileSync(join(out, runDir, 'agents', site, 'messages.jsonl'), 'utf8')
         .split('\n')
         .filter(Boolean)
         .map(
@@ -85,8 +86,11 @@ describe('phcc-fed demo --quick --plan configs/plans/private.yaml', () => {
               type?: string;
               body?: { histogram?: { edges?: number[]; positive: number[]; negative: number[] } };
             },
-        )
-        .filter((e) => e.type === 'eval-result');
+        );
+      // Under secure aggregation no clear update leaves the site, only masked inputs.
+      expect(log.filter((e) => e.type === 'update')).toEqual([]);
+      expect(log.some((e) => e.type?.startsWith('secagg-'))).toBe(true);
+      const sent = log.filter((e) => e.type === 'eval-result');
       expect(sent.length).toBeGreaterThan(0);
       for (const { body } of sent) {
         const h = body!.histogram!;
