@@ -171,6 +171,13 @@ const matMulCases: [string, number[], number[], boolean, boolean][] = [
   ['batched attention scores q·kᵀ', [3, 6, 8], [3, 6, 8], false, true],
   ['pointwise layer on our GEMM (partial row group and panel)', [301, 70], [70, 20], false, false],
   ['pointwise layer on our GEMM, transposeB', [301, 70], [20, 70], false, true],
+  [
+    'weight gradient aᵀ·b packed from untransposed a, K in several chunks',
+    [4000, 70],
+    [4000, 20],
+    true,
+    false,
+  ],
 ];
 
 describe.each(helperPaths)('wasm BatchMatMul (forward and gradients) matches cpu, %s', (_path, path) => {
