@@ -1,7 +1,7 @@
 import { BatchMatMul } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { conv2dFilterGradIm2col } from '../conv-filter-im2col';
-import { ConvGemmCalls, convGemm } from '../conv-gemm';
+import { ConvGemmCalls, convGemm, matmulRowMajor } from '../conv-gemm';
 import type { WrappingKernelConfig } from '../kernel-config';
 import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
@@ -48,9 +48,13 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
     if (helpers && batchB === 1 && n >= 8 && batchA * m * k >= GEMM_MIN_VALUES) {
       // A [rows, k] · B [k, n] is a 1×1 conv over one image row of `rows` pixels with k channels.
       const rows = batchA * m;
-      const geometry = { n: 1, h: 1, w: rows, cin: k, ho: 1, wo: rows, kh: 1, kw: 1, cout: n };
-      const flat = convGemm(helpers, ops, aN, bN, { ...geometry, stride: [1, 1], pad: [0, 0] });
-      out = ops.reshape(flat, [1, rows, n]);
+      if (rows % 4 === 0) {
+        out = ops.reshape(matmulRowMajor(helpers, ops, aN, bN, rows, k, n), [1, rows, n]);
+      } else {
+        const geometry = { n: 1, h: 1, w: rows, cin: k, ho: 1, wo: rows, kh: 1, kw: 1, cout: n };
+        const flat = convGemm(helpers, ops, aN, bN, { ...geometry, stride: [1, 1], pad: [0, 0] });
+        out = ops.reshape(flat, [1, rows, n]);
+      }
     } else if (batchB === 1 && batchA > 1) {
       const rows = ops.reshape(aN, [1, batchA * m, k]);
       out = ops.runFunc('BatchMatMul', original, { a: rows, b: bN }, noTranspose);
