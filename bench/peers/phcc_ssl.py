@@ -18,7 +18,8 @@ Modes:
                                  grads_ssl.bin, grads_finetune.bin, after_ssl_step.bin
                                  (float32, our names' order and layouts)
   phcc_ssl.py serve BUNDLE_DIR   JSON lines on stdin: {"stage": "ssl"|"finetune", "threads": n,
-                                 "steps": k} → {"seconds": [k step times]} after one warm-up step
+                                 "steps": k} → {"seconds": [...], "cpu_seconds": [...]}: k steps'
+                                 wall and process CPU times, after one warm-up step
 """
 
 import json
@@ -546,12 +547,13 @@ def serve(directory):
         torch.set_num_threads(int(request["threads"]))
         stage = stages[request["stage"]]
         stage.step()  # warm-up: this thread count's buffers and caches
-        seconds = []
+        seconds, cpu_seconds = [], []
         for _ in range(int(request["steps"])):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             stage.step()
             seconds.append(time.perf_counter() - t0)
-        print(json.dumps({"seconds": seconds}), flush=True)
+            cpu_seconds.append(time.process_time() - c0)
+        print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds}), flush=True)
 
 
 if __name__ == "__main__":

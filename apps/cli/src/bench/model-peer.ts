@@ -11,7 +11,14 @@ import {
 } from '../../../../libs/model/src/training';
 import { ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
-import { PeerProcess, PeerStepOptions, RESIDENT_HEAP_ENV, requirePeerPython, writePeerBundle } from './peer';
+import {
+  PeerProcess,
+  PeerStepOptions,
+  RESIDENT_HEAP_ENV,
+  requirePeerPython,
+  StepTimes,
+  writePeerBundle,
+} from './peer';
 import { BenchFigures } from './suite';
 
 /**
@@ -59,21 +66,24 @@ class OurSteps {
     return new OurSteps(model, new AdamW(model.params), stepper);
   }
 
-  /** Seconds of `steps` steps after one warm-up (as the peer's). */
-  async time(spec: StepSpec, cores: number, steps: number): Promise<number[]> {
+  /** Wall and CPU seconds of `steps` steps after one warm-up (as the peer's). */
+  async time(spec: StepSpec, cores: number, steps: number): Promise<StepTimes> {
     const run = async () => {
       if (cores > 1) await this.stepper.run(this.model, spec, this.optimizer, LR);
       else if (spec.stage === 'ssl') sslStep(this.model, this.optimizer, spec.batch, spec.weighting, LR);
       else finetuneStep(this.model, this.optimizer, spec.batch, spec.options, LR);
     };
     await run();
-    const seconds: number[] = [];
+    const times: StepTimes = { wall: [], cpu: [] };
     for (let i = 0; i < steps; i++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await run();
-      seconds.push((performance.now() - t0) / 1000);
+      times.wall.push((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(c0);
+      times.cpu.push((cpu.user + cpu.system) / 1e6);
     }
-    return seconds;
+    return times;
   }
 
   async close(): Promise<void> {
@@ -82,9 +92,13 @@ class OurSteps {
   }
 }
 
-/** Images/s per contestant, cell and round. */
+/** Images/s per contestant, cell and round: by wall time, and by CPU time (1-core cells). */
 type Samples = Record<Contestant, Map<string, number[]>>;
 const cellKey = (c: { stage: Stage; cores: number }) => `${c.stage}${c.cores}`;
+
+function push(samples: Map<string, number[]>, key: string, value: number): void {
+  samples.set(key, [...(samples.get(key) ?? []), value]);
+}
 
 export async function runPeerComparison(
   config: ModelConfig,
@@ -115,6 +129,7 @@ export async function runPeerComparison(
   };
   const ours = await OurSteps.start(model);
   const samples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
+  const cpuSamples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
   const loads: number[] = [];
   const images = (stage: Stage) =>
     stage === 'ssl' ? batches.ssl.batch.count : batches.finetune.batch.count * config.phases;
@@ -128,13 +143,12 @@ export async function runPeerComparison(
         // Rotate who goes first, so no contestant always runs right after the same other one.
         const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length]);
         for (const who of order) {
-          const seconds =
+          const times =
             who === 'ours'
               ? await ours.time(batches[cell.stage], cell.cores, steps)
               : await peers[who].time(cell.stage, cell.cores, steps);
-          const list = samples[who].get(cellKey(cell)) ?? [];
-          list.push(images(cell.stage) / median(seconds));
-          samples[who].set(cellKey(cell), list);
+          push(samples[who], cellKey(cell), images(cell.stage) / median(times.wall));
+          push(cpuSamples[who], cellKey(cell), images(cell.stage) / median(times.cpu));
         }
       }
       loads.push(loadavg()[0]);
@@ -146,7 +160,7 @@ export async function runPeerComparison(
     model.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
-  return report(samples, {
+  return report(samples, cpuSamples, {
     print,
     loads,
     sslImages: batches.ssl.batch.count,
@@ -156,6 +170,7 @@ export async function runPeerComparison(
 
 function report(
   samples: Samples,
+  cpuSamples: Samples,
   ctx: { print: (line: string) => void; loads: number[]; sslImages: number; patients: number },
 ): BenchFigures {
   const figures: BenchFigures = { model_peer_load_average: ctx.loads };
@@ -184,6 +199,19 @@ function report(
     figures[`${prefix}_over_torch_range`] = [Math.min(...vsTorch), Math.max(...vsTorch)];
     figures[`${prefix}_over_torch_tuned`] = median(vsTuned);
     figures[`${prefix}_over_torch_tuned_range`] = [Math.min(...vsTuned), Math.max(...vsTuned)];
+  }
+  // One core by CPU time: what each step costs its own process, whatever else the machine runs.
+  for (const cell of CELLS.filter((c) => c.cores === 1)) {
+    const key = cellKey(cell);
+    const ours = cpuSamples.ours.get(key) ?? [];
+    const vs = (who: Contestant) => median(ours.map((x, i) => x / (cpuSamples[who].get(key) ?? [])[i]));
+    ctx.print(
+      `  ${cell.stage}, 1 core, by CPU time: ours ${fmt(median(ours), 1)} images per CPU-second, ` +
+        `PyTorch ${fmt(median(cpuSamples.torch.get(key) ?? []), 1)} (resident heap ` +
+        `${fmt(median(cpuSamples.torchTuned.get(key) ?? []), 1)}); ours ÷ installed ${fmt(vs('torch'))}, ÷ resident ${fmt(vs('torchTuned'))}`,
+    );
+    figures[`model_peer_${cell.stage}_1core_cpu_over_torch`] = vs('torch');
+    figures[`model_peer_${cell.stage}_1core_cpu_over_torch_tuned`] = vs('torchTuned');
   }
   // Two-core scaling of each side, from the same rounds.
   for (const stage of ['ssl', 'finetune'] as const) {

@@ -40,6 +40,15 @@ export interface PeerStepOptions {
   epsilon: number;
 }
 
+/**
+ * Per step: wall seconds, and the process's CPU seconds (all its threads). On a machine shared
+ * with other work the CPU time of a one-thread step is what it would take alone, near enough.
+ */
+export interface StepTimes {
+  wall: number[];
+  cpu: number[];
+}
+
 interface BundleEntry {
   name: string;
   shape: number[];
@@ -176,12 +185,13 @@ export class PeerProcess {
     return new PeerProcess(child, hello.torch, lines);
   }
 
-  /** Seconds of `steps` optimiser steps of one stage on `threads` threads, after one warm-up. */
-  async time(stage: 'ssl' | 'finetune', threads: number, steps: number): Promise<number[]> {
+  /** Wall and CPU seconds of `steps` optimiser steps of one stage on `threads` threads, after one warm-up. */
+  async time(stage: 'ssl' | 'finetune', threads: number, steps: number): Promise<StepTimes> {
     this.child.stdin.write(JSON.stringify({ stage, threads, steps }) + '\n');
     const reply = await this.lines.next();
     if (reply.done) throw new Error(`the PyTorch peer exited (code ${this.child.exitCode})`);
-    return (JSON.parse(reply.value) as { seconds: number[] }).seconds;
+    const parsed = JSON.parse(reply.value) as { seconds: number[]; cpu_seconds: number[] };
+    return { wall: parsed.seconds, cpu: parsed.cpu_seconds };
   }
 
   async close(): Promise<void> {
