@@ -132,11 +132,31 @@ export function defineGrn(store: ParamStore, prefix: string, dim: number): void 
  * Zeroed (masked) positions add nothing to the spatial L2 norm, so masking cannot leak here.
  */
 export function grn(store: ParamStore, prefix: string, x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const gx = tf.sqrt(tf.add(tf.sum(tf.square(x), [1, 2], true), 1e-12));
-    const nx = tf.div(gx, tf.add(tf.mean(gx, -1, true), LN_EPS));
-    const gamma = store.get(`${prefix}/gamma`);
-    const beta = store.get(`${prefix}/beta`);
-    return tf.add(tf.add(tf.mul(gamma, tf.mul(x, nx)), beta), x) as tf.Tensor4D;
-  });
+  return grnOp(x, store.get(`${prefix}/gamma`), store.get(`${prefix}/beta`)) as tf.Tensor4D;
 }
+
+/**
+ * GRN with its backward in closed form, as LayerNorm's: y = γ·x·n + β + x with g = ‖x‖ over space
+ * per channel and n = g / (mean_c g + ε). With s = Σ_hw dy·γ·x (= ∂L/∂n) and d = mean_c g + ε:
+ * ∂L/∂g = s/d − mean_c(s·g)/d², dx = dy·(γ·n + 1) + x·(∂L/∂g)/g, dγ = Σ dy·x·n, dβ = Σ dy.
+ */
+const grnOp = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+  const norms = tf.sqrt(tf.add(tf.sum(tf.square(x), [1, 2], true), 1e-12));
+  const denom = tf.add(tf.mean(norms, -1, true), LN_EPS);
+  const scale = tf.div(norms, denom);
+  save([x, norms, denom, scale, gamma]);
+  return {
+    value: tf.add(tf.add(tf.mul(gamma, tf.mul(x, scale)), beta), x),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [input, g, d, n, gam] = saved;
+      const channels = input.shape[3] as number;
+      const dyX = tf.mul(dy, input);
+      const dScale = tf.mul(tf.sum(dyX, [1, 2], true), gam);
+      const dNorms = tf.sub(tf.div(dScale, d), tf.div(tf.mean(tf.mul(dScale, g), -1, true), tf.square(d)));
+      const dx = tf.add(tf.mul(dy, tf.add(tf.mul(gam, n), 1)), tf.mul(input, tf.div(dNorms, g)));
+      const dGamma = tf.sum(tf.reshape(tf.mul(dyX, n), [-1, channels]), 0);
+      const dBeta = tf.sum(tf.reshape(dy, [-1, channels]), 0);
+      return [dx, dGamma, dBeta];
+    },
+  };
+}) as unknown as CustomGradFunc) as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
