@@ -513,20 +513,10 @@ def check(directory):
     out["encoder_macs"] = per_image["encoder"]
     out["decoder_macs"] = per_image["decoder"]
     out["head_macs"] = model.counter.macs["head"] / patients
-    out["ssl_loss"] = float(ssl.gradients())
-    write_named(
-        os.path.join(directory, "grads_ssl.bin"),
-        model,
-        all_names,
-        [table[n][0].grad if n in ssl.names else torch.zeros_like(table[n][0]) for n in all_names],
-    )
-    out["finetune_loss"] = float(finetune.gradients())
-    write_named(
-        os.path.join(directory, "grads_finetune.bin"),
-        model,
-        all_names,
-        [table[n][0].grad if n in finetune.names else torch.zeros_like(table[n][0]) for n in all_names],
-    )
+    for stage in (ssl, finetune):
+        out[f"{stage.stage}_loss"] = float(stage.gradients())
+        grads = [table[n][0].grad if n in stage.names else torch.zeros_like(table[n][0]) for n in all_names]
+        write_named(os.path.join(directory, f"grads_{stage.stage}.bin"), model, all_names, grads)
     ssl.step()
     write_named(os.path.join(directory, "after_ssl_step.bin"), model, all_names, [table[n][0] for n in all_names])
     print(json.dumps(out), flush=True)

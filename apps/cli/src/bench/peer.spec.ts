@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../../../libs/common/src';
 import { initBackend } from '../../../../libs/compute/src';
-import { countFlops, PhccModel, randomPatchMask } from '../../../../libs/model/src/network';
+import { countFlops, PhccModel, randomPatchMask, TINY_MODEL } from '../../../../libs/model/src/network';
 import {
   AdamW,
   balancedClassWeights,
@@ -33,21 +33,7 @@ beforeAll(async () => {
 
 /** Tiny network, two phases, weights moved off their initial values (GRN and centre not zero). */
 function tinyModel(): PhccModel {
-  const model = PhccModel.create(
-    {
-      imageSize: 32,
-      patchSize: 4,
-      dims: [8, 16],
-      depths: [1, 1],
-      kernelSize: 3,
-      decoderDim: 16,
-      tokenDim: 16,
-      heads: 2,
-      classifierHidden: 8,
-      phases: 2,
-    },
-    3,
-  );
+  const model = PhccModel.create({ ...TINY_MODEL, phases: 2 }, 3);
   const rng = new Rng(9);
   model.params.setWeights(
     model.params.getWeights().map((w) => ({
