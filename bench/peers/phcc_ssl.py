@@ -522,6 +522,16 @@ def check(directory):
     print(json.dumps(out), flush=True)
 
 
+def blas_library():
+    """The BLAS this process loaded (Debian's torch takes whichever libblas.so.3 is selected)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "libblas" in line or "openblas" in line}
+        return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none found"
+    except OSError:
+        return "unknown"
+
+
 def serve(directory):
     """Timed steps on request, so the caller can interleave them with its own."""
     torch.set_num_interop_threads(1)
@@ -529,7 +539,8 @@ def serve(directory):
     model = PhccSsl(bundle["config"])
     model.load_ours(bundle["weights"])
     stages = {"ssl": Stage(model, bundle, "ssl"), "finetune": Stage(model, bundle, "finetune")}
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    hello = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library()}
+    print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue

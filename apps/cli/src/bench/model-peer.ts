@@ -128,6 +128,13 @@ export async function runPeerComparison(
     torchTuned: await PeerProcess.start(python, dir, RESIDENT_HEAP_ENV, 2),
   };
   const ours = await OurSteps.start(model);
+  const blas = peers.torch.blas;
+  if (/\/blas\/libblas/.test(blas)) {
+    // Debian's netlib reference BLAS: PyTorch's matmuls would be ≈ 9× slower than with OpenBLAS.
+    print(
+      `  warning: PyTorch runs on the reference BLAS (${blas}); install libopenblas0-openmp for a fair peer`,
+    );
+  }
   const samples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
   const cpuSamples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
   const loads: number[] = [];
@@ -135,7 +142,7 @@ export async function runPeerComparison(
     stage === 'ssl' ? batches.ssl.batch.count : batches.finetune.batch.count * config.phases;
   print(
     `model --peer: PyTorch ${torchVersion} (${python}) on the same weights and batches, ${rounds} rounds ` +
-      `interleaved, each the median of ${steps} steps after a warm-up; ${availableParallelism()} cores`,
+      `interleaved, each the median of ${steps} steps after a warm-up; ${availableParallelism()} cores; BLAS ${blas}`,
   );
   try {
     for (let round = 0; round < rounds; round++) {

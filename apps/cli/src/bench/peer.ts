@@ -161,6 +161,8 @@ export class PeerProcess {
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     readonly torchVersion: string,
+    /** The BLAS library the peer loaded (Debian's reference BLAS makes its matmuls ≈ 9× slower). */
+    readonly blas: string,
     lines: AsyncIterableIterator<string>,
   ) {
     this.lines = lines;
@@ -181,8 +183,8 @@ export class PeerProcess {
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
     if (first.done) throw new Error(`the PyTorch peer did not start: ${stderr.trim()}`);
-    const hello = JSON.parse(first.value) as { torch: string };
-    return new PeerProcess(child, hello.torch, lines);
+    const hello = JSON.parse(first.value) as { torch: string; blas: string };
+    return new PeerProcess(child, hello.torch, hello.blas, lines);
   }
 
   /** Wall and CPU seconds of `steps` optimiser steps of one stage on `threads` threads, after one warm-up. */
