@@ -24,6 +24,7 @@ import {
 import { TfOpsAdamW } from '../../../../libs/model/src/training/adamw-reference';
 import { ShardedStepper, ShardedStepTiming } from '../../../../libs/model/src/training/parallel';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
+import { runPeerComparison } from './model-peer';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
@@ -180,7 +181,7 @@ export const modelBench: BenchSuite = {
   name: 'model',
   description:
     'pHCC-SSL full-size training steps (SSL and fine-tune): images/s with 1 and 2 replicas, AdamW cost, projected train time',
-  async run({ log, print, backend, quick }: BenchOptions): Promise<BenchFigures> {
+  async run({ log, print, backend, quick, peer }: BenchOptions): Promise<BenchFigures> {
     const info = await initBackend({ backend, log });
     const config = modelConfig();
     const flops = countFlops(config);
@@ -190,6 +191,17 @@ export const modelBench: BenchSuite = {
     const sslImages = quick ? 16 : DEFAULT_SSL_OPTIONS.batchSize;
     const ftPatients = quick ? 4 : DEFAULT_FINETUNE_OPTIONS.batchSize;
     const batches = { ssl: sslSpec(config, rng, sslImages), finetune: finetuneSpec(config, rng, ftPatients) };
+    if (peer !== undefined && peer !== false) {
+      // Side by side with PyTorch instead of the replica sections (those ratios come from the peer run).
+      return {
+        model_backend: info.name,
+        ...(await runPeerComparison(config, batches, {
+          print,
+          quick,
+          python: typeof peer === 'string' ? peer : undefined,
+        })),
+      };
+    }
 
     const baseline = await matmulGflops(steps * 4);
     const optimizer = await optimizerSeconds(config, rng, steps * 2);

@@ -11,6 +11,11 @@ export interface BenchOptions {
   backend?: string;
   /** `--quick`: fewer repetitions, for a smoke run. */
   quick: boolean;
+  /**
+   * `--peer [python]`: `bench model` runs the PyTorch peer side by side (true = find a Python with
+   * torch; a string names one). Other suites ignore it.
+   */
+  peer?: string | boolean;
 }
 
 /**

@@ -18,29 +18,41 @@ export function registerBench(program: Command): void {
     .argument('[suites...]', 'which suites to run (default: all)')
     .option('--json', 'end the output with one JSON line holding every figure')
     .option('--quick', 'fewer repetitions (a smoke run, less precise)')
-    .action(async (names: string[], opts: { json?: boolean; quick?: boolean }, cmd: Command) => {
-      const known = new Map(BENCH_SUITES.map((s) => [s.name, s]));
-      const unknown = names.filter((n) => !known.has(n));
-      if (unknown.length) {
-        throw new InputError(
-          `unknown bench suite "${unknown.join('", "')}"; available: ${[...known.keys()].join(', ') || 'none'}`,
-        );
-      }
-      const suites = names.length ? names.map((n) => known.get(n)!) : BENCH_SUITES;
-      const log = commandLogger(cmd);
-      const figures: BenchFigures = {};
-      for (const suite of suites) {
-        process.stdout.write(`\n== bench ${suite.name}: ${suite.description}\n`);
-        Object.assign(
-          figures,
-          await suite.run({
-            log,
-            print: (line) => process.stdout.write(line + '\n'),
-            backend: globalOptions(cmd).backend,
-            quick: Boolean(opts.quick),
-          }),
-        );
-      }
-      if (opts.json) process.stdout.write(JSON.stringify(figures) + '\n');
-    });
+    .option(
+      '--peer [python]',
+      'bench model: our steps against the PyTorch re-implementation (bench/peers/phcc_ssl.py), interleaved; ' +
+        'needs a Python with torch (Debian: python3-torch)',
+    )
+    .action(
+      async (
+        names: string[],
+        opts: { json?: boolean; quick?: boolean; peer?: string | boolean },
+        cmd: Command,
+      ) => {
+        const known = new Map(BENCH_SUITES.map((s) => [s.name, s]));
+        const unknown = names.filter((n) => !known.has(n));
+        if (unknown.length) {
+          throw new InputError(
+            `unknown bench suite "${unknown.join('", "')}"; available: ${[...known.keys()].join(', ') || 'none'}`,
+          );
+        }
+        const suites = names.length ? names.map((n) => known.get(n)!) : BENCH_SUITES;
+        const log = commandLogger(cmd);
+        const figures: BenchFigures = {};
+        for (const suite of suites) {
+          process.stdout.write(`\n== bench ${suite.name}: ${suite.description}\n`);
+          Object.assign(
+            figures,
+            await suite.run({
+              log,
+              print: (line) => process.stdout.write(line + '\n'),
+              backend: globalOptions(cmd).backend,
+              quick: Boolean(opts.quick),
+              peer: opts.peer,
+            }),
+          );
+        }
+        if (opts.json) process.stdout.write(JSON.stringify(figures) + '\n');
+      },
+    );
 }

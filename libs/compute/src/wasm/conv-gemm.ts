@@ -6,7 +6,7 @@ import { WasmOps } from './wasm-ops';
 /** The SIMD helpers `convGemm` calls (signatures in simd/helpers.ts). */
 export type ConvGemmCalls = Pick<
   SimdHelpers,
-  'fillZero' | 'packPanels8' | 'packConvRows4' | 'gemm' | 'extractRows'
+  'fillZero' | 'packPanels8' | 'packConvRows4' | 'gemm' | 'gemmRows' | 'extractRows'
 >;
 
 /** A convolution's shape, as the GEMM packers take it (NHWC x, [kh, kw, cin, cout] filter). */
@@ -77,5 +77,31 @@ export function convGemm(
   if (groups * 4 === pixels && panels * 8 === g.cout) return ops.reshape(c, [pixels, g.cout]);
   const out = ops.empty([pixels, g.cout]);
   helpers.extractRows(ops.pointer(c), ops.pointer(out), 1, groups * 4, pixels, panels * 8, g.cout);
+  return out;
+}
+
+/**
+ * out [rows, n] = a [rows, k] · b [k, n] for rows a multiple of 4: a is read where it lies (no
+ * packed copy: for the pointwise layers' thin shapes, k and n of 32–512, packing a and clearing C
+ * were two extra passes over memory per product), only the small b is packed into panels.
+ */
+export function matmulRowMajor(
+  helpers: ConvGemmCalls,
+  ops: WasmOps,
+  a: TensorInfo,
+  b: TensorInfo,
+  rows: number,
+  k: number,
+  n: number,
+): TensorInfo {
+  if (rows % 4 !== 0) throw new Error(`matmulRowMajor: ${rows} rows is not a multiple of 4`);
+  const panels = Math.ceil(n / 8);
+  const bp = ops.empty([panels, k, 8]);
+  helpers.packPanels8(ops.pointer(b), ops.pointer(bp), k, n);
+  const c = ops.empty([rows, panels * 8]);
+  helpers.gemmRows(ops.pointer(a), k * 4, ops.pointer(bp), ops.pointer(c), rows / 4, panels, k, GEMM_KC);
+  if (panels * 8 === n) return c;
+  const out = ops.empty([rows, n]);
+  helpers.extractRows(ops.pointer(c), ops.pointer(out), 1, rows, rows, panels * 8, n);
   return out;
 }

@@ -171,17 +171,37 @@ const matMulCases: [string, number[], number[], boolean, boolean][] = [
   ['batched attention scores q·kᵀ', [3, 6, 8], [3, 6, 8], false, true],
   ['pointwise layer on our GEMM (partial row group and panel)', [301, 70], [70, 20], false, false],
   ['pointwise layer on our GEMM, transposeB', [301, 70], [20, 70], false, true],
+  [
+    'pointwise layer, rows a multiple of 4 (A read in place), K over two k-chunks',
+    [300, 260],
+    [260, 20],
+    false,
+    false,
+  ],
+  [
+    'pointwise layer, rows a multiple of 4, whole panels (its input gradient too)',
+    [256, 72],
+    [72, 64],
+    false,
+    false,
+  ],
+  [
+    'weight gradient aᵀ·b packed from untransposed a, K in several chunks',
+    [4000, 70],
+    [4000, 20],
+    true,
+    false,
+  ],
 ];
 
 describe.each(helperPaths)('wasm BatchMatMul (forward and gradients) matches cpu, %s', (_path, path) => {
   onHelperPath(path);
   it.each(matMulCases)('%s', async (_name, aShape, bShape, ta, tb) => {
     const rng = new Rng(aShape.length * 100 + bShape[0]);
-    await expectSameGradients(
-      (a, b) => tf.matMul(a, b, ta, tb),
-      [randomHostTensor(rng, aShape), randomHostTensor(rng, bShape)],
-      rng,
-    );
+    const inputs = [randomHostTensor(rng, aShape), randomHostTensor(rng, bShape)];
+    // Forward too: a matmul's gradients never read its output, so they cannot catch a wrong one.
+    await expectSameForward((a, b) => tf.matMul(a, b, ta, tb), inputs);
+    await expectSameGradients((a, b) => tf.matMul(a, b, ta, tb), inputs, rng);
   });
 });
 
@@ -265,9 +285,36 @@ describe.each(helperPaths)(
   },
 );
 
+describe('wasm Slice (strided run copies) matches cpu', () => {
+  const cases: [string, number[], number[], number[]][] = [
+    ['channels 0–2 of 4 (the SSL loss intensities)', [3, 5, 6, 4], [0, 0, 0, 0], [-1, -1, -1, 3]],
+    ['channel 3 of 4 (the tumour mask)', [3, 5, 6, 4], [0, 0, 0, 3], [-1, -1, -1, 1]],
+    ['a window in the middle axes, whole channels (long runs)', [2, 9, 8, 40], [1, 2, 3, 0], [1, 5, 4, -1]],
+    ['every axis partial, rank 5', [2, 3, 4, 5, 6], [1, 0, 1, 2, 1], [1, 3, 2, 3, 4]],
+    ['rank 2, rows of a matrix from an offset column', [7, 11], [2, 3], [4, 5]],
+  ];
+  it.each(cases)('%s', async (_name, shape, begin, size) => {
+    const x = randomHostTensor(new Rng(shape.length * 7 + begin[1]), shape);
+    await expectSameForward((t) => tf.slice(t, begin, size), [x]);
+  });
+});
+
+describe('wasm Cast to the same dtype shares the buffer', () => {
+  it('keeps the values after the source is disposed, and still converts other dtypes', () => {
+    const x = tf.tensor1d([1.5, -2.25, 3]);
+    const y = tf.cast(x, 'float32');
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1.5, -2.25, 3]);
+    const ints = tf.cast(y, 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(ints.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([y, ints]);
+  });
+});
+
 describe('registration', () => {
   it('puts every kernel of the registry on the wasm backend (so the checks above test them)', () => {
-    expect(WASM_KERNEL_CONFIGS.length).toBe(12);
+    expect(WASM_KERNEL_CONFIGS.length).toBe(14);
     expect(new Set(WASM_KERNEL_CONFIGS.map((c) => c.kernelName)).size).toBe(WASM_KERNEL_CONFIGS.length);
     for (const config of WASM_KERNEL_CONFIGS) {
       const registered = tf.getKernel(config.kernelName, 'wasm')?.kernelFunc;

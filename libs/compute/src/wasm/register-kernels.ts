@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WasmKernelConfig } from './kernel-config';
 import { batchMatMulConfig } from './kernels/BatchMatMul';
+import { castConfig } from './kernels/Cast';
 import { conv2DConfig } from './kernels/Conv2D';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput';
@@ -10,6 +11,7 @@ import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseCon
 import { identityConfig } from './kernels/Identity';
 import { phccGeluConfig } from './kernels/PhccGelu';
 import { phccGeluGradConfig } from './kernels/PhccGeluGrad';
+import { sliceConfig } from './kernels/Slice';
 import { sumConfig } from './kernels/Sum';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
 
@@ -27,6 +29,8 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   unsortedSegmentSumConfig,
   identityConfig,
+  castConfig,
+  sliceConfig,
   conv2DConfig,
   depthwiseConv2dNativeConfig,
   batchMatMulConfig,

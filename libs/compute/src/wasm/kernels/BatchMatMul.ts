@@ -1,6 +1,7 @@
 import { BatchMatMul } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { ConvGemmCalls, convGemm } from '../conv-gemm';
+import { conv2dFilterGradIm2col } from '../conv-filter-im2col';
+import { ConvGemmCalls, convGemm, matmulRowMajor } from '../conv-gemm';
 import type { WrappingKernelConfig } from '../kernel-config';
 import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
@@ -10,8 +11,8 @@ import { WasmOps } from '../wasm-ops';
  * transposeA or transposeB — every dense layer's backward pass — it falls to a loop ~15–20×
  * slower. Transposing explicitly first costs one memory pass. A broadcast right operand
  * (batch 1, e.g. a weight matrix) folds the left batch into rows: one large matmul instead of
- * wasm's slow per-batch loop.
- * Calls: `convGemm` (conv-gemm.ts) and its `ConvGemmCalls` SIMD helpers.
+ * wasm's slow per-batch loop. aᵀ · b (weight gradients) goes to the conv filter gradient's packer.
+ * Calls: `convGemm` (conv-gemm.ts) and its `ConvGemmCalls` SIMD helpers; `conv2dFilterGradIm2col`.
  */
 function makeBatchMatMul(original: KernelFunc): KernelFunc {
   return ({ inputs, attrs, backend }) => {
@@ -24,6 +25,19 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
     const ops = new WasmOps(backend);
     const a3 = as3d(ops, a);
     const b3 = as3d(ops, b);
+    const helpers: ConvGemmCalls | undefined = simdHelpers(backend);
+    if (helpers && transposeA && !transposeB && a3.shape[0] === 1 && b3.shape[0] === 1) {
+      // aᵀ · b with a [K, M], b [K, N]: every dense layer's weight gradient (xᵀ · dy). It is a
+      // 1×1 conv's filter gradient over K one-pixel images, whose packer reads a's rows as they
+      // lie: no transpose of the large operand (that transpose was ≈ 45 % of the matmul time
+      // in a pHCC-SSL step), chunked over K so each packed chunk stays in L2.
+      const [, k, m] = a3.shape;
+      const n = b3.shape[2];
+      const x = ops.reshape(a3, [k, 1, 1, m]);
+      const dy = ops.reshape(b3, [k, 1, 1, n]);
+      const dw = conv2dFilterGradIm2col(ops, x, dy, [1, 1, m, n], [1, 1], [0, 0]);
+      return ops.finish(ops.reshape(dw, [...a.shape.slice(0, -2), m, n]));
+    }
     const aN = transposeA ? ops.transpose(a3, [0, 2, 1]) : a3;
     const bN = transposeB ? ops.transpose(b3, [0, 2, 1]) : b3;
     const [batchA, m, k] = aN.shape;
@@ -31,13 +45,16 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
     const outer = batchA >= batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
     const noTranspose = { transposeA: false, transposeB: false };
     let out: TensorInfo;
-    const helpers: ConvGemmCalls | undefined = simdHelpers(backend);
     if (helpers && batchB === 1 && n >= 8 && batchA * m * k >= GEMM_MIN_VALUES) {
       // A [rows, k] · B [k, n] is a 1×1 conv over one image row of `rows` pixels with k channels.
       const rows = batchA * m;
-      const geometry = { n: 1, h: 1, w: rows, cin: k, ho: 1, wo: rows, kh: 1, kw: 1, cout: n };
-      const flat = convGemm(helpers, ops, aN, bN, { ...geometry, stride: [1, 1], pad: [0, 0] });
-      out = ops.reshape(flat, [1, rows, n]);
+      if (rows % 4 === 0) {
+        out = ops.reshape(matmulRowMajor(helpers, ops, aN, bN, rows, k, n), [1, rows, n]);
+      } else {
+        const geometry = { n: 1, h: 1, w: rows, cin: k, ho: 1, wo: rows, kh: 1, kw: 1, cout: n };
+        const flat = convGemm(helpers, ops, aN, bN, { ...geometry, stride: [1, 1], pad: [0, 0] });
+        out = ops.reshape(flat, [1, rows, n]);
+      }
     } else if (batchB === 1 && batchA > 1) {
       const rows = ops.reshape(aN, [1, batchA * m, k]);
       out = ops.runFunc('BatchMatMul', original, { a: rows, b: bN }, noTranspose);

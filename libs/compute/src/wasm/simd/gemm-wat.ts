@@ -36,6 +36,37 @@ export function gemmFields(fma: boolean): string {
          (local.set $c${r}1 ${madd('(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
     )
     .join('\n');
+  // gemmRows: A read in place, row-major, four row pointers; the first k-chunk starts the
+  // accumulators at zero (C need not be cleared), later chunks add to what C holds.
+  const rowStep = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(local.set $a (v128.load32_splat (local.get $pa${r})))
+         (local.set $c${r}0 ${madd('(local.get $a)', '(local.get $b0)', `(local.get $c${r}0)`)})
+         (local.set $c${r}1 ${madd('(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
+    )
+    .join('\n');
+  const zeroAccs = accs.map((a) => `(local.set ${a} (v128.const i32x4 0 0 0 0))`).join('\n');
+  // Both GEMMs walk k-chunks, then 4-row groups (setting the four C row pointers), then
+  // 8-column panels; only how a tile reads A and starts its accumulators differs.
+  const blockLoopsOpen = `(local.set $rowBytes (i32.shl (local.get $panels) (i32.const 5)))
+    (block $kdone (loop $kloop
+      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+      (local.set $kn (i32.sub (local.get $k) (local.get $k0)))
+      (if (i32.gt_u (local.get $kn) (local.get $kc)) (then (local.set $kn (local.get $kc))))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $cr0 (i32.add (local.get $c) (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $rowBytes))))
+        ${[1, 2, 3].map((r) => `(local.set $cr${r} (i32.add (local.get $cr${r - 1}) (local.get $rowBytes)))`).join('\n')}`;
+  const blockLoopsClose = `${rowStores}
+          ${[0, 1, 2, 3].map((r) => `(local.set $cr${r} (i32.add (local.get $cr${r}) (i32.const 32)))`).join('\n')}
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $ploop)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
+      (br $kloop)))`;
   return String.raw`
   ;; C += Ap · Bp, blocked over k in chunks of kc so a row group's Ap chunk stays in L1 while
   ;; it meets every panel's Bp chunk (which stays in L2).
@@ -46,18 +77,7 @@ export function gemmFields(fma: boolean): string {
     (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
     (local $a v128) (local $b0 v128) (local $b1 v128)
     ${accs.map((a) => `(local ${a} v128)`).join(' ')}
-    (local.set $rowBytes (i32.shl (local.get $panels) (i32.const 5)))
-    (block $kdone (loop $kloop
-      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
-      (local.set $kn (i32.sub (local.get $k) (local.get $k0)))
-      (if (i32.gt_u (local.get $kn) (local.get $kc)) (then (local.set $kn (local.get $kc))))
-      (local.set $g (i32.const 0))
-      (block $gdone (loop $gloop
-        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
-        (local.set $cr0 (i32.add (local.get $c) (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $rowBytes))))
-        (local.set $cr1 (i32.add (local.get $cr0) (local.get $rowBytes)))
-        (local.set $cr2 (i32.add (local.get $cr1) (local.get $rowBytes)))
-        (local.set $cr3 (i32.add (local.get $cr2) (local.get $rowBytes)))
+    ${blockLoopsOpen}
         (local.set $p (i32.const 0))
         (block $pdone (loop $ploop
           (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
@@ -75,17 +95,48 @@ export function gemmFields(fma: boolean): string {
             (local.set $pa (i32.add (local.get $pa) (i32.const 16)))
             (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
             (br $inner)))
-          ${rowStores}
-          (local.set $cr0 (i32.add (local.get $cr0) (i32.const 32)))
-          (local.set $cr1 (i32.add (local.get $cr1) (i32.const 32)))
-          (local.set $cr2 (i32.add (local.get $cr2) (i32.const 32)))
-          (local.set $cr3 (i32.add (local.get $cr3) (i32.const 32)))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (br $ploop)))
-        (local.set $g (i32.add (local.get $g) (i32.const 1)))
-        (br $gloop)))
-      (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
-      (br $kloop))))
+          ${blockLoopsClose})
+
+  ;; C = A · Bp with A row-major in place ([4G][K], rows $lda bytes apart): the plain matmul
+  ;; (a 1×1 layer) needs no packed copy of its large operand, and C no clearing pass.
+  (func (export "gemmRows") (param $arows i32) (param $lda i32) (param $bp i32) (param $c i32)
+        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
+    (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
+    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $row i32)
+    (local $pb i32) (local $end i32) (local $rowBytes i32)
+    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
+    ${blockLoopsOpen}
+        ;; this group's first row, at column k0
+        (local.set $row (i32.add (i32.add (local.get $arows)
+          (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $lda)))
+          (i32.shl (local.get $k0) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+          (if (i32.eqz (local.get $k0))
+            (then ${zeroAccs})
+            (else ${rowLoads}))
+          (local.set $pa0 (local.get $row))
+          (local.set $pa1 (i32.add (local.get $pa0) (local.get $lda)))
+          (local.set $pa2 (i32.add (local.get $pa1) (local.get $lda)))
+          (local.set $pa3 (i32.add (local.get $pa2) (local.get $lda)))
+          (local.set $pb (i32.add (local.get $bp)
+            (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
+          (local.set $end (i32.add (local.get $pa0) (i32.shl (local.get $kn) (i32.const 2))))
+          (block $done (loop $inner
+            (br_if $done (i32.ge_u (local.get $pa0) (local.get $end)))
+            (local.set $b0 (v128.load (local.get $pb)))
+            (local.set $b1 (v128.load offset=16 (local.get $pb)))
+            ${rowStep}
+            (local.set $pa0 (i32.add (local.get $pa0) (i32.const 4)))
+            (local.set $pa1 (i32.add (local.get $pa1) (i32.const 4)))
+            (local.set $pa2 (i32.add (local.get $pa2) (i32.const 4)))
+            (local.set $pa3 (i32.add (local.get $pa3) (i32.const 4)))
+            (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+            (br $inner)))
+          ${blockLoopsClose})
 
   ;; Ap for the filter gradient: the transposed im2col of NHWC x (images b0 .. b0+nb-1), four
   ;; channels at a time: Ap[((i*kw + j)*cin4 + c/4)][(b*ho + y)*wo + x][c%4] =

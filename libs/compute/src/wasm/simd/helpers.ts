@@ -26,6 +26,17 @@ export interface SimdHelpers {
   geluForward(x: number, y: number, count: number): void;
   geluBackward(x: number, dy: number, dx: number, count: number): void;
   gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
+  /** C [4·groups][8·panels] = A · Bp, A row-major in place (rows `lda` bytes apart); C overwritten. */
+  gemmRows(
+    a: number,
+    lda: number,
+    bp: number,
+    c: number,
+    groups: number,
+    panels: number,
+    k: number,
+    kc: number,
+  ): void;
   packIm2col4(
     x: number,
     dst: number,
