@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { silentLog } from '../libs/common/src';
 import { generateCohort } from '../libs/imaging/src';
+import { planDigest } from '../libs/protocol/src/consent';
 import { provision } from '../libs/protocol/src';
 import { AdminClient } from '../apps/cli/src/demo/admin-client';
 import { demoPlan } from '../apps/cli/src/demo/run-demo';
@@ -107,16 +108,15 @@ describe('failover: two coordinator processes on one PostgreSQL database', () =>
     const admin = (url: string) => new AdminClient(url, TOKEN);
     const initialModel = await admin(a.url).uploadModel(await tinyInitialWeights(SEED));
     const plan = demoPlan({ ...PLAN, seed: SEED, sites: SITES.length }, initialModel);
-    runId = (
-      await admin(a.url).createRun({
-        ...plan,
-        name: 'failover e2e',
-        quorum: { minSites: 2 },
-        roundDeadlineSeconds: 90,
-        maxRetries: 1,
-        evaluation: { final: true, everyKRounds: 0, crossSite: false },
-      })
-    ).id;
+    const created = await admin(a.url).createRun({
+      ...plan,
+      name: 'failover e2e',
+      quorum: { minSites: 2 },
+      roundDeadlineSeconds: 90,
+      maxRetries: 1,
+      evaluation: { final: true, everyKRounds: 0, crossSite: false },
+    });
+    runId = created.id;
     for (const siteId of SITES) {
       const agent = new SiteProcess({
         siteId,
@@ -128,6 +128,7 @@ describe('failover: two coordinator processes on one PostgreSQL database', () =>
         logLevel: 'info',
         logFile: join(dir, `agent-${siteId}.log`),
         coordinatorUrls: [a.url, b.url],
+        approve: [planDigest(created.plan)], // each site consents to this plan (the agent refuses others)
       });
       agents.push(agent);
       spawned.push(agent);
