@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../../../libs/common/src';
@@ -43,6 +43,14 @@ describe('RecordPrivacyLedger (record-level ε per run)', () => {
     );
     const restarted = new RecordPrivacyLedger({ clip: 1, noiseMultiplier: 1.1, delta: 1e-5, stateDir: dir });
     expect(restarted.spend('r', trained, 10).runEpsilon).toBeCloseTo(epsilonOf(20, 1e-5), 10);
+  });
+
+  it('refuses a damaged ledger instead of restarting the count', () => {
+    const ledger = new RecordPrivacyLedger({ clip: 1, noiseMultiplier: 1.1, delta: 1e-5, stateDir: dir });
+    ledger.spend('r', trained, 10);
+    const [file] = readdirSync(join(dir, 'dp-sgd'));
+    writeFileSync(join(dir, 'dp-sgd', file), '{"runId": "r", "ste');
+    expect(() => ledger.spend('r', trained, 10)).toThrow(/unreadable DP-SGD ledger/);
   });
 
   it('refuses a bad setting with a one-line error', () => {

@@ -60,8 +60,16 @@ export class RecordPrivacyLedger {
     const file = this.file(runId);
     if (!file) return this.memory.get(runId) ?? [];
     if (!existsSync(file)) return [];
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { runId: string; steps: GaussianStep[] };
-    return parsed.steps;
+    try {
+      const parsed = JSON.parse(readFileSync(file, 'utf8')) as { runId: string; steps: GaussianStep[] };
+      if (parsed.runId !== runId || !Array.isArray(parsed.steps)) throw new Error('not this run');
+      return parsed.steps;
+    } catch (err) {
+      // Never restart the count silently: that would under-report ε.
+      throw new InputError(
+        `${file}: unreadable DP-SGD ledger (${(err as Error).message}); restore or remove it`,
+      );
+    }
   }
 
   private save(runId: string, steps: GaussianStep[]): void {
