@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../../../libs/common/src';
+import { Rng, silentLog } from '../../../../libs/common/src';
 import { initBackend } from '../../../../libs/compute/src';
 import { RdpAccountant } from '../../../../libs/federated/src/privacy/dp/rdp-accountant';
 import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
@@ -76,9 +76,15 @@ describe('FinetuneExecutor with the site option dpSgd', () => {
       stage: 'finetune',
       config: { ...body.config, localEpochs: 1, batchSize: 2, learningRate: 1e-3 },
     } as TaskBody;
+    const logged: Array<{ fields: unknown; message: string }> = [];
+    const log = {
+      ...silentLog,
+      info: (fields: unknown, message: string) => logged.push({ fields, message }),
+    };
     const executor = new FinetuneExecutor({
       modelConfig: config,
       data: async () => data,
+      log,
       dpSgd: { clip: 1, noiseMultiplier: 1.5, delta: 1e-3, noise: new Rng(4) },
     });
     const global = PhccModel.create(TINY, 1).params.getWeights();
@@ -97,5 +103,9 @@ describe('FinetuneExecutor with the site option dpSgd', () => {
     expect(second.metrics.dp_sgd_epsilon).toBeCloseTo(expected(2), 10);
     expect(second.metrics.dp_sgd_round_epsilon).toBeCloseTo(expected(1), 10);
     expect(first.metrics.dp_sgd_clipped_share).toBeGreaterThanOrEqual(0);
+    // The site's own log says what each released task spent.
+    const spent = logged.filter((l) => /record-level DP-SGD/.test(l.message));
+    expect(spent).toHaveLength(2);
+    expect(spent[1].fields).toMatchObject({ runEpsilon: second.metrics.dp_sgd_epsilon, steps });
   });
 });
