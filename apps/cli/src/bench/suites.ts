@@ -7,6 +7,7 @@ import { dicomBench } from './dicom';
 import { trainBench } from './train';
 import { modelBench } from './model';
 import { privacyBench } from './privacy';
+import { dpSgdBench } from './dp-sgd';
 
 /** Every benchmark suite, in the order `phcc-fed bench` runs them. One file per suite. */
 export const BENCH_SUITES: BenchSuite[] = [
@@ -18,4 +19,5 @@ export const BENCH_SUITES: BenchSuite[] = [
   federationSuite,
   modelBench,
   privacyBench,
+  dpSgdBench,
 ];

@@ -37,6 +37,19 @@ describe('phcc-fed agent (inputs)', () => {
     [['--kit', 'KIT', '--cohort', '.', '--max-task-mb', '-1'], /--max-task-mb/],
     [['--kit', 'KIT', '--cohort', '.', '--tiny', '--model-config', 'x.json'], /mutually exclusive/],
     [['--kit', 'KIT', '--cohort', '.', '--model-config', 'missing.json'], /missing\.json: no such file/],
+    [
+      ['--kit', 'KIT', '--cohort', '.', '--dp-sgd-clip', '1'],
+      /--dp-sgd-clip and --dp-sgd-noise come together/,
+    ],
+    [['--kit', 'KIT', '--cohort', '.', '--dp-sgd-clip', '0', '--dp-sgd-noise', '1'], /--dp-sgd-clip must be/],
+    [
+      ['--kit', 'KIT', '--cohort', '.', '--dp-sgd-clip', '1', '--dp-sgd-noise', 'x'],
+      /--dp-sgd-noise must be/,
+    ],
+    [
+      ['--kit', 'KIT', '--cohort', '.', '--dp-sgd-clip', '1', '--dp-sgd-noise', '1', '--dp-sgd-delta', '1'],
+      /--dp-sgd-delta must be in \(0, 1\)/,
+    ],
   ])('%j is refused with exit code 2', async (args, message) => {
     const r = await cli(...args.map((a) => (a === 'KIT' ? kit : a)));
     expect(r.code).toBe(2);

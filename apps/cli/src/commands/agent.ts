@@ -29,6 +29,9 @@ interface AgentCommandOptions extends AllowOutsidePathsOption {
   requireSecureAggregation?: boolean;
   minBinCount?: string;
   maxEpsilon?: string;
+  dpSgdClip?: string;
+  dpSgdNoise?: string;
+  dpSgdDelta: string;
 }
 
 /**
@@ -52,7 +55,10 @@ export function registerAgent(program: Command): void {
         'privacy settings) and trains only plans this site approved: --approve HASH, a file named by the\n' +
         'hash in --approvals DIR, or a yes at the prompt when run in a terminal. Other plans are refused\n' +
         'with a reason code the coordinator shows. Site limits (--require-secure-aggregation,\n' +
-        '--min-bin-count, --max-epsilon) are enforced even on approved plans.',
+        '--min-bin-count, --max-epsilon) are enforced even on approved plans.\n' +
+        "Record-level DP-SGD (--dp-sgd-clip C --dp-sgd-noise σ) is the site's own choice: every fine-tune\n" +
+        "step clips each patient's gradient to C and adds N(0, (σC)²); the run's record-level ε goes to the\n" +
+        "log and the update's metrics (dp_sgd_epsilon). Costs about 1.5× per fine-tune step (docs/PRIVACY.md).",
     )
     .requiredOption('--kit <dir>', "this site's kit folder (kit.json, site.key, coordinator.pub)")
     .requiredOption('--cohort <dir>', "the site's cohort folder (manifest.csv + NIfTI files)")
@@ -94,6 +100,12 @@ export function registerAgent(program: Command): void {
       '--max-epsilon <eps>',
       'refuse plans whose differential-privacy ε for the run exceeds this (no DP = ∞)',
     )
+    .option('--dp-sgd-clip <C>', "record-level DP-SGD: clip each patient's fine-tune gradient to L2 norm C")
+    .option(
+      '--dp-sgd-noise <sigma>',
+      'record-level DP-SGD: noise multiplier σ (noise sd = σ·C on the summed gradient)',
+    )
+    .option('--dp-sgd-delta <delta>', 'δ of the reported record-level (ε, δ)', '1e-5')
     .option(...ALLOW_OUTSIDE_PATHS)
     .option(
       '--ca <file>',
@@ -115,6 +127,7 @@ export function registerAgent(program: Command): void {
         throw new InputError(`--max-task-mb must be a positive number (got "${opts.maxTaskMb}")`);
       }
       const keepLocal = keepLocalPattern(opts);
+      const dpSgd = dpSgdOption(opts);
       const config = agentModelConfig(opts);
       const cohortDir = checkCohortPath(opts.cohort);
 
@@ -133,6 +146,7 @@ export function registerAgent(program: Command): void {
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
       const { executors, counts } = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
         allowPathsOutside: opts.allowOutsidePaths,
+        ...(dpSgd && { dpSgd: { ...dpSgd, stateDir } }),
       });
       const network = { caFile: opts.ca, transport: opts.transport };
       const { connectionOptions } = await import('../../../site-agent/src/connection-options');
@@ -228,6 +242,24 @@ async function askYesNo(question: string): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+/** --dp-sgd-clip and --dp-sgd-noise come together; checked before anything connects. */
+function dpSgdOption(opts: AgentCommandOptions) {
+  if (opts.dpSgdClip === undefined && opts.dpSgdNoise === undefined) return undefined;
+  if (opts.dpSgdClip === undefined || opts.dpSgdNoise === undefined)
+    throw new InputError('--dp-sgd-clip and --dp-sgd-noise come together (record-level DP-SGD needs both)');
+  const number = (text: string, flag: string, ok: (x: number) => boolean, what: string): number => {
+    const value = Number(text);
+    if (!Number.isFinite(value) || !ok(value))
+      throw new InputError(`${flag} must be ${what} (got "${text}")`);
+    return value;
+  };
+  return {
+    clip: number(opts.dpSgdClip, '--dp-sgd-clip', (x) => x > 0, 'a number > 0'),
+    noiseMultiplier: number(opts.dpSgdNoise, '--dp-sgd-noise', (x) => x >= 0, 'a number ≥ 0'),
+    delta: number(opts.dpSgdDelta, '--dp-sgd-delta', (x) => x > 0 && x < 1, 'in (0, 1)'),
+  };
 }
 
 function keepLocalPattern(opts: AgentCommandOptions): RegExp | null {

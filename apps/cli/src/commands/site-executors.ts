@@ -2,6 +2,7 @@ import { InputError, Log } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { CohortCounts } from '../../../../libs/protocol/src';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
+import type { SiteDpSgd } from '../../../site-agent/src/executors/record-privacy';
 import { checkCohortPhases } from './model-inputs';
 
 /**
@@ -17,7 +18,7 @@ export async function loadSiteExecutors(
   log: Log,
   out: (line: string) => void,
   /** Let manifest paths leave the cohort folder (`--allow-outside-paths`). */
-  options: { allowPathsOutside?: boolean } = {},
+  options: { allowPathsOutside?: boolean; dpSgd?: SiteDpSgd } = {},
 ): Promise<{ executors: ExecutorSet; counts: CohortCounts }> {
   const { loadCohort, formatCohortReport, phaseTimingProblem } = await import('../../../../libs/imaging/src');
   const { cohortData, FileOptimiserStates, modelExecutors } =
@@ -50,6 +51,7 @@ export async function loadSiteExecutors(
     data,
     log,
     optimiserStates: new FileOptimiserStates(stateDir),
+    ...(options.dpSgd && { dpSgd: options.dpSgd }),
   });
   return { executors, counts };
 }

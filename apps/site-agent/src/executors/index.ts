@@ -4,3 +4,4 @@ export * from './model-executors';
 export * from './cohort-data';
 export * from './proximal-pull';
 export * from './optimiser-state';
+export * from './record-privacy';

@@ -22,12 +22,14 @@ import {
   predict,
   trainFinetune,
   trainSsl,
+  TrainHistory,
   TrainProgress,
 } from '../../../../libs/model/src/training';
 import { Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
 import { MemoryOptimiserStates, OptimiserStates } from './optimiser-state';
 import { ProximalPull } from './proximal-pull';
+import { RecordPrivacyLedger, SiteDpSgd } from './record-privacy';
 
 /**
  * Pooled AUC is computed from these histograms, so coarse bins tie close scores and drag it
@@ -51,6 +53,8 @@ export interface ModelExecutorOptions {
    * survive a restart; default: in memory, shared by the executors of this set.
    */
   optimiserStates?: OptimiserStates;
+  /** The site's record-level DP-SGD for fine-tune tasks (record-privacy.ts); absent = plain steps. */
+  dpSgd?: SiteDpSgd;
 }
 
 /** The sub-networks a stage needs from the global weights. */
@@ -97,7 +101,7 @@ interface LocalTraining {
     patients: readonly PatientSample[],
     common: CommonTrainOptions,
     onProgress: (p: TrainProgress) => void,
-  ) => Promise<{ steps: number; seconds: number; epochLosses: number[] }>;
+  ) => Promise<TrainHistory>;
   /** Patients the stage trains on: the update's sample count, FedAvg's weight. */
   counts: (p: PatientSample) => boolean;
   /** Metrics of the trained model beside its loss (fine-tune: the validation cut-off). */
@@ -106,6 +110,8 @@ interface LocalTraining {
     patients: readonly PatientSample[],
     task: TaskBody,
   ) => Promise<Record<string, number>>;
+  /** Record-level privacy spent by a released task, as metrics (fine-tune under DP-SGD). */
+  privacySpent?: (task: TaskBody, history: TrainHistory) => Record<string, number>;
 }
 
 type CommonTrainOptions = {
@@ -174,6 +180,8 @@ async function trainLocally(
     if (keep && !ctx.signal.aborted) states.save(task.runId, spec.stage, task.round, optimizer.exportState());
     const trained =
       spec.trainedMetrics && !ctx.signal.aborted ? await spec.trainedMetrics(model, patients, task) : {};
+    // Spent only when the update is released: an aborted task sends nothing.
+    const privacy = spec.privacySpent && !ctx.signal.aborted ? spec.privacySpent(task, history) : {};
     options.log?.info(
       {
         stage: task.stage,
@@ -189,7 +197,7 @@ async function trainLocally(
       kind: 'train',
       weights: model.params.getWeights(),
       nSamples: patients.filter(spec.counts).length,
-      metrics: { loss: history.epochLosses.at(-1) ?? 0, ...trained },
+      metrics: { loss: history.epochLosses.at(-1) ?? 0, ...trained, ...privacy },
     };
   } finally {
     optimizer.dispose();
@@ -257,8 +265,32 @@ export class SslExecutor implements TaskExecutor {
 export class FinetuneExecutor implements TaskExecutor {
   readonly stage = 'finetune' as const;
   private readonly states: OptimiserStates;
+  private readonly ledger?: RecordPrivacyLedger;
   constructor(private readonly options: ModelExecutorOptions) {
     this.states = options.optimiserStates ?? new MemoryOptimiserStates();
+    if (options.dpSgd) this.ledger = new RecordPrivacyLedger(options.dpSgd);
+  }
+
+  /** The record-level (ε, δ) of a released DP-SGD task: to the site's log and the update's metrics. */
+  private privacySpent(task: TaskBody, history: TrainHistory): Record<string, number> {
+    if (!this.ledger || !history.dpSgd) return {};
+    const spent = this.ledger.spend(task.runId, history.dpSgd, history.steps);
+    this.options.log?.info(
+      { taskId: task.taskId, round: task.round, ...history.dpSgd, ...spent },
+      "record-level DP-SGD: privacy spent on this site's patients",
+    );
+    const metrics = {
+      dp_sgd_epsilon: spent.runEpsilon,
+      dp_sgd_round_epsilon: spent.roundEpsilon,
+      dp_sgd_delta: spent.delta,
+      dp_sgd_noise_multiplier: history.dpSgd.noiseMultiplier,
+      dp_sgd_clip: history.dpSgd.clip,
+      dp_sgd_sample_rate: spent.sampleRate,
+      dp_sgd_clipped_share: history.dpSgd.clippedShare,
+    };
+    // Metrics are finite numbers on the wire: σ = 0 (clip only) has ε = ∞, which the log says and
+    // the update leaves out rather than sending a made-up bound.
+    return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
   }
 
   execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
@@ -280,11 +312,19 @@ export class FinetuneExecutor implements TaskExecutor {
               // The token centre is a global weight here; re-estimating it locally each round
               // would reset it to this site's mean.
               centerTokens: false,
+              ...(this.options.dpSgd && {
+                dpSgd: {
+                  clip: this.options.dpSgd.clip,
+                  noiseMultiplier: this.options.dpSgd.noiseMultiplier,
+                  noise: this.options.dpSgd.noise,
+                },
+              }),
             },
             onProgress,
           ),
         counts: isFinetunePatient,
         trainedMetrics: validationCutOff,
+        privacySpent: (t, history) => this.privacySpent(t, history),
       },
       task,
       global,

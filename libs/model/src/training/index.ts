@@ -3,6 +3,7 @@ export * from './augment';
 export * from './losses';
 export * from './optimizer';
 export * from './steps';
+export * from './dp-sgd';
 export * from './loops';
 export * from './synthetic';
 export {

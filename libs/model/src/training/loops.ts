@@ -10,6 +10,8 @@ import { AdamW, cosineLr, Optimizer } from './optimizer';
 import type { StepExecutor } from './parallel';
 import type { StepSpec } from './shard';
 import { finetuneStep, sslStep, StepResult } from './steps';
+import { checkDpSgdOptions, dpSgdFinetuneStep, DpSgdOptions } from './dp-sgd';
+import { NoiseSource, secureNormalNoise } from '../../../federated/src/privacy/dp/gaussian';
 import {
   datasetGet,
   datasetSize,
@@ -85,6 +87,11 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
    * global weight like the others, and re-estimating it locally every round would reset it.
    */
   centerTokens: boolean;
+  /**
+   * Record-level DP-SGD (dp-sgd.ts): per-patient clipping and Gaussian noise in every step.
+   * `noise` defaults to the OS CSPRNG; a seeded `Rng` only in tests (a known seed undoes the noise).
+   */
+  dpSgd?: DpSgdOptions & { noise?: NoiseSource };
 }
 
 export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.freeze({
@@ -197,6 +204,14 @@ export async function trainFinetune(
     );
   }
   const classWeights = opts.classWeights ?? balancedClassWeights(positives, negatives);
+  const dpSgd = opts.dpSgd;
+  if (dpSgd) {
+    checkDpSgdOptions(dpSgd);
+    // A replica executor would run the plain step: per-patient clipping happens in-process only.
+    if (opts.executor) throw new InputError('fine-tune: DP-SGD runs in one process; drop --workers');
+  }
+  const noise = dpSgd && (dpSgd.noise ?? secureNormalNoise());
+  const clippedCount = { clipped: 0, patients: 0 };
   if (opts.centerTokens) await initTokenCenter(model, dataset, eligible);
   const patientSize = config.phases * config.imageSize * config.imageSize * config.inChannels;
   const stepsPerEpoch = Math.ceil(eligible.length / opts.batchSize);
@@ -206,7 +221,7 @@ export async function trainFinetune(
     channels: config.inChannels,
     intensityChannels: config.intensityChannels,
   };
-  return runEpochs(
+  const history = await runEpochs(
     'finetune',
     model,
     opts,
@@ -240,18 +255,28 @@ export async function trainFinetune(
           batch,
           options: { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
         },
-        run: (optimizer, lr) =>
-          finetuneStep(
-            model,
-            optimizer,
-            batch,
-            { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale },
-            lr,
-          ),
+        run: (optimizer, lr) => {
+          const stepOptions = { classWeights, freezeEncoder, encoderLrScale: opts.encoderLrScale };
+          if (!dpSgd || !noise) return finetuneStep(model, optimizer, batch, stepOptions, lr);
+          const result = dpSgdFinetuneStep(model, optimizer, batch, stepOptions, dpSgd, noise, lr);
+          clippedCount.clipped += result.clipped;
+          clippedCount.patients += result.count;
+          return result;
+        },
       };
     },
     rng,
   );
+  if (dpSgd) {
+    history.dpSgd = {
+      clip: dpSgd.clip,
+      noiseMultiplier: dpSgd.noiseMultiplier,
+      batchSize: opts.batchSize,
+      trainPatients: eligible.length,
+      clippedShare: clippedCount.patients ? clippedCount.clipped / clippedCount.patients : 0,
+    };
+  }
+  return history;
 }
 
 /**

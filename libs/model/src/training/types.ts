@@ -65,4 +65,15 @@ export interface TrainHistory {
   steps: number;
   images: number;
   seconds: number;
+  /**
+   * Set when the fine-tune ran DP-SGD: what the record-level accountant needs (q = batchSize /
+   * trainPatients, one step per batch) and the share of patient gradients that were clipped.
+   */
+  dpSgd?: {
+    clip: number;
+    noiseMultiplier: number;
+    batchSize: number;
+    trainPatients: number;
+    clippedShare: number;
+  };
 }
