@@ -4,6 +4,8 @@
  * bytes back, free. Each module is loaded once, on the first frame that needs it, so reading
  * uncompressed series never loads a codec.
  */
+import type { FrameCodec } from './codec';
+
 export interface EmscriptenFrameInfo {
   width: number;
   height: number;
@@ -41,8 +43,37 @@ export interface EmscriptenDecoded {
   bytes: Uint8Array;
 }
 
+/** How a package's frame info maps onto a decoded frame where the packages differ. */
+export interface EmscriptenCodecSpec<Name extends string> {
+  /** The codec and the package, for messages and docs. */
+  name: string;
+  load: (options: EmscriptenModuleOptions) => Promise<EmscriptenCodecModule<Name>>;
+  className: Name;
+  /** libjpeg-turbo-8bit reports no useful precision: its samples are always 8-bit. */
+  bitsPerSample?: (info: EmscriptenFrameInfo) => number;
+}
+
+/** One Cornerstone codec package as a FrameCodec (signed samples only where the codec says so). */
+export function emscriptenCodec<Name extends string>(spec: EmscriptenCodecSpec<Name>): FrameCodec {
+  const decode = emscriptenDecoder(spec.load, spec.className);
+  return {
+    name: spec.name,
+    async decode(encoded) {
+      const { info, bytes } = await decode(encoded);
+      return {
+        width: info.width,
+        height: info.height,
+        components: info.componentCount,
+        bitsPerSample: spec.bitsPerSample?.(info) ?? info.bitsPerSample,
+        signed: info.isSigned === true,
+        bytes,
+      };
+    },
+  };
+}
+
 /** A lazily loaded module's decoder class → one decode function. */
-export function emscriptenDecoder<Name extends string>(
+function emscriptenDecoder<Name extends string>(
   load: (options: EmscriptenModuleOptions) => Promise<EmscriptenCodecModule<Name>>,
   className: Name,
 ): (encoded: Uint8Array) => Promise<EmscriptenDecoded> {
