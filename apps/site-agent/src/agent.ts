@@ -42,7 +42,7 @@ import {
   releasedEvaluation,
   secureOutgoing,
 } from './site-work';
-import { runSecureExchange, SecureIncoming } from './secure-exchange';
+import { runSecureExchange, SECURE_INCOMING_TYPES, SecureIncoming } from './secure-exchange';
 import { FollowedInstruction, followInstruction } from './task-instruction';
 import { phaseMismatch, SitePhases } from './task-phases';
 import { MessageLog } from './message-log';
@@ -187,7 +187,7 @@ export class SiteAgent {
     this.secureVerifier = new EnvelopeVerifier({
       keyring: kit.keyring,
       maxPayloadBytes: 0,
-      acceptedTypes: ['secagg-directory', 'secagg-inbox', 'secagg-unmask-request'],
+      acceptedTypes: [...SECURE_INCOMING_TYPES],
       nonceCache: this.nonces,
     });
     this.done = new Promise<void>((resolve, reject) => {
@@ -337,7 +337,7 @@ export class SiteAgent {
     onAck(socket, TRANSFER_EVENTS.end, (m) => this.withReceiver((r) => r.end(m)), this.log);
     onAck(socket, 'task', (raw) => this.onPayloadlessTask(raw), this.log);
     onAck(socket, 'error', (raw) => this.onCoordinatorError(raw), this.log);
-    for (const type of ['secagg-directory', 'secagg-inbox', 'secagg-unmask-request'] as const)
+    for (const type of SECURE_INCOMING_TYPES)
       onAck(socket, type, (raw) => this.onSecureMessage(type, raw), this.log);
   }
 

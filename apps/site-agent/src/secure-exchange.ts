@@ -16,6 +16,9 @@ import type {
 import type { SecureOutgoing } from './site-work';
 
 /** The coordinator's SecAgg messages a site waits for, by event name. */
+export const SECURE_INCOMING_TYPES = ['secagg-directory', 'secagg-inbox', 'secagg-unmask-request'] as const;
+
+/** Their bodies (keys: SECURE_INCOMING_TYPES). */
 export interface SecureIncoming {
   'secagg-directory': SecAggDirectoryBody;
   'secagg-inbox': SecAggInboxBody;
