@@ -6,9 +6,10 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * Minor version: optional fields added within version 1 (the envelope's `v` stays 1).
- * - 1.1: the task's optional `instruction` (docs/PROTOCOL.md §3.2). An agent of 1.1 accepts tasks
- *   with or without it (absent = 1.0 behaviour); an agent of 1.0 refuses unknown fields, so a
- *   coordinator of 1.1 needs agents of 1.1.
+ * - 1.1: the task's optional `instruction` and schedule/optimiser config fields (docs/PROTOCOL.md
+ *   §3.2). An agent of 1.1 accepts tasks with or without them (absent = 1.0 behaviour); an agent of
+ *   1.0 refuses unknown fields, so it is sent the task without them (`taskForMinorVersion`, by the
+ *   minor version it states in its connection query, PROTOCOL.md §5.1).
  * - 1.2: secure aggregation: the task config's optional `secureAggregation` and the seven
  *   `secagg-*` messages (docs/PROTOCOL.md §10). A task with secure aggregation is never sent to an
  *   agent before 1.2: it is refused with UNSUPPORTED_VERSION instead (never a clear update).
