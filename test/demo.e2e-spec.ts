@@ -106,4 +106,32 @@ describe('phcc-fed demo --quick (2 sites)', () => {
     expect(report.sites.map((s) => s.site)).toEqual(['site-a', 'site-b']);
     expect(report.final_model_digest).toBe(demoDigest);
   });
+
+  // `demo --cohort DIR… --plan FILE --seed S`: the given hospitals instead of generated ones. Over
+  // sockets, signed and with agent processes again, it must land on the same bits as both runs above.
+  it('demo --cohort on those hospitals with that plan and seed ends with the same digest again', async () => {
+    expect(demoDigest).toBeDefined();
+    const cohort = join(out, 'cohort');
+    const { stdout, code } = await cli(
+      'demo',
+      '--quick',
+      '--cohort',
+      join(cohort, 'site-a'),
+      join(cohort, 'site-b'),
+      '--plan',
+      join(out, 'plan.json'),
+      '--seed',
+      '7',
+      '--out',
+      join(out, 'again'),
+      '--timeout',
+      '100',
+      '--json',
+    );
+    expect(code).toBe(0);
+    const report = lastJson<{ state: string; final_model_digest: string; sites: { site: string }[] }>(stdout);
+    expect(report.state).toBe('completed');
+    expect(report.sites.map((s) => s.site)).toEqual(['site-a', 'site-b']);
+    expect(report.final_model_digest).toBe(demoDigest);
+  });
 });
