@@ -15,10 +15,12 @@ export default tseslint.config(
     },
   },
   // Library boundaries, enforced here rather than by comments. The coordinator and the libraries it
-  // loads never load TensorFlow.js (a coordinator host needs no compute engine); libs/weights is the
-  // codec alone. Paths are matched on the import specifier, so every relative depth is covered.
+  // loads (libs/common, weights, protocol, metrics, federated: every one it imports) never load
+  // TensorFlow.js (a coordinator host needs no compute engine); libs/weights is the codec alone.
+  // Paths are matched on the import specifier, so every relative depth is covered.
   {
     files: [
+      'libs/common/**/*.ts',
       'libs/weights/**/*.ts',
       'libs/protocol/**/*.ts',
       'libs/metrics/**/*.ts',
