@@ -7,7 +7,18 @@ interface CompareLine {
   arms: {
     arm: string;
     ssl: boolean;
-    sites: { site: string; auc: number | null; ci95: [number, number] | null; n: number }[];
+    sites: {
+      site: string;
+      auc: number | null;
+      ci95: [number, number] | null;
+      n: number;
+      at_threshold: {
+        source: 'validation' | 'transferred';
+        threshold: number | null;
+        sensitivity: number | null;
+        specificity: number | null;
+      } | null;
+    }[];
     pooled_auc: number | null;
     pooled_ci95: [number, number] | null;
   }[];
@@ -87,6 +98,21 @@ describe('phcc-fed compare --quick (2 sites)', () => {
       expect(arm.pooled_ci95![0]).toBeLessThanOrEqual(arm.pooled_auc!);
       expect(arm.pooled_ci95![1]).toBeGreaterThanOrEqual(arm.pooled_auc!);
     }
+    // The synthetic sites have a validation split: each arm's cut-off is fixed there (a local-only
+    // arm's travels to the other site), and the test patients are classified at it.
+    const cut = (arm: string, site: string) =>
+      line.arms.find((a) => `${a.arm}${a.ssl ? '+ssl' : ''}` === arm)!.sites.find((s) => s.site === site)!
+        .at_threshold!;
+    expect(cut('central', 'site-a').source).toBe('validation');
+    expect(cut('federated-fedavg+ssl', 'site-b').source).toBe('validation');
+    expect(cut('local-site-a', 'site-a').source).toBe('validation');
+    expect(cut('local-site-a', 'site-b').source).toBe('transferred');
+    const rates = line.arms.flatMap((a) => a.sites.map((s) => s.at_threshold!));
+    expect(rates.some((r) => r.sensitivity !== null)).toBe(true);
+    for (const r of rates.filter((x) => x.sensitivity !== null)) {
+      expect(r.sensitivity).toBeGreaterThanOrEqual(0);
+      expect(r.specificity).toBeLessThanOrEqual(1);
+    }
     expect(new Set(line.comparisons.map((c) => c.question))).toEqual(
       new Set(['federated − central', 'federated − best local', 'SSL − no-SSL']),
     );
@@ -118,6 +144,7 @@ describe('phcc-fed compare --quick (2 sites)', () => {
       ]),
     );
     expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('## Paired differences');
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('## At a fixed cut-off');
     const html = readFileSync(join(runDir, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).not.toMatch(/<script|src=|https?:\/\/(?!www\.w3\.org)/);

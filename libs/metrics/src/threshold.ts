@@ -1,4 +1,5 @@
 import { InputError } from '../../common/src';
+import type { ScoreHistogram } from './pooled';
 import { youden } from './roc';
 
 /**
@@ -71,6 +72,35 @@ export function metricsAtThreshold(
  */
 export function chooseThreshold(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
   return youden(labels, scores).threshold;
+}
+
+/**
+ * Youden's cut-off from per-class score histograms (libs/metrics `scoreHistogram`), for a
+ * threshold several sites fix together without any patient's score: their validation histograms
+ * summed. Returns the lower edge b/B of the bin that maximises J when bins b … B−1 are called
+ * positive — applied as score ≥ b/B, the histogram's own bin rule — so the cut-off is exact up to
+ * the bin width (1/B). Ties go to the higher cut-off (the more specific one) as `youden` does; when
+ * no cut-off beats chance, +∞.
+ */
+export function chooseThresholdOfHistogram(h: ScoreHistogram): number {
+  const m = h.pos.reduce((a, x) => a + x, 0);
+  const n = h.neg.reduce((a, x) => a + x, 0);
+  if (m === 0 || n === 0)
+    throw new InputError(`a cut-off needs both classes (got ${m} positive, ${n} negative)`);
+  let tp = 0;
+  let fp = 0;
+  let best = 0; // J·m·n at +∞ (nobody positive), compared as integers so equal J compare equal
+  let threshold = Infinity;
+  for (let b = h.bins - 1; b >= 0; b--) {
+    tp += h.pos[b];
+    fp += h.neg[b];
+    const scaledJ = tp * n - fp * m;
+    if (scaledJ > best) {
+      best = scaledJ;
+      threshold = b / h.bins;
+    }
+  }
+  return threshold;
 }
 
 /**

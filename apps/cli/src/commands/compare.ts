@@ -46,8 +46,10 @@ export function registerCompare(program: Command): void {
         'central arm (training sites pooled, as `train`), one federated arm per --strategy (the plan of the\n' +
         'budget rule through the round engine in process, as `simulate`) and a local-only arm per site, each\n' +
         'with and/or without SSL; evaluates every arm on every site’s test split and on --external cohorts;\n' +
-        'reports per-site and pooled AUC with 95 % CI and the paired differences federated − central,\n' +
-        'federated − best local and SSL − no-SSL (diff, 95 % CI, p) from per-site DeLong aggregates.\n' +
+        'reports per-site and pooled AUC with 95 % CI, sensitivity/specificity/PPV/NPV/accuracy at a cut-off\n' +
+        'fixed on the validation split (transferred to sites that did not train the arm), and the paired\n' +
+        'differences federated − central, federated − best local and SSL − no-SSL (diff, 95 % CI, p) from\n' +
+        'per-site DeLong aggregates.\n' +
         'Writes OUT/compare-<time>/report.json, report.md and a self-contained report.html.',
     )
     .option('--cohort <dir...>', 'one cohort folder per training site (site id = folder name)')
@@ -63,7 +65,7 @@ export function registerCompare(program: Command): void {
     .option('--seed <n>', 'first seed', '1')
     .option(
       '--quick',
-      'tiny model and a smoke budget (2 SSL + 6 fine-tune epochs); without --cohort, generates 3 synthetic sites',
+      'tiny model and a smoke budget (2 SSL + 6 fine-tune epochs); without --cohort, generates 3 synthetic sites (train/val/test splits)',
     )
     .option('--tiny', 'the tiny test model (32×32 crops); not for real use')
     .option('--model-config <file>', 'JSON file of model config overrides (default: the full-size model)')
@@ -186,7 +188,10 @@ function printSummary(report: CompareReport, print: (line: string) => void): voi
   for (const a of report.arms) {
     print(
       `${`${a.arm}${a.ssl ? '+ssl' : ''}`.padEnd(28)} pooled AUC ${a.pooled_auc === null ? 'n/a' : a.pooled_auc.toFixed(3)}` +
-        (a.pooled_ci95 ? ` (${a.pooled_ci95[0].toFixed(3)}–${a.pooled_ci95[1].toFixed(3)})` : ''),
+        (a.pooled_ci95 ? ` (${a.pooled_ci95[0].toFixed(3)}–${a.pooled_ci95[1].toFixed(3)})` : '') +
+        (a.pooled_at_threshold?.sensitivity.mean != null && a.pooled_at_threshold.specificity.mean != null
+          ? `; at validation cut-offs sensitivity ${a.pooled_at_threshold.sensitivity.mean.toFixed(3)}, specificity ${a.pooled_at_threshold.specificity.mean.toFixed(3)}`
+          : ''),
     );
   }
   for (const c of report.comparisons) {
@@ -197,7 +202,7 @@ function printSummary(report: CompareReport, print: (line: string) => void): voi
   }
 }
 
-/** `--quick` (or no --cohort): synthetic sites under OUT/compare-cohort, reused when made alike. */
+/** `--quick` (or no --cohort): synthetic sites (train/val/test) under OUT/compare-cohort-…, regenerated each run. */
 async function generatedCohorts(
   opts: CompareCommandOptions,
   seed: number,
@@ -208,10 +213,20 @@ async function generatedCohorts(
   if (!opts.quick) throw new InputError('--cohort is required (or --quick, which generates synthetic sites)');
   const sites = parseInteger(opts.sites ?? '3', '--sites', 2);
   const patients = parseInteger(opts.patients ?? '100', '--patients', 6);
-  const { generateCohort } = await import('../../../../libs/imaging/src');
+  const { generateCohort, SYNTH_VAL_FRACTION } = await import('../../../../libs/imaging/src');
   const root = join(outDir, `compare-cohort-${sites}x${patients}-seed${seed}`);
   print(`generating ${sites} synthetic sites × ${patients} patients in ${root}…`);
-  const summary = await generateCohort({ outDir: root, sites, patients, seed, scale: 0.3, force: true, log });
+  // With `synth`'s validation split: every arm's cut-off is fixed on it, never on the test patients.
+  const summary = await generateCohort({
+    outDir: root,
+    sites,
+    patients,
+    seed,
+    scale: 0.3,
+    valFraction: SYNTH_VAL_FRACTION,
+    force: true,
+    log,
+  });
   return summary.sites.map((s) => s.dir);
 }
 
@@ -248,6 +263,11 @@ async function loadSites(
       );
     if (!external && !samples.some((p) => p.split === 'train'))
       throw new InputError(`${option} ${dir}: no training-split patients`);
+    const val = samples.filter((p) => p.split === 'val');
+    if (!external && !(val.some((p) => p.label === 0) && val.some((p) => p.label === 1)))
+      log.warn(
+        `${option} ${dir}: no validation split with both classes; arms this site trains get no cut-off here (sensitivity/specificity not reported)`,
+      );
     out.push({ site, dir, samples, external });
   }
   return out;

@@ -12,6 +12,7 @@ import {
   PHENOTYPE_FEATURES,
   separabilityReport,
   SeparabilityReport,
+  SYNTH_VAL_FRACTION,
 } from '../../../../libs/imaging/src/synth';
 import { commandLogger } from '../context';
 
@@ -56,7 +57,7 @@ export function registerSynth(program: Command): void {
     .option(
       '--val-fraction <f>',
       'share of each class per site held out, labelled, as the validation split (thresholds are chosen on it; 0 = none)',
-      '0.15',
+      String(SYNTH_VAL_FRACTION),
     )
     .option('--force', 'replace existing non-empty site directories')
     .option(

@@ -6,11 +6,24 @@ function armSummary(arm: string, ssl: boolean, auc: number): ArmSummary {
   return {
     arm,
     ssl,
-    sites: [{ site: 'a', external: false, auc, ci95: [auc - 0.1, auc + 0.1], n: 10, sd: 0, per_seed: [auc] }],
+    sites: [
+      {
+        site: 'a',
+        external: false,
+        auc,
+        ci95: [auc - 0.1, auc + 0.1],
+        n: 10,
+        sd: 0,
+        per_seed: [auc],
+        at_threshold: null,
+      },
+    ],
     pooled_auc: auc,
     pooled_ci95: [auc - 0.1, auc + 0.1],
     pooled_sd: 0.01,
     pooled_per_seed: [auc],
+    pooled_at_threshold: null,
+    training_prevalence: null,
   };
 }
 

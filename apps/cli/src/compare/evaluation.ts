@@ -10,6 +10,7 @@ import {
   sumHistograms,
 } from '../../../../libs/metrics/src';
 import type { PlannedComparison } from './arms';
+import { atThreshold, AtThreshold, CutOff, pooledAtThreshold, PooledAtThreshold } from './cut-offs';
 
 /** Equal-width bins of the histograms a site returns (libs/metrics' default; bounds the pooled AUC's binning error). */
 export const COMPARE_HISTOGRAM_BINS = 1000;
@@ -26,6 +27,14 @@ export interface SiteArmAggregate {
   nPos: number;
   nNeg: number;
   histogram: ScoreHistogram;
+  /** The site's patients classified at the arm's fixed cut-off (cut-offs.ts); null when none was asked. */
+  at_threshold: AtThreshold | null;
+}
+
+/** An arm's cut-off at a site and its training prevalence (for the cut-off as a probability). */
+export interface ArmCutOffAt {
+  cutOff: CutOff;
+  trainingPrevalence: number | null;
 }
 
 /** Two arms scored on the same patients at one site: AUCs, variances, covariance, counts. */
@@ -45,7 +54,8 @@ export interface SiteAggregates {
  * The site side of the comparison: every arm scored on this site's labelled patients (`scores`
  * by arm id, same patient order), reduced to aggregates — each AUC with its DeLong CI, per-class
  * score histograms (pooled AUC, ROC curves) and for each asked pair the DeLong covariance (the
- * same numbers `pairedTestAggregates` returns to a federated evaluation task).
+ * same numbers `pairedTestAggregates` returns to a federated evaluation task), and with `cutOffs`
+ * (by arm id) the 2×2 counts at each arm's fixed cut-off.
  */
 export function siteAggregates(
   site: string,
@@ -53,6 +63,7 @@ export function siteAggregates(
   labels: readonly number[],
   scores: ReadonlyMap<string, ArrayLike<number>>,
   pairs: readonly (readonly [string, string])[],
+  cutOffs: ReadonlyMap<string, ArmCutOffAt> = new Map(),
   bins = COMPARE_HISTOGRAM_BINS,
 ): SiteAggregates {
   const nPos = labels.filter((y) => y === 1).length;
@@ -60,6 +71,7 @@ export function siteAggregates(
   const estimable = nPos >= 2 && nNeg >= 2;
   const arms = [...scores].map(([arm, s]): SiteArmAggregate => {
     const roc = estimable ? rocSummary(labels, s) : undefined;
+    const cut = cutOffs.get(arm);
     return {
       arm,
       auc: roc ? roc.auc : null,
@@ -69,6 +81,7 @@ export function siteAggregates(
       nPos,
       nNeg,
       histogram: scoreHistogram(labels, s, bins, site),
+      at_threshold: cut ? atThreshold(cut.cutOff, labels, s, cut.trainingPrevalence) : null,
     };
   });
   const paired = estimable
@@ -81,7 +94,14 @@ export function siteAggregates(
 export interface ArmResult {
   arm: string;
   ssl: boolean;
-  sites: { site: string; external: boolean; auc: number | null; ci95: [number, number] | null; n: number }[];
+  sites: {
+    site: string;
+    external: boolean;
+    auc: number | null;
+    ci95: [number, number] | null;
+    n: number;
+    at_threshold: AtThreshold | null;
+  }[];
   /** AUC of the internal test sites' patients pooled (DeLong on the summed histograms). */
   pooled_auc: number | null;
   pooled_ci95: [number, number] | null;
@@ -90,6 +110,10 @@ export interface ArmResult {
   stratified_ci95: [number, number] | null;
   /** Per-class counts of the pooled internal test scores: the arm's ROC curve. */
   histogram: ScoreHistogram | null;
+  /** The internal test sites' 2×2 counts at their fixed cut-offs, summed. */
+  pooled_at_threshold: PooledAtThreshold | null;
+  /** Labelled share of the arm's fine-tuning patients (its scores are balanced: a 50 % prior). */
+  training_prevalence: number | null;
 }
 
 /** An arm id is its name, with `+ssl` when it was pre-trained by SSL. */
@@ -98,7 +122,12 @@ export function armId(arm: string, ssl: boolean): string {
 }
 
 /** Combines one arm's site aggregates: pooled AUC on internal sites, stratified AUC, per-site rows. */
-export function armResult(arm: string, ssl: boolean, sites: readonly SiteAggregates[]): ArmResult {
+export function armResult(
+  arm: string,
+  ssl: boolean,
+  sites: readonly SiteAggregates[],
+  trainingPrevalence: number | null = null,
+): ArmResult {
   const id = armId(arm, ssl);
   const rows = sites.map((s) => ({ site: s, agg: s.arms.find((a) => a.arm === id)! }));
   const internal = rows.filter((r) => !r.site.external);
@@ -121,12 +150,17 @@ export function armResult(arm: string, ssl: boolean, sites: readonly SiteAggrega
       auc: r.agg.auc,
       ci95: r.agg.ci95,
       n: r.agg.n,
+      at_threshold: r.agg.at_threshold,
     })),
     pooled_auc: pooled ? pooled.auc : null,
     pooled_ci95: pooled ? pooled.ci : null,
     stratified_auc: stratified ? stratified.estimate : null,
     stratified_ci95: stratified ? stratified.ci : null,
     histogram: summed,
+    pooled_at_threshold: pooledAtThreshold(
+      internal.flatMap((r) => (r.agg.at_threshold ? [r.agg.at_threshold] : [])),
+    ),
+    training_prevalence: trainingPrevalence,
   };
 }
 

@@ -1,4 +1,5 @@
 import { qnorm, ScoreHistogram, sumHistograms, twoSidedNormalP } from '../../../../libs/metrics/src';
+import type { AtThreshold, CutOff, PooledAtThreshold } from './cut-offs';
 import type { ArmResult, ComparisonResult } from './evaluation';
 
 /** One replicate: every arm trained with this seed, evaluated, compared. */
@@ -19,6 +20,29 @@ export interface SiteSummary {
   /** SD of the AUC across seeds (0 with one seed). */
   sd: number | null;
   per_seed: (number | null)[];
+  /** At the arm's fixed cut-off (validation or transferred), across seeds. */
+  at_threshold: ThresholdSummary | null;
+}
+
+/** A figure across seeds: the mean and SD of the seeds that have one, and every seed's value. */
+export interface MeanSd {
+  mean: number | null;
+  sd: number | null;
+  per_seed: (number | null)[];
+}
+
+const RATES = ['sensitivity', 'specificity', 'ppv', 'npv', 'accuracy'] as const;
+type Rate = (typeof RATES)[number];
+
+export type RatesSummary = Record<Rate, MeanSd>;
+
+export interface ThresholdSummary extends RatesSummary {
+  source: CutOff['source'];
+  from: string[];
+  threshold: MeanSd;
+  threshold_probability: MeanSd;
+  /** Why a seed has no figure (no validation split, no cut-off beating chance, a missing class). */
+  notes?: string[];
 }
 
 export interface ArmSummary {
@@ -29,6 +53,9 @@ export interface ArmSummary {
   pooled_ci95: [number, number] | null;
   pooled_sd: number | null;
   pooled_per_seed: (number | null)[];
+  /** The internal test sites' counts at their cut-offs, summed per seed, across seeds. */
+  pooled_at_threshold: RatesSummary | null;
+  training_prevalence: number | null;
 }
 
 /** A comparison across seeds: the mean difference (`b` names the best local per seed when it varies). */
@@ -84,6 +111,7 @@ export function summariseSeeds(perSeed: readonly SeedResult[]): {
             rows.map((r) => r.auc),
             rows.map((r) => r.ci95),
           ),
+          at_threshold: thresholdSummary(rows.map((r) => r.at_threshold)),
         };
       }),
       ...pooledFields(
@@ -92,6 +120,8 @@ export function summariseSeeds(perSeed: readonly SeedResult[]): {
           runs.map((r) => r.pooled_ci95),
         ),
       ),
+      pooled_at_threshold: ratesSummary(runs.map((r) => r.pooled_at_threshold)),
+      training_prevalence: arm.training_prevalence,
     };
   });
   const comparisons = first.comparisons.map((c, i): ComparisonSummary => {
@@ -131,6 +161,36 @@ function meanWithCi(
   return { auc: mean, ci95: [average(ends.map((c) => c[0])), average(ends.map((c) => c[1]))], sd, per_seed };
 }
 
+/** Mean ± SD over the seeds that have a value (PPV is undefined when nobody is called positive). */
+export function meanSd(values: readonly (number | null)[]): MeanSd {
+  const xs = values.filter((v): v is number => v !== null);
+  if (xs.length === 0) return { mean: null, sd: null, per_seed: [...values] };
+  const mean = average(xs);
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd, per_seed: [...values] };
+}
+
+function ratesSummary(
+  rows: readonly (Pick<AtThreshold, Rate> | PooledAtThreshold | null)[],
+): RatesSummary | null {
+  if (rows.every((r) => r === null)) return null;
+  return Object.fromEntries(RATES.map((k) => [k, meanSd(rows.map((r) => r?.[k] ?? null))])) as RatesSummary;
+}
+
+function thresholdSummary(rows: readonly (AtThreshold | null)[]): ThresholdSummary | null {
+  const first = rows.find((r): r is AtThreshold => r !== null);
+  if (!first) return null;
+  const notes = [...new Set(rows.flatMap((r) => (r?.note ? [r.note] : [])))];
+  return {
+    source: first.source,
+    from: first.from,
+    threshold: meanSd(rows.map((r) => r?.threshold ?? null)),
+    threshold_probability: meanSd(rows.map((r) => r?.threshold_probability ?? null)),
+    ...ratesSummary(rows)!,
+    ...(notes.length ? { notes } : {}),
+  };
+}
+
 function pooledFields(
   m: ReturnType<typeof meanWithCi>,
 ): Pick<ArmSummary, 'pooled_auc' | 'pooled_ci95' | 'pooled_sd' | 'pooled_per_seed'> {
@@ -153,9 +213,19 @@ export function compareJsonLine(report: CompareReport): Record<string, unknown> 
         auc: r4(s.auc),
         ci95: r4(s.ci95),
         n: s.n,
+        at_threshold: s.at_threshold
+          ? {
+              source: s.at_threshold.source,
+              threshold: r4(s.at_threshold.threshold.mean),
+              ...Object.fromEntries(RATES.map((k) => [k, r4(s.at_threshold![k].mean)])),
+            }
+          : null,
       })),
       pooled_auc: r4(a.pooled_auc),
       pooled_ci95: r4(a.pooled_ci95),
+      pooled_at_threshold: a.pooled_at_threshold
+        ? Object.fromEntries(RATES.map((k) => [k, r4(a.pooled_at_threshold![k].mean)]))
+        : null,
     })),
     comparisons: report.comparisons.map((c) => ({
       question: c.question,
@@ -182,6 +252,67 @@ const ci3 = (c: [number, number] | null) => (c === null ? '' : ` (${c[0].toFixed
 const pOf = (p: number | null) => (p === null ? '–' : p < 0.001 ? '< 0.001' : p.toFixed(3));
 const sdOf = (sd: number | null, seeds: number) => (seeds > 1 && sd !== null ? ` ± ${sd.toFixed(3)}` : '');
 
+const msd = (m: MeanSd, seeds: number) =>
+  m.mean === null ? '–' : `${m.mean.toFixed(3)}${sdOf(m.sd, seeds)}`;
+
+/** How the pooled AUC is computed (stated in report.md and report.html). */
+const POOLED_AUC_METHOD =
+  'Pooled AUC: the internal test sites’ per-class score histograms (1000 bins) summed, DeLong variance ' +
+  'on the summed histogram, CI widened by the binning bound (libs/metrics `pooledAucWithCi`); site AUCs: ' +
+  'exact, DeLong 95 % CI.';
+
+/** How the operating point is fixed and what the scores are (stated in report.md and report.html). */
+const THRESHOLD_METHOD =
+  'Each arm is classified at a cut-off fixed before its test scores are seen (positive when score ≥ ' +
+  'cut-off): at a site that trained the arm, Youden’s J on that site’s validation split ("validation"); ' +
+  'elsewhere — external cohorts, and other hospitals for a local-only arm — the cut-off travels with ' +
+  'the model ("transferred"): its one training site’s validation cut-off, or Youden on its training ' +
+  'sites’ validation histograms summed. Scores are balanced (class-balanced loss: a 50 % prior), not ' +
+  'risks; "as risk" is the cut-off recalibrated to the arm’s training prevalence π by Bayes’ rule on ' +
+  'the odds (`shiftPrior`), which leaves every ranking, AUC and rate unchanged. "internal, pooled": the ' +
+  'internal sites’ 2×2 counts (each at its own cut-off) summed.';
+
+/** One row per arm × site (and the arm's pooled internal row): cut-off and the rates at it. */
+function thresholdRows(report: CompareReport): string[][] {
+  const n = report.seeds.length;
+  const rows: string[][] = [];
+  for (const a of report.arms) {
+    const name = `${a.arm}${a.ssl ? ' + SSL' : ''}`;
+    for (const s of a.sites) {
+      const t = s.at_threshold;
+      const site = `${s.site}${s.external ? ' (ext)' : ''}`;
+      if (!t) continue;
+      const cut =
+        t.threshold.mean === null
+          ? `none${t.notes?.length ? ` (${t.notes.join('; ')})` : ''}`
+          : `${msd(t.threshold, n)} (${t.source}: ${t.from.join(', ')})` +
+            (t.threshold_probability.mean === null
+              ? ''
+              : `; as risk ${t.threshold_probability.mean.toFixed(3)}`);
+      rows.push([name, site, cut, ...RATES.map((k) => msd(t[k], n))]);
+    }
+    if (a.pooled_at_threshold)
+      rows.push([
+        name,
+        'internal, pooled',
+        a.training_prevalence === null ? '' : `π = ${a.training_prevalence.toFixed(3)}`,
+        ...RATES.map((k) => msd(a.pooled_at_threshold![k], n)),
+      ]);
+  }
+  return rows;
+}
+
+const THRESHOLD_HEADER = [
+  'arm',
+  'site',
+  'cut-off (source)',
+  'sensitivity',
+  'specificity',
+  'PPV',
+  'NPV',
+  'accuracy',
+];
+
 /** The report as Markdown tables: pooled AUC per arm, per-site AUC, paired differences, per-seed figures. */
 export function compareMarkdown(report: CompareReport): string {
   const n = report.seeds.length;
@@ -203,8 +334,15 @@ export function compareMarkdown(report: CompareReport): string {
         ' |',
     ),
     '',
-    'Pooled AUC: the internal test sites’ per-class score histograms summed (DeLong variance on the',
-    'summed histogram, libs/metrics `pooledAucWithCi`); site AUCs: exact, DeLong 95 % CI.',
+    POOLED_AUC_METHOD,
+    '',
+    '## At a fixed cut-off (chosen on validation, or transferred)',
+    '',
+    `| ${THRESHOLD_HEADER.join(' | ')} |`,
+    `|${THRESHOLD_HEADER.map(() => '---').join('|')}|`,
+    ...thresholdRows(report).map((r) => `| ${r.join(' | ')} |`),
+    '',
+    THRESHOLD_METHOD,
     '',
     '## Paired differences',
     '',
@@ -224,6 +362,12 @@ export function compareMarkdown(report: CompareReport): string {
     lines.push(`|---|${report.seeds.map(() => '---').join('|')}|`);
     for (const a of report.arms)
       lines.push(`| ${a.arm}${a.ssl ? ' + SSL' : ''} | ${a.pooled_per_seed.map(f3).join(' | ')} |`);
+    for (const a of report.arms) {
+      for (const k of ['sensitivity', 'specificity'] as const) {
+        const m = a.pooled_at_threshold?.[k];
+        if (m) lines.push(`| ${a.arm}${a.ssl ? ' + SSL' : ''} ${k} | ${m.per_seed.map(f3).join(' | ')} |`);
+      }
+    }
     for (const c of report.comparisons)
       lines.push(`| ${c.a} − ${c.b} (${c.scope}) | ${c.per_seed.map((s) => f3(s.diff)).join(' | ')} |`);
     lines.push('');
@@ -300,6 +444,7 @@ export function compareHtml(report: CompareReport): string {
       escapeHtml(`${a.arm}${a.ssl ? ' + SSL' : ''}`),
       `${f3(a.pooled_auc)}${sdOf(a.pooled_sd, n)}${ci3(a.pooled_ci95)}`,
       ...a.sites.map((s) => `${f3(s.auc)}${ci3(s.ci95)} n=${s.n}`),
+      a.pooled_per_seed.map(f3).join(', '),
     ]),
   );
   const comparisons = report.comparisons.map((c) =>
@@ -320,11 +465,18 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6
 <h1>phcc-fed compare</h1>
 <p>Seeds ${report.seeds.join(', ')}; wall ${report.wall_s} s.${n > 1 ? ' Figures are means over seeds ± SD; CIs are the mean of the seeds’ CI ends.' : ''}</p>
 <h2>AUC per arm</h2>
-<table>${row(['arm', 'pooled AUC (95 % CI)', ...siteNames.map(escapeHtml)], 'th')}${arms.join('')}</table>
+<table>${row(['arm', 'pooled AUC (95 % CI)', ...siteNames.map(escapeHtml), 'pooled AUC per seed'], 'th')}${arms.join('')}</table>
+<p>${escapeHtml(POOLED_AUC_METHOD)}</p>
+<h2>At a fixed cut-off (chosen on validation, or transferred)</h2>
+<table>${row(THRESHOLD_HEADER, 'th')}${thresholdRows(report)
+    .map((r) => row(r.map(escapeHtml)))
+    .join('')}</table>
+<p>${escapeHtml(THRESHOLD_METHOD)}</p>
 <h2>ROC curves (internal test sites pooled${n > 1 ? ', all seeds' : ''})</h2>
 ${rocSvg(report)}
 <h2>Paired differences</h2>
 <table>${row(['question', 'scope', 'a − b', 'diff (95 % CI)', 'p', 'per seed'], 'th')}${comparisons.join('')}</table>
+<p>Each site scores both models on the same patients and returns only the two AUCs, their DeLong variances and covariance; sites are combined by inverse variance (fixed effect).</p>
 <h2>Configuration</h2>
 <pre>${escapeHtml(JSON.stringify(report.configuration, null, 2))}</pre>
 <h2>Versions</h2>

@@ -5,7 +5,8 @@ import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
 import { ArmSelection, pairsToScore, planArms, planComparisons } from './arms';
 import { CompareRecipe } from './budget';
-import { armResult, resolveComparisons, siteAggregates, SiteAggregates } from './evaluation';
+import { armCutOffs, trainingPrevalence } from './cut-offs';
+import { ArmCutOffAt, armResult, resolveComparisons, siteAggregates, SiteAggregates } from './evaluation';
 import { CompareReport, SeedResult, summariseSeeds } from './report';
 import { ArmModel, CompareSite, scoreArm, trainArm, weightsAt } from './train-arms';
 
@@ -57,6 +58,20 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
       train_seconds[arm.id] = Math.round((Date.now() - t0) / 100) / 10;
       run.print(`  ${arm.id}: ${train_seconds[arm.id]} s`);
     }
+    // Each arm's operating point at each site, fixed on validation patients before any test score.
+    const prevalence = new Map(arms.map((a) => [a.id, trainingPrevalence(a, run.training)]));
+    const cutOffs = new Map<string, Map<string, ArmCutOffAt>>(evalSites.map((s) => [s.site, new Map()]));
+    for (const arm of arms) {
+      const bySite = await armCutOffs(
+        arm,
+        models.get(arm.id)!,
+        run.training,
+        evalSites,
+        (weights, patients) => scoreArm(run.config, weights, patients, run.recipe.finetune.batchSize),
+      );
+      for (const [site, cutOff] of bySite)
+        cutOffs.get(site)!.set(arm.id, { cutOff, trainingPrevalence: prevalence.get(arm.id)! });
+    }
     const aggregates: SiteAggregates[] = [];
     for (const site of evalSites) {
       const patients = evaluationPatients(site);
@@ -73,9 +88,11 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
           ),
         );
       }
-      aggregates.push(siteAggregates(site.site, site.external, labels, scores, pairs));
+      aggregates.push(
+        siteAggregates(site.site, site.external, labels, scores, pairs, cutOffs.get(site.site)),
+      );
     }
-    const armResults = arms.map((a) => armResult(a.name, a.ssl, aggregates));
+    const armResults = arms.map((a) => armResult(a.name, a.ssl, aggregates, prevalence.get(a.id)!));
     perSeed.push({
       seed,
       arms: armResults,

@@ -28,7 +28,11 @@ export interface SynthOptions {
   labelledFraction?: number;
   /** Share of each class held out as the site's test split (default 0.3). */
   testFraction?: number;
-  /** Share of each class held out, labelled, as the site's validation split (default 0: none). */
+  /**
+   * Share of each class held out, labelled, as the site's validation split (default 0: none, so
+   * cohorts made before validation splits existed regenerate byte for byte; `synth` and
+   * `compare --quick` ask for SYNTH_VAL_FRACTION).
+   */
   valFraction?: number;
   /**
    * Voxel-count scale (0.25–1, default 1): fewer, larger voxels over the same field of view, for
@@ -127,6 +131,9 @@ export function sitePhenotypes(site: SiteProfile, patients: number): TumourPheno
     drawPhenotype(streamRng(childSeed(site.seed, k), PATIENT_STREAMS.phenotype), site.prevalence),
   );
 }
+
+/** The validation share `synth --val-fraction` and `compare --quick` give each site's classes. */
+export const SYNTH_VAL_FRACTION = 0.15;
 
 /** Train/test split and withheld labels for a site's patients. */
 export function siteAssignments(
