@@ -15,6 +15,8 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'],
       setupFiles: ['reflect-metadata'],
+      // The SIMD helpers' binaries (dist/wasm/), assembled when missing or stale.
+      globalSetup: '<rootDir>/test/support/build-wasm.ts',
     },
     {
       displayName: 'e2e',

@@ -47,6 +47,11 @@ cd "$root"
 # 1. dist/ from the sources (tsc + the dashboard bundle).
 if [ "$build" = 1 ]; then npm run --silent build; fi
 [ -f dist/apps/cli/src/main.js ] && [ -f dist/ui/app.js ] || fail "dist/ is incomplete: run npm run build"
+# The SIMD helpers' binaries for the text dist/ was compiled from (their names carry its hash):
+# the install has no assembler (wabt is a dev dependency), so it must ship them.
+node -e "const m = require('./dist/libs/compute/src/wasm/simd/module.js');
+  for (const v of m.SIMD_VARIANTS) require('fs').accessSync(require('path').join(m.SIMD_WASM_DIR, m.simdWasmFileName(v)));" 2>/dev/null ||
+  fail "dist/wasm/ lacks the SIMD helpers for these sources: run npm run build"
 
 # 2. The package's files, as `npm pack` selects them (without its prepare script, which builds).
 tmp=$(mktemp -d)

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../libs/common/src';
+import { SIMD_VARIANTS, SIMD_WASM_DIR, simdWasmFileName } from '../libs/compute/src/wasm/simd/module';
 import { freePort, waitFor } from './support/coordinator-process';
 
 /**
@@ -67,12 +68,40 @@ describe('production layout (deploy/build-production.sh)', () => {
     const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
       devDependencies: Record<string, string>;
     };
-    for (const tool of ['typescript', 'jest', 'ts-jest', 'eslint', '@nestjs/cli', 'prettier', 'esbuild']) {
+    // wabt too: the SIMD helpers are assembled at build time and shipped in dist/wasm/.
+    for (const tool of [
+      'typescript',
+      'jest',
+      'ts-jest',
+      'eslint',
+      '@nestjs/cli',
+      'prettier',
+      'esbuild',
+      'wabt',
+    ]) {
       expect(pkg.devDependencies[tool]).toBeDefined();
       expect(existsSync(join(install, 'node_modules', tool))).toBe(false);
     }
     expect(statSync(join(install, 'dist')).mode & 0o022).toBe(0);
     expect(statSync(join(install, 'node_modules')).mode & 0o022).toBe(0);
+  });
+
+  it('starts the wasm backend on the SIMD helpers built into dist/wasm, without wabt', async () => {
+    for (const variant of SIMD_VARIANTS)
+      expect(existsSync(join(install, SIMD_WASM_DIR, simdWasmFileName(variant)))).toBe(true);
+    // The start-up probe of `bench startup`: one fresh process, its helpers and first SIMD kernel.
+    const { stdout } = await run(
+      process.execPath,
+      [join(install, 'dist/apps/cli/src/bench/startup-probe.js')],
+      {
+        cwd: install,
+        env: { ...process.env, PHCC_BACKEND: 'wasm' },
+        timeout: 60_000,
+      },
+    );
+    const probe = JSON.parse(stdout.trim().split('\n').pop()!) as { helpers: string; firstKernelMs: number };
+    expect(probe.helpers).toBe('wasm SIMD, FMA (relaxed SIMD)');
+    expect(probe.firstKernelMs).toBeGreaterThan(0);
   });
 
   it('refuses to install over a folder that is not empty', async () => {

@@ -1,16 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import buildWasm from './build-wasm';
 
 /**
  * Jest global setup of the e2e project: the suites that start `phcc-fed` processes run dist/, so
  * dist/ must exist and be newer than every source file. A missing or stale build is rebuilt here
  * (`tsc -p tsconfig.build.json`, what `npm run build` does); a build that fails fails the run. No
- * e2e suite ever skips for want of dist/.
+ * e2e suite ever skips for want of dist/. The SIMD helpers' binaries (dist/wasm/) are checked
+ * by their own, cheaper test: their names carry the hash of the text they were built from.
  */
-export default function buildDist(): void {
+export default async function buildDist(): Promise<void> {
   const root = join(__dirname, '..', '..');
   buildDashboard(root);
+  await buildWasm();
   const entry = join(root, 'dist', 'apps', 'cli', 'src', 'main.js');
   const builtAt = existsSync(entry) ? statSync(entry).mtimeMs : 0;
   const newest = Math.max(newestSource(join(root, 'apps')), newestSource(join(root, 'libs')));

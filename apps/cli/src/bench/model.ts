@@ -167,6 +167,51 @@ async function replicaImagesPerS(
   }
 }
 
+/** Engine kernel dispatches in one training step, by kernel name. */
+type Dispatches = Map<string, number>;
+
+/**
+ * Kernels the tfjs engine dispatches in one step of `spec` (the second: the first also creates
+ * the optimiser's moments), counted with `tf.profile`. Each dispatch pays the engine's per-kernel
+ * overhead (tape, tensor bookkeeping), which fewer, larger kernels save; kernels a replacement
+ * kernel runs inside itself (WasmOps) are not dispatches and are not counted.
+ */
+async function stepDispatches(config: ModelConfig, spec: StepSpec): Promise<Dispatches> {
+  const model = new PhccModel(config, 1);
+  const optimizer = new AdamW(model.params);
+  const step = () =>
+    spec.stage === 'ssl'
+      ? sslStep(model, optimizer, spec.batch, spec.weighting, 1e-4)
+      : finetuneStep(model, optimizer, spec.batch, spec.options, 1e-4);
+  try {
+    step();
+    const profile = await tf.profile(() => {
+      step();
+    });
+    const counts: Dispatches = new Map();
+    for (const kernel of profile.kernels) counts.set(kernel.name, (counts.get(kernel.name) ?? 0) + 1);
+    return counts;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function dispatchTotal(d: Dispatches): number {
+  let total = 0;
+  for (const n of d.values()) total += n;
+  return total;
+}
+
+/** "1,612 (Mul 300, Add 250, …)": the total and the most frequent kernels. */
+function describeDispatches(d: Dispatches, top = 6): string {
+  const most = [...d.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, n]) => `${name} ${n}`);
+  return `${dispatchTotal(d).toLocaleString('en-US')} (${most.join(', ')}, …)`;
+}
+
 /** Minutes of `train --stage both` on 240 patients at these speeds, with the default epochs. */
 function projectedSeconds(config: ModelConfig, sslImagesPerS: number, ftImagesPerS: number): number {
   const sslEpochImages = COHORT * config.phases;
@@ -191,10 +236,23 @@ export const modelBench: BenchSuite = {
     const sslImages = quick ? 16 : DEFAULT_SSL_OPTIONS.batchSize;
     const ftPatients = quick ? 4 : DEFAULT_FINETUNE_OPTIONS.batchSize;
     const batches = { ssl: sslSpec(config, rng, sslImages), finetune: finetuneSpec(config, rng, ftPatients) };
+    const dispatches = {
+      ssl: await stepDispatches(config, batches.ssl),
+      finetune: await stepDispatches(config, batches.finetune),
+    };
+    print(
+      `model: kernel dispatches per step (tfjs engine, backend ${info.name}): ` +
+        `SSL ${describeDispatches(dispatches.ssl)}; fine-tune ${describeDispatches(dispatches.finetune)}`,
+    );
+    const dispatchFigures = {
+      model_ssl_kernel_dispatches: dispatchTotal(dispatches.ssl),
+      model_finetune_kernel_dispatches: dispatchTotal(dispatches.finetune),
+    };
     if (peer !== undefined && peer !== false) {
       // Side by side with PyTorch instead of the replica sections (those ratios come from the peer run).
       return {
         model_backend: info.name,
+        ...dispatchFigures,
         ...(await runPeerComparison(config, batches, {
           print,
           quick,
@@ -255,6 +313,7 @@ export const modelBench: BenchSuite = {
     );
     return {
       model_backend: info.name,
+      ...dispatchFigures,
       model_load_average: loadavg()[0],
       model_encoder_mflop_per_image: (2 * flops.encoderMacs) / 1e6,
       model_baseline_matmul_gflops: baseline,

@@ -8,6 +8,7 @@ import { trainBench } from './train';
 import { modelBench } from './model';
 import { privacyBench } from './privacy';
 import { dpSgdBench } from './dp-sgd';
+import { startupBench } from './startup';
 
 /** Every benchmark suite, in the order `phcc-fed bench` runs them. One file per suite. */
 export const BENCH_SUITES: BenchSuite[] = [
@@ -20,4 +21,5 @@ export const BENCH_SUITES: BenchSuite[] = [
   modelBench,
   privacyBench,
   dpSgdBench,
+  startupBench,
 ];

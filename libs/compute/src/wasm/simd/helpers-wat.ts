@@ -3,8 +3,8 @@
  * between compute calls: strided copies, phase interleaving, column sums. Written in JS they
  * cost 3–7 ns per float, as much as the compute they feed; as wasm SIMD on the backend's own
  * memory 0.3–1.5 ns. All pointers are byte offsets into the tfjs-wasm heap; all data f32.
- * helpers.ts assembles these with gemm-wat.ts into one module and compiles it with wabt at run
- * time, so no generated binary lives in the repository.
+ * module.ts joins these with gemm-wat.ts into one module, which the build assembles with wabt
+ * (build-wasm.ts, into dist/wasm/), so no generated binary lives in the repository.
  */
 export const HELPER_FIELDS = String.raw`
 

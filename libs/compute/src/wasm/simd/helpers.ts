@@ -1,7 +1,16 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { gemmFields } from './gemm-wat';
-import { HELPER_FIELDS } from './helpers-wat';
+import {
+  assembleSimdModule,
+  SIMD_VARIANTS,
+  SIMD_WASM_PREFIX,
+  SimdVariant,
+  simdWasmDir,
+  simdWasmFileName,
+} from './module';
 
 /** The compiled helpers, called with byte offsets into the tfjs-wasm heap. */
 export interface SimdHelpers {
@@ -124,72 +133,112 @@ interface WasmBackendInternals {
 /**
  * Switches: `PHCC_WASM_HELPERS=0` (or tests setting `enabled`) makes the kernels take their
  * plain-JS paths, so both stay tested and a helper bug can be ruled out in the field;
- * `PHCC_WASM_FMA=0` (or `fma`) uses the GEMM built without relaxed SIMD.
+ * `PHCC_WASM_FMA=0` (or `fma`) uses the GEMM built without relaxed SIMD; `PHCC_WASM_PREBUILT=0`
+ * assembles the module from text even when the build's binaries are there (what every start did
+ * before the build step: `bench startup` compares the two), read once per thread at first load.
  */
 export const simdHelperSwitch = {
   enabled: process.env.PHCC_WASM_HELPERS !== '0',
   fma: process.env.PHCC_WASM_FMA !== '0',
+  prebuilt: process.env.PHCC_WASM_PREBUILT !== '0',
 };
 
 /** The slice of the WebAssembly JS API used here (this project's TS lib has no WebAssembly types). */
 interface WebAssemblyApi {
   Memory: abstract new (...args: never[]) => object;
+  validate(bytes: Uint8Array): boolean;
   compile(bytes: Uint8Array): Promise<object>;
   instantiate(module: object, imports: object): Promise<{ exports: object }>;
 }
 const WebAssembly = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+/** Both variants' bytes, and why they were assembled from text when they were. */
+export interface SimdModuleBytes {
+  plain: Uint8Array;
+  fma: Uint8Array;
+  /** Undefined when both came from the build; else the reason (missing, stale, switched off). */
+  assembled?: string;
+}
+
+let warned = false;
+
+/**
+ * Reads the variants `npm run build` wrote to `dir`; a variant whose file for the current text
+ * is absent (never built, or built from other text: the name carries the text's hash) is
+ * assembled from text with wabt, with a one-line warning, so a checkout that was not rebuilt
+ * still runs, only slower to start.
+ */
+export async function simdModuleBytes(
+  dir = simdWasmDir(),
+  prebuilt = simdHelperSwitch.prebuilt,
+): Promise<SimdModuleBytes> {
+  const bytes: Partial<Record<SimdVariant, Uint8Array>> = {};
+  let assembled: string | undefined;
+  for (const variant of SIMD_VARIANTS) {
+    const path = join(dir, simdWasmFileName(variant));
+    if (prebuilt && existsSync(path)) {
+      bytes[variant] = await readFile(path);
+      continue;
+    }
+    if (!assembled) {
+      assembled = prebuilt
+        ? `${path} is ${builtSiblings(dir) ? 'stale' : 'missing'}`
+        : 'PHCC_WASM_PREBUILT=0';
+      if (prebuilt && !warned) {
+        warned = true;
+        process.emitWarning(
+          `the SIMD helpers were not built for this source (${assembled}); assembling them from text at start-up: run \`npm run build\``,
+          { code: 'PHCC_SIMD_UNBUILT' },
+        );
+      }
+    }
+    bytes[variant] = await assembleSimdModule(variant);
+  }
+  return { plain: bytes.plain!, fma: bytes.fma!, assembled };
+}
+
+/** Whether `dir` holds a build of some variant (then a missing current one means stale). */
+function builtSiblings(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).some((n) => n.startsWith(SIMD_WASM_PREFIX));
+}
 
 interface Compiled {
   plain: object;
   fma?: object;
   /** Why there is no FMA build, when there is none. */
   noFma?: string;
+  assembled?: string;
 }
 
 interface Loaded {
   plain: SimdHelpers;
   fma?: SimdHelpers;
   noFma?: string;
+  assembled?: string;
 }
 
 let compiled: Promise<Compiled> | undefined;
 const instances = new WeakMap<object, Loaded>();
 
-type Wabt = Awaited<ReturnType<typeof import('wabt')>>;
-
-function assemble(wabt: Wabt, fma: boolean): Uint8Array {
-  const text = `(module (import "env" "memory" (memory 0))\n${HELPER_FIELDS}\n${gemmFields(fma)})`;
-  const parsed = wabt.parseWat('phcc-helpers.wat', text, { simd: true, relaxed_simd: fma });
-  try {
-    return parsed.toBinary({}).buffer;
-  } finally {
-    parsed.destroy();
-  }
-}
-
 /**
  * Relaxed SIMD (FMA) ships enabled from Node 22 (V8 11.4); Node 20 has it behind a V8 flag,
- * which is read when a module compiles, so it is switched on just before compiling ours.
+ * which is read when a module is validated or compiled, so it is switched on only when the FMA
+ * variant does not validate without it.
  */
-async function compileFma(bytes: Uint8Array): Promise<object> {
-  try {
-    return await WebAssembly.compile(bytes);
-  } catch {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-    return WebAssembly.compile(bytes);
-  }
+function relaxedSimdValidates(bytes: Uint8Array): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
 }
 
 async function compile(): Promise<Compiled> {
-  // wabt is an emscripten module: a factory that resolves to the assembler.
-  const wabtFactory = (await import('wabt')).default;
-  const wabt = await wabtFactory();
-  const plain = await WebAssembly.compile(assemble(wabt, false));
-  try {
-    return { plain, fma: await compileFma(assemble(wabt, true)) };
-  } catch (err) {
-    return { plain, noFma: String(err) };
+  const { plain, fma, assembled } = await simdModuleBytes();
+  // The plain variant is compiled too: PHCC_WASM_FMA=0 and the gradient checks switch to it.
+  if (!relaxedSimdValidates(fma)) {
+    return { plain: await WebAssembly.compile(plain), noFma: 'relaxed SIMD does not validate', assembled };
   }
+  const [plainModule, fmaModule] = await Promise.all([WebAssembly.compile(plain), WebAssembly.compile(fma)]);
+  return { plain: plainModule, fma: fmaModule, assembled };
 }
 
 /**
@@ -201,7 +250,8 @@ async function compile(): Promise<Compiled> {
 export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boolean; detail: string }> {
   const internals = backend as WasmBackendInternals;
   const describe = (l: Loaded) =>
-    l.fma ? 'wasm SIMD, FMA (relaxed SIMD)' : `wasm SIMD, no FMA (relaxed SIMD did not compile: ${l.noFma})`;
+    (l.fma ? 'wasm SIMD, FMA (relaxed SIMD)' : `wasm SIMD, no FMA (${l.noFma})`) +
+    (l.assembled ? `; assembled from text (${l.assembled})` : '');
   const known = instances.get(internals);
   if (known) return { loaded: true, detail: describe(known) };
   const memory = internals.wasm?.asm?.memory;
@@ -222,6 +272,7 @@ export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boole
       plain: await instantiate(modules.plain, false),
       fma: modules.fma ? await instantiate(modules.fma, true) : undefined,
       noFma: modules.noFma,
+      assembled: modules.assembled,
     };
     instances.set(internals, loaded);
     return { loaded: true, detail: describe(loaded) };

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { packageRoot } from '../../../../common/src';
+import { gemmFields } from './gemm-wat';
+import { HELPER_FIELDS } from './helpers-wat';
+
+/**
+ * The SIMD helper module as the build writes it and the loader finds it: its two variants, their
+ * WebAssembly text, and the file each becomes. `npm run build` (build-wasm.ts) assembles both
+ * into dist/wasm/; helpers.ts reads the bytes at start and assembles from text only when the
+ * built file is absent or stale. The file name carries a hash of the text, so a change to the
+ * text generators (a new kernel) can never load an old binary: it simply finds no file.
+ */
+
+/** `fma` multiplies and adds in one instruction (relaxed SIMD); `plain` is baseline wasm SIMD. */
+export const SIMD_VARIANTS = ['plain', 'fma'] as const;
+export type SimdVariant = (typeof SIMD_VARIANTS)[number];
+
+/** Where the build writes the binaries, relative to the package root (shipped: package.json "files" has dist/). */
+export const SIMD_WASM_DIR = join('dist', 'wasm');
+/** Every built variant's file starts with this, so the build can clear superseded ones. */
+export const SIMD_WASM_PREFIX = 'phcc-simd-';
+
+export function simdModuleText(variant: SimdVariant): string {
+  return `(module (import "env" "memory" (memory 0))\n${HELPER_FIELDS}\n${gemmFields(variant === 'fma')})`;
+}
+
+const fileNames = new Map<SimdVariant, string>();
+
+/** `phcc-simd-<variant>-<16 hex of sha256(text)>.wasm`. */
+export function simdWasmFileName(variant: SimdVariant): string {
+  let name = fileNames.get(variant);
+  if (!name) {
+    const hash = createHash('sha256').update(simdModuleText(variant)).digest('hex').slice(0, 16);
+    name = `${SIMD_WASM_PREFIX}${variant}-${hash}.wasm`;
+    fileNames.set(variant, name);
+  }
+  return name;
+}
+
+/** The absolute folder of the built binaries in this install. */
+export function simdWasmDir(): string {
+  return join(packageRoot(), SIMD_WASM_DIR);
+}
+
+type Wabt = Awaited<ReturnType<typeof import('wabt')>>;
+let wabtReady: Promise<Wabt> | undefined;
+
+/**
+ * Assembles one variant from its text with `wabt` (a build dependency: the production install,
+ * `npm ci --omit=dev`, has only the built files and never gets here unless they are missing).
+ */
+export async function assembleSimdModule(variant: SimdVariant): Promise<Uint8Array> {
+  wabtReady ??= (async () => {
+    let factory: typeof import('wabt');
+    try {
+      // wabt is an emscripten module: a factory that resolves to the assembler.
+      factory = (await import('wabt')).default;
+    } catch (err) {
+      wabtReady = undefined;
+      throw new Error(
+        `wabt (a build dependency) is not installed, so the text cannot be assembled: ${String(err)}`,
+      );
+    }
+    return factory();
+  })();
+  const wabt = await wabtReady;
+  const parsed = wabt.parseWat(`phcc-simd-${variant}.wat`, simdModuleText(variant), {
+    simd: true,
+    relaxed_simd: variant === 'fma',
+  });
+  try {
+    return parsed.toBinary({}).buffer;
+  } finally {
+    parsed.destroy();
+  }
+}
