@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
@@ -221,6 +221,18 @@ describe('dashboard in chromium, on a live federation', () => {
       await shoot(page, 'run', true);
       // 1280 px wide with everything on it: nothing scrolls sideways.
       expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1280);
+
+      // The downloadable report: Markdown with the same AUCs.
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('button:text("Download report (Markdown)")'),
+      ]);
+      expect(download.suggestedFilename()).toBe(`${live.runId}-report.md`);
+      const report = readFileSync((await download.path())!, 'utf8');
+      for (const site of live.siteIds) {
+        expect(report).toContain(`| ${site} | ${final.sites[site].auc!.toFixed(3)} |`);
+      }
+      expect(report).toContain(`Pooled AUC ${final.pooledAuc!.toFixed(3)}`);
 
       // A printout: no buttons or navigation, and the cross-site matrix even when folded away.
       await page.click('details.cross-site summary');
