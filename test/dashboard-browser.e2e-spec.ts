@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
@@ -70,7 +70,8 @@ describe('dashboard in chromium, on a live federation', () => {
   });
 
   const shoot = (page: Page, name: string, fullPage = false) =>
-    page.screenshot({ path: join(shots, `${name}.png`), fullPage });
+    // The names the README shows, so PHCC_SCREENSHOT_DIR=docs/img refreshes its pictures in place.
+    page.screenshot({ path: join(shots, `dashboard-${name}.png`), fullPage });
 
   async function signIn(page: Page, live: DemoLive, token: string, role: string) {
     await page.goto(live.dashboardUrl);
@@ -133,8 +134,30 @@ describe('dashboard in chromium, on a live federation', () => {
       await shoot(page, 'signin');
       await signIn(page, live, live.adminToken, 'admin');
 
-      // Runs list (live): the demo's run is there, waiting for its start.
+      // Runs list (live): the demo's run is there, waiting for its start, no round done of 1 SSL +
+      // 1 fine-tune + the final evaluation.
       await page.waitForSelector(`tr[data-run="${live.runId}"] .state-created`);
+      const progress = page.locator(`tr[data-run="${live.runId}"] td.progress`);
+      expect([await progress.getAttribute('data-done'), await progress.getAttribute('data-planned')]).toEqual(
+        ['0', '3'],
+      );
+      // Keyboard: Tab alone reaches every control of the page, in reading order.
+      const reached: string[] = [];
+      for (let i = 0; i < 9; i++) {
+        await page.keyboard.press('Tab');
+        reached.push(await page.evaluate('document.activeElement.textContent.trim()'));
+      }
+      expect(reached).toEqual([
+        'Skip to content',
+        'Runs',
+        'Sites',
+        'Audit',
+        'Sign out',
+        'phcc-fed demo',
+        'Start',
+        'Stop',
+        'Create a run from a plan',
+      ]);
       // The plan editor shows the API's field problems beside their lines.
       await page.click('details.create summary');
       await page.fill('#plan', BAD_PLAN);
@@ -164,6 +187,11 @@ describe('dashboard in chromium, on a live federation', () => {
       await finished.promise;
       await page.waitForSelector('table.site-auc');
       expect(await page.locator('table.timeline tbody tr').count()).toBeGreaterThanOrEqual(3);
+      // Each cross-site round says whose local model it scored.
+      await page.waitForSelector(
+        `table.timeline th:text("cross-site evaluation of ${live.siteIds[1]}'s model")`,
+      );
+      expect(await page.textContent('.card-value >> nth=0')).toBe('3 / 3 rounds');
 
       const results = (await api<Results>('GET', `/runs/${live.runId}/results`)).body;
       const final = results.evaluation.final!;
@@ -191,10 +219,46 @@ describe('dashboard in chromium, on a live federation', () => {
         }
       }
       await shoot(page, 'run', true);
+      // 1280 px wide with everything on it: nothing scrolls sideways.
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1280);
+
+      // The downloadable report: Markdown with the same AUCs.
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('button:text("Download report (Markdown)")'),
+      ]);
+      expect(download.suggestedFilename()).toBe(`${live.runId}-report.md`);
+      const report = readFileSync((await download.path())!, 'utf8');
+      for (const site of live.siteIds) {
+        expect(report).toContain(`| ${site} | ${final.sites[site].auc!.toFixed(3)} |`);
+      }
+      expect(report).toContain(`Pooled AUC ${final.pooledAuc!.toFixed(3)}`);
+
+      // A printout: no buttons or navigation, and the cross-site matrix even when folded away.
+      await page.click('details.cross-site summary');
+      await expect(
+        page.locator(`td[data-cell="${live.siteIds[0]}/${live.siteIds[0]}"]`).isVisible(),
+      ).resolves.toBe(false);
+      await page.emulateMedia({ media: 'print' });
+      await expect(
+        page.locator(`td[data-cell="${live.siteIds[0]}/${live.siteIds[0]}"]`).isVisible(),
+      ).resolves.toBe(true);
+      expect(await page.locator('nav').isVisible()).toBe(false);
+      expect(await page.getByText('Download report (Markdown)').isVisible()).toBe(false);
+      await page.emulateMedia({ media: 'screen' });
 
       // Sites as admin: revoke site-b with the typed confirmation.
       await page.click('nav a[href="#/sites"]');
       await page.waitForSelector('tr[data-site="site-b"]');
+      // What each agent reported: version, backend, and (the demo's synthetic sites opt in) cohort counts.
+      expect(await page.textContent('tr[data-site="site-a"] td.agent')).toMatch(
+        /^v\d+\.\d+\.\d+ · wasm · \d+ train · \d+ val · \d+ test \(\d+ labelled\)$/,
+      );
+      // The dialog takes the keyboard's focus and Escape leaves it.
+      await page.click('tr[data-site="site-b"] button.danger');
+      expect(await page.evaluate('document.activeElement.id')).toBe('revoke-reason');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('.dialog', { state: 'detached' });
       await page.click('tr[data-site="site-b"] button.danger');
       await page.fill('#revoke-reason', 'key rotated after the e2e test');
       const revoke = page.locator('.dialog button[type=submit]');
@@ -223,7 +287,14 @@ describe('dashboard in chromium, on a live federation', () => {
       const observer = await observerContext.newPage();
       await signIn(observer, live, issued.token, 'observer');
       await observer.waitForSelector(`tr[data-run="${live.runId}"]`);
-      expect(await observer.locator('form.create').count()).toBe(0);
+      // No plan editor, no Actions column, no button in the runs table.
+      expect(await observer.locator('details.create').count()).toBe(0);
+      expect(await observer.locator('table.runs thead th').allTextContents()).not.toContain('Actions');
+      expect(await observer.locator('table.runs button').count()).toBe(0);
+      // The finished run's progress, on the list.
+      expect(await observer.textContent(`tr[data-run="${live.runId}"] td.progress`)).toMatch(
+        /^3 \/ 3 rounds/,
+      );
       await observer.click('nav a[href="#/sites"]');
       await observer.waitForSelector('tr[data-site="site-a"]');
       expect(await observer.locator('tr[data-site="site-a"] button').count()).toBe(0);

@@ -13,6 +13,18 @@ export const PALETTE = [
   '#000000',
 ];
 
+/**
+ * A site's colour, the same in every chart of a page: its place among the sites in id order.
+ * The run-wide series (`pooled`, `global`) are black.
+ */
+export function siteColour(label: string, labels: string[]): string {
+  if (label === 'pooled' || label === 'global') return '#000000';
+  const sites = labels
+    .filter((l) => l !== 'pooled' && l !== 'global')
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return PALETTE[Math.max(0, sites.indexOf(label)) % PALETTE.length];
+}
+
 export interface ChartSeries {
   label: string;
   values: (number | null)[];

@@ -1,4 +1,4 @@
-import { PALETTE } from './chart';
+import { siteColour } from './chart';
 
 export interface ForestPoint {
   label: string;
@@ -22,8 +22,7 @@ const PAD = { left: 40, right: 12, top: 12, bottom: 36 };
  */
 export function ForestPlot({ title, groups }: ForestProps) {
   const labels = [...new Set(groups.flatMap((g) => g.points.map((p) => p.label)))];
-  const colour = (label: string) =>
-    label === 'pooled' ? '#000000' : PALETTE[labels.indexOf(label) % PALETTE.length];
+  const colour = (label: string) => siteColour(label, labels);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const y = (auc: number) => PAD.top + (1 - auc) * plotH;

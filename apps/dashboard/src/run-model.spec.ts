@@ -65,7 +65,7 @@ describe('dashboard run model', () => {
         receivedAt: '',
       },
     ];
-    const rows = timeline(plan, rounds, tasks, updates, Date.parse('2026-01-01T00:00:10.000Z'));
+    const rows = timeline(plan, rounds, tasks, updates, [], Date.parse('2026-01-01T00:00:10.000Z'));
     expect(rows.map((r) => r.label)).toEqual(['SSL 1', 'fine-tune 1', 'final evaluation']);
     expect(rows[0]).toMatchObject({
       durationMs: 90_000,
@@ -81,11 +81,30 @@ describe('dashboard run model', () => {
       accepted: 0,
       refused: [{ siteId: 'b', reason: 'NORM_BOUND: update norm 9.1 above 5' }],
     });
-    expect(rows.map((r) => r.planned)).toEqual([true, true, true]);
     expect(roundLabel({ stage: 'finetune', round: 10_000, tokenCentring: true })).toBe('token centring');
     expect(roundLabel({ stage: 'evaluate', round: 9000, evaluationKind: 'cross-site' })).toBe(
       'cross-site evaluation',
     );
+  });
+
+  it("names whose local model each cross-site round scored, from the round's evaluations", () => {
+    const cross = (n: number) => round('evaluate', n, 'done', { evaluationKind: 'cross-site' });
+    const rows = timeline(
+      plan,
+      [round('evaluate', 0, 'done', { evaluationKind: 'final' }), cross(10_000), cross(10_001)],
+      [],
+      [],
+      [
+        { stage: 'evaluate', round: 0, modelOf: 'global' },
+        { stage: 'evaluate', round: 10_000, modelOf: 'site-a' },
+        { stage: 'evaluate', round: 10_001, modelOf: 'site-b' },
+      ],
+    );
+    expect(rows.map((r) => r.label)).toEqual([
+      'final evaluation',
+      "cross-site evaluation of site-a's model",
+      "cross-site evaluation of site-b's model",
+    ]);
   });
 
   it('draws the ROC from a histogram from the highest bin down, and pools histograms bin by bin', () => {

@@ -1,5 +1,8 @@
 import { EvaluationRow, Histogram, MetricLive, RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
 
+/** What the timeline needs of an evaluation: which round produced it, and whose model it scored. */
+export type EvaluationRef = Pick<EvaluationRow, 'stage' | 'round' | 'modelOf'>;
+
 /** Stage order of a run: SSL, fine-tune, then evaluation rounds. */
 const STAGE_ORDER: Record<string, number> = { ssl: 0, finetune: 1, evaluate: 2 };
 
@@ -9,8 +12,6 @@ export interface TimelineRow {
   round: number;
   /** `ssl 1`, `fine-tune 2`, `final evaluation`, `cross-site evaluation`… */
   label: string;
-  /** Counts towards the plan's fixed rounds (training rounds and the final evaluation). */
-  planned: boolean;
   state: RoundLive['state'];
   startedAt: string;
   durationMs: number | null;
@@ -34,8 +35,15 @@ export function timeline(
   rounds: RoundLive[],
   tasks: TaskLive[],
   updates: UpdateLive[],
+  evaluations: EvaluationRef[] = [],
   now = Date.now(),
 ): TimelineRow[] {
+  // A cross-site round scores one site's local model; its evaluations say whose.
+  const modelOf = new Map(
+    evaluations
+      .filter((e) => e.stage === 'evaluate' && e.modelOf !== 'global')
+      .map((e) => [e.round, e.modelOf]),
+  );
   const sorted = [...rounds].sort(
     // The token-centring round opens the fine-tune stage whatever its (reserved) number.
     (a, b) =>
@@ -57,8 +65,7 @@ export function timeline(
       key: `${round.stage}/${round.round}`,
       stage: round.stage,
       round: round.round,
-      label: roundLabel(round),
-      planned: (round.stage !== 'evaluate' && !round.tokenCentring) || round.evaluationKind === 'final',
+      label: roundLabel(round, modelOf.get(round.round)),
       state: round.state,
       startedAt: round.startedAt,
       durationMs: end === null ? null : end - Date.parse(round.startedAt),
@@ -85,19 +92,14 @@ export function timeline(
 /** Training rounds are numbered from 0 in the store; people count from 1. */
 export function roundLabel(
   round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring'>,
+  modelOf?: string,
 ): string {
+  if (round.evaluationKind === 'cross-site' && modelOf) return `cross-site evaluation of ${modelOf}'s model`;
   if (round.tokenCentring) return 'token centring';
   if (round.stage !== 'evaluate')
     return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
   if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;
   return `${round.evaluationKind ?? ''} evaluation`.trim();
-}
-
-/** Rounds the plan fixes in advance (training rounds plus the final evaluation), for progress. */
-export function plannedRounds(plan: RunPlan): number {
-  return (
-    (plan.stages.ssl?.rounds ?? 0) + (plan.stages.finetune?.rounds ?? 0) + (plan.evaluation.final ? 1 : 0)
-  );
 }
 
 export interface LossSeries {

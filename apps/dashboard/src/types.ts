@@ -10,6 +10,7 @@ import type {
 import type { SiteView } from '../../coordinator/src/sites/dto';
 import type { PrivacyView } from '../../coordinator/src/runs/privacy-view';
 import type { PlanRefusal } from '../../coordinator/src/runs/runs.service';
+import type { RunProgress } from '../../coordinator/src/live/topic-loaders';
 
 /**
  * The API's shapes as the dashboard reads them: the coordinator's own record types (type-only
@@ -27,6 +28,8 @@ export interface RunPlan {
 
 /** A runs-list entity (/events/runs): the run without its plan text, with the plan's headline. */
 export type RunSummary = Omit<RunRecord, 'planJson'> & {
+  /** Rounds done of those the plan fixes, counted by the coordinator (both live topics carry it). */
+  progress: RunProgress;
   strategy?: string;
   sites?: 'all' | string[];
   stages?: RunPlan['stages'];

@@ -121,6 +121,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
           logFile: join(runDir, `agent-${site.id}.log`),
           // The demo's hospitals approve the plan the demo just created (a real site reviews it first).
           approve: [planDigest(run.plan)],
+          // Synthetic hospitals have nothing to hide: their counts fill the dashboard's Sites page.
+          // Folders given with --cohort are someone's data, so the demo does not report those.
+          reportCohort: !o.cohorts,
         }),
       );
     }

@@ -18,6 +18,8 @@ export interface SiteProcessSpec {
   logFile: string;
   /** Plan digests the site approves (`--approve`): the demo approves the plan it created, explicitly. */
   approve?: readonly string[];
+  /** `--report-cohort`: tell the coordinator the cohort's patient counts (opt-in for a real site). */
+  reportCohort?: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export class SiteProcess {
     if (spec.runId) args.push('--run', spec.runId);
     if (spec.coordinatorUrls?.length) args.push('--coordinator', spec.coordinatorUrls.join(','));
     for (const digest of spec.approve ?? []) args.push('--approve', digest);
+    if (spec.reportCohort) args.push('--report-cohort');
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.pipe(log, { end: false });

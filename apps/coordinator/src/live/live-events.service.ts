@@ -4,7 +4,7 @@ import { COORDINATOR_STORE, CoordinatorStore } from '../persistence/repositories
 import { ConnectedSites } from '../sites/connected-sites';
 import { siteView } from '../sites/site-view';
 import { LiveEntity } from './live-entities';
-import { loadRunsList, RunEntitiesLoader } from './topic-loaders';
+import { RunEntitiesLoader, RunsListLoader } from './topic-loaders';
 import { LiveListener, TopicWatcher } from './topic-watcher';
 
 /** How often a watched topic is read: fresh enough for rounds that take seconds to hours. */
@@ -61,13 +61,16 @@ export class LiveEventsService implements OnModuleDestroy {
   }
 
   private loaderOf(topic: string): () => Promise<LiveEntity[]> {
-    if (topic === 'runs') return () => loadRunsList(this.store);
+    if (topic === 'runs') {
+      const loader = new RunsListLoader(this.store);
+      return () => loader.load();
+    }
     if (topic === 'sites') {
       return async () =>
         (await this.store.sites.list()).map((site) => ({
           kind: 'site' as const,
           key: site.id,
-          value: siteView(site, this.connected.get(site.id)),
+          value: siteView(site, this.connected.get(site.id), this.connected.lastSeen(site.id)),
         }));
     }
     const loader = new RunEntitiesLoader(topic.replace(/^run:/, ''), this.store, this.blobs);

@@ -1,11 +1,33 @@
 import { BlobStore } from '../models/blob-store';
-import { RoundRecord, TaskRecord, UpdateRecord } from '../persistence/records';
+import { RoundRecord, RunRecord, TaskRecord, UpdateRecord } from '../persistence/records';
 import { CoordinatorStore } from '../persistence/repositories';
-import { evaluationKindOf, isTokenCentring } from '../../../../libs/federated/src';
+import {
+  countsTowardsProgress,
+  EnginePlan,
+  evaluationKindOf,
+  isTokenCentring,
+  runSteps,
+} from '../../../../libs/federated/src';
 import { LiveEntity } from './live-entities';
 
 /** A round's tasks and updates no longer change once it is done or failed: read them once then. */
 const CLOSED_ROUND_STATES: readonly RoundRecord['state'][] = ['done', 'failed'];
+/** A run in one of these states has no round left to finish: its progress is read once. */
+const ENDED_RUN_STATES: readonly RunRecord['state'][] = ['completed', 'failed', 'stopped'];
+
+/** How far a run is: rounds done of those its plan fixes (libs/federated countsTowardsProgress). */
+export interface RunProgress {
+  done: number;
+  planned: number;
+}
+
+export function runProgress(planJson: string, rounds: RoundRecord[]): RunProgress {
+  const plan = JSON.parse(planJson) as EnginePlan;
+  return {
+    done: rounds.filter((r) => r.state === 'done' && countsTowardsProgress(r)).length,
+    planned: runSteps(plan).filter(countsTowardsProgress).length,
+  };
+}
 
 /**
  * Reads one run's state from the store as live entities: the run (with its plan), its rounds (with
@@ -27,10 +49,12 @@ export class RunEntitiesLoader {
     const run = await this.store.runs.get(this.runId);
     if (!run) return [];
     const { planJson, ...fields } = run;
+    const rounds = await this.store.rounds.listForRun(this.runId);
+    const progress = runProgress(planJson, rounds);
     const entities: LiveEntity[] = [
-      { kind: 'run', key: run.id, value: { ...fields, plan: JSON.parse(planJson) } },
+      { kind: 'run', key: run.id, value: { ...fields, plan: JSON.parse(planJson), progress } },
     ];
-    for (const round of await this.store.rounds.listForRun(this.runId)) {
+    for (const round of rounds) {
       const key = `${round.stage}/${round.round}`;
       const inputBytes = round.inputDigest ? await this.blobSize(round.inputDigest) : null;
       // Evaluate-stage rounds say what they evaluate (final, every-k, a site's local model).
@@ -82,18 +106,34 @@ export class RunEntitiesLoader {
   }
 }
 
-/** The runs list (without plans) as live entities. */
-export async function loadRunsList(store: CoordinatorStore): Promise<LiveEntity[]> {
-  return (await store.runs.list()).map(({ planJson, ...run }) => {
-    const plan = JSON.parse(planJson) as {
-      strategy?: { name?: string };
-      sites?: string[] | 'all';
-      stages?: unknown;
-    };
-    return {
-      kind: 'run',
-      key: run.id,
-      value: { ...run, strategy: plan.strategy?.name, sites: plan.sites, stages: plan.stages },
-    };
-  });
+/**
+ * The runs list (without plans) as live entities, each with its progress. An ended run's progress
+ * is read once and remembered, so a tick reads the rounds of running and created runs only.
+ */
+export class RunsListLoader {
+  private readonly endedProgress = new Map<string, RunProgress>();
+
+  constructor(private readonly store: CoordinatorStore) {}
+
+  async load(): Promise<LiveEntity[]> {
+    const entities: LiveEntity[] = [];
+    for (const { planJson, ...run } of await this.store.runs.list()) {
+      const plan = JSON.parse(planJson) as {
+        strategy?: { name?: string };
+        sites?: string[] | 'all';
+        stages?: unknown;
+      };
+      let progress = this.endedProgress.get(run.id);
+      if (!progress) {
+        progress = runProgress(planJson, await this.store.rounds.listForRun(run.id));
+        if (ENDED_RUN_STATES.includes(run.state)) this.endedProgress.set(run.id, progress);
+      }
+      entities.push({
+        kind: 'run',
+        key: run.id,
+        value: { ...run, strategy: plan.strategy?.name, sites: plan.sites, stages: plan.stages, progress },
+      });
+    }
+    return entities;
+  }
 }

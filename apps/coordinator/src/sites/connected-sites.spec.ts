@@ -1,4 +1,5 @@
 import { ConnectedSites, SiteConnection } from './connected-sites';
+import { siteView } from './site-view';
 
 function connection(siteId: string, connectionId: string, closed: string[]): SiteConnection {
   return {
@@ -55,5 +56,31 @@ describe('ConnectedSites', () => {
     expect(registry.remove('a', 'a1')).toBe(false);
     registry.disconnect('a', 'site revoked');
     expect(events).toEqual(['+a', '+a', '-a']);
+  });
+
+  it("remembers an offline site's last connection: when it closed, its agent and last status", () => {
+    const registry = new ConnectedSites();
+    const a1 = { ...connection('a', 'a1', []), agent: { version: '0.1.0', backend: 'wasm' } };
+    registry.add(a1);
+    registry.setStatus('a', 'a1', { state: 'idle', at: 't' });
+    expect(registry.lastSeen('a')).toBeUndefined(); // connected: nothing "last" about it
+    const before = Date.now();
+    registry.remove('a', 'a1');
+    const seen = registry.lastSeen('a')!;
+    expect(Date.parse(seen.at)).toBeGreaterThanOrEqual(before);
+    expect(seen).toMatchObject({
+      agent: { version: '0.1.0', backend: 'wasm' },
+      lastStatus: { state: 'idle' },
+    });
+
+    const record = { id: 'a', publicKey: 'k', fingerprint: 'f', enrolledAt: 'e' };
+    expect(siteView(record, undefined, seen)).toMatchObject({
+      connected: false,
+      lastSeenAt: seen.at,
+      agent: { backend: 'wasm' },
+    });
+    registry.add(connection('a', 'a2', []));
+    expect(registry.lastSeen('a')).toBeUndefined();
+    expect(siteView(record, registry.get('a'), registry.lastSeen('a'))).not.toHaveProperty('lastSeenAt');
   });
 });

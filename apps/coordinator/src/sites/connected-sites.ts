@@ -26,6 +26,16 @@ export interface SiteConnection {
   close(reason: string): void;
 }
 
+/**
+ * What a site's last connection said, kept once it closed: the "last seen" of an offline site, its
+ * agent's version and backend. In memory like the connections, so it covers this start only.
+ */
+export interface LastSeen {
+  at: string;
+  agent?: AgentFacts;
+  lastStatus?: SiteConnection['lastStatus'];
+}
+
 /** Told when a site becomes reachable and when it no longer is (the round engine's site events). */
 export interface LinkListener {
   siteLinked(siteId: string): void;
@@ -41,6 +51,7 @@ export interface LinkListener {
 @Injectable()
 export class ConnectedSites {
   private readonly bySite = new Map<string, SiteConnection>();
+  private readonly lastSeenBySite = new Map<string, LastSeen>();
   private readonly listeners: LinkListener[] = [];
 
   listen(listener: LinkListener): void {
@@ -60,14 +71,25 @@ export class ConnectedSites {
    * true if the site is now gone.
    */
   remove(siteId: string, connectionId: string): boolean {
-    if (this.bySite.get(siteId)?.connectionId !== connectionId) return false;
+    const connection = this.bySite.get(siteId);
+    if (connection?.connectionId !== connectionId) return false;
     this.bySite.delete(siteId);
+    this.lastSeenBySite.set(siteId, {
+      at: new Date().toISOString(),
+      agent: connection.agent,
+      lastStatus: connection.lastStatus,
+    });
     for (const listener of this.listeners) listener.siteLeft(siteId);
     return true;
   }
 
   get(siteId: string): SiteConnection | undefined {
     return this.bySite.get(siteId);
+  }
+
+  /** What the site's last connection said, if it connected since this start and is gone now. */
+  lastSeen(siteId: string): LastSeen | undefined {
+    return this.bySite.has(siteId) ? undefined : this.lastSeenBySite.get(siteId);
   }
 
   list(): SiteConnection[] {

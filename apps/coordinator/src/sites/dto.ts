@@ -46,7 +46,13 @@ export class SiteView {
   @ApiProperty() revoked!: boolean;
   @ApiProperty({ description: 'connected to the /sites gateway right now' }) connected!: boolean;
   @ApiPropertyOptional() connectedAt?: string;
-  @ApiPropertyOptional({ description: 'latest status message of the live connection' })
+  @ApiPropertyOptional({
+    description: "offline sites: when the site's last connection since this coordinator started closed",
+  })
+  lastSeenAt?: string;
+  @ApiPropertyOptional({
+    description: 'latest status message of the live connection (offline sites: of the last one)',
+  })
   lastStatus?: {
     state: string;
     runId?: string;
@@ -57,7 +63,7 @@ export class SiteView {
   };
   @ApiPropertyOptional({
     description:
-      "what the live connection's agent reported: phcc-fed version, compute backend, and the cohort's patient counts by split if the site chose to report them (agent --report-cohort)",
+      "what the live connection's agent (offline sites: the last one's) reported: phcc-fed version, compute backend, and the cohort's patient counts by split if the site chose to report them (agent --report-cohort)",
   })
   agent?: AgentFacts;
 }

@@ -23,7 +23,7 @@ export class SitesController {
   ) {}
 
   private view(site: SiteRecord): SiteView {
-    return siteView(site, this.connected.get(site.id));
+    return siteView(site, this.connected.get(site.id), this.connected.lastSeen(site.id));
   }
 
   @Get()

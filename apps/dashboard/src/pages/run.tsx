@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Api, errorText } from '../api';
-import { Chart, ChartSeries, PALETTE } from '../chart';
+import { Chart, ChartSeries, siteColour } from '../chart';
 import { ForestPlot } from '../forest-plot';
 import { valuesOf } from '../live';
 import { reportMarkdown } from '../report';
@@ -11,7 +11,6 @@ import {
   formatBytes,
   formatDuration,
   lossSeries,
-  plannedRounds,
   pooledHistogram,
   rocFromHistogram,
   timeline,
@@ -38,7 +37,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
   const tasks = valuesOf<TaskLive>(maps, 'task');
   const updates = valuesOf<UpdateLive>(maps, 'update');
   const metrics = valuesOf<MetricLive>(maps, 'metric');
-  const evaluationCount = maps.evaluation?.size ?? 0;
+  const evaluations = valuesOf<EvaluationRow>(maps, 'evaluation');
   const [results, setResults] = useState<RunResults | null>(null);
   const [error, setError] = useState('');
   const [now, setNow] = useState(Date.now());
@@ -50,7 +49,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
       .get<RunResults>(`/runs/${encodeURIComponent(runId)}/results`)
       .then(setResults)
       .catch((err) => setError(errorText(err)));
-  }, [runId, evaluationCount, metrics.length, run?.state]);
+  }, [runId, evaluations.length, metrics.length, run?.state]);
   useEffect(() => {
     if (run?.state !== 'running') return;
     const timer = setInterval(() => setNow(Date.now()), 1000);
@@ -66,9 +65,8 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
       </section>
     );
   }
-  const rows = timeline(run.plan, rounds, tasks, updates, now);
-  const planned = plannedRounds(run.plan);
-  const doneRounds = rows.filter((r) => r.state === 'done' && r.planned).length;
+  const rows = timeline(run.plan, rounds, tasks, updates, evaluations, now);
+  const { done: doneRounds, planned } = run.progress;
   const bytesUp = rows.reduce((s, r) => s + r.bytesUp, 0);
   const bytesDown = rows.reduce((s, r) => s + r.bytesDown, 0);
   const final = results?.evaluation.final ?? null;
@@ -293,10 +291,11 @@ function LossChart({ metrics }: { metrics: MetricLive[] }) {
   const loss = lossSeries(metrics);
   if (!loss.labels.length)
     return <EmptyChart title="Training loss per round" text="No training round has closed yet." />;
-  const series: ChartSeries[] = Object.entries(loss.series).map(([name, values], i) => ({
+  const names = Object.keys(loss.series);
+  const series: ChartSeries[] = Object.entries(loss.series).map(([name, values]) => ({
     label: name === 'global' ? 'all sites (weighted mean)' : name,
     values,
-    color: name === 'global' ? '#000000' : PALETTE[i % PALETTE.length],
+    color: siteColour(name, names),
     dash: name === 'global' ? [6, 4] : undefined,
   }));
   return (
@@ -347,10 +346,13 @@ function RocChart({ evaluations }: { evaluations: EvaluationRow[] }) {
   if (pooled) curves.push({ label: 'pooled', ...rocFromHistogram(pooled) });
   // uPlot shares one x axis: put every curve on the union of false-positive rates.
   const xs = [...new Set(curves.flatMap((c) => c.fpr))].sort((a, b) => a - b);
-  const series: ChartSeries[] = curves.map((c, i) => ({
+  const series: ChartSeries[] = curves.map((c) => ({
     label: c.label,
     values: xs.map((x) => stepAt(c.fpr, c.tpr, x)),
-    color: c.label === 'pooled' ? '#000000' : PALETTE[i % PALETTE.length],
+    color: siteColour(
+      c.label,
+      curves.map((k) => k.label),
+    ),
     dash: c.label === 'pooled' ? [6, 4] : undefined,
   }));
   series.push({ label: 'chance', values: xs, color: '#999999', dash: [2, 4] });
@@ -391,7 +393,7 @@ function CrossSite({ results }: { results: RunResults | null }) {
   const owners = Object.keys(cross.matrix);
   const columns = [...new Set(owners.flatMap((o) => Object.keys(cross.matrix[o])))];
   return (
-    <details class="cross-site" open={matchMedia('print').matches}>
+    <details class="cross-site">
       <summary>
         <h2>Cross-site matrix</h2> ({owners.length} local models × {columns.length} sites)
       </summary>

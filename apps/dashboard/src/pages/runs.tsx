@@ -63,7 +63,7 @@ export function RunsPage({ api, session }: { api: Api; session: Session }) {
             <th scope="col">Run</th>
             <th scope="col">State</th>
             <th scope="col">Strategy</th>
-            <th scope="col">Rounds planned</th>
+            <th scope="col">Progress</th>
             <th scope="col">Sites</th>
             <th scope="col">Started</th>
             <th scope="col">Ended</th>
@@ -93,8 +93,21 @@ export function RunsPage({ api, session }: { api: Api; session: Session }) {
                 {run.reason && <div class="small">{run.reason}</div>}
               </td>
               <td>{run.strategy ?? '—'}</td>
-              <td>
-                {run.stages?.ssl?.rounds ?? 0} SSL + {run.stages?.finetune?.rounds ?? 0} fine-tune
+              <td
+                class="progress"
+                data-done={run.progress.done}
+                data-planned={run.progress.planned}
+                title="SSL and fine-tune rounds and the final evaluation, done of planned"
+              >
+                {run.progress.done} / {run.progress.planned} rounds
+                <progress
+                  max={run.progress.planned}
+                  value={run.progress.done}
+                  aria-label={`${run.name}: rounds done`}
+                />
+                <div class="small">
+                  {run.stages?.ssl?.rounds ?? 0} SSL + {run.stages?.finetune?.rounds ?? 0} fine-tune
+                </div>
               </td>
               <td>{run.sites === 'all' || !run.sites ? 'all' : run.sites.join(', ')}</td>
               <td>{time(run.startedAt)}</td>

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Api, errorText } from '../api';
 import { valuesOf } from '../live';
 import { Session } from '../session';
@@ -50,8 +50,8 @@ export function SitesPage({ api, session }: { api: Api; session: Session }) {
                     ? `${time(site.revokedAt)}: ${site.revokedReason ?? ''}`
                     : site.connected
                       ? `since ${time(site.connectedAt)}`
-                      : site.lastStatus
-                        ? `last seen ${time(site.lastStatus.at)}`
+                      : site.lastSeenAt
+                        ? `last seen ${time(site.lastSeenAt)}`
                         : 'not seen since the coordinator started'}
                 </div>
               </td>
@@ -67,7 +67,7 @@ export function SitesPage({ api, session }: { api: Api; session: Session }) {
                   '—'
                 )}
               </td>
-              <td class="small">{agentSummary(site)}</td>
+              <td class="small agent">{agentSummary(site)}</td>
               <td>{time(site.enrolledAt)}</td>
               {session.role === 'admin' && (
                 <td class="no-print">
@@ -92,6 +92,19 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
   const [typed, setTyped] = useState('');
   const [reason, setReason] = useState('');
   const [error, setError] = useState('');
+  const first = useRef<HTMLInputElement>(null);
+  // Keyboard users land in the dialog (the autofocus attribute is ignored once a page has used
+  // one, as the sign-in form has) and leave it with Escape, back on the button that opened it.
+  useEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
+    first.current?.focus();
+    const onKey = (event: KeyboardEvent) => event.key === 'Escape' && onDone();
+    addEventListener('keydown', onKey);
+    return () => {
+      removeEventListener('keydown', onKey);
+      opener?.focus();
+    };
+  }, []);
   const submit = async (event: Event) => {
     event.preventDefault();
     try {
@@ -116,7 +129,7 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
           required
           maxLength={500}
           onInput={(e) => setReason((e.target as HTMLInputElement).value)}
-          autofocus
+          ref={first}
         />
         <label for="revoke-confirm">
           Type <code>{site.id}</code> to confirm
@@ -141,9 +154,9 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
   );
 }
 
-/** Version · backend · cohort counts, as the site's agent reported them when it connected. */
+/** Version · backend · cohort counts, as the site's agent reported them when it (last) connected. */
 function agentSummary(site: SiteInfo): string {
-  if (!site.connected) return '—';
+  if (!site.connected && !site.lastSeenAt) return '—';
   const agent = site.agent;
   if (!agent || (!agent.version && !agent.backend)) return 'not reported by this agent version';
   const cohort = agent.cohort

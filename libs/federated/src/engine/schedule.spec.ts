@@ -1,6 +1,7 @@
 import { createStrategy } from '../strategies/registry';
 import type { EnginePlan } from './plan';
 import {
+  countsTowardsProgress,
   CROSS_SITE_ROUND_BASE,
   crossSiteSteps,
   evaluationKindOf,
@@ -62,6 +63,26 @@ describe('run schedule', () => {
         .split(' ')
         .filter((s) => s.startsWith('evaluate')),
     ).toEqual(['evaluate/1', 'evaluate/2', 'evaluate/3', 'evaluate/4', 'evaluate/0']);
+  });
+
+  it("counts the plan's SSL and fine-tune rounds and its final evaluation towards progress, nothing the engine adds", () => {
+    const steps = runSteps({
+      ...plan,
+      stages: { ...plan.stages, finetune: { ...plan.stages.finetune!, rounds: 4 } },
+      evaluation: { final: true, everyKRounds: 2 },
+    });
+    const counted = [...steps, ...crossSiteSteps([{ siteId: 'a', finetuneRound: 3 }])]
+      .filter(countsTowardsProgress)
+      .map((s) => `${s.stage}/${s.round}`);
+    expect(counted).toEqual([
+      'ssl/0',
+      'ssl/1',
+      'finetune/0',
+      'finetune/1',
+      'finetune/2',
+      'finetune/3',
+      'evaluate/0',
+    ]);
   });
 
   it('numbers one cross-site round per site with a local model, in site-id order, apart from the others', () => {

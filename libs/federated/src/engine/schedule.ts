@@ -53,6 +53,16 @@ export function isTokenCentring(step: { stage: string; round: number }): boolean
   return step.stage === 'finetune' && step.round === TOKEN_CENTRING_ROUND;
 }
 
+/**
+ * Whether a round counts towards a run's progress ("3 / 5 rounds"): the plan's SSL and fine-tune
+ * rounds and its final evaluation. Token centring and the every-k and cross-site evaluations are
+ * steps the engine adds around them, so they are left out and every page counts the same.
+ */
+export function countsTowardsProgress(step: { stage: string; round: number }): boolean {
+  if (step.stage === 'evaluate') return step.round === FINAL_EVALUATION_ROUND;
+  return !isTokenCentring(step);
+}
+
 export type EvaluationKind = 'final' | 'periodic' | 'cross-site';
 
 export function evaluationKindOf(round: number): EvaluationKind {
