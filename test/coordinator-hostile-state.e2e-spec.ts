@@ -4,11 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io } from 'socket.io-client';
+import { io, Manager } from 'socket.io-client';
 import { packageRoot } from '../libs/common/src';
 import { loadSiteKit, provision, revokeSite } from '../libs/protocol/src';
 import { encodeWeights } from '../libs/weights/src';
 import { CoordinatorOptions, RunningCoordinator, startCoordinator } from '../apps/coordinator/src';
+import { MAX_SOCKET_CONNECTIONS_PER_ADDRESS } from '../apps/coordinator/src/http/io-adapter';
 import { testCoordinatorOptions } from './support/coordinator-options';
 import { connectSite } from './support/simulated-site';
 
@@ -92,16 +93,36 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
     expect(((await response.json()) as { message: string }).message).toMatch(/is corrupt on disk/);
   });
 
-  it('refuses a plan whose initialModel is not in the blob store, at create time', async () => {
+  it('refuses a plan whose initialModel is not in the blob store, at create time and at start', async () => {
     const plan = readFileSync(join(packageRoot(), 'configs', 'plans', 'quick.yaml'), 'utf8');
-    const response = await call('/runs', {
-      method: 'POST',
-      headers: { 'content-type': 'application/yaml' },
-      body: `${plan}\ninitialModel: ${'ab'.repeat(64)}\n`,
-    });
+    const create = (initialModel: string) =>
+      call('/runs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: `${plan}\ninitialModel: ${initialModel}\n`,
+      });
+    const response = await create('ab'.repeat(64));
     expect(response.status).toBe(400);
     expect(JSON.stringify(await response.json())).toMatch(
       /initialModel: no model abababababababab… in the blob store/,
+    );
+    // Present at create, gone by start: 409 at start, not a run that fails when its round is due.
+    const model = encodeWeights([{ name: 'w', shape: [3], values: Float32Array.from([7, 8, 9]) }]);
+    const { digest } = (await (
+      await call('/models', {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: model,
+      })
+    ).json()) as { digest: string };
+    const created = await create(digest);
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    rmSync(join(dir, 'main', 'data', 'blobs', digest.slice(0, 2), digest));
+    const start = await call(`/runs/${id}/start`, { method: 'POST' });
+    expect(start.status).toBe(409);
+    expect(((await start.json()) as { message: string }).message).toMatch(
+      new RegExp(`^run ${id} cannot start: initialModel: no model ${digest.slice(0, 16)}… in the blob store`),
     );
   });
 
@@ -152,7 +173,7 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
     expect((await call('/sites')).status).toBe(200);
   });
 
-  it('row 15: keys revoke on a running coordinator cuts the site off; provision --force readmits it', async () => {
+  it('row 15: keys revoke on a running coordinator cuts the site off; provision --force readmits it, after a reload and a restart', async () => {
     const siteDir = join(kitDir(), 'sites', 'hospital-b');
     const socket = await connectSite(coordinator.url, loadSiteKit(siteDir), 'hospital-b');
     const closed = new Promise<void>((r) => socket.once('disconnect', () => r()));
@@ -173,7 +194,12 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
     expect(site.revoked).toBe(false);
     const readmitted = await connectSite(coordinator.url, loadSiteKit(siteDir), 'hospital-b');
     readmitted.close();
-  }, 20_000);
+    // …and stays admitted across a restart (the database still remembers the old revocation).
+    await coordinator.close();
+    coordinator = await startCoordinator(options('main'));
+    const afterRestart = await connectSite(coordinator.url, loadSiteKit(siteDir), 'hospital-b');
+    afterRestart.close();
+  }, 30_000);
 
   it('row 6: `phcc-fed coordinator` on a 0-byte or damaged database: one line naming the file, exit 2', () => {
     for (const [name, bytes] of [
@@ -202,6 +228,35 @@ describe('coordinator state under hostile or careless input (issue #18)', () => 
       ]);
     }
   }, 120_000);
+
+  it('caps socket.io connections per address before the engine.io handshake', async () => {
+    // Bare engine.io connections (no namespace joined): the 21st from one address is refused.
+    const open = (): Promise<Manager | Error> =>
+      new Promise((resolve) => {
+        const manager = new Manager(coordinator.url, {
+          transports: ['websocket'],
+          reconnection: false,
+          autoConnect: false,
+        });
+        manager.open((err) => resolve(err ?? manager));
+      });
+    const managers: Manager[] = [];
+    try {
+      for (let i = 0; i < MAX_SOCKET_CONNECTIONS_PER_ADDRESS; i++) {
+        const m = await open();
+        if (m instanceof Error) throw m;
+        managers.push(m);
+      }
+      expect(await open()).toBeInstanceOf(Error);
+    } finally {
+      for (const m of managers) m.engine?.close();
+    }
+    // Once they close, the address may connect again.
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await open();
+    expect(again).toBeInstanceOf(Manager);
+    (again as Manager).engine.close();
+  });
 
   it('refuses socket.io connections on the root namespace', async () => {
     const socket = io(coordinator.url, { transports: ['websocket'], reconnection: false, forceNew: true });

@@ -150,11 +150,18 @@ describe('coordinator metrics and probes', () => {
       ready: false,
       checks: { store: { ok: true }, blobs: { ok: false, error: 'ENOTDIR' } },
     });
+    // /health itself reads too (issue #18 row 6: it said "ok" over a damaged store).
+    const health = await fetch(`${coordinator.url}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: 'error', db: { ok: true }, blobs: { ok: false } });
 
     await store.close();
     const noStore = await fetch(`${coordinator.url}/health/ready`);
     expect(noStore.status).toBe(503);
     expect(await noStore.json()).toMatchObject({ checks: { store: { ok: false } } });
+    const healthNoStore = await fetch(`${coordinator.url}/health`);
+    expect(healthNoStore.status).toBe(503);
+    expect(await healthNoStore.json()).toMatchObject({ status: 'error', db: { ok: false } });
     expect(await scrape()).toMatch(/phcc_store_errors_total\{operation="health.ready"\} 1/);
   });
 });

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as logger from '../../../../libs/common/src/logger';
 import { runCli } from '../main';
 
 /** Bad input to `phcc-fed coordinator` is one line on stderr and exit code 2, before anything listens. */
@@ -45,5 +46,36 @@ describe('phcc-fed coordinator (input errors)', () => {
     await runCli(['node', 'phcc-fed', 'coordinator', '--port', '0']);
     expect(process.exitCode).toBe(2);
     expect(written()).toMatch(/--db/);
+  });
+
+  it('warns that --admin-token on a command line shows in ps; --admin-token-file does not, and not both', async () => {
+    // The kit is missing, so each start stops right after the token is read: one exit-2 line.
+    const args = ['node', 'phcc-fed', 'coordinator', '--db', join(dir, 'db'), '--kit', dir, '--port', '0'];
+    // pino re-binds its level methods whenever the CLI sets the level, so the logger is replaced.
+    const warn = jest.fn();
+    const getLogger = jest
+      .spyOn(logger, 'getLogger')
+      .mockReturnValue({ ...logger.silentLog, warn } as unknown as ReturnType<typeof logger.getLogger>);
+    try {
+      await runCli([...args, '--admin-token', 'a-token-of-24-characters']);
+      expect(process.exitCode).toBe(2);
+      expect(warn).toHaveBeenCalledWith(
+        expect.stringMatching(/^--admin-token on the command line is visible .*\(ps/),
+      );
+      warn.mockClear();
+      process.exitCode = 0;
+      const file = join(dir, 'token');
+      writeFileSync(file, 'a-token-of-24-characters\n', { mode: 0o600 });
+      await runCli([...args, '--admin-token-file', file]);
+      expect(process.exitCode).toBe(2);
+      expect(written()).toContain('no coordinator kit here');
+      expect(warn).not.toHaveBeenCalled();
+      process.exitCode = 0;
+      await runCli([...args, '--admin-token-file', file, '--admin-token', 'a-token-of-24-characters']);
+      expect(process.exitCode).toBe(2);
+      expect(written()).toContain('give either --admin-token or --admin-token-file, not both');
+    } finally {
+      getLogger.mockRestore();
+    }
   });
 });

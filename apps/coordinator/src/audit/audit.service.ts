@@ -22,9 +22,12 @@ export class AuditService {
   /**
    * A refusal (outcome denied/rejected) caused by someone outside: recorded through the throttle,
    * so a flood is counted instead of written row by row. Returns undefined when left out.
+   * `source` keys the throttle: whoever the flood can be held to. By default the actor; a caller
+   * whose actor text is an unverified claim (a refused handshake names the site it claimed)
+   * passes the source address, or one flooder with many claims would get a row for each.
    */
-  async recordRefusal(entry: NewAuditRecord): Promise<AuditRecord | undefined> {
-    const { record, suppressedBefore } = this.throttle.admit(`${entry.actor}|${entry.action}`);
+  async recordRefusal(entry: NewAuditRecord, source = entry.actor): Promise<AuditRecord | undefined> {
+    const { record, suppressedBefore } = this.throttle.admit(`${source}|${entry.action}`);
     if (!record) return undefined;
     return this.record(
       suppressedBefore ? { ...entry, detail: { ...entry.detail, suppressedBefore } } : entry,

@@ -1,9 +1,13 @@
-import type { Socket } from 'socket.io';
+import type { Namespace, Socket } from 'socket.io';
 import { SITE_MESSAGE_BURST } from './message-budget';
-import { silentLog } from '../../../../libs/common/src';
+import { Log, silentLog } from '../../../../libs/common/src';
 import { AckReply, signEnvelope, signHandshake } from '../../../../libs/protocol/src';
 import { testKeyPair, testKeyring, testNonce } from '../../../../libs/protocol/src/test-support/fixtures';
 import { AuditService } from '../audit/audit.service';
+import { REFUSALS_PER_WINDOW } from '../http/request-limits';
+import { throttledLog } from '../logging/throttled-log';
+import { NewAuditRecord } from '../persistence/records';
+import { CoordinatorStore } from '../persistence/repositories';
 import { RoundsService } from '../rounds/rounds.service';
 import { ConnectedSites } from '../sites/connected-sites';
 import { SitesService } from '../sites/sites.service';
@@ -14,7 +18,10 @@ import { SitesGateway } from './sites.gateway';
 describe('SitesGateway', () => {
   function setup() {
     const coordinator = testKeyPair('coordinator');
-    const sites = { keyring: testKeyring('site-a'), coordinatorKeys: coordinator } as unknown as SitesService;
+    const sites = {
+      keyring: testKeyring('site-a', 'site-b'),
+      coordinatorKeys: coordinator,
+    } as unknown as SitesService;
     const connected = new ConnectedSites();
     const linkEvents: string[] = [];
     connected.listen({
@@ -32,13 +39,13 @@ describe('SitesGateway', () => {
       recordRefusal: async (e: { detail: unknown }) => refusals.push(e.detail),
     } as unknown as AuditService;
     const gateway = new SitesGateway(sites, connected, audit, rounds, silentLog);
-    const connect = (id: string) => {
+    const connect = (id: string, siteId = 'site-a') => {
       const [server, site] = loopbackPair(id);
       const welcomes: unknown[] = [];
       site.on('welcome', (w) => welcomes.push(w));
       Object.assign(server, { handshake: { address: '10.0.0.7' } });
-      server.data.siteId = 'site-a';
-      server.data.handshake = signHandshake('site-a', testKeyPair('site-a').secretKey, coordinator.publicKey);
+      server.data.siteId = siteId;
+      server.data.handshake = signHandshake(siteId, testKeyPair(siteId).secretKey, coordinator.publicKey);
       gateway.handleConnection(server as unknown as Socket);
       return { server, site, welcomes };
     };
@@ -96,6 +103,7 @@ describe('SitesGateway', () => {
     const { site } = connect('conn-1');
     // Signed first, then sent at once: the budget's refill (50 a second) cannot mask the burst.
     const messages = Array.from({ length: SITE_MESSAGE_BURST + 100 }, () => status('site-a'));
+    const otherStatus = status('site-b');
     const replies = (await Promise.all(
       messages.map((m) => site.timeout(5000).emitWithAck('status', m)),
     )) as AckReply[];
@@ -104,5 +112,57 @@ describe('SitesGateway', () => {
     expect(limited).toBeGreaterThanOrEqual(90);
     expect(replies.filter((r) => !r.ok && r.error.code !== 'RATE_LIMITED')).toEqual([]);
     expect(refusals.length).toBeGreaterThan(0);
+    // Right after site-a's flood, site-b's message (signed beforehand) goes through: its own budget.
+    const other = connect('conn-2', 'site-b');
+    expect(await other.site.timeout(5000).emitWithAck('status', otherStatus)).toEqual({ ok: true });
+  });
+
+  it('holds refused handshakes to their address (issue #18 row 10): 3,000 claiming 3,000 ids write ≤ 100 audit rows and ≤ 100 refusal lines; past 30 a minute RATE_LIMITED unchecked; other addresses go on', async () => {
+    const coordinator = testKeyPair('coordinator');
+    const sites = { keyring: testKeyring('site-a'), coordinatorKeys: coordinator } as unknown as SitesService;
+    // The real audit service and log throttle over a store and a log that only count.
+    const rows: NewAuditRecord[] = [];
+    const store = {
+      audit: { append: async (e: NewAuditRecord) => (rows.push(e), { ...e, id: rows.length }) },
+    } as unknown as CoordinatorStore;
+    const lines: unknown[][] = [];
+    const capture: Log = {
+      debug: (...a) => lines.push(a),
+      info: (...a) => lines.push(a),
+      warn: (...a) => lines.push(a),
+      error: (...a) => lines.push(a),
+    };
+    const log = throttledLog(capture);
+    const gateway = new SitesGateway(
+      sites,
+      new ConnectedSites(),
+      new AuditService(store, log),
+      {} as RoundsService,
+      log,
+    );
+    let middleware!: (socket: unknown, next: (err?: Error & { data?: { code: string } }) => void) => void;
+    gateway.afterInit({ use: (fn: typeof middleware) => (middleware = fn) } as unknown as Namespace);
+    const handshake = (address: string, auth: object) =>
+      new Promise<string>((resolve) =>
+        middleware({ handshake: { address, auth }, data: {} }, (err) =>
+          resolve(err?.data?.code ?? 'ADMITTED'),
+        ),
+      );
+    const codes: string[] = [];
+    const forged = signHandshake('site-a', testKeyPair('site-a').secretKey, coordinator.publicKey);
+    for (let i = 0; i < 3000; i++) {
+      // A well-formed claim of a different site each time (the id is the caller's free choice).
+      codes.push(await handshake('10.0.0.66', { ...forged, siteId: `claimed-${i}` }));
+    }
+    expect(codes.slice(0, REFUSALS_PER_WINDOW).every((c) => c === 'UNKNOWN_SIGNER')).toBe(true);
+    expect(codes.slice(REFUSALS_PER_WINDOW).every((c) => c === 'RATE_LIMITED')).toBe(true);
+    await new Promise((r) => setImmediate(r)); // the audit writes are not awaited by the middleware
+    expect(rows.length).toBeLessThanOrEqual(100);
+    expect(rows.every((r) => r.action === 'handshake.refused' && r.actor.endsWith('@10.0.0.66'))).toBe(true);
+    expect(lines.filter((l) => l[1] === 'site message refused').length).toBeLessThanOrEqual(100);
+    expect(lines.length).toBeLessThanOrEqual(200); // the refusal lines and the audit rows' echoes
+    // A site at another address is judged as before, signature and all.
+    const valid = signHandshake('site-a', testKeyPair('site-a').secretKey, coordinator.publicKey);
+    expect(await handshake('10.0.0.7', valid)).toBe('ADMITTED');
   });
 });

@@ -11,12 +11,14 @@ import {
   ackError,
   AckReply,
   EnvelopeVerifier,
+  fail,
   HandshakeAuth,
   HandshakeRefused,
   ID_PATTERN,
   NonceCache,
   onAck,
   ProtocolErrorInfo,
+  ProtocolResult,
   signWelcome,
   SITES_NAMESPACE,
   StatusBody,
@@ -25,6 +27,7 @@ import {
   agentFactsOf,
 } from '../../../../libs/protocol/src';
 import { AuditService } from '../audit/audit.service';
+import { RefusalLimiter } from '../http/refusal-limiter';
 import { RoundsService } from '../rounds/rounds.service';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { ConnectedSites } from '../sites/connected-sites';
@@ -54,6 +57,12 @@ export class SitesGateway
   private readonly verifier: EnvelopeVerifier;
   /** Per-site message budgets: no site can crowd out another (RATE_LIMITED). */
   private readonly budget = new SiteMessageBudget();
+  /**
+   * Refused handshakes per source address (30 a minute, then RATE_LIMITED unchecked for the rest of
+   * the window). Its own count, not the HTTP gate's: an admin's refused logins must not cut off a
+   * site that shares the address, nor a site's refusals the admin.
+   */
+  private readonly handshakeRefusals = new RefusalLimiter();
 
   constructor(
     private readonly sites: SitesService,
@@ -72,18 +81,25 @@ export class SitesGateway
 
   afterInit(namespace: Namespace): void {
     namespace.use((socket, next) => {
-      const result = verifyHandshake(socket.handshake.auth, {
-        keyring: this.sites.keyring,
-        coordinatorPublicKey: this.sites.coordinatorKeys.publicKey,
-        nonceCache: this.handshakeNonces,
-        clockSkewMs: CLOCK_SKEW_MS,
-      });
+      // A refused handshake is held to its address, never to the site it claims: the claim is the
+      // caller's free choice, so keying the audit and log throttles by it bounded nothing (3,000
+      // handshakes claiming 3,000 ids wrote 3,000 rows). An address refused too often is answered
+      // RATE_LIMITED before any signature is checked (an Ed25519 verify is the costly step).
+      const address = socket.handshake.address;
+      const actor = `site:${claimedSite(socket.handshake.auth)}@${address}`;
+      const wait = this.handshakeRefusals.blockedFor(address);
+      const result: ProtocolResult<HandshakeAuth> =
+        wait > 0
+          ? fail('RATE_LIMITED', `too many refused handshakes from ${address}; try again in ${wait} s`)
+          : verifyHandshake(socket.handshake.auth, {
+              keyring: this.sites.keyring,
+              coordinatorPublicKey: this.sites.coordinatorKeys.publicKey,
+              nonceCache: this.handshakeNonces,
+              clockSkewMs: CLOCK_SKEW_MS,
+            });
       if (!result.ok) {
-        void this.refused(
-          `site:${claimedSite(socket.handshake.auth)}@${socket.handshake.address}`,
-          'handshake',
-          result.error,
-        );
+        if (wait === 0) this.handshakeRefusals.refused(address);
+        void this.refused(actor, 'handshake', result.error, `address:${address}`);
         next(new HandshakeRefused(result.error));
         return;
       }
@@ -196,16 +212,28 @@ export class SitesGateway
     return ackError(error);
   }
 
-  private async refused(actor: string, event: string, error: ProtocolErrorInfo): Promise<void> {
-    this.log.warn({ actor, event, code: error.code, reason: error.reason }, 'site message refused');
+  /** `source`: whom the log and audit throttles hold to the refusal (default: the actor). */
+  private async refused(
+    actor: string,
+    event: string,
+    error: ProtocolErrorInfo,
+    source = actor,
+  ): Promise<void> {
+    this.log.warn(
+      { actor, ...(source !== actor ? { source } : {}), event, code: error.code, reason: error.reason },
+      'site message refused',
+    );
     try {
-      await this.audit.recordRefusal({
-        actor,
-        action: event === 'handshake' ? 'handshake.refused' : 'message.rejected',
-        target: event,
-        outcome: 'rejected',
-        detail: { code: error.code, reason: error.reason },
-      });
+      await this.audit.recordRefusal(
+        {
+          actor,
+          action: event === 'handshake' ? 'handshake.refused' : 'message.rejected',
+          target: event,
+          outcome: 'rejected',
+          detail: { code: error.code, reason: error.reason },
+        },
+        source,
+      );
     } catch (err) {
       this.log.error({ err: String(err) }, 'could not write the audit log');
     }

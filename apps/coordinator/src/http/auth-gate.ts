@@ -2,9 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { AuditService } from '../audit/audit.service';
 import { AdminAuthService } from '../auth/admin-auth.service';
 import { bearerToken } from '../auth/admin-token';
-import { Middleware, pathOf, refuse, truncateText } from './http-reply';
+import { Middleware, pathOf, refuse } from './http-reply';
 import { RefusalLimiter } from './refusal-limiter';
-import { MAX_AUDITED_TEXT } from './request-limits';
 
 /**
  * Paths open without a token: health probes and the API reference. Everything else (including
@@ -59,7 +58,9 @@ export function authGate(auth: AdminAuthService, audit: AuditService, limiter: R
       .recordRefusal({
         actor: `anonymous@${address}`,
         action: 'auth.denied',
-        target: truncateText(`${req.method ?? '?'} ${path}`, MAX_AUDITED_TEXT),
+        // Cut to MAX_AUDITED_TEXT by the audit service (boundedEntry), once: cut here too, its
+        // "(N characters)" note would count the cut text, not the path.
+        target: `${req.method ?? '?'} ${path}`,
         outcome: 'denied',
         detail: { reason: header ? 'wrong or malformed bearer token' : 'no Authorization header' },
       })

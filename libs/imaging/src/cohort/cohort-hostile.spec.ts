@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { encodeNifti } from '../nifti/write';
 import { loadCohort } from './load-cohort';
 import { MAX_DCE_FILES, parseManifest } from './manifest';
@@ -49,6 +50,41 @@ describe('cohort loading under hostile manifests (issue #18)', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
+  it('row 2: a .nii.gz whose header claims 1 GiB of voxels is skipped from its header as a cohort row; the next row is judged', async () => {
+    // 1024 × 1024 × 512 uint16 (3 GiB to read as float32), followed by 8 MiB of gzip-bombed zeros.
+    const head = encodeNifti({
+      dims: [8, 8, 4],
+      pixdim: [1, 1, 1],
+      datatype: 'int16',
+      data: new Int16Array(256),
+    });
+    [3, 1024, 1024, 512].forEach((d, i) => head.writeInt16LE(d, 40 + 2 * i));
+    head.writeInt16LE(512, 70);
+    head.writeInt16LE(16, 72);
+    const zeros = gzipSync(Buffer.alloc(4 * 1024 * 1024));
+    writeFileSync(join(cohort, 'bomb.nii.gz'), Buffer.concat([gzipSync(head), zeros, zeros]));
+    const rss0 = process.memoryUsage().rss;
+    const t0 = Date.now();
+    writeFileSync(
+      join(cohort, 'manifest.csv'),
+      [HEADER, 'a,bomb.nii.gz,p.nii,1,train', 'b,p.nii,p.nii,1,train'].join('\n') + '\n',
+    );
+    const { report } = await loadCohort(cohort, { cacheBytes: 0 });
+    expect(report.skipped[0]).toEqual({
+      patientId: 'a',
+      row: expect.any(Number),
+      reason: expect.stringMatching(
+        /bomb\.nii\.gz: its header declares 536870912 voxels.*the cap is 2\.0 GiB$/,
+      ),
+    });
+    // The cohort goes on: row b is judged on its own (loaded, or skipped for its own reason).
+    expect(report.rows).toBe(2);
+    expect(report.loaded + report.skipped.length).toBe(2);
+    expect(report.skipped.find((r) => r.patientId === 'b')?.reason ?? '').not.toMatch(/bomb/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(100 * 1024 * 1024);
+  });
+
   it('row 5: one file listed 200 or 1,100 times is refused before anything is read', async () => {
     const rss0 = process.memoryUsage().rss;
     const skipped = await load([
@@ -86,6 +122,8 @@ describe('cohort loading under hostile manifests (issue #18)', () => {
     const skipped = await load(rows);
     expect(skipped.size).toBe(100_000);
     expect(skipped.get('p99999')).toBe('unknown label "maybe" (use 1, 0 or leave empty)');
+    const order = [...skipped.keys()];
+    expect([order[0], order[1], order[50_000], order[99_999]]).toEqual(['p0', 'p1', 'p50000', 'p99999']);
     // Quadratic, this took 4 min 38 s; linear it is well under a second on an idle core. The bound
     // is loose because CI machines are shared (this suite ran at load 18 on 2 cores).
     expect(Date.now() - t0).toBeLessThan(30_000);
