@@ -1,6 +1,8 @@
 import { buildReport, DemoReport } from '../demo/report';
 import type { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
 import { privacyView } from '../../../coordinator/src/runs/privacy-view';
+import { pairedView } from '../../../coordinator/src/evaluation/paired-results';
+import { PAIRED_EVALUATION_ROUND } from '../../../../libs/federated/src';
 import type { InMemorySite } from './in-memory-site';
 import type { SimulationOutcome } from './simulation';
 
@@ -38,5 +40,18 @@ export async function simulationReport(
     wallSeconds,
   );
   const bytes = new Map(sites.map((s) => [s.siteId, s.bytesSent]));
-  return { ...report, sites: report.sites.map((s) => ({ ...s, bytesSent: bytes.get(s.site) ?? 0 })) };
+  const compareWith = plan.evaluation?.compareWith;
+  const paired = compareWith?.length
+    ? pairedView(
+        metrics,
+        compareWith,
+        rounds.find((r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND)?.inputDigest ??
+          null,
+      )
+    : undefined;
+  return {
+    ...report,
+    sites: report.sites.map((s) => ({ ...s, bytesSent: bytes.get(s.site) ?? 0 })),
+    ...(paired ? { paired } : {}),
+  };
 }
