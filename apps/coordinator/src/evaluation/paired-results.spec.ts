@@ -63,10 +63,24 @@ describe('paired evaluation results (coordinator)', () => {
     expect(pairedView(pairedMetrics('run-1', results, [B, C], 'x'), undefined, null)).toEqual([]);
   });
 
-  it('fails by name when the pair cannot be combined: identical models, or a site without the pair', () => {
+  it('leaves out by name a site whose pair carries no weight (zero DeLong variance), as compare does', () => {
+    const mixed = new Map([
+      ['site-a', result(site(0.8, 0.7))],
+      ['site-b', result({ ...site(1, 1), varA: 0, varB: 0, covAB: 0 })],
+    ]);
+    const [view] = pairedView(pairedMetrics('run-1', mixed, [B], 'x'), [B], null);
+    expect(view.sites.map((s) => s.site)).toEqual(['site-a']);
+    expect(view.leftOut).toEqual([
+      { site: 'site-b', aucA: 1, aucB: 1, reason: expect.stringMatching(/^zero DeLong variance/) },
+    ]);
+    expect(view.difference.estimate).toBeCloseTo(0.1, 12);
+    expect(view.nPositive).toBe(10);
+  });
+
+  it('fails by name when the pair cannot be combined: identical models everywhere, or a site without the pair', () => {
     const identical = new Map([['site-a', result({ ...site(0.8, 0.8), varB: 0.004, covAB: 0.004 })]]);
     expect(() => pairedMetrics('run-1', identical, [B], 'x')).toThrow(
-      /site site-a: variance 0 must be positive/,
+      /compared model 0 \(bbbbbbbbbbbbbbbb…\): zero DeLong variance .* at every site/,
     );
     expect(() => pairedMetrics('run-1', results, [C], 'x')).toThrow(
       /site site-a sent no paired aggregates for compared model 0/,

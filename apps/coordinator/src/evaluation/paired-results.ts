@@ -1,6 +1,7 @@
 import {
   FixedEffectResult,
   pairedDifferenceAcrossSites,
+  pairIsWeightable,
   SitePairedAuc,
 } from '../../../../libs/metrics/src/meta-analysis';
 import { compareIds, PAIRED_EVALUATION_ROUND } from '../../../../libs/federated/src';
@@ -45,9 +46,17 @@ export interface PairedComparisonView {
   aucB: { estimate: number; ci95: [number, number] };
   nPositive: number;
   nNegative: number;
-  /** Per site: both AUCs, the difference with its own 95 % CI and its share of the weight. */
+  /** Per site combined: both AUCs, the difference with its own 95 % CI and its share of the weight. */
   sites: PairedSiteRow[];
+  /**
+   * Sites that answered but carry no inverse-variance weight (zero DeLong variance: both models
+   * separate the site's classes perfectly, or rank its patients alike), left out by name as
+   * `phcc-fed compare` does; their counts are not in nPositive / nNegative.
+   */
+  leftOut: { site: string; aucA: number; aucB: number; reason: string }[];
 }
+
+const ZERO_VARIANCE = 'zero DeLong variance (perfect separation, or both models rank alike)';
 
 export interface PairedSiteRow {
   site: string;
@@ -78,9 +87,9 @@ export function sitePairsOf(
 }
 
 /**
- * The metric rows of a paired round, after checking that the combination can be computed (a zero
- * variance of the difference — two identical models — fails the round by name). Throws a
- * one-line error otherwise.
+ * The metric rows of a paired round, after checking that the combination can be computed: at
+ * least one site must carry weight (else — e.g. two identical models — the round fails by name).
+ * Throws a one-line error otherwise.
  */
 export function pairedMetrics(
   runId: string,
@@ -91,7 +100,8 @@ export function pairedMetrics(
   const rows: MetricRecord[] = [];
   compareWith.forEach((digest, index) => {
     const sites = sitePairsOf(results, index, digest);
-    pairedDifferenceAcrossSites(sites);
+    if (!sites.some(pairIsWeightable))
+      throw new Error(`compared model ${index} (${digest.slice(0, 16)}…): ${ZERO_VARIANCE} at every site`);
     for (const s of sites)
       for (const field of Object.keys(PAIRED_FIELDS) as (keyof typeof PAIRED_FIELDS)[])
         rows.push({
@@ -127,11 +137,12 @@ export function pairedView(
       site[field] = m.value;
       bySite.set(m.siteId, site);
     }
-    const sites = [...bySite.values()].filter((s): s is SitePairedAuc =>
+    const answered = [...bySite.values()].filter((s): s is SitePairedAuc =>
       Object.keys(PAIRED_FIELDS).every((f) => typeof s[f as keyof SitePairedAuc] === 'number'),
     );
+    answered.sort((a, b) => compareIds(a.site, b.site));
+    const sites = answered.filter(pairIsWeightable);
     if (sites.length === 0) continue;
-    sites.sort((a, b) => compareIds(a.site, b.site));
     const combined = pairedDifferenceAcrossSites(sites);
     const d = combined.difference;
     views.push({
@@ -153,6 +164,9 @@ export function pairedView(
         nPositive: s.nPos,
         nNegative: s.nNeg,
       })),
+      leftOut: answered
+        .filter((s) => !pairIsWeightable(s))
+        .map((s) => ({ site: s.site, aucA: s.aucA, aucB: s.aucB, reason: ZERO_VARIANCE })),
     });
   }
   return views;
