@@ -128,6 +128,7 @@ export function buildReport(
           secure_aggregation: results.privacy.secureAggregation,
         }
       : null,
+    ...(results.paired?.length ? { paired: results.paired } : {}),
   };
 }
 

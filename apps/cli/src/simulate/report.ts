@@ -28,6 +28,13 @@ export async function simulationReport(
       state: run!.state,
       metrics,
       privacy: privacyView(plan, metrics),
+      // As GET /runs/{id}/results serves it (runs.service.ts).
+      paired: pairedView(
+        metrics,
+        plan.evaluation?.compareWith,
+        rounds.find((r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND)?.inputDigest ??
+          null,
+      ),
       evaluations: (await store.evaluations.listForRun(runId)).map((e) => ({
         ...e,
         auc: e.auc ?? undefined,
@@ -40,18 +47,5 @@ export async function simulationReport(
     wallSeconds,
   );
   const bytes = new Map(sites.map((s) => [s.siteId, s.bytesSent]));
-  const compareWith = plan.evaluation?.compareWith;
-  const paired = compareWith?.length
-    ? pairedView(
-        metrics,
-        compareWith,
-        rounds.find((r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND)?.inputDigest ??
-          null,
-      )
-    : undefined;
-  return {
-    ...report,
-    sites: report.sites.map((s) => ({ ...s, bytesSent: bytes.get(s.site) ?? 0 })),
-    ...(paired ? { paired } : {}),
-  };
+  return { ...report, sites: report.sites.map((s) => ({ ...s, bytesSent: bytes.get(s.site) ?? 0 })) };
 }

@@ -35,7 +35,8 @@ export interface LocalModelRef {
  * - 10 000 + i: the cross-site evaluation of the i-th site's local model (site ids in order);
  * - 20 000: the paired evaluation of the final global against the plan's `evaluation.compareWith`
  *   models (protocol 1.3): each site scores both on the same patients and returns the DeLong
- *   aggregates of each pair, which the coordinator combines by fixed effect.
+ *   aggregates of each pair, which the coordinator combines by fixed effect. It runs right after
+ *   the final evaluation, before the cross-site rounds (appended once local models are built).
  */
 export const FINAL_EVALUATION_ROUND = 0;
 export const CROSS_SITE_ROUND_BASE = 10_000;
