@@ -111,6 +111,53 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
     expect(result.body.histogram.positive).toEqual([0, 1, 0, 2]);
   });
 
+  it('paired evaluation (1.3): takes the model bundle, checks each model by digest, returns the pair aggregates', async () => {
+    const a = tinyGlobal(1);
+    const b = tinyGlobal(2);
+    const calls = evaluate.calls.length;
+    await coordinator.sendTask('evaluate', a, { taskId: 'paired-hospital-a', compared: [b] });
+    await until(() => coordinator.messagesOf('eval-result').length === 2, 'the paired eval-result');
+    const call = evaluate.calls[calls];
+    expect(call.global.find((t) => t.name === 'head/fc/kernel')!.values[0]).toBeCloseTo(1, 6);
+    expect(call.compared).toHaveLength(1);
+    expect(call.compared[0].find((t) => t.name === 'head/fc/kernel')!.values[0]).toBeCloseTo(2, 6);
+    const result = coordinator.messagesOf('eval-result')[1];
+    const digestOf = (m: typeof a) => payloadDigest(encodeWeights(m, 'float32'));
+    // The evaluated model is A (the task's globalWeightsDigest), not the bundle the envelope carried.
+    expect(result.body.modelDigest).toBe(digestOf(a));
+    expect(result.body.paired).toEqual([
+      {
+        modelDigest: digestOf(b),
+        aucA: 0.75,
+        aucB: 0.5,
+        varA: 0.02,
+        varB: 0.03,
+        covAB: 0.01,
+        nPos: 3,
+        nNeg: 2,
+      },
+    ]);
+  });
+
+  it('declines a paired task whose bundle does not hold the models its digests name', async () => {
+    const calls = evaluate.calls.length;
+    const acks = coordinator.messagesOf('task-ack').length;
+    // compareWith names another model than the one bundled: the site never scores it.
+    await expect(
+      coordinator.sendTask('evaluate', tinyGlobal(1), {
+        taskId: 'paired-forged',
+        compared: [tinyGlobal(2)],
+        config: { compareWith: [payloadDigest(encodeWeights(tinyGlobal(3), 'float32'))] },
+      }),
+    ).rejects.toThrow(/MALFORMED: global weights do not decode: model bundle: model 1 has digest/);
+    await until(() => coordinator.messagesOf('task-ack').length === acks + 1, 'the declining ack');
+    expect(coordinator.messagesOf('task-ack').at(-1)!.body).toMatchObject({
+      accepted: false,
+      taskId: 'paired-forged',
+    });
+    expect(evaluate.calls).toHaveLength(calls);
+  });
+
   it('refuses a task signed by the wrong key: error sent, nothing trained', async () => {
     const trainedBefore = ssl.calls.length;
     const errorsBefore = coordinator.messagesOf('error').length;

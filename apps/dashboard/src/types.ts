@@ -43,7 +43,7 @@ export type RoundLive = RoundRecord & {
   /** Size of the model the round started from (what each site downloaded). */
   inputBytes: number | null;
   /** Evaluate-stage rounds only. */
-  evaluationKind?: 'final' | 'periodic' | 'cross-site';
+  evaluationKind?: 'final' | 'periodic' | 'cross-site' | 'paired';
   /** The fine-tune stage's opening token-centring round (the engine's TOKEN_CENTRING_ROUND). */
   tokenCentring?: boolean;
 };

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { io, Socket } from 'socket.io-client';
 import { connectionOptions, NetworkOptions } from './connection-options';
 import { Log, silentLog } from '../../../libs/common/src';
-import { decodeWeights, NamedArray } from '../../../libs/weights/src';
+import { NamedArray } from '../../../libs/weights/src';
 import {
   AckReply,
   ackError,
@@ -41,6 +41,8 @@ import {
   ReleasedEvaluation,
   releasedEvaluation,
   secureOutgoing,
+  TaskModels,
+  taskModels,
 } from './site-work';
 import { runSecureExchange, SECURE_INCOMING_TYPES, SecureIncoming } from './secure-exchange';
 import { FollowedInstruction, followInstruction } from './task-instruction';
@@ -437,7 +439,7 @@ export class SiteAgent {
     const task = message.body as TaskBody;
     const executor = this.options.executors[task.stage];
     let problem: ProtocolErrorInfo | undefined;
-    let global: NamedArray[] = [];
+    let models: TaskModels | undefined;
     const followed = followInstruction(task, this.keepLocal);
     const phases = phaseMismatch(task, this.options.phases);
     if (!executor) problem = { code: 'WRONG_STAGE', reason: `this site cannot run ${task.stage} tasks` };
@@ -447,7 +449,7 @@ export class SiteAgent {
       problem = { code: 'STALE_TIMESTAMP', reason: 'task deadline has passed' };
     else {
       try {
-        global = decodeWeights(payload, { maxBytes: this.maxTaskBytes });
+        models = taskModels(task, payload, this.maxTaskBytes);
       } catch (err) {
         problem = { code: 'MALFORMED', reason: `global weights do not decode: ${(err as Error).message}` };
       }
@@ -462,9 +464,13 @@ export class SiteAgent {
       { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage },
       'task received',
     );
-    const digest = message.envelope.digest ?? task.globalWeightsDigest;
+    // A paired task's payload is a bundle: the evaluated model is the one the task names.
+    const digest = task.config.compareWith
+      ? task.globalWeightsDigest
+      : (message.envelope.digest ?? task.globalWeightsDigest);
+    const { global, compared } = models!;
     // One task at a time, in arrival order; the transfer is acknowledged right away.
-    this.queue = this.queue.then(() => this.runTask(task, followed.value, global, digest));
+    this.queue = this.queue.then(() => this.runTask(task, followed.value, global, digest, compared));
     return { ok: true };
   }
 
@@ -473,6 +479,7 @@ export class SiteAgent {
     instruction: FollowedInstruction,
     global: NamedArray[],
     digest: string,
+    compared: NamedArray[][],
   ): Promise<void> {
     if (this.stopped) return;
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
@@ -505,17 +512,25 @@ export class SiteAgent {
       const stateName: SiteState = task.stage === 'evaluate' ? 'evaluating' : 'training';
       this.busy = { state: stateName, where };
       this.sendStatus(stateName, { ...where, progress: 0 }, true);
-      const result = await executeTask(this.options.executors, this.localParams, task, instruction, global, {
-        signal: this.abort.signal,
-        progress: (fraction, message) => {
-          this.emit({ type: 'progress', taskId: task.taskId, fraction, message });
-          this.sendStatus(stateName, {
-            ...where,
-            progress: clamp01(fraction),
-            ...(message ? { message: message.slice(0, 500) } : {}),
-          });
+      const result = await executeTask(
+        this.options.executors,
+        this.localParams,
+        task,
+        instruction,
+        global,
+        {
+          signal: this.abort.signal,
+          progress: (fraction, message) => {
+            this.emit({ type: 'progress', taskId: task.taskId, fraction, message });
+            this.sendStatus(stateName, {
+              ...where,
+              progress: clamp01(fraction),
+              ...(message ? { message: message.slice(0, 500) } : {}),
+            });
+          },
         },
-      });
+        compared,
+      );
       if (this.stopped) return;
       if (result.kind === 'train' && task.config.secureAggregation)
         await this.sendSecure(task, instruction, global, result);

@@ -1,5 +1,6 @@
 import type { NamedArray } from '../../../libs/weights/src';
 import type { Stage, TaskBody } from '../../../libs/protocol/src';
+import type { PairedAucCovariance } from '../../../libs/metrics/src';
 
 /** Progress of a running task: fraction done in [0, 1] and a short human-readable note. */
 export type ProgressReporter = (fraction: number, message?: string) => void;
@@ -28,6 +29,11 @@ export interface EvalResult {
   auc?: number;
   histogram: { bins: number; positive: number[]; negative: number[] };
   metrics?: Record<string, number>;
+  /**
+   * A paired evaluation (the task's `compareWith`): per compared model, in the task's order, the
+   * DeLong aggregates of (task's model, compared model) on the same test patients.
+   */
+  paired?: (PairedAucCovariance & { modelDigest: string })[];
 }
 
 export type TaskResult = TrainResult | EvalResult;
@@ -39,7 +45,13 @@ export type TaskResult = TrainResult | EvalResult;
  */
 export interface TaskExecutor {
   readonly stage: Stage;
-  execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult>;
+  /** `compared`: a paired evaluation's other models, decoded, in the order of `compareWith`. */
+  execute(
+    task: TaskBody,
+    global: NamedArray[],
+    ctx: ExecutionContext,
+    compared?: readonly NamedArray[][],
+  ): Promise<TaskResult>;
 }
 
 export type ExecutorSet = Partial<Record<Stage, TaskExecutor>>;

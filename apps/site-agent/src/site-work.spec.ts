@@ -1,13 +1,14 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../../libs/common/src';
 import { UNCLIPPED_METRIC } from '../../../libs/federated/src';
-import { TaskBody } from '../../../libs/protocol/src';
-import { decodeWeights } from '../../../libs/weights/src';
+import { encodeModelBundle, TaskBody } from '../../../libs/protocol/src';
+import { decodeWeights, encodeWeights } from '../../../libs/weights/src';
 import { EvalResult } from './executor';
 import { LocalParamStore } from './local-params';
-import { outgoingUpdate, releasedEvaluation } from './site-work';
+import { outgoingUpdate, releasedEvaluation, taskModels } from './site-work';
 import { FollowedInstruction, followInstruction } from './task-instruction';
 
 const global = [
@@ -110,5 +111,60 @@ describe('what of an evaluation leaves the site', () => {
     h.positive.forEach((p, b) => expect(p + h.negative[b]).toBeGreaterThanOrEqual(5));
     expect(h.positive.reduce((a, b) => a + b, 0)).toBe(12);
     expect(h.negative.reduce((a, b) => a + b, 0)).toBe(13);
+  });
+
+  const pair = {
+    modelDigest: 'b'.repeat(128),
+    aucA: 0.91,
+    aucB: 0.8,
+    varA: 0.003,
+    varB: 0.004,
+    covAB: 0.002,
+    nPos: 12,
+    nNeg: 13,
+  };
+
+  it('a paired evaluation releases the pair aggregates, with or without k when each class has ≥ k patients', () => {
+    const paired = { ...evaluation, paired: [pair] };
+    expect(releasedEvaluation(instruction({ minBinCount: null }), paired).paired).toEqual([pair]);
+    const private5 = releasedEvaluation(instruction({ minBinCount: 5 }), paired);
+    expect(Object.keys(private5).sort()).toEqual(['histogram', 'nNegative', 'nPositive', 'paired']);
+    expect(private5.paired).toEqual([pair]);
+  });
+
+  it('refuses to release the pair when a class has fewer than k patients (never silently unpaired)', () => {
+    const paired = { ...evaluation, paired: [pair] };
+    expect(() => releasedEvaluation(instruction({ minBinCount: 13 }), paired)).toThrow(
+      /12 positive \/ 13 negative test patients, fewer than the plan's minBinCount 13/,
+    );
+  });
+});
+
+describe('taskModels: the models a task carries', () => {
+  const a = encodeWeights(global, 'float32');
+  const b = encodeWeights(trained, 'float32');
+  const sha = (bytes: Uint8Array) => createHash('sha512').update(bytes).digest('hex');
+  const evaluate = (compareWith?: string[]) =>
+    ({
+      stage: 'evaluate',
+      globalWeightsDigest: sha(a),
+      config: { ...(compareWith ? { compareWith } : {}) },
+    }) as unknown as TaskBody;
+
+  it('a plain task: the payload is the global', () => {
+    const models = taskModels(evaluate(), a);
+    expect(models.compared).toEqual([]);
+    expect(models.global.map((t) => t.name).sort()).toEqual(['decoder/w', 'encoder/w']);
+    expect(models.digest).toBe(sha(a));
+  });
+
+  it("a paired task: the bundle's models, each checked against its digest", () => {
+    const models = taskModels(evaluate([sha(b)]), encodeModelBundle([a, b]));
+    expect([...models.compared[0].find((t) => t.name === 'encoder/w')!.values]).toEqual([4, 5]);
+    expect(() => taskModels(evaluate([sha(a)]), encodeModelBundle([a, b]))).toThrow(/model 1 has digest/);
+    expect(() => taskModels(evaluate([sha(b)]), a)).toThrow(/not a model bundle/);
+    expect(() =>
+      taskModels({ ...evaluate([sha(b)]), stage: 'ssl' } as TaskBody, encodeModelBundle([a, b])),
+    ).toThrow(/compareWith in a ssl task/);
   });
 });

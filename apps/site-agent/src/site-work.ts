@@ -10,8 +10,9 @@ import {
   uploadLayout,
 } from '../../../libs/federated/src';
 import { kAnonymousHistogram } from '../../../libs/metrics/src/private-histogram';
+import { decodeModelBundle } from '../../../libs/protocol/src';
 import type { EvalResultBody, TaskBody, UpdateKind } from '../../../libs/protocol/src';
-import { encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
+import { decodeWeights, encodeWeights, layoutOf, NamedArray } from '../../../libs/weights/src';
 import { EvalResult, ExecutionContext, ExecutorSet, TaskResult, TrainResult } from './executor';
 import { LocalParamStore, overlayLocal } from './local-params';
 import { FollowedInstruction } from './task-instruction';
@@ -29,11 +30,42 @@ export async function executeTask(
   instruction: FollowedInstruction,
   global: NamedArray[],
   ctx: ExecutionContext,
+  compared: readonly NamedArray[][] = [],
 ): Promise<TaskResult> {
   const executor = executors[task.stage];
   if (!executor) throw new Error(`no executor for ${task.stage}`);
   const input = instruction.keepLocal ? overlayLocal(global, localParams.load()) : global;
-  return executor.execute(task, input, ctx);
+  // A compared model (a central or another run's model) is scored as it came: the site's kept-
+  // local tensors (FedBN) belong to this run's global, not to it.
+  return executor.execute(task, input, ctx, compared);
+}
+
+/** The models a task carries: its own (the global), and a paired evaluation's compared ones. */
+export interface TaskModels {
+  global: NamedArray[];
+  compared: NamedArray[][];
+  /** The digest of the task's own model: what the evaluation result names as `modelDigest`. */
+  digest: string;
+}
+
+/**
+ * Decodes a verified task's payload. A paired evaluation (protocol 1.3, `compareWith`) carries a
+ * model bundle: every model in it is checked against the digest the signed task names for it
+ * before it is decoded. Throws a one-line error naming the problem.
+ */
+export function taskModels(task: TaskBody, payload: Uint8Array, maxBytes?: number): TaskModels {
+  const options = maxBytes === undefined ? {} : { maxBytes };
+  const compareWith = task.config.compareWith;
+  if (!compareWith)
+    return { global: decodeWeights(payload, options), compared: [], digest: task.globalWeightsDigest };
+  if (task.stage !== 'evaluate')
+    throw new Error(`compareWith in a ${task.stage} task: only evaluations compare models`);
+  const [own, ...others] = decodeModelBundle(payload, [task.globalWeightsDigest, ...compareWith]);
+  return {
+    global: decodeWeights(own, options),
+    compared: others.map((m) => decodeWeights(m, options)),
+    digest: task.globalWeightsDigest,
+  };
 }
 
 /** An update ready to sign: its encoded bytes, what it is, and the shapes the site promises. */
@@ -156,7 +188,7 @@ function filteredUpdate(
 /** An evaluation as it leaves the site: the `eval-result` body's counts, AUC, histogram and metrics. */
 export type ReleasedEvaluation = Pick<
   EvalResultBody,
-  'nPositive' | 'nNegative' | 'auc' | 'histogram' | 'metrics'
+  'nPositive' | 'nNegative' | 'auc' | 'histogram' | 'metrics' | 'paired'
 >;
 
 /**
@@ -171,6 +203,14 @@ export type ReleasedEvaluation = Pick<
 export function releasedEvaluation(instruction: FollowedInstruction, result: EvalResult): ReleasedEvaluation {
   const { nPositive, nNegative } = result;
   const k = instruction.minBinCount;
+  // A paired evaluation's aggregates are what the plan (approved by the site) asks for: seven
+  // numbers over the whole test split, not a cell of patients. Under k-anonymity they leave only
+  // when each class has at least k patients, as a released histogram bin must (docs/PRIVACY.md §5).
+  if (result.paired && k !== null && (nPositive < k || nNegative < k))
+    throw new Error(
+      `paired evaluation: ${nPositive} positive / ${nNegative} negative test patients, fewer than the plan's minBinCount ${k} in a class; the pair's aggregates are not released`,
+    );
+  const paired = result.paired ? { paired: result.paired.map((p) => ({ ...p })) } : {};
   if (k === null) {
     return {
       nPositive,
@@ -178,6 +218,7 @@ export function releasedEvaluation(instruction: FollowedInstruction, result: Eva
       ...(result.auc !== undefined ? { auc: result.auc } : {}),
       histogram: result.histogram,
       ...(result.metrics ? { metrics: result.metrics } : {}),
+      ...paired,
     };
   }
   const h = result.histogram;
@@ -191,5 +232,6 @@ export function releasedEvaluation(instruction: FollowedInstruction, result: Eva
       positive: released.pos,
       negative: released.neg,
     },
+    ...paired,
   };
 }

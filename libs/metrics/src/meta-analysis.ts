@@ -99,6 +99,16 @@ export interface SitePairedAuc extends PairedAucCovariance {
   site: string;
 }
 
+/**
+ * Whether inverse-variance weighting can weight this site's pair: both DeLong variances and the
+ * variance of the difference positive. Zero means both models separate the site's classes
+ * perfectly, or rank its patients alike (identical models): the site carries no weight that the
+ * combination could give it, so callers leave it out by name (never with infinite weight).
+ */
+export function pairIsWeightable(p: Pick<PairedAucCovariance, 'varA' | 'varB' | 'covAB'>): boolean {
+  return p.varA > 0 && p.varB > 0 && p.varA + p.varB - 2 * p.covAB > 1e-15;
+}
+
 /** The combined difference AUC_A − AUC_B across sites, with each model's site-stratified AUC. */
 export interface PairedDifferenceAcrossSites {
   difference: FixedEffectResult;

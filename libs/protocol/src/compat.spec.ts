@@ -102,4 +102,15 @@ describe('protocol minor versions', () => {
     // …while a 1.1 agent still gets every other task unchanged.
     expect(taskForMinorVersion(task, 1)).toBe(task);
   });
+
+  it('never sends a paired evaluation to an agent before 1.3 (it would answer unpaired)', () => {
+    const paired: TaskBody = {
+      ...task,
+      stage: 'evaluate',
+      config: { ...task.config, compareWith: ['b'.repeat(128)] },
+    };
+    expect(taskForMinorVersion(paired, 0)).toBeUndefined();
+    expect(taskForMinorVersion(paired, 2)).toBeUndefined();
+    expect(taskForMinorVersion(paired, 3)).toBe(paired);
+  });
 });

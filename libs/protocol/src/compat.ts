@@ -1,5 +1,9 @@
 import type { TaskBody, TaskConfigDto } from './dto/messages';
-import { PROTOCOL_MINOR_VERSION, SECURE_AGGREGATION_MINOR_VERSION } from './version';
+import {
+  PAIRED_EVALUATION_MINOR_VERSION,
+  PROTOCOL_MINOR_VERSION,
+  SECURE_AGGREGATION_MINOR_VERSION,
+} from './version';
 
 /**
  * The socket.io query parameter in which an agent states its protocol minor version. A query
@@ -32,7 +36,7 @@ export const TASK_CONFIG_FIELDS_1_1 = [
  * The task as an agent of `minor` can read it: for 1.0, without the 1.1 instruction and config
  * fields (its validation refuses unknown fields), which is what a 1.0 coordinator would have sent;
  * 1.1 reads every 1.1 field; `undefined` when the task cannot be expressed for that agent at all
- * (a secure-aggregation task before 1.2; a token-centring task before 1.1: both ask for a
+ * (a secure-aggregation task before 1.2; a paired evaluation before 1.3; a token-centring task before 1.1: both ask for a
  * different computation, which the older agent would silently replace by a clear update; a 1.0
  * agent would silently ignore a private task's clip or k). A 1.1 agent refuses a task carrying
  * 1.2 fields (plan, clip, k) as malformed, which is safe.
@@ -41,6 +45,9 @@ export function taskForMinorVersion(task: TaskBody, minor: number): TaskBody | u
   // A secure-aggregation task asks for the SecAgg steps instead of an update: an older agent
   // would send its update in clear, so it is never sent one (the caller refuses it by code).
   if (task.config.secureAggregation && minor < SECURE_AGGREGATION_MINOR_VERSION) return undefined;
+  // A paired evaluation asks for the pair's aggregates: an older agent could only refuse the
+  // field or answer with A's result alone, which must never pass for a paired answer.
+  if (task.config.compareWith && minor < PAIRED_EVALUATION_MINOR_VERSION) return undefined;
   if (minor >= PROTOCOL_MINOR_VERSION || minor >= 1) return task;
   if (task.config.tokenCentring) return undefined;
   // A 1.0 agent would send an unclipped update or the fine histogram: never strip privacy.

@@ -22,6 +22,7 @@ export * from './transfer/sender';
 export * from './transfer/receiver';
 export * from './transfer/verified-hooks';
 export * from './transfer/socketio';
+export * from './transfer/model-bundle';
 export * from './kit/layout';
 export * from './kit/key-files';
 export * from './kit/registry';

@@ -13,11 +13,21 @@ export const PROTOCOL_VERSION = 1;
  * - 1.2: secure aggregation: the task config's optional `secureAggregation` and the seven
  *   `secagg-*` messages (docs/PROTOCOL.md §10). A task with secure aggregation is never sent to an
  *   agent before 1.2: it is refused with UNSUPPORTED_VERSION instead (never a clear update).
+ * - 1.3: paired evaluation: the task config's optional `compareWith` (models the site scores on
+ *   the same patients as the task's model), the task payload then a model bundle, and the
+ *   `eval-result`'s optional `paired` aggregates (docs/PROTOCOL.md §4.2). A paired task is never
+ *   sent to an agent before 1.3: it would return an unpaired result (or refuse the field).
  */
-export const PROTOCOL_MINOR_VERSION = 2;
+export const PROTOCOL_MINOR_VERSION = 3;
 
 /** The first minor version whose agents take part in secure aggregation (the `secagg-*` messages). */
 export const SECURE_AGGREGATION_MINOR_VERSION = 2;
+
+/** The first minor version whose agents carry out paired evaluations (`compareWith`). */
+export const PAIRED_EVALUATION_MINOR_VERSION = 3;
+
+/** Most models one paired evaluation compares the task's model with (each costs a scoring pass). */
+export const MAX_COMPARED_MODELS = 4;
 
 /** socket.io namespace that site agents connect to. */
 export const SITES_NAMESPACE = '/sites';

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
+import { MAX_COMPARED_MODELS } from '../../../../libs/protocol/src/version';
 import { commandLogger, globalOptions } from '../context';
 import { agentModelConfig } from './agent';
 import { checkCohortPath } from './model-inputs';
@@ -14,6 +15,7 @@ interface SimulateCommandOptions {
   seed?: string;
   out: string;
   json?: boolean;
+  compareWith?: string[];
 }
 
 /**
@@ -41,6 +43,10 @@ export function registerSimulate(program: Command): void {
     .option('--seed <n>', "seed of the initial weights and the plan (default: the plan's)")
     .option('--out <dir>', 'output directory', 'runs')
     .option('--json', 'end the output with one JSON line (the report, with final_model_digest)')
+    .option(
+      '--compare-with <model-dir...>',
+      "model folders (as `train` writes them, the run's network) that the final global is compared with on every site's test split: the paired evaluation round (DeLong per site, fixed effect across sites); their digests become the plan's evaluation.compareWith",
+    )
     .action(async (opts: SimulateCommandOptions, cmd: Command) => {
       const started = Date.now();
       const log = commandLogger(cmd);
@@ -83,9 +89,11 @@ export function registerSimulate(program: Command): void {
         const { executors } = await loadSiteExecutors(cohort.dir, config, stateDir, log, out);
         sites.push(new InMemorySite(cohort.id, executors, stateDir, log));
       }
+      const compareModels = await comparedModels(opts.compareWith ?? []);
       const outcome = await runSimulation({
         plan,
         initialModel: await initialWeights(config, plan.seed, { log }),
+        ...(compareModels.length ? { compareModels } : {}),
         sites,
         workDir: join(runDir, 'coordinator'),
         log,
@@ -111,4 +119,24 @@ function seedOf(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0) throw new InputError(`--seed must be an integer ≥ 0 (got "${text}")`);
   return n;
+}
+
+/** The `--compare-with` model folders, encoded as the coordinator stores models (float32). */
+async function comparedModels(dirs: readonly string[]): Promise<Uint8Array[]> {
+  if (dirs.length > MAX_COMPARED_MODELS)
+    throw new InputError(`--compare-with: at most ${MAX_COMPARED_MODELS} models (got ${dirs.length})`);
+  const { loadModel } = await import('../../../../libs/model/src/io/checkpoint');
+  const { encodeWeights } = await import('../../../../libs/weights/src');
+  const encoded: Uint8Array[] = [];
+  for (const dir of dirs) {
+    const path = resolve(dir);
+    if (!existsSync(path)) throw new InputError(`--compare-with ${path}: no such model folder`);
+    const { model } = await loadModel(path);
+    try {
+      encoded.push(encodeWeights(model.params.getWeights(), 'float32'));
+    } finally {
+      model.dispose();
+    }
+  }
+  return encoded;
 }

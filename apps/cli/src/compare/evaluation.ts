@@ -3,6 +3,7 @@ import {
   fixedEffect,
   PairedAucCovariance,
   pairedDifferenceAcrossSites,
+  pairIsWeightable,
   pooledAucWithCi,
   rocSummary,
   scoreHistogram,
@@ -198,7 +199,7 @@ export function comparisonOf(
   const base = { question, a, b, scope, sites: pairs.length };
   // A site with zero DeLong variance (both models perfect, or ranking alike) carries no weight
   // that inverse-variance combination could give it: it is left out and counted in the note.
-  const usable = pairs.filter((p) => p.varA > 0 && p.varB > 0 && p.varA + p.varB - 2 * p.covAB > 1e-15);
+  const usable = pairs.filter(pairIsWeightable);
   if (usable.length === 0) {
     const note = pairs.length
       ? 'zero DeLong variance at every site (perfect separation, or both arms rank alike)'

@@ -1,3 +1,4 @@
+import type { PairedComparisonView } from '../../../coordinator/src/evaluation/paired-results';
 import type { PrivacyView } from '../../../coordinator/src/runs/privacy-view';
 import type { AuditQuery, AuditRecord } from '../../../coordinator/src/persistence/records';
 import { PhccError } from '../../../../libs/common/src';
@@ -72,6 +73,8 @@ export interface RunResultsView {
       })
     | null;
   metrics: { name: string; value: number; siteId?: string; stage?: string; round?: number }[];
+  /** The paired comparisons (the plan's evaluation.compareWith); absent from older coordinators. */
+  paired?: PairedComparisonView[];
   evaluations: {
     modelOf: string;
     siteId: string;

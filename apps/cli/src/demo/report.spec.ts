@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResultsView, RunView } from './admin-client';
-import { buildReport, bytesSentFromLog, reportMarkdown, reportTable } from './report';
+import { buildReport, bytesSentFromLog, pairedLines, reportMarkdown, reportTable } from './report';
 
 describe('demo report', () => {
   let dir: string;
@@ -72,5 +72,34 @@ describe('demo report', () => {
     expect(reportMarkdown(report)).toMatch(/Pooled AUC .*\*\*0\.650\*\*/);
     expect(report.cross_site_auc).toEqual({ 'site-b': { 'site-a': 0.1 } });
     expect(reportMarkdown(report)).toContain('| site-b | 0.100 | n/a | n/a |');
+  });
+
+  it("carries the results' paired comparisons and prints one line each", () => {
+    const run: RunView = { id: 'r-2', state: 'completed', plan: { stages: {} }, rounds: [] };
+    const comparison = {
+      modelA: 'a'.repeat(128),
+      modelB: 'b'.repeat(128),
+      difference: {
+        estimate: -0.05,
+        ci95: [-0.12, 0.02] as [number, number],
+        standardError: 0.036,
+        z: -1.4,
+        p: 0.1615,
+      },
+      heterogeneity: { q: 1.5, df: 2, p: 0.47, i2: 0 },
+      aucA: { estimate: 0.8, ci95: [0.7, 0.9] as [number, number] },
+      aucB: { estimate: 0.85, ci95: [0.76, 0.94] as [number, number] },
+      nPositive: 20,
+      nNegative: 25,
+      sites: [],
+      leftOut: [],
+    };
+    const base = { runId: 'r-2', state: 'completed', metrics: [], evaluations: [] };
+    expect(buildReport(run, base, [], () => '', 1)).not.toHaveProperty('paired');
+    const report = buildReport(run, { ...base, paired: [comparison] }, [], () => '', 1);
+    expect(report.paired).toEqual([comparison]);
+    expect(pairedLines(report)).toEqual([
+      'paired: final − bbbbbbbbbbbbbbbb…: ΔAUC -0.050 (95 % CI -0.120 to +0.020), p = 0.162; AUC 0.800 vs 0.850; 0 site(s), Q = 1.50 (df 2), I² = 0 %',
+    ]);
   });
 });

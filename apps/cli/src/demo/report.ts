@@ -1,3 +1,4 @@
+import type { PairedComparisonView } from '../../../coordinator/src/evaluation/paired-results';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTokenCentring } from '../../../../libs/federated/src';
@@ -41,6 +42,12 @@ export interface DemoReport {
   } | null;
   /** Cross-site AUC, `[modelSite][evalSite]` (each site's local model at every site), if evaluated. */
   cross_site_auc: Record<string, Record<string, number | null>> | null;
+  /**
+   * The paired evaluation (the plan's `evaluation.compareWith`): the final global against each
+   * named model, sites combined by fixed effect, as `GET /runs/{id}/results` gives it. Absent when
+   * the plan compares nothing.
+   */
+  paired?: PairedComparisonView[];
 }
 
 /**
@@ -121,6 +128,7 @@ export function buildReport(
           secure_aggregation: results.privacy.secureAggregation,
         }
       : null,
+    ...(results.paired?.length ? { paired: results.paired } : {}),
   };
 }
 
@@ -216,6 +224,21 @@ export function writeAndPrintReport(
   out(`final model ${report.final_model_digest ?? 'none'}`);
   const privacy = privacyLine(report);
   if (privacy) out(privacy);
+  for (const line of pairedLines(report)) out(line);
   out(`report: ${join(runDir, 'report.md')}`);
   if (json) out(JSON.stringify(report));
+}
+
+/** One line per paired comparison: the difference, its CI and p, and the sites' heterogeneity. */
+export function pairedLines(report: Pick<DemoReport, 'paired'>): string[] {
+  const f = (x: number) => (x >= 0 ? '+' : '') + x.toFixed(3);
+  return (report.paired ?? []).map((c) => {
+    const d = c.difference;
+    const q = c.heterogeneity;
+    return (
+      `paired: final − ${c.modelB.slice(0, 16)}…: ΔAUC ${f(d.estimate)} (95 % CI ${f(d.ci95[0])} to ${f(d.ci95[1])}), ` +
+      `p = ${d.p.toPrecision(3)}; AUC ${c.aucA.estimate.toFixed(3)} vs ${c.aucB.estimate.toFixed(3)}; ` +
+      `${c.sites.length} site(s), Q = ${q.q.toFixed(2)} (df ${q.df}), I² = ${(100 * q.i2).toFixed(0)} %`
+    );
+  });
 }

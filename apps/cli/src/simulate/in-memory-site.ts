@@ -1,6 +1,5 @@
 import type { Log } from '../../../../libs/common/src';
 import type { TaskBody } from '../../../../libs/protocol/src';
-import { decodeWeights } from '../../../../libs/weights/src';
 import type { ExecutorSet } from '../../../site-agent/src/executor';
 import { LocalParamStore } from '../../../site-agent/src/local-params';
 import {
@@ -8,6 +7,7 @@ import {
   outgoingUpdate,
   releasedEvaluation,
   secureOutgoing,
+  taskModels,
 } from '../../../site-agent/src/site-work';
 import { followInstruction } from '../../../site-agent/src/task-instruction';
 import { ConsentGate } from '../../../site-agent/src/consent/gate';
@@ -43,12 +43,20 @@ export class InMemorySite implements SimulatedSite {
     if (!decision.approved) return { kind: 'declined', reason: decision.reason, refusalCode: decision.code };
     const followed = followInstruction(task, null);
     if (!followed.ok) return { kind: 'declined', reason: `${followed.error.code}: ${followed.error.reason}` };
-    const global = decodeWeights(model);
+    const { global, compared } = taskModels(task, model);
     this.log?.info({ siteId: this.siteId, taskId: task.taskId, stage: task.stage }, 'simulated site: task');
-    const result = await executeTask(this.executors, this.localParams, task, followed.value, global, {
-      signal: new AbortController().signal,
-      progress: () => undefined,
-    });
+    const result = await executeTask(
+      this.executors,
+      this.localParams,
+      task,
+      followed.value,
+      global,
+      {
+        signal: new AbortController().signal,
+        progress: () => undefined,
+      },
+      compared,
+    );
     if (result.kind === 'train' && task.config.secureAggregation) {
       // The agent's secure path: the same filtered, weighted, clipped input (site-work.ts).
       const outgoing = secureOutgoing(this.siteId, task, followed.value, global, result, this.localParams);

@@ -1,6 +1,8 @@
 import { buildReport, DemoReport } from '../demo/report';
 import type { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
 import { privacyView } from '../../../coordinator/src/runs/privacy-view';
+import { pairedView } from '../../../coordinator/src/evaluation/paired-results';
+import { PAIRED_EVALUATION_ROUND } from '../../../../libs/federated/src';
 import type { InMemorySite } from './in-memory-site';
 import type { SimulationOutcome } from './simulation';
 
@@ -26,6 +28,13 @@ export async function simulationReport(
       state: run!.state,
       metrics,
       privacy: privacyView(plan, metrics),
+      // As GET /runs/{id}/results serves it (runs.service.ts).
+      paired: pairedView(
+        metrics,
+        plan.evaluation?.compareWith,
+        rounds.find((r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND)?.inputDigest ??
+          null,
+      ),
       evaluations: (await store.evaluations.listForRun(runId)).map((e) => ({
         ...e,
         auc: e.auc ?? undefined,

@@ -29,6 +29,7 @@ import { GlobalModels } from '../../../coordinator/src/rounds/global-models';
 import { RunLedger } from '../../../coordinator/src/rounds/run-ledger';
 import { StrategyStateKeeper } from '../../../coordinator/src/rounds/strategy-state';
 import { taskBodyOf } from '../../../coordinator/src/rounds/task-body';
+import { taskPayload } from '../../../coordinator/src/rounds/task-payload';
 import { UpdateAdmission } from '../../../coordinator/src/rounds/update-admission';
 import { RunPlanDto } from '../../../coordinator/src/runs/dto/run-plan.dto';
 import { canonicalPlan, strategyOf } from '../../../coordinator/src/runs/run-plan';
@@ -61,6 +62,11 @@ export interface SimulationOptions {
   plan: RunPlanDto;
   /** The encoded initial global model (the plan's initialModel becomes its digest). */
   initialModel: Uint8Array;
+  /**
+   * Encoded models the final global is compared with in the paired evaluation round (protocol
+   * 1.3): stored like the initial model, their digests become the plan's `evaluation.compareWith`.
+   */
+  compareModels?: readonly Uint8Array[];
   sites: readonly SimulatedSite[];
   /** Holds the coordinator's SQLite store and blob store of this simulation. */
   workDir: string;
@@ -112,6 +118,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const admission = new UpdateAdmission(models);
 
   const initial = await blobs.put(options.initialModel);
+  if (options.compareModels?.length) {
+    const compareWith = [];
+    for (const m of options.compareModels) compareWith.push((await blobs.put(m)).digest);
+    options.plan.evaluation = { ...options.plan.evaluation, compareWith };
+  }
   const plan = JSON.parse(
     canonicalPlan(Object.assign(options.plan, { initialModel: initial.digest })),
   ) as RunPlanDto;
@@ -191,12 +202,14 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       return;
     }
     const model = await models.get(task.globalWeightsDigest);
+    // What the dispatcher attaches (a paired evaluation's model bundle included).
+    const payload = await taskPayload(task, models);
     const secure = task.config.secureAggregation;
     if (secure) sessions.open(secure, strategy.uploadLayout(model.layout(), task.stage as TrainingStage));
     await feed({ type: 'task-delivered', siteId, taskId: task.taskId });
     let answer: SiteAnswer;
     try {
-      answer = await site.run(taskBodyOf(task, clock.now()), model.bytes);
+      answer = await site.run(taskBodyOf(task, clock.now()), payload.bytes);
     } catch (err) {
       answer = { kind: 'declined', reason: `task failed at the site: ${(err as Error).message}` };
     }

@@ -8,6 +8,7 @@ import {
 } from '../../../../libs/federated/src';
 import { decodeWeights, encodeWeights } from '../../../../libs/weights/src';
 import { summariseEvaluation } from '../evaluation/evaluation-results';
+import { pairedMetrics } from '../evaluation/paired-results';
 import { rebuildLocalModels } from '../evaluation/local-models';
 import { BlobStore } from '../models/blob-store';
 import { CoordinatorStore } from '../persistence/repositories';
@@ -141,6 +142,8 @@ export class FoldRunner {
    */
   private async aggregateEvaluation(command: Extract<Aggregate, { what: 'evaluate' }>): Promise<EngineEvent> {
     const { runId, step, modelDigest, modelOf } = command;
+    // A paired round stores the pairs' aggregates only: model A's own evaluation is the final one.
+    if (command.compareWith) return this.aggregatePaired(command, command.compareWith);
     const summary = summariseEvaluation(
       runId,
       modelDigest,
@@ -158,6 +161,33 @@ export class FoldRunner {
       type: 'aggregation-finished',
       outputDigest: modelDigest,
       outputBytes: (await this.blobs.size(modelDigest)) ?? 0,
+    };
+  }
+
+  /** The paired round's per-site aggregates, stored once the combination is known to be computable. */
+  private async aggregatePaired(
+    command: Extract<Aggregate, { what: 'evaluate' }>,
+    compareWith: readonly string[],
+  ): Promise<EngineEvent> {
+    let metrics;
+    try {
+      metrics = pairedMetrics(
+        command.runId,
+        new Map(Object.entries(command.results)),
+        compareWith,
+        new Date().toISOString(),
+      );
+    } catch (err) {
+      return {
+        type: 'aggregation-failed',
+        reason: `paired comparison not computable: ${err instanceof Error ? err.message : String(err)}`,
+      };
+    }
+    await this.store.metrics.insertMany(metrics);
+    return {
+      type: 'aggregation-finished',
+      outputDigest: command.modelDigest,
+      outputBytes: (await this.blobs.size(command.modelDigest)) ?? 0,
     };
   }
 

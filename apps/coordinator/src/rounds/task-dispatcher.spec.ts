@@ -2,6 +2,7 @@ import { silentLog } from '../../../../libs/common/src';
 import type { TaskToSend } from '../../../../libs/federated/src';
 import {
   attachTransferReceiver,
+  decodeModelBundle,
   EnvelopeVerifier,
   NonceCache,
   TaskBody,
@@ -169,5 +170,95 @@ describe('TaskDispatcher and older agents', () => {
     expect(transfers).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(errors.map((e) => [e.body.code, e.body.ref])).toEqual([['UNSUPPORTED_VERSION', task.taskId]]);
+  });
+
+  it('refuses a paired evaluation to a 1.2 agent with UNSUPPORTED_VERSION, never sending it', async () => {
+    const [server, site] = loopbackPair();
+    const transfers: unknown[] = [];
+    const errors: { body: { code: string; ref?: string } }[] = [];
+    site.socket.on('transfer:begin', (frame: unknown) => transfers.push(frame));
+    site.socket.on('error', (envelope: unknown) => errors.push(envelope as (typeof errors)[number]));
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? { socket: server.socket, protocolMinor: 2 } : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels({ get: async () => MODEL } as unknown as BlobStore),
+      silentLog,
+      200,
+    );
+    const paired = { ...task, stage: 'evaluate' as const, config: { ...task.config, compareWith: [DIGEST] } };
+    expect(await dispatcher.send('site-a', paired)).toMatchObject({
+      type: 'task-failed',
+      reason: expect.stringMatching(/^UNSUPPORTED_VERSION: .*paired evaluation.*1\.3.*1\.2/),
+    });
+    expect(transfers).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors.map((e) => [e.body.code, e.body.ref])).toEqual([['UNSUPPORTED_VERSION', task.taskId]]);
+  });
+});
+
+describe('TaskDispatcher: paired evaluation (1.3)', () => {
+  it('attaches a model bundle of the task model and the compared ones; the site verifies the envelope and each model', async () => {
+    const OTHER = encodeWeights(
+      [{ name: 'encoder/w', shape: [3], values: Float32Array.from([4, 5, 6]) }],
+      'float32',
+    );
+    const OTHER_DIGEST = BlobStore.digestOf(OTHER);
+    const byDigest = new Map([
+      [DIGEST, MODEL],
+      [OTHER_DIGEST, OTHER],
+    ]);
+    const [server, site] = loopbackPair();
+    const received: { body: TaskBody; payload: Buffer }[] = [];
+    const verifier = new EnvelopeVerifier({
+      keyring: testKeyring(),
+      maxPayloadBytes: 1024 * 1024,
+      clockSkewMs: 60_000,
+      nonceCache: new NonceCache(60_000),
+      acceptedTypes: ['task'],
+    });
+    attachTransferReceiver(
+      site.socket,
+      new TransferReceiver({
+        maxPayloadBytes: 1024 * 1024,
+        admit: (envelope) => {
+          const result = verifier.verify(envelope, { consumeNonce: false });
+          return result.ok
+            ? {
+                ok: true,
+                value: {
+                  payloadBytes: result.value.envelope.payloadBytes,
+                  digest: result.value.envelope.digest!,
+                },
+              }
+            : result;
+        },
+        deliver: (envelope, payload, digest) => {
+          const result = verifier.verify(envelope, { payload, payloadDigest: digest });
+          if (!result.ok) return { ok: false, error: result.error };
+          received.push({ body: result.value.body as TaskBody, payload });
+          return { ok: true };
+        },
+      }),
+    );
+    const dispatcher = new TaskDispatcher(
+      (id) =>
+        id === 'site-a' ? { socket: server.socket, protocolMinor: PROTOCOL_MINOR_VERSION } : undefined,
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels({ get: async (d: string) => byDigest.get(d)! } as unknown as BlobStore),
+      silentLog,
+    );
+    const paired = {
+      ...task,
+      stage: 'evaluate' as const,
+      config: { ...task.config, compareWith: [OTHER_DIGEST] },
+    };
+    expect(await dispatcher.send('site-a', paired)).toMatchObject({ type: 'task-delivered' });
+    expect(received[0].body).toMatchObject({
+      globalWeightsDigest: DIGEST,
+      config: { compareWith: [OTHER_DIGEST] },
+    });
+    const [own, other] = decodeModelBundle(received[0].payload, [DIGEST, OTHER_DIGEST]);
+    expect(own.equals(Buffer.from(MODEL))).toBe(true);
+    expect(other.equals(Buffer.from(OTHER))).toBe(true);
   });
 });

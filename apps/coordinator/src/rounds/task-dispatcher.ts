@@ -3,6 +3,7 @@ import type { EngineEvent, TaskToSend } from '../../../../libs/federated/src';
 import {
   AnySocket,
   newNonce,
+  PAIRED_EVALUATION_MINOR_VERSION,
   SECURE_AGGREGATION_MINOR_VERSION,
   sendTransfer,
   signEnvelope,
@@ -11,6 +12,7 @@ import {
 } from '../../../../libs/protocol/src';
 import { GlobalModels } from './global-models';
 import { taskBodyOf } from './task-body';
+import { taskPayload } from './task-payload';
 
 /** A site's live connection as the dispatcher needs it: where to send, and what the agent reads. */
 export interface SiteLink {
@@ -42,16 +44,19 @@ export class TaskDispatcher {
       const link = this.linkOf(siteId);
       if (!link) throw new Error('not connected');
       const { socket, protocolMinor } = link;
-      const model = await this.models.get(task.globalWeightsDigest);
+      const payload = await taskPayload(task, this.models);
       // What this agent's protocol version can read: a 1.0 agent gets the task as 1.0 sent it.
       const body = taskForMinorVersion(taskBodyOf(task, Date.now()), protocolMinor);
       if (!body) {
         const reason = task.config.secureAggregation
           ? `this round runs secure aggregation, which needs protocol 1.${SECURE_AGGREGATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for a clear update instead)`
-          : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
+          : task.config.compareWith
+            ? `this round is a paired evaluation, which needs protocol 1.${PAIRED_EVALUATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for an unpaired result instead)`
+            : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
+        const versioned = task.config.secureAggregation || task.config.compareWith;
         // Told by code (not awaited: an old agent may not answer), so the site's operator sees
         // why it sits this round out.
-        if (task.config.secureAggregation) {
+        if (versioned) {
           void socketIoTransport(socket)
             .request(
               'error',
@@ -72,21 +77,24 @@ export class TaskDispatcher {
             )
             .catch(() => undefined);
         }
-        throw new Error(task.config.secureAggregation ? `UNSUPPORTED_VERSION: ${reason}` : reason);
+        throw new Error(versioned ? `UNSUPPORTED_VERSION: ${reason}` : reason);
       }
       const envelope = signEnvelope({
         type: 'task',
         signer: 'coordinator',
         secretKey: this.coordinatorSecretKey(),
-        // The model's digest is its blob name: sign it as known instead of hashing it per site.
-        payloadFacts: { digest: model.digest, bytes: model.bytes.length },
+        // A model's digest is its blob name: sign it as known instead of hashing it per site (a
+        // paired task's bundle is hashed).
+        ...(payload.knownDigest
+          ? { payloadFacts: { digest: payload.knownDigest, bytes: payload.bytes.length } }
+          : { payload: payload.bytes }),
         body: { ...body },
       });
-      await sendTransfer(socketIoTransport(socket), envelope, model.bytes, {
+      await sendTransfer(socketIoTransport(socket), envelope, payload.bytes, {
         stallTimeoutMs: this.stallTimeoutMs,
         log: this.log,
       });
-      this.sent(model.bytes.length);
+      this.sent(payload.bytes.length);
       return { type: 'task-delivered', siteId, taskId: task.taskId };
     } catch (err) {
       return {

@@ -115,6 +115,25 @@ describe('run plans', () => {
     });
   });
 
+  it('evaluation.compareWith: 1–4 distinct model digests; the paired round alone makes a plan that evaluates', () => {
+    const b = 'b'.repeat(128);
+    expect(validatePlan({ ...quick(), evaluation: { final: true, compareWith: [b] } }).evaluation.compareWith).toEqual([b]);
+    const evalOnly = parsePlanText(planFile('eval-only.yaml')) as Record<string, unknown>;
+    expect(validatePlan({ ...evalOnly, evaluation: { final: false, compareWith: [b] } }).evaluation).toEqual({
+      final: false,
+      compareWith: [b],
+    });
+    expect(problemsOf({ ...quick(), evaluation: { final: true, compareWith: ['nope'] } }).join()).toMatch(
+      /^evaluation\.compareWith: compareWith must hold SHA-512 digests/,
+    );
+    expect(problemsOf({ ...quick(), evaluation: { final: true, compareWith: [b, b] } }).join()).toMatch(
+      /evaluation\.compareWith.*unique/,
+    );
+    expect(
+      problemsOf({ ...quick(), evaluation: { final: true, compareWith: ['1', '2', '3', '4', '5'].map((c) => c.repeat(128)) } }).join(),
+    ).toMatch(/evaluation\.compareWith: compareWith must contain no more than 4 elements/);
+  });
+
   it("refuses a strategy parameter the strategy does not take, and the library's range errors", () => {
     expect(problemsOf({ ...quick(), strategy: { name: 'fedavg', params: { mu: 0.1 } } })).toEqual([
       expect.stringMatching(/^strategy\.params\.mu: not a parameter of fedavg/),

@@ -119,7 +119,7 @@ export function privacyOptionsOf(plan: RunPlanDto): PrivateStrategyOptions {
 function crossFieldProblems(plan: RunPlanDto): string[] {
   const problems: string[] = [];
   const { ssl, finetune } = plan.stages;
-  const evaluates = plan.evaluation.final || Boolean(plan.evaluation.crossSite) || (plan.evaluation.everyKRounds ?? 0) > 0;
+  const evaluates = plan.evaluation.final || Boolean(plan.evaluation.crossSite) || (plan.evaluation.everyKRounds ?? 0) > 0 || Boolean(plan.evaluation.compareWith);
   if (!ssl && !finetune && !evaluates) {
     problems.push('stages: the plan neither trains (stages.ssl / stages.finetune) nor evaluates (evaluation.final)');
   }

@@ -1,7 +1,9 @@
-import { silentLog } from '../../../../libs/common/src';
+import { packageRoot, silentLog } from '../../../../libs/common/src';
+import { parsePlanText } from './run-plan';
 import { SqliteStore } from '../persistence/sqlite/sqlite-store';
 import { RunsService } from './runs.service';
 import { BlobStore } from '../models/blob-store';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,6 +50,31 @@ describe('RunsService.results', () => {
         b: { auc: 0.55, ci95: [0.55 - 0.2, 0.55 + 0.1], n: 20, nPositive: 8 },
       },
     });
+    // A plan without evaluation.compareWith has no paired comparison.
+    expect(results.paired).toEqual([]);
     await store.close();
+  });
+});
+
+describe('RunsService.create: models the plan names', () => {
+  it('refuses a plan whose compared model is not in the blob store, naming the field', async () => {
+    const store = SqliteStore.open(':memory:');
+    const dir = mkdtempSync(join(tmpdir(), 'phcc-runs-spec-'));
+    const blobs = await new BlobStore(dir).init();
+    const initial = await blobs.put(Buffer.from('initial model'));
+    const plan = {
+      ...(parsePlanText(readFileSync(join(packageRoot(), 'configs', 'plans', 'quick.yaml'), 'utf8')) as object),
+      initialModel: initial.digest,
+      evaluation: { final: true, compareWith: ['b'.repeat(128)] },
+    };
+    const runs = new RunsService(store, silentLog, blobs);
+    await expect(runs.create(plan)).rejects.toMatchObject({
+      response: { message: [expect.stringMatching(/^evaluation\.compareWith\[0\]: no model bbbbbbbbbbbbbbbb… in the blob store/)] },
+    });
+    const central = await blobs.put(Buffer.from('central model'));
+    const created = await runs.create({ ...plan, evaluation: { final: true, compareWith: [central.digest] } });
+    expect(created.plan.evaluation.compareWith).toEqual([central.digest]);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -3,6 +3,8 @@ import { BadRequestException, ConflictException, Inject, Injectable, NotFoundExc
 import { createHash, randomBytes } from 'node:crypto';
 import { Log } from '../../../../libs/common/src';
 import { EvaluationView, evaluationView } from '../evaluation/evaluation-view';
+import { PairedComparisonView, pairedView } from '../evaluation/paired-results';
+import { PAIRED_EVALUATION_ROUND } from '../../../../libs/federated/src';
 import { COORDINATOR_LOG } from '../logging/nest-log-adapter';
 import { BlobStore } from '../models/blob-store';
 import { EvaluationRecord, MetricRecord, RoundRecord, RunRecord } from '../persistence/records';
@@ -23,6 +25,11 @@ export interface RunResults {
   evaluations: EvaluationRecord[];
   /** The rows above grouped: every-k and final evaluations of the global model, the cross-site matrix. */
   evaluation: EvaluationView;
+  /**
+   * The plan's `evaluation.compareWith`: the final global against each named model, sites combined
+   * by fixed effect (difference, 95 % CI, p, Q, I², per-site rows); [] before the paired round ran.
+   */
+  paired: PairedComparisonView[];
   /** The plan's privacy settings and the ε spent so far; null when the plan has no privacy section. */
   privacy: PrivacyView | null;
   /** Sites that refused the run's plan (consent), from the audit log, oldest first. */
@@ -61,9 +68,8 @@ export class RunsService {
       throw err;
     }
     await this.checkSites(plan);
-    if (plan.initialModel && !(await this.blobs.has(plan.initialModel))) {
-      throw new BadRequestException({ message: [missingModel(plan.initialModel)], error: 'Invalid run plan' });
-    }
+    const missing = await this.missingModels(plan);
+    if (missing.length) throw new BadRequestException({ message: missing, error: 'Invalid run plan' });
     const planJson = canonicalPlan(plan);
     const now = new Date();
     const run: RunRecord = {
@@ -92,9 +98,8 @@ export class RunsService {
     const plan = JSON.parse(run.planJson) as RunPlanDto;
     // Checked again here: the model may have been removed since the run was created, and a run
     // must not start only to fail when its first round is due.
-    if (plan.initialModel && !(await this.blobs.has(plan.initialModel))) {
-      throw new ConflictException(`run ${id} cannot start: ${missingModel(plan.initialModel)}`);
-    }
+    const missing = await this.missingModels(plan);
+    if (missing.length) throw new ConflictException(`run ${id} cannot start: ${missing.join('; ')}`);
     const eligible = await this.eligibleSites(plan);
     if (eligible.length < plan.quorum.minSites) {
       throw new ConflictException(
@@ -120,6 +125,13 @@ export class RunsService {
       metrics,
       evaluations,
       evaluation: evaluationView(evaluations, metrics),
+      paired: pairedView(
+        metrics,
+        plan.evaluation?.compareWith,
+        (await this.store.rounds.listForRun(id)).find(
+          (r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND,
+        )?.inputDigest ?? null,
+      ),
       privacy: privacyView(plan, metrics),
       planRefusals: (await this.store.audit.query({ action: PLAN_REFUSED, target: id, limit: 1000 }))
         .map((a) => ({
@@ -130,6 +142,17 @@ export class RunsService {
         }))
         .reverse(),
     };
+  }
+
+  /** The plan's models (initial, compared) that the blob store lacks, one line each. */
+  private async missingModels(plan: RunPlanDto): Promise<string[]> {
+    const missing: string[] = [];
+    if (plan.initialModel && !(await this.blobs.has(plan.initialModel)))
+      missing.push(missingModel(plan.initialModel));
+    for (const [i, digest] of (plan.evaluation.compareWith ?? []).entries())
+      if (!(await this.blobs.has(digest)))
+        missing.push(missingModel(digest).replace(/^initialModel/, `evaluation.compareWith[${i}]`));
+    return missing;
   }
 
   private async transition(

@@ -173,6 +173,33 @@ describe('model executors (tiny network)', () => {
     [a, b].forEach((m) => m.dispose());
   });
 
+  it("a paired evaluation task: A's usual result plus, per compared model, exactly pairedTestAggregates", async () => {
+    const data = constructedCohort(config, { patients: 12, seed: 8 }).map((p, i) => ({
+      ...p,
+      split: i < 4 ? 'train' : 'test',
+    }));
+    const options = { modelConfig: config, data: async () => data };
+    const [a, b, c] = [2, 3, 4].map((seed) => PhccModel.create(TINY, seed).params.getWeights());
+    const t = task('evaluate');
+    const digests = ['b'.repeat(128), 'c'.repeat(128)];
+    const paired = { ...t, config: { ...t.config, compareWith: digests } } as TaskBody;
+    const executor = new EvaluateExecutor(options);
+    const result = await executor.execute(paired, a, ctx(), [b, c]);
+    if (result.kind !== 'evaluate') throw new Error('expected an evaluation');
+    expect(result.paired).toEqual([
+      { modelDigest: digests[0], ...(await pairedTestAggregates(options, paired, a, b)) },
+      { modelDigest: digests[1], ...(await pairedTestAggregates(options, paired, a, c)) },
+    ]);
+    // A's own result is the plain evaluation's.
+    const plain = await executor.execute(t, a, ctx());
+    expect({ ...result, paired: undefined }).toEqual({ ...plain, paired: undefined });
+    expect(plain).not.toHaveProperty('paired');
+    // The models attached must be the ones the task names.
+    await expect(executor.execute(paired, a, ctx(), [b])).rejects.toThrow(
+      /compares with 2 model\(s\), 1 were attached/,
+    );
+  });
+
   it('refuses global weights that lack a tensor the stage needs', async () => {
     const global = PhccModel.create(TINY, 1)
       .params.getWeights()

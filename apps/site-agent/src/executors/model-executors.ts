@@ -341,7 +341,17 @@ export class EvaluateExecutor implements TaskExecutor {
   readonly stage = 'evaluate' as const;
   constructor(private readonly options: ModelExecutorOptions) {}
 
-  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+  async execute(
+    task: TaskBody,
+    global: NamedArray[],
+    ctx: ExecutionContext,
+    compared: readonly NamedArray[][] = [],
+  ): Promise<TaskResult> {
+    const compareWith = task.config.compareWith ?? [];
+    if (compared.length !== compareWith.length)
+      throw new InputError(
+        `evaluate: the task compares with ${compareWith.length} model(s), ${compared.length} were attached`,
+      );
     const patients = await this.options.data();
     const labelled = (split: string) =>
       patients.filter((p) => p.split === split && (p.label === 0 || p.label === 1));
@@ -362,6 +372,14 @@ export class EvaluateExecutor implements TaskExecutor {
       model.params.dispose();
     }
     const labels = test.map((p) => p.label as number);
+    // A paired evaluation: each compared model scored on the same test patients, the DeLong
+    // aggregates of the pair computed here (the scores never leave).
+    const paired = [];
+    for (const [i, other] of compared.entries()) {
+      ctx.progress(0, `scoring ${test.length} test patients with compared model ${i + 1}`);
+      const otherScores = await scoreTestPatients(this.options, task, other, test);
+      paired.push({ modelDigest: compareWith[i], ...pairedAggregates(labels, scores, otherScores) });
+    }
     const nPositive = labels.filter((y) => y === 1).length;
     const nNegative = labels.length - nPositive;
     const bins = this.options.histogramBins ?? DEFAULT_HISTOGRAM_BINS;
@@ -399,6 +417,7 @@ export class EvaluateExecutor implements TaskExecutor {
       ...(roc ? { auc: roc.auc } : {}),
       ...(Object.keys(metrics).length ? { metrics } : {}),
       histogram: { bins, positive: histogram.pos, negative: histogram.neg },
+      ...(paired.length ? { paired } : {}),
     };
   }
 }
@@ -446,15 +465,41 @@ export async function pairedTestAggregates(
 ): Promise<PairedAucCovariance> {
   const test = (await options.data()).filter((p) => p.split === 'test' && (p.label === 0 || p.label === 1));
   const labels = test.map((p) => p.label as number);
-  const scoresOf = async (global: NamedArray[]): Promise<Float32Array> => {
-    const model = modelFromGlobal(options, task, global);
-    try {
-      return await predict(model, test, Math.min(8, task.config.batchSize));
-    } finally {
-      model.params.dispose();
-    }
-  };
-  return delongPairedCovariance(labels, await scoresOf(globalA), await scoresOf(globalB));
+  return pairedAggregates(
+    labels,
+    await scoreTestPatients(options, task, globalA, test),
+    await scoreTestPatients(options, task, globalB, test),
+  );
+}
+
+/** One model's scores of the given test patients, as the evaluation scores them. */
+async function scoreTestPatients(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  global: readonly NamedArray[],
+  test: readonly PatientSample[],
+): Promise<Float32Array> {
+  const model = modelFromGlobal(options, task, global);
+  try {
+    return await predict(model, test, Math.min(8, task.config.batchSize));
+  } finally {
+    model.params.dispose();
+  }
+}
+
+/** DeLong needs two patients of each class; the message names the site's shortfall. */
+function pairedAggregates(
+  labels: readonly number[],
+  scoresA: Float32Array,
+  scoresB: Float32Array,
+): PairedAucCovariance {
+  const nPos = labels.filter((y) => y === 1).length;
+  const nNeg = labels.length - nPos;
+  if (nPos < 2 || nNeg < 2)
+    throw new InputError(
+      `paired evaluation: the test split has ${nPos} positive and ${nNeg} negative patients; DeLong needs at least 2 of each`,
+    );
+  return delongPairedCovariance(labels, scoresA, scoresB);
 }
 
 /** The three executors over one site's data. */

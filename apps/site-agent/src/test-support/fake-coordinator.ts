@@ -20,6 +20,7 @@ import {
   SigningKeyPair,
   sendTransfer,
   signEnvelope,
+  encodeModelBundle,
   signWelcome,
   SITES_NAMESPACE,
   socketIoTransport,
@@ -125,14 +126,22 @@ export class FakeCoordinator {
       /** The run plan signed into the task, for the agent's consent check. */
       plan?: Record<string, unknown>;
       instruction?: PlainBody<'task'>['instruction'];
+      /** A paired evaluation (1.3): these models travel in a bundle after `global`, named in `compareWith`. */
+      compared?: NamedArray[][];
     } = {},
   ): Promise<AckReply> {
     const socket = this.socket;
     if (!socket) throw new Error('no site connected');
-    const payload = encodeWeights(global, 'float32');
+    const own = encodeWeights(global, 'float32');
+    const others = (options.compared ?? []).map((m) => encodeWeights(m, 'float32'));
+    const payload = others.length ? encodeModelBundle([own, ...others]) : own;
+    const body = this.taskBody(stage, own, options);
+    // A test may name other digests (`config.compareWith`) to check the site refuses the bundle.
+    if (others.length)
+      body.config.compareWith ??= others.map((m) => createHash('sha512').update(m).digest('hex'));
     const envelope = signEnvelope({
       type: 'task',
-      body: this.taskBody(stage, payload, options),
+      body,
       signer: COORDINATOR_ID,
       secretKey: options.signWith ?? this.keys.secretKey,
       payload,

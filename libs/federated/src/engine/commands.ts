@@ -84,6 +84,11 @@ export type AggregateCommand =
       modelDigest: string;
       /** Whose model: 'global' or the local model's site. */
       modelOf: 'global' | LocalModelRef;
+      /**
+       * A paired evaluation round: the models the global was compared with, in the order of
+       * every result's `paired` list (the engine checked each answer against it).
+       */
+      compareWith?: string[];
       results: Record<string, EvalResultBody>;
     };
 

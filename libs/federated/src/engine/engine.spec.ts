@@ -5,7 +5,7 @@ import type { EngineCommand } from './commands';
 import { engineStep, EngineStep, initialState, openTaskOf, RunSpec } from './engine';
 import type { EngineEvent, RecordedRound } from './events';
 import type { EnginePlan } from './plan';
-import { CROSS_SITE_ROUND_BASE, TOKEN_CENTRING_ROUND } from './schedule';
+import { CROSS_SITE_ROUND_BASE, PAIRED_EVALUATION_ROUND, TOKEN_CENTRING_ROUND } from './schedule';
 import type { EngineState } from './state';
 
 /** The engine is scripted: events in, commands read. No sockets, no timers, no store. */
@@ -647,5 +647,135 @@ describe('round engine: resume, strategy state, evaluation', () => {
     expect(only(commands, 'end-run')[0].reason).toMatch(
       /^cross-site evaluation of site-a's model \(evaluate round 10000\): quorum not reached/,
     );
+  });
+});
+
+describe('round engine: paired evaluation (protocol 1.3)', () => {
+  const CENTRAL = 'b'.repeat(128);
+  const pair = (modelDigest: string) => ({
+    modelDigest,
+    aucA: 0.8,
+    aucB: 0.7,
+    varA: 0.01,
+    varB: 0.01,
+    covAB: 0.005,
+    nPos: 2,
+    nNeg: 2,
+  });
+
+  it('after the final evaluation, compares the final global with the named model at every site; only paired answers count', () => {
+    const run = new Script(
+      plan({ stages: { finetune: stage }, evaluation: { final: true, compareWith: [CENTRAL] } }),
+    );
+    run.deliver(run.centre(run.start(['site-a', 'site-b']), D2));
+    run.update('site-a');
+    run.update('site-b');
+    const commands = run.feed({
+      type: 'aggregation-finished',
+      outputDigest: D1,
+      outputBytes: 1,
+      sites: ['site-a', 'site-b'],
+    });
+    // The final evaluation is an ordinary one: no compareWith, and paired aggregates are refused.
+    const sent = run.deliver(commands);
+    expect([...sent.values()].map((c) => [c.task.round, c.task.config.compareWith])).toEqual([
+      [0, undefined],
+      [0, undefined],
+    ]);
+    run.feed({
+      type: 'evaluation-received',
+      siteId: 'site-a',
+      taskId: sent.get('site-a')!.task.taskId,
+      result: { ...evaluation(D1), paired: [pair(CENTRAL)] } as EvalResultBody,
+    });
+    expect(run.last.refusal).toMatchObject({ code: 'MALFORMED', reason: /compares no models/ });
+    // site-a was dropped for it, so the quorum of 2 can no longer be reached.
+    expect(only(run.last.commands, 'end-run')[0].reason).toMatch(/^evaluate round 0: /);
+  });
+
+  it('sends the paired round with compareWith, refuses an unpaired answer, and hands the pairing to the aggregate', () => {
+    const run = new Script(
+      plan({
+        stages: { finetune: stage },
+        quorum: { minSites: 1 },
+        evaluation: { final: false, compareWith: [CENTRAL] },
+      }),
+    );
+    run.deliver(run.centre(run.start(['site-a', 'site-b']), D2));
+    run.update('site-a');
+    run.update('site-b');
+    const commands = run.feed({
+      type: 'aggregation-finished',
+      outputDigest: D1,
+      outputBytes: 1,
+      sites: ['site-a', 'site-b'],
+    });
+    const sent = run.deliver(commands);
+    for (const c of sent.values()) {
+      expect(c.task).toMatchObject({
+        stage: 'evaluate',
+        round: PAIRED_EVALUATION_ROUND,
+        globalWeightsDigest: D1,
+      });
+      expect(c.task.config.compareWith).toEqual([CENTRAL]);
+    }
+    // An old-style answer (A's result alone) is never taken as the pair's: refused, site dropped.
+    run.feed({
+      type: 'evaluation-received',
+      siteId: 'site-a',
+      taskId: sent.get('site-a')!.task.taskId,
+      result: evaluation(D1),
+    });
+    expect(run.last.refusal).toMatchObject({
+      code: 'MALFORMED',
+      reason: /must return the pair's aggregates/,
+    });
+    expect(only(run.last.commands, 'set-task-state')).toEqual([
+      { kind: 'set-task-state', taskId: sent.get('site-a')!.task.taskId, state: 'rejected' },
+    ]);
+    // A pair of another model is refused too.
+    run.feed({
+      type: 'evaluation-received',
+      siteId: 'site-b',
+      taskId: sent.get('site-b')!.task.taskId,
+      result: { ...evaluation(D1), paired: [pair(D2)] } as EvalResultBody,
+    });
+    expect(run.last.refusal?.code).toBe('MALFORMED');
+    expect(run.state.phase).toBe('ended');
+    expect(run.state.ended?.reason).toMatch(/^evaluate round 20000: /);
+  });
+
+  it('aggregates the paired answers with the compared models named', () => {
+    const run = new Script(
+      plan({ stages: { finetune: stage }, evaluation: { final: false, compareWith: [CENTRAL] } }),
+    );
+    run.deliver(run.centre(run.start(['site-a', 'site-b']), D2));
+    run.update('site-a');
+    run.update('site-b');
+    const sent = run.deliver(
+      run.feed({
+        type: 'aggregation-finished',
+        outputDigest: D1,
+        outputBytes: 1,
+        sites: ['site-a', 'site-b'],
+      }),
+    );
+    for (const [siteId, c] of sent)
+      run.feed({
+        type: 'evaluation-received',
+        siteId,
+        taskId: c.task.taskId,
+        result: { ...evaluation(D1), paired: [pair(CENTRAL)] } as EvalResultBody,
+      });
+    const aggregate = only(run.last.commands, 'aggregate')[0];
+    expect(aggregate).toMatchObject({
+      what: 'evaluate',
+      modelDigest: D1,
+      modelOf: 'global',
+      compareWith: [CENTRAL],
+      step: { stage: 'evaluate', round: PAIRED_EVALUATION_ROUND },
+    });
+    const end = run.feed({ type: 'aggregation-finished', outputDigest: D1, outputBytes: 1 });
+    expect(only(end, 'end-run')[0]).toMatchObject({ outcome: 'complete', finalDigest: D1 });
   });
 });

@@ -1,4 +1,4 @@
-import type { ProtocolErrorCode, Stage } from '../../../protocol/src';
+import type { EvalResultBody, ProtocolErrorCode, Stage } from '../../../protocol/src';
 import { screenEntries } from '../inbound/gate';
 import type { SecAggStepName } from '../privacy/secagg-sessions';
 import { secureAggregationSettings, SecureAggregationSettings } from '../privacy/secagg-task';
@@ -10,6 +10,7 @@ import type { EngineEvent, ReceivedUpdate } from './events';
 import type { EnginePlan } from './plan';
 import {
   compareIds,
+  compareWithOf,
   crossSiteSteps,
   isTokenCentring,
   maxUpdateBytesFor,
@@ -520,6 +521,7 @@ class Step {
         step: round.step,
         modelDigest: round.modelDigest,
         modelOf: local ?? 'global',
+        ...(attempt.config.compareWith ? { compareWith: [...attempt.config.compareWith] } : {}),
         results: Object.fromEntries(decision.answered.map((id) => [id, attempt.evaluations[id]])),
       });
     }
@@ -870,6 +872,13 @@ class Step {
       return this.refuse('DIGEST_MISMATCH', 'evaluated another model than the one sent');
     if (task.outcome !== 'waiting')
       return this.refuse('WRONG_TASK', `${siteId} already answered or was dropped`);
+    const pairing = pairingProblem(compareWithOf(this.spec.plan, round.step), result);
+    // Never taken as an answer: an unpaired (or wrongly paired) result would drop out of the
+    // comparison silently. The site is out of this attempt, like a site whose update was refused.
+    if (pairing) {
+      if (this.drop(siteId, `evaluation refused: ${pairing}`)) this.setTask(taskId, 'rejected');
+      return this.refuse('MALFORMED', pairing);
+    }
     task.outcome = 'answered';
     task.graceUntil = undefined;
     round.attempt!.evaluations[siteId] = result;
@@ -1077,6 +1086,15 @@ function isAnswer(event: EngineEvent): boolean {
     event.type === 'update-refused' ||
     event.type === 'evaluation-received'
   );
+}
+
+/** Why an evaluation does not answer the round's pairing (a paired round, or paired aggregates unasked). */
+function pairingProblem(compareWith: string[] | undefined, result: EvalResultBody): string | undefined {
+  const got = (result.paired ?? []).map((p) => p.modelDigest);
+  if (!compareWith) return got.length ? 'paired aggregates in a round that compares no models' : undefined;
+  if (got.length !== compareWith.length || got.some((d, i) => d !== compareWith[i]))
+    return `a paired evaluation must return the pair's aggregates for each of the ${compareWith.length} compared model(s), in order`;
+  return undefined;
 }
 
 function iso(ms: number): string {

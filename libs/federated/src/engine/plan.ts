@@ -15,8 +15,18 @@ export interface EnginePlan {
   roundDeadlineSeconds: number;
   maxRetries?: number;
   encoding: WeightEncoding;
-  /** `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation). */
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; threshold?: number };
+  /**
+   * `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation).
+   * `compareWith`: models (digests in the blob store) the final global is compared with, site by
+   * site on the same patients, in the paired evaluation round at the end of the run.
+   */
+  evaluation: {
+    final: boolean;
+    everyKRounds?: number;
+    crossSite?: boolean;
+    threshold?: number;
+    compareWith?: string[];
+  };
   /** 'all' (or absent): every linked site; else only these. */
   sites?: 'all' | string[];
   initialModel?: string;

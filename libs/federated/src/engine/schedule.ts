@@ -32,10 +32,15 @@ export interface LocalModelRef {
  * (the rounds table, task ids and the wire key rounds by stage and number):
  * - 0: the final evaluation of the final global model;
  * - c = 1 … 1000: the every-k evaluation of the global model after c fine-tune rounds;
- * - 10 000 + i: the cross-site evaluation of the i-th site's local model (site ids in order).
+ * - 10 000 + i: the cross-site evaluation of the i-th site's local model (site ids in order);
+ * - 20 000: the paired evaluation of the final global against the plan's `evaluation.compareWith`
+ *   models (protocol 1.3): each site scores both on the same patients and returns the DeLong
+ *   aggregates of each pair, which the coordinator combines by fixed effect. It runs right after
+ *   the final evaluation, before the cross-site rounds (appended once local models are built).
  */
 export const FINAL_EVALUATION_ROUND = 0;
 export const CROSS_SITE_ROUND_BASE = 10_000;
+export const PAIRED_EVALUATION_ROUND = 20_000;
 
 /**
  * The fine-tune stage's token-centring round runs before fine-tune round 0 (docs/MODEL.md: the
@@ -63,10 +68,11 @@ export function countsTowardsProgress(step: { stage: string; round: number }): b
   return !isTokenCentring(step);
 }
 
-export type EvaluationKind = 'final' | 'periodic' | 'cross-site';
+export type EvaluationKind = 'final' | 'periodic' | 'cross-site' | 'paired';
 
 export function evaluationKindOf(round: number): EvaluationKind {
   if (round === FINAL_EVALUATION_ROUND) return 'final';
+  if (round === PAIRED_EVALUATION_ROUND) return 'paired';
   return round >= CROSS_SITE_ROUND_BASE ? 'cross-site' : 'periodic';
 }
 
@@ -83,7 +89,8 @@ export function roundKey(step: { stage: string; round: number }): string {
 /**
  * The rounds a plan fixes in advance, in order: SSL rounds, the token-centring round, fine-tune
  * rounds with an evaluation
- * of the global model after every k-th of them, then the final evaluation. Cross-site rounds
+ * of the global model after every k-th of them, then the final evaluation and the paired one
+ * (when the plan names models to compare the final global with). Cross-site rounds
  * follow (`crossSiteSteps`) once training tells whose local models exist.
  *
  * Every-k evaluation runs in the fine-tune stage only: an SSL-stage model has no trained
@@ -105,6 +112,7 @@ export function runSteps(plan: EnginePlan): RoundStep[] {
       steps.push({ stage: 'evaluate', round: completed });
   }
   if (plan.evaluation.final) steps.push({ stage: 'evaluate', round: FINAL_EVALUATION_ROUND });
+  if (plan.evaluation.compareWith?.length) steps.push({ stage: 'evaluate', round: PAIRED_EVALUATION_ROUND });
   return steps;
 }
 
@@ -174,6 +182,8 @@ export function taskConfig(
   if (step.stage === 'evaluate') {
     const threshold = evaluationThresholdOf(plan, step);
     if (threshold !== undefined) config.evaluationThreshold = threshold;
+    const compareWith = compareWithOf(plan, step);
+    if (compareWith) config.compareWith = compareWith;
   }
   if (step.stage === 'ssl' && plan.stages.ssl) {
     config.maskRatio = plan.stages.ssl.maskRatio;
@@ -196,6 +206,13 @@ function taskPhases(names: readonly string[], times: unknown): { names: string[]
     times.length === names.length &&
     times.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0);
   return { names: [...names], ...(timed ? { times: [...(times as number[])] } : {}) };
+}
+
+/** The models a paired evaluation round compares the global with (the plan's, in its order). */
+export function compareWithOf(plan: EnginePlan, step: RoundStep): string[] | undefined {
+  if (step.stage !== 'evaluate' || step.round !== PAIRED_EVALUATION_ROUND) return undefined;
+  const compareWith = plan.evaluation.compareWith;
+  return compareWith?.length ? [...compareWith] : undefined;
 }
 
 /**

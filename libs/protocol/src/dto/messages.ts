@@ -20,6 +20,8 @@ import {
 import { PROTOCOL_ERROR_CODES, ProtocolErrorCode } from '../errors';
 import { OPTIMISER_NAMES, OptimiserName } from '../optimisers';
 import {
+  DIGEST_PATTERN,
+  MAX_COMPARED_MODELS,
   MAX_PAYLOAD_BYTES_LIMIT,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
@@ -227,6 +229,20 @@ export class TaskConfigDto {
   evaluationThreshold?: number;
 
   /**
+   * Protocol 1.3, evaluate only: a paired evaluation. The site scores the task's model (A) and
+   * each of these models (B) on the same labelled test patients and returns, beside A's usual
+   * result, the DeLong aggregates of every pair (`EvalResultBody.paired`, in this order). The
+   * payload is then a model bundle holding A and these models, each checked against its digest
+   * (docs/PROTOCOL.md §4.2). An agent before 1.3 is never sent such a task.
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_COMPARED_MODELS)
+  @Matches(DIGEST_PATTERN, { each: true, message: '$property must hold SHA-512 digests in lowercase hex' })
+  compareWith?: string[];
+
+  /**
    * Protocol 1.2, training only: the round runs secure aggregation; the site never sends its
    * update in clear (docs/PROTOCOL.md §10). An agent before 1.2 is never sent such a task.
    */
@@ -430,6 +446,54 @@ export class ScoreHistogramDto {
 }
 
 /**
+ * Protocol 1.3: one pair of a paired evaluation at one site — the task's model (A) and a compared
+ * model (B) scored on the same test patients: each AUC, each DeLong variance, their DeLong
+ * covariance and the class counts (libs/metrics `delongPairedCovariance`). Seven aggregates, no
+ * patient's score; the coordinator combines sites by inverse-variance fixed effect.
+ */
+export class PairedAucDto {
+  /** SHA-512 of model B (one of the task's `compareWith`). */
+  @IsDigest()
+  modelDigest!: string;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  aucA!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  aucB!: number;
+
+  /** DeLong variances: an AUC's variance is at most 1/4. */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.25)
+  varA!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.25)
+  varB!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-0.25)
+  @Max(0.25)
+  covAB!: number;
+
+  @IsInt()
+  @Min(2)
+  @Max(10_000_000)
+  nPos!: number;
+
+  @IsInt()
+  @Min(2)
+  @Max(10_000_000)
+  nNeg!: number;
+}
+
+/**
  * site → coordinator, event `eval-result`: aggregate evaluation of one model at one site. Counts
  * and histograms only — never per-patient rows.
  */
@@ -463,7 +527,23 @@ export class EvalResultBody extends RunScopedBody implements CrossFieldCheck {
   @IsMetricMap(64)
   metrics?: Record<string, number>;
 
+  /** Protocol 1.3, a paired evaluation's answer: one entry per `compareWith` model, in its order. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_COMPARED_MODELS)
+  @ValidateNested({ each: true })
+  @Type(() => PairedAucDto)
+  paired?: PairedAucDto[];
+
   crossFieldProblem(): string | undefined {
+    for (const [i, pair] of (this.paired ?? []).entries()) {
+      // The pair was scored on the same test patients as the histogram.
+      if (pair.nPos !== this.nPositive || pair.nNeg !== this.nNegative)
+        return `paired[${i}]: nPos/nNeg must equal nPositive/nNegative`;
+      if (pair.covAB ** 2 > pair.varA * pair.varB * (1 + 1e-9) + 1e-18)
+        return `paired[${i}]: covAB² exceeds varA·varB (not a covariance)`;
+    }
     const h = this.histogram;
     if (h.positive.length !== h.bins || h.negative.length !== h.bins) {
       return 'histogram.positive and histogram.negative must each have `bins` entries';

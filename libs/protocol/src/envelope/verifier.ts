@@ -149,7 +149,10 @@ export class EnvelopeVerifier {
       );
     }
     if (envelope.type === 'task' && envelope.digest !== null) {
-      if ((body as BodyOf<'task'>).globalWeightsDigest !== envelope.digest) {
+      // A paired evaluation (1.3) attaches a model bundle: the agent checks each model in it
+      // against globalWeightsDigest and compareWith (transfer/model-bundle.ts).
+      const task = body as BodyOf<'task'>;
+      if (task.config.compareWith === undefined && task.globalWeightsDigest !== envelope.digest) {
         return fail('DIGEST_MISMATCH', 'task globalWeightsDigest differs from the attached payload digest');
       }
     }

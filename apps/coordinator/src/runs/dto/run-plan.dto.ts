@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
+  ArrayUnique,
   IsArray,
   IsBoolean,
   IsIn,
@@ -20,6 +21,7 @@ import {
   ValidationArguments,
 } from 'class-validator';
 import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
+import { DIGEST_PATTERN, MAX_COMPARED_MODELS } from '../../../../../libs/protocol/src/version';
 import { PrivacyDto } from './privacy.dto';
 
 /**
@@ -217,6 +219,20 @@ export class EvaluationPlanDto {
   @Min(0)
   @Max(1)
   threshold?: number;
+
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: MAX_COMPARED_MODELS,
+    description:
+      'models (SHA-512 digests uploaded with POST /models, e.g. a centrally trained one) that the final global is compared with at the end of the run: every site scores both on the same test patients and returns only the DeLong aggregates of the pair (protocol 1.3); the results give the fixed-effect difference with 95 % CI, p, Q and I²',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_COMPARED_MODELS)
+  @ArrayUnique()
+  @Matches(DIGEST_PATTERN, { each: true, message: '$property must hold SHA-512 digests in lowercase hex' })
+  compareWith?: string[];
 }
 
 export class RunPlanDto {
