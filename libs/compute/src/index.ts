@@ -1,5 +1,5 @@
 // libs/compute: the compute engine. Backend selection, our wasm kernels (SIMD GEMM, gradients the
-// wasm backend lacks, fused GELU), the trainable-model contract, the reference CNN and
+// wasm backend lacks, fused GELU, LayerNorm and GRN), the trainable-model contract, the reference CNN and
 // worker-thread data parallelism. It knows nothing of pHCC-SSL: libs/model builds on it, and the
 // lint rule in eslint.config.mjs keeps it from importing the model, federation or apps.
 export * from './select';
@@ -7,6 +7,9 @@ export { WASM_KERNEL_CONFIGS } from './wasm/register-kernels';
 export type { WasmKernelConfig } from './wasm/kernel-config';
 export { timeInnerKernels } from './wasm/wasm-ops';
 export { fusedGelu, gelu } from './ops/gelu';
+export { isLayerNormFused, layerNorm } from './ops/layer-norm';
+export { grn, isGrnFused } from './ops/grn';
+export { fusedNormSwitch } from './ops/fused-norm-switch';
 export * from './trainable';
 export * from './reference-cnn';
 export * from './layer-zoo';

@@ -24,6 +24,7 @@ import {
 import { TfOpsAdamW } from '../../../../libs/model/src/training/adamw-reference';
 import { ShardedStepper, ShardedStepTiming } from '../../../../libs/model/src/training/parallel';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
+import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
@@ -311,7 +312,13 @@ export const modelBench: BenchSuite = {
         `1 process ${fmt(projected / 60)} min (ratio to the ${TARGET_SECONDS / 60}-min target ${fmt(projected / TARGET_SECONDS, 2)}), ` +
         `--workers 2 ${fmt(projected2 / 60)} min (ratio ${fmt(projected2 / TARGET_SECONDS, 2)})`,
     );
+    const fusion = await fusedNormComparison(config, batches, {
+      rounds: quick ? 2 : 5,
+      steps: quick ? 1 : 3,
+      print,
+    });
     return {
+      ...fusion,
       model_backend: info.name,
       ...dispatchFigures,
       model_load_average: loadavg()[0],

@@ -11,6 +11,10 @@ import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseCon
 import { identityConfig } from './kernels/Identity';
 import { phccGeluConfig } from './kernels/PhccGelu';
 import { phccGeluGradConfig } from './kernels/PhccGeluGrad';
+import { phccGrnConfig } from './kernels/PhccGrn';
+import { phccGrnGradConfig } from './kernels/PhccGrnGrad';
+import { phccLayerNormConfig } from './kernels/PhccLayerNorm';
+import { phccLayerNormGradConfig } from './kernels/PhccLayerNormGrad';
 import { sliceConfig } from './kernels/Slice';
 import { sumConfig } from './kernels/Sum';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
@@ -19,7 +23,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
  * Every wasm kernel of ours, one file each under kernels/ (as tfjs-backend-wasm's own
  * register_all_kernels.ts lists its kernels): kernels the wasm backend lacks (training fails
  * without them), kernels it runs slowly, rebuilt from its fast forward kernels and our SIMD
- * helpers, and the fused GELU it does not have. `phcc-fed bench train` reports these names as
+ * helpers, and the fused GELU, LayerNorm and GRN it does not have. `phcc-fed bench train` reports these names as
  * replaced. Registered in this order.
  */
 export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
@@ -37,6 +41,10 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   sumConfig,
   phccGeluConfig,
   phccGeluGradConfig,
+  phccLayerNormConfig,
+  phccLayerNormGradConfig,
+  phccGrnConfig,
+  phccGrnGradConfig,
 ];
 
 let registered = false;

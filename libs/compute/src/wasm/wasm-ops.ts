@@ -112,11 +112,16 @@ export class WasmOps {
 
   /** Hands `out` to the caller and frees every other intermediate. */
   finish(out: TensorInfo): TensorInfo {
+    return this.finishAll([out])[0];
+  }
+
+  /** Hands several outputs to the caller (a kernel with more than one) and frees the rest. */
+  finishAll(outs: TensorInfo[]): TensorInfo[] {
     for (const t of this.temps) {
-      if (t !== out) this.backend.disposeData(t.dataId);
+      if (!outs.includes(t)) this.backend.disposeData(t.dataId);
     }
     this.temps.length = 0;
-    return out;
+    return outs;
   }
 }
 

@@ -34,6 +34,60 @@ export interface SimdHelpers {
   fillZero(dst: number, count: number): void;
   geluForward(x: number, y: number, count: number): void;
   geluBackward(x: number, dy: number, dx: number, count: number): void;
+  /** LayerNorm over rows of `c` floats (c % 4 = 0); stats gets (mean, rstd) per row. */
+  layerNormForward(
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    stats: number,
+    rows: number,
+    c: number,
+    eps: number,
+  ): void;
+  /** LayerNorm's dx, dγ, dβ from the forward's stats; scratch holds 6·c floats. */
+  layerNormBackward(
+    x: number,
+    dy: number,
+    gamma: number,
+    stats: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    rows: number,
+    c: number,
+  ): void;
+  /** GRN over [batch, hw, c] (c % 4 = 0); writes the norms [batch, c] and denominators [batch]; scratch c floats. */
+  grnForward(
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    norms: number,
+    denom: number,
+    scratch: number,
+    batch: number,
+    hw: number,
+    c: number,
+    normEps: number,
+    eps: number,
+  ): void;
+  /** GRN's dx, dγ, dβ from the forward's norms and denominators; scratch holds 8·c floats. */
+  grnBackward(
+    x: number,
+    dy: number,
+    gamma: number,
+    norms: number,
+    denom: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    batch: number,
+    hw: number,
+    c: number,
+  ): void;
   gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
   /** C [4·groups][8·panels] = A · Bp, A row-major in place (rows `lda` bytes apart); C overwritten. */
   gemmRows(
