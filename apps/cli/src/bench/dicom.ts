@@ -69,7 +69,5 @@ export async function benchDicomRead({ print, quick }: BenchOptions): Promise<Be
 
 /** `bench dicom`: the DICOM read case alone (it also runs first in `bench imaging`). */
 export const dicomBench: BenchSuite = {
-  name: 'dicom',
-  description: 'reading a 5-phase DICOM study (5 × 60 slices of 256 × 256) into one 4-D volume',
   run: benchDicomRead,
 };

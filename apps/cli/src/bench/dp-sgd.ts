@@ -72,8 +72,6 @@ function stepSeconds(config: ModelConfig, count: number, repeats: number): { pla
  * Baseline: the plain step, measured in the same run.
  */
 export const dpSgdBench: BenchSuite = {
-  name: 'dp-sgd',
-  description: 'record-level DP-SGD fine-tune step time ÷ the plain step, tiny and default model',
   async run({ log, print, backend, quick }): Promise<BenchFigures> {
     const info = await initBackend({ backend, log });
     const batchSize = quick ? 4 : DEFAULT_FINETUNE_OPTIONS.batchSize;

@@ -263,8 +263,6 @@ export async function federationFigures(
  * per-site cost and peak RSS are given as ratios (`_vs_base`).
  */
 export const federationSuite: BenchSuite = {
-  name: 'federation',
-  description: 'coordinator time per round and RSS at 20, 100 and 1,000 sites (1M parameters)',
   run: ({ print, quick, log }) =>
     federationFigures(
       { sizes: quick ? QUICK_SITES : FULL_SITES, params: PARAMS, rounds: quick ? 2 : 3, encoding: 'float16' },

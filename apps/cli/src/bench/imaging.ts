@@ -25,9 +25,6 @@ const SITES = 3;
  * only gzip one patient's bytes, the floor any NIfTI writer pays.
  */
 export const imagingSuite: BenchSuite = {
-  name: 'imaging',
-  description:
-    'reading a 5-phase DICOM study, synthetic cohort generation (3 sites × 120 patients) and loading + preprocessing of one site',
   async run(options) {
     const { log, print, quick } = options;
     const patients = quick ? 20 : 120;

@@ -52,8 +52,6 @@ function makeScores(rng: Rng): {
  * paired test, the pooled AUC from four sites' histograms and a 2000-replicate bootstrap.
  */
 export const metricsBench: BenchSuite = {
-  name: 'metrics',
-  description: 'AUC + DeLong CI on 1M scores, pooled histogram AUC, bootstrap',
   async run({ print, quick }): Promise<BenchFigures> {
     const reps = quick ? 1 : 5;
     const data = makeScores(new Rng(2024));

@@ -224,9 +224,6 @@ function projectedSeconds(config: ModelConfig, sslImagesPerS: number, ftImagesPe
 }
 
 export const modelBench: BenchSuite = {
-  name: 'model',
-  description:
-    'pHCC-SSL full-size training steps (SSL and fine-tune): images/s with 1 and 2 replicas, AdamW cost, projected train time',
   async run({ log, print, backend, quick, peer }: BenchOptions): Promise<BenchFigures> {
     const info = await initBackend({ backend, log });
     const config = modelConfig();

@@ -32,8 +32,6 @@ const SCENARIOS: { sites: number; neighbours: number | null; threshold: number; 
  * many mask expansions".
  */
 export const privacyBench: BenchSuite = {
-  name: 'privacy',
-  description: 'secure aggregation round time at 3, 20 and 100 sites, 1M parameters',
   async run({ print, quick }): Promise<BenchFigures> {
     const length = (quick ? PARAMETERS / 10 : PARAMETERS) + 1; // + the weight in the trailer
     const input = new Float64Array(length).fill(12345); // content does not change the cost

@@ -104,8 +104,6 @@ async function loopbackThroughput(payload: Buffer, window: number, chunkBytes: n
  * buffer, the Ed25519 primitives, and chunked socket.io throughput on loopback.
  */
 export const protocolBench: BenchSuite = {
-  name: 'protocol',
-  description: 'sign + verify a 50 MB update (SHA-512 digest + Ed25519), chunked socket.io transfer',
   async run({ print, quick }: BenchOptions): Promise<BenchFigures> {
     const reps = quick ? 2 : 5;
     const payload = randomPayload(50 * MB);

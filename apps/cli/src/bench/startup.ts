@@ -36,9 +36,6 @@ async function probeOnce(script: string, env: NodeJS.ProcessEnv): Promise<Startu
  * result.
  */
 export const startupBench: BenchSuite = {
-  name: 'startup',
-  description:
-    'fresh-process start of the wasm backend to the first SIMD kernel: helpers prebuilt at build time vs assembled from text',
   async run({ print, quick }: BenchOptions): Promise<BenchFigures> {
     const script = join(__dirname, 'startup-probe.js');
     if (!existsSync(script)) {

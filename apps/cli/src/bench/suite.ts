@@ -19,11 +19,10 @@ export interface BenchOptions {
 }
 
 /**
- * One benchmark family (`phcc-fed bench train`, `bench metrics`, …). Each measures its baseline in
- * the same run and reports ratios, because these machines are noisy.
+ * One benchmark family's code (`phcc-fed bench train`, `bench metrics`, …). Each measures its
+ * baseline in the same run and reports ratios, because these machines are noisy. Its name and
+ * description are in suites.ts, which loads this code only when the suite runs.
  */
 export interface BenchSuite {
-  name: string;
-  description: string;
   run(options: BenchOptions): Promise<BenchFigures>;
 }

@@ -235,8 +235,6 @@ async function wasmMatmulGflops(): Promise<number> {
 }
 
 export const trainBench: BenchSuite = {
-  name: 'train',
-  description: 'reference-CNN training speed per compute backend, wasm kernel breakdown, worker speed-up',
   async run({ log, print, quick, backend: forced }: BenchOptions): Promise<BenchFigures> {
     const chosen = await initBackend({ log, backend: forced });
     if (forced)

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { InputError } from '../../../../libs/common/src';
-import { BenchFigures } from '../bench/suite';
+import type { BenchFigures } from '../bench/suite';
 import { BENCH_SUITES } from '../bench/suites';
 import { commandLogger, globalOptions } from '../context';
 
@@ -36,11 +36,12 @@ export function registerBench(program: Command): void {
             `unknown bench suite "${unknown.join('", "')}"; available: ${[...known.keys()].join(', ') || 'none'}`,
           );
         }
-        const suites = names.length ? names.map((n) => known.get(n)!) : BENCH_SUITES;
+        const entries = names.length ? names.map((n) => known.get(n)!) : BENCH_SUITES;
         const log = commandLogger(cmd);
         const figures: BenchFigures = {};
-        for (const suite of suites) {
-          process.stdout.write(`\n== bench ${suite.name}: ${suite.description}\n`);
+        for (const entry of entries) {
+          process.stdout.write(`\n== bench ${entry.name}: ${entry.description}\n`);
+          const suite = await entry.load();
           Object.assign(
             figures,
             await suite.run({

@@ -1,12 +1,8 @@
 import { InputError } from '../../../../libs/common/src';
 import { federatedBudgetFor } from '../../../../libs/federated/src/schedule/budget';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
-import {
-  DEFAULT_FINETUNE_OPTIONS,
-  DEFAULT_SSL_OPTIONS,
-  FinetuneTrainOptions,
-  SslTrainOptions,
-} from '../../../../libs/model/src/training/loops';
+import { DEFAULT_FINETUNE_OPTIONS, DEFAULT_SSL_OPTIONS } from '../../../../libs/model/src/training/defaults';
+import type { FinetuneTrainOptions, SslTrainOptions } from '../../../../libs/model/src/training/loops';
 
 /**
  * One training recipe for every arm of a comparison. Central and local arms run it as `train`

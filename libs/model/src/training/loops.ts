@@ -4,8 +4,8 @@ import { randomPatchMask } from '../network/mask';
 import { batchDynamicScales } from '../network/dynamic-time';
 import { TOKEN_CENTER } from '../network/head';
 import { PhccModel } from '../network/model';
-import { augmentPatient, AugmentOptions, DEFAULT_AUGMENT, flipImagesInPlace } from './augment';
-import { balancedClassWeights, ClassWeights, DEFAULT_SSL_WEIGHTING, SslWeighting } from './losses';
+import { augmentPatient, AugmentOptions, flipImagesInPlace } from './augment';
+import { balancedClassWeights, ClassWeights, SslWeighting } from './losses';
 import { AdamW, cosineLr, Optimizer } from './optimizer';
 import type { StepExecutor } from './parallel';
 import type { StepSpec } from './shard';
@@ -21,6 +21,10 @@ import {
   TrainHistory,
   TrainingStage,
 } from './types';
+import { DEFAULT_FINETUNE_OPTIONS, DEFAULT_SSL_OPTIONS } from './defaults';
+
+// Defined in defaults.ts (no TensorFlow.js there, for `train --help`); exported here as ever.
+export { DEFAULT_FINETUNE_OPTIONS, DEFAULT_SSL_OPTIONS };
 
 interface CommonTrainOptions {
   epochs: number;
@@ -55,19 +59,6 @@ export interface SslTrainOptions extends CommonTrainOptions {
   flips: boolean;
 }
 
-// Epoch defaults fit `train --stage both` on 240 patients into ~15 min on 2 cores (docs/MODEL.md).
-export const DEFAULT_SSL_OPTIONS: Readonly<SslTrainOptions> = Object.freeze({
-  epochs: 12,
-  lr: 1.5e-3,
-  warmupEpochs: 1,
-  weightDecay: 0.05,
-  clipNorm: 1,
-  seed: 0,
-  batchSize: 32,
-  weighting: DEFAULT_SSL_WEIGHTING,
-  flips: true,
-});
-
 export interface FinetuneTrainOptions extends CommonTrainOptions {
   /** Patients per step (each brings T phase images). */
   batchSize: number;
@@ -93,21 +84,6 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
    */
   dpSgd?: DpSgdOptions & { noise?: NoiseSource };
 }
-
-export const DEFAULT_FINETUNE_OPTIONS: Readonly<FinetuneTrainOptions> = Object.freeze({
-  epochs: 15,
-  lr: 2e-3,
-  warmupEpochs: 1,
-  weightDecay: 0.05,
-  clipNorm: 1,
-  seed: 0,
-  batchSize: 8,
-  augment: DEFAULT_AUGMENT,
-  freezeEncoderEpochs: 2,
-  encoderLrScale: 0.25,
-  // Without it the head does not learn on SSL features for epochs (docs/MODEL.md, "Evidence").
-  centerTokens: true,
-});
 
 /**
  * Patients held out of all training: the test split, and the validation split on which

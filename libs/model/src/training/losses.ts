@@ -21,10 +21,8 @@ export interface SslWeighting {
   hardnessExponent: number;
 }
 
-export const DEFAULT_SSL_WEIGHTING: Readonly<SslWeighting> = Object.freeze({
-  tumourWeight: 2,
-  hardnessExponent: 0.5,
-});
+// The default α and γ live in defaults.ts, which loads no TensorFlow.js.
+export { DEFAULT_SSL_WEIGHTING } from './defaults';
 export const PLAIN_FCMAE: Readonly<SslWeighting> = Object.freeze({ tumourWeight: 0, hardnessExponent: 0 });
 
 /** Per-patch normalisation of the target, as MAE's norm_pix_loss: mean 0, variance 1 per patch. */
