@@ -1,6 +1,10 @@
 import { InputError } from '../../../../libs/common/src';
 import { COMPARE_STRATEGIES, CompareStrategy } from './budget';
-import { armId } from './evaluation';
+
+/** An arm id is its name, with `+ssl` when it was pre-trained by SSL. */
+export function armId(arm: string, ssl: boolean): string {
+  return ssl ? `${arm}+ssl` : arm;
+}
 
 export const ARM_KINDS = ['central', 'federated', 'local'] as const;
 export type ArmKind = (typeof ARM_KINDS)[number];

@@ -7,7 +7,7 @@ import {
   sumHistograms,
   type ScoreHistogram,
 } from '../../../../libs/metrics/src';
-import { isFinetunePatient } from '../../../../libs/model/src/training/loops';
+import { isFinetunePatient } from '../../../../libs/model/src/training/patient-roles';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
 import type { NamedArray } from '../../../../libs/weights/src';
 import type { ArmSpec } from './arms';

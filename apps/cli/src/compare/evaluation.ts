@@ -10,7 +10,7 @@ import {
   ScoreHistogram,
   sumHistograms,
 } from '../../../../libs/metrics/src';
-import type { PlannedComparison } from './arms';
+import { armId, type PlannedComparison } from './arms';
 import { atThreshold, AtThreshold, CutOff, pooledAtThreshold, PooledAtThreshold } from './cut-offs';
 
 /** Equal-width bins of the histograms a site returns (libs/metrics' default; bounds the pooled AUC's binning error). */
@@ -115,11 +115,6 @@ export interface ArmResult {
   pooled_at_threshold: PooledAtThreshold | null;
   /** Labelled share of the arm's fine-tuning patients (its scores are balanced: a 50 % prior). */
   training_prevalence: number | null;
-}
-
-/** An arm id is its name, with `+ssl` when it was pre-trained by SSL. */
-export function armId(arm: string, ssl: boolean): string {
-  return ssl ? `${arm}+ssl` : arm;
 }
 
 /** Combines one arm's site aggregates: pooled AUC on internal sites, stratified AUC, per-site rows. */

@@ -22,6 +22,9 @@ import {
   TrainingStage,
 } from './types';
 import { DEFAULT_FINETUNE_OPTIONS, DEFAULT_SSL_OPTIONS } from './defaults';
+import { isFinetunePatient, isHeldOut, isSslPatient } from './patient-roles';
+
+export { isFinetunePatient, isHeldOut, isSslPatient };
 
 // Defined in defaults.ts (no TensorFlow.js there, for `train --help`); exported here as ever.
 export { DEFAULT_FINETUNE_OPTIONS, DEFAULT_SSL_OPTIONS };
@@ -83,24 +86,6 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
    * `noise` defaults to the OS CSPRNG; a seeded `Rng` only in tests (a known seed undoes the noise).
    */
   dpSgd?: DpSgdOptions & { noise?: NoiseSource };
-}
-
-/**
- * Patients held out of all training: the test split, and the validation split on which
- * thresholds are chosen (a threshold chosen on patients the model trained on is optimistic).
- */
-export function isHeldOut(sample: PatientSample): boolean {
-  return sample.split === 'test' || sample.split === 'val';
-}
-
-/** SSL uses every patient outside the test and validation splits, labelled or not. */
-export function isSslPatient(sample: PatientSample): boolean {
-  return !isHeldOut(sample);
-}
-
-/** Fine-tuning uses labelled patients outside the test and validation splits. */
-export function isFinetunePatient(sample: PatientSample): boolean {
-  return !isHeldOut(sample) && (sample.label === 0 || sample.label === 1);
 }
 
 /**
