@@ -1,5 +1,6 @@
 import type { OptimiserName, WeightEncoding } from '../../../protocol/src';
 import type { SecureAggregationPlan } from '../privacy/secagg-task';
+import type { CrossSiteModels } from './schedule';
 
 /**
  * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
@@ -15,8 +16,18 @@ export interface EnginePlan {
   roundDeadlineSeconds: number;
   maxRetries?: number;
   encoding: WeightEncoding;
-  /** `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation). */
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; threshold?: number };
+  /**
+   * `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation).
+   * `crossSiteModels`: whose models the cross-site matrix evaluates (schedule.ts `CROSS_SITE_MODELS`;
+   * absent: 'global-finetuned').
+   */
+  evaluation: {
+    final: boolean;
+    everyKRounds?: number;
+    crossSite?: boolean;
+    crossSiteModels?: CrossSiteModels;
+    threshold?: number;
+  };
   /** 'all' (or absent): every linked site; else only these. */
   sites?: 'all' | string[];
   initialModel?: string;
