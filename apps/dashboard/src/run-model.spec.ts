@@ -83,6 +83,10 @@ describe('dashboard run model', () => {
     });
     expect(rows.map((r) => r.planned)).toEqual([true, true, true]);
     expect(roundLabel({ stage: 'finetune', round: 10_000, tokenCentring: true })).toBe('token centring');
+    expect(roundLabel({ stage: 'finetune', round: 20_000, localOnly: true })).toBe('local-only training');
+    // The local-only round is no round of the plan's progress: it trains each site's own model.
+    const [localOnly] = timeline(plan, [round('finetune', 20_000, 'done', { localOnly: true })], [], [], 0);
+    expect([localOnly.label, localOnly.planned]).toEqual(['local-only training', false]);
     expect(roundLabel({ stage: 'evaluate', round: 9000, evaluationKind: 'cross-site' })).toBe(
       'cross-site evaluation',
     );

@@ -58,7 +58,9 @@ export function timeline(
       stage: round.stage,
       round: round.round,
       label: roundLabel(round),
-      planned: (round.stage !== 'evaluate' && !round.tokenCentring) || round.evaluationKind === 'final',
+      planned:
+        (round.stage !== 'evaluate' && !round.tokenCentring && !round.localOnly) ||
+        round.evaluationKind === 'final',
       state: round.state,
       startedAt: round.startedAt,
       durationMs: end === null ? null : end - Date.parse(round.startedAt),
@@ -84,9 +86,10 @@ export function timeline(
 
 /** Training rounds are numbered from 0 in the store; people count from 1. */
 export function roundLabel(
-  round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring'>,
+  round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring' | 'localOnly'>,
 ): string {
   if (round.tokenCentring) return 'token centring';
+  if (round.localOnly) return 'local-only training';
   if (round.stage !== 'evaluate')
     return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
   if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;

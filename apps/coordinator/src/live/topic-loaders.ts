@@ -1,7 +1,7 @@
 import { BlobStore } from '../models/blob-store';
 import { RoundRecord, TaskRecord, UpdateRecord } from '../persistence/records';
 import { CoordinatorStore } from '../persistence/repositories';
-import { evaluationKindOf, isTokenCentring } from '../../../../libs/federated/src';
+import { evaluationKindOf, isLocalOnlyTraining, isTokenCentring } from '../../../../libs/federated/src';
 import { LiveEntity } from './live-entities';
 
 /** A round's tasks and updates no longer change once it is done or failed: read them once then. */
@@ -37,7 +37,12 @@ export class RunEntitiesLoader {
       const evaluationKind = round.stage === 'evaluate' ? evaluationKindOf(round.round) : undefined;
       const tokenCentring =
         isTokenCentring({ stage: round.stage as 'finetune', round: round.round }) || undefined;
-      entities.push({ kind: 'round', key, value: { ...round, inputBytes, evaluationKind, tokenCentring } });
+      const localOnly = isLocalOnlyTraining(round) || undefined;
+      entities.push({
+        kind: 'round',
+        key,
+        value: { ...round, inputBytes, evaluationKind, tokenCentring, localOnly },
+      });
       const { tasks, updates } = await this.roundDetail(round, key);
       for (const task of tasks) entities.push({ kind: 'task', key: task.id, value: task });
       for (const update of updates) {
