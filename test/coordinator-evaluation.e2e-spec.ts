@@ -289,6 +289,74 @@ describe('coordinator evaluation: every k rounds and the cross-site matrix (127.
   }, 30_000);
 });
 
+describe('coordinator evaluation: a cross-site matrix of local-only models (127.0.0.1)', () => {
+  it("trains each site's own model from the initial model after the final evaluation, folds none, and evaluates each at every site", async () => {
+    const { dir, kits, start } = setup('phcc-local-only-e2e-');
+    const coordinator = await start();
+    const admin = adminApi(() => coordinator.url, TOKEN);
+    const sims: SimSite[] = [];
+    try {
+      for (const id of SITES) sims.push(await startSite(coordinator.url, kits[id], id));
+      const blobs = coordinator.app.get(BlobStore);
+      const initial = await blobs.put(encodeWeights(INITIAL, 'float32'));
+      const run = await admin<{ id: string }>('POST', '/runs', {
+        stages: { finetune: { ...stage, rounds: 2 } },
+        strategy: { name: 'fedavg' },
+        quorum: { minSites: 3 },
+        roundDeadlineSeconds: 20,
+        encoding: 'float32',
+        evaluation: { final: true, crossSite: true, crossSiteModels: 'local-only' },
+        initialModel: initial.digest,
+        seed: 9,
+      });
+      await admin('POST', `/runs/${run.id}/start`);
+      const detail = await waitFor(admin, run.id, (d) => d.state !== 'running');
+      expect(detail.reason).toBeUndefined();
+      expect(detail.state).toBe('completed');
+      expect(detail.rounds.map((r) => `${r.stage}/${r.round}`)).toEqual([
+        'finetune/10000',
+        'finetune/0',
+        'finetune/1',
+        'evaluate/0',
+        'finetune/20000', // the local-only round: no output model, the global untouched
+        'evaluate/10000',
+        'evaluate/10001',
+        'evaluate/10002',
+      ]);
+      const localOnlyRound = detail.rounds.find((r) => r.stage === 'finetune' && r.round === 20_000)!;
+      expect(localOnlyRound.inputDigest).toBe(initial.digest);
+      expect(localOnlyRound.outputDigest).toBeUndefined();
+      const final = detail.rounds.find((r) => r.stage === 'evaluate' && r.round === 0)!;
+      expect(final.inputDigest).toBe(
+        detail.rounds.find((r) => r.stage === 'finetune' && r.round === 1)!.outputDigest,
+      );
+      for (const sim of sims) expect(sim.received.get('finetune/20000')).toBe(initial.digest);
+      const db = coordinator.app.get<symbol, CoordinatorStore>(COORDINATOR_STORE);
+      expect(
+        (await db.updates.listForRound(run.id, 'finetune', 20_000)).map((u) => [u.siteId, u.status]),
+      ).toEqual(SITES.map((id) => [id, 'accepted']));
+
+      // Each row is the site's own delta on the initial model, bit for bit: a model that never
+      // saw another site's update. Every site was sent it, and it scores 1 only at its owner.
+      const { crossSite } = (await admin<Results>('GET', `/runs/${run.id}/results`)).evaluation;
+      for (const [i, id] of SITES.entries()) {
+        const model = crossSite!.models[id];
+        expect(model.finetuneRound).toBe(20_000);
+        const expected = encodeWeights(withDelta(INITIAL, DELTA[id]), 'float32');
+        expect(Buffer.from(await blobs.get(model.digest)).equals(expected)).toBe(true);
+        for (const sim of sims) expect(sim.received.get(`evaluate/${10_000 + i}`)).toBe(model.digest);
+        expect(Object.entries(crossSite!.matrix[id]).map(([at, s]) => [at, s.auc])).toEqual(
+          SITES.map((at) => [at, at === id ? 1 : 0.5]),
+        );
+      }
+    } finally {
+      for (const sim of sims) sim.socket.disconnect();
+      await coordinator.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe('coordinator evaluation: FedAdam server state across a restart with the same --db', () => {
   it('ends on the same model, bit for bit, as the same run uninterrupted', async () => {
     const { dir, kits, start } = setup('phcc-fedadam-resume-');

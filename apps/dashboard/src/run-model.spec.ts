@@ -82,6 +82,16 @@ describe('dashboard run model', () => {
       refused: [{ siteId: 'b', reason: 'NORM_BOUND: update norm 9.1 above 5' }],
     });
     expect(roundLabel({ stage: 'finetune', round: 10_000, tokenCentring: true })).toBe('token centring');
+    expect(roundLabel({ stage: 'finetune', round: 20_000, localOnly: true })).toBe('local-only training');
+    const [localOnly] = timeline(
+      plan,
+      [round('finetune', 20_000, 'done', { localOnly: true })],
+      [],
+      [],
+      [],
+      0,
+    );
+    expect(localOnly.label).toBe('local-only training');
     expect(roundLabel({ stage: 'evaluate', round: 9000, evaluationKind: 'cross-site' })).toBe(
       'cross-site evaluation',
     );

@@ -91,11 +91,12 @@ export function timeline(
 
 /** Training rounds are numbered from 0 in the store; people count from 1. */
 export function roundLabel(
-  round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring'>,
+  round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring' | 'localOnly'>,
   modelOf?: string,
 ): string {
   if (round.evaluationKind === 'cross-site' && modelOf) return `cross-site evaluation of ${modelOf}'s model`;
   if (round.tokenCentring) return 'token centring';
+  if (round.localOnly) return 'local-only training';
   if (round.stage !== 'evaluate')
     return `${round.stage === 'finetune' ? 'fine-tune' : round.stage.toUpperCase()} ${round.round + 1}`;
   if (round.evaluationKind === 'periodic') return `evaluation after fine-tune ${round.round}`;

@@ -46,6 +46,8 @@ export type RoundLive = RoundRecord & {
   evaluationKind?: 'final' | 'periodic' | 'cross-site' | 'paired';
   /** The fine-tune stage's opening token-centring round (the engine's TOKEN_CENTRING_ROUND). */
   tokenCentring?: boolean;
+  /** The cross-site matrix's local-only training round (the engine's LOCAL_ONLY_ROUND): folds nothing. */
+  localOnly?: boolean;
 };
 
 export type TaskLive = TaskRecord;

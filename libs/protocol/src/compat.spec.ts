@@ -81,6 +81,10 @@ describe('protocol minor versions', () => {
     ).toBeUndefined();
   });
 
+  it('cannot express a local-only task in 1.0 (the agent would train without its own token centre)', () => {
+    expect(taskForMinorVersion({ ...task, config: { ...task.config, localOnly: true } }, 0)).toBeUndefined();
+  });
+
   it('never sends a secure-aggregation task to an agent before 1.2 (it would answer in clear)', () => {
     const secure: TaskBody = {
       ...task,

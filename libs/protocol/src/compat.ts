@@ -49,7 +49,8 @@ export function taskForMinorVersion(task: TaskBody, minor: number): TaskBody | u
   // field or answer with A's result alone, which must never pass for a paired answer.
   if (task.config.compareWith && minor < PAIRED_EVALUATION_MINOR_VERSION) return undefined;
   if (minor >= PROTOCOL_MINOR_VERSION || minor >= 1) return task;
-  if (task.config.tokenCentring) return undefined;
+  // Both ask for another computation than a round's training, which the old agent would not do.
+  if (task.config.tokenCentring || task.config.localOnly) return undefined;
   // A 1.0 agent would send an unclipped update or the fine histogram: never strip privacy.
   if (task.instruction?.clip || task.instruction?.minBinCount !== undefined) return undefined;
   const config = { ...task.config } as Record<string, unknown>;

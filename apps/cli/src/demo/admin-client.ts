@@ -5,7 +5,10 @@ import { PhccError } from '../../../../libs/common/src';
 
 /** The slice of GET /runs/{id} the demo and `phcc-fed admin` read. */
 export interface RunView extends RunSummary {
-  plan: { stages: { ssl?: { rounds: number }; finetune?: { rounds: number } } };
+  plan: {
+    stages: { ssl?: { rounds: number }; finetune?: { rounds: number } };
+    evaluation?: { crossSiteModels?: string };
+  };
   rounds: { stage: string; round: number; state: string; outputDigest?: string; reason?: string }[];
 }
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOCAL_ONLY_ROUND } from '../../../../libs/federated/src';
 import type { RunResultsView, RunView } from './admin-client';
 import { buildReport, bytesSentFromLog, pairedLines, reportMarkdown, reportTable } from './report';
 
@@ -72,6 +73,30 @@ describe('demo report', () => {
     expect(reportMarkdown(report)).toMatch(/Pooled AUC .*\*\*0\.650\*\*/);
     expect(report.cross_site_auc).toEqual({ 'site-b': { 'site-a': 0.1 } });
     expect(reportMarkdown(report)).toContain('| site-b | 0.100 | n/a | n/a |');
+    // The local-only round (evaluation.crossSiteModels: local-only) trains no global: not counted.
+    const localOnly = buildReport(
+      {
+        ...run,
+        rounds: [...run.rounds, { stage: 'finetune', round: LOCAL_ONLY_ROUND, state: 'done' }],
+      },
+      results,
+      ['site-a'],
+      (id) => join(dir, id),
+      1,
+    );
+    expect([localOnly.rounds, localOnly.final_model_digest]).toEqual([2, 'b']);
+    expect(reportMarkdown(report)).toContain("each site's local fine-tuned model");
+    const localOnlyPlan = { ...run.plan, evaluation: { crossSiteModels: 'local-only' } };
+    const marked = buildReport(
+      { ...run, plan: localOnlyPlan },
+      results,
+      ['site-a'],
+      (id) => join(dir, id),
+      1,
+    );
+    expect(reportMarkdown(marked)).toContain(
+      "each site's local-only model — trained on that site's data alone",
+    );
   });
 
   it("carries the results' paired comparisons and prints one line each", () => {

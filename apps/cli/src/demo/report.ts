@@ -1,7 +1,7 @@
 import type { PairedComparisonView } from '../../../coordinator/src/evaluation/paired-results';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isTokenCentring } from '../../../../libs/federated/src';
+import { isLocalOnlyTraining, isTokenCentring } from '../../../../libs/federated/src';
 import type { RunResultsView, RunView } from './admin-client';
 
 export interface SiteResult {
@@ -48,6 +48,8 @@ export interface DemoReport {
    * the plan compares nothing.
    */
   paired?: PairedComparisonView[];
+  /** Set when the matrix's rows are local-only models (plan `evaluation.crossSiteModels`). */
+  cross_site_models?: 'local-only';
 }
 
 /**
@@ -98,9 +100,10 @@ export function buildReport(
       bytesSent: bytesSentFromLog(messageLogOf(site)),
     };
   });
-  // Rows in start order; the token-centring round moves no trained weight, so it is not counted.
+  // Rows in start order; the token-centring round moves no trained weight, so it is not counted,
+  // nor is the local-only round (it trains the cross-site matrix's models, never the global).
   const training = run.rounds.filter(
-    (r) => r.stage !== 'evaluate' && !isTokenCentring(r) && r.state === 'done',
+    (r) => r.stage !== 'evaluate' && !isTokenCentring(r) && !isLocalOnlyTraining(r) && r.state === 'done',
   );
   const crossSite: Record<string, Record<string, number | null>> = {};
   for (const e of results.evaluations) {
@@ -118,6 +121,9 @@ export function buildReport(
     wall_s: Math.round(wallSeconds * 10) / 10,
     final_model_digest: training.length ? training[training.length - 1].outputDigest : undefined,
     cross_site_auc: Object.keys(crossSite).length ? crossSite : null,
+    ...(run.plan.evaluation?.crossSiteModels === 'local-only'
+      ? { cross_site_models: 'local-only' as const }
+      : {}),
     privacy: results.privacy
       ? {
           epsilon: results.privacy.epsilon,
@@ -169,7 +175,9 @@ function crossSiteLines(report: DemoReport): string[] {
   if (!matrix) return [];
   const sites = report.sites.map((s) => s.site);
   return [
-    "Cross-site AUC (each site's local fine-tuned model, row, at each site's test split, column):",
+    report.cross_site_models === 'local-only'
+      ? "Cross-site AUC (each site's local-only model — trained on that site's data alone — row, at each site's test split, column):"
+      : "Cross-site AUC (each site's local fine-tuned model, row, at each site's test split, column):",
     '',
     `| model of | ${sites.join(' | ')} |`,
     `| --- | ${sites.map(() => '---:').join(' | ')} |`,

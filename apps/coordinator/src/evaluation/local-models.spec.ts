@@ -163,4 +163,32 @@ describe('rebuildLocalModels', () => {
       [4],
     ]);
   });
+
+  it("local-only: each site's accepted update of that round on the round's input, whatever the federated rounds did", async () => {
+    const LOCAL_ONLY = 20_000;
+    await round(0, arrays([1, 2], [0]));
+    await round(LOCAL_ONLY, arrays([10, 20], [1])); // the initial model
+    await update(0, 'a', delta(0.5, 0.5), 'aggregated');
+    await update(0, 'b', delta(0.5, 0.5), 'aggregated');
+    await update(LOCAL_ONLY, 'a', delta(1, 2), 'accepted');
+    await update(LOCAL_ONLY, 'b', delta(9, 9), 'rejected'); // refused at the gate: b has no local-only model
+    await metricRow(LOCAL_ONLY, 'a', 0.33);
+    const models = await rebuildLocalModels(store, blobs, 'r1', 1, 'delta', LOCAL_ONLY);
+    expect(models.map((m) => [m.siteId, m.finetuneRound, m.threshold])).toEqual([['a', LOCAL_ONLY, 0.33]]);
+    expect(decodeWeights(await blobs.get(models[0].digest)).map((t) => [...t.values])).toEqual([
+      [7],
+      [11, 21],
+      [3],
+    ]);
+    // Without the option the matrix is the federated one, as before.
+    expect((await rebuildLocalModels(store, blobs, 'r1', 1, 'delta')).map((m) => m.finetuneRound)).toEqual([
+      0, 0,
+    ]);
+  });
+
+  async function metricRow(round: number, siteId: string, value: number): Promise<void> {
+    await store.metrics.insertMany([
+      { runId: 'r1', stage: 'finetune', round, siteId, name: 'train/val_threshold', value, recordedAt: T0 },
+    ]);
+  }
 });

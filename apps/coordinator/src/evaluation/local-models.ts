@@ -28,6 +28,10 @@ export interface StoredLocalModel extends LocalModelRef {
  * cannot know stays as in the global: tensors kept on site (FedBN's normalisation layers; the
  * evaluating site's agent puts its own in their place) and parts the fine-tune stage does not
  * train (the decoder).
+ *
+ * With `localOnlyRound` (plan `evaluation.crossSiteModels: local-only`) each site's model is
+ * instead the update it sent in that round — trained on its data alone from the plan's initial
+ * model, stored as accepted and never folded — applied to that round's input model.
  */
 export async function rebuildLocalModels(
   store: CoordinatorStore,
@@ -35,12 +39,18 @@ export async function rebuildLocalModels(
   runId: string,
   finetuneRounds: number,
   updateKind: UpdateKind,
+  localOnlyRound?: number,
 ): Promise<StoredLocalModel[]> {
   const latest = new Map<string, { finetuneRound: number; update: UpdateRecord }>();
-  for (let round = 0; round < finetuneRounds; round++) {
+  // Local-only updates are never folded: 'accepted' is their final status (a refused one is 'rejected').
+  const [rounds, status] =
+    localOnlyRound === undefined
+      ? [Array.from({ length: finetuneRounds }, (_, r) => r), 'aggregated']
+      : [[localOnlyRound], 'accepted'];
+  for (const round of rounds) {
     // Ordered by id: a round re-run after a restart has its later updates last, and they win.
     for (const update of await store.updates.listForRound(runId, 'finetune', round)) {
-      if (update.status === 'aggregated') latest.set(update.siteId, { finetuneRound: round, update });
+      if (update.status === status) latest.set(update.siteId, { finetuneRound: round, update });
     }
   }
   const thresholds = await validationThresholds(store, runId);

@@ -5,6 +5,7 @@ import {
   countsTowardsProgress,
   EnginePlan,
   evaluationKindOf,
+  isLocalOnlyTraining,
   isTokenCentring,
   runSteps,
 } from '../../../../libs/federated/src';
@@ -61,7 +62,12 @@ export class RunEntitiesLoader {
       const evaluationKind = round.stage === 'evaluate' ? evaluationKindOf(round.round) : undefined;
       const tokenCentring =
         isTokenCentring({ stage: round.stage as 'finetune', round: round.round }) || undefined;
-      entities.push({ kind: 'round', key, value: { ...round, inputBytes, evaluationKind, tokenCentring } });
+      const localOnly = isLocalOnlyTraining(round) || undefined;
+      entities.push({
+        kind: 'round',
+        key,
+        value: { ...round, inputBytes, evaluationKind, tokenCentring, localOnly },
+      });
       const { tasks, updates } = await this.roundDetail(round, key);
       for (const task of tasks) entities.push({ kind: 'task', key: task.id, value: task });
       for (const update of updates) {

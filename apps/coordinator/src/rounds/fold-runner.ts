@@ -214,6 +214,7 @@ export class FoldRunner {
         command.runId,
         command.finetuneRounds,
         strategy.updateKind,
+        command.localOnlyRound,
       );
       const built = [];
       for (const m of models) built.push({ ...m, bytes: (await this.blobs.size(m.digest)) ?? 0 });

@@ -1,10 +1,13 @@
 import {
   EngineEvent,
+  isLocalOnlyTraining,
   OpenTask,
   ReceivedUpdate,
+  STAGE_PARTS,
   Strategy,
   TrainingStage,
   UpdateGate,
+  uploadLayout,
 } from '../../../../libs/federated/src';
 import type { UpdateBody } from '../../../../libs/protocol/src';
 import { decodeWeights } from '../../../../libs/weights/src';
@@ -62,7 +65,10 @@ export class UpdateAdmission {
     if (current?.attemptKey === task.attemptKey) return current.gate;
     const model = await this.models.get(task.modelDigest);
     const gate = new UpdateGate({
-      expectedLayout: strategy.uploadLayout(model.layout(), task.stage as TrainingStage),
+      // A local-only model is the site's whole model: its kept-local tensors come too (schedule.ts).
+      expectedLayout: isLocalOnlyTraining(task)
+        ? uploadLayout(model.layout(), STAGE_PARTS.finetune, null)
+        : strategy.uploadLayout(model.layout(), task.stage as TrainingStage),
       expectedKind: strategy.updateKind,
       global: strategy.updateKind === 'weights' ? model.arrays() : undefined,
     });

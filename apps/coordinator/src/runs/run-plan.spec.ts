@@ -134,6 +134,24 @@ describe('run plans', () => {
     ).toMatch(/evaluation\.compareWith: compareWith must contain no more than 4 elements/);
   });
 
+  it('takes local-only models for the cross-site matrix only with the matrix on and a budget one task can train', () => {
+    const stages = quick().stages as { finetune: Record<string, unknown> };
+    const localOnly = { final: true, crossSite: true, crossSiteModels: 'local-only' };
+    expect(validatePlan({ ...quick(), evaluation: localOnly }).evaluation).toEqual(localOnly);
+    expect(problemsOf({ ...quick(), evaluation: { ...localOnly, crossSite: false } })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSiteModels: local-only .* evaluation\.crossSite is not on$/),
+    ]);
+    expect(problemsOf({ ...quick(), evaluation: { ...localOnly, crossSiteModels: 'local' } })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSiteModels: .*global-finetuned, local-only$/),
+    ]);
+    const long = { ...quick(), stages: { ...stages, finetune: { ...stages.finetune, rounds: 1000, localEpochs: 2 } } };
+    expect(problemsOf({ ...long, evaluation: localOnly })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSiteModels: .*1000 rounds × 2 local epochs is more than a task's 1000 epochs$/),
+    ]);
+    // The default matrix is unchanged.
+    expect(validatePlan({ ...long, evaluation: { ...localOnly, crossSiteModels: 'global-finetuned' } }).stages.finetune?.rounds).toBe(1000);
+  });
+
   it("refuses a strategy parameter the strategy does not take, and the library's range errors", () => {
     expect(problemsOf({ ...quick(), strategy: { name: 'fedavg', params: { mu: 0.1 } } })).toEqual([
       expect.stringMatching(/^strategy\.params\.mu: not a parameter of fedavg/),

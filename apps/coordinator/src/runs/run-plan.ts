@@ -116,6 +116,9 @@ export function privacyOptionsOf(plan: RunPlanDto): PrivateStrategyOptions {
   };
 }
 
+/** A task's `localEpochs` limit (libs/protocol `TaskConfigDto`), which the local-only task must fit. */
+const LOCAL_ONLY_MAX_EPOCHS = 1000;
+
 function crossFieldProblems(plan: RunPlanDto): string[] {
   const problems: string[] = [];
   const { ssl, finetune } = plan.stages;
@@ -156,6 +159,17 @@ function crossFieldProblems(plan: RunPlanDto): string[] {
       new RegExp(plan.strategy.params.keepLocal);
     } catch {
       problems.push('strategy.params.keepLocal: not a valid regular expression');
+    }
+  }
+  if (plan.evaluation.crossSiteModels === 'local-only') {
+    if (!plan.evaluation.crossSite) {
+      problems.push(
+        'evaluation.crossSiteModels: local-only says which models the cross-site matrix evaluates, and evaluation.crossSite is not on',
+      );
+    } else if (finetune && finetune.rounds * finetune.localEpochs > LOCAL_ONLY_MAX_EPOCHS) {
+      problems.push(
+        `evaluation.crossSiteModels: a local-only model trains the whole fine-tune budget in one task, and ${finetune.rounds} rounds × ${finetune.localEpochs} local epochs is more than a task's ${LOCAL_ONLY_MAX_EPOCHS} epochs`,
+      );
     }
   }
   if (plan.privacy?.dp && plan.evaluation.crossSite) {

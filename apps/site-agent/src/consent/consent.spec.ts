@@ -58,6 +58,12 @@ describe('plan digest and summary', () => {
     const plain = renderPlanSummary(summarisePlan(plan()));
     expect(plain).toMatch(/in clear: the coordinator sees this site’s update/);
     expect(plain).toMatch(/unbounded \(no DP\)/);
+    expect(plain).not.toMatch(/data alone/);
+    const localOnly = plan();
+    localOnly.evaluation = { final: true, crossSite: true, crossSiteModels: 'local-only' };
+    expect(summarisePlan(localOnly).sends.join('\n')).toMatch(
+      /once, after the federated rounds: a model trained on this site’s data alone \(15 fine-tune epochs from the initial model\)/,
+    );
   });
 
   it('ε of the plan is the RDP accountant’s over all 5 rounds', () => {

@@ -35,7 +35,8 @@ export interface ConsentPlan {
   stages: { ssl?: ConsentStage; finetune?: ConsentStage };
   strategy: { name: string; params?: Record<string, unknown> };
   encoding: string;
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  /** `crossSiteModels`: 'local-only' asks each site for one more model, trained on its data alone. */
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; crossSiteModels?: string };
   privacy?: ConsentPrivacy;
   [more: string]: unknown;
 }

@@ -57,6 +57,13 @@ export function summarisePlan(plan: ConsentPlan): PlanSummary {
     );
     sends.push('each round: the number of training samples and the training loss');
   }
+  const finetune = plan.stages.finetune;
+  if (finetune && plan.evaluation.crossSite && plan.evaluation.crossSiteModels === 'local-only') {
+    sends.push(
+      `once, after the federated rounds: a model trained on this site’s data alone (${finetune.rounds * finetune.localEpochs} fine-tune epochs from the initial model), ` +
+        `as a ${updateKind === 'weights' ? 'weights' : 'update'} in ${plan.encoding}, in clear, for the cross-site matrix; never averaged into the global`,
+    );
+  }
   if (plan.evaluation.final || (plan.evaluation.everyKRounds ?? 0) > 0) {
     sends.push(
       k > 1

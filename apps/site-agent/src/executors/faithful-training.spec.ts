@@ -1,12 +1,22 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { combineTokenCentre } from '../../../../libs/federated/src';
+import {
+  combineTokenCentre,
+  createStrategy,
+  LOCAL_ONLY_ROUND,
+  taskConfig,
+} from '../../../../libs/federated/src';
 import { TINY } from '../../../../libs/model/src/__tests__/tiny-config';
 import { initBackend } from '../../../../libs/compute/src/select';
 import { TOKEN_CENTER } from '../../../../libs/model/src/network/head';
 import { modelConfig, PhccModel } from '../../../../libs/model/src/network';
-import { constructedCohort, initTokenCenter, PatientSample } from '../../../../libs/model/src/training';
+import {
+  constructedCohort,
+  initTokenCenter,
+  PatientSample,
+  trainFinetune,
+} from '../../../../libs/model/src/training';
 import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
 import { TaskBody, TaskConfigDto } from '../../../../libs/protocol/src';
 import { NamedArray } from '../../../../libs/weights/src';
@@ -146,5 +156,74 @@ describe('faithful federated training at the site (tiny network)', () => {
     await expect(executor.execute(task('ssl', 0, { scheduleStartEpoch: 0 }), global, ctx())).rejects.toThrow(
       /come together/,
     );
+  });
+
+  it("a local-only task is `train` at the site: the coordinator's config gives the weights `trainFinetune` gives with the same budget and seed", async () => {
+    const data = cohort(8, 6);
+    const global = PhccModel.create(TINY, 4).params.getWeights();
+    const finetune = {
+      rounds: 2,
+      localEpochs: 1,
+      batchSize: 4,
+      optimiser: { name: 'adam' as const, lr: 2e-3, weightDecay: 0.05 },
+      warmupEpochs: 1,
+      frozenEncoderWarmupEpochs: 1,
+    };
+    const step = { stage: 'finetune' as const, round: LOCAL_ONLY_ROUND };
+    const localOnly = taskConfig(
+      {
+        stages: { finetune },
+        quorum: { minSites: 1 },
+        roundDeadlineSeconds: 60,
+        encoding: 'float32',
+        evaluation: { final: true, crossSite: true, crossSiteModels: 'local-only' },
+        seed: 9,
+      },
+      step,
+      createStrategy({ name: 'fedavg' }),
+      1e9,
+    );
+    const executor = new FinetuneExecutor({ modelConfig: config, data: async () => data });
+    const site = trained(
+      await executor.execute(task('finetune', LOCAL_ONLY_ROUND, localOnly), global, ctx()),
+    );
+    // What `train --stage finetune` runs on this site's patients: the plan's recipe over
+    // rounds × local epochs, its own token centre, a fresh AdamW (loops.ts defaults for the rest).
+    const train = async (seed: number, epochs: number): Promise<NamedArray[]> => {
+      const central = new PhccModel(config, seed);
+      try {
+        central.params.setWeights(global, { parts: ['encoder', 'head'] });
+        await trainFinetune(central, data, {
+          seed,
+          epochs,
+          lr: 2e-3,
+          batchSize: 4,
+          warmupEpochs: 1,
+          weightDecay: 0.05,
+          freezeEncoderEpochs: 1,
+        });
+        return central.params.getWeights();
+      } finally {
+        central.dispose();
+      }
+    };
+    const trainedParts = (w: NamedArray[]) => w.filter((t) => !t.name.startsWith('decoder/'));
+    const expected = trainedParts(await train(localOnly.seed, 2));
+    expect(trainedParts(site).map((t) => t.name)).toEqual(expected.map((t) => t.name));
+    // Equal up to float32 rounding: the two paths build the same steps but not bit for bit the
+    // same kernels' order (measured: 5e-5 at most, on the token centre; ≤ 1e-6 elsewhere), while
+    // another seed or one epoch less is far off.
+    expect(maxDiff(trainedParts(site), expected)).toBeLessThan(1e-4);
+    expect(maxDiff(trainedParts(site), trainedParts(await train(localOnly.seed + 1, 2)))).toBeGreaterThan(
+      1e-3,
+    );
+    expect(maxDiff(trainedParts(site), trainedParts(await train(localOnly.seed, 1)))).toBeGreaterThan(1e-3);
+    // `localOnly` is what centres the tokens on the site's own patients first: without it the
+    // same task trains from the global's centre, as a federated round does, to another model.
+    const { localOnly: _flag, ...asRound } = localOnly;
+    const roundLike = trained(
+      await executor.execute(task('finetune', LOCAL_ONLY_ROUND, asRound), global, ctx()),
+    );
+    expect(maxDiff(trainedParts(site), trainedParts(roundLike))).toBeGreaterThan(1e-3);
   });
 });

@@ -310,8 +310,9 @@ export class FinetuneExecutor implements TaskExecutor {
               ...common,
               freezeEncoderEpochs: task.config.freezeEncoderEpochs ?? 0,
               // The token centre is a global weight here; re-estimating it locally each round
-              // would reset it to this site's mean.
-              centerTokens: false,
+              // would reset it to this site's mean. A local-only model has no federated centre:
+              // its one task centres on the site's own patients, as `train` does.
+              centerTokens: task.config.localOnly === true,
               ...(this.options.dpSgd && {
                 dpSgd: {
                   clip: this.options.dpSgd.clip,

@@ -33,7 +33,12 @@ export type EngineCommand =
   | AggregateCommand
   | SecAggCloseCommand
   | { kind: 'restore-strategy'; runId: string; lastDone: RoundStep }
-  | { kind: 'build-local-models'; runId: string; finetuneRounds: number }
+  /**
+   * `localOnlyRound`: the plan's matrix is of local-only models, each site's the update it sent in
+   * that round (never folded) on that round's input; absent: each site's last aggregated
+   * fine-tune update on the global it trained from.
+   */
+  | { kind: 'build-local-models'; runId: string; finetuneRounds: number; localOnlyRound?: number }
   /** Feed a tick at (or after) `atMs`; replaces any earlier wake-up of the run. */
   | { kind: 'wake-at'; atMs: number }
   | { kind: 'end-run'; runId: string; outcome: 'complete' | 'fail'; reason?: string; finalDigest?: string };

@@ -5,7 +5,12 @@ import type { EngineCommand } from './commands';
 import { engineStep, EngineStep, initialState, openTaskOf, RunSpec } from './engine';
 import type { EngineEvent, RecordedRound } from './events';
 import type { EnginePlan } from './plan';
-import { CROSS_SITE_ROUND_BASE, PAIRED_EVALUATION_ROUND, TOKEN_CENTRING_ROUND } from './schedule';
+import {
+  CROSS_SITE_ROUND_BASE,
+  LOCAL_ONLY_ROUND,
+  PAIRED_EVALUATION_ROUND,
+  TOKEN_CENTRING_ROUND,
+} from './schedule';
 import type { EngineState } from './state';
 
 /** The engine is scripted: events in, commands read. No sockets, no timers, no store. */
@@ -647,6 +652,158 @@ describe('round engine: resume, strategy state, evaluation', () => {
     expect(only(commands, 'end-run')[0].reason).toMatch(
       /^cross-site evaluation of site-a's model \(evaluate round 10000\): quorum not reached/,
     );
+  });
+
+  describe('local-only models for the cross-site matrix', () => {
+    const localOnlyPlan = plan({
+      stages: { finetune: { ...stage, rounds: 2, localEpochs: 3 } },
+      evaluation: { final: true, crossSite: true, crossSiteModels: 'local-only' },
+    });
+    const notLogs = (commands: EngineCommand[]) =>
+      commands.filter((c) => c.kind !== 'log' && c.kind !== 'update-round' && c.kind !== 'wake-at');
+
+    /** Centring, two fine-tune rounds and the final evaluation: returns the commands that follow. */
+    function federate(run: Script): EngineCommand[] {
+      let commands = run.centre(run.start(['site-a', 'site-b']), D1);
+      for (const output of [D1, D2]) {
+        run.deliver(commands);
+        run.update('site-a');
+        run.update('site-b');
+        commands = run.feed({
+          type: 'aggregation-finished',
+          outputDigest: output,
+          outputBytes: 1,
+          sites: ['site-a', 'site-b'],
+        });
+      }
+      const sent = run.deliver(commands);
+      for (const [siteId, c] of sent)
+        run.feed({ type: 'evaluation-received', siteId, taskId: c.task.taskId, result: evaluation(D2) });
+      return run.feed({ type: 'aggregation-finished', outputDigest: D2, outputBytes: 1 });
+    }
+
+    it("trains each site's own model from the initial model with the whole budget, folds none, then evaluates each at every site", () => {
+      const run = new Script(localOnlyPlan);
+      const commands = federate(run);
+      // After the final evaluation: one task per site, from the initial model, whole budget.
+      const sent = run.deliver(commands);
+      expect([...sent.keys()]).toEqual(['site-a', 'site-b']);
+      for (const c of sent.values()) {
+        expect(c.task).toMatchObject({
+          stage: 'finetune',
+          round: LOCAL_ONLY_ROUND,
+          globalWeightsDigest: INITIAL,
+        });
+        expect(c.task.config).toMatchObject({
+          localOnly: true,
+          localEpochs: 6,
+          scheduleStartEpoch: 0,
+          scheduleTotalEpochs: 6,
+          keepOptimiserState: false,
+        });
+      }
+      run.update('site-a', 1, 'c'.repeat(128));
+      expect(only(run.last.commands, 'store-update')[0].update).toMatchObject({
+        round: LOCAL_ONLY_ROUND,
+        status: 'accepted',
+      });
+      const taskB = sent.get('site-b')!.task.taskId;
+      const after = run.feed({
+        type: 'update-received',
+        siteId: 'site-b',
+        taskId: taskB,
+        update: { digest: 'd'.repeat(128), signature: 'sig', bytes: 10, nSamples: 4, encoding: 'float32' },
+        entry: { ...entry('site-b'), metrics: { loss: 0.5, val_threshold: 0.4 } },
+      });
+      // No fold, no update marked aggregated, the global untouched: the sites' own metrics, then the build.
+      expect(only(after, 'aggregate')).toEqual([]);
+      expect(only(after, 'set-update-status')).toEqual([]);
+      expect(
+        only(after, 'record-metrics')[0].metrics.map((m) => [m.siteId, m.round, m.name, m.value]),
+      ).toEqual([
+        ['site-a', LOCAL_ONLY_ROUND, 'train/loss', 1],
+        ['site-b', LOCAL_ONLY_ROUND, 'train/loss', 0.5],
+        ['site-b', LOCAL_ONLY_ROUND, 'train/val_threshold', 0.4],
+      ]);
+      expect(only(after, 'update-round').map((c) => c.changes.state)).toEqual(['done']);
+      expect(only(after, 'update-round')[0].changes).not.toHaveProperty('outputDigest');
+      expect(only(after, 'build-local-models')).toEqual([
+        { kind: 'build-local-models', runId: 'run-1', finetuneRounds: 2, localOnlyRound: LOCAL_ONLY_ROUND },
+      ]);
+      expect(run.state.global).toBe(D2);
+      const localA = 'e'.repeat(128);
+      const localB = 'f'.repeat(128);
+      let next = run.feed({
+        type: 'local-models-built',
+        models: [
+          { siteId: 'site-a', finetuneRound: LOCAL_ONLY_ROUND, digest: localA, bytes: 5 },
+          { siteId: 'site-b', finetuneRound: LOCAL_ONLY_ROUND, digest: localB, bytes: 5, threshold: 0.4 },
+        ],
+      });
+      for (const [owner, digest] of [
+        ['site-a', localA],
+        ['site-b', localB],
+      ] as const) {
+        const evaluations = run.deliver(next);
+        expect([...evaluations.values()].map((c) => c.task.globalWeightsDigest)).toEqual([digest, digest]);
+        for (const [siteId, c] of evaluations)
+          run.feed({
+            type: 'evaluation-received',
+            siteId,
+            taskId: c.task.taskId,
+            result: evaluation(digest),
+          });
+        expect(only(run.last.commands, 'aggregate')[0]).toMatchObject({
+          what: 'evaluate',
+          modelOf: { siteId: owner, finetuneRound: LOCAL_ONLY_ROUND },
+        });
+        next = run.feed({ type: 'aggregation-finished', outputDigest: digest, outputBytes: 5 });
+      }
+      // The run's model is the federation's, not a local one.
+      expect(only(next, 'end-run')[0]).toMatchObject({ outcome: 'complete', finalDigest: D2 });
+    });
+
+    it('a restarted coordinator finds the local-only round done without taking it for the global, or resumes it from the initial model', () => {
+      const recorded = (state: 'done' | 'collecting'): RecordedRound[] => [
+        {
+          stage: 'finetune',
+          round: TOKEN_CENTRING_ROUND,
+          state: 'done',
+          outputDigest: D1,
+          outputBytes: 1,
+          lastAttempt: 1,
+        },
+        { stage: 'finetune', round: 0, state: 'done', outputDigest: D1, outputBytes: 1, lastAttempt: 1 },
+        { stage: 'finetune', round: 1, state: 'done', outputDigest: D2, outputBytes: 1, lastAttempt: 1 },
+        { stage: 'evaluate', round: 0, state: 'done', outputDigest: D2, outputBytes: 1, lastAttempt: 1 },
+        { stage: 'finetune', round: LOCAL_ONLY_ROUND, state, lastAttempt: 1 },
+      ];
+      const done = new Script(localOnlyPlan, { name: 'fedadam' });
+      expect(notLogs(done.start(['site-a', 'site-b'], recorded('done')))).toEqual([
+        { kind: 'build-local-models', runId: 'run-1', finetuneRounds: 2, localOnlyRound: LOCAL_ONLY_ROUND },
+      ]);
+      expect(done.state.global).toBe(D2);
+      const open = new Script(localOnlyPlan, { name: 'fedadam' });
+      const resumed = open.start(['site-a', 'site-b'], recorded('collecting'));
+      // No strategy state to restore for a round that folds nothing.
+      expect(only(resumed, 'restore-strategy')).toEqual([]);
+      expect(
+        sends(resumed).map((c) => [c.task.round, c.task.globalWeightsDigest, c.task.taskId.split('-')[2]]),
+      ).toEqual([
+        [LOCAL_ONLY_ROUND, INITIAL, '2'],
+        [LOCAL_ONLY_ROUND, INITIAL, '2'],
+      ]);
+    });
+
+    it('names the local-only round that failed', () => {
+      const run = new Script(localOnlyPlan);
+      run.deliver(federate(run));
+      run.update('site-a');
+      const commands = run.feed({ type: 'tick' }, run.now + 60_000);
+      expect(only(commands, 'end-run')[0].reason).toMatch(
+        /^local-only training for the cross-site matrix \(finetune round 20000\): quorum not reached/,
+      );
+    });
   });
 });
 

@@ -12,7 +12,9 @@ import {
   compareIds,
   compareWithOf,
   crossSiteSteps,
+  isLocalOnlyTraining,
   isTokenCentring,
+  LOCAL_ONLY_ROUND,
   maxUpdateBytesFor,
   roundKey,
   RoundStep,
@@ -20,6 +22,7 @@ import {
   taskConfig,
   taskIdFor,
   taskInstruction,
+  wantsLocalOnlyModels,
 } from './schedule';
 import { acceptsSecure, decideSecureStep, nextSecureStep } from './secure-round';
 import type { AttemptState, EngineState, RoundRun } from './state';
@@ -312,6 +315,8 @@ class Step {
       if (s.round) {
         if (s.round.phase === 'selecting') this.trySelect(s.round);
         if (s.round?.phase === 'open') this.decide(s.round);
+        // Only the local-only round ends inside `decide` (it folds nothing): go on to what follows.
+        if (!s.round && (s.phase as EngineState['phase']) === 'running') continue;
         return;
       }
       this.skipDoneRounds();
@@ -322,13 +327,14 @@ class Step {
             kind: 'build-local-models',
             runId: s.runId,
             finetuneRounds: this.spec.plan.stages.finetune?.rounds ?? 0,
+            ...(wantsLocalOnlyModels(this.spec.plan) ? { localOnlyRound: LOCAL_ONLY_ROUND } : {}),
           });
           return;
         }
         return this.endRun('complete', undefined, s.global);
       }
       const next = s.steps[s.next];
-      if (next.stage !== 'evaluate' && !s.strategyReady) {
+      if (next.stage !== 'evaluate' && !isLocalOnlyTraining(next) && !s.strategyReady) {
         s.strategyReady = true;
         // A resumed run continues the strategy's server state (FedAdam's moments) from the last
         // done training round; restarting it from zero would silently change the result.
@@ -353,7 +359,7 @@ class Step {
         s.modelBytes[recorded.outputDigest] = recorded.outputBytes;
       if (step.stage !== 'evaluate') {
         if (recorded.outputDigest) s.global = recorded.outputDigest;
-        if (!isTokenCentring(step)) s.lastDoneTraining = step;
+        if (!isTokenCentring(step) && !isLocalOnlyTraining(step)) s.lastDoneTraining = step;
       }
       s.next++;
     }
@@ -361,7 +367,11 @@ class Step {
 
   private startRound(step: RoundStep): void {
     const s = this.s;
-    const modelDigest = step.localModel ? s.localModels[step.localModel.siteId] : s.global!;
+    const modelDigest = step.localModel
+      ? s.localModels[step.localModel.siteId]
+      : isLocalOnlyTraining(step)
+        ? this.spec.plan.initialModel!
+        : s.global!;
     const recorded = s.recorded[roundKey(step)];
     if (recorded) {
       this.emit({
@@ -509,6 +519,7 @@ class Step {
     this.endAttempt(attempt);
     if (decision.kind === 'fail') return this.failRound(decision.reason);
     if (decision.kind === 'retry') return this.retry(round, decision.reason);
+    if (isLocalOnlyTraining(round.step)) return this.localOnlyTrained(round, decision.answered);
     if (attempt.secure) return this.closeSecureStep(round, 'keys', decision.answered);
     round.phase = 'aggregating';
     this.updateRound(round.step, { state: 'aggregating' });
@@ -765,6 +776,42 @@ class Step {
     this.s.next++;
   }
 
+  /**
+   * The local-only training round ends without a fold: each answering site's update stays stored
+   * as accepted (never 'aggregated', never in the global) and its own metrics are recorded (its
+   * `val_threshold` travels with its model into the cross-site rounds). The round has no output
+   * model, so a restarted coordinator does not take it for the run's global.
+   */
+  private localOnlyTrained(round: RoundRun, answered: string[]): void {
+    const { step } = round;
+    const attempt = round.attempt!;
+    const recordedAt = iso(this.now);
+    this.emit({
+      kind: 'record-metrics',
+      metrics: answered.flatMap((siteId) =>
+        Object.entries(attempt.updates[siteId]?.metrics ?? {}).map(([name, value]) => ({
+          runId: this.s.runId,
+          stage: step.stage,
+          round: step.round,
+          siteId,
+          name: `train/${name}`,
+          value,
+          recordedAt,
+        })),
+      ),
+    });
+    this.updateRound(step, { state: 'done', endedAt: recordedAt });
+    this.s.recorded[roundKey(step)] = {
+      stage: step.stage,
+      round: step.round,
+      state: 'done',
+      lastAttempt: attempt.storedAttempt,
+    };
+    this.log('info', 'local-only models trained', { ...step, sites: answered });
+    this.s.round = undefined;
+    this.s.next++;
+  }
+
   private failRound(reason: string): void {
     const round = this.s.round!;
     const { step } = round;
@@ -772,7 +819,9 @@ class Step {
     this.s.round = undefined;
     const where = step.localModel
       ? `cross-site evaluation of ${step.localModel.siteId}'s model (evaluate round ${step.round})`
-      : `${step.stage} round ${step.round}`;
+      : isLocalOnlyTraining(step)
+        ? `local-only training for the cross-site matrix (${step.stage} round ${step.round})`
+        : `${step.stage} round ${step.round}`;
     this.endRun('fail', `${where}: ${reason}`);
   }
 

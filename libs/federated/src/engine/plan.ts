@@ -1,5 +1,6 @@
 import type { OptimiserName, WeightEncoding } from '../../../protocol/src';
 import type { SecureAggregationPlan } from '../privacy/secagg-task';
+import type { CrossSiteModels } from './schedule';
 
 /**
  * The part of a run plan the engine reads. The coordinator's validated `RunPlanDto` satisfies it
@@ -19,11 +20,14 @@ export interface EnginePlan {
    * `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation).
    * `compareWith`: models (digests in the blob store) the final global is compared with, site by
    * site on the same patients, in the paired evaluation round at the end of the run.
+   * `crossSiteModels`: whose models the cross-site matrix evaluates (schedule.ts `CROSS_SITE_MODELS`;
+   * absent: 'global-finetuned').
    */
   evaluation: {
     final: boolean;
     everyKRounds?: number;
     crossSite?: boolean;
+    crossSiteModels?: CrossSiteModels;
     threshold?: number;
     compareWith?: string[];
   };

@@ -7,6 +7,7 @@ import {
   evaluationKindOf,
   evaluationThresholdOf,
   frozenEncoderEpochsOf,
+  LOCAL_ONLY_ROUND,
   roundSeed,
   runSteps,
   taskConfig,
@@ -69,8 +70,19 @@ describe('run schedule', () => {
     const steps = runSteps({
       ...plan,
       stages: { ...plan.stages, finetune: { ...plan.stages.finetune!, rounds: 4 } },
-      evaluation: { final: true, everyKRounds: 2 },
+      evaluation: {
+        final: true,
+        everyKRounds: 2,
+        crossSite: true,
+        crossSiteModels: 'local-only',
+        compareWith: ['b'.repeat(128)],
+      },
     });
+    // The paired round (evaluate/20000) and the local-only training (finetune/20000) are in the run…
+    expect(steps.map((s) => `${s.stage}/${s.round}`)).toEqual(
+      expect.arrayContaining(['evaluate/20000', 'finetune/20000']),
+    );
+    // …but neither counts: the progress is the plan's rounds alone.
     const counted = [...steps, ...crossSiteSteps([{ siteId: 'a', finetuneRound: 3 }])]
       .filter(countsTowardsProgress)
       .map((s) => `${s.stage}/${s.round}`);
@@ -274,5 +286,78 @@ describe('run schedule', () => {
     for (const id of ids) expect(id).toMatch(/^[a-z0-9][a-z0-9._-]{0,63}$/);
     expect(roundSeed(11, { stage: 'ssl', round: 0 })).not.toBe(roundSeed(11, { stage: 'ssl', round: 1 }));
     expect(roundSeed(11, { stage: 'ssl', round: 0 })).toBe(roundSeed(11, { stage: 'ssl', round: 0 }));
+  });
+
+  describe('local-only models for the cross-site matrix', () => {
+    const localOnly: EnginePlan = {
+      ...plan,
+      stages: {
+        finetune: {
+          rounds: 3,
+          localEpochs: 2,
+          optimiser: { name: 'adam', lr: 0.002, weightDecay: 0.05 },
+          batchSize: 8,
+          warmupEpochs: 1,
+          frozenEncoderWarmupEpochs: 3,
+        },
+      },
+      evaluation: { final: true, crossSite: true, crossSiteModels: 'local-only' },
+    };
+    const step = { stage: 'finetune' as const, round: LOCAL_ONLY_ROUND };
+
+    it('ends the plan on the local-only training round, and only when the matrix asks for it', () => {
+      expect(runSteps(localOnly).slice(-2)).toEqual([{ stage: 'evaluate', round: 0 }, step]);
+      const globalFinetuned = { ...localOnly, evaluation: { final: true, crossSite: true } };
+      expect(runSteps(globalFinetuned)).not.toContainEqual(step);
+      const noMatrix = { ...localOnly, evaluation: { final: true, crossSiteModels: 'local-only' as const } };
+      expect(runSteps(noMatrix)).not.toContainEqual(step);
+    });
+
+    it('asks for the whole fine-tune budget in one task: one schedule, the whole head-only warm-up, a fresh optimiser, no pull', () => {
+      const strategy = createStrategy({ name: 'fedprox', mu: 0.05 });
+      expect(taskConfig(localOnly, step, strategy, 1000)).toEqual({
+        localEpochs: 6,
+        learningRate: 0.002,
+        batchSize: 8,
+        seed: roundSeed(11, step),
+        updateEncoding: 'float16',
+        updateKind: 'delta',
+        maxUpdateBytes: 1000,
+        optimiser: 'adam',
+        weightDecay: 0.05,
+        scheduleStartEpoch: 0,
+        scheduleTotalEpochs: 6,
+        warmupEpochs: 1,
+        keepOptimiserState: false,
+        freezeEncoderEpochs: 3,
+        localOnly: true,
+      });
+      const [fit] = strategy.configureFit(LOCAL_ONLY_ROUND, { stage: 'finetune', siteIds: ['a'] });
+      expect(taskInstruction(localOnly, step, fit)).toEqual({
+        parts: ['encoder', 'head'],
+        updateKind: 'delta',
+        optimiser: { name: 'adam', weightDecay: 0.05 },
+      });
+    });
+
+    it("keeps nothing back: FedBN's kept tensors are neither withheld from nor overlaid on a local-only model", () => {
+      const strategy = createStrategy({ name: 'fedbn' });
+      const [fit] = strategy.configureFit(LOCAL_ONLY_ROUND, { stage: 'finetune', siteIds: ['a'] });
+      const [evaluate] = strategy.configureEvaluate(CROSS_SITE_ROUND_BASE, { siteIds: ['a'] });
+      expect(fit.keepLocalPattern).toBeDefined();
+      expect(taskInstruction(localOnly, step, fit)).not.toHaveProperty('keepLocalPattern');
+      expect(taskInstruction(localOnly, { stage: 'finetune', round: 0 }, fit)).toHaveProperty(
+        'keepLocalPattern',
+      );
+      const ownerOf = (finetuneRound: number) => ({
+        stage: 'evaluate' as const,
+        round: CROSS_SITE_ROUND_BASE,
+        localModel: { siteId: 'a', finetuneRound },
+      });
+      expect(taskInstruction(localOnly, ownerOf(LOCAL_ONLY_ROUND), evaluate)).not.toHaveProperty(
+        'keepLocalPattern',
+      );
+      expect(taskInstruction(localOnly, ownerOf(2), evaluate)).toHaveProperty('keepLocalPattern');
+    });
   });
 });

@@ -59,13 +59,41 @@ export function isTokenCentring(step: { stage: string; round: number }): boolean
 }
 
 /**
+ * The local-only training round (`evaluation.crossSiteModels: local-only`): after the final
+ * evaluation, every site trains its own model on its own data alone, from the plan's
+ * `initialModel`, for the whole fine-tune budget in one task. A fine-tune round outside the
+ * plan's rounds (≤ 1000) and the centring round, so no new stage reaches the protocol; its
+ * updates are stored and never folded: each becomes one site's model in the cross-site matrix.
+ */
+export const LOCAL_ONLY_ROUND = 20_000;
+
+/** The plan's two sources of the cross-site matrix's models (docs/PROTOCOL.md, "evaluation.crossSite"). */
+export const CROSS_SITE_MODELS = ['global-finetuned', 'local-only'] as const;
+export type CrossSiteModels = (typeof CROSS_SITE_MODELS)[number];
+
+export function isLocalOnlyTraining(step: { stage: string; round: number }): boolean {
+  return step.stage === 'finetune' && step.round === LOCAL_ONLY_ROUND;
+}
+
+/** A round that trains or evaluates a local-only model: nothing in it is the federation's. */
+function isLocalOnly(step: RoundStep): boolean {
+  return isLocalOnlyTraining(step) || step.localModel?.finetuneRound === LOCAL_ONLY_ROUND;
+}
+
+/** The plan asks for a cross-site matrix of local-only models. */
+export function wantsLocalOnlyModels(plan: EnginePlan): boolean {
+  return Boolean(plan.evaluation.crossSite) && plan.evaluation.crossSiteModels === 'local-only';
+}
+
+/**
  * Whether a round counts towards a run's progress ("3 / 5 rounds"): the plan's SSL and fine-tune
- * rounds and its final evaluation. Token centring and the every-k and cross-site evaluations are
- * steps the engine adds around them, so they are left out and every page counts the same.
+ * rounds and its final evaluation. Token centring, local-only training and the every-k, paired and
+ * cross-site evaluations are steps the engine adds around them, so they are left out and every
+ * page counts the same.
  */
 export function countsTowardsProgress(step: { stage: string; round: number }): boolean {
   if (step.stage === 'evaluate') return step.round === FINAL_EVALUATION_ROUND;
-  return !isTokenCentring(step);
+  return !isTokenCentring(step) && !isLocalOnlyTraining(step);
 }
 
 export type EvaluationKind = 'final' | 'periodic' | 'cross-site' | 'paired';
@@ -96,7 +124,8 @@ export function roundKey(step: { stage: string; round: number }): string {
  * Every-k evaluation runs in the fine-tune stage only: an SSL-stage model has no trained
  * classifier head (its head is the initial one while the encoder moves under it), so its AUC
  * would measure noise. When k divides the last fine-tune round and the plan has a final
- * evaluation, that one evaluates the same model and the every-k round is left out.
+ * evaluation, that one evaluates the same model and the every-k round is left out. A plan
+ * whose cross-site matrix is of local-only models ends on the local-only training round.
  */
 export function runSteps(plan: EnginePlan): RoundStep[] {
   const steps: RoundStep[] = [];
@@ -113,6 +142,8 @@ export function runSteps(plan: EnginePlan): RoundStep[] {
   }
   if (plan.evaluation.final) steps.push({ stage: 'evaluate', round: FINAL_EVALUATION_ROUND });
   if (plan.evaluation.compareWith?.length) steps.push({ stage: 'evaluate', round: PAIRED_EVALUATION_ROUND });
+  if (wantsLocalOnlyModels(plan) && finetuneRounds > 0)
+    steps.push({ stage: 'finetune', round: LOCAL_ONLY_ROUND });
   return steps;
 }
 
@@ -173,6 +204,7 @@ export function taskConfig(
   };
   // Every task that runs the model, token centring included, says which phases it takes.
   if (plan.phases) config.phases = taskPhases(plan.phases, plan.model?.phaseTimes);
+  if (isLocalOnlyTraining(step)) return localOnlyConfig(plan, config);
   if (isTokenCentring(step)) {
     // float32 whatever the plan's encoding: the centre is set, not nudged, so a quantisation error
     // would stay in the model for the whole stage; the one extra upload of the model is cheap.
@@ -197,6 +229,31 @@ export function taskConfig(
     Object.assign(config, trainingFields(plan.stages.finetune, step.round));
   }
   return config;
+}
+
+/**
+ * The local-only task: the whole fine-tune budget in one task, as `train` runs it at one site —
+ * epochs = rounds × local epochs over one warm-up + cosine schedule, the stage's whole head-only
+ * warm-up, a fresh optimiser, no proximal pull (there is no global to be pulled to) — and
+ * `localOnly`, which tells the site to centre the tokens on its own patients first, as `train`
+ * does, since no federated centre exists for a model of its own.
+ */
+function localOnlyConfig(plan: EnginePlan, config: TaskConfigDto): TaskConfigDto {
+  const stage = plan.stages.finetune!;
+  const epochs = stage.rounds * stage.localEpochs;
+  const frozen = Math.min(epochs, stage.frozenEncoderWarmupEpochs ?? 0);
+  return {
+    ...config,
+    localEpochs: epochs,
+    optimiser: stage.optimiser.name,
+    weightDecay: stage.optimiser.weightDecay ?? 0,
+    scheduleStartEpoch: 0,
+    scheduleTotalEpochs: epochs,
+    warmupEpochs: stage.warmupEpochs ?? 0,
+    keepOptimiserState: false,
+    ...(frozen > 0 ? { freezeEncoderEpochs: frozen } : {}),
+    localOnly: true,
+  };
 }
 
 /** The plan's phase names, with the model's nominal times when it records one per phase. */
@@ -289,7 +346,12 @@ export function taskInstruction(
   step: RoundStep,
   instruction: FitInstruction | EvaluateInstruction,
 ): TaskInstructionDto {
-  const keepLocal = instruction.keepLocalPattern ? { keepLocalPattern: instruction.keepLocalPattern } : {};
+  // A local-only model is the site's whole model: nothing of it is kept back on upload, and an
+  // evaluating site puts none of its own (federated) kept tensors in its place.
+  const keepLocal =
+    instruction.keepLocalPattern && !isLocalOnly(step)
+      ? { keepLocalPattern: instruction.keepLocalPattern }
+      : {};
   if (!('parts' in instruction))
     return instruction.minBinCount !== undefined
       ? { ...keepLocal, minBinCount: instruction.minBinCount }
@@ -312,7 +374,7 @@ export function taskInstruction(
           },
         }
       : {}),
-    ...(instruction.proximalMu > 0 ? { proximalMu: instruction.proximalMu } : {}),
+    ...(instruction.proximalMu > 0 && !isLocalOnly(step) ? { proximalMu: instruction.proximalMu } : {}),
     ...(instruction.clip ? { clip: { ...instruction.clip } } : {}),
   };
 }

@@ -218,6 +218,16 @@ export class TaskConfigDto {
   tokenCentring?: boolean;
 
   /**
+   * Fine-tune only: the cross-site matrix's local-only model (plan `evaluation.crossSiteModels:
+   * local-only`). The site trains the sent model (the plan's initial model) on its own patients
+   * alone for the whole fine-tune budget in this one task, centring the tokens on them first as
+   * `train` does; the coordinator stores the update and never folds it into the global.
+   */
+  @IsOptional()
+  @IsBoolean()
+  localOnly?: boolean;
+
+  /**
    * Evaluate only: the cut-off at which the site reports sensitivity, specificity, PPV, NPV and
    * accuracy (e.g. the training sites' validation cut-off, transferred to an external site).
    * Absent: the site chooses it on its own validation split, if it has one.

@@ -20,6 +20,7 @@ import {
   ValidateNested,
   ValidationArguments,
 } from 'class-validator';
+import { CROSS_SITE_MODELS, CrossSiteModels } from '../../../../../libs/federated/src/engine/schedule';
 import { OPTIMISER_NAMES } from '../../../../../libs/protocol/src/optimisers';
 import { DIGEST_PATTERN, MAX_COMPARED_MODELS } from '../../../../../libs/protocol/src/version';
 import { PrivacyDto } from './privacy.dto';
@@ -207,6 +208,16 @@ export class EvaluationPlanDto {
   @IsOptional()
   @IsBoolean()
   crossSite?: boolean;
+
+  @ApiPropertyOptional({
+    enum: CROSS_SITE_MODELS,
+    default: 'global-finetuned',
+    description:
+      "the cross-site matrix's models: each site's last federated round (the global it trained from plus its update), or local-only — each site's model trained on its own data alone from initialModel with the whole fine-tune budget (rounds × localEpochs) in one task after the final evaluation, never folded into the global",
+  })
+  @IsOptional()
+  @IsIn(CROSS_SITE_MODELS)
+  crossSiteModels?: CrossSiteModels;
 
   @ApiPropertyOptional({
     minimum: 0,
