@@ -385,30 +385,37 @@ describe('replacement kernels free their intermediates', () => {
 });
 
 describe('every pHCC-SSL layer type trains on wasm with the gradients cpu computes', () => {
-  it('layer zoo: conv, depthwise 7×7, LayerNorm, GELU, GRN, dense, stride-2 conv, gather, attention, BCE', async () => {
-    const shape = { batch: 2, size: 8, inChannels: 3, channels: 4, heads: 2, phases: 3 };
-    const xShape = [shape.batch, shape.size, shape.size, shape.inChannels];
-    const params = layerZooParams(shape, 9);
-    const names = Object.keys(params);
-    const rng = new Rng(19);
-    const x = randomHostTensor(rng, xShape);
-    const y = { shape: [shape.batch], values: new Float32Array([1, 0]) };
-    const lossOf = (...ps: tf.Tensor[]) => {
-      const named = Object.fromEntries(names.map((n, i) => [n, ps[i]]));
-      return layerZooLoss(
-        shape,
-        named,
-        tf.tensor4d(x.values, xShape as [number, number, number, number]),
-        tf.tensor1d([0, 2, 1], 'int32'),
-        tf.tensor(y.values, y.shape),
-      );
-    };
-    const inputs = names.map((n) => params[n]);
-    const dy = { shape: [], values: new Float32Array([1]) };
-    const wasm = await gradientsOn('wasm', lossOf, inputs, dy);
-    const cpu = await gradientsOn('cpu', lossOf, inputs, dy);
-    names.forEach((_name, i) => {
-      expect(maxRelativeError(wasm[i], cpu[i])).toBeLessThanOrEqual(TOLERANCE);
-    });
-  });
+  // The second shape reaches the SIMD depthwise kernels' four-pixel blocks and 16-channel
+  // filter-gradient steps, which an 8×8, 4-channel map never enters.
+  it.each([
+    ['8×8, 4 channels', { batch: 2, size: 8, inChannels: 3, channels: 4, heads: 2, phases: 3 }],
+    ['16×16, 16 channels', { batch: 2, size: 16, inChannels: 3, channels: 16, heads: 2, phases: 3 }],
+  ])(
+    'layer zoo: conv, depthwise 7×7, LayerNorm, GELU, GRN, dense, stride-2 conv, gather, attention, BCE (%s)',
+    async (_name, shape) => {
+      const xShape = [shape.batch, shape.size, shape.size, shape.inChannels];
+      const params = layerZooParams(shape, 9);
+      const names = Object.keys(params);
+      const rng = new Rng(19);
+      const x = randomHostTensor(rng, xShape);
+      const y = { shape: [shape.batch], values: new Float32Array([1, 0]) };
+      const lossOf = (...ps: tf.Tensor[]) => {
+        const named = Object.fromEntries(names.map((n, i) => [n, ps[i]]));
+        return layerZooLoss(
+          shape,
+          named,
+          tf.tensor4d(x.values, xShape as [number, number, number, number]),
+          tf.tensor1d([0, 2, 1], 'int32'),
+          tf.tensor(y.values, y.shape),
+        );
+      };
+      const inputs = names.map((n) => params[n]);
+      const dy = { shape: [], values: new Float32Array([1]) };
+      const wasm = await gradientsOn('wasm', lossOf, inputs, dy);
+      const cpu = await gradientsOn('cpu', lossOf, inputs, dy);
+      names.forEach((_name, i) => {
+        expect(maxRelativeError(wasm[i], cpu[i])).toBeLessThanOrEqual(TOLERANCE);
+      });
+    },
+  );
 });
