@@ -57,6 +57,31 @@ const convCases: [string, number[], number[], number, Pad][] = [
   ['2×2 s2 valid (patchify downsample)', [2, 8, 10, 3], [2, 2, 3, 4], 2, 'valid'],
   ['1×1 s2 same', [2, 7, 7, 3], [1, 1, 3, 2], 2, 'same'],
   ['4×4 s4 valid (stem)', [2, 12, 12, 4], [4, 4, 4, 8], 4, 'valid'],
+  // Patchify convs read x (forward) and write dx (input gradient) in place (conv-patchify.ts).
+  ['2×2 s2 valid, 8 → 16 channels (patchify, both directions)', [2, 8, 16, 8], [2, 2, 8, 16], 2, 'valid'],
+  ['2×2 s2 valid, 4 → 8 channels (patchify stem)', [3, 8, 8, 4], [2, 2, 4, 8], 2, 'valid'],
+  ['4×4 s4 valid, 4 → 16 channels (patchify, four filter rows)', [2, 16, 16, 4], [4, 4, 4, 16], 4, 'valid'],
+  [
+    '2×2 s2 same, 6 → 8 channels (patchify forward; kw·cin = 12: input gradient by phases)',
+    [2, 4, 8, 6],
+    [2, 2, 6, 8],
+    2,
+    'same',
+  ],
+  [
+    '2×2 s2 valid, 160 → 8 channels (patchify, kw·cin past one 256 k-chunk)',
+    [1, 4, 8, 160],
+    [2, 2, 160, 8],
+    2,
+    'valid',
+  ],
+  [
+    '2×2 s2 valid, 9 × 17 image (a row and column left over: not patchify)',
+    [2, 9, 17, 8],
+    [2, 2, 8, 16],
+    2,
+    'valid',
+  ],
   ['5×3 s1 same, non-square', [1, 6, 9, 2], [5, 3, 2, 3], 1, 'same'],
   [
     '3×3 s2 same, 6 → 10 channels (full and partial 4-channel groups, partial 8-column panel)',
@@ -136,6 +161,25 @@ const depthwiseCases: [string, number[], number[], number, Pad][] = [
   ['3×3 s1 same, channel multiplier 2', [2, 6, 7, 3], [3, 3, 3, 2], 1, 'same'],
   ['5×5 s1 same, 8 channels (model block: SIMD filter gradient)', [3, 9, 8, 8], [5, 5, 8, 1], 1, 'same'],
   ['3×3 s1 valid, 4 channels (SIMD filter gradient)', [2, 7, 6, 4], [3, 3, 4, 1], 1, 'valid'],
+  // The SIMD forward's four-pixel blocks beside one-pixel borders, and the filter gradient's
+  // 16-channel (c % 16 = 0) and 4-channel steps.
+  [
+    '5×5 s1 same, 32 channels, width 13 (blocks, then three border pixels)',
+    [2, 6, 13, 32],
+    [5, 5, 32, 1],
+    1,
+    'same',
+  ],
+  ['5×5 s1 same, 16 channels, width 12', [2, 5, 12, 16], [5, 5, 16, 1], 1, 'same'],
+  [
+    '3×3 s1 valid, 12 channels, width 11 (blocks from the first pixel)',
+    [2, 5, 11, 12],
+    [3, 3, 12, 1],
+    1,
+    'valid',
+  ],
+  ['4×4 s1 same, 8 channels (uneven padding: 1 before, 2 after)', [2, 7, 10, 8], [4, 4, 8, 1], 1, 'same'],
+  ['5×5 s1 same on a 3×2 image (every tap row and column clipped)', [2, 3, 2, 4], [5, 5, 4, 1], 1, 'same'],
 ];
 
 describe.each(helperPaths)('wasm depthwise conv gradients match cpu, %s', (_path, path) => {
@@ -341,30 +385,37 @@ describe('replacement kernels free their intermediates', () => {
 });
 
 describe('every pHCC-SSL layer type trains on wasm with the gradients cpu computes', () => {
-  it('layer zoo: conv, depthwise 7×7, LayerNorm, GELU, GRN, dense, stride-2 conv, gather, attention, BCE', async () => {
-    const shape = { batch: 2, size: 8, inChannels: 3, channels: 4, heads: 2, phases: 3 };
-    const xShape = [shape.batch, shape.size, shape.size, shape.inChannels];
-    const params = layerZooParams(shape, 9);
-    const names = Object.keys(params);
-    const rng = new Rng(19);
-    const x = randomHostTensor(rng, xShape);
-    const y = { shape: [shape.batch], values: new Float32Array([1, 0]) };
-    const lossOf = (...ps: tf.Tensor[]) => {
-      const named = Object.fromEntries(names.map((n, i) => [n, ps[i]]));
-      return layerZooLoss(
-        shape,
-        named,
-        tf.tensor4d(x.values, xShape as [number, number, number, number]),
-        tf.tensor1d([0, 2, 1], 'int32'),
-        tf.tensor(y.values, y.shape),
-      );
-    };
-    const inputs = names.map((n) => params[n]);
-    const dy = { shape: [], values: new Float32Array([1]) };
-    const wasm = await gradientsOn('wasm', lossOf, inputs, dy);
-    const cpu = await gradientsOn('cpu', lossOf, inputs, dy);
-    names.forEach((_name, i) => {
-      expect(maxRelativeError(wasm[i], cpu[i])).toBeLessThanOrEqual(TOLERANCE);
-    });
-  });
+  // The second shape reaches the SIMD depthwise kernels' four-pixel blocks and 16-channel
+  // filter-gradient steps, which an 8×8, 4-channel map never enters.
+  it.each([
+    ['8×8, 4 channels', { batch: 2, size: 8, inChannels: 3, channels: 4, heads: 2, phases: 3 }],
+    ['16×16, 16 channels', { batch: 2, size: 16, inChannels: 3, channels: 16, heads: 2, phases: 3 }],
+  ])(
+    'layer zoo: conv, depthwise 7×7, LayerNorm, GELU, GRN, dense, stride-2 conv, gather, attention, BCE (%s)',
+    async (_name, shape) => {
+      const xShape = [shape.batch, shape.size, shape.size, shape.inChannels];
+      const params = layerZooParams(shape, 9);
+      const names = Object.keys(params);
+      const rng = new Rng(19);
+      const x = randomHostTensor(rng, xShape);
+      const y = { shape: [shape.batch], values: new Float32Array([1, 0]) };
+      const lossOf = (...ps: tf.Tensor[]) => {
+        const named = Object.fromEntries(names.map((n, i) => [n, ps[i]]));
+        return layerZooLoss(
+          shape,
+          named,
+          tf.tensor4d(x.values, xShape as [number, number, number, number]),
+          tf.tensor1d([0, 2, 1], 'int32'),
+          tf.tensor(y.values, y.shape),
+        );
+      };
+      const inputs = names.map((n) => params[n]);
+      const dy = { shape: [], values: new Float32Array([1]) };
+      const wasm = await gradientsOn('wasm', lossOf, inputs, dy);
+      const cpu = await gradientsOn('cpu', lossOf, inputs, dy);
+      names.forEach((_name, i) => {
+        expect(maxRelativeError(wasm[i], cpu[i])).toBeLessThanOrEqual(TOLERANCE);
+      });
+    },
+  );
 });

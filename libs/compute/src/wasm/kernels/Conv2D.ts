@@ -2,6 +2,7 @@ import { backend_util, Conv2D } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ConvAttrs } from '../conv-attrs';
 import { ConvGemmCalls, ConvGeometry, convGemm } from '../conv-gemm';
+import { PatchifyCalls, patchifyForward, patchifyForwardFits } from '../conv-patchify';
 import type { WrappingKernelConfig } from '../kernel-config';
 import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
@@ -14,14 +15,17 @@ import { WasmOps } from '../wasm-ops';
  * process). Dilated or NCHW convs, fewer than 8 output channels, and any call without the SIMD
  * helpers go to wasm's own kernel. The input gradient's phase convs (conv-phases.ts) call
  * Conv2D, so they run on this GEMM too.
- * Calls: `convGemm` (conv-gemm.ts) and its `ConvGemmCalls` SIMD helpers.
+ * Patchify convs (stride = kernel, no padding: the model's stem and downsampling) skip the
+ * im2col and read x in place (conv-patchify.ts).
+ * Calls: `convGemm` (conv-gemm.ts) and its `ConvGemmCalls` SIMD helpers, `patchifyForward` and its
+ * `PatchifyCalls`.
  */
 function makeConv2D(original: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x as TensorInfo;
     const filter = args.inputs.filter as TensorInfo;
     const attrs = args.attrs as unknown as ConvAttrs;
-    const helpers: ConvGemmCalls | undefined = simdHelpers(args.backend);
+    const helpers: (ConvGemmCalls & PatchifyCalls) | undefined = simdHelpers(args.backend);
     const dilations = attrs.dilations ?? 1;
     const dilated = typeof dilations === 'number' ? dilations !== 1 : dilations.some((d) => d !== 1);
     // Fewer than 8 output channels would leave most of each 8-column panel empty (e.g. the input
@@ -62,6 +66,7 @@ function makeConv2D(original: KernelFunc): KernelFunc {
       stride: [info.strideHeight, info.strideWidth],
       pad: [info.padInfo.top, info.padInfo.left],
     };
+    if (patchifyForwardFits(geometry)) return ops.finish(patchifyForward(helpers, ops, x, filter, geometry));
     return ops.finish(ops.reshape(convGemm(helpers, ops, x, filter, geometry), [n, ho, wo, cout]));
   };
 }

@@ -13,9 +13,11 @@ const isOne = (v: number | [number, number] | undefined) =>
 
 /**
  * Forward depthwise conv for wasm, stride 1 and multiplier 1 with channels a multiple of 4 (every
- * pHCC-SSL block, and the input gradient's single phase): channels in SIMD lanes, each output
- * pixel accumulated in place over its taps inside the image. XNNPACK's depthwise kernel ran a
- * 7×7, 48-channel layer at 1.6 GFLOP/s in this build. Other shapes go to wasm's own kernel.
+ * pHCC-SSL block, and the input gradient's single phase): channels in SIMD lanes, the sums in
+ * registers, four adjacent output pixels at a time where all their column taps are inside the
+ * image (one filter load per tap feeds four multiply-adds), border pixels one at a time over
+ * their in-image taps. XNNPACK's depthwise kernel ran a 7×7, 48-channel layer at 1.6 GFLOP/s in
+ * this build. Other shapes go to wasm's own kernel.
  */
 function makeDepthwiseConv2D(original: KernelFunc): KernelFunc {
   return (args) => {

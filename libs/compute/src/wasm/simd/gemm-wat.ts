@@ -67,6 +67,50 @@ export function gemmFields(fma: boolean): string {
         (br $gloop)))
       (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
       (br $kloop)))`;
+  // gemmRows: C = A · Bp with A row-major in place ([4G][K], rows $lda bytes apart): the plain
+  // matmul (a 1×1 layer) needs no packed copy of its large operand, and C no clearing pass.
+  // gemmRowsAdd: C += A · Bp, the same loop starting every tile from C (a patchify conv's later
+  // filter rows, conv-patchify.ts).
+  const rowsFunction = (name: string, firstChunk: string) => String.raw`
+  (func (export "${name}") (param $arows i32) (param $lda i32) (param $bp i32) (param $c i32)
+        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
+    (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
+    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $row i32)
+    (local $pb i32) (local $end i32) (local $rowBytes i32)
+    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
+    ${blockLoopsOpen}
+        ;; this group's first row, at column k0
+        (local.set $row (i32.add (i32.add (local.get $arows)
+          (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $lda)))
+          (i32.shl (local.get $k0) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+          ${firstChunk}
+          (local.set $pa0 (local.get $row))
+          (local.set $pa1 (i32.add (local.get $pa0) (local.get $lda)))
+          (local.set $pa2 (i32.add (local.get $pa1) (local.get $lda)))
+          (local.set $pa3 (i32.add (local.get $pa2) (local.get $lda)))
+          (local.set $pb (i32.add (local.get $bp)
+            (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
+          (local.set $end (i32.add (local.get $pa0) (i32.shl (local.get $kn) (i32.const 2))))
+          (block $done (loop $inner
+            (br_if $done (i32.ge_u (local.get $pa0) (local.get $end)))
+            (local.set $b0 (v128.load (local.get $pb)))
+            (local.set $b1 (v128.load offset=16 (local.get $pb)))
+            ${rowStep}
+            (local.set $pa0 (i32.add (local.get $pa0) (i32.const 4)))
+            (local.set $pa1 (i32.add (local.get $pa1) (i32.const 4)))
+            (local.set $pa2 (i32.add (local.get $pa2) (i32.const 4)))
+            (local.set $pa3 (i32.add (local.get $pa3) (i32.const 4)))
+            (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+            (br $inner)))
+          ${blockLoopsClose})`;
+  const rowsGemm =
+    rowsFunction('gemmRows', `(if (i32.eqz (local.get $k0)) (then ${zeroAccs}) (else ${rowLoads}))`) +
+    rowsFunction('gemmRowsAdd', rowLoads);
   return String.raw`
   ;; C += Ap · Bp, blocked over k in chunks of kc so a row group's Ap chunk stays in L1 while
   ;; it meets every panel's Bp chunk (which stays in L2).
@@ -97,47 +141,7 @@ export function gemmFields(fma: boolean): string {
             (br $inner)))
           ${blockLoopsClose})
 
-  ;; C = A · Bp with A row-major in place ([4G][K], rows $lda bytes apart): the plain matmul
-  ;; (a 1×1 layer) needs no packed copy of its large operand, and C no clearing pass.
-  (func (export "gemmRows") (param $arows i32) (param $lda i32) (param $bp i32) (param $c i32)
-        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
-    (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
-    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $row i32)
-    (local $pb i32) (local $end i32) (local $rowBytes i32)
-    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
-    (local $a v128) (local $b0 v128) (local $b1 v128)
-    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
-    ${blockLoopsOpen}
-        ;; this group's first row, at column k0
-        (local.set $row (i32.add (i32.add (local.get $arows)
-          (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $lda)))
-          (i32.shl (local.get $k0) (i32.const 2))))
-        (local.set $p (i32.const 0))
-        (block $pdone (loop $ploop
-          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
-          (if (i32.eqz (local.get $k0))
-            (then ${zeroAccs})
-            (else ${rowLoads}))
-          (local.set $pa0 (local.get $row))
-          (local.set $pa1 (i32.add (local.get $pa0) (local.get $lda)))
-          (local.set $pa2 (i32.add (local.get $pa1) (local.get $lda)))
-          (local.set $pa3 (i32.add (local.get $pa2) (local.get $lda)))
-          (local.set $pb (i32.add (local.get $bp)
-            (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
-          (local.set $end (i32.add (local.get $pa0) (i32.shl (local.get $kn) (i32.const 2))))
-          (block $done (loop $inner
-            (br_if $done (i32.ge_u (local.get $pa0) (local.get $end)))
-            (local.set $b0 (v128.load (local.get $pb)))
-            (local.set $b1 (v128.load offset=16 (local.get $pb)))
-            ${rowStep}
-            (local.set $pa0 (i32.add (local.get $pa0) (i32.const 4)))
-            (local.set $pa1 (i32.add (local.get $pa1) (i32.const 4)))
-            (local.set $pa2 (i32.add (local.get $pa2) (i32.const 4)))
-            (local.set $pa3 (i32.add (local.get $pa3) (i32.const 4)))
-            (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
-            (br $inner)))
-          ${blockLoopsClose})
-
+${rowsGemm}
   ;; Ap for the filter gradient: the transposed im2col of NHWC x (images b0 .. b0+nb-1), four
   ;; channels at a time: Ap[((i*kw + j)*cin4 + c/4)][(b*ho + y)*wo + x][c%4] =
   ;; x[b, y*sh + i - padT, x*sw + j - padL, c], 0 outside the image and for c >= cin
@@ -409,44 +413,220 @@ export function gemmFields(fma: boolean): string {
       (br $gloop))))
 
   ;; Forward stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
-  ;; out[b, y, x, c] = sum over valid i, j of x[b, y+i-padT, x+j-padL, c] * w[i][j][c]. The output
-  ;; pixel accumulates in place (it stays in L1), so taps outside the image cost nothing.
-  (func (export "depthwiseForward") (param $x i32) (param $filter i32) (param $pixels i32)
+  ;; out[b, y, x, c] = sum over valid i, j of x[b, y+i-padT, x+j-padL, c] * w[i][j][c].
+  ;; Accumulators live in registers (the first version loaded and stored the output vector at
+  ;; every tap: 3 loads + 1 store per 4 multiply-adds). Where four adjacent output pixels of a
+  ;; row see every column tap inside the image, they are done together: one filter load and one
+  ;; new x load per tap feed four multiply-adds (x slides through four registers). Border pixels
+  ;; go one at a time over their in-image taps; rows outside the image are skipped for both.
+  (func (export "depthwiseForward") (param $x i32) (param $filter i32) (param $out i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
-    ${depthwiseTapLoops({
-      pixelStart: `(local.set $v (i32.const 0))
-          (block $zdone (loop $z
-            (br_if $zdone (i32.ge_u (local.get $v) (local.get $cBytes)))
-            (v128.store (i32.add (local.get $pp) (local.get $v)) (v128.const i32x4 0 0 0 0))
-            (local.set $v (i32.add (local.get $v) (i32.const 16)))
-            (br $z)))`,
-      perTap: `(v128.store (i32.add (local.get $pp) (local.get $v))
-                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))', '(v128.load (i32.add (local.get $pp) (local.get $v)))')})`,
-      imageEnd: '',
-    })})
+    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $i0 i32) (local $i1 i32)
+    (local $j i32) (local $j0 i32) (local $j1 i32) (local $v i32) (local $cBytes i32)
+    (local $op i32) (local $xp i32) (local $wp i32) (local $t i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $wv v128)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $op (local.get $out))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $ydone (loop $yloop
+        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
+        ;; filter rows inside the image: i0 = max(0, padT - y), i1 = min(kh, h + padT - y)
+        (local.set $i0 (i32.sub (local.get $padT) (local.get $y)))
+        (if (i32.lt_s (local.get $i0) (i32.const 0)) (then (local.set $i0 (i32.const 0))))
+        (local.set $i1 (i32.sub (i32.add (local.get $h) (local.get $padT)) (local.get $y)))
+        (if (i32.gt_s (local.get $i1) (local.get $kh)) (then (local.set $i1 (local.get $kh))))
+        (local.set $xo (i32.const 0))
+        (block $xdone (loop $xloop
+          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
+          (if (i32.and
+                (i32.and (i32.ge_u (local.get $xo) (local.get $padL))
+                         (i32.le_u (i32.add (local.get $xo) (i32.const 4)) (local.get $wo)))
+                (i32.le_u (i32.add (i32.add (local.get $xo) (i32.const 3)) (local.get $kw))
+                          (i32.add (local.get $w) (local.get $padL))))
+            (then
+              ;; four pixels xo..xo+3, every column tap inside the image
+              (local.set $v (i32.const 0))
+              (block $vdone (loop $vloop
+                (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $a1 (v128.const i32x4 0 0 0 0))
+                (local.set $a2 (v128.const i32x4 0 0 0 0))
+                (local.set $a3 (v128.const i32x4 0 0 0 0))
+                (local.set $i (local.get $i0))
+                (block $idone (loop $iloop
+                  (br_if $idone (i32.ge_s (local.get $i) (local.get $i1)))
+                  (local.set $xp (i32.add (i32.add (local.get $x) (local.get $v)) (i32.mul
+                    (i32.sub (i32.add (i32.mul (i32.sub (i32.add (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y)) (local.get $i)) (local.get $padT)) (local.get $w)) (local.get $xo)) (local.get $padL))
+                    (local.get $cBytes))))
+                  (local.set $wp (i32.add (i32.add (local.get $filter) (local.get $v))
+                    (i32.mul (i32.mul (local.get $i) (local.get $kw)) (local.get $cBytes))))
+                  (local.set $x0 (v128.load (local.get $xp)))
+                  (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                  (local.set $x1 (v128.load (local.get $xp)))
+                  (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                  (local.set $x2 (v128.load (local.get $xp)))
+                  (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                  (local.set $j (i32.const 0))
+                  (block $jdone (loop $jloop
+                    (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
+                    (local.set $x3 (v128.load (local.get $xp)))
+                    (local.set $wv (v128.load (local.get $wp)))
+                    (local.set $a0 ${madd('(local.get $x0)', '(local.get $wv)', '(local.get $a0)')})
+                    (local.set $a1 ${madd('(local.get $x1)', '(local.get $wv)', '(local.get $a1)')})
+                    (local.set $a2 ${madd('(local.get $x2)', '(local.get $wv)', '(local.get $a2)')})
+                    (local.set $a3 ${madd('(local.get $x3)', '(local.get $wv)', '(local.get $a3)')})
+                    (local.set $x0 (local.get $x1))
+                    (local.set $x1 (local.get $x2))
+                    (local.set $x2 (local.get $x3))
+                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $cBytes)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br $jloop)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $iloop)))
+                (local.set $t (i32.add (local.get $op) (local.get $v)))
+                (v128.store (local.get $t) (local.get $a0))
+                (local.set $t (i32.add (local.get $t) (local.get $cBytes)))
+                (v128.store (local.get $t) (local.get $a1))
+                (local.set $t (i32.add (local.get $t) (local.get $cBytes)))
+                (v128.store (local.get $t) (local.get $a2))
+                (local.set $t (i32.add (local.get $t) (local.get $cBytes)))
+                (v128.store (local.get $t) (local.get $a3))
+                (local.set $v (i32.add (local.get $v) (i32.const 16)))
+                (br $vloop)))
+              (local.set $op (i32.add (local.get $op) (i32.shl (local.get $cBytes) (i32.const 2))))
+              (local.set $xo (i32.add (local.get $xo) (i32.const 4))))
+            (else
+              ;; one border pixel over its column taps inside the image:
+              ;; j0 = max(0, padL - xo), j1 = min(kw, w + padL - xo)
+              (local.set $j0 (i32.sub (local.get $padL) (local.get $xo)))
+              (if (i32.lt_s (local.get $j0) (i32.const 0)) (then (local.set $j0 (i32.const 0))))
+              (local.set $j1 (i32.sub (i32.add (local.get $w) (local.get $padL)) (local.get $xo)))
+              (if (i32.gt_s (local.get $j1) (local.get $kw)) (then (local.set $j1 (local.get $kw))))
+              (local.set $v (i32.const 0))
+              (block $vdone (loop $vloop
+                (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $i (local.get $i0))
+                (block $idone (loop $iloop
+                  (br_if $idone (i32.ge_s (local.get $i) (local.get $i1)))
+                  (local.set $xp (i32.add (i32.add (local.get $x) (local.get $v)) (i32.mul
+                    (i32.sub (i32.add (i32.add (i32.mul (i32.sub (i32.add (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y)) (local.get $i)) (local.get $padT)) (local.get $w)) (local.get $xo)) (local.get $j0)) (local.get $padL))
+                    (local.get $cBytes))))
+                  (local.set $wp (i32.add (i32.add (local.get $filter) (local.get $v))
+                    (i32.mul (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j0)) (local.get $cBytes))))
+                  (local.set $j (local.get $j0))
+                  (block $jdone (loop $jloop
+                    (br_if $jdone (i32.ge_s (local.get $j) (local.get $j1)))
+                    (local.set $a0 ${madd('(v128.load (local.get $xp))', '(v128.load (local.get $wp))', '(local.get $a0)')})
+                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $cBytes)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br $jloop)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $iloop)))
+                (v128.store (i32.add (local.get $op) (local.get $v)) (local.get $a0))
+                (local.set $v (i32.add (local.get $v) (i32.const 16)))
+                (br $vloop)))
+              (local.set $op (i32.add (local.get $op) (local.get $cBytes)))
+              (local.set $xo (i32.add (local.get $xo) (i32.const 1)))))
+          (br $xloop)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $yloop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop))))
 
   ;; Filter gradient of a stride-1, multiplier-1 depthwise conv, channels vectorised (c % 4 == 0):
-  ;; dw[i][j][c] = sum over b, y, x of x[b, y+i-padT, x+j-padL, c] * dy[b, y, x, c]. Each image's
-  ;; sums go to filter (kh*kw*c floats, the "part") first and are then added to dw, so no single
-  ;; f32 sum runs over more than one image's pixels. dw and part must be zeroed by the caller.
-  (func (export "depthwiseFilterGrad") (param $x i32) (param $pixels i32) (param $dw i32) (param $filter i32)
+  ;; dw[i][j][c] = sum over b, y, x of x[b, y+i-padT, x+j-padL, c] * dy[b, y, x, c]. Tap by tap,
+  ;; over the output pixels whose tap lies inside the image (a rectangle: no per-pixel test), the
+  ;; sum in registers (the first version loaded and stored dw at every pixel), 16 channels (one
+  ;; cache line) at a time when c % 16 == 0, else 4. Each image's sum is added to dw on its own,
+  ;; so no single f32 sum runs over more than one image's pixels. dw must be zeroed by the caller.
+  (func (export "depthwiseFilterGrad") (param $x i32) (param $dy i32) (param $dw i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
-    ${depthwiseTapLoops({
-      pixelStart: '',
-      perTap: `(v128.store (i32.add (local.get $wp) (local.get $v))
-                      ${madd('(v128.load (i32.add (local.get $xp) (local.get $v)))', '(v128.load (i32.add (local.get $pp) (local.get $v)))', '(v128.load (i32.add (local.get $wp) (local.get $v)))')})`,
-      imageEnd: `;; dw += part; part = 0
-      (local.set $v (i32.const 0))
-      (block $adone (loop $aloop
-        (br_if $adone (i32.ge_u (local.get $v) (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $cBytes))))
-        (v128.store (i32.add (local.get $dw) (local.get $v))
-          (f32x4.add (v128.load (i32.add (local.get $dw) (local.get $v))) (v128.load (i32.add (local.get $filter) (local.get $v)))))
-        (v128.store (i32.add (local.get $filter) (local.get $v)) (v128.const i32x4 0 0 0 0))
-        (local.set $v (i32.add (local.get $v) (i32.const 16)))
-        (br $aloop)))`,
-    })})
+    (local $b i32) (local $i i32) (local $j i32) (local $y i32) (local $xo i32) (local $v i32)
+    (local $y0 i32) (local $y1 i32) (local $x0 i32) (local $x1 i32) (local $cBytes i32) (local $vStep i32)
+    (local $xp i32) (local $dp i32) (local $t i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $vStep (select (i32.const 64) (i32.const 16) (i32.eqz (i32.and (local.get $c) (i32.const 15)))))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $i (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
+        ;; output rows whose tap row is inside the image: y0 = max(0, padT - i), y1 = min(ho, h + padT - i)
+        (local.set $y0 (i32.sub (local.get $padT) (local.get $i)))
+        (if (i32.lt_s (local.get $y0) (i32.const 0)) (then (local.set $y0 (i32.const 0))))
+        (local.set $y1 (i32.sub (i32.add (local.get $h) (local.get $padT)) (local.get $i)))
+        (if (i32.gt_s (local.get $y1) (local.get $ho)) (then (local.set $y1 (local.get $ho))))
+        (local.set $j (i32.const 0))
+        (block $jdone (loop $jloop
+          (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
+          (local.set $x0 (i32.sub (local.get $padL) (local.get $j)))
+          (if (i32.lt_s (local.get $x0) (i32.const 0)) (then (local.set $x0 (i32.const 0))))
+          (local.set $x1 (i32.sub (i32.add (local.get $w) (local.get $padL)) (local.get $j)))
+          (if (i32.gt_s (local.get $x1) (local.get $wo)) (then (local.set $x1 (local.get $wo))))
+          (local.set $v (i32.const 0))
+          (block $vdone (loop $vloop
+            (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $y (local.get $y0))
+            (block $ydone (loop $yloop
+              (br_if $ydone (i32.ge_s (local.get $y) (local.get $y1)))
+              (local.set $xp (i32.add (i32.add (local.get $x) (local.get $v)) (i32.mul
+                (i32.sub (i32.add (i32.add (i32.mul (i32.sub (i32.add (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y)) (local.get $i)) (local.get $padT)) (local.get $w)) (local.get $x0)) (local.get $j)) (local.get $padL))
+                (local.get $cBytes))))
+              (local.set $dp (i32.add (i32.add (local.get $dy) (local.get $v)) (i32.mul
+                (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $x0))
+                (local.get $cBytes))))
+              (local.set $xo (local.get $x0))
+              (if (i32.eq (local.get $vStep) (i32.const 64))
+                (then
+                  (block $xdone (loop $xloop
+                    (br_if $xdone (i32.ge_s (local.get $xo) (local.get $x1)))
+                    (local.set $a0 ${madd('(v128.load (local.get $xp))', '(v128.load (local.get $dp))', '(local.get $a0)')})
+                    (local.set $a1 ${madd('(v128.load offset=16 (local.get $xp))', '(v128.load offset=16 (local.get $dp))', '(local.get $a1)')})
+                    (local.set $a2 ${madd('(v128.load offset=32 (local.get $xp))', '(v128.load offset=32 (local.get $dp))', '(local.get $a2)')})
+                    (local.set $a3 ${madd('(v128.load offset=48 (local.get $xp))', '(v128.load offset=48 (local.get $dp))', '(local.get $a3)')})
+                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                    (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
+                    (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                    (br $xloop))))
+                (else
+                  (block $xdone (loop $xloop
+                    (br_if $xdone (i32.ge_s (local.get $xo) (local.get $x1)))
+                    (local.set $a0 ${madd('(v128.load (local.get $xp))', '(v128.load (local.get $dp))', '(local.get $a0)')})
+                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+                    (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
+                    (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                    (br $xloop)))))
+              (local.set $y (i32.add (local.get $y) (i32.const 1)))
+              (br $yloop)))
+            (local.set $t (i32.add (i32.add (local.get $dw) (local.get $v))
+              (i32.mul (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
+            (v128.store (local.get $t) (f32x4.add (v128.load (local.get $t)) (local.get $a0)))
+            (if (i32.eq (local.get $vStep) (i32.const 64))
+              (then
+                (v128.store offset=16 (local.get $t) (f32x4.add (v128.load offset=16 (local.get $t)) (local.get $a1)))
+                (v128.store offset=32 (local.get $t) (f32x4.add (v128.load offset=32 (local.get $t)) (local.get $a2)))
+                (v128.store offset=48 (local.get $t) (f32x4.add (v128.load offset=48 (local.get $t)) (local.get $a3)))))
+            (local.set $v (i32.add (local.get $v) (local.get $vStep)))
+            (br $vloop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jloop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iloop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop))))
 
   ;; Bp[p][k][0..8) = B[k][8p .. 8p+8) of row-major B [K, N], zero past column N.
   (func (export "packPanels8") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)
@@ -487,59 +667,4 @@ export function gemmFields(fma: boolean): string {
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 `;
-}
-
-/**
- * The loop nest both stride-1 depthwise kernels share: every output pixel ($pp walks the
- * [n, ho, wo, c] tensor given as $pixels), every tap inside the image ($xp: x at that tap, $wp:
- * the tap's c floats in $filter), and a channel loop over $v running `perTap`.
- */
-function depthwiseTapLoops(parts: { pixelStart: string; perTap: string; imageEnd: string }): string {
-  return String.raw`
-    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $yy i32) (local $xx i32)
-    (local $pp i32) (local $xp i32) (local $wp i32) (local $v i32) (local $cBytes i32)
-    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $pp (local.get $pixels))
-    (block $bdone (loop $bloop
-      (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
-      (local.set $y (i32.const 0))
-      (block $ydone (loop $yloop
-        (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
-        (local.set $xo (i32.const 0))
-        (block $xdone (loop $xloop
-          (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
-          ${parts.pixelStart}
-          (local.set $i (i32.const 0))
-          (block $idone (loop $iloop
-            (br_if $idone (i32.ge_u (local.get $i) (local.get $kh)))
-            (local.set $yy (i32.sub (i32.add (local.get $y) (local.get $i)) (local.get $padT)))
-            (if (i32.and (i32.ge_s (local.get $yy) (i32.const 0)) (i32.lt_s (local.get $yy) (local.get $h))) (then
-              (local.set $j (i32.const 0))
-              (block $jdone (loop $jloop
-                (br_if $jdone (i32.ge_u (local.get $j) (local.get $kw)))
-                (local.set $xx (i32.sub (i32.add (local.get $xo) (local.get $j)) (local.get $padL)))
-                (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $w))) (then
-                  (local.set $xp (i32.add (local.get $x) (i32.mul
-                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $yy)) (local.get $w)) (local.get $xx))
-                    (local.get $cBytes))))
-                  (local.set $wp (i32.add (local.get $filter) (i32.mul
-                    (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $cBytes))))
-                  (local.set $v (i32.const 0))
-                  (block $vdone (loop $vloop
-                    (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
-                    ${parts.perTap}
-                    (local.set $v (i32.add (local.get $v) (i32.const 16)))
-                    (br $vloop)))))
-                (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                (br $jloop)))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $iloop)))
-          (local.set $pp (i32.add (local.get $pp) (local.get $cBytes)))
-          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
-          (br $xloop)))
-        (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $yloop)))
-      ${parts.imageEnd}
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bloop)))`;
 }

@@ -100,6 +100,17 @@ export interface SimdHelpers {
     k: number,
     kc: number,
   ): void;
+  /** C [4·groups][8·panels] += A · Bp, as `gemmRows` but adding to what C holds. */
+  gemmRowsAdd(
+    a: number,
+    lda: number,
+    bp: number,
+    c: number,
+    groups: number,
+    panels: number,
+    k: number,
+    kc: number,
+  ): void;
   packIm2col4(
     x: number,
     dst: number,
@@ -133,11 +144,11 @@ export interface SimdHelpers {
     padT: number,
     padL: number,
   ): void;
+  /** dw (zeroed by the caller) += the filter gradient of a stride-1, multiplier-1 depthwise conv. */
   depthwiseFilterGrad(
     x: number,
     dy: number,
     dw: number,
-    part: number,
     n: number,
     h: number,
     w: number,
