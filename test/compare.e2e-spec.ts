@@ -29,6 +29,7 @@ interface CompareLine {
     diff: number | null;
     ci95: [number, number] | null;
     p: number | null;
+    source?: 'paired-round';
   }[];
   seeds: number[];
   wall_s: number;
@@ -125,6 +126,14 @@ describe('phcc-fed compare --quick (2 sites)', () => {
       expect(c.p).toBeLessThanOrEqual(1);
     }
     expect(line.comparisons.some((c) => c.diff !== null)).toBe(true);
+    // federated − central comes from the federated run's paired evaluation round (the sites'
+    // aggregates, as a real federation computes them); the other rows from compare's scoring.
+    expect(line.comparisons.filter((c) => c.source === 'paired-round').map((c) => `${c.a} − ${c.b}`)).toEqual(
+      ['federated-fedavg+ssl − central+ssl', 'federated-fedavg − central'],
+    );
+    expect(
+      line.comparisons.filter((c) => c.question === 'federated − central').every((c) => c.diff !== null),
+    ).toBe(true);
 
     const runDir = join(
       out,

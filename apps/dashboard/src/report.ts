@@ -1,7 +1,7 @@
-import { formatAuc, formatBytes, formatDuration, TimelineRow } from './run-model';
+import { formatAuc, formatBytes, formatDuration, pairedPanels, TimelineRow } from './run-model';
 import { RunLive, RunResults } from './types';
 
-/** A run's report as Markdown, from what the page shows: plan, rounds, AUCs, cross-site matrix. */
+/** A run's report as Markdown, from what the page shows: plan, rounds, AUCs, paired comparisons, cross-site matrix. */
 export function reportMarkdown(run: RunLive, rows: TimelineRow[], results: RunResults): string {
   const lines = [
     `# ${run.name} (${run.id})`,
@@ -36,6 +36,25 @@ export function reportMarkdown(run: RunLive, rows: TimelineRow[], results: RunRe
     lines.push(
       '',
       `Pooled AUC ${formatAuc(final.pooledAuc)} (summed histograms); mean site AUC ${formatAuc(final.meanSiteAuc)}.`,
+    );
+  }
+  for (const panel of pairedPanels(results.paired ?? [])) {
+    lines.push(
+      '',
+      `## Paired comparison: ${panel.title}`,
+      '',
+      `- final global: ${panel.modelA}`,
+      `- compared model: ${panel.modelB}`,
+      `- difference in AUC (final global − compared, fixed effect): ${panel.difference}, p ${panel.p}`,
+      `- heterogeneity: ${panel.heterogeneity}`,
+      `- AUC final global ${panel.aucA}; compared model ${panel.aucB}; patients ${panel.patients}`,
+      '',
+      '| site | AUC global | AUC compared | difference (95 % CI) | weight | patients |',
+      '|---|---|---|---|---|---|',
+      ...panel.sites.map(
+        (s) => `| ${s.site} | ${s.aucA} | ${s.aucB} | ${s.difference} | ${s.weight} | ${s.patients} |`,
+      ),
+      ...panel.leftOut.map((s) => `| ${s.site} | left out (${s.aucs}): ${s.reason} | | | | |`),
     );
   }
   const cross = results.evaluation.crossSite;

@@ -1,4 +1,14 @@
-import { lossSeries, pooledHistogram, rocFromHistogram, roundLabel, timeline } from './run-model';
+import { delongPairedCovariance } from '../../../libs/metrics/src';
+import { PAIRED_EVALUATION_ROUND } from '../../../libs/federated/src/engine/schedule';
+import { pairedMetricName, pairedView } from '../../coordinator/src/evaluation/paired-results';
+import {
+  lossSeries,
+  pairedPanels,
+  pooledHistogram,
+  rocFromHistogram,
+  roundLabel,
+  timeline,
+} from './run-model';
 import { MetricLive, RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
 
 const plan = { quorum: { minSites: 2 } } as RunPlan;
@@ -145,5 +155,95 @@ describe('dashboard run model', () => {
       labels: ['SSL 1', 'fine-tune 1'],
       series: { global: [1.0, 0.6], a: [1.1, null] },
     });
+  });
+
+  it('labels the paired evaluation round with how many models the final global is compared with', () => {
+    const paired = round('evaluate', PAIRED_EVALUATION_ROUND, 'done', { evaluationKind: 'paired' });
+    expect(roundLabel(paired)).toBe('paired evaluation');
+    const withTwo = { ...plan, evaluation: { final: true, compareWith: ['b1', 'b2'] } } as RunPlan;
+    expect(timeline(withTwo, [paired], [], [], [], 0)[0].label).toBe(
+      'paired evaluation: final global vs 2 compared models',
+    );
+  });
+
+  it("formats the coordinator's paired comparison: difference, CI, p, Q/I², per-site rows, left-out sites", () => {
+    // The coordinator's own view of stored aggregates (GET /runs/{id}/results `paired`).
+    const labels = [0, 0, 0, 0, 1, 1, 1, 1];
+    const sites = {
+      'site-a': delongPairedCovariance(
+        labels,
+        [0.1, 0.2, 0.6, 0.3, 0.7, 0.4, 0.8, 0.9],
+        [0.2, 0.5, 0.3, 0.1, 0.4, 0.6, 0.7, 0.3],
+      ),
+      'site-b': delongPairedCovariance(
+        labels,
+        [0.3, 0.1, 0.2, 0.5, 0.4, 0.9, 0.6, 0.7],
+        [0.4, 0.6, 0.1, 0.2, 0.3, 0.5, 0.8, 0.2],
+      ),
+      // Both models separate this site perfectly: zero variance, left out by name.
+      'site-c': delongPairedCovariance(
+        labels,
+        [0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9],
+        [0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8],
+      ),
+    };
+    const fields = ['aucA', 'aucB', 'varA', 'varB', 'covAB', 'nPos', 'nNeg'] as const;
+    const metrics = Object.entries(sites).flatMap(([siteId, agg]) =>
+      fields.map((f) => ({
+        ...metric('evaluate', pairedMetricName(0, f), agg[f], siteId),
+        round: PAIRED_EVALUATION_ROUND,
+      })),
+    );
+    const a = 'a'.repeat(128);
+    const b = 'b'.repeat(128);
+    const [view] = pairedView(metrics, [b], a);
+    const [panel] = pairedPanels([view]);
+    const d = view.difference;
+    const signed = (x: number) => (x < 0 ? `\u2212${(-x).toFixed(3)}` : `+${x.toFixed(3)}`);
+    expect(panel.title).toBe('final global aaaaaaaaaaaa\u2026 \u2212 bbbbbbbbbbbb\u2026');
+    expect([panel.modelA, panel.modelB]).toEqual([a, b]);
+    expect(panel.difference).toBe(
+      `${signed(d.estimate)} (95 % CI ${signed(d.ci95[0])} to ${signed(d.ci95[1])})`,
+    );
+    expect(panel.p).toBe(d.p.toFixed(3));
+    expect(panel.heterogeneity).toBe(
+      `Q ${view.heterogeneity.q.toFixed(2)} (df 1, p ${view.heterogeneity.p!.toFixed(3)}) \u00b7 I\u00b2 ${Math.round(view.heterogeneity.i2 * 100)} %`,
+    );
+    expect(panel.sites.map((s) => s.site)).toEqual(['site-a', 'site-b']);
+    expect(panel.sites[0].aucA).toBe(sites['site-a'].aucA.toFixed(3));
+    expect(panel.sites.map((s) => s.patients)).toEqual(['8 (4 proliferative)', '8 (4 proliferative)']);
+    expect(panel.patients).toBe('16 (8 proliferative)');
+    const weights = panel.sites.map((s) => Number(s.weight.replace(' %', '')));
+    expect(weights.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(99);
+    expect(panel.leftOut).toEqual([
+      { site: 'site-c', aucs: '1.000 vs 1.000', reason: view.leftOut[0].reason },
+    ]);
+    expect(panel.leftOut[0].reason).toMatch(/zero DeLong variance/);
+  });
+
+  it('says one site has no heterogeneity, and prints tiny p-values as < 0.001', () => {
+    const view = {
+      modelA: null,
+      modelB: 'c'.repeat(128),
+      difference: {
+        estimate: -0.2,
+        ci95: [-0.25, -0.15] as [number, number],
+        standardError: 0.025,
+        z: -8,
+        p: 1e-15,
+      },
+      heterogeneity: { q: 0, df: 0, p: null, i2: 0 },
+      aucA: { estimate: 0.7, ci95: [0.6, 0.8] as [number, number] },
+      aucB: { estimate: 0.9, ci95: [0.85, 0.95] as [number, number] },
+      nPositive: 10,
+      nNegative: 20,
+      sites: [],
+      leftOut: [],
+    };
+    const [panel] = pairedPanels([view]);
+    expect(panel.difference).toBe('\u22120.200 (95 % CI \u22120.250 to \u22120.150)');
+    expect(panel.p).toBe('< 0.001');
+    expect(panel.heterogeneity).toBe('one site: no heterogeneity to estimate');
+    expect(panel.title).toBe('final global unknown \u2212 cccccccccccc\u2026');
   });
 });

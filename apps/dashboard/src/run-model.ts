@@ -1,4 +1,13 @@
-import { EvaluationRow, Histogram, MetricLive, RoundLive, RunPlan, TaskLive, UpdateLive } from './types';
+import {
+  EvaluationRow,
+  Histogram,
+  MetricLive,
+  PairedComparison,
+  RoundLive,
+  RunPlan,
+  TaskLive,
+  UpdateLive,
+} from './types';
 
 /** What the timeline needs of an evaluation: which round produced it, and whose model it scored. */
 export type EvaluationRef = Pick<EvaluationRow, 'stage' | 'round' | 'modelOf'>;
@@ -65,7 +74,7 @@ export function timeline(
       key: `${round.stage}/${round.round}`,
       stage: round.stage,
       round: round.round,
-      label: roundLabel(round, modelOf.get(round.round)),
+      label: roundLabel(round, modelOf.get(round.round), plan.evaluation?.compareWith?.length),
       state: round.state,
       startedAt: round.startedAt,
       durationMs: end === null ? null : end - Date.parse(round.startedAt),
@@ -93,8 +102,13 @@ export function timeline(
 export function roundLabel(
   round: Pick<RoundLive, 'stage' | 'round' | 'evaluationKind' | 'tokenCentring' | 'localOnly'>,
   modelOf?: string,
+  compared?: number,
 ): string {
   if (round.evaluationKind === 'cross-site' && modelOf) return `cross-site evaluation of ${modelOf}'s model`;
+  if (round.evaluationKind === 'paired')
+    return compared
+      ? `paired evaluation: final global vs ${compared} compared model${compared === 1 ? '' : 's'}`
+      : 'paired evaluation';
   if (round.tokenCentring) return 'token centring';
   if (round.localOnly) return 'local-only training';
   if (round.stage !== 'evaluate')
@@ -159,6 +173,91 @@ export function pooledHistogram(histograms: Histogram[]): Histogram | null {
 /** The global model's final evaluation rows (round 0 of stage evaluate), one per site. */
 export function finalGlobalRows(evaluations: EvaluationRow[]): EvaluationRow[] {
   return evaluations.filter((e) => e.modelOf === 'global' && (e.round ?? 0) === 0);
+}
+
+/** A model digest as people compare them: its first 12 hex characters. */
+export function shortDigest(digest: string | null): string {
+  return digest === null ? 'unknown' : `${digest.slice(0, 12)}…`;
+}
+
+export interface PairedSiteLine {
+  site: string;
+  aucA: string;
+  aucB: string;
+  /** `+0.012 (−0.030 to 0.054)` */
+  difference: string;
+  /** Share of the fixed-effect weight, `62 %`. */
+  weight: string;
+  patients: string;
+}
+
+/** One compared model's result as the run page shows it (GET /runs/{id}/results `paired[]`). */
+export interface PairedPanel {
+  key: string;
+  /** `final global 1a2b3c4d5e6f… − 9f8e7d6c5b4a…` */
+  title: string;
+  modelA: string;
+  modelB: string;
+  /** AUC_A − AUC_B with its 95 % CI. */
+  difference: string;
+  p: string;
+  /** `Q 1.23 (df 1, p 0.27) · I² 19 %`; `one site: no heterogeneity` with one site. */
+  heterogeneity: string;
+  aucA: string;
+  aucB: string;
+  patients: string;
+  sites: PairedSiteLine[];
+  leftOut: { site: string; aucs: string; reason: string }[];
+}
+
+/**
+ * The paired comparisons, formatted: the difference (final global − compared model) combined by
+ * fixed effect with its 95 % CI and p, the heterogeneity across sites, the per-site rows and the
+ * sites left out with the coordinator's reason. The numbers are the coordinator's, unchanged.
+ */
+export function pairedPanels(paired: readonly PairedComparison[]): PairedPanel[] {
+  return paired.map((c, i) => {
+    const h = c.heterogeneity;
+    return {
+      key: `${i}/${c.modelB}`,
+      title: `final global ${shortDigest(c.modelA)} − ${shortDigest(c.modelB)}`,
+      modelA: c.modelA ?? 'unknown',
+      modelB: c.modelB,
+      difference: `${signed(c.difference.estimate)} (95 % CI ${signed(c.difference.ci95[0])} to ${signed(c.difference.ci95[1])})`,
+      p: formatP(c.difference.p),
+      heterogeneity:
+        h.df < 1
+          ? 'one site: no heterogeneity to estimate'
+          : `Q ${h.q.toFixed(2)} (df ${h.df}${h.p === null ? '' : `, p ${formatP(h.p)}`}) · I² ${Math.round(h.i2 * 100)} %`,
+      aucA: `${c.aucA.estimate.toFixed(3)} (${c.aucA.ci95[0].toFixed(3)}–${c.aucA.ci95[1].toFixed(3)})`,
+      aucB: `${c.aucB.estimate.toFixed(3)} (${c.aucB.ci95[0].toFixed(3)}–${c.aucB.ci95[1].toFixed(3)})`,
+      patients: `${c.nPositive + c.nNegative} (${c.nPositive} proliferative)`,
+      sites: c.sites.map((s) => ({
+        site: s.site,
+        aucA: s.aucA.toFixed(3),
+        aucB: s.aucB.toFixed(3),
+        difference: `${signed(s.difference)} (${signed(s.ci95[0])} to ${signed(s.ci95[1])})`,
+        weight: `${Math.round(s.weight * 100)} %`,
+        patients: `${s.nPositive + s.nNegative} (${s.nPositive} proliferative)`,
+      })),
+      leftOut: c.leftOut.map((s) => ({
+        site: s.site,
+        aucs: `${s.aucA.toFixed(3)} vs ${s.aucB.toFixed(3)}`,
+        reason: s.reason,
+      })),
+    };
+  });
+}
+
+/** A difference with its sign (a minus sign, not a hyphen): `+0.012`, `−0.030`. */
+function signed(x: number): string {
+  const v = x.toFixed(3);
+  return x > 0 ? `+${v}` : x < 0 ? `−${v.slice(1)}` : v;
+}
+
+/** A p-value as reports print it: three decimals, `< 0.001` below. */
+export function formatP(p: number): string {
+  return p < 0.001 ? '< 0.001' : p.toFixed(3);
 }
 
 export function formatBytes(bytes: number): string {

@@ -10,6 +10,7 @@ import type {
 import type { SiteView } from '../../coordinator/src/sites/dto';
 import type { PrivacyView } from '../../coordinator/src/runs/privacy-view';
 import type { PlanRefusal } from '../../coordinator/src/runs/runs.service';
+import type { PairedComparisonView } from '../../coordinator/src/evaluation/paired-results';
 import type { RunProgress } from '../../coordinator/src/live/topic-loaders';
 
 /**
@@ -22,7 +23,7 @@ export interface RunPlan {
   strategy: { name: string };
   quorum: { minSites: number };
   sites?: 'all' | string[];
-  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean };
+  evaluation: { final: boolean; everyKRounds?: number; crossSite?: boolean; compareWith?: string[] };
   roundDeadlineSeconds: number;
 }
 
@@ -99,7 +100,11 @@ export interface RunResults {
   privacy?: PrivacyView | null;
   /** Sites that refused the run's plan (consent). */
   planRefusals?: PlanRefusal[];
+  /** The paired evaluation round's comparisons (plan `evaluation.compareWith`); [] before it ran. */
+  paired?: PairedComparison[];
 }
+
+export type PairedComparison = PairedComparisonView;
 
 export type SiteInfo = SiteView;
 export type AuditEntry = AuditRecord;

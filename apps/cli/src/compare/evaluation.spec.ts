@@ -3,7 +3,13 @@ import {
   pairedDifferenceAcrossSites,
   rocSummary,
 } from '../../../../libs/metrics/src';
-import { armResult, comparisonOf, resolveComparisons, siteAggregates } from './evaluation';
+import {
+  armResult,
+  comparisonOf,
+  pairedRoundComparison,
+  resolveComparisons,
+  siteAggregates,
+} from './evaluation';
 
 const labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1];
 const good = [0.1, 0.2, 0.3, 0.45, 0.6, 0.4, 0.7, 0.8, 0.85, 0.9];
@@ -129,5 +135,50 @@ describe('compare evaluation', () => {
       false,
     );
     expect(c.b).toBe('l2');
+  });
+
+  it("takes a federated arm's internal row from its paired round, and names a failed round", () => {
+    const pair = (site: string, a: number[], b: number[]) => ({
+      site,
+      ...delongPairedCovariance(labels, a, b),
+    });
+    const sites = [pair('a', good, poor), pair('b', poor, good)];
+    const planned = [{ question: 'federated − central' as const, a: 'fed', b: 'central' }];
+    // compare's own aggregates say something else: the paired round's must be the ones used.
+    const own = siteAggregates(
+      'a',
+      false,
+      labels,
+      new Map([
+        ['fed', poor],
+        ['central', good],
+      ]),
+      [['fed', 'central']],
+    );
+    const arms = ['fed', 'central'].map((id) => armResult(id, false, [own]));
+    const [row] = resolveComparisons(
+      planned,
+      arms,
+      [own],
+      false,
+      new Map([['fed', { against: 'central', sites }]]),
+    );
+    const expected = pairedDifferenceAcrossSites(sites).difference;
+    expect(row).toMatchObject({
+      diff: expected.estimate,
+      ci95: expected.ci,
+      sites: 2,
+      source: 'paired-round',
+    });
+    expect(resolveComparisons(planned, arms, [own], false)[0].diff).not.toBeCloseTo(expected.estimate, 6);
+    const failed = pairedRoundComparison('federated − central', 'fed', {
+      against: 'central',
+      sites: [],
+      failed: 'site a: too few cases',
+    });
+    expect(failed).toMatchObject({
+      diff: null,
+      note: 'the paired evaluation round failed: site a: too few cases',
+    });
   });
 });

@@ -11,6 +11,7 @@ import {
   sumHistograms,
 } from '../../../../libs/metrics/src';
 import { armId, type PlannedComparison } from './arms';
+import type { FederationPairing } from './train-arms';
 import { atThreshold, AtThreshold, CutOff, pooledAtThreshold, PooledAtThreshold } from './cut-offs';
 
 /** Equal-width bins of the histograms a site returns (libs/metrics' default; bounds the pooled AUC's binning error). */
@@ -177,6 +178,11 @@ export interface ComparisonResult {
   sites: number;
   /** Why no difference could be estimated (too few cases, identical scores). */
   note?: string;
+  /**
+   * `paired-round`: the sites' aggregates came from the federated arm's paired evaluation round
+   * (protocol 1.3), computed site-side as in a real federation; absent: compare scored the models.
+   */
+  source?: 'paired-round';
 }
 
 /** Fixed-effect combination of one pair's per-site DeLong aggregates (`pairedDifferenceAcrossSites`). */
@@ -217,15 +223,52 @@ export function comparisonOf(
 }
 
 /**
+ * A federated arm's comparison on the internal sites from its paired evaluation round: the same
+ * fixed-effect combination as `comparisonOf`, of the aggregates the sites returned to the
+ * coordinator. When the round failed there are none, and the note says why.
+ */
+export function pairedRoundComparison(
+  question: string,
+  a: string,
+  pairing: FederationPairing,
+): ComparisonResult {
+  const b = pairing.against;
+  if (pairing.failed !== undefined)
+    return {
+      question,
+      a,
+      b,
+      scope: 'internal',
+      diff: null,
+      ci95: null,
+      p: null,
+      q: null,
+      i2: null,
+      sites: 0,
+      note: `the paired evaluation round failed: ${pairing.failed}`,
+      source: 'paired-round',
+    };
+  const sites = pairing.sites.map(({ site, ...aggregates }) => ({
+    site,
+    external: false,
+    arms: [],
+    pairs: [{ a, b, ...aggregates }],
+  }));
+  return { ...comparisonOf(question, a, b, 'internal', sites), source: 'paired-round' };
+}
+
+/**
  * The planned comparisons with "best local" resolved for this seed: the local arm with the highest
  * pooled internal AUC (ties: the first site in order); each on the internal sites and, when there
- * are external cohorts, on them.
+ * are external cohorts, on them. A federated arm with a paired round (`pairings`, by arm id)
+ * against `b` takes its internal row from that round (`pairedRoundComparison`).
  */
 export function resolveComparisons(
   planned: readonly PlannedComparison[],
   arms: readonly ArmResult[],
   aggregates: readonly SiteAggregates[],
   withExternal: boolean,
+  pairings: ReadonlyMap<string, FederationPairing> = new Map(),
 ): ComparisonResult[] {
   const pooled = new Map(arms.map((a) => [armId(a.arm, a.ssl), a.pooled_auc ?? -Infinity]));
   const out: ComparisonResult[] = [];
@@ -235,7 +278,12 @@ export function resolveComparisons(
         ? c.b
         : c.b.bestOf.reduce((best, id) => (pooled.get(id)! > pooled.get(best)! ? id : best));
     for (const scope of withExternal ? (['internal', 'external'] as const) : (['internal'] as const)) {
-      out.push(comparisonOf(c.question, c.a, b, scope, aggregates));
+      const pairing = scope === 'internal' ? pairings.get(c.a) : undefined;
+      out.push(
+        pairing?.against === b
+          ? pairedRoundComparison(c.question, c.a, pairing)
+          : comparisonOf(c.question, c.a, b, scope, aggregates),
+      );
     }
   }
   return out;

@@ -61,7 +61,7 @@ export interface ArmSummary {
 /** A comparison across seeds: the mean difference (`b` names the best local per seed when it varies). */
 export interface ComparisonSummary extends Pick<
   ComparisonResult,
-  'question' | 'a' | 'b' | 'scope' | 'diff' | 'ci95' | 'p'
+  'question' | 'a' | 'b' | 'scope' | 'diff' | 'ci95' | 'p' | 'source'
 > {
   sd: number | null;
   per_seed: {
@@ -141,6 +141,7 @@ export function summariseSeeds(perSeed: readonly SeedResult[]): {
       ci95: m.ci95,
       p: m.auc === null || !se ? null : twoSidedNormalP(m.auc / se),
       sd: m.sd,
+      ...(c.source ? { source: c.source } : {}),
       per_seed: runs.map((r, k) => ({ seed: perSeed[k].seed, b: r.b, diff: r.diff, ci95: r.ci95, p: r.p })),
     };
   });
@@ -235,6 +236,7 @@ export function compareJsonLine(report: CompareReport): Record<string, unknown> 
       diff: r4(c.diff),
       ci95: r4(c.ci95),
       p: r4(c.p),
+      ...(c.source ? { source: c.source } : {}),
     })),
     seeds: report.seeds,
     wall_s: report.wall_s,
@@ -355,6 +357,13 @@ export function compareMarkdown(report: CompareReport): string {
     '',
     'Each site scores both models on the same patients and returns only the two AUCs, their DeLong',
     'variances and covariance; sites are combined by inverse variance (fixed effect).',
+    ...(report.comparisons.some((c) => c.source === 'paired-round')
+      ? [
+          'The federated − central rows on the internal sites come from the federated run itself: its',
+          'paired evaluation round (protocol 1.3), in which the sites scored both models, as in a real',
+          'federation.',
+        ]
+      : []),
     '',
   ];
   if (n > 1) {

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { Log, packageRoot, packageVersion } from '../../../../libs/common/src';
 import type { ModelConfig } from '../../../../libs/model/src/network/config';
 import type { PatientSample } from '../../../../libs/model/src/training/types';
-import { ArmSelection, pairsToScore, planArms, planComparisons } from './arms';
+import { ArmSelection, armId, pairsToScore, planArms, planComparisons } from './arms';
 import { CompareRecipe } from './budget';
 import { armCutOffs, trainingPrevalence } from './cut-offs';
 import { ArmCutOffAt, armResult, resolveComparisons, siteAggregates, SiteAggregates } from './evaluation';
 import { CompareReport, SeedResult, summariseSeeds } from './report';
-import { ArmModel, CompareSite, scoreArm, trainArm, weightsAt } from './train-arms';
+import { ArmModel, CompareSite, FederationPairing, scoreArm, trainArm, weightsAt } from './train-arms';
 
 export interface CompareRun {
   config: ModelConfig;
@@ -43,6 +43,11 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
       const workDir = join(run.workDir, `seed-${seed}`, arm.id);
       rmSync(workDir, { recursive: true, force: true });
       mkdirSync(workDir, { recursive: true, mode: 0o700 });
+      // planArms trains the central arm of an SSL setting before its federated arms: each of them
+      // ends with the paired round against it (federated − central computed by the sites).
+      const central = arm.kind === 'federated' ? armId('central', arm.ssl) : undefined;
+      const compareWith =
+        central && models.has(central) ? { arm: central, model: models.get(central)! } : undefined;
       models.set(
         arm.id,
         await trainArm(arm, {
@@ -53,6 +58,7 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
           workDir,
           log: run.log,
           print: run.print,
+          ...(compareWith ? { compareWith } : {}),
         }),
       );
       train_seconds[arm.id] = Math.round((Date.now() - t0) / 100) / 10;
@@ -96,7 +102,13 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
     perSeed.push({
       seed,
       arms: armResults,
-      comparisons: resolveComparisons(planned, armResults, aggregates, run.external.length > 0),
+      comparisons: resolveComparisons(
+        planned,
+        armResults,
+        aggregates,
+        run.external.length > 0,
+        pairingsOf(models),
+      ),
       train_seconds,
     });
   }
@@ -110,6 +122,11 @@ export async function runCompare(run: CompareRun): Promise<CompareReport> {
     comparisons,
     per_seed: perSeed,
   };
+}
+
+/** The federated arms' paired rounds, by arm id. */
+function pairingsOf(models: ReadonlyMap<string, ArmModel>): Map<string, FederationPairing> {
+  return new Map([...models].flatMap(([id, m]) => (m.paired ? [[id, m.paired] as const] : [])));
 }
 
 /** Internal sites: the labelled test split; external cohorts: every labelled patient. */

@@ -8,7 +8,9 @@ import {
   trainSsl,
   type PatientSample,
 } from '../../../../libs/model/src/training';
-import { decodeWeights, type NamedArray } from '../../../../libs/weights/src';
+import type { SitePairedAuc } from '../../../../libs/metrics/src';
+import { decodeWeights, encodeWeights, type NamedArray } from '../../../../libs/weights/src';
+import type { SimulationOutcome } from '../simulate/simulation';
 import { ArmSpec } from './arms';
 import { centralTrainOptions, CompareRecipe, federatedPlan } from './budget';
 
@@ -31,6 +33,25 @@ export interface TrainArmContext {
   workDir: string;
   log: Log;
   print: (line: string) => void;
+  /**
+   * A federated arm's run ends with the paired evaluation round (protocol 1.3) against this arm's
+   * model — the central arm of the same SSL setting — so that the sites, not compare, compute the
+   * federated − central aggregates, exactly as a real federation would.
+   */
+  compareWith?: { arm: string; model: ArmModel };
+}
+
+/**
+ * The paired round of a federated arm: each training site's DeLong aggregates of (the arm's final
+ * global at that site, the compared arm's model), as the coordinator stored them. When the round
+ * failed (a site without two cases and two controls declines, or zero variance everywhere) there
+ * are none, and `failed` says why.
+ */
+export interface FederationPairing {
+  /** The compared arm's id. */
+  against: string;
+  sites: SitePairedAuc[];
+  failed?: string;
 }
 
 /**
@@ -43,6 +64,8 @@ export interface TrainArmContext {
 export interface ArmModel {
   shared: NamedArray[];
   bySite?: ReadonlyMap<string, NamedArray[]>;
+  /** A federated arm trained with `compareWith`: its paired round's aggregates. */
+  paired?: FederationPairing;
 }
 
 /** The weights the arm's model has at `site`. */
@@ -116,29 +139,57 @@ async function trainFederated(arm: ArmSpec, ctx: TrainArmContext): Promise<ArmMo
   const outcome = await runSimulation({
     plan,
     initialModel: await initialWeights(ctx.config, ctx.seed, { log: ctx.log }),
+    // Encoded as the coordinator stores a model (`simulate --compare-with` does the same).
+    ...(ctx.compareWith ? { compareModels: [encodeWeights(ctx.compareWith.model.shared, 'float32')] } : {}),
     sites,
     workDir: join(ctx.workDir, 'coordinator'),
     log: ctx.log,
     onRound: (r) => ctx.print(`    ${arm.id} ${r.stage} round ${r.round}: ${r.state}`),
   });
   try {
-    if (outcome.state !== 'completed' || !outcome.finalDigest) {
-      throw new PhccError(
-        `the ${arm.id} arm's simulated run ended ${outcome.state}${outcome.reason ? `: ${outcome.reason}` : ''}`,
-        'SIMULATION_RUN',
-        1,
-      );
-    }
-    const shared = decodeWeights(await outcome.blobs.get(outcome.finalDigest));
-    if (arm.strategy !== 'fedbn') return { shared };
+    const { finalDigest, paired } = await finalOf(arm, outcome, ctx.compareWith?.arm);
+    const shared = decodeWeights(await outcome.blobs.get(finalDigest));
+    const withPaired = paired ? { paired } : {};
+    if (arm.strategy !== 'fedbn') return { shared, ...withPaired };
     // What each site's agent evaluates (site-work.ts): the global with its kept-local tensors.
     const bySite = new Map(
       ctx.sites.map((s) => [s.site, overlayLocal(shared, new LocalParamStore(stateDirOf(s.site)).load())]),
     );
-    return { shared, bySite };
+    return { shared, bySite, ...withPaired };
   } finally {
     await outcome.store.close();
   }
+}
+
+/**
+ * The federated run's final global and, when it was compared, its paired round's aggregates. A
+ * run whose training completed but whose paired round failed still has its final global (the
+ * round's input): the arm is kept and the pairing says why it has no aggregates; any other
+ * failure ends the comparison.
+ */
+async function finalOf(
+  arm: ArmSpec,
+  outcome: SimulationOutcome,
+  against: string | undefined,
+): Promise<{ finalDigest: string; paired?: FederationPairing }> {
+  const { PAIRED_EVALUATION_ROUND } = await import('../../../../libs/federated/src');
+  const { storedSitePairs } = await import('../../../coordinator/src/evaluation/paired-results');
+  const rounds = await outcome.store.rounds.listForRun(outcome.runId);
+  const pairedRound = rounds.find((r) => r.stage === 'evaluate' && r.round === PAIRED_EVALUATION_ROUND);
+  if (outcome.state === 'completed' && outcome.finalDigest) {
+    if (against === undefined) return { finalDigest: outcome.finalDigest };
+    const sites = storedSitePairs(await outcome.store.metrics.listForRun(outcome.runId), 0);
+    return { finalDigest: outcome.finalDigest, paired: { against, sites } };
+  }
+  if (against !== undefined && pairedRound?.state === 'failed' && pairedRound.inputDigest) {
+    const failed = pairedRound.reason ?? outcome.reason ?? 'the paired evaluation round failed';
+    return { finalDigest: pairedRound.inputDigest, paired: { against, sites: [], failed } };
+  }
+  throw new PhccError(
+    `the ${arm.id} arm's simulated run ended ${outcome.state}${outcome.reason ? `: ${outcome.reason}` : ''}`,
+    'SIMULATION_RUN',
+    1,
+  );
 }
 
 /** A site's scores of one arm's model on its patients (probabilities, patient order kept). */

@@ -117,6 +117,30 @@ export function pairedMetrics(
   return rows;
 }
 
+/**
+ * The per-site aggregates of compared model `index` as the paired round stored them (sites in id
+ * order, only those with every field): what `phcc-fed compare` combines for its federated −
+ * central row, and what `pairedView` combines here.
+ */
+export function storedSitePairs(metrics: readonly MetricRecord[], index: number): SitePairedAuc[] {
+  // The last stored value wins (a round re-run after a restart stores its rows again).
+  const bySite = new Map<string, Partial<SitePairedAuc>>();
+  for (const m of metrics) {
+    if (m.stage !== 'evaluate' || m.round !== PAIRED_EVALUATION_ROUND || !m.siteId) continue;
+    const field = (Object.keys(PAIRED_FIELDS) as (keyof typeof PAIRED_FIELDS)[]).find(
+      (f) => pairedMetricName(index, f) === m.name,
+    );
+    if (!field) continue;
+    const site = bySite.get(m.siteId) ?? { site: m.siteId };
+    site[field] = m.value;
+    bySite.set(m.siteId, site);
+  }
+  const answered = [...bySite.values()].filter((s): s is SitePairedAuc =>
+    Object.keys(PAIRED_FIELDS).every((f) => typeof s[f as keyof SitePairedAuc] === 'number'),
+  );
+  return answered.sort((a, b) => compareIds(a.site, b.site));
+}
+
 /** The paired comparisons of a run from its stored metrics; [] when the round has not run. */
 export function pairedView(
   metrics: readonly MetricRecord[],
@@ -125,22 +149,7 @@ export function pairedView(
 ): PairedComparisonView[] {
   const views: PairedComparisonView[] = [];
   for (const [index, modelB] of (compareWith ?? []).entries()) {
-    // The last stored value wins (a round re-run after a restart stores its rows again).
-    const bySite = new Map<string, Partial<SitePairedAuc>>();
-    for (const m of metrics) {
-      if (m.stage !== 'evaluate' || m.round !== PAIRED_EVALUATION_ROUND || !m.siteId) continue;
-      const field = (Object.keys(PAIRED_FIELDS) as (keyof typeof PAIRED_FIELDS)[]).find(
-        (f) => pairedMetricName(index, f) === m.name,
-      );
-      if (!field) continue;
-      const site = bySite.get(m.siteId) ?? { site: m.siteId };
-      site[field] = m.value;
-      bySite.set(m.siteId, site);
-    }
-    const answered = [...bySite.values()].filter((s): s is SitePairedAuc =>
-      Object.keys(PAIRED_FIELDS).every((f) => typeof s[f as keyof SitePairedAuc] === 'number'),
-    );
-    answered.sort((a, b) => compareIds(a.site, b.site));
+    const answered = storedSitePairs(metrics, index);
     const sites = answered.filter(pairIsWeightable);
     if (sites.length === 0) continue;
     const combined = pairedDifferenceAcrossSites(sites);

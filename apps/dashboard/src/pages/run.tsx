@@ -11,6 +11,7 @@ import {
   formatBytes,
   formatDuration,
   lossSeries,
+  pairedPanels,
   pooledHistogram,
   rocFromHistogram,
   timeline,
@@ -156,6 +157,7 @@ export function RunPage({ api, session, runId }: { api: Api; session: Session; r
       <PrivacyPanel results={results} />
       <Timeline rows={rows} />
       <SiteAucTable final={final} />
+      <PairedComparisons results={results} />
       <div class="charts">
         <LossChart metrics={metrics} />
         <AucOverRounds results={results} />
@@ -279,6 +281,76 @@ function SiteAucTable({ final }: { final: RunResults['evaluation']['final'] }) {
           </tr>
         </tbody>
       </table>
+    </section>
+  );
+}
+
+/**
+ * The paired evaluation round (plan `evaluation.compareWith`): per compared model, the final
+ * global's AUC minus that model's on the same patients at each site, combined by fixed effect.
+ */
+function PairedComparisons({ results }: { results: RunResults | null }) {
+  const panels = pairedPanels(results?.paired ?? []);
+  if (!panels.length) return null;
+  return (
+    <section aria-labelledby="paired-title" data-testid="paired">
+      <h2 id="paired-title">Paired comparisons</h2>
+      <p class="small">
+        Each site scored the final global and the compared model on the same test patients and returned only
+        the two AUCs, their DeLong variances and covariance; the differences are combined across sites by
+        inverse variance (fixed effect).
+      </p>
+      {panels.map((panel) => (
+        <div class="paired" key={panel.key} data-compared={panel.modelB}>
+          <h3 title={`${panel.modelA} − ${panel.modelB}`}>{panel.title}</h3>
+          <dl class="paired-summary">
+            <dt>Difference in AUC</dt>
+            <dd data-testid="paired-difference">{panel.difference}</dd>
+            <dt>p</dt>
+            <dd>{panel.p}</dd>
+            <dt>Heterogeneity</dt>
+            <dd>{panel.heterogeneity}</dd>
+            <dt>AUC, final global</dt>
+            <dd>{panel.aucA}</dd>
+            <dt>AUC, compared model</dt>
+            <dd>{panel.aucB}</dd>
+            <dt>Patients</dt>
+            <dd>{panel.patients}</dd>
+          </dl>
+          <table class="data">
+            <thead>
+              <tr>
+                <th scope="col">Site</th>
+                <th scope="col">AUC global</th>
+                <th scope="col">AUC compared</th>
+                <th scope="col">Difference (95 % CI)</th>
+                <th scope="col">Weight</th>
+                <th scope="col">Patients</th>
+              </tr>
+            </thead>
+            <tbody>
+              {panel.sites.map((s) => (
+                <tr key={s.site} data-site={s.site}>
+                  <th scope="row">{s.site}</th>
+                  <td class="num">{s.aucA}</td>
+                  <td class="num">{s.aucB}</td>
+                  <td class="num">{s.difference}</td>
+                  <td class="num">{s.weight}</td>
+                  <td class="num">{s.patients}</td>
+                </tr>
+              ))}
+              {panel.leftOut.map((s) => (
+                <tr key={s.site} data-site={s.site} class="left-out">
+                  <th scope="row">{s.site}</th>
+                  <td colSpan={5} class="small">
+                    left out ({s.aucs}): {s.reason}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
     </section>
   );
 }
