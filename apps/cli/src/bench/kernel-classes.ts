@@ -16,14 +16,16 @@ import { BenchFigures } from './suite';
 /**
  * `bench model`'s kernel-class table (issue #19): where one SSL and one fine-tune step at 1 core
  * spend their time, by kernel class, and how close each GEMM-like class comes to the wasm GEMM's
- * ceiling, measured interleaved in the same run: per round the ceiling (a 1024³ matmul through
- * the same BatchMatMul kernel, so the same packed GEMM and FMA variant), then per stage a few
- * plain timed steps and one separately profiled step. Kernel times come from `tf.profile`, each
- * kernel call timed alone (the profiler's bookkeeping between kernels never enters one), by this
- * process's CPU time: on a VM shared with other work, wall time counts other processes' slices
- * into whatever they interrupt, CPU time far less (model-fusion.ts reasons the same way). Shares
- * are of the profiled step's own CPU time; the plain steps, run without the profiler, give the
- * wall time a user gets. Ratios are taken within a round and their median over rounds reported.
+ * ceiling (a 1024³ matmul through the same BatchMatMul kernel, so the same packed GEMM and FMA
+ * variant), measured interleaved in the same run: per round and stage a few plain timed steps,
+ * then one separately profiled step between two runs of the ceiling, whose mean is that step's
+ * ceiling (load and cache contention drift within seconds here). Kernel times come from
+ * `tf.profile`, each kernel call timed alone (the profiler's bookkeeping between kernels never
+ * enters one), by this process's CPU time: on a VM shared with other work, wall time counts other
+ * processes' slices into whatever they interrupt, CPU time far less (model-fusion.ts reasons the
+ * same way). Shares are of the profiled step's own CPU time; the plain steps, run without the
+ * profiler, give the wall time a user gets. Ratios are taken per profiled step; their median over
+ * rounds is reported.
  */
 
 const CEILING_SIZE = 1024;
@@ -74,7 +76,7 @@ function cpuMs(f: () => unknown): number {
   return (c.user + c.system) / 1000;
 }
 
-/** GFLOP/s of a 1024³ float32 matmul on the current backend, by CPU time: median of `reps` after a warm-up. */
+/** GFLOP/s of a 1024³ float32 matmul on this backend by CPU time: median of `reps` after a warm-up. */
 function gemmCeiling(reps: number): number {
   const n = CEILING_SIZE;
   const a = tf.randomUniform([n, n], -1, 1, 'float32', 1);
@@ -139,7 +141,10 @@ function stepMs(steps: number, step: () => unknown): number {
 }
 
 interface Round {
-  ceiling: number;
+  /** Per stage, the ceiling around its profiled step: the mean of a run just before and just after. */
+  ceiling: Record<Stage, number>;
+  /** Every ceiling sample of the round. */
+  ceilingSamples: number[];
   /** Plain steps' median wall ms: the speed a user gets. */
   stepMs: Record<Stage, number>;
   /** The profiled step's CPU ms, the shares' denominator. */
@@ -155,7 +160,7 @@ export async function kernelClassTable(
   // This VM's load comes and goes: more short rounds beat fewer long ones.
   const rounds = options.quick ? 1 : 5;
   const steps = options.quick ? 1 : 2;
-  const ceilingReps = options.quick ? 3 : 5;
+  const ceilingReps = 3;
   const model = new PhccModel(config, 1);
   const optimizer = new AdamW(model.params);
   const run = (spec: StepSpec) => () =>
@@ -168,7 +173,8 @@ export async function kernelClassTable(
     for (const stage of STAGES) run(batches[stage])();
     for (let r = 0; r < rounds; r++) {
       const round: Round = {
-        ceiling: gemmCeiling(ceilingReps),
+        ceiling: { ssl: 0, finetune: 0 },
+        ceilingSamples: [],
         stepMs: { ssl: 0, finetune: 0 },
         profiledMs: { ssl: 0, finetune: 0 },
         profile: {} as Record<Stage, StepProfile>,
@@ -176,7 +182,11 @@ export async function kernelClassTable(
       for (const stage of STAGES) {
         const step = run(batches[stage]);
         round.stepMs[stage] = stepMs(steps, step);
+        const before = gemmCeiling(ceilingReps);
         const profiled = await profileStep(step);
+        const after = gemmCeiling(ceilingReps);
+        round.ceiling[stage] = (before + after) / 2;
+        round.ceilingSamples.push(before, after);
         round.profiledMs[stage] = profiled.cpuMs;
         round.profile[stage] = classTotals(profiled.kernels);
       }
@@ -200,7 +210,7 @@ function report(
   const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
   const range = (xs: number[], digits: number) =>
     `${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}`;
-  const ceilings = rounds.map((r) => r.ceiling);
+  const ceilings = rounds.flatMap((r) => r.ceilingSamples);
   const ceiling = median(ceilings);
   const figures: BenchFigures = {
     model_kernel_ceiling_gflops: ceiling,
@@ -209,8 +219,9 @@ function report(
     model_kernel_classes_load_average: loadavg()[0],
   };
   print(
-    `model: kernel classes, 1 core, ${rounds.length} round${rounds.length > 1 ? 's' : ''} (each: the ceiling, ` +
-      `plain steps, one profiled step; medians over rounds, ratios within a round). wasm GEMM ceiling, ` +
+    `model: kernel classes, 1 core, ${rounds.length} round${rounds.length > 1 ? 's' : ''} (each, per stage: ` +
+      `plain steps, then one profiled step between two ceiling runs; medians over rounds, ratios to the ` +
+      `bracketing ceiling). wasm GEMM ceiling, ` +
       `${CEILING_SIZE}³ matmul through the same BatchMatMul: ${fmt(ceiling, 2)} GFLOP/s by CPU time (${range(ceilings, 2)}; ` +
       `${options.helpers ?? 'helpers unknown'}); load average ${fmt(loadavg()[0], 2)}`,
   );
@@ -237,7 +248,7 @@ function report(
       const per = rounds.map((r) => ({
         t: r.profile[stage][c.id],
         stepCpuMs: r.profiledMs[stage],
-        ceiling: r.ceiling,
+        ceiling: r.ceiling[stage],
       }));
       const calls = per[0].t.calls;
       if (calls === 0) continue;
