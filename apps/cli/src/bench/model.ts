@@ -24,6 +24,7 @@ import {
 import { TfOpsAdamW } from '../../../../libs/model/src/training/adamw-reference';
 import { ShardedStepper, ShardedStepTiming } from '../../../../libs/model/src/training/parallel';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
+import { kernelClassTable } from './kernel-classes';
 import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
@@ -245,6 +246,8 @@ export const modelBench: BenchSuite = {
     const dispatchFigures = {
       model_ssl_kernel_dispatches: dispatchTotal(dispatches.ssl),
       model_finetune_kernel_dispatches: dispatchTotal(dispatches.finetune),
+      // Per kernel class: time, share of the step, GFLOP/s against the wasm GEMM ceiling (#19).
+      ...(await kernelClassTable(config, batches, { quick, print, helpers: info.helpers })),
     };
     if (peer !== undefined && peer !== false) {
       // Side by side with PyTorch instead of the replica sections (those ratios come from the peer run).
