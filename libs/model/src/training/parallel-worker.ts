@@ -30,7 +30,9 @@ async function handle(msg: ReplicaRequest): Promise<void> {
   if (!model) throw new Error('replica used before init');
   const started = performance.now();
   held = writeWeights(model.params, msg.weights, held);
+  const written = performance.now();
   const shard = shardGradient(model, msg.step);
+  const computed = performance.now();
   const names = model.params.names({ parts: stepParts(msg.step) });
   const flat = new Float32Array(
     names.reduce((n, name) => n + (shard.grads.get(name) as Float32Array).length, 0),
@@ -41,13 +43,21 @@ async function handle(msg: ReplicaRequest): Promise<void> {
     flat.set(grad, offset);
     offset += grad.length;
   }
+  const done = performance.now();
   post(
     {
       type: 'grads',
       loss: shard.loss,
       weight: shard.weight,
       gradients: flat,
-      computeMs: performance.now() - started,
+      computeMs: done - started,
+      phases: {
+        receivedAt: performance.timeOrigin + started,
+        writeMs: written - started,
+        gradMs: computed - written,
+        packMs: done - computed,
+        sentAt: performance.timeOrigin + done,
+      },
     },
     [flat.buffer],
   );

@@ -103,6 +103,15 @@ describe('ShardedStepper (main thread + 1 worker replica)', () => {
     );
     const sharded = await stepper.gradients(model, spec);
     expect(stepper.timing.computeMs).toHaveLength(2);
+    // The worker's phases (#19) add up to its compute time and sit between post and arrival.
+    const [w] = stepper.timing.workers;
+    expect(stepper.timing.workers).toHaveLength(1);
+    expect(w.writeMs + w.gradMs + w.packMs).toBeLessThanOrEqual(stepper.timing.computeMs[1] + 1e-6);
+    expect(w.gradMs).toBeGreaterThan(0);
+    expect(w.postedAt).toBeLessThanOrEqual(w.receivedAt + 1);
+    expect(w.receivedAt).toBeLessThan(w.sentAt);
+    expect(w.sentAt).toBeLessThanOrEqual(w.arrivedAt + 1);
+    expect(stepper.timing.readWeightsMs).toBeGreaterThanOrEqual(0);
     expect(sharded.loss).toBeCloseTo(single.loss, 5);
     expect(relativeDiff(sharded.grads, single.grads)).toBeLessThan(1e-5);
     // Combining the same shards by sample count (the plain-mean rule) is measurably wrong here.

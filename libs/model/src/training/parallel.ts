@@ -30,8 +30,29 @@ export type ReplicaRequest =
 
 export type ReplicaReply =
   | { type: 'ready'; names: string[]; backend: string }
-  | { type: 'grads'; loss: number; weight: number; gradients: Float32Array; computeMs: number }
+  | {
+      type: 'grads';
+      loss: number;
+      weight: number;
+      gradients: Float32Array;
+      computeMs: number;
+      phases: ReplicaPhases;
+    }
   | { type: 'error'; message: string };
+
+/** Where a worker replica's share of a step went (`…At`: epoch ms, comparable across threads). */
+export interface ReplicaPhases {
+  /** When the worker began the request (its shard and the weights had arrived). */
+  receivedAt: number;
+  /** Writing the shared weights into its model. */
+  writeMs: number;
+  /** Forward + backward of its shard. */
+  gradMs: number;
+  /** Packing the gradients into one transferable array. */
+  packMs: number;
+  /** When it posted the reply. */
+  sentAt: number;
+}
 
 export interface ShardedStepperOptions {
   /** Compute replicas per step, ≥ 2: the main thread plus `replicas − 1` worker threads. */
@@ -62,6 +83,12 @@ export interface ShardedStepTiming {
   /** Whole step, ms; what is left after the slowest shard, combine and apply is the messaging
    * and weight hand-over overhead. */
   totalMs: number;
+  /** Copying the main thread's weights into the shared buffer before the shards start, ms. */
+  readWeightsMs: number;
+  /** Each worker's phases (worker order), and the main thread's clock around them (epoch ms). */
+  workers: (ReplicaPhases & { postedAt: number; arrivedAt: number })[];
+  /** The main thread waiting for workers after its own shard, ms. */
+  waitMs: number;
 }
 
 /**
@@ -80,6 +107,9 @@ export class ShardedStepper implements StepExecutor {
     combineMs: 0,
     applyMs: 0,
     totalMs: 0,
+    readWeightsMs: 0,
+    workers: [],
+    waitMs: 0,
   };
   private readonly balancer: ShardBalancer;
 
@@ -143,17 +173,22 @@ export class ShardedStepper implements StepExecutor {
     // A short last batch uses fewer replicas rather than empty shards.
     const n = Math.max(1, Math.min(this.replicas, total));
     const bounds = this.balancer.bounds(total, n);
+    const readStarted = performance.now();
     const weights = readWeights(model.params, this.weightsBuffer);
     this.weightsBuffer = weights;
+    const readWeightsMs = performance.now() - readStarted;
     const names = model.params.names({ parts: stepParts(step) });
     const workerShards = this.mainComputes ? n - 1 : n;
     const first = n - workerShards; // shard index of worker 0
     const remote = Array.from({ length: workerShards }, (_, w) => {
       const shard = sliceStep(step, bounds[first + w], bounds[first + w + 1]);
       const transfer = shardBuffers(shard);
-      return this.pool
-        .ask(w, { type: 'grads', weights, step: shard }, transfer)
-        .then((reply) => unflatten(reply as Extract<ReplicaReply, { type: 'grads' }>, names, model));
+      const postedAt = performance.timeOrigin + performance.now();
+      return this.pool.ask(w, { type: 'grads', weights, step: shard }, transfer).then((reply) => {
+        const grads = reply as Extract<ReplicaReply, { type: 'grads' }>;
+        const arrivedAt = performance.timeOrigin + performance.now();
+        return { ...unflatten(grads, names, model), phases: { ...grads.phases, postedAt, arrivedAt } };
+      });
     });
     // Awaited below; this only keeps a worker's failure from being "unhandled" if our shard throws.
     for (const reply of remote) reply.catch(() => undefined);
@@ -164,7 +199,10 @@ export class ShardedStepper implements StepExecutor {
       const local = shardGradient(model, n === 1 ? step : sliceStep(step, bounds[0], bounds[1]));
       shards.push({ ...local, computeMs: performance.now() - started });
     }
-    shards.push(...(await Promise.all(remote)));
+    const waitStarted = performance.now();
+    const remoteShards = await Promise.all(remote);
+    const waitMs = performance.now() - waitStarted;
+    shards.push(...remoteShards);
     const combineStarted = performance.now();
     const shares = combinationWeights(
       shards.map((s, i) => ({ weight: s.weight, count: bounds[i + 1] - bounds[i] })),
@@ -191,6 +229,9 @@ export class ShardedStepper implements StepExecutor {
       combineMs: performance.now() - combineStarted,
       applyMs: 0,
       totalMs: 0,
+      readWeightsMs,
+      workers: remoteShards.map((s) => s.phases),
+      waitMs,
     };
     return { loss, grads };
   }
