@@ -277,7 +277,7 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
     await coordinator.sendTask('ssl', tinyGlobal(), { taskId: 'after-restart' });
     await until(() => coordinator.messagesOf('update').length === updates + 1, 'the update after restart');
     expect(events.some((e) => e.type === 'disconnected')).toBe(true);
-  });
+  }, 30_000);
 
   it('finishes a task across a dropped connection: the update is signed and delivered after reconnecting', async () => {
     const slowState = mkdtempSync(join(tmpdir(), 'site-agent-slow-'));
@@ -315,7 +315,7 @@ describe('site agent ↔ fake coordinator (127.0.0.1)', () => {
       await slowAgent.stop();
       rmSync(slowState, { recursive: true, force: true });
     }
-  });
+  }, 30_000);
 
   it('gives up at once when the coordinator does not know this site', async () => {
     const unknownState = mkdtempSync(join(tmpdir(), 'site-agent-unknown-'));
