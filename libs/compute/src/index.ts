@@ -9,6 +9,7 @@ export { timeInnerKernels } from './wasm/wasm-ops';
 export { fusedGelu, gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from './ops/gelu';
 export { isLayerNormFused, layerNorm } from './ops/layer-norm';
 export { grn, isGrnFused } from './ops/grn';
+export { dense, fusedDenseSwitch, isDenseFused } from './ops/dense';
 export { fusedNormSwitch } from './ops/fused-norm-switch';
 export { sharedSavesInstalled, sharedSavesSwitch } from './wasm/shared-saves';
 export * from './trainable';

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend, maskedGeluSwitch, sharedSavesSwitch } from '../../../compute/src';
+import { fusedDenseSwitch, initBackend, maskedGeluSwitch, sharedSavesSwitch } from '../../../compute/src';
 import { PhccModel, randomPatchMask, TINY_MODEL } from '../network';
 import { balancedClassWeights, DEFAULT_SSL_WEIGHTING } from './losses';
 import { finetuneBatchLoss, gradientTensors, sslBatchLoss, trainableParts } from './steps';
 
 /**
  * The whole model with issue #19's dispatch cuts (wasm) — saved tensors shared without an Identity
- * dispatch, the masked encoder's GELU + mask multiply as one kernel — gives bit for bit the loss
+ * dispatch, the masked encoder's GELU + mask multiply as one kernel, the dense layers as one
+ * dispatch each way — gives bit for bit the loss
  * and gradients of the path without them, in masked SSL and in fine-tuning, and really takes them.
  */
 beforeAll(async () => {
@@ -48,6 +49,7 @@ async function run(model: PhccModel, stage: 'ssl' | 'finetune', cuts: boolean): 
         );
   sharedSavesSwitch.enabled = cuts;
   maskedGeluSwitch.enabled = cuts;
+  fusedDenseSwitch.enabled = cuts;
   try {
     let result: { loss: number; grads: Map<string, tf.Tensor> } | undefined;
     const profile = await tf.profile(() => {
@@ -65,6 +67,7 @@ async function run(model: PhccModel, stage: 'ssl' | 'finetune', cuts: boolean): 
   } finally {
     sharedSavesSwitch.enabled = true;
     maskedGeluSwitch.enabled = true;
+    fusedDenseSwitch.enabled = true;
   }
 }
 
@@ -82,6 +85,9 @@ describe.each(['ssl', 'finetune'] as const)('dispatch cuts in the %s step', (sta
     expect(withCuts.kernels.has('PhccMaskedGelu')).toBe(masked);
     expect(withCuts.kernels.has('PhccMaskedGeluGrad')).toBe(masked);
     expect(without.kernels.has('PhccMaskedGelu')).toBe(false);
+    expect(withCuts.kernels.has('PhccDense')).toBe(true);
+    expect(without.kernels.has('PhccDense')).toBe(false);
+    expect(withCuts.kernels.get('Reshape')).toBeLessThan(without.kernels.get('Reshape')! / 2);
     if (masked) {
       expect(withCuts.kernels.get('Multiply')).toBeLessThan(without.kernels.get('Multiply')!);
       expect(withCuts.kernels.get('PhccGelu') ?? 0).toBeLessThan(without.kernels.get('PhccGelu')!);
