@@ -23,8 +23,8 @@ afterEach(() => {
 
 type Op = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 const definition: Op = (x, w, b) => {
-  const k = w.shape[0];
-  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, k]), w), b), [...x.shape.slice(0, -1), w.shape[1]]);
+  const [k, n] = w.shape as [number, number];
+  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, k]), w), b), [...x.shape.slice(0, -1), n]);
 };
 
 function inputs(seed: number, xShape: number[], outDim: number): HostTensor[] {
