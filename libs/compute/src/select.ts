@@ -5,6 +5,7 @@ import { InputError, Log, PhccError, silentLog } from '../../common/src';
 import { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';
 import { loadSimdHelpers } from './wasm/simd/helpers';
 import { registerWasmKernels } from './wasm/register-kernels';
+import { installSharedSaves } from './wasm/shared-saves';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -190,6 +191,7 @@ async function activate(
     loadWasm(forced);
     await setOrThrow('wasm', WASM_PACKAGE);
     registerWasmKernels();
+    installSharedSaves();
     const simd = await loadSimdHelpers(tf.backend());
     const helpers = simd.loaded ? simd.detail : `plain JS (${simd.detail})`;
     return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false, helpers };

@@ -57,6 +57,27 @@ describe('kernel FLOP accounting (bench model kernel classes)', () => {
     ).toBe('gemm');
   });
 
+  it('counts the one-dispatch dense layer and its gradients as the pointwise GEMMs they run', () => {
+    // x [2, 5, 4] · W [4, 3] + b [3]: 10 rows × 3 outputs × 4 multiply-adds.
+    const forward = k('PhccDense', [[2, 5, 4], [4, 3], [3]], [[2, 5, 3]]);
+    expect([kernelClass(forward), kernelFlops(forward)]).toEqual(['gemm', 2 * 10 * 3 * 4]);
+    // Gradient inputs {dy [2, 5, 3], x, kernel}: dx and dW each 2 · size(dy) · K; db a column sum.
+    const grad = (out: number[]) =>
+      k(
+        'PhccDenseGrad',
+        [
+          [2, 5, 3],
+          [2, 5, 4],
+          [4, 3],
+        ],
+        [out],
+      );
+    expect([kernelClass(grad([2, 5, 4])), kernelFlops(grad([2, 5, 4]))]).toEqual(['gemm', 2 * 30 * 4]);
+    expect([kernelClass(grad([4, 3])), kernelFlops(grad([4, 3]))]).toEqual(['gemm', 2 * 30 * 4]);
+    expect([kernelClass(grad([3])), kernelFlops(grad([3]))]).toEqual(['other', 0]);
+    expect(kernelClass(k('PhccMaskedGelu', [[8, 4], [8]], [[8, 4]]))).toBe('gelu');
+  });
+
   it('counts a batched GEMM per batch and classes it apart from the pointwise layers', () => {
     const batched = k(
       'BatchMatMul',

@@ -7,12 +7,16 @@ import {
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
 } from '@tensorflow/tfjs-core';
+import { PhccDense } from '../../../../libs/compute/src/wasm/kernels/PhccDense';
+import { PhccDenseGrad } from '../../../../libs/compute/src/wasm/kernels/PhccDenseGrad';
 import { PhccGelu } from '../../../../libs/compute/src/wasm/kernels/PhccGelu';
 import { PhccGeluGrad } from '../../../../libs/compute/src/wasm/kernels/PhccGeluGrad';
 import { PhccGrn } from '../../../../libs/compute/src/wasm/kernels/PhccGrn';
 import { PhccGrnGrad } from '../../../../libs/compute/src/wasm/kernels/PhccGrnGrad';
 import { PhccLayerNorm } from '../../../../libs/compute/src/wasm/kernels/PhccLayerNorm';
 import { PhccLayerNormGrad } from '../../../../libs/compute/src/wasm/kernels/PhccLayerNormGrad';
+import { PhccMaskedGelu } from '../../../../libs/compute/src/wasm/kernels/PhccMaskedGelu';
+import { PhccMaskedGeluGrad } from '../../../../libs/compute/src/wasm/kernels/PhccMaskedGeluGrad';
 
 /**
  * The kernel classes of a pHCC-SSL training step (issue #19) and the work each kernel call does,
@@ -28,7 +32,7 @@ export type KernelClass = 'gemm' | 'batchedGemm' | 'conv' | 'depthwise' | 'gelu'
 
 /** Display order and labels; `compute` classes are reported in GFLOP/s, the rest in GB/s. */
 export const KERNEL_CLASSES: readonly { id: KernelClass; label: string; compute: boolean }[] = [
-  { id: 'gemm', label: 'pointwise GEMM (BatchMatMul 2-D: forward, dx, dW)', compute: true },
+  { id: 'gemm', label: 'pointwise GEMM (PhccDense / BatchMatMul 2-D: forward, dx, dW)', compute: true },
   { id: 'batchedGemm', label: 'batched GEMM (head pooling, attention)', compute: true },
   { id: 'conv', label: 'stem/downsampling conv (Conv2D, backprop input/filter)', compute: true },
   { id: 'depthwise', label: 'depthwise conv (forward, backprop input/filter)', compute: true },
@@ -54,7 +58,7 @@ const DEPTHWISE = new Set<string>([
   DepthwiseConv2dNativeBackpropInput,
   DepthwiseConv2dNativeBackpropFilter,
 ]);
-const GELU = new Set<string>([PhccGelu, PhccGeluGrad]);
+const GELU = new Set<string>([PhccGelu, PhccGeluGrad, PhccMaskedGelu, PhccMaskedGeluGrad]);
 const NORMS = new Set<string>([PhccLayerNorm, PhccLayerNormGrad, PhccGrn, PhccGrnGrad]);
 
 const size = (shape: number[] | null | undefined): number => (shape ?? []).reduce((p, q) => p * q, 1);
@@ -71,6 +75,9 @@ function shapeAt(k: KernelShapes, which: 'inputShapes' | 'outputShapes', i: numb
  * dense layers); higher ranks are the head's per-patient pooling and attention.
  */
 export function kernelClass(k: KernelShapes): KernelClass {
+  if (k.name === PhccDense) return 'gemm';
+  // The one-dispatch dense layer's gradient: dx or dW is a GEMM; db (rank 1) is a column sum.
+  if (k.name === PhccDenseGrad) return shapeAt(k, 'outputShapes', 0).length >= 2 ? 'gemm' : 'other';
   if (k.name === BatchMatMul) return shapeAt(k, 'outputShapes', 0).length <= 2 ? 'gemm' : 'batchedGemm';
   if (CONV.has(k.name)) return 'conv';
   if (DEPTHWISE.has(k.name)) return 'depthwise';
@@ -90,9 +97,21 @@ export function kernelClass(k: KernelShapes): KernelClass {
  *   backprop input {dy, filter}; backprop filter {x, dy} → output filter (tfjs's op input order).
  * - Depthwise and its gradients: each forward output element takes kh · kw multiply-adds:
  *   FLOPs = 2 · size(y or dy) · kh · kw, the filter being [kh, kw, C, multiplier].
+ * - PhccDense {x [..., K], kernel [K, N], bias}: 2 · size(x) · N (the bias add is left out, as
+ *   for the composed layer's Add). PhccDenseGrad {dy [..., N], x, kernel [K, N]} makes one of dx,
+ *   dW (each 2 · size(dy) · K) or db (a column sum: 0 here, booked as elementwise).
  */
 export function kernelFlops(k: KernelShapes): number {
   switch (k.name) {
+    case PhccDense: {
+      const kernel = shapeAt(k, 'inputShapes', 1);
+      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[1];
+    }
+    case PhccDenseGrad: {
+      if (shapeAt(k, 'outputShapes', 0).length < 2) return 0;
+      const kernel = shapeAt(k, 'inputShapes', 2);
+      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[0];
+    }
     case BatchMatMul: {
       const out = shapeAt(k, 'outputShapes', 0);
       const a = shapeAt(k, 'inputShapes', 0);

@@ -13,14 +13,14 @@ import { BenchFigures } from './suite';
  * and the kernels one step dispatches each way.
  */
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Kernels one call dispatches, as tfjs's profiler records them (customGrad's own scopes left out). */
-async function kernelCount(step: () => unknown): Promise<number> {
+export async function kernelCount(step: () => unknown): Promise<number> {
   const info = await tf.profile(() => {
     step();
   });
@@ -28,13 +28,13 @@ async function kernelCount(step: () => unknown): Promise<number> {
 }
 
 /** A step's wall and CPU time (ms): CPU time is what it costs alone on a loaded machine. */
-interface StepTime {
+export interface StepTime {
   wallMs: number;
   cpuMs: number;
 }
 
 /** Median wall and CPU ms of `steps` calls after one warm-up (wasm runs on this one thread). */
-function stepTime(steps: number, step: () => unknown): StepTime {
+export function stepTime(steps: number, step: () => unknown): StepTime {
   step();
   const wall: number[] = [];
   const cpu: number[] = [];

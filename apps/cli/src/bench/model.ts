@@ -27,6 +27,7 @@ import { StepSpec } from '../../../../libs/model/src/training/shard';
 import { kernelClassTable } from './kernel-classes';
 import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
+import { dispatchCutComparison } from './model-dispatch-cuts';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
@@ -317,8 +318,14 @@ export const modelBench: BenchSuite = {
       steps: quick ? 1 : 3,
       print,
     });
+    const saves = await dispatchCutComparison(config, batches, {
+      rounds: quick ? 2 : 5,
+      steps: quick ? 1 : 3,
+      print,
+    });
     return {
       ...fusion,
+      ...saves,
       model_backend: info.name,
       ...dispatchFigures,
       model_load_average: loadavg()[0],

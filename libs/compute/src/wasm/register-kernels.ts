@@ -9,12 +9,16 @@ import { depthwiseConv2dNativeConfig } from './kernels/DepthwiseConv2dNative';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/DepthwiseConv2dNativeBackpropFilter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseConv2dNativeBackpropInput';
 import { identityConfig } from './kernels/Identity';
+import { phccDenseConfig } from './kernels/PhccDense';
+import { phccDenseGradConfig } from './kernels/PhccDenseGrad';
 import { phccGeluConfig } from './kernels/PhccGelu';
 import { phccGeluGradConfig } from './kernels/PhccGeluGrad';
 import { phccGrnConfig } from './kernels/PhccGrn';
 import { phccGrnGradConfig } from './kernels/PhccGrnGrad';
 import { phccLayerNormConfig } from './kernels/PhccLayerNorm';
 import { phccLayerNormGradConfig } from './kernels/PhccLayerNormGrad';
+import { phccMaskedGeluConfig } from './kernels/PhccMaskedGelu';
+import { phccMaskedGeluGradConfig } from './kernels/PhccMaskedGeluGrad';
 import { sliceConfig } from './kernels/Slice';
 import { sumConfig } from './kernels/Sum';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
@@ -23,7 +27,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
  * Every wasm kernel of ours, one file each under kernels/ (as tfjs-backend-wasm's own
  * register_all_kernels.ts lists its kernels): kernels the wasm backend lacks (training fails
  * without them), kernels it runs slowly, rebuilt from its fast forward kernels and our SIMD
- * helpers, and the fused GELU, LayerNorm and GRN it does not have. `phcc-fed bench train` reports these names as
+ * helpers, and the fused GELU (also masked), LayerNorm, GRN and dense layer it does not have. `phcc-fed bench train` reports these names as
  * replaced. Registered in this order.
  */
 export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
@@ -41,10 +45,14 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   sumConfig,
   phccGeluConfig,
   phccGeluGradConfig,
+  phccMaskedGeluConfig,
+  phccMaskedGeluGradConfig,
   phccLayerNormConfig,
   phccLayerNormGradConfig,
   phccGrnConfig,
   phccGrnGradConfig,
+  phccDenseConfig,
+  phccDenseGradConfig,
 ];
 
 let registered = false;

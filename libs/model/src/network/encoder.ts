@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gelu } from '../../../compute/src';
+import { gelu, maskedGelu } from '../../../compute/src';
 import { ModelConfig, stageLayout } from './config';
 import {
   defineConv,
@@ -76,7 +76,9 @@ export function applyBlock(
     const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask ? mask.apply(t) : t);
     let h = zero(depthwise(store, `${prefix}/dwconv`, x));
     h = layerNorm(store, `${prefix}/norm`, h) as tf.Tensor4D;
-    h = zero(gelu(dense(store, `${prefix}/pwconv1`, h)) as tf.Tensor4D);
+    const hidden = dense(store, `${prefix}/pwconv1`, h);
+    // Masked: GELU and the zeroing as one kernel that skips the masked rows (compute/ops/gelu.ts).
+    h = (mask ? maskedGelu(hidden, mask.keep(hidden.shape[1] as number)) : gelu(hidden)) as tf.Tensor4D;
     h = grn(store, `${prefix}/grn`, h);
     h = dense(store, `${prefix}/pwconv2`, h) as tf.Tensor4D;
     return zero(tf.add(x, h) as tf.Tensor4D);

@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { grn as computeGrn, layerNorm as computeLayerNorm } from '../../../compute/src';
+import {
+  dense as computeDense,
+  grn as computeGrn,
+  layerNorm as computeLayerNorm,
+} from '../../../compute/src';
 import { ParamStore } from './params';
 
 /**
@@ -35,16 +39,12 @@ export function defineDense(
   store.addConstant(`${prefix}/bias`, [outDim], 0);
 }
 
-/** Dense over the last axis, any leading shape (pointwise 1×1 convolution on NHWC maps). */
+/**
+ * Dense over the last axis, any leading shape (pointwise 1×1 convolution on NHWC maps): one
+ * dispatch each way on wasm, the composed Reshape · matMul · add · Reshape elsewhere (compute/ops).
+ */
 export function dense(store: ParamStore, prefix: string, x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const kernel = store.get(`${prefix}/kernel`);
-    const inDim = kernel.shape[0];
-    const outDim = kernel.shape[1];
-    const flat = tf.reshape(x, [-1, inDim]);
-    const y = tf.add(tf.matMul(flat, kernel), store.get(`${prefix}/bias`));
-    return tf.reshape(y, [...x.shape.slice(0, -1), outDim] as number[]);
-  });
+  return computeDense(x, store.get(`${prefix}/kernel`), store.get(`${prefix}/bias`));
 }
 
 export function defineConv(

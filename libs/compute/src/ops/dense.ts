@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { PhccDense } from '../wasm/kernels/PhccDense';
+import { DensePart, PhccDenseGrad } from '../wasm/kernels/PhccDenseGrad';
+
+/**
+ * Switch for the one-dispatch dense layer: `PHCC_FUSED_DENSE=0` (or the before/after bench
+ * setting `enabled`) runs the composed Reshape · BatchMatMul · Add · Reshape instead.
+ */
+export const fusedDenseSwitch = { enabled: process.env.PHCC_FUSED_DENSE !== '0' };
+
+/**
+ * PhccDense's gradient in tfjs's gradient registry: one PhccDenseGrad dispatch per input, each a
+ * thunk the engine calls only for inputs on the path to what is differentiated.
+ */
+function registerDenseGradient(): void {
+  if (tf.getGradient(PhccDense)) return;
+  tf.registerGradient({
+    kernelName: PhccDense,
+    inputsToSave: ['x', 'kernel'],
+    gradFunc: (dy, saved) => {
+      const [x, kernel] = saved;
+      const grad = (part: DensePart) => () =>
+        tf.engine().runKernel(PhccDenseGrad, { dy: dy as tf.Tensor, x, kernel }, { part }) as tf.Tensor;
+      return { x: grad('x'), kernel: grad('kernel'), bias: grad('bias') };
+    },
+  });
+}
+
+/** Whether the one-dispatch dense layer runs (wasm, float32, W [K, N], b [N]). */
+export function isDenseFused(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): boolean {
+  return (
+    fusedDenseSwitch.enabled &&
+    x.dtype === 'float32' &&
+    x.rank >= 2 &&
+    kernel.rank === 2 &&
+    x.shape[x.rank - 1] === kernel.shape[0] &&
+    bias.rank === 1 &&
+    bias.size === kernel.shape[1] &&
+    tf.getBackend() === 'wasm' &&
+    tf.getKernel(PhccDense, 'wasm') !== undefined
+  );
+}
+
+/**
+ * Dense over the last axis of x [..., K] with W [K, N] and b [N] (pointwise 1×1 convolution on
+ * NHWC maps): one dispatch each way per input on wasm (kernels/PhccDense.ts, the same inner
+ * kernels as the composed op), else Reshape · matMul · add · Reshape.
+ */
+export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+  if (isDenseFused(x, kernel, bias)) {
+    registerDenseGradient();
+    return tf.engine().runKernel(PhccDense, { x, kernel, bias }) as tf.Tensor;
+  }
+  return tf.tidy(() => {
+    const [inDim, outDim] = kernel.shape;
+    const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), kernel), bias);
+    return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+  });
+}

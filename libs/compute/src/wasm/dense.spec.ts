@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import { dense, fusedDenseSwitch, isDenseFused } from '../ops/dense';
+import { initBackend } from '../select';
+import { PhccDense } from './kernels/PhccDense';
+import { PhccDenseGrad } from './kernels/PhccDenseGrad';
+
+/**
+ * The one-dispatch dense layer (kernels/PhccDense.ts, PhccDenseGrad.ts): value and the gradients
+ * of x, W and b against autodiff of x · W + b on the cpu backend; bit for bit the composed op on
+ * wasm (same inner kernels); and mutation checks (an output nudged by 10× the tolerance must fail).
+ */
+const TOLERANCE = 1e-4;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+afterEach(() => {
+  fusedDenseSwitch.enabled = true;
+});
+
+type Op = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+const definition: Op = (x, w, b) => {
+  const [k, n] = w.shape as [number, number];
+  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, k]), w), b), [...x.shape.slice(0, -1), n]);
+};
+
+function inputs(seed: number, xShape: number[], outDim: number): HostTensor[] {
+  const rng = new Rng(seed);
+  const k = xShape[xShape.length - 1];
+  return [randomHostTensor(rng, xShape), randomHostTensor(rng, [k, outDim]), randomHostTensor(rng, [outDim])];
+}
+
+const tensors = (xs: HostTensor[]) =>
+  xs.map((h) => tf.tensor(h.values, h.shape)) as [tf.Tensor, tf.Tensor, tf.Tensor];
+
+/** Max relative error on wasm against the definition on cpu: the value, dx, dW, db. */
+async function errors(xs: HostTensor[], seed: number): Promise<number[]> {
+  const run = async (backend: string, f: Op) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() => f(...tensors(xs)));
+    const values = (await out.data()) as Float32Array;
+    out.dispose();
+    return values;
+  };
+  const cpuOut = await run('cpu', definition);
+  const wasmOut = await run('wasm', dense);
+  const outShape = [...xs[0].shape.slice(0, -1), xs[1].shape[1]];
+  const dy = randomHostTensor(new Rng(seed), outShape);
+  const wasm = await gradientsOn('wasm', (x, w, b) => dense(x, w, b), xs, dy);
+  const cpu = await gradientsOn('cpu', definition, xs, dy);
+  await tf.setBackend('wasm');
+  return [maxRelativeError(wasmOut, cpuOut), ...cpu.map((ref, i) => maxRelativeError(wasm[i], ref))];
+}
+
+const cases: [string, number[], number][] = [
+  ['NHWC pointwise, 8 → 32', [2, 4, 4, 8], 32],
+  ['rows not a multiple of 4, 5 → 3', [3, 7, 5], 3],
+  ['2-D head layer, 64 → 1', [6, 64], 1],
+];
+
+describe('one-dispatch dense on wasm matches x · W + b on cpu', () => {
+  it.each(cases)('%s', async (_name, shape, outDim) => {
+    const xs = inputs(shape.length * 13 + outDim, shape, outDim);
+    await tf.setBackend('wasm');
+    expect(tf.tidy(() => isDenseFused(...tensors(xs)))).toBe(true);
+    for (const e of await errors(xs, 3)) expect(e).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+describe('one-dispatch dense against the composed op on wasm', () => {
+  it('gives the same value and gradients, bit for bit, in at least 6 fewer dispatches', async () => {
+    const xs = inputs(21, [2, 4, 4, 12], 24);
+    const dy = randomHostTensor(new Rng(22), [2, 4, 4, 24]);
+    await tf.setBackend('wasm');
+    const once = async (fused: boolean) => {
+      fusedDenseSwitch.enabled = fused;
+      const value = tf.tidy(() => Array.from(dense(...tensors(xs)).dataSync()));
+      const grads = (await gradientsOn('wasm', dense, xs, dy)).map((g) => Array.from(g));
+      const profile = await tf.profile(() => {
+        tf.tidy(() =>
+          tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(dense(x, w, b)))(tensors(xs)),
+        );
+      });
+      const dispatches = profile.kernels.filter(
+        (k) => !['Identity', 'Sum', 'Fill', 'unnamed scope'].includes(k.name),
+      );
+      return { value, grads, dispatches: dispatches.length };
+    };
+    const fused = await once(true);
+    const composed = await once(false);
+    expect(fused.value).toEqual(composed.value);
+    expect(fused.grads).toEqual(composed.grads);
+    // tf.sum and its gradient's Reshape + Tile are the rest of the graph, both ways.
+    expect(composed.dispatches - fused.dispatches).toBeGreaterThanOrEqual(6);
+  });
+
+  it('computes only the gradients asked for (a frozen layer: x only)', async () => {
+    const xs = inputs(23, [2, 3, 3, 8], 4);
+    await tf.setBackend('wasm');
+    const profile = await tf.profile(() => {
+      tf.tidy(() => {
+        const [x, w, b] = tensors(xs);
+        tf.grad((v: tf.Tensor) => tf.sum(dense(v, w, b)))(x);
+      });
+    });
+    expect(profile.kernels.filter((k) => k.name === PhccDenseGrad)).toHaveLength(1);
+  });
+
+  it('leaves no wasm memory behind after a gradient', async () => {
+    const xs = inputs(24, [2, 4, 4, 8], 8);
+    const dy = randomHostTensor(new Rng(24), [2, 4, 4, 8]);
+    await gradientsOn('wasm', dense, xs, dy);
+    const before = tf.engine().findBackend('wasm')!.numDataIds();
+    await gradientsOn('wasm', dense, xs, dy);
+    expect(tf.engine().findBackend('wasm')!.numDataIds()).toBe(before);
+  });
+});
+
+/** Runs `body` with `kernelName` on wasm returning its output nudged at the largest entry. */
+async function withMutant(
+  kernelName: string,
+  part: string | undefined,
+  body: () => Promise<void>,
+): Promise<void> {
+  const real = tf.getKernel(kernelName, 'wasm');
+  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
+  const mutant: tf.KernelFunc = (args) => {
+    const out = real.kernelFunc(args) as tf.TensorInfo;
+    if (part !== undefined && (args.attrs as { part?: string }).part !== part) return out;
+    const view = (
+      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
+    ).typedArrayFromHeap(out);
+    let at = 0;
+    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
+    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
+    return out;
+  };
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
+  try {
+    await body();
+  } finally {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(real);
+  }
+}
+
+describe('mutation checks: the comparison above fails on a wrong kernel', () => {
+  it.each([
+    ['dense y', PhccDense, undefined, 0],
+    ['dense dx', PhccDenseGrad, 'x', 1],
+    ['dense dW', PhccDenseGrad, 'kernel', 2],
+    ['dense db', PhccDenseGrad, 'bias', 3],
+  ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
+    const xs = inputs(25, [2, 4, 4, 8], 16);
+    await withMutant(kernelName, part, async () => {
+      expect((await errors(xs, 26))[caughtBy]).toBeGreaterThan(TOLERANCE);
+    });
+    for (const e of await errors(xs, 26)) expect(e).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
