@@ -51,8 +51,19 @@ export function metricsAtThreshold(
     throw new InputError(
       `sensitivity and specificity need both classes (got ${tp + fn} positive, ${tn + fp} negative)`,
     );
+  return { threshold, ...ratesOfCounts({ tp, fp, tn, fn }) };
+}
+
+/** A 2×2 table at a cut-off and the rates it gives (PPV/NPV null when nobody is called so). */
+export type CountsAndRates = Omit<ThresholdMetrics, 'threshold'>;
+
+/**
+ * The rates of a 2×2 table: one definition for a site's own table and for tables summed over
+ * sites (compare's pooled row), so both read the same.
+ */
+export function ratesOfCounts(c: { tp: number; fp: number; tn: number; fn: number }): CountsAndRates {
+  const { tp, fp, tn, fn } = c;
   return {
-    threshold,
     tp,
     fp,
     tn,
@@ -61,7 +72,7 @@ export function metricsAtThreshold(
     specificity: tn / (tn + fp),
     ppv: tp + fp > 0 ? tp / (tp + fp) : null,
     npv: tn + fn > 0 ? tn / (tn + fn) : null,
-    accuracy: (tp + tn) / labels.length,
+    accuracy: (tp + tn) / (tp + fp + tn + fn),
   };
 }
 

@@ -2,9 +2,11 @@ import {
   chooseThreshold,
   chooseThresholdOfHistogram,
   metricsAtThreshold,
+  ratesOfCounts,
   scoreHistogram,
   shiftPrior,
   sumHistograms,
+  type CountsAndRates,
   type ScoreHistogram,
 } from '../../../../libs/metrics/src';
 import { isFinetunePatient } from '../../../../libs/model/src/training/patient-roles';
@@ -194,36 +196,14 @@ export function atThreshold(
 }
 
 /** Summed 2×2 counts of several sites (each at its own cut-off) and the rates they give. */
-export interface PooledAtThreshold {
-  sites: number;
-  tp: number;
-  fp: number;
-  tn: number;
-  fn: number;
-  sensitivity: number;
-  specificity: number;
-  ppv: number | null;
-  npv: number | null;
-  accuracy: number;
-}
+export type PooledAtThreshold = { sites: number } & CountsAndRates;
 
 export function pooledAtThreshold(rows: readonly AtThreshold[]): PooledAtThreshold | null {
   const usable = rows.filter((r) => r.tp !== null);
   if (usable.length === 0) return null;
   const s = (k: 'tp' | 'fp' | 'tn' | 'fn') => usable.reduce((a, r) => a + r[k]!, 0);
   const [tp, fp, tn, fn] = [s('tp'), s('fp'), s('tn'), s('fn')];
-  return {
-    sites: usable.length,
-    tp,
-    fp,
-    tn,
-    fn,
-    sensitivity: tp / (tp + fn),
-    specificity: tn / (tn + fp),
-    ppv: tp + fp > 0 ? tp / (tp + fp) : null,
-    npv: tn + fn > 0 ? tn / (tn + fn) : null,
-    accuracy: (tp + tn) / (tp + fp + tn + fn),
-  };
+  return { sites: usable.length, ...ratesOfCounts({ tp, fp, tn, fn }) };
 }
 
 /**
