@@ -256,6 +256,11 @@ describe('dashboard in chromium, on a live federation', () => {
       );
       // The dialog takes the keyboard's focus and Escape leaves it.
       await page.click('tr[data-site="site-b"] button.danger');
+      // Preact renders the dialog asynchronously after the click: wait for it (bounded), then check focus.
+      await page.waitForSelector('#revoke-reason');
+      await page
+        .waitForFunction(() => document.activeElement?.id === 'revoke-reason', undefined, { timeout: 5000 })
+        .catch(() => undefined);
       expect(await page.evaluate('document.activeElement.id')).toBe('revoke-reason');
       await page.keyboard.press('Escape');
       await page.waitForSelector('.dialog', { state: 'detached' });

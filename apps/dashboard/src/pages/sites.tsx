@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { Api, errorText } from '../api';
 import { valuesOf } from '../live';
 import { Session } from '../session';
@@ -95,7 +95,8 @@ function RevokeDialog({ api, site, onDone }: { api: Api; site: SiteInfo; onDone:
   const first = useRef<HTMLInputElement>(null);
   // Keyboard users land in the dialog (the autofocus attribute is ignored once a page has used
   // one, as the sign-in form has) and leave it with Escape, back on the button that opened it.
-  useEffect(() => {
+  // A layout effect, so focus moves in the same commit that draws the dialog, not a frame later.
+  useLayoutEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
     first.current?.focus();
     const onKey = (event: KeyboardEvent) => event.key === 'Escape' && onDone();
