@@ -259,7 +259,7 @@ describe('dashboard in chromium, on a live federation', () => {
       // Preact renders the dialog asynchronously after the click: wait for it (bounded), then check focus.
       await page.waitForSelector('#revoke-reason');
       await page
-        .waitForFunction(() => document.activeElement?.id === 'revoke-reason', undefined, { timeout: 5000 })
+        .waitForFunction("document.activeElement?.id === 'revoke-reason'", undefined, { timeout: 5000 })
         .catch(() => undefined);
       expect(await page.evaluate('document.activeElement.id')).toBe('revoke-reason');
       await page.keyboard.press('Escape');
