@@ -56,6 +56,8 @@ interface SimSite {
   socket: Socket;
   /** Digest of the model each task sent, by `stage/round`. */
   received: Map<string, string>;
+  /** Each task's config as the site's gate accepted it, by `stage/round`. */
+  configs: Map<string, TaskBody['config']>;
 }
 
 /**
@@ -76,12 +78,13 @@ async function startSite(
   hold: (task: TaskBody) => boolean = () => false,
 ): Promise<SimSite> {
   const socket = await connectSite(url, kit, siteId);
-  const sim: SimSite = { socket, received: new Map() };
+  const sim: SimSite = { socket, received: new Map(), configs: new Map() };
   let lastFinetuneGlobal: Buffer | undefined;
   const sign = siteSigner(kit, siteId);
 
   const answer = async (task: TaskBody, globalBytes: Buffer): Promise<void> => {
     sim.received.set(`${task.stage}/${task.round}`, task.globalWeightsDigest);
+    sim.configs.set(`${task.stage}/${task.round}`, task.config);
     const scope = { runId: task.runId, round: task.round, taskId: task.taskId, stage: task.stage };
     await socket.timeout(5000).emitWithAck('task-ack', sign('task-ack', { ...scope, accepted: true }));
     if (hold(task)) return;
@@ -290,7 +293,7 @@ describe('coordinator evaluation: every k rounds and the cross-site matrix (127.
 });
 
 describe('coordinator evaluation: a cross-site matrix of local-only models (127.0.0.1)', () => {
-  it("trains each site's own model from the initial model after the final evaluation, folds none, and evaluates each at every site", async () => {
+  it("trains each site's own model from the initial model after the final evaluation (its own SSL first: protocol 1.4), folds none, and evaluates each at every site", async () => {
     const { dir, kits, start } = setup('phcc-local-only-e2e-');
     const coordinator = await start();
     const admin = adminApi(() => coordinator.url, TOKEN);
@@ -300,7 +303,7 @@ describe('coordinator evaluation: a cross-site matrix of local-only models (127.
       const blobs = coordinator.app.get(BlobStore);
       const initial = await blobs.put(encodeWeights(INITIAL, 'float32'));
       const run = await admin<{ id: string }>('POST', '/runs', {
-        stages: { finetune: { ...stage, rounds: 2 } },
+        stages: { ssl: { ...stage, rounds: 1, maskRatio: 0.6 }, finetune: { ...stage, rounds: 2 } },
         strategy: { name: 'fedavg' },
         quorum: { minSites: 3 },
         roundDeadlineSeconds: 20,
@@ -314,6 +317,7 @@ describe('coordinator evaluation: a cross-site matrix of local-only models (127.
       expect(detail.reason).toBeUndefined();
       expect(detail.state).toBe('completed');
       expect(detail.rounds.map((r) => `${r.stage}/${r.round}`)).toEqual([
+        'ssl/0',
         'finetune/10000',
         'finetune/0',
         'finetune/1',
@@ -331,6 +335,25 @@ describe('coordinator evaluation: a cross-site matrix of local-only models (127.
         detail.rounds.find((r) => r.stage === 'finetune' && r.round === 1)!.outputDigest,
       );
       for (const sim of sims) expect(sim.received.get('finetune/20000')).toBe(initial.digest);
+      // The SSL stage's whole budget and recipe crossed the wire in the signed task, through the
+      // site's gate; its SSL rounds' tasks carry none.
+      for (const sim of sims) {
+        expect(sim.configs.get('finetune/20000')).toMatchObject({
+          localOnly: true,
+          localEpochs: 2,
+          localOnlySsl: {
+            epochs: 1,
+            learningRate: 0.001,
+            batchSize: 2,
+            maskRatio: 0.6,
+            optimiser: 'adam',
+            weightDecay: 0,
+            warmupEpochs: 0,
+          },
+        });
+        expect(sim.configs.get('ssl/0')).toMatchObject({ localEpochs: 1, maskRatio: 0.6 });
+        expect(sim.configs.get('ssl/0')?.localOnlySsl).toBeUndefined();
+      }
       const db = coordinator.app.get<symbol, CoordinatorStore>(COORDINATOR_STORE);
       expect(
         (await db.updates.listForRound(run.id, 'finetune', 20_000)).map((u) => [u.siteId, u.status]),

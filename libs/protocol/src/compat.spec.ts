@@ -2,6 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { minorVersionOf, MINOR_VERSION_QUERY, TASK_CONFIG_FIELDS_1_1, taskForMinorVersion } from './compat';
 import { TaskBody } from './dto/messages';
+import { parseMessage } from './dto/parse';
 import { PROTOCOL_MINOR_VERSION } from './version';
 
 const task: TaskBody = {
@@ -116,5 +117,39 @@ describe('protocol minor versions', () => {
     expect(taskForMinorVersion(paired, 0)).toBeUndefined();
     expect(taskForMinorVersion(paired, 2)).toBeUndefined();
     expect(taskForMinorVersion(paired, 3)).toBe(paired);
+  });
+
+  it('never sends a local-only task with its own SSL stage to an agent before 1.4, while the one without still goes to 1.1', () => {
+    const localOnly: TaskBody = { ...task, stage: 'finetune', config: { ...task.config, localOnly: true } };
+    const withSsl: TaskBody = {
+      ...localOnly,
+      config: {
+        ...localOnly.config,
+        localOnlySsl: {
+          epochs: 4,
+          learningRate: 0.001,
+          batchSize: 8,
+          maskRatio: 0.6,
+          optimiser: 'adam',
+          weightDecay: 0.05,
+          warmupEpochs: 1,
+        },
+      },
+    };
+    for (const minor of [0, 1, 2, 3]) expect(taskForMinorVersion(withSsl, minor)).toBeUndefined();
+    expect(taskForMinorVersion(withSsl, 4)).toBe(withSsl);
+    expect(taskForMinorVersion(localOnly, 1)).toBe(localOnly);
+    // What a 1.4 agent's gate takes; a recipe with a field missing or an unknown one it refuses.
+    expect(parseMessage(TaskBody, withSsl)).toMatchObject({ ok: true });
+    const { maskRatio: _m, ...partial } = withSsl.config.localOnlySsl!;
+    const recipe = (r: object) => ({ ...withSsl, config: { ...withSsl.config, localOnlySsl: r } });
+    expect(parseMessage(TaskBody, recipe(partial))).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED', reason: expect.stringContaining('config.localOnlySsl.maskRatio') },
+    });
+    expect(parseMessage(TaskBody, recipe({ ...withSsl.config.localOnlySsl, flips: true }))).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED' },
+    });
   });
 });

@@ -1,5 +1,6 @@
 import type { TaskBody, TaskConfigDto } from './dto/messages';
 import {
+  LOCAL_ONLY_SSL_MINOR_VERSION,
   PAIRED_EVALUATION_MINOR_VERSION,
   PROTOCOL_MINOR_VERSION,
   SECURE_AGGREGATION_MINOR_VERSION,
@@ -36,8 +37,9 @@ export const TASK_CONFIG_FIELDS_1_1 = [
  * The task as an agent of `minor` can read it: for 1.0, without the 1.1 instruction and config
  * fields (its validation refuses unknown fields), which is what a 1.0 coordinator would have sent;
  * 1.1 reads every 1.1 field; `undefined` when the task cannot be expressed for that agent at all
- * (a secure-aggregation task before 1.2; a paired evaluation before 1.3; a token-centring task before 1.1: both ask for a
- * different computation, which the older agent would silently replace by a clear update; a 1.0
+ * (a secure-aggregation task before 1.2; a paired evaluation before 1.3; a local-only task with
+ * its own SSL stage before 1.4; a token-centring or local-only task before 1.1: all ask for a
+ * different computation, which the older agent would refuse or silently replace by another; a 1.0
  * agent would silently ignore a private task's clip or k). A 1.1 agent refuses a task carrying
  * 1.2 fields (plan, clip, k) as malformed, which is safe.
  */
@@ -48,6 +50,9 @@ export function taskForMinorVersion(task: TaskBody, minor: number): TaskBody | u
   // A paired evaluation asks for the pair's aggregates: an older agent could only refuse the
   // field or answer with A's result alone, which must never pass for a paired answer.
   if (task.config.compareWith && minor < PAIRED_EVALUATION_MINOR_VERSION) return undefined;
+  // A local-only task with its own SSL stage: an older agent would refuse the field, and without
+  // it would train a no-SSL model that the matrix would show as the SSL run's local-only row.
+  if (task.config.localOnlySsl && minor < LOCAL_ONLY_SSL_MINOR_VERSION) return undefined;
   if (minor >= PROTOCOL_MINOR_VERSION || minor >= 1) return task;
   // Both ask for another computation than a round's training, which the old agent would not do.
   if (task.config.tokenCentring || task.config.localOnly) return undefined;

@@ -17,14 +17,21 @@ export const PROTOCOL_VERSION = 1;
  *   the same patients as the task's model), the task payload then a model bundle, and the
  *   `eval-result`'s optional `paired` aggregates (docs/PROTOCOL.md §4.2). A paired task is never
  *   sent to an agent before 1.3: it would return an unpaired result (or refuse the field).
+ * - 1.4: the local-only task's site-local SSL stage: the task config's optional `localOnlySsl`
+ *   (docs/PROTOCOL.md, "Local-only models for the cross-site matrix"). Never sent to an agent
+ *   before 1.4: it would refuse the field, and stripping it would make its local-only model a
+ *   no-SSL one in a matrix that says SSL.
  */
-export const PROTOCOL_MINOR_VERSION = 3;
+export const PROTOCOL_MINOR_VERSION = 4;
 
 /** The first minor version whose agents take part in secure aggregation (the `secagg-*` messages). */
 export const SECURE_AGGREGATION_MINOR_VERSION = 2;
 
 /** The first minor version whose agents carry out paired evaluations (`compareWith`). */
 export const PAIRED_EVALUATION_MINOR_VERSION = 3;
+
+/** The first minor version whose agents pre-train a local-only model on their own images (`localOnlySsl`). */
+export const LOCAL_ONLY_SSL_MINOR_VERSION = 4;
 
 /** Most models one paired evaluation compares the task's model with (each costs a scoring pass). */
 export const MAX_COMPARED_MODELS = 4;

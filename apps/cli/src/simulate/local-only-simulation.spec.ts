@@ -29,23 +29,46 @@ const SITES = ['hospital-a', 'hospital-b', 'hospital-c'];
 /** Fine-tune: 2 rounds × 2 local epochs = a local-only budget of 4 epochs. */
 const BUDGET = 4;
 
-/** Training that adds `step` per local epoch: the weights count the epochs each site trained. */
+/**
+ * Training that adds `step` per local epoch: the weights count the epochs each site trained (a
+ * local-only task's own SSL epochs, `localOnlySsl`, included).
+ */
 class EpochExecutor implements TaskExecutor {
-  readonly stage = 'finetune' as const;
   readonly calls: { task: TaskBody; global: NamedArray[] }[] = [];
-  constructor(private readonly step: number) {}
+  constructor(
+    private readonly step: number,
+    readonly stage: 'ssl' | 'finetune' = 'finetune',
+  ) {}
 
   async execute(task: TaskBody, global: NamedArray[], _ctx: ExecutionContext): Promise<TaskResult> {
     this.calls.push({ task, global });
-    const by = task.config.tokenCentring ? 0 : this.step * task.config.localEpochs;
+    const epochs = task.config.localEpochs + (task.config.localOnlySsl?.epochs ?? 0);
+    const by = task.config.tokenCentring ? 0 : this.step * epochs;
     const weights = global.map((a) => ({ ...a, shape: [...a.shape], values: a.values.map((v) => v + by) }));
     return { kind: 'train', weights, nSamples: 5, metrics: { loss: 0.25 } };
   }
 }
 
-function plan(crossSiteModels: 'global-finetuned' | 'local-only', strategy = 'fedavg'): RunPlanDto {
+/** SSL: 3 rounds × 1 local epoch = a local-only SSL budget of 3 epochs. */
+const SSL_BUDGET = 3;
+const SSL_STAGE = {
+  rounds: 3,
+  localEpochs: 1,
+  optimiser: { name: 'adam', lr: 0.001 },
+  batchSize: 4,
+  maskRatio: 0.6,
+};
+
+function plan(
+  crossSiteModels: 'global-finetuned' | 'local-only',
+  strategy = 'fedavg',
+  ssl = false,
+): RunPlanDto {
   return validatePlan({
-    stages: { finetune: { rounds: 2, localEpochs: 2, optimiser: { name: 'adam', lr: 0.001 }, batchSize: 2 } },
+    stages: {
+      ...(ssl ? { ssl: SSL_STAGE } : {}),
+      finetune: { rounds: 2, localEpochs: 2, optimiser: { name: 'adam', lr: 0.001 }, batchSize: 2 },
+    },
     strategy: { name: strategy },
     quorum: { minSites: 3 },
     roundDeadlineSeconds: 30,
@@ -66,18 +89,23 @@ describe('simulate: a cross-site matrix of local-only models', () => {
     models: 'global-finetuned' | 'local-only',
     steps: number[],
     strategy = 'fedavg',
+    ssl = false,
   ) {
     const executors = steps.map((step) => new EpochExecutor(step));
     const sites = SITES.map(
       (siteId, i) =>
         new InMemorySite(
           siteId,
-          { finetune: executors[i], evaluate: new FakeExecutor('evaluate') },
+          {
+            ssl: new EpochExecutor(steps[i], 'ssl'),
+            finetune: executors[i],
+            evaluate: new FakeExecutor('evaluate'),
+          },
           join(dir, name, siteId),
         ),
     );
     const outcome = await runSimulation({
-      plan: plan(models, strategy),
+      plan: plan(models, strategy, ssl),
       initialModel: encodeWeights(INITIAL, 'float32'),
       sites,
       workDir: join(dir, name),
@@ -156,6 +184,32 @@ describe('simulate: a cross-site matrix of local-only models', () => {
     expect(federated.view.crossSite!.models['hospital-a'].finetuneRound).toBe(1);
     expect(federated.crossSite.get('hospital-a')).not.toEqual(local.crossSite.get('hospital-a'));
     expect(federated.outcome.finalDigest).toBe(local.outcome.finalDigest);
+  });
+
+  it("in an SSL run each site pre-trains its local-only model on its own data with the SSL stage's whole budget, from the initial model", async () => {
+    const steps = [0.01, 0.03, -0.02];
+    const local = await simulate('ssl-local-only', 'local-only', steps, 'fedavg', true);
+    expect(local.outcome.reason).toBeUndefined();
+    expect(local.outcome.state).toBe('completed');
+    for (const executor of local.executors) {
+      const tasks = executor.calls.filter((c) => c.task.round === LOCAL_ONLY_ROUND);
+      expect(tasks).toHaveLength(1);
+      expect(tasks[0].task.config).toMatchObject({
+        localOnly: true,
+        localEpochs: BUDGET,
+        localOnlySsl: { epochs: SSL_BUDGET, learningRate: 0.001, batchSize: 4, maskRatio: 0.6 },
+      });
+      // The initial model, not the SSL stage's global (which every site's records trained).
+      expect(tasks[0].global.map((a) => [...a.values])).toEqual(INITIAL.map((a) => [...a.values]));
+    }
+    // Site k's row: the initial model moved by its own SSL and fine-tune epochs alone; the decoder
+    // (pre-trained at the site, but not part of a fine-tune upload) is the initial one.
+    for (const [k, owner] of SITES.entries()) {
+      for (const [i, tensor] of local.crossSite.get(owner)!.entries()) {
+        const moved = tensor.name.startsWith('decoder/') ? 0 : (SSL_BUDGET + BUDGET) * steps[k];
+        tensor.values.forEach((v, j) => expect(v).toBeCloseTo(INITIAL[i].values[j] + moved, 6));
+      }
+    }
   });
 
   it("FedBN: a local-only model is the site's whole model, its normalisation layers trained and uploaded with it", async () => {

@@ -194,6 +194,42 @@ describe('TaskDispatcher and older agents', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(errors.map((e) => [e.body.code, e.body.ref])).toEqual([['UNSUPPORTED_VERSION', task.taskId]]);
   });
+
+  it('refuses a local-only task with its own SSL stage to a 1.3 agent with UNSUPPORTED_VERSION, never sending it', async () => {
+    const [server, site] = loopbackPair();
+    const transfers: unknown[] = [];
+    const errors: { body: { code: string; ref?: string } }[] = [];
+    site.socket.on('transfer:begin', (frame: unknown) => transfers.push(frame));
+    site.socket.on('error', (envelope: unknown) => errors.push(envelope as (typeof errors)[number]));
+    const dispatcher = new TaskDispatcher(
+      (id) => (id === 'site-a' ? { socket: server.socket, protocolMinor: 3 } : undefined),
+      () => testKeyPair('coordinator').secretKey,
+      new GlobalModels({ get: async () => MODEL } as unknown as BlobStore),
+      silentLog,
+      200,
+    );
+    const localSsl = {
+      epochs: 2,
+      learningRate: 0.001,
+      batchSize: 4,
+      maskRatio: 0.6,
+      optimiser: 'adam' as const,
+      weightDecay: 0.05,
+      warmupEpochs: 0,
+    };
+    const localOnly = {
+      ...task,
+      stage: 'finetune' as const,
+      config: { ...task.config, localOnly: true, localOnlySsl: localSsl },
+    };
+    expect(await dispatcher.send('site-a', localOnly)).toMatchObject({
+      type: 'task-failed',
+      reason: expect.stringMatching(/^UNSUPPORTED_VERSION: .*local-only model with its own SSL.*1\.4.*1\.3/),
+    });
+    expect(transfers).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors.map((e) => [e.body.code, e.body.ref])).toEqual([['UNSUPPORTED_VERSION', task.taskId]]);
+  });
 });
 
 describe('TaskDispatcher: paired evaluation (1.3)', () => {

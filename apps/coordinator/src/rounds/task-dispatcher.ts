@@ -2,6 +2,7 @@ import { Log } from '../../../../libs/common/src';
 import type { EngineEvent, TaskToSend } from '../../../../libs/federated/src';
 import {
   AnySocket,
+  LOCAL_ONLY_SSL_MINOR_VERSION,
   newNonce,
   PAIRED_EVALUATION_MINOR_VERSION,
   SECURE_AGGREGATION_MINOR_VERSION,
@@ -52,8 +53,11 @@ export class TaskDispatcher {
           ? `this round runs secure aggregation, which needs protocol 1.${SECURE_AGGREGATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for a clear update instead)`
           : task.config.compareWith
             ? `this round is a paired evaluation, which needs protocol 1.${PAIRED_EVALUATION_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for an unpaired result instead)`
-            : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
-        const versioned = task.config.secureAggregation || task.config.compareWith;
+            : task.config.localOnlySsl
+              ? `this round trains a local-only model with its own SSL pre-training, which needs protocol 1.${LOCAL_ONLY_SSL_MINOR_VERSION}; the agent speaks 1.${protocolMinor}: upgrade it (it is never asked for a local-only model without SSL instead)`
+              : `the agent speaks protocol 1.${protocolMinor}, which cannot carry this task: upgrade it`;
+        const versioned =
+          task.config.secureAggregation || task.config.compareWith || task.config.localOnlySsl;
         // Told by code (not awaited: an old agent may not answer), so the site's operator sees
         // why it sits this round out.
         if (versioned) {

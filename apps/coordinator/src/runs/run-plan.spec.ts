@@ -150,6 +150,12 @@ describe('run plans', () => {
     ]);
     // The default matrix is unchanged.
     expect(validatePlan({ ...long, evaluation: { ...localOnly, crossSiteModels: 'global-finetuned' } }).stages.finetune?.rounds).toBe(1000);
+    // The SSL stage's budget is trained in the same task (its local SSL part), so it must fit too.
+    const withSsl = stages as { ssl: Record<string, unknown>; finetune: Record<string, unknown> };
+    const longSsl = { ...quick(), stages: { ...withSsl, ssl: { ...withSsl.ssl, rounds: 501, localEpochs: 2 } } };
+    expect(problemsOf({ ...longSsl, evaluation: localOnly })).toEqual([
+      expect.stringMatching(/^evaluation\.crossSiteModels: .*whole SSL budget .*501 rounds × 2 local epochs is more than a task's 1000 epochs$/),
+    ]);
   });
 
   it("refuses a strategy parameter the strategy does not take, and the library's range errors", () => {

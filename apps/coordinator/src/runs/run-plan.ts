@@ -166,10 +166,14 @@ function crossFieldProblems(plan: RunPlanDto): string[] {
       problems.push(
         'evaluation.crossSiteModels: local-only says which models the cross-site matrix evaluates, and evaluation.crossSite is not on',
       );
-    } else if (finetune && finetune.rounds * finetune.localEpochs > LOCAL_ONLY_MAX_EPOCHS) {
-      problems.push(
-        `evaluation.crossSiteModels: a local-only model trains the whole fine-tune budget in one task, and ${finetune.rounds} rounds × ${finetune.localEpochs} local epochs is more than a task's ${LOCAL_ONLY_MAX_EPOCHS} epochs`,
-      );
+    } else {
+      // The local-only task trains each stage's whole budget at once (its SSL part: `localOnlySsl.epochs`).
+      for (const [name, stage] of [['fine-tune', finetune], ['SSL', finetune ? ssl : undefined]] as const) {
+        if (stage && stage.rounds * stage.localEpochs > LOCAL_ONLY_MAX_EPOCHS)
+          problems.push(
+            `evaluation.crossSiteModels: a local-only model trains the whole ${name} budget in one task, and ${stage.rounds} rounds × ${stage.localEpochs} local epochs is more than a task's ${LOCAL_ONLY_MAX_EPOCHS} epochs`,
+          );
+      }
     }
   }
   if (plan.privacy?.dp && plan.evaluation.crossSite) {

@@ -16,6 +16,7 @@ import {
   initTokenCenter,
   PatientSample,
   trainFinetune,
+  trainSsl,
 } from '../../../../libs/model/src/training';
 import { sampleBody } from '../../../../libs/protocol/src/test-support/fixtures';
 import { TaskBody, TaskConfigDto } from '../../../../libs/protocol/src';
@@ -225,5 +226,113 @@ describe('faithful federated training at the site (tiny network)', () => {
       await executor.execute(task('finetune', LOCAL_ONLY_ROUND, asRound), global, ctx()),
     );
     expect(maxDiff(trainedParts(site), trainedParts(roundLike))).toBeGreaterThan(1e-3);
+  });
+
+  it("in an SSL run the local-only task is `train --stage both` at the site: `trainSsl` then `trainFinetune` with the plan's recipes and seed", async () => {
+    const data = cohort(9, 6);
+    const global = PhccModel.create(TINY, 5).params.getWeights();
+    const ssl = {
+      rounds: 2,
+      localEpochs: 1,
+      batchSize: 8,
+      optimiser: { name: 'adam' as const, lr: 1e-3, weightDecay: 1e-4 },
+      warmupEpochs: 1,
+      maskRatio: 0.5,
+    };
+    const finetune = {
+      rounds: 1,
+      localEpochs: 2,
+      batchSize: 4,
+      optimiser: { name: 'adam' as const, lr: 2e-3, weightDecay: 0.05 },
+      frozenEncoderWarmupEpochs: 1,
+    };
+    const localOnly = taskConfig(
+      {
+        stages: { ssl, finetune },
+        quorum: { minSites: 1 },
+        roundDeadlineSeconds: 60,
+        encoding: 'float32',
+        evaluation: { final: true, crossSite: true, crossSiteModels: 'local-only' },
+        seed: 10,
+      },
+      { stage: 'finetune', round: LOCAL_ONLY_ROUND },
+      createStrategy({ name: 'fedavg' }),
+      1e9,
+    );
+    const progress: number[] = [];
+    const executor = new FinetuneExecutor({ modelConfig: config, data: async () => data });
+    const result = await executor.execute(task('finetune', LOCAL_ONLY_ROUND, localOnly), global, {
+      ...ctx(),
+      progress: (f) => progress.push(f),
+    });
+    const site = trained(result);
+    // `train --stage both` on this site's patients: SSL from the sent encoder and decoder, then a
+    // fine-tune from the SSL encoder with the sent head, both seeded alike, each a fresh AdamW
+    // over one warm-up + cosine schedule of its stage's whole budget.
+    const train = async (seed: number, sslEpochs: number): Promise<NamedArray[]> => {
+      const central = new PhccModel(config, seed);
+      try {
+        central.params.setWeights(global, { parts: ['encoder', 'head'] });
+        if (sslEpochs > 0) {
+          const pretraining = new PhccModel({ ...config, maskRatio: 0.5 }, seed);
+          try {
+            pretraining.params.setWeights(global, { parts: ['encoder', 'decoder'] });
+            await trainSsl(pretraining, data, {
+              seed,
+              epochs: sslEpochs,
+              lr: 1e-3,
+              batchSize: 8,
+              warmupEpochs: 1,
+              weightDecay: 1e-4,
+            });
+            central.params.setWeights(pretraining.params.getWeights({ parts: ['encoder'] }), {
+              parts: ['encoder'],
+            });
+          } finally {
+            pretraining.dispose();
+          }
+        }
+        await trainFinetune(central, data, {
+          seed,
+          epochs: 2,
+          lr: 2e-3,
+          batchSize: 4,
+          warmupEpochs: 0,
+          weightDecay: 0.05,
+          freezeEncoderEpochs: 1,
+        });
+        return central.params.getWeights();
+      } finally {
+        central.dispose();
+      }
+    };
+    const trainedParts = (w: NamedArray[]) => w.filter((t) => !t.name.startsWith('decoder/'));
+    const expected = trainedParts(await train(localOnly.seed, 2));
+    expect(trainedParts(site).map((t) => t.name)).toEqual(expected.map((t) => t.name));
+    expect(maxDiff(trainedParts(site), expected)).toBeLessThan(1e-4);
+    // Skipping the SSL part, or one SSL epoch less, or another seed, is another model.
+    const withoutSsl = trainedParts(await train(localOnly.seed, 0));
+    expect(maxDiff(trainedParts(site), withoutSsl)).toBeGreaterThan(1e-3);
+    expect(maxDiff(trainedParts(site), trainedParts(await train(localOnly.seed, 1)))).toBeGreaterThan(1e-3);
+    expect(maxDiff(trainedParts(site), trainedParts(await train(localOnly.seed + 1, 2)))).toBeGreaterThan(
+      1e-3,
+    );
+    // The same task without `localOnlySsl` (what a pre-1.4 agent would train) is the no-SSL model.
+    const { localOnlySsl: _ssl, ...noSsl } = localOnly;
+    const skipped = trained(await executor.execute(task('finetune', LOCAL_ONLY_ROUND, noSsl), global, ctx()));
+    expect(maxDiff(trainedParts(skipped), withoutSsl)).toBeLessThan(1e-4);
+    // The update reports the SSL part's loss, and progress runs once from 0 to 1 over both parts.
+    if (result.kind !== 'train') throw new Error('expected a training result');
+    expect(result.metrics.ssl_loss).toBeGreaterThan(0);
+    expect(progress.every((f, i) => f >= 0 && f <= 1 && (i === 0 || f >= progress[i - 1]))).toBe(true);
+    expect(progress.at(-1)).toBeCloseTo(1, 6);
+    // A recipe for SSL outside a local-only task is refused, naming the task.
+    await expect(
+      executor.execute(
+        task('finetune', 0, { ...noSsl, localOnly: false, localOnlySsl: localOnly.localOnlySsl }),
+        global,
+        ctx(),
+      ),
+    ).rejects.toThrow(/localOnlySsl comes only with localOnly/);
   });
 });

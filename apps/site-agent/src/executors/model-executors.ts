@@ -25,7 +25,7 @@ import {
   TrainHistory,
   TrainProgress,
 } from '../../../../libs/model/src/training';
-import { Stage, TaskBody } from '../../../../libs/protocol/src';
+import { LocalOnlySslDto, Stage, TaskBody } from '../../../../libs/protocol/src';
 import { ExecutionContext, TaskExecutor, TaskResult } from '../executor';
 import { MemoryOptimiserStates, OptimiserStates } from './optimiser-state';
 import { ProximalPull } from './proximal-pull';
@@ -66,17 +66,19 @@ const NEEDED_PARTS: Record<Stage, readonly ModelPart[]> = {
 
 /**
  * A fresh model holding the global weights of the stage's parts. Its seed only fills parts the
- * stage does not use; a global that lacks or misshapes a needed tensor is refused here.
+ * stage does not use; a global that lacks or misshapes a needed tensor is refused here. `as`: the
+ * stage and mask ratio to load for when they are not the task's (a local-only task's SSL part).
  */
 function modelFromGlobal(
   options: ModelExecutorOptions,
   task: TaskBody,
   global: readonly NamedArray[],
+  as: { stage: Stage; maskRatio?: number } = { stage: task.stage, maskRatio: task.config.maskRatio },
 ): PhccModel {
-  const maskRatio = task.config.maskRatio ?? options.modelConfig.maskRatio;
+  const maskRatio = as.maskRatio ?? options.modelConfig.maskRatio;
   const model = new PhccModel({ ...options.modelConfig, maskRatio }, task.config.seed);
   try {
-    model.params.setWeights(global, { parts: NEEDED_PARTS[task.stage], strict: true });
+    model.params.setWeights(global, { parts: NEEDED_PARTS[as.stage], strict: true });
   } catch (err) {
     model.params.dispose();
     throw err;
@@ -237,6 +239,66 @@ async function estimateTokenCentre(
   }
 }
 
+/** The task's progress over [from, to] of the whole (a task that runs two stages reports both). */
+function progressSlice(ctx: ExecutionContext, from: number, to: number): ExecutionContext {
+  return { signal: ctx.signal, progress: (f, message) => ctx.progress(from + (to - from) * f, message) };
+}
+
+/**
+ * A local-only task's SSL part (`localOnlySsl`, protocol 1.4): the sent model's encoder and
+ * decoder pre-trained by FCMAE on this site's own images with the plan's SSL recipe over its whole
+ * budget — what `train --stage ssl` does at one site: one warm-up + cosine schedule, a fresh
+ * optimiser, the task's seed (`train --stage both` seeds both stages alike). Returns the sent
+ * model with its encoder replaced, for the fine-tune part, and the last epoch's loss.
+ */
+async function pretrainLocally(
+  options: ModelExecutorOptions,
+  task: TaskBody,
+  ssl: LocalOnlySslDto,
+  global: readonly NamedArray[],
+  ctx: ExecutionContext,
+): Promise<{ pretrained: NamedArray[]; loss: number }> {
+  const patients = await options.data();
+  const model = modelFromGlobal(options, task, global, { stage: 'ssl', maskRatio: ssl.maskRatio });
+  const optimizer = createOptimizer(ssl.optimiser, model.params, {
+    weightDecay: ssl.weightDecay,
+    clipNorm: DEFAULT_SSL_OPTIONS.clipNorm,
+  });
+  try {
+    const history = await trainSsl(
+      model,
+      patients,
+      {
+        epochs: ssl.epochs,
+        lr: ssl.learningRate,
+        batchSize: ssl.batchSize,
+        seed: task.config.seed,
+        warmupEpochs: ssl.warmupEpochs,
+        weightDecay: ssl.weightDecay,
+        optimizer,
+        signal: ctx.signal,
+      },
+      (p) =>
+        ctx.progress(
+          p.globalStep / p.totalSteps,
+          `local SSL epoch ${p.epoch}/${p.epochs} loss ${p.epochLoss.toFixed(4)}`,
+        ),
+    );
+    options.log?.info(
+      { taskId: task.taskId, steps: history.steps, seconds: history.seconds, optimiser: optimizer.kind },
+      'local-only model: SSL on our own images done',
+    );
+    const encoder = new Map(model.params.getWeights({ parts: ['encoder'] }).map((t) => [t.name, t]));
+    return {
+      pretrained: global.map((t) => encoder.get(t.name) ?? t),
+      loss: history.epochLosses.at(-1) ?? 0,
+    };
+  } finally {
+    optimizer.dispose();
+    model.params.dispose();
+  }
+}
+
 /** Stage 1: FCMAE self-supervision on every patient outside the test and validation splits (labels unused). */
 export class SslExecutor implements TaskExecutor {
   readonly stage = 'ssl' as const;
@@ -293,8 +355,30 @@ export class FinetuneExecutor implements TaskExecutor {
     return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
   }
 
-  execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
+  async execute(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
     if (task.config.tokenCentring) return estimateTokenCentre(this.options, task, global, ctx);
+    const ssl = task.config.localOnlySsl;
+    if (!ssl) return this.finetune(task, global, ctx);
+    if (task.config.localOnly !== true)
+      throw new InputError(
+        `task ${task.taskId}: localOnlySsl comes only with localOnly (a local-only model's own SSL)`,
+      );
+    // The local-only model as `train --stage both` makes it here: SSL on our own images first,
+    // then the fine-tune budget from that encoder (the head is the sent model's, as without SSL).
+    // Progress is split by epochs, the nearest measure of each part's share of the time.
+    const share = ssl.epochs / (ssl.epochs + task.config.localEpochs);
+    const { pretrained, loss } = await pretrainLocally(
+      this.options,
+      task,
+      ssl,
+      global,
+      progressSlice(ctx, 0, share),
+    );
+    const result = await this.finetune(task, pretrained, progressSlice(ctx, share, 1));
+    return result.kind === 'train' ? { ...result, metrics: { ...result.metrics, ssl_loss: loss } } : result;
+  }
+
+  private finetune(task: TaskBody, global: NamedArray[], ctx: ExecutionContext): Promise<TaskResult> {
     return trainLocally(
       this.options,
       this.states,

@@ -701,6 +701,8 @@ describe('round engine: resume, strategy state, evaluation', () => {
           scheduleTotalEpochs: 6,
           keepOptimiserState: false,
         });
+        // The two fine-tune rounds' training in one task: their two deadlines (60 s each).
+        expect(c.task.deadline).toBe(run.now + 2 * 60_000);
       }
       run.update('site-a', 1, 'c'.repeat(128));
       expect(only(run.last.commands, 'store-update')[0].update).toMatchObject({
@@ -799,6 +801,8 @@ describe('round engine: resume, strategy state, evaluation', () => {
       const run = new Script(localOnlyPlan);
       run.deliver(federate(run));
       run.update('site-a');
+      // One round deadline is not the end: the task has two (it trains both fine-tune rounds).
+      expect(only(run.feed({ type: 'tick' }, run.now + 60_000), 'end-run')).toEqual([]);
       const commands = run.feed({ type: 'tick' }, run.now + 60_000);
       expect(only(commands, 'end-run')[0].reason).toMatch(
         /^local-only training for the cross-site matrix \(finetune round 20000\): quorum not reached/,

@@ -16,6 +16,7 @@ import {
   isTokenCentring,
   LOCAL_ONLY_ROUND,
   maxUpdateBytesFor,
+  roundDeadlineSecondsOf,
   roundKey,
   RoundStep,
   runSteps,
@@ -392,7 +393,7 @@ class Step {
           state: 'dispatched',
           inputDigest: modelDigest,
           startedAt: iso(this.now),
-          deadlineAt: iso(this.now + this.deadlineMs),
+          deadlineAt: iso(this.now + roundDeadlineSecondsOf(this.spec.plan, step) * 1000),
         },
       });
     }
@@ -440,7 +441,8 @@ class Step {
     const attempt: AttemptState = {
       number,
       storedAttempt,
-      deadlineMs: this.now + this.deadlineMs,
+      // A local-only task trains in one go what the plan's training rounds train: it gets their time.
+      deadlineMs: this.now + roundDeadlineSecondsOf(this.spec.plan, step) * 1000,
       config,
       sites: {},
       updates: {},

@@ -8,6 +8,7 @@ import {
   evaluationThresholdOf,
   frozenEncoderEpochsOf,
   LOCAL_ONLY_ROUND,
+  roundDeadlineSecondsOf,
   roundSeed,
   runSteps,
   taskConfig,
@@ -338,6 +339,62 @@ describe('run schedule', () => {
         updateKind: 'delta',
         optimiser: { name: 'adam', weightDecay: 0.05 },
       });
+    });
+
+    it("in a plan with an SSL stage, asks first for that stage's whole budget on the site's own images (protocol 1.4)", () => {
+      const strategy = createStrategy({ name: 'fedavg' });
+      const withSsl: EnginePlan = {
+        ...localOnly,
+        stages: {
+          ...localOnly.stages,
+          ssl: {
+            rounds: 4,
+            localEpochs: 3,
+            optimiser: { name: 'adam', lr: 0.0015 },
+            batchSize: 16,
+            warmupEpochs: 2,
+            maskRatio: 0.5,
+          },
+        },
+      };
+      const config = taskConfig(withSsl, step, strategy, 1000);
+      expect(config.localOnlySsl).toEqual({
+        epochs: 12,
+        learningRate: 0.0015,
+        batchSize: 16,
+        maskRatio: 0.5,
+        optimiser: 'adam',
+        weightDecay: 0,
+        warmupEpochs: 2,
+      });
+      // The fine-tune part is the same task as without SSL.
+      const { localOnlySsl: _ssl, ...finetunePart } = config;
+      expect(finetunePart).toEqual(taskConfig(localOnly, step, strategy, 1000));
+      // Only the local-only task carries it; a plan without SSL never does.
+      expect(taskConfig(withSsl, { stage: 'finetune', round: 0 }, strategy, 1000)).not.toHaveProperty(
+        'localOnlySsl',
+      );
+      expect(taskConfig(localOnly, step, strategy, 1000)).not.toHaveProperty('localOnlySsl');
+    });
+
+    it('gives the local-only task the deadlines of the training rounds it stands for, and every other round one', () => {
+      const ssl = {
+        rounds: 4,
+        localEpochs: 1,
+        optimiser: { name: 'adam' as const, lr: 1e-3 },
+        batchSize: 8,
+        maskRatio: 0.6,
+      };
+      expect(roundDeadlineSecondsOf(localOnly, step)).toBe(3 * localOnly.roundDeadlineSeconds);
+      expect(roundDeadlineSecondsOf({ ...localOnly, stages: { ...localOnly.stages, ssl } }, step)).toBe(
+        7 * localOnly.roundDeadlineSeconds,
+      );
+      for (const other of [
+        { stage: 'finetune' as const, round: 0 },
+        { stage: 'finetune' as const, round: TOKEN_CENTRING_ROUND },
+        { stage: 'evaluate' as const, round: 0 },
+      ])
+        expect(roundDeadlineSecondsOf(localOnly, other)).toBe(localOnly.roundDeadlineSeconds);
     });
 
     it("keeps nothing back: FedBN's kept tensors are neither withheld from nor overlaid on a local-only model", () => {

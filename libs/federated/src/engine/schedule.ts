@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Stage, TaskConfigDto, TaskInstructionDto } from '../../../protocol/src';
+import type { LocalOnlySslDto, Stage, TaskConfigDto, TaskInstructionDto } from '../../../protocol/src';
+import { epochsPerSite } from '../schedule/budget';
 import { stageScheduleOf } from '../schedule/lr-schedule';
 import type { EvaluateInstruction, FitInstruction, Strategy } from '../strategies/strategy';
 import type { EnginePlan, EngineStagePlan } from './plan';
@@ -61,7 +62,8 @@ export function isTokenCentring(step: { stage: string; round: number }): boolean
 /**
  * The local-only training round (`evaluation.crossSiteModels: local-only`): after the final
  * evaluation, every site trains its own model on its own data alone, from the plan's
- * `initialModel`, for the whole fine-tune budget in one task. A fine-tune round outside the
+ * `initialModel`, for the whole fine-tune budget in one task (preceded, in a plan with an SSL
+ * stage, by the whole SSL budget on its own images: `localOnlySsl`). A fine-tune round outside the
  * plan's rounds (≤ 1000) and the centring round, so no new stage reaches the protocol; its
  * updates are stored and never folded: each becomes one site's model in the cross-site matrix.
  */
@@ -78,6 +80,19 @@ export function isLocalOnlyTraining(step: { stage: string; round: number }): boo
 /** A round that trains or evaluates a local-only model: nothing in it is the federation's. */
 function isLocalOnly(step: RoundStep): boolean {
   return isLocalOnlyTraining(step) || step.localModel?.finetuneRound === LOCAL_ONLY_ROUND;
+}
+
+/**
+ * How long an attempt of this round waits for its answers. A local-only task trains in one go
+ * what the plan's training rounds train — the whole fine-tune budget and, in a plan with an SSL
+ * stage, the whole SSL budget before it — so it gets their deadlines summed; one round deadline
+ * would fail it in any plan of more than one round. Every other round: `roundDeadlineSeconds`.
+ * A deadline bounds the wait; sites that answer sooner close the round sooner.
+ */
+export function roundDeadlineSecondsOf(plan: EnginePlan, step: { stage: string; round: number }): number {
+  if (!isLocalOnlyTraining(step)) return plan.roundDeadlineSeconds;
+  const rounds = (plan.stages.finetune?.rounds ?? 0) + (plan.stages.ssl?.rounds ?? 0);
+  return plan.roundDeadlineSeconds * Math.max(1, rounds);
 }
 
 /** The plan asks for a cross-site matrix of local-only models. */
@@ -236,12 +251,15 @@ export function taskConfig(
  * epochs = rounds × local epochs over one warm-up + cosine schedule, the stage's whole head-only
  * warm-up, a fresh optimiser, no proximal pull (there is no global to be pulled to) — and
  * `localOnly`, which tells the site to centre the tokens on its own patients first, as `train`
- * does, since no federated centre exists for a model of its own.
+ * does, since no federated centre exists for a model of its own. A plan with an SSL stage adds
+ * `localOnlySsl` (protocol 1.4): the site first pre-trains on its own images with that stage's
+ * whole budget, so the row is `train --stage both` at that site rather than a no-SSL model.
  */
 function localOnlyConfig(plan: EnginePlan, config: TaskConfigDto): TaskConfigDto {
   const stage = plan.stages.finetune!;
-  const epochs = stage.rounds * stage.localEpochs;
+  const epochs = epochsPerSite(stage);
   const frozen = Math.min(epochs, stage.frozenEncoderWarmupEpochs ?? 0);
+  const ssl = plan.stages.ssl;
   return {
     ...config,
     localEpochs: epochs,
@@ -253,6 +271,24 @@ function localOnlyConfig(plan: EnginePlan, config: TaskConfigDto): TaskConfigDto
     keepOptimiserState: false,
     ...(frozen > 0 ? { freezeEncoderEpochs: frozen } : {}),
     localOnly: true,
+    ...(ssl ? { localOnlySsl: localSslRecipe(ssl) } : {}),
+  };
+}
+
+/**
+ * The SSL stage's whole budget as one site trains it alone: the budget rule (`federatedBudgetFor`)
+ * read backwards — rounds × local epochs become the epochs of one run with the stage's warm-up,
+ * peak LR, batch size, mask ratio, optimiser and decay (0 when the plan gives none, as in a round).
+ */
+function localSslRecipe(ssl: EngineStagePlan & { maskRatio: number }): LocalOnlySslDto {
+  return {
+    epochs: epochsPerSite(ssl),
+    learningRate: ssl.optimiser.lr,
+    batchSize: ssl.batchSize,
+    maskRatio: ssl.maskRatio,
+    optimiser: ssl.optimiser.name,
+    weightDecay: ssl.optimiser.weightDecay ?? 0,
+    warmupEpochs: ssl.warmupEpochs ?? 0,
   };
 }
 

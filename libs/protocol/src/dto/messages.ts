@@ -100,6 +100,47 @@ export class TaskPhasesDto {
   times?: number[];
 }
 
+/**
+ * Protocol 1.4: the site-local SSL stage of a local-only task (`TaskConfigDto.localOnlySsl`), the
+ * plan's SSL stage as `train` runs it at one site: `epochs` = the stage's rounds × local epochs
+ * over one warm-up + cosine schedule, a fresh optimiser, the task's seed. Every field is required:
+ * a half-specified recipe would silently fall back on the agent's defaults.
+ */
+export class LocalOnlySslDto {
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  epochs!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1e-9)
+  @Max(10)
+  learningRate!: number;
+
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  batchSize!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(0.95)
+  maskRatio!: number;
+
+  @IsIn(OPTIMISER_NAMES)
+  optimiser!: OptimiserName;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  weightDecay!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100_000)
+  warmupEpochs!: number;
+}
+
 export class TaskConfigDto {
   @IsInt()
   @Min(1)
@@ -226,6 +267,18 @@ export class TaskConfigDto {
   @IsOptional()
   @IsBoolean()
   localOnly?: boolean;
+
+  /**
+   * Protocol 1.4, with `localOnly` only, when the plan has an SSL stage: before fine-tuning, the
+   * site pre-trains the sent model's encoder and decoder by FCMAE on its own images with this
+   * recipe (the SSL stage's whole budget), then fine-tunes from that encoder as `localOnly` says
+   * — `train --stage both` at one site. An agent before 1.4 is never sent such a task: it would
+   * refuse the field, or train without the pre-training and pass the row off as the SSL arm's.
+   */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => LocalOnlySslDto)
+  localOnlySsl?: LocalOnlySslDto;
 
   /**
    * Evaluate only: the cut-off at which the site reports sensitivity, specificity, PPV, NPV and

@@ -213,7 +213,7 @@ export class EvaluationPlanDto {
     enum: CROSS_SITE_MODELS,
     default: 'global-finetuned',
     description:
-      "the cross-site matrix's models: each site's last federated round (the global it trained from plus its update), or local-only — each site's model trained on its own data alone from initialModel with the whole fine-tune budget (rounds × localEpochs) in one task after the final evaluation, never folded into the global",
+      "the cross-site matrix's models: each site's last federated round (the global it trained from plus its update), or local-only — each site's model trained on its own data alone from initialModel in one task after the final evaluation (with an SSL stage, first that stage's whole budget on its own images, then the whole fine-tune budget, each rounds × localEpochs epochs), never folded into the global",
   })
   @IsOptional()
   @IsIn(CROSS_SITE_MODELS)
@@ -271,7 +271,7 @@ export class RunPlanDto {
   @Type(() => QuorumDto)
   quorum!: QuorumDto;
 
-  @ApiProperty({ minimum: 10, maximum: 7 * 24 * 3600, description: 'a round closes at this deadline with what arrived' })
+  @ApiProperty({ minimum: 10, maximum: 7 * 24 * 3600, description: 'a round closes at this deadline with what arrived (the local-only round of evaluation.crossSiteModels gets one per training round it stands for: SSL + fine-tune rounds)' })
   @IsInt()
   @Min(10)
   @Max(7 * 24 * 3600)
