@@ -3,6 +3,7 @@ import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
 import { gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from '../ops/gelu';
 import { initBackend } from '../select';
+import { fastGeluSwitch } from './kernels/gelu-helpers';
 import { PhccMaskedGelu } from './kernels/PhccMaskedGelu';
 import { PhccMaskedGeluGrad } from './kernels/PhccMaskedGeluGrad';
 
@@ -61,7 +62,13 @@ const cases: [string, number[], (row: number) => number][] = [
   ['rank 2, alternating rows', [9, 4], (r) => r % 2],
 ];
 
-describe('masked GELU on wasm matches gelu(x) · keep on cpu', () => {
+describe.each([
+  ['σ-form helpers', true],
+  ['previous helpers (PHCC_FAST_GELU=0)', false],
+])('masked GELU on wasm matches gelu(x) · keep on cpu, %s', (_helpers, fast) => {
+  const savedFast = fastGeluSwitch.fast;
+  beforeAll(() => (fastGeluSwitch.fast = fast));
+  afterAll(() => (fastGeluSwitch.fast = savedFast));
   it.each(cases)('%s', async (_name, shape, pattern) => {
     const xs = inputs(shape.length * 31 + shape[shape.length - 1], shape, pattern);
     await tf.setBackend('wasm');

@@ -1,7 +1,8 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
+import { GeluCalls, geluPasses } from './gelu-helpers';
 
 /**
  * GELU of the kept positions, zero at masked ones: y = gelu(x) · keep for a 0/1 keep map of one
@@ -13,9 +14,6 @@ import { WasmOps } from '../wasm-ops';
  * A keep value other than 0 or 1 is refused. `maskedGelu` (ops/gelu.ts) is the op that runs it.
  */
 export const PhccMaskedGelu = 'PhccMaskedGelu';
-
-/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'geluForward'>;
 
 /**
  * The runs [start, end) of consecutive kept rows of a 0/1 keep map, after checking that `keep`
@@ -55,7 +53,7 @@ export function keptRuns(
 const maskedGeluForward: KernelFunc = ({ inputs, backend }) => {
   const x = inputs.x as TensorInfo;
   const keep = inputs.keep as TensorInfo;
-  const helpers: Calls | undefined = simdHelpers(backend);
+  const helpers: GeluCalls | undefined = simdHelpers(backend);
   if (!helpers) throw new Error(`${PhccMaskedGelu} needs the wasm SIMD helpers`);
   const ops = new WasmOps(backend);
   const y = ops.empty(x.shape);
@@ -65,9 +63,10 @@ const maskedGeluForward: KernelFunc = ({ inputs, backend }) => {
   const yAt = ops.pointer(y);
   // Zeros everywhere first (one pass of the output, cheaper than a fill per masked run).
   ops.view(y).fill(0);
+  const { forward } = geluPasses(helpers);
   for (let i = 0; i < runs.length; i += 2) {
     const offset = runs[i] * channels * 4;
-    helpers.geluForward(xAt + offset, yAt + offset, (runs[i + 1] - runs[i]) * channels);
+    forward(xAt + offset, yAt + offset, (runs[i + 1] - runs[i]) * channels);
   }
   return ops.finish(y);
 };

@@ -1,7 +1,8 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
+import { GeluCalls, geluPasses } from './gelu-helpers';
 import { keptRuns } from './PhccMaskedGelu';
 
 /**
@@ -10,14 +11,11 @@ import { keptRuns } from './PhccMaskedGelu';
  */
 export const PhccMaskedGeluGrad = 'PhccMaskedGeluGrad';
 
-/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'geluBackward'>;
-
 const maskedGeluBackward: KernelFunc = ({ inputs, backend }) => {
   const x = inputs.x as TensorInfo;
   const dy = inputs.dy as TensorInfo;
   const keep = inputs.keep as TensorInfo;
-  const helpers: Calls | undefined = simdHelpers(backend);
+  const helpers: GeluCalls | undefined = simdHelpers(backend);
   if (!helpers) throw new Error(`${PhccMaskedGeluGrad} needs the wasm SIMD helpers`);
   const ops = new WasmOps(backend);
   const dx = ops.empty(x.shape);
@@ -27,9 +25,10 @@ const maskedGeluBackward: KernelFunc = ({ inputs, backend }) => {
   const dyAt = ops.pointer(dy);
   const dxAt = ops.pointer(dx);
   ops.view(dx).fill(0);
+  const { backward } = geluPasses(helpers);
   for (let i = 0; i < runs.length; i += 2) {
     const offset = runs[i] * channels * 4;
-    helpers.geluBackward(xAt + offset, dyAt + offset, dxAt + offset, (runs[i + 1] - runs[i]) * channels);
+    backward(xAt + offset, dyAt + offset, dxAt + offset, (runs[i + 1] - runs[i]) * channels);
   }
   return ops.finish(dx);
 };
