@@ -97,11 +97,31 @@ describe('masked GELU on wasm against the two ops it replaces', () => {
 });
 
 describe('masked GELU outside the kernel', () => {
-  it('refuses a keep map that is not 0/1, naming the row', () => {
-    const x = tf.ones([1, 2, 2, 4]);
-    const keep = tf.tensor4d([1, 0.5, 0, 1], [1, 2, 2, 1]);
-    expect(() => maskedGelu(x, keep)).toThrow('PhccMaskedGelu: keep map value 0.5 at row 1 is not 0 or 1');
-    tf.dispose([x, keep]);
+  it.each([
+    ['σ-form helpers (checked in wasm)', true],
+    ['previous helpers (checked in JS)', false],
+  ])('refuses a keep map that is not 0/1, naming the row, and frees its output: %s', (_h, fast) => {
+    const savedFast = fastGeluSwitch.fast;
+    fastGeluSwitch.fast = fast;
+    try {
+      const x = tf.ones([1, 2, 3, 4]);
+      const keep = tf.tensor4d([1, 1, 0, 0.5, NaN, 1], [1, 2, 3, 1]);
+      const backend = tf.engine().findBackend('wasm')!;
+      const before = backend.numDataIds();
+      expect(() => maskedGelu(x, keep)).toThrow('PhccMaskedGelu: keep map value 0.5 at row 3 is not 0 or 1');
+      const dy = tf.ones([1, 2, 3, 4]);
+      expect(() => tf.engine().runKernel(PhccMaskedGeluGrad, { x, dy, keep })).toThrow(
+        'PhccMaskedGeluGrad: keep map value 0.5 at row 3 is not 0 or 1',
+      );
+      const nanFirst = tf.tensor4d([1, NaN, 0, 1, 1, 1], [1, 2, 3, 1]);
+      expect(() => maskedGelu(x, nanFirst)).toThrow(
+        'PhccMaskedGelu: keep map value NaN at row 1 is not 0 or 1',
+      );
+      expect(backend.numDataIds()).toBe(before + 2);
+      tf.dispose([x, keep, dy, nanFirst]);
+    } finally {
+      fastGeluSwitch.fast = savedFast;
+    }
   });
 
   it('runs the two ops for a keep map of another shape, or with the switch off', async () => {

@@ -10,7 +10,12 @@ export const fastGeluSwitch = { fast: process.env.PHCC_FAST_GELU !== '0' };
 /** The helpers the GELU kernels call (signatures in simd/helpers.ts). */
 export type GeluCalls = Pick<
   SimdHelpers,
-  'geluForward' | 'geluBackward' | 'geluForwardTanh' | 'geluBackwardTanh'
+  | 'geluForward'
+  | 'geluBackward'
+  | 'geluForwardRows'
+  | 'geluBackwardRows'
+  | 'geluForwardTanh'
+  | 'geluBackwardTanh'
 >;
 
 /** The forward and gradient passes the switch selects. */
