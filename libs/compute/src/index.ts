@@ -7,6 +7,7 @@ export { WASM_KERNEL_CONFIGS } from './wasm/register-kernels';
 export type { WasmKernelConfig } from './wasm/kernel-config';
 export { timeInnerKernels } from './wasm/wasm-ops';
 export { fusedGelu, gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from './ops/gelu';
+export { fastGeluSwitch } from './wasm/kernels/gelu-helpers';
 export { isLayerNormFused, layerNorm } from './ops/layer-norm';
 export { grn, isGrnFused } from './ops/grn';
 export { dense, fusedDenseSwitch, isDenseFused } from './ops/dense';

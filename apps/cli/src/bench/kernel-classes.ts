@@ -101,7 +101,7 @@ interface KernelTimer {
  * into whichever kernel they interrupt; for this one call it reads this process's CPU time
  * instead (wasm runs on this thread; the kernels are synchronous).
  */
-async function profileStep(
+export async function profileStep(
   step: () => unknown,
 ): Promise<{ cpuMs: number; kernels: (KernelShapes & { ms: number })[] }> {
   const backend = tf.getBackend();

@@ -28,6 +28,7 @@ import { kernelClassTable } from './kernel-classes';
 import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
 import { dispatchCutComparison } from './model-dispatch-cuts';
+import { geluComparison } from './model-gelu';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
@@ -323,9 +324,15 @@ export const modelBench: BenchSuite = {
       steps: quick ? 1 : 3,
       print,
     });
+    const gelu = await geluComparison(config, batches, {
+      rounds: quick ? 2 : 5,
+      steps: quick ? 1 : 3,
+      print,
+    });
     return {
       ...fusion,
       ...saves,
+      ...gelu,
       model_backend: info.name,
       ...dispatchFigures,
       model_load_average: loadavg()[0],

@@ -5,6 +5,7 @@ import { layerZooLoss, layerZooParams } from '../layer-zoo';
 import { fusedGelu, gelu } from '../ops/gelu';
 import { initBackend } from '../select';
 import { im2colLimit } from './conv-filter-im2col';
+import { fastGeluSwitch } from './kernels/gelu-helpers';
 import { WASM_KERNEL_CONFIGS } from './register-kernels';
 import { simdHelpers, simdHelperSwitch } from './simd/helpers';
 
@@ -314,20 +315,35 @@ describe.each(helperPaths)(
   'GELU (fused on wasm with the helpers) matches the composed ops on cpu, %s',
   (_path, path) => {
     onHelperPath(path);
-    it('values and gradients, including |x| up to 12 and a size that is not a multiple of 4', async () => {
-      const rng = new Rng(23);
-      const x = randomHostTensor(rng, [3, 5, 7, 6]);
-      x.values.forEach((v, i) => (x.values[i] = v * (i % 9 === 0 ? 12 : 2)));
-      x.values[0] = 40; // e^{2u} past float range: tanh must saturate, not overflow
-      x.values[1] = -40;
-      await tf.setBackend('wasm');
-      const probe = tf.tidy(() => fusedGelu(tf.ones([5]))?.shape);
-      expect(probe).toEqual(path.enabled ? [5] : undefined); // the fused path is the one tested
-      await expectSameForward((t) => gelu(t), [x]);
-      await expectSameGradients((t) => gelu(t), [x], rng);
+    // The σ-form helpers (default) and the previous tanh-form ones (PHCC_FAST_GELU=0).
+    it.each([
+      ['σ-form helpers', true],
+      ['previous helpers', false],
+    ])('%s: values and gradients, |x| up to 12 and a size that is not a multiple of 4', async (_h, fast) => {
+      const savedFast = fastGeluSwitch.fast;
+      fastGeluSwitch.fast = fast;
+      try {
+        await expectGeluMatches(path.enabled);
+      } finally {
+        fastGeluSwitch.fast = savedFast;
+      }
     });
   },
 );
+
+/** The GELU op on wasm against the composed ops on cpu, value and gradient. */
+async function expectGeluMatches(fused: boolean): Promise<void> {
+  const rng = new Rng(23);
+  const x = randomHostTensor(rng, [3, 5, 7, 6]);
+  x.values.forEach((v, i) => (x.values[i] = v * (i % 9 === 0 ? 12 : 2)));
+  x.values[0] = 40; // e^{2u} past float range: tanh must saturate, not overflow
+  x.values[1] = -40;
+  await tf.setBackend('wasm');
+  const probe = tf.tidy(() => fusedGelu(tf.ones([5]))?.shape);
+  expect(probe).toEqual(fused ? [5] : undefined); // the fused path is the one tested
+  await expectSameForward((t) => gelu(t), [x]);
+  await expectSameGradients((t) => gelu(t), [x], rng);
+}
 
 describe('wasm Slice (strided run copies) matches cpu', () => {
   const cases: [string, number[], number[], number[]][] = [

@@ -3,6 +3,7 @@ import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
 import { gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from '../ops/gelu';
 import { initBackend } from '../select';
+import { fastGeluSwitch } from './kernels/gelu-helpers';
 import { PhccMaskedGelu } from './kernels/PhccMaskedGelu';
 import { PhccMaskedGeluGrad } from './kernels/PhccMaskedGeluGrad';
 
@@ -61,7 +62,13 @@ const cases: [string, number[], (row: number) => number][] = [
   ['rank 2, alternating rows', [9, 4], (r) => r % 2],
 ];
 
-describe('masked GELU on wasm matches gelu(x) · keep on cpu', () => {
+describe.each([
+  ['σ-form helpers', true],
+  ['previous helpers (PHCC_FAST_GELU=0)', false],
+])('masked GELU on wasm matches gelu(x) · keep on cpu, %s', (_helpers, fast) => {
+  const savedFast = fastGeluSwitch.fast;
+  beforeAll(() => (fastGeluSwitch.fast = fast));
+  afterAll(() => (fastGeluSwitch.fast = savedFast));
   it.each(cases)('%s', async (_name, shape, pattern) => {
     const xs = inputs(shape.length * 31 + shape[shape.length - 1], shape, pattern);
     await tf.setBackend('wasm');
@@ -90,11 +97,31 @@ describe('masked GELU on wasm against the two ops it replaces', () => {
 });
 
 describe('masked GELU outside the kernel', () => {
-  it('refuses a keep map that is not 0/1, naming the row', () => {
-    const x = tf.ones([1, 2, 2, 4]);
-    const keep = tf.tensor4d([1, 0.5, 0, 1], [1, 2, 2, 1]);
-    expect(() => maskedGelu(x, keep)).toThrow('PhccMaskedGelu: keep map value 0.5 at row 1 is not 0 or 1');
-    tf.dispose([x, keep]);
+  it.each([
+    ['σ-form helpers (checked in wasm)', true],
+    ['previous helpers (checked in JS)', false],
+  ])('refuses a keep map that is not 0/1, naming the row, and frees its output: %s', (_h, fast) => {
+    const savedFast = fastGeluSwitch.fast;
+    fastGeluSwitch.fast = fast;
+    try {
+      const x = tf.ones([1, 2, 3, 4]);
+      const keep = tf.tensor4d([1, 1, 0, 0.5, NaN, 1], [1, 2, 3, 1]);
+      const backend = tf.engine().findBackend('wasm')!;
+      const before = backend.numDataIds();
+      expect(() => maskedGelu(x, keep)).toThrow('PhccMaskedGelu: keep map value 0.5 at row 3 is not 0 or 1');
+      const dy = tf.ones([1, 2, 3, 4]);
+      expect(() => tf.engine().runKernel(PhccMaskedGeluGrad, { x, dy, keep })).toThrow(
+        'PhccMaskedGeluGrad: keep map value 0.5 at row 3 is not 0 or 1',
+      );
+      const nanFirst = tf.tensor4d([1, NaN, 0, 1, 1, 1], [1, 2, 3, 1]);
+      expect(() => maskedGelu(x, nanFirst)).toThrow(
+        'PhccMaskedGelu: keep map value NaN at row 1 is not 0 or 1',
+      );
+      expect(backend.numDataIds()).toBe(before + 2);
+      tf.dispose([x, keep, dy, nanFirst]);
+    } finally {
+      fastGeluSwitch.fast = savedFast;
+    }
   });
 
   it('runs the two ops for a keep map of another shape, or with the switch off', async () => {

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
+import { GeluCalls, geluPasses } from './gelu-helpers';
 
 /**
  * GELU (tanh form) forward as one fused wasm kernel, a kernel of our own (tfjs has no GELU).
@@ -13,16 +14,13 @@ import { WasmOps } from '../wasm-ops';
  */
 export const PhccGelu = 'PhccGelu';
 
-/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'geluForward'>;
-
 const geluForward: KernelFunc = ({ inputs, backend }) => {
   const x = inputs.x as TensorInfo;
-  const helpers: Calls | undefined = simdHelpers(backend);
+  const helpers: GeluCalls | undefined = simdHelpers(backend);
   if (!helpers) throw new Error(`${PhccGelu} needs the wasm SIMD helpers`);
   const ops = new WasmOps(backend);
   const y = ops.empty(x.shape);
-  helpers.geluForward(ops.pointer(x), ops.pointer(y), tf.util.sizeFromShape(x.shape));
+  geluPasses(helpers).forward(ops.pointer(x), ops.pointer(y), tf.util.sizeFromShape(x.shape));
   return ops.finish(y);
 };
 

@@ -1,35 +1,46 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { SimdHelpers, simdHelpers } from '../simd/helpers';
+import { simdHelpers } from '../simd/helpers';
 import { WasmOps } from '../wasm-ops';
-import { keptRuns } from './PhccMaskedGelu';
+import { fastGeluSwitch, GeluCalls, geluPasses } from './gelu-helpers';
+import { badKeepValue, checkKeepShape, keptRuns } from './PhccMaskedGelu';
 
 /**
  * The gradient of `PhccMaskedGelu` (kernels/PhccMaskedGelu.ts) with respect to x as one kernel:
- * dx = gelu'(x) · dy on kept rows (PhccGelu's SIMD helper over each run), 0 on masked rows.
+ * dx = gelu'(x) · dy on kept rows, 0 on masked rows, in one SIMD helper call as the forward.
  */
 export const PhccMaskedGeluGrad = 'PhccMaskedGeluGrad';
-
-/** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'geluBackward'>;
 
 const maskedGeluBackward: KernelFunc = ({ inputs, backend }) => {
   const x = inputs.x as TensorInfo;
   const dy = inputs.dy as TensorInfo;
   const keep = inputs.keep as TensorInfo;
-  const helpers: Calls | undefined = simdHelpers(backend);
+  const helpers: GeluCalls | undefined = simdHelpers(backend);
   if (!helpers) throw new Error(`${PhccMaskedGeluGrad} needs the wasm SIMD helpers`);
+  checkKeepShape(PhccMaskedGeluGrad, x, keep);
   const ops = new WasmOps(backend);
+  // The previous helpers' runs, found (and the keep values checked) before anything is allocated.
+  const runs = fastGeluSwitch.fast ? undefined : keptRuns(PhccMaskedGeluGrad, ops.view(keep));
   const dx = ops.empty(x.shape);
   const channels = x.shape[x.shape.length - 1];
-  const runs = keptRuns(PhccMaskedGeluGrad, x, keep, ops.view(keep));
+  const rows = keep.shape.reduce((a, b) => a * b, 1);
   const xAt = ops.pointer(x);
   const dyAt = ops.pointer(dy);
   const dxAt = ops.pointer(dx);
+  if (!runs) {
+    const bad = helpers.geluBackwardRows(xAt, dyAt, dxAt, ops.pointer(keep), rows, channels);
+    if (bad >= 0) {
+      const value = ops.view(keep)[bad];
+      ops.finishAll([]);
+      throw badKeepValue(PhccMaskedGeluGrad, value, bad);
+    }
+    return ops.finish(dx);
+  }
   ops.view(dx).fill(0);
+  const { backward } = geluPasses(helpers);
   for (let i = 0; i < runs.length; i += 2) {
     const offset = runs[i] * channels * 4;
-    helpers.geluBackward(xAt + offset, dyAt + offset, dxAt + offset, (runs[i + 1] - runs[i]) * channels);
+    backward(xAt + offset, dyAt + offset, dxAt + offset, (runs[i + 1] - runs[i]) * channels);
   }
   return ops.finish(dx);
 };

@@ -32,8 +32,21 @@ export interface SimdHelpers {
     rx: number,
   ): void;
   fillZero(dst: number, count: number): void;
+  /** y = gelu(x), tanh form, over count floats (simd/gelu-wat.ts). */
   geluForward(x: number, y: number, count: number): void;
+  /** dx = dy · gelu'(x) over count floats. */
   geluBackward(x: number, dy: number, dx: number, count: number): void;
+  /**
+   * The masked kernels' pass: rows of c floats with a 0/1 keep value each (keep [rows]); gelu on
+   * kept rows, zeros on masked ones. Returns −1, or the first row whose keep value is not 0 or 1
+   * (then nothing is written).
+   */
+  geluForwardRows(x: number, y: number, keep: number, rows: number, c: number): number;
+  /** dx = dy · gelu'(x) on kept rows, zeros on masked ones; returns as `geluForwardRows`. */
+  geluBackwardRows(x: number, dy: number, dx: number, keep: number, rows: number, c: number): number;
+  /** The same two as before issue #19's rework, for `PHCC_FAST_GELU=0` and the before/after bench. */
+  geluForwardTanh(x: number, y: number, count: number): void;
+  geluBackwardTanh(x: number, dy: number, dx: number, count: number): void;
   /** LayerNorm over rows of `c` floats (c % 4 = 0); stats gets (mean, rstd) per row. */
   layerNormForward(
     x: number,

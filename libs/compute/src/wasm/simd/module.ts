@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../../../../common/src';
+import { geluFields } from './gelu-wat';
 import { gemmFields } from './gemm-wat';
 import { HELPER_FIELDS } from './helpers-wat';
 
@@ -22,7 +23,7 @@ export const SIMD_WASM_DIR = join('dist', 'wasm');
 export const SIMD_WASM_PREFIX = 'phcc-simd-';
 
 export function simdModuleText(variant: SimdVariant): string {
-  return `(module (import "env" "memory" (memory 0))\n${HELPER_FIELDS}\n${gemmFields(variant === 'fma')})`;
+  return `(module (import "env" "memory" (memory 0))\n${HELPER_FIELDS}\n${geluFields(variant === 'fma')}\n${gemmFields(variant === 'fma')})`;
 }
 
 const fileNames = new Map<SimdVariant, string>();
