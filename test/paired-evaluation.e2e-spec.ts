@@ -17,6 +17,7 @@ import { modelExecutors } from '../apps/site-agent/src/executors/model-executors
 import { InMemorySite } from '../apps/cli/src/simulate/in-memory-site';
 import { runSimulation } from '../apps/cli/src/simulate/simulation';
 import { adminApi } from './support/admin-api';
+import { cli } from './support/in-process-cli';
 
 /**
  * The paired evaluation over the wire (protocol 1.3), on 127.0.0.1: a real coordinator and two
@@ -24,6 +25,8 @@ import { adminApi } from './support/admin-api';
  * its final global A with an uploaded model B; each agent receives the model bundle, scores both
  * on its test split and sends only the pair's DeLong aggregates. `GET /runs/{id}/results` must
  * give exactly what `phcc-fed simulate` computes in process for the same plan, models and data.
+ * A paired evaluation asked for only after a run has completed (`phcc-fed admin runs pair`, an
+ * evaluation-only follow-up run) must give exactly the numbers the run's own plan gave.
  */
 const TOKEN = 'e2e-paired-evaluation-token-0123';
 const SITES = ['hospital-a', 'hospital-b'] as const;
@@ -123,4 +126,102 @@ describe('paired evaluation over the wire = in the simulator (127.0.0.1, tiny ne
     outcome.store.close();
     expect(pairedView(metrics, [b.digest], a.digest)).toEqual([wire]);
   }, 120_000);
+
+  /** Polls GET /runs/{id} until the run leaves `running`. */
+  async function ended(id: string) {
+    let detail = await admin<{ state: string; reason?: string }>('GET', `/runs/${id}`);
+    for (let i = 0; i < 900 && detail.state === 'running'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      detail = await admin('GET', `/runs/${id}`);
+    }
+    return detail;
+  }
+
+  it('a paired evaluation launched after the run completed gives the numbers the run’s own plan gave', async () => {
+    const blobs = coordinator.app.get(BlobStore);
+    const a = await blobs.put(A());
+    const b = await blobs.put(B());
+    // One fine-tune round, batch 4 (the evaluation scores 4 patients at a time; a stage-less plan
+    // would default to 1), compared with B at the end: the reference.
+    const trained = {
+      ...plan(a.digest, [b.digest]),
+      stages: {
+        finetune: { rounds: 1, localEpochs: 1, batchSize: 4, optimiser: { name: 'adam', lr: 1e-3 } },
+      },
+    };
+    const run = await admin<{ id: string }>('POST', '/runs', trained);
+    await admin('POST', `/runs/${run.id}/start`);
+    expect(await ended(run.id)).toMatchObject({ state: 'completed' });
+    const reference = await admin<{ paired: PairedComparisonView[] }>('GET', `/runs/${run.id}/results`);
+    expect(reference.paired).toHaveLength(1);
+    expect(reference.paired[0].modelA).not.toBe(a.digest); // the trained global, not the initial model
+
+    process.env.PHCC_ADMIN_TOKEN = TOKEN;
+    try {
+      const adminCli = (...args: string[]) =>
+        cli('admin', '--coordinator', coordinator.url, 'runs', 'pair', ...args);
+      const paired = await adminCli(run.id, '--with', b.digest, '--wait', '--json', '--interval', '0.1');
+      expect(paired.stderr).toBe('');
+      expect(paired.code).toBe(0);
+      const followUp = JSON.parse(paired.stdout.trim().split('\n').at(-1)!) as {
+        runId: string;
+        paired: PairedComparisonView[];
+      };
+      expect(followUp.runId).not.toBe(run.id);
+      expect(followUp.paired).toEqual(reference.paired);
+      const detail = await admin<{
+        plan: { stages: object; initialModel: string; evaluation: object };
+        rounds: { stage: string; round: number }[];
+      }>('GET', `/runs/${followUp.runId}`);
+      expect(detail.plan.stages).toEqual({});
+      expect(detail.plan.initialModel).toBe(reference.paired[0].modelA);
+      expect(detail.plan.evaluation).toEqual({ final: false, compareWith: [b.digest], batchSize: 4 });
+      expect(detail.rounds.map((r) => `${r.stage}/${r.round}`)).toEqual(['evaluate/20000']);
+
+      // --wait without --json: one line per compared model.
+      const text = await adminCli(run.id, '--with', b.digest, '--wait', '--interval', '0.1');
+      expect(text.code).toBe(0);
+      const d = reference.paired[0].difference;
+      expect(text.stdout).toContain(
+        `A − B ${d.estimate.toFixed(3)} (95 % CI ${d.ci95[0].toFixed(3)} to ${d.ci95[1].toFixed(3)}, p ${d.p.toPrecision(3)})`,
+      );
+
+      // Without --wait: the follow-up's id, started.
+      const started = await adminCli(run.id, '--with', b.digest);
+      expect(started.code).toBe(0);
+      const startedId = /^run (\S+) running/.exec(started.stdout)?.[1];
+      expect(startedId).toBeDefined();
+      expect(await ended(startedId!)).toMatchObject({ state: 'completed' });
+
+      // Bad input: one line each, and no run created.
+      const before = (await admin<unknown[]>('GET', '/runs')).length;
+      const created = await admin<{ id: string }>('POST', '/runs', plan(a.digest, [b.digest]));
+      const refusals = [
+        [
+          [created.id, '--with', b.digest],
+          `run ${created.id} is created: a paired evaluation needs a completed run`,
+        ],
+        [
+          [run.id, '--with', 'f'.repeat(128)],
+          'evaluation.compareWith[0]: no model ffffffffffffffff… in the blob store',
+        ],
+        [[run.id, '--with', 'abc'], '--with abc: not a SHA-512 digest in lowercase hex'],
+        [
+          [followUp.runId, '--with', b.digest],
+          `run ${followUp.runId} has no aggregated model yet (state completed)`,
+        ],
+        [['r-nope', '--with', b.digest], 'run "r-nope" does not exist'],
+      ] as const;
+      for (const [args, message] of refusals) {
+        const refused = await adminCli(...args);
+        expect(refused.code).not.toBe(0);
+        expect(refused.stdout).toBe('');
+        expect(refused.stderr).toContain(message);
+        expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      expect((await admin<unknown[]>('GET', '/runs')).length).toBe(before + 1);
+    } finally {
+      delete process.env.PHCC_ADMIN_TOKEN;
+    }
+  }, 180_000);
 });

@@ -5,7 +5,15 @@ import { InputError, PhccError, PRIVATE_FILE_MODE } from '../../../../libs/commo
 import type { RunState } from '../../../coordinator/src/persistence/records';
 import { isTerminal } from '../../../coordinator/src/runs/run-state';
 import type { AdminClient, IssuedTokenView, RunView } from '../demo/admin-client';
-import { EXPORT_DESCRIPTION, exportModel, ModelExportRequest, withExportOptions } from './models';
+import type { PairedComparisonView } from '../../../coordinator/src/evaluation/paired-results';
+import {
+  EXPORT_DESCRIPTION,
+  exportModel,
+  finalModelOf,
+  ModelExportRequest,
+  withExportOptions,
+} from './models';
+import { pairedFollowUpPlan, requireCompleted } from './paired-follow-up';
 
 interface ConnectionOptions {
   coordinator?: string;
@@ -167,6 +175,63 @@ export function registerAdmin(program: Command): void {
         );
       }
     });
+  runs
+    .command('pair')
+    .argument('<run>', 'the completed run whose final global model is compared')
+    .description(
+      'after a run has completed, compare its final global model with other stored models (e.g. a\n' +
+        'centrally trained one uploaded with POST /models) on the same test patients, without\n' +
+        "re-training: creates and starts an evaluation-only run (the run's sites, quorum, deadlines;\n" +
+        'initialModel = its final model; evaluation.compareWith = --with) and prints its id. With\n' +
+        '--wait, follows it to the end and prints the paired result (as `runs results` shows it).',
+    )
+    .requiredOption('--with <digest...>', 'SHA-512 digest(s) of the stored model(s) to compare with')
+    .option('--wait', 'wait for the evaluation to end and print the paired comparison')
+    .option('--interval <seconds>', 'with --wait: how often to ask the coordinator', '2')
+    .option('--json', 'JSON: the created run, or with --wait its results document')
+    .action(
+      async (
+        id: string,
+        opts: { with: string[]; wait?: boolean; interval: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const seconds = Number(opts.interval);
+        if (!(seconds >= 0.1 && seconds <= 3600)) {
+          throw new InputError(`--interval must be 0.1 to 3600 seconds (got "${opts.interval}")`);
+        }
+        const api = await client(cmd);
+        const finished = await api.getRun(id);
+        requireCompleted(finished);
+        const finalModel = finalModelOf(
+          finished,
+          (await api.results(id)) as Parameters<typeof finalModelOf>[1],
+        );
+        const plan = pairedFollowUpPlan(
+          finished as unknown as Parameters<typeof pairedFollowUpPlan>[0],
+          finalModel,
+          opts.with,
+        );
+        const created = await api.createRun(plan);
+        const started = await api.startRun(created.id);
+        if (!opts.wait) {
+          if (opts.json) return out(JSON.stringify(started));
+          return out(
+            `run ${started.id} ${started.state}: run ${id}'s final model ${finalModel.slice(0, 16)}… against ${opts.with.length} model(s); follow it with: phcc-fed admin runs watch ${started.id}`,
+          );
+        }
+        const ended = await watchRun(api, started.id, seconds * 1000, () => undefined);
+        if (ended.state !== 'completed')
+          throw new PhccError(
+            `paired evaluation run ${started.id} ended ${ended.state}${ended.reason ? `: ${ended.reason}` : ''}`,
+            'RUN_ENDED',
+            1,
+          );
+        const results = await api.results(started.id);
+        if (opts.json) return out(JSON.stringify(results));
+        out(`run ${started.id} completed: run ${id}'s final model (A) against each --with model (B)`);
+        for (const p of results.paired ?? []) out(pairedLine(p));
+      },
+    );
   runs
     .command('results')
     .argument('<run>', 'run id')
@@ -377,6 +442,17 @@ export interface RunChange {
 }
 
 type RoundView = RunView['rounds'][number];
+
+/** One compared model: AUC_A − AUC_B with its 95 % CI and p, both AUCs, heterogeneity. */
+function pairedLine(p: PairedComparisonView): string {
+  const d = p.difference;
+  const ci = (c: [number, number]) => `${c[0].toFixed(3)} to ${c[1].toFixed(3)}`;
+  return (
+    `  B ${p.modelB.slice(0, 16)}…: AUC A ${p.aucA.estimate.toFixed(3)} (${ci(p.aucA.ci95)}), B ${p.aucB.estimate.toFixed(3)} (${ci(p.aucB.ci95)}); ` +
+    `A − B ${d.estimate.toFixed(3)} (95 % CI ${ci(d.ci95)}, p ${d.p.toPrecision(3)}); I² ${(100 * p.heterogeneity.i2).toFixed(0)} %; ` +
+    `${p.nPositive} positive, ${p.nNegative} negative over ${p.sites.length} site(s)`
+  );
+}
 
 function roundLine(r: RoundView): string {
   return `${r.stage}/${r.round} ${r.state}${r.outputDigest ? ` → ${r.outputDigest.slice(0, 16)}…` : ''}${r.reason ? ` (${r.reason})` : ''}`;

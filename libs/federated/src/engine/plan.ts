@@ -20,6 +20,7 @@ export interface EnginePlan {
    * `threshold`: a fixed operating point for every evaluation task (absent: chosen on validation).
    * `compareWith`: models (digests in the blob store) the final global is compared with, site by
    * site on the same patients, in the paired evaluation round at the end of the run.
+   * `batchSize`: evaluation tasks' batch size (absent: the fine-tune stage's, else the SSL stage's, else 1).
    * `crossSiteModels`: whose models the cross-site matrix evaluates (schedule.ts `CROSS_SITE_MODELS`;
    * absent: 'global-finetuned').
    */
@@ -29,6 +30,7 @@ export interface EnginePlan {
     crossSite?: boolean;
     crossSiteModels?: CrossSiteModels;
     threshold?: number;
+    batchSize?: number;
     compareWith?: string[];
   };
   /** 'all' (or absent): every linked site; else only these. */

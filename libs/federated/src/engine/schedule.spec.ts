@@ -156,6 +156,20 @@ describe('run schedule', () => {
     expect(finetune).not.toHaveProperty('freezeEncoderEpochs');
   });
 
+  it("gives evaluation tasks the plan's evaluation.batchSize, else the fine-tune stage's, else 1", () => {
+    const strategy = createStrategy({ name: 'fedavg' });
+    const evaluate = { stage: 'evaluate', round: 0 } as const;
+    expect(taskConfig(plan, evaluate, strategy, 1000).batchSize).toBe(8);
+    const stageless: EnginePlan = { ...plan, stages: {}, initialModel: 'a'.repeat(128) };
+    expect(taskConfig(stageless, evaluate, strategy, 1000).batchSize).toBe(1);
+    const carried = { ...stageless, evaluation: { final: true, batchSize: 4 } };
+    expect(taskConfig(carried, evaluate, strategy, 1000).batchSize).toBe(4);
+    // Training rounds keep their stage's batch size whatever the evaluation's.
+    const both = { ...plan, evaluation: { final: true, batchSize: 2 } };
+    expect(taskConfig(both, { stage: 'finetune', round: 0 }, strategy, 1000).batchSize).toBe(8);
+    expect(taskConfig(both, evaluate, strategy, 1000).batchSize).toBe(2);
+  });
+
   it("places every training round in its stage's one schedule, with the plan's optimiser and warm-up", () => {
     const strategy = createStrategy({ name: 'fedavg' });
     const faithful: EnginePlan = {

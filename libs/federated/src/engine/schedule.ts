@@ -211,7 +211,7 @@ export function taskConfig(
   const config: TaskConfigDto = {
     localEpochs: stage?.localEpochs ?? 1,
     learningRate: stage?.optimiser.lr ?? 1e-3,
-    batchSize: stage?.batchSize ?? 1,
+    batchSize: (step.stage === 'evaluate' ? plan.evaluation.batchSize : undefined) ?? stage?.batchSize ?? 1,
     seed: roundSeed(plan.seed, step),
     updateEncoding: plan.encoding,
     updateKind: strategy.updateKind,

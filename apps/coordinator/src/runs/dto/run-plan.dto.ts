@@ -232,6 +232,18 @@ export class EvaluationPlanDto {
   threshold?: number;
 
   @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 1024,
+    description:
+      "the batch size of evaluation tasks (a site scores at most 8 patients at a time); absent: the fine-tune stage's (else the SSL stage's, else 1). A plan without stages that re-evaluates another run's model sets it to that run's, so the sites score exactly as they did",
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  batchSize?: number;
+
+  @ApiPropertyOptional({
     type: [String],
     maxItems: MAX_COMPARED_MODELS,
     description:
