@@ -1,122 +1,45 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { encodeWeights, layoutOf } from '../../weights/src';
-import { Rng } from '../../common/src';
-import { simulatedLayout, simulatedWeights } from './simulate';
-import { FedAvg } from './strategies/fedavg';
-import { NamedArray, TensorPredicate, UpdateEntry, UpdateSource } from './types';
-import { EncodedUpdateSource } from './update-source';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 
 /**
- * Memory of the fold, measured as live ArrayBuffer bytes after a forced GC (garbage awaiting
- * collection is not memory the fold holds). The claim: sum (float64, 2×) + one update (1×) during
- * the fold and sum + global after it, so ≈ 3× the float32 model whatever the number of sites.
+ * The fold's memory, measured in a process of its own (see fold-memory-probe.ts for why): the
+ * probe is bundled with esbuild (well under a second) and run under `node --expose-gc`.
  */
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function liveArrayBuffers(): number {
-  // Two synchronous major GCs: V8 frees ArrayBuffer backing stores in a sweep that can trail the
-  // first collection.
-  gc();
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
-
-/**
- * The baseline must not include memory that is about to go: jest runs several spec files in one
- * process, and a previous file's wasm heap (hundreds of MB of ArrayBuffer) is released by a
- * finaliser some time after its last reference dies — which once made every later sample read
- * below the baseline (peak 0). Collect and yield until the figure stops falling.
- */
-async function settledLiveArrayBuffers(): Promise<number> {
-  let last = liveArrayBuffers();
-  for (let i = 0; i < 50; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const now = liveArrayBuffers();
-    if (now >= last) return now;
-    last = now;
-  }
-  return last;
-}
-
 const PARAMS = 1_000_000;
 const MODEL_BYTES = PARAMS * 4;
-const layout = simulatedLayout(PARAMS);
-const global = simulatedWeights(layout, new Rng(1), 0.1);
 
-/** A blob store stand-in: each read produces a fresh encoded buffer, like reading a file. */
-function blobStore(sites: number): { entries: UpdateEntry[]; load: (siteId: string) => Uint8Array } {
-  const entries = Array.from({ length: sites }, (_, i) => ({
-    siteId: `site-${String(i).padStart(3, '0')}`,
-    kind: 'delta' as const,
-    numSamples: 10 + i,
-    deltaNorm: 1,
-    metrics: {},
-  }));
-  const load = (siteId: string) => {
-    const seed = Number(siteId.slice(5));
-    const delta = layout.map((t, k) => {
-      const values = new Float32Array(global[k].values.length);
-      for (let i = 0; i < values.length; i++) values[i] = ((i * 31 + seed * 7) % 101) * 1e-4;
-      return { name: t.name, shape: [...t.shape], values };
-    });
-    return encodeWeights(delta);
-  };
-  return { entries, load };
-}
+let dir: string;
+let probe: string;
 
-/** Wraps a source to sample live memory right after an update is read (the fold's peak). */
-class MeasuringSource implements UpdateSource {
-  peak = 0;
-  reads = 0;
-  constructor(
-    private readonly inner: UpdateSource,
-    private readonly baseline: number,
-    private readonly retain?: NamedArray[][],
-  ) {}
-  entries() {
-    return this.inner.entries();
-  }
-  async read(siteId: string, wanted: TensorPredicate) {
-    const arrays = await this.inner.read(siteId, wanted);
-    this.retain?.push(arrays);
-    this.reads++;
-    // Every read is the same steady state; sampling some keeps the forced GCs (slow) few.
-    if (this.reads === 1 || this.reads % 7 === 0) {
-      this.peak = Math.max(this.peak, liveArrayBuffers() - this.baseline);
-    }
-    return arrays;
-  }
-}
-
-async function foldPeak(sites: number, leak: boolean): Promise<{ peak: number; reads: number }> {
-  const { entries, load } = blobStore(sites);
-  const baseline = await settledLiveArrayBuffers();
-  const source = new MeasuringSource(new EncodedUpdateSource(entries, load), baseline, leak ? [] : undefined);
-  let peak = 0;
-  const result = await new FedAvg({ keepLocal: null }).aggregateFit(1, {
-    stage: 'ssl',
-    globalLayout: layoutOf(global),
-    updates: source,
-    loadGlobal: async () => {
-      // Freshly decoded from the blob store: the global is only resident from here on.
-      const copy = global.map((t) => ({
-        name: t.name,
-        shape: [...t.shape],
-        values: new Float32Array(t.values),
-      }));
-      peak = liveArrayBuffers() - baseline;
-      return copy;
-    },
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fold-memory-'));
+  probe = join(dir, 'fold-memory-probe.js');
+  buildSync({
+    entryPoints: [join(__dirname, 'fold-memory-probe.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    outfile: probe,
+    logLevel: 'silent',
   });
-  expect(result.sites).toHaveLength(sites);
-  return { peak: Math.max(peak, source.peak), reads: source.reads };
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function foldPeak(sites: number, keepUpdates: boolean): { peak: number; reads: number } {
+  const out = execFileSync(process.execPath, ['--expose-gc', probe, String(sites), keepUpdates ? 'keep' : 'drop'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return JSON.parse(out) as { peak: number; reads: number };
 }
 
 describe('fold memory', () => {
-  it('stays within ~3× the model bytes for 50 sites of a 1M-parameter model', async () => {
-    const { peak, reads } = await foldPeak(50, false);
+  it('stays within ~3× the model bytes for 50 sites of a 1M-parameter model', () => {
+    const { peak, reads } = foldPeak(50, false);
     expect(reads).toBe(50);
     // ~3× (global + running sum + current update) is the design; measured 2.98–3.8×: V8 may keep
     // the previous update's buffer reachable from the async frame until the next collection, so
@@ -126,8 +49,8 @@ describe('fold memory', () => {
     expect(peak).toBeGreaterThan(2.5 * MODEL_BYTES);
   });
 
-  it('would catch a fold that keeps updates (the (N+2)× failure)', async () => {
-    const { peak } = await foldPeak(7, true);
+  it('would catch a fold that keeps updates (the (N+2)× failure)', () => {
+    const { peak } = foldPeak(7, true);
     expect(peak).toBeGreaterThan(7 * MODEL_BYTES);
   });
 });
