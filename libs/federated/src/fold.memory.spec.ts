@@ -30,10 +30,14 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function foldPeak(sites: number, keepUpdates: boolean): { peak: number; reads: number } {
-  const out = execFileSync(process.execPath, ['--expose-gc', probe, String(sites), keepUpdates ? 'keep' : 'drop'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', probe, String(sites), keepUpdates ? 'keep' : 'drop'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   return JSON.parse(out) as { peak: number; reads: number };
 }
 
