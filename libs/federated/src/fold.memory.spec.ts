@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 
 /**
- * The fold's memory, measured in a process of its own (see fold-memory-probe.ts for why): the
+ * The fold's memory, measured in a process of its own (see fold-memory.probe.ts for why): the
  * probe is bundled with esbuild (well under a second) and run under `node --expose-gc`.
  */
 const PARAMS = 1_000_000;
@@ -18,7 +18,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'fold-memory-'));
   probe = join(dir, 'fold-memory-probe.js');
   buildSync({
-    entryPoints: [join(__dirname, 'fold-memory-probe.ts')],
+    entryPoints: [join(__dirname, 'fold-memory.probe.ts')],
     bundle: true,
     platform: 'node',
     target: 'node20',
