@@ -13,7 +13,8 @@ import { EncodedUpdateSource } from './update-source';
  * released during the measurement and read as the fold's memory going *down* (CI once saw 2.24×
  * against the 2.5× floor). A process of its own has nothing else to release.
  *
- * Usage: node --expose-gc fold-memory-probe.js SITES keep|drop → prints {"peak":…,"reads":…}.
+ * Usage: node fold-memory-probe.js SITES keep|drop → prints {"peak":…,"reads":…,"modelBytes":…}
+ * (bytes; the probe turns on `--expose-gc` itself).
  *
  * Memory of the fold, measured as live ArrayBuffer bytes after a forced GC (garbage awaiting
  * collection is not memory the fold holds). The claim: sum (float64, 2×) + one update (1×) during
@@ -31,10 +32,9 @@ function liveArrayBuffers(): number {
 }
 
 /**
- * The baseline must not include memory that is about to go: jest runs several spec files in one
- * process, and a previous file's wasm heap (hundreds of MB of ArrayBuffer) is released by a
- * finaliser some time after its last reference dies — which once made every later sample read
- * below the baseline (peak 0). Collect and yield until the figure stops falling.
+ * The baseline must not include memory that is about to go: the layout and global built at load
+ * time leave garbage whose backing stores a finaliser may free after the first collections.
+ * Collect and yield until the figure stops falling.
  */
 async function settledLiveArrayBuffers(): Promise<number> {
   let last = liveArrayBuffers();
@@ -96,7 +96,10 @@ class MeasuringSource implements UpdateSource {
   }
 }
 
-async function foldPeak(sites: number, leak: boolean): Promise<{ peak: number; reads: number }> {
+async function foldPeak(
+  sites: number,
+  leak: boolean,
+): Promise<{ peak: number; reads: number; modelBytes: number }> {
   const { entries, load } = blobStore(sites);
   const baseline = await settledLiveArrayBuffers();
   const source = new MeasuringSource(new EncodedUpdateSource(entries, load), baseline, leak ? [] : undefined);
@@ -117,12 +120,23 @@ async function foldPeak(sites: number, leak: boolean): Promise<{ peak: number; r
     },
   });
   if (result.sites.length !== sites) throw new Error(`fold saw ${result.sites.length} of ${sites} sites`);
-  return { peak: Math.max(peak, source.peak), reads: source.reads };
+  return {
+    peak: Math.max(peak, source.peak),
+    reads: source.reads,
+    modelBytes: PARAMS * Float32Array.BYTES_PER_ELEMENT,
+  };
 }
 
 if (require.main === module) {
-  const [sites, mode] = process.argv.slice(2);
-  foldPeak(Number(sites), mode === 'keep').then(
+  const [sitesArg, mode] = process.argv.slice(2);
+  const sites = Number(sitesArg);
+  if (!Number.isInteger(sites) || sites < 1 || (mode !== 'keep' && mode !== 'drop')) {
+    process.stderr.write(
+      `usage: fold-memory-probe SITES keep|drop (got ${process.argv.slice(2).join(' ')})\n`,
+    );
+    process.exit(2);
+  }
+  foldPeak(sites, mode === 'keep').then(
     (result) => process.stdout.write(JSON.stringify(result) + '\n'),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
