@@ -135,11 +135,11 @@ export interface PeerCheck {
   finetune_loss: number;
 }
 
-export function runPeerCheck(python: string, dir: string): PeerCheck {
-  const run = spawnSync(python, [PEER_SCRIPT, 'check', dir], { encoding: 'utf8', env: peerEnv({}, 1) });
+export function runPeerCheck<T = PeerCheck>(python: string, dir: string, script: string = PEER_SCRIPT): T {
+  const run = spawnSync(python, [script, 'check', dir], { encoding: 'utf8', env: peerEnv({}, 1) });
   if (run.error || run.status !== 0)
     throw new Error(`peer check failed: ${run.error?.message ?? run.stderr.trim()}`);
-  return JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as PeerCheck;
+  return JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as T;
 }
 
 /** The environment of a peer process: ours minus any malloc tuning, plus `extra`. */
@@ -173,8 +173,10 @@ export class PeerProcess {
     bundleDir: string,
     allocatorEnv: Readonly<Record<string, string>>,
     maxThreads: number,
+    /** The peer script: pHCC-SSL by default, bench/peers/reference_cnn.py for `bench train`. */
+    script: string = PEER_SCRIPT,
   ): Promise<PeerProcess> {
-    const child = spawn(python, [PEER_SCRIPT, 'serve', bundleDir], {
+    const child = spawn(python, [script, 'serve', bundleDir], {
       env: peerEnv(allocatorEnv, maxThreads),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -188,7 +190,11 @@ export class PeerProcess {
   }
 
   /** Wall and CPU seconds of `steps` optimiser steps of one stage on `threads` threads, after one warm-up. */
-  async time(stage: 'ssl' | 'finetune', threads: number, steps: number): Promise<StepTimes> {
+  async time(
+    stage: 'ssl' | 'finetune' | 'reference-cnn',
+    threads: number,
+    steps: number,
+  ): Promise<StepTimes> {
     this.child.stdin.write(JSON.stringify({ stage, threads, steps }) + '\n');
     const reply = await this.lines.next();
     if (reply.done) throw new Error(`the PyTorch peer exited (code ${this.child.exitCode})`);

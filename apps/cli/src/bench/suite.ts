@@ -12,8 +12,8 @@ export interface BenchOptions {
   /** `--quick`: fewer repetitions, for a smoke run. */
   quick: boolean;
   /**
-   * `--peer [python]`: `bench model` runs the PyTorch peer side by side (true = find a Python with
-   * torch; a string names one). Other suites ignore it.
+   * `--peer [python]`: `bench model` and `bench train` run their PyTorch peer side by side (true =
+   * find a Python with torch; a string names one). Other suites ignore it.
    */
   peer?: string | boolean;
 }

@@ -19,6 +19,7 @@ import {
   WASM_KERNEL_CONFIGS,
 } from '../../../../libs/compute/src';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
+import { runTrainPeerComparison } from './train-peer';
 
 const BATCH = 16;
 /**
@@ -235,7 +236,7 @@ async function wasmMatmulGflops(): Promise<number> {
 }
 
 export const trainBench: BenchSuite = {
-  async run({ log, print, quick, backend: forced }: BenchOptions): Promise<BenchFigures> {
+  async run({ log, print, quick, backend: forced, peer }: BenchOptions): Promise<BenchFigures> {
     const chosen = await initBackend({ log, backend: forced });
     if (forced)
       print(`(--backend ${forced} is the process default; this suite still times every installed backend)`);
@@ -354,6 +355,19 @@ export const trainBench: BenchSuite = {
         `data-parallel workers (wasm, batch ${BATCH}): 1 worker ${fmt(one.imagesPerS)} images/s, 2 workers ${fmt(two.imagesPerS)} images/s, speed-up ${fmt(two.imagesPerS / one.imagesPerS, 2)}×`,
       );
       print('targets: wasm ≥ 15 GFLOP/s, ≥ 20× cpu; 2 workers ≥ 1.6× one');
+      if (peer !== undefined && peer !== false) {
+        Object.assign(
+          figures,
+          await runTrainPeerComparison({
+            print,
+            quick,
+            python: typeof peer === 'string' ? peer : undefined,
+            config: REFERENCE_CNN,
+            batchSize: BATCH,
+            learningRate: LEARNING_RATE,
+          }),
+        );
+      }
     }
     // Leave the process on the backend initBackend chose.
     await useBackend(currentBackendInfo()?.name ?? chosen.name);

@@ -20,8 +20,8 @@ export function registerBench(program: Command): void {
     .option('--quick', 'fewer repetitions (a smoke run, less precise)')
     .option(
       '--peer [python]',
-      'bench model: our steps against the PyTorch re-implementation (bench/peers/phcc_ssl.py), interleaved; ' +
-        'needs a Python with torch (Debian: python3-torch)',
+      'bench model / bench train: our steps against the PyTorch re-implementation (bench/peers/phcc_ssl.py, ' +
+        'reference_cnn.py), interleaved; needs a Python with torch (Debian: python3-torch)',
     )
     .action(
       async (
