@@ -14,12 +14,15 @@ and one AdamW update.
 Never a product dependency: only the benchmark and its test run it, with Debian's python3-torch.
 
 Modes:
-  phcc_ssl.py check BUNDLE_DIR   one JSON line (counts, MACs, losses) and, in BUNDLE_DIR,
+  phcc_ssl.py check BUNDLE_DIR   one JSON line (counts, MACs, losses, the skipRows form's loss
+                                 and gradient error against the dense form) and, in BUNDLE_DIR,
                                  grads_ssl.bin, grads_finetune.bin, after_ssl_step.bin
                                  (float32, our names' order and layouts)
   phcc_ssl.py serve BUNDLE_DIR   JSON lines on stdin: {"stage": "ssl"|"finetune", "threads": n,
-                                 "steps": k} → {"seconds": [...], "cpu_seconds": [...]}: k steps'
-                                 wall and process CPU times, after one warm-up step
+                                 "steps": k, "skipRows": bool} → {"seconds": [...],
+                                 "cpu_seconds": [...]}: k steps' wall and process CPU times, after
+                                 one warm-up step; skipRows: the SSL step's pointwise layers on
+                                 the rows that count only, as ours
 """
 
 import json
@@ -101,17 +104,38 @@ class Block(nn.Module):
         self.grn = Grn(hidden)
         self.pwconv2 = nn.Linear(hidden, dim)
 
-    def forward(self, x, keep=None):  # NCHW in and out; keep: {resolution: [N,1,R,R]}
+    def forward(self, x, keep=None, skip_rows=False, scored=None):
+        """NCHW in and out; keep: [N, 1, R, R]. skip_rows (with keep): the pointwise layers on the
+        visible rows only, as ours (maskedDense); scored ([N, R, R] bool, unmasked blocks): pwconv2
+        on those rows only. Either way the rows left out come out as x alone."""
         h = self.dwconv(x)
+        if keep is not None and skip_rows:
+            rows = keep[:, 0] > 0
+            visible = F.gelu(self.pwconv1(self.norm(h.permute(0, 2, 3, 1)[rows])), approximate="tanh")
+            h = rows_only(self.pwconv2, self.grn(scatter_rows(visible, rows)), rows)
+            return x + h.permute(0, 3, 1, 2)
         if keep is not None:
             h = h * keep
         h = self.norm(h.permute(0, 2, 3, 1))
         h = F.gelu(self.pwconv1(h), approximate="tanh")
         if keep is not None:
             h = h * keep.permute(0, 2, 3, 1)
-        h = self.pwconv2(self.grn(h)).permute(0, 3, 1, 2)
+        h = self.grn(h)
+        h = (rows_only(self.pwconv2, h, scored) if scored is not None else self.pwconv2(h)).permute(0, 3, 1, 2)
         out = x + h
         return out * keep if keep is not None else out
+
+
+def scatter_rows(values, rows):
+    """[V, C] values at the True positions of rows [N, R, R], zero elsewhere: [N, R, R, C]."""
+    full = values.new_zeros(*rows.shape, values.shape[-1])
+    full[rows] = values
+    return full
+
+
+def rows_only(layer, nhwc, rows):
+    """A per-position layer on the True rows of rows [N, R, R] only, zero elsewhere (NHWC)."""
+    return scatter_rows(layer(nhwc[rows]), rows)
 
 
 class PhccSsl(nn.Module):
@@ -120,6 +144,9 @@ class PhccSsl(nn.Module):
         self.config = config
         c = config
         self.counter = MacCounter()
+        # Off: the dense form a PyTorch user writes. On: the masked SSL step's pointwise layers on
+        # the rows that count only, as ours does (boolean indexing), for a like-for-like ratio.
+        self.skip_rows = False
         self.stem = nn.Conv2d(c["inChannels"], c["dims"][0], c["stemStride"], stride=c["stemStride"])
         self.layout = stage_layout(c)
         self.downs = nn.ModuleList()
@@ -279,10 +306,12 @@ class PhccSsl(nn.Module):
                 down = self.downs[i]
                 if stage["downsample"]:
                     x = zero(down(x))
+                elif keep is not None and self.skip_rows:
+                    x = rows_only(down, x.permute(0, 2, 3, 1), keep[x.shape[2]][:, 0] > 0).permute(0, 3, 1, 2)
                 else:
                     x = zero(down(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
             for block in self.stages[i]:
-                x = block(x, keep[x.shape[2]] if keep is not None else None)
+                x = block(x, keep[x.shape[2]] if keep is not None else None, self.skip_rows)
         return self.final_norm(x.permute(0, 2, 3, 1))
 
     def reconstruct(self, x, mask, keep):
@@ -290,9 +319,13 @@ class PhccSsl(nn.Module):
         h = self.dec_proj(features)
         grid_keep = (1 - mask).unsqueeze(-1)
         h = (h * grid_keep + self.mask_token * (1 - grid_keep)).permute(0, 3, 1, 2)
-        for block in self.dec_blocks:
-            h = block(h)
-        return self.dec_pred(h.permute(0, 2, 3, 1))
+        # Skipping rows as ours: the loss scores the masked patches only, so the last block's
+        # pwconv2 and the prediction compute those.
+        scored = mask > 0 if self.skip_rows else None
+        for j, block in enumerate(self.dec_blocks):
+            h = block(h, scored=scored if j == len(self.dec_blocks) - 1 else None)
+        h = h.permute(0, 2, 3, 1)
+        return rows_only(self.dec_pred, h, scored) if scored is not None else self.dec_pred(h)
 
     def region_weights(self, images):
         c = self.config
@@ -517,6 +550,15 @@ def check(directory):
         out[f"{stage.stage}_loss"] = float(stage.gradients())
         grads = [table[n][0].grad if n in stage.names else torch.zeros_like(table[n][0]) for n in all_names]
         write_named(os.path.join(directory, f"grads_{stage.stage}.bin"), model, all_names, grads)
+    # The row-skipping form (skipRows) gives the dense form's loss and gradients.
+    ssl.gradients()
+    dense_grads = [p.grad.clone() for p in ssl.params]
+    model.skip_rows = True
+    out["ssl_skip_rows_loss"] = float(ssl.gradients())
+    scale = max(float(g.abs().max()) for g in dense_grads)
+    diffs = [float((p.grad - g).abs().max()) for p, g in zip(ssl.params, dense_grads)]
+    out["ssl_skip_rows_grad_error"] = max(diffs) / scale
+    model.skip_rows = False
     ssl.step()
     write_named(os.path.join(directory, "after_ssl_step.bin"), model, all_names, [table[n][0] for n in all_names])
     print(json.dumps(out), flush=True)
@@ -546,6 +588,7 @@ def serve(directory):
             continue
         request = json.loads(line)
         torch.set_num_threads(int(request["threads"]))
+        model.skip_rows = bool(request.get("skipRows", False))
         stage = stages[request["stage"]]
         stage.step()  # warm-up: this thread count's buffers and caches
         seconds, cpu_seconds = [], []

@@ -10,7 +10,7 @@ export { fusedGelu, gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from
 export { fastGeluSwitch } from './wasm/kernels/gelu-helpers';
 export { isLayerNormFused, layerNorm } from './ops/layer-norm';
 export { grn, isGrnFused } from './ops/grn';
-export { dense, fusedDenseSwitch, isDenseFused } from './ops/dense';
+export { dense, fusedDenseSwitch, isDenseFused, maskedDense, maskedDenseSwitch } from './ops/dense';
 export { fusedNormSwitch } from './ops/fused-norm-switch';
 export { sharedSavesInstalled, sharedSavesSwitch } from './wasm/shared-saves';
 export * from './trainable';

@@ -25,13 +25,18 @@ import { BenchFigures } from './suite';
  * `bench model --peer`: our pHCC-SSL steps against the PyTorch peer (bench/peers/phcc_ssl.py) on
  * the same weights and batches, interleaved round by round so that load from other processes hits
  * every contestant alike. Per round and cell (stage × cores) it times ours, PyTorch as installed
- * and PyTorch with a resident heap, each the median of a few steps after a warm-up; the figure is
- * the median over rounds of ours ÷ PyTorch, with the range.
+ * and PyTorch with a resident heap — and, for SSL, PyTorch as installed with its pointwise layers
+ * on the rows that count only, as ours — each the median of a few steps after a warm-up; the
+ * figure is the median over rounds of ours ÷ PyTorch, with the range.
  */
 
 type Stage = 'ssl' | 'finetune';
-type Contestant = 'ours' | 'torch' | 'torchTuned';
-const CONTESTANTS: readonly Contestant[] = ['ours', 'torch', 'torchTuned'];
+/**
+ * torchRows: PyTorch as installed with the SSL step's pointwise layers on the rows that count only,
+ * as ours (`skipRows` in the peer): the like-for-like figure, SSL cells only (fine-tune has no mask).
+ */
+type Contestant = 'ours' | 'torch' | 'torchTuned' | 'torchRows';
+const CONTESTANTS: readonly Contestant[] = ['ours', 'torch', 'torchTuned', 'torchRows'];
 const CELLS: readonly { stage: Stage; cores: number }[] = [
   { stage: 'ssl', cores: 1 },
   { stage: 'finetune', cores: 1 },
@@ -123,7 +128,7 @@ export async function runPeerComparison(
     epsilon: 1e-8,
   };
   writePeerBundle(dir, model, { ssl: batches.ssl.batch, finetune: batches.finetune.batch }, stepOptions);
-  const peers: Record<Exclude<Contestant, 'ours'>, PeerProcess> = {
+  const peers: Record<Exclude<Contestant, 'ours' | 'torchRows'>, PeerProcess> = {
     torch: await PeerProcess.start(python, dir, {}, 2),
     torchTuned: await PeerProcess.start(python, dir, RESIDENT_HEAP_ENV, 2),
   };
@@ -135,8 +140,13 @@ export async function runPeerComparison(
       `  warning: PyTorch runs on the reference BLAS (${blas}); install libopenblas0-openmp for a fair peer`,
     );
   }
-  const samples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
-  const cpuSamples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map() };
+  const samples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map(), torchRows: new Map() };
+  const cpuSamples: Samples = {
+    ours: new Map(),
+    torch: new Map(),
+    torchTuned: new Map(),
+    torchRows: new Map(),
+  };
   const loads: number[] = [];
   const images = (stage: Stage) =>
     stage === 'ssl' ? batches.ssl.batch.count : batches.finetune.batch.count * config.phases;
@@ -150,10 +160,13 @@ export async function runPeerComparison(
         // Rotate who goes first, so no contestant always runs right after the same other one.
         const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length]);
         for (const who of order) {
+          if (who === 'torchRows' && cell.stage !== 'ssl') continue;
           const times =
             who === 'ours'
               ? await ours.time(batches[cell.stage], cell.cores, steps)
-              : await peers[who].time(cell.stage, cell.cores, steps);
+              : who === 'torchRows'
+                ? await peers.torch.time(cell.stage, cell.cores, steps, true)
+                : await peers[who].time(cell.stage, cell.cores, steps);
           push(samples[who], cellKey(cell), images(cell.stage) / median(times.wall));
           push(cpuSamples[who], cellKey(cell), images(cell.stage) / median(times.cpu));
         }
@@ -183,7 +196,8 @@ function report(
   const figures: BenchFigures = { model_peer_load_average: ctx.loads };
   const fmt = (x: number, digits = 2) => x.toFixed(digits);
   ctx.print(
-    '  step, cores | ours images/s | PyTorch as installed | PyTorch resident heap | ours ÷ installed (median, range) | ours ÷ resident',
+    '  step, cores | ours images/s | PyTorch as installed | PyTorch resident heap | ours ÷ installed (median, range) | ours ÷ resident | ' +
+      'ours ÷ installed, its rows skipped as ours',
   );
   for (const cell of CELLS) {
     const key = cellKey(cell);
@@ -191,12 +205,13 @@ function report(
     const ratio = (who: Contestant) => ours.map((x, i) => x / (samples[who].get(key) ?? [])[i]);
     const vsTorch = ratio('torch');
     const vsTuned = ratio('torchTuned');
+    const vsRows = cell.stage === 'ssl' ? ratio('torchRows') : [];
     const range = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
     const label = cell.stage === 'ssl' ? `SSL ${ctx.sslImages} images` : `fine-tune ${ctx.patients} patients`;
     ctx.print(
       `  ${label}, ${cell.cores} core${cell.cores > 1 ? 's' : ''} | ${fmt(median(ours), 1)} | ` +
         `${fmt(median(samples.torch.get(key) ?? []), 1)} | ${fmt(median(samples.torchTuned.get(key) ?? []), 1)} | ` +
-        `${range(vsTorch)} | ${range(vsTuned)}`,
+        `${range(vsTorch)} | ${range(vsTuned)} | ${vsRows.length ? range(vsRows) : '– (no mask)'}`,
     );
     const prefix = `model_peer_${cell.stage}_${cell.cores}core`;
     figures[`${prefix}_ours_images_per_s`] = median(ours);
@@ -206,6 +221,11 @@ function report(
     figures[`${prefix}_over_torch_range`] = [Math.min(...vsTorch), Math.max(...vsTorch)];
     figures[`${prefix}_over_torch_tuned`] = median(vsTuned);
     figures[`${prefix}_over_torch_tuned_range`] = [Math.min(...vsTuned), Math.max(...vsTuned)];
+    if (vsRows.length) {
+      figures[`${prefix}_torch_rows_images_per_s`] = median(samples.torchRows.get(key) ?? []);
+      figures[`${prefix}_over_torch_rows`] = median(vsRows);
+      figures[`${prefix}_over_torch_rows_range`] = [Math.min(...vsRows), Math.max(...vsRows)];
+    }
   }
   // One core by CPU time: what each step costs its own process, whatever else the machine runs.
   for (const cell of CELLS.filter((c) => c.cores === 1)) {
@@ -215,10 +235,12 @@ function report(
     ctx.print(
       `  ${cell.stage}, 1 core, by CPU time: ours ${fmt(median(ours), 1)} images per CPU-second, ` +
         `PyTorch ${fmt(median(cpuSamples.torch.get(key) ?? []), 1)} (resident heap ` +
-        `${fmt(median(cpuSamples.torchTuned.get(key) ?? []), 1)}); ours ÷ installed ${fmt(vs('torch'))}, ÷ resident ${fmt(vs('torchTuned'))}`,
+        `${fmt(median(cpuSamples.torchTuned.get(key) ?? []), 1)}); ours ÷ installed ${fmt(vs('torch'))}, ÷ resident ${fmt(vs('torchTuned'))}` +
+        (cell.stage === 'ssl' ? `, ÷ installed with its rows skipped ${fmt(vs('torchRows'))}` : ''),
     );
     figures[`model_peer_${cell.stage}_1core_cpu_over_torch`] = vs('torch');
     figures[`model_peer_${cell.stage}_1core_cpu_over_torch_tuned`] = vs('torchTuned');
+    if (cell.stage === 'ssl') figures.model_peer_ssl_1core_cpu_over_torch_rows = vs('torchRows');
   }
   // Two-core scaling of each side, from the same rounds.
   for (const stage of ['ssl', 'finetune'] as const) {
@@ -226,8 +248,10 @@ function report(
       median(samples[who].get(`${stage}2`) ?? []) / median(samples[who].get(`${stage}1`) ?? []);
     ctx.print(
       `  ${stage} 2-core speed-up: ours ${fmt(scale('ours'))}×, PyTorch ${fmt(scale('torch'))}× ` +
-        `(resident heap ${fmt(scale('torchTuned'))}×)`,
+        `(resident heap ${fmt(scale('torchTuned'))}×` +
+        (stage === 'ssl' ? `, rows skipped ${fmt(scale('torchRows'))}×)` : ')'),
     );
+    if (stage === 'ssl') figures.model_peer_ssl_speedup_torch_rows = scale('torchRows');
     figures[`model_peer_${stage}_speedup_ours`] = scale('ours');
     figures[`model_peer_${stage}_speedup_torch`] = scale('torch');
     figures[`model_peer_${stage}_speedup_torch_tuned`] = scale('torchTuned');

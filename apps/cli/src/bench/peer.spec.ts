@@ -130,6 +130,10 @@ describe('PyTorch peer (bench/peers/phcc_ssl.py)', () => {
     expect(Math.abs(ssl.loss - peer.ssl_loss) / peer.ssl_loss).toBeLessThan(1e-6);
     expect(relativeError(ssl.flat, readFloats(join(dir, 'grads_ssl.bin')))).toBeLessThan(1e-5);
 
+    // The peer's row-skipping form (what `bench model --peer` also times) is the same function.
+    expect(Math.abs(peer.ssl_skip_rows_loss - peer.ssl_loss) / peer.ssl_loss).toBeLessThan(1e-6);
+    expect(peer.ssl_skip_rows_grad_error).toBeLessThan(1e-5);
+
     const ft = ourGradients(model, finetuneBatchLoss(model, data.finetune, OPTIONS), 'finetune');
     expect(Math.abs(ft.loss - peer.finetune_loss) / peer.finetune_loss).toBeLessThan(1e-6);
     expect(relativeError(ft.flat, readFloats(join(dir, 'grads_finetune.bin')))).toBeLessThan(1e-5);

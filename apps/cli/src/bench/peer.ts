@@ -133,6 +133,10 @@ export interface PeerCheck {
   head_macs: number;
   ssl_loss: number;
   finetune_loss: number;
+  /** The SSL loss with the peer's pointwise layers on the rows that count only (as ours). */
+  ssl_skip_rows_loss: number;
+  /** Its largest gradient difference from the dense form, over the largest gradient. */
+  ssl_skip_rows_grad_error: number;
 }
 
 export function runPeerCheck<T = PeerCheck>(python: string, dir: string, script: string = PEER_SCRIPT): T {
@@ -194,8 +198,10 @@ export class PeerProcess {
     stage: 'ssl' | 'finetune' | 'reference-cnn',
     threads: number,
     steps: number,
+    /** pHCC-SSL: the SSL step's pointwise layers on the rows that count only, as ours. */
+    skipRows = false,
   ): Promise<StepTimes> {
-    this.child.stdin.write(JSON.stringify({ stage, threads, steps }) + '\n');
+    this.child.stdin.write(JSON.stringify({ stage, threads, steps, skipRows }) + '\n');
     const reply = await this.lines.next();
     if (reply.done) throw new Error(`the PyTorch peer exited (code ${this.child.exitCode})`);
     const parsed = JSON.parse(reply.value) as { seconds: number[]; cpu_seconds: number[] };

@@ -1,12 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { PhccDense } from '../wasm/kernels/PhccDense';
 import { DensePart, PhccDenseGrad } from '../wasm/kernels/PhccDenseGrad';
+import { PhccMaskedDense } from '../wasm/kernels/PhccMaskedDense';
 
 /**
  * Switch for the one-dispatch dense layer: `PHCC_FUSED_DENSE=0` (or the before/after bench
  * setting `enabled`) runs the composed Reshape · BatchMatMul · Add · Reshape instead.
  */
 export const fusedDenseSwitch = { enabled: process.env.PHCC_FUSED_DENSE !== '0' };
+
+/**
+ * Switch for the masked encoder's row skipping (`maskedDense` in its pointwise layers):
+ * `PHCC_MASKED_DENSE=0` (or the before/after bench setting `enabled`) runs them dense on every row
+ * and zeroes downstream, as before issue #19's change. Same results either way (tested).
+ */
+export const maskedDenseSwitch = { enabled: process.env.PHCC_MASKED_DENSE !== '0' };
 
 /**
  * PhccDense's gradient in tfjs's gradient registry: one PhccDenseGrad dispatch per input, each a
@@ -22,6 +30,23 @@ function registerDenseGradient(): void {
       const grad = (part: DensePart) => () =>
         tf.engine().runKernel(PhccDenseGrad, { dy: dy as tf.Tensor, x, kernel }, { part }) as tf.Tensor;
       return { x: grad('x'), kernel: grad('kernel'), bias: grad('bias') };
+    },
+  });
+}
+
+/** PhccMaskedDense's gradient: PhccDenseGrad with the keep map, on the kept rows only. */
+function registerMaskedDenseGradient(): void {
+  if (tf.getGradient(PhccMaskedDense)) return;
+  tf.registerGradient({
+    kernelName: PhccMaskedDense,
+    inputsToSave: ['x', 'kernel', 'keep'],
+    gradFunc: (dy, saved) => {
+      const [x, kernel, keep] = saved;
+      const grad = (part: DensePart) => () =>
+        tf.engine().runKernel(PhccDenseGrad, { dy: dy as tf.Tensor, x, kernel, keep }, { part }) as tf.Tensor;
+      // The keep map is data (the SSL mask), never differentiated: its thunk exists for the
+      // engine's bookkeeping and is not called on any path to the weights.
+      return { x: grad('x'), kernel: grad('kernel'), bias: grad('bias'), keep: () => tf.zerosLike(keep) };
     },
   });
 }
@@ -56,4 +81,22 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): tf.Tens
     const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), kernel), bias);
     return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   });
+}
+
+/**
+ * keep ⊙ (x · W + b): a dense layer whose rows where `keep` is 0 are zero, for x [..., K] and a
+ * keep map of x's leading shape then 1 (MaskPyramid's [B, R, R, 1]). On wasm only the kept rows
+ * are computed, forward and backward (kernels/PhccMaskedDense.ts): the masked encoder's pointwise
+ * layers, whose masked rows are zeroed downstream anyway. Elsewhere: `dense` times the map.
+ */
+export function maskedDense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, keep: tf.Tensor): tf.Tensor {
+  if (keep.size * x.shape[x.rank - 1] !== x.size)
+    throw new Error(
+      `maskedDense: keep map [${keep.shape}] does not have one value per row of x [${x.shape}]`,
+    );
+  if (isDenseFused(x, kernel, bias) && keep.dtype === 'float32' && tf.getKernel(PhccMaskedDense, 'wasm')) {
+    registerMaskedDenseGradient();
+    return tf.engine().runKernel(PhccMaskedDense, { x, kernel, bias, keep }) as tf.Tensor;
+  }
+  return tf.tidy(() => tf.mul(dense(x, kernel, bias), keep));
 }

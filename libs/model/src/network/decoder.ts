@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
+import { maskedDenseSwitch } from '../../../compute/src';
 import { ModelConfig } from './config';
 import { applyBlock, defineBlock } from './encoder';
 import { defineDense, dense } from './layers';
@@ -28,13 +29,27 @@ export function patchPixels(config: ModelConfig): number {
 export function applyDecoder(store: ParamStore, features: tf.Tensor4D, mask: MaskPyramid): tf.Tensor4D {
   return tf.tidy(() => {
     const x = dense(store, 'decoder/proj', features) as tf.Tensor4D;
-    const keep = mask.keep(x.shape[1]);
-    let h = tf.add(tf.mul(x, keep), tf.mul(store.get('decoder/mask_token'), tf.sub(1, keep))) as tf.Tensor4D;
-    for (let b = 0; store.has(`decoder/block${b}/dwconv/kernel`); b++) {
-      h = applyBlock(store, `decoder/block${b}`, h);
+    const grid = x.shape[1];
+    const keep = mask.keep(grid);
+    let h = tf.add(
+      tf.mul(x, keep),
+      tf.mul(store.get('decoder/mask_token'), mask.masked(grid)),
+    ) as tf.Tensor4D;
+    // The SSL loss scores masked patches only: the prediction layer, and the last block's
+    // pwconv2 before it, compute those rows (zero at the visible ones, whose loss weight is 0).
+    const scored = maskedDenseSwitch.enabled ? mask.masked(grid) : undefined;
+    const blocks = blockCount(store);
+    for (let b = 0; b < blocks; b++) {
+      h = applyBlock(store, `decoder/block${b}`, h, undefined, b === blocks - 1 ? scored : undefined);
     }
-    return dense(store, 'decoder/pred', h) as tf.Tensor4D;
+    return dense(store, 'decoder/pred', h, scored) as tf.Tensor4D;
   });
+}
+
+function blockCount(store: ParamStore): number {
+  let b = 0;
+  while (store.has(`decoder/block${b}/dwconv/kernel`)) b++;
+  return b;
 }
 
 /**

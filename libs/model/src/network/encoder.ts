@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gelu, maskedGelu } from '../../../compute/src';
+import { gelu, maskedDenseSwitch, maskedGelu } from '../../../compute/src';
 import { ModelConfig, stageLayout } from './config';
 import {
   defineConv,
@@ -28,8 +28,10 @@ import { ParamStore } from './params';
  * the diagnostic signal. LN stays inside each block's residual branch (pre-norm) and at the end.
  *
  * Masked mode (SSL) is the dense equivalent of FCMAE's sparse convolution: masked positions are
- * zeroed after the stem, after every spatial convolution, before every GRN and at every block
- * output, so no visible feature ever depends on a masked pixel.
+ * zeroed after the stem and every downsampling, before every GRN, and the pointwise layers
+ * compute the visible rows only (zero at the masked ones), so no visible feature ever depends on
+ * a masked pixel. (With `maskedDenseSwitch` off the pointwise layers run dense, and the zeroing
+ * also follows every depthwise conv and block.)
  */
 
 export function stageName(i: number): string {
@@ -71,16 +73,30 @@ export function applyBlock(
   prefix: string,
   x: tf.Tensor4D,
   mask?: MaskPyramid,
+  /**
+   * Unmasked blocks: the rows whose output is used (a keep-style map). pwconv2 computes only those
+   * and the others come out as x alone — for the SSL decoder's last block, whose prediction is
+   * scored on the masked patches only. (GRN's norm spans every row, so pwconv1 runs on all.)
+   */
+  outputRows?: tf.Tensor4D,
 ): tf.Tensor4D {
   return tf.tidy(() => {
-    const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask ? mask.apply(t) : t);
+    // Masked, the pointwise layers compute only the visible rows (≈ 60 % of their multiply-adds
+    // skipped) and give exact zeros at the masked ones. Then the two zeroings a dense layer needs
+    // are redundant: what the depthwise conv leaves at masked rows reaches only the LayerNorm and
+    // pwconv1, which drops those rows (and returns them no gradient); and x + h is already zero
+    // there. Masked rows still carry gradient along the residual path, but nothing a weight or a
+    // visible value depends on: the stage's entry (a zeroed conv or a masked projection) stops it.
+    const skipRows = mask !== undefined && maskedDenseSwitch.enabled;
+    const keep = skipRows ? mask.keep(x.shape[1]) : undefined;
+    const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask && !skipRows ? mask.apply(t) : t);
     let h = zero(depthwise(store, `${prefix}/dwconv`, x));
     h = layerNorm(store, `${prefix}/norm`, h) as tf.Tensor4D;
-    const hidden = dense(store, `${prefix}/pwconv1`, h);
+    const hidden = dense(store, `${prefix}/pwconv1`, h, keep);
     // Masked: GELU and the zeroing as one kernel that skips the masked rows (compute/ops/gelu.ts).
     h = (mask ? maskedGelu(hidden, mask.keep(hidden.shape[1] as number)) : gelu(hidden)) as tf.Tensor4D;
     h = grn(store, `${prefix}/grn`, h);
-    h = dense(store, `${prefix}/pwconv2`, h) as tf.Tensor4D;
+    h = dense(store, `${prefix}/pwconv2`, h, keep ?? outputRows) as tf.Tensor4D;
     return zero(tf.add(x, h) as tf.Tensor4D);
   });
 }
@@ -107,7 +123,9 @@ export function applyEncoder(
         // zeroing its output is all the masking it needs.
         x = stage.downsample
           ? zero(patchConv(store, `${name}/down/conv`, x, 2))
-          : zero(dense(store, `${name}/down/proj`, x) as tf.Tensor4D);
+          : maskedDenseSwitch.enabled
+            ? (dense(store, `${name}/down/proj`, x, mask?.keep(x.shape[1])) as tf.Tensor4D)
+            : zero(dense(store, `${name}/down/proj`, x) as tf.Tensor4D);
       }
       for (let b = 0; b < stage.depth; b++) x = applyBlock(store, `${name}/block${b}`, x, mask);
     });

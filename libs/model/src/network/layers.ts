@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import {
   dense as computeDense,
+  maskedDense,
   grn as computeGrn,
   layerNorm as computeLayerNorm,
 } from '../../../compute/src';
@@ -42,9 +43,12 @@ export function defineDense(
 /**
  * Dense over the last axis, any leading shape (pointwise 1×1 convolution on NHWC maps): one
  * dispatch each way on wasm, the composed Reshape · matMul · add · Reshape elsewhere (compute/ops).
+ * With `keep` (a MaskPyramid map), the rows it drops are zero and, on wasm, never computed.
  */
-export function dense(store: ParamStore, prefix: string, x: tf.Tensor): tf.Tensor {
-  return computeDense(x, store.get(`${prefix}/kernel`), store.get(`${prefix}/bias`));
+export function dense(store: ParamStore, prefix: string, x: tf.Tensor, keep?: tf.Tensor): tf.Tensor {
+  const kernel = store.get(`${prefix}/kernel`);
+  const bias = store.get(`${prefix}/bias`);
+  return keep ? maskedDense(x, kernel, bias, keep) : computeDense(x, kernel, bias);
 }
 
 export function defineConv(

@@ -41,6 +41,8 @@ export function keepMapAt(mask: tf.Tensor3D, resolution: number): tf.Tensor4D {
 export class MaskPyramid {
   private readonly maps = new Map<number, tf.Tensor4D>();
 
+  private readonly maskedMaps = new Map<number, tf.Tensor4D>();
+
   constructor(readonly mask: tf.Tensor3D) {}
 
   keep(resolution: number): tf.Tensor4D {
@@ -52,13 +54,25 @@ export class MaskPyramid {
     return map;
   }
 
+  /** The complement of `keep` at a resolution, [B, R, R, 1]: 1 at the masked positions. */
+  masked(resolution: number): tf.Tensor4D {
+    let map = this.maskedMaps.get(resolution);
+    if (!map) {
+      const keep = this.keep(resolution);
+      map = tf.keep(tf.sub(1, keep) as tf.Tensor4D);
+      this.maskedMaps.set(resolution, map);
+    }
+    return map;
+  }
+
   /** Zeroes masked positions of x (NHWC at any multiple of the patch grid). */
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.mul(x, this.keep(x.shape[1])) as tf.Tensor4D;
   }
 
   dispose(): void {
-    for (const map of this.maps.values()) map.dispose();
+    for (const map of [...this.maps.values(), ...this.maskedMaps.values()]) map.dispose();
     this.maps.clear();
+    this.maskedMaps.clear();
   }
 }

@@ -55,7 +55,10 @@ export class PhccModel {
     );
   }
 
-  /** SSL forward: masked images → per-patch pixel predictions [N, G, G, p²·C_int]. */
+  /**
+   * SSL forward: masked images → per-patch pixel predictions [N, G, G, p²·C_int], for the masked
+   * patches (the ones the loss scores); the visible patches' rows are zero, not computed.
+   */
   reconstruct(images: tf.Tensor4D, mask: MaskPyramid): tf.Tensor4D {
     return tf.tidy(() => applyDecoder(this.params, this.encode(images, mask), mask));
   }

@@ -1,0 +1,61 @@
+/**
+ * The rows a keep map leaves, as runs, and the copies between a full [rows, width] matrix and its
+ * compact [kept, width] form. A masked (SSL) encoder's pointwise layers only need their visible
+ * rows: a patch mask keeps whole (R/G)×(R/G) blocks, so in NHWC row order the kept rows come in
+ * runs of R/G (4 at stage 1), and a run copy is one `set` of run · width floats.
+ */
+
+/** Kept rows of a keep map with one value per row (nonzero = kept), as [start, length] pairs. */
+export interface KeptRows {
+  /** start0, length0, start1, length1, … */
+  runs: Int32Array;
+  /** How many rows are kept (the sum of the lengths). */
+  kept: number;
+  /** How many rows the full matrix has. */
+  total: number;
+}
+
+export function keptRows(keep: Float32Array): KeptRows {
+  const pairs: number[] = [];
+  let kept = 0;
+  let i = 0;
+  while (i < keep.length) {
+    if (keep[i] === 0) {
+      i++;
+      continue;
+    }
+    const start = i;
+    while (i < keep.length && keep[i] !== 0) i++;
+    pairs.push(start, i - start);
+    kept += i - start;
+  }
+  return { runs: Int32Array.from(pairs), kept, total: keep.length };
+}
+
+/** dst [kept, width] = the kept rows of src [total, width], in order. */
+export function gatherRows(src: Float32Array, width: number, rows: KeptRows, dst: Float32Array): void {
+  const { runs } = rows;
+  let at = 0;
+  for (let r = 0; r < runs.length; r += 2) {
+    const from = runs[r] * width;
+    const n = runs[r + 1] * width;
+    dst.set(src.subarray(from, from + n), at);
+    at += n;
+  }
+}
+
+/** dst [total, width] = src [kept, width] at the kept rows, 0 elsewhere. */
+export function scatterRows(src: Float32Array, width: number, rows: KeptRows, dst: Float32Array): void {
+  const { runs } = rows;
+  let at = 0;
+  let next = 0; // first row not yet written
+  for (let r = 0; r < runs.length; r += 2) {
+    const start = runs[r];
+    const n = runs[r + 1] * width;
+    if (start > next) dst.fill(0, next * width, start * width);
+    dst.set(src.subarray(at, at + n), start * width);
+    at += n;
+    next = start + runs[r + 1];
+  }
+  if (next < rows.total) dst.fill(0, next * width, rows.total * width);
+}

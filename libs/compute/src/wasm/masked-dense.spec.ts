@@ -1,0 +1,222 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../common/src';
+import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import { maskedDense } from '../ops/dense';
+import { initBackend } from '../select';
+import { gatherRows, keptRows, scatterRows } from './kept-rows';
+import { PhccDenseGrad } from './kernels/PhccDenseGrad';
+import { PhccMaskedDense } from './kernels/PhccMaskedDense';
+
+/**
+ * The masked dense layer (kernels/PhccMaskedDense.ts; its gradient PhccDenseGrad with a keep map):
+ * keep ⊙ (x · W + b) computed on the kept rows only, against that definition by autodiff on the
+ * cpu backend — value, dx, dW, db — for the keep maps the SSL encoder makes (whole patch blocks),
+ * scattered single rows, none and all kept; plus mutation checks that the comparison can fail.
+ */
+const TOLERANCE = 1e-4;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+const definition = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
+  const [k, n] = w.shape as [number, number];
+  const y = tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, k]), w), b), [...x.shape.slice(0, -1), n]);
+  return tf.mul(y, tf.tensor(keep.values, keep.shape));
+};
+const ours = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+  maskedDense(x, w, b, tf.tensor(keep.values, keep.shape));
+
+/** A [B, R, R, 1] keep map from a [B, G, G] patch grid, as MaskPyramid builds it. */
+function patchKeep(
+  rng: Rng,
+  batch: number,
+  grid: number,
+  resolution: number,
+  keptFraction: number,
+): HostTensor {
+  const factor = resolution / grid;
+  const values = new Float32Array(batch * resolution * resolution);
+  for (let b = 0; b < batch; b++)
+    for (let gy = 0; gy < grid; gy++)
+      for (let gx = 0; gx < grid; gx++) {
+        if (!rng.bernoulli(keptFraction)) continue;
+        for (let y = 0; y < factor; y++)
+          for (let x = 0; x < factor; x++)
+            values[((b * resolution + gy * factor + y) * resolution + gx * factor + x) * 1] = 1;
+      }
+  return { shape: [batch, resolution, resolution, 1], values };
+}
+
+function rowKeep(shape: number[], pick: (row: number) => boolean): HostTensor {
+  const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  return {
+    shape: [...shape.slice(0, -1), 1],
+    values: Float32Array.from({ length: rows }, (_, i) => (pick(i) ? 1 : 0)),
+  };
+}
+
+/** Max relative errors of ours on wasm against the definition on cpu: value, dx, dW, db. */
+async function errors(xs: HostTensor[], keep: HostTensor, seed: number): Promise<number[]> {
+  const value = async (backend: string, f: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() =>
+      f(...(xs.map((h) => tf.tensor(h.values, h.shape)) as [tf.Tensor, tf.Tensor, tf.Tensor])),
+    );
+    const values = (await out.data()) as Float32Array;
+    out.dispose();
+    return values;
+  };
+  const cpuOut = await value('cpu', definition(keep));
+  const wasmOut = await value('wasm', ours(keep));
+  const dy = randomHostTensor(new Rng(seed), [...xs[0].shape.slice(0, -1), xs[1].shape[1]]);
+  const wasm = await gradientsOn('wasm', ours(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
+  const cpu = await gradientsOn('cpu', definition(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
+  await tf.setBackend('wasm');
+  return [maxRelativeError(wasmOut, cpuOut), ...cpu.map((ref, i) => maxRelativeError(wasm[i], ref))];
+}
+
+function inputs(seed: number, xShape: number[], outDim: number): HostTensor[] {
+  const rng = new Rng(seed);
+  const k = xShape[xShape.length - 1];
+  return [randomHostTensor(rng, xShape), randomHostTensor(rng, [k, outDim]), randomHostTensor(rng, [outDim])];
+}
+
+describe('kept rows', () => {
+  it('finds the runs and copies them both ways, zero between them', () => {
+    const keep = Float32Array.from([0, 1, 1, 0, 0, 1, 0, 1]);
+    const rows = keptRows(keep);
+    expect(Array.from(rows.runs)).toEqual([1, 2, 5, 1, 7, 1]);
+    expect(rows).toMatchObject({ kept: 4, total: 8 });
+    const src = Float32Array.from({ length: 16 }, (_, i) => i + 1); // 8 rows × 2
+    const compact = new Float32Array(8);
+    gatherRows(src, 2, rows, compact);
+    expect(Array.from(compact)).toEqual([3, 4, 5, 6, 11, 12, 15, 16]);
+    const back = new Float32Array(16).fill(NaN);
+    scatterRows(compact, 2, rows, back);
+    expect(Array.from(back)).toEqual([0, 0, 3, 4, 5, 6, 0, 0, 0, 0, 11, 12, 0, 0, 15, 16]);
+    expect(keptRows(new Float32Array(3))).toMatchObject({ kept: 0, total: 3 });
+  });
+});
+
+describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
+  const cases: [string, number[], number, (rng: Rng, shape: number[]) => HostTensor][] = [
+    ['patch blocks 4×4 (stage 1), 8 → 16', [3, 16, 16, 8], 16, (rng) => patchKeep(rng, 3, 4, 16, 0.4)],
+    ['patch blocks 1×1 (stage 3), 16 → 8', [2, 4, 4, 16], 8, (rng) => patchKeep(rng, 2, 4, 4, 0.4)],
+    [
+      'single scattered rows, not a multiple of 4, 5 → 3',
+      [3, 7, 5],
+      3,
+      (_r, s) => rowKeep(s, (i) => i % 3 === 1),
+    ],
+    ['every row kept', [2, 4, 4, 8], 8, (_r, s) => rowKeep(s, () => true)],
+    ['no row kept', [2, 4, 4, 8], 8, (_r, s) => rowKeep(s, () => false)],
+  ];
+  it.each(cases)('%s', async (_name, shape, outDim, makeKeep) => {
+    const xs = inputs(shape.length * 17 + outDim, shape, outDim);
+    const keep = makeKeep(new Rng(outDim), shape);
+    const kept = keep.values.reduce((a, v) => a + v, 0);
+    const errs = await errors(xs, keep, 5);
+    if (kept === 0) {
+      // Everything is zero: the relative error is |ours| / 1e-12, so ask for exact zeros.
+      errs.forEach((e) => expect(e).toBe(0));
+    } else {
+      errs.forEach((e) => expect(e).toBeLessThanOrEqual(TOLERANCE));
+    }
+  });
+
+  it('runs one PhccMaskedDense forward and one PhccDenseGrad per gradient asked for', async () => {
+    const xs = inputs(31, [2, 8, 8, 8], 8);
+    const keep = patchKeep(new Rng(2), 2, 4, 8, 0.4);
+    await tf.setBackend('wasm');
+    const profile = await tf.profile(() => {
+      tf.tidy(() => {
+        const [x, w, b] = xs.map((h) => tf.tensor(h.values, h.shape));
+        tf.grads((v: tf.Tensor, k: tf.Tensor) => tf.sum(ours(keep)(v, k, b)))([x, w]);
+      });
+    });
+    expect(profile.kernels.filter((k) => k.name === PhccMaskedDense)).toHaveLength(1);
+    expect(profile.kernels.filter((k) => k.name === PhccDenseGrad)).toHaveLength(2);
+  });
+
+  it('rejects a keep map that does not have one value per row', () => {
+    const [x, w, b] = inputs(32, [2, 4, 4, 8], 8).map((h) => tf.tensor(h.values, h.shape));
+    expect(() => maskedDense(x, w, b, tf.ones([2, 4, 2, 1]))).toThrow(/one value per row/);
+    tf.dispose([x, w, b]);
+  });
+
+  it('leaves no wasm memory behind after a gradient', async () => {
+    const xs = inputs(33, [2, 8, 8, 8], 8);
+    const keep = patchKeep(new Rng(3), 2, 4, 8, 0.4);
+    const dy = randomHostTensor(new Rng(34), [2, 8, 8, 8]);
+    const f = ours(keep) as (...t: tf.Tensor[]) => tf.Tensor;
+    await gradientsOn('wasm', f, xs, dy);
+    const before = tf.engine().findBackend('wasm')!.numDataIds();
+    await gradientsOn('wasm', f, xs, dy);
+    expect(tf.engine().findBackend('wasm')!.numDataIds()).toBe(before);
+  });
+});
+
+/** Runs `body` with `kernelName` on wasm returning its output nudged at the largest entry. */
+async function withMutant(
+  kernelName: string,
+  part: string | undefined,
+  body: () => Promise<void>,
+): Promise<void> {
+  const real = tf.getKernel(kernelName, 'wasm');
+  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
+  const mutant: tf.KernelFunc = (args) => {
+    const out = real.kernelFunc(args) as tf.TensorInfo;
+    if (part !== undefined && (args.attrs as { part?: string }).part !== part) return out;
+    const view = (
+      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
+    ).typedArrayFromHeap(out);
+    let at = 0;
+    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
+    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
+    return out;
+  };
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
+  try {
+    await body();
+  } finally {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(real);
+  }
+}
+
+describe('mutation checks: the comparison above fails on a wrong masked kernel', () => {
+  it.each([
+    ['masked y', PhccMaskedDense, undefined, 0],
+    ['masked dx', PhccDenseGrad, 'x', 1],
+    ['masked dW', PhccDenseGrad, 'kernel', 2],
+    ['masked db', PhccDenseGrad, 'bias', 3],
+  ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
+    const xs = inputs(35, [2, 8, 8, 8], 16);
+    const keep = patchKeep(new Rng(6), 2, 4, 8, 0.4);
+    await withMutant(kernelName, part, async () => {
+      expect((await errors(xs, keep, 36))[caughtBy]).toBeGreaterThan(TOLERANCE);
+    });
+    for (const e of await errors(xs, keep, 36)) expect(e).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('a kernel that computed the dropped rows anyway (bias there) is caught', async () => {
+    const xs = inputs(37, [2, 8, 8, 8], 8);
+    const keep = patchKeep(new Rng(7), 2, 4, 8, 0.4);
+    const real = tf.getKernel(PhccMaskedDense, 'wasm')!;
+    tf.unregisterKernel(PhccMaskedDense, 'wasm');
+    // Dense on every row: what the layer did before the keep map (its dropped rows x · W + b).
+    tf.registerKernel({
+      kernelName: PhccMaskedDense,
+      backendName: 'wasm',
+      kernelFunc: (args) => tf.getKernel('PhccDense', 'wasm')!.kernelFunc(args) as tf.TensorInfo,
+    });
+    try {
+      expect((await errors(xs, keep, 38))[0]).toBeGreaterThan(TOLERANCE);
+    } finally {
+      tf.unregisterKernel(PhccMaskedDense, 'wasm');
+      tf.registerKernel(real);
+    }
+  });
+});
