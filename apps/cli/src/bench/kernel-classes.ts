@@ -52,7 +52,7 @@ interface ClassTotals {
 type StepProfile = Record<KernelClass, ClassTotals>;
 
 /** Sums a profiled step's kernel records by class (pure: the unit test feeds it records). */
-export function classTotals(kernels: (KernelShapes & { ms: number })[], keptFraction = 1): StepProfile {
+export function classTotals(kernels: (KernelShapes & { ms: number })[]): StepProfile {
   const totals = Object.fromEntries(
     KERNEL_CLASSES.map((c) => [c.id, { calls: 0, ms: 0, flops: 0, written: 0, read: 0 }]),
   ) as StepProfile;
@@ -61,7 +61,7 @@ export function classTotals(kernels: (KernelShapes & { ms: number })[], keptFrac
     const elements = kernelElements(k);
     t.calls += 1;
     t.ms += k.ms;
-    t.flops += kernelFlops(k, keptFraction);
+    t.flops += kernelFlops(k);
     t.written += elements.written;
     t.read += elements.read;
   }
@@ -188,7 +188,7 @@ export async function kernelClassTable(
         round.ceiling[stage] = (before + after) / 2;
         round.ceilingSamples.push(before, after);
         round.profiledMs[stage] = profiled.cpuMs;
-        round.profile[stage] = classTotals(profiled.kernels, keptFraction(config));
+        round.profile[stage] = classTotals(profiled.kernels);
       }
       results.push(round);
     }
@@ -197,12 +197,6 @@ export async function kernelClassTable(
     model.dispose();
   }
   return report(results, batches, options);
-}
-
-/** The share of positions an SSL mask keeps (exactly round(ratio · G²) patches are masked). */
-function keptFraction(config: ModelConfig): number {
-  const cells = (config.imageSize / config.patchSize) ** 2;
-  return 1 - Math.round(config.maskRatio * cells) / cells;
 }
 
 const kernelSum = (profile: StepProfile) => KERNEL_CLASSES.reduce((t, c) => t + profile[c.id].ms, 0);

@@ -15,7 +15,6 @@ import { PhccGrn } from '../../../../libs/compute/src/wasm/kernels/PhccGrn';
 import { PhccGrnGrad } from '../../../../libs/compute/src/wasm/kernels/PhccGrnGrad';
 import { PhccLayerNorm } from '../../../../libs/compute/src/wasm/kernels/PhccLayerNorm';
 import { PhccLayerNormGrad } from '../../../../libs/compute/src/wasm/kernels/PhccLayerNormGrad';
-import { PhccMaskedDense } from '../../../../libs/compute/src/wasm/kernels/PhccMaskedDense';
 import { PhccMaskedGelu } from '../../../../libs/compute/src/wasm/kernels/PhccMaskedGelu';
 import { PhccMaskedGeluGrad } from '../../../../libs/compute/src/wasm/kernels/PhccMaskedGeluGrad';
 
@@ -41,7 +40,7 @@ export const KERNEL_CLASSES: readonly { id: KernelClass; label: string; compute:
   { id: 'norms', label: 'LayerNorm + GRN (forward, gradient)', compute: false },
   {
     id: 'other',
-    label: 'elementwise/other (masks, residuals, bias sums, slices, casts, loss)',
+    label: 'elementwise/other (masks, row gathers/scatters, residuals, bias sums, slices, casts, loss)',
     compute: false,
   },
 ];
@@ -76,7 +75,7 @@ function shapeAt(k: KernelShapes, which: 'inputShapes' | 'outputShapes', i: numb
  * dense layers); higher ranks are the head's per-patient pooling and attention.
  */
 export function kernelClass(k: KernelShapes): KernelClass {
-  if (k.name === PhccDense || k.name === PhccMaskedDense) return 'gemm';
+  if (k.name === PhccDense) return 'gemm';
   // The one-dispatch dense layer's gradient: dx or dW is a GEMM; db (rank 1) is a column sum.
   if (k.name === PhccDenseGrad) return shapeAt(k, 'outputShapes', 0).length >= 2 ? 'gemm' : 'other';
   if (k.name === BatchMatMul) return shapeAt(k, 'outputShapes', 0).length <= 2 ? 'gemm' : 'batchedGemm';
@@ -101,23 +100,17 @@ export function kernelClass(k: KernelShapes): KernelClass {
  * - PhccDense {x [..., K], kernel [K, N], bias}: 2 · size(x) · N (the bias add is left out, as
  *   for the composed layer's Add). PhccDenseGrad {dy [..., N], x, kernel [K, N]} makes one of dx,
  *   dW (each 2 · size(dy) · K) or db (a column sum: 0 here, booked as elementwise).
- * - PhccMaskedDense {x, kernel, bias, keep} and PhccDenseGrad with a fourth input (keep) compute
- *   the kept rows only: the same counts × `keptFraction`, the share of rows the SSL mask keeps
- *   (the profile records shapes, not the keep map's values; it is the same at every resolution).
  */
-export function kernelFlops(k: KernelShapes, keptFraction = 1): number {
+export function kernelFlops(k: KernelShapes): number {
   switch (k.name) {
-    case PhccDense:
-    case PhccMaskedDense: {
+    case PhccDense: {
       const kernel = shapeAt(k, 'inputShapes', 1);
-      const rows = k.name === PhccMaskedDense ? keptFraction : 1;
-      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[1] * rows;
+      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[1];
     }
     case PhccDenseGrad: {
       if (shapeAt(k, 'outputShapes', 0).length < 2) return 0;
       const kernel = shapeAt(k, 'inputShapes', 2);
-      const rows = k.inputShapes.length > 3 ? keptFraction : 1;
-      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[0] * rows;
+      return 2 * size(shapeAt(k, 'inputShapes', 0)) * kernel[0];
     }
     case BatchMatMul: {
       const out = shapeAt(k, 'outputShapes', 0);

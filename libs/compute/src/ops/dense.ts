@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { PhccDense } from '../wasm/kernels/PhccDense';
 import { DensePart, PhccDenseGrad } from '../wasm/kernels/PhccDenseGrad';
-import { PhccMaskedDense } from '../wasm/kernels/PhccMaskedDense';
+import { gatherRows, rowKernelsAvailable, scatterRows } from './rows';
 
 /**
  * Switch for the one-dispatch dense layer: `PHCC_FUSED_DENSE=0` (or the before/after bench
@@ -30,23 +30,6 @@ function registerDenseGradient(): void {
       const grad = (part: DensePart) => () =>
         tf.engine().runKernel(PhccDenseGrad, { dy: dy as tf.Tensor, x, kernel }, { part }) as tf.Tensor;
       return { x: grad('x'), kernel: grad('kernel'), bias: grad('bias') };
-    },
-  });
-}
-
-/** PhccMaskedDense's gradient: PhccDenseGrad with the keep map, on the kept rows only. */
-function registerMaskedDenseGradient(): void {
-  if (tf.getGradient(PhccMaskedDense)) return;
-  tf.registerGradient({
-    kernelName: PhccMaskedDense,
-    inputsToSave: ['x', 'kernel', 'keep'],
-    gradFunc: (dy, saved) => {
-      const [x, kernel, keep] = saved;
-      const grad = (part: DensePart) => () =>
-        tf.engine().runKernel(PhccDenseGrad, { dy: dy as tf.Tensor, x, kernel, keep }, { part }) as tf.Tensor;
-      // The keep map is data (the SSL mask), never differentiated: its thunk exists for the
-      // engine's bookkeeping and is not called on any path to the weights.
-      return { x: grad('x'), kernel: grad('kernel'), bias: grad('bias'), keep: () => tf.zerosLike(keep) };
     },
   });
 }
@@ -86,17 +69,19 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): tf.Tens
 /**
  * keep ⊙ (x · W + b): a dense layer whose rows where `keep` is 0 are zero, for x [..., K] and a
  * keep map of x's leading shape then 1 (MaskPyramid's [B, R, R, 1]). On wasm only the kept rows
- * are computed, forward and backward (kernels/PhccMaskedDense.ts): the masked encoder's pointwise
- * layers, whose masked rows are zeroed downstream anyway. Elsewhere: `dense` times the map.
+ * are computed, forward and backward: gather them, the dense layer on the compact matrix, scatter
+ * back (ops/rows.ts; the gradients gather dy and scatter dx the same way). The masked SSL step's
+ * pointwise layers, whose dropped rows are zeroed or unscored downstream. Elsewhere: `dense` × map.
  */
 export function maskedDense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, keep: tf.Tensor): tf.Tensor {
   if (keep.size * x.shape[x.rank - 1] !== x.size)
     throw new Error(
       `maskedDense: keep map [${keep.shape}] does not have one value per row of x [${x.shape}]`,
     );
-  if (isDenseFused(x, kernel, bias) && keep.dtype === 'float32' && tf.getKernel(PhccMaskedDense, 'wasm')) {
-    registerMaskedDenseGradient();
-    return tf.engine().runKernel(PhccMaskedDense, { x, kernel, bias, keep }) as tf.Tensor;
-  }
-  return tf.tidy(() => tf.mul(dense(x, kernel, bias), keep));
+  return tf.tidy(() => {
+    if (!isDenseFused(x, kernel, bias) || !rowKernelsAvailable(x, keep))
+      return tf.mul(dense(x, kernel, bias), keep);
+    const compact = dense(gatherRows(x, keep), kernel, bias);
+    return scatterRows(compact, keep, [...x.shape.slice(0, -1), kernel.shape[1] as number]);
+  });
 }

@@ -1,3 +1,6 @@
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { WasmOps } from './wasm-ops';
+
 /**
  * The rows a keep map leaves, as runs, and the copies between a full [rows, width] matrix and its
  * compact [kept, width] form. A masked (SSL) encoder's pointwise layers only need their visible
@@ -58,4 +61,21 @@ export function scatterRows(src: Float32Array, width: number, rows: KeptRows, ds
     next = start + runs[r + 1];
   }
   if (next < rows.total) dst.fill(0, next * width, rows.total * width);
+}
+
+/**
+ * Kept rows by keep map: a step's gathers and scatters at one resolution all read the same map
+ * (MaskPyramid builds it once per batch), and tensors' data never change while they live, so its
+ * runs are found once. Keyed by the data's identity, which dies with the tensor.
+ */
+const runsByData = new WeakMap<object, KeptRows>();
+
+/** The kept rows of a keep-map tensor for a matrix of `rows` rows, checked (`kernelName` for errors). */
+export function keptRowsOf(ops: WasmOps, keep: TensorInfo, rows: number, kernelName: string): KeptRows {
+  const cached = runsByData.get(keep.dataId);
+  const found = cached ?? keptRows(ops.view(keep));
+  if (found.total !== rows)
+    throw new Error(`${kernelName}: keep map [${keep.shape}] has ${found.total} values for ${rows} rows`);
+  if (!cached) runsByData.set(keep.dataId, found);
+  return found;
 }

@@ -4,14 +4,17 @@ import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../
 import { maskedDense } from '../ops/dense';
 import { initBackend } from '../select';
 import { gatherRows, keptRows, scatterRows } from './kept-rows';
+import { PhccDense } from './kernels/PhccDense';
 import { PhccDenseGrad } from './kernels/PhccDenseGrad';
-import { PhccMaskedDense } from './kernels/PhccMaskedDense';
+import { PhccGatherRows } from './kernels/PhccGatherRows';
+import { PhccScatterRows } from './kernels/PhccScatterRows';
 
 /**
- * The masked dense layer (kernels/PhccMaskedDense.ts; its gradient PhccDenseGrad with a keep map):
- * keep ⊙ (x · W + b) computed on the kept rows only, against that definition by autodiff on the
- * cpu backend — value, dx, dW, db — for the keep maps the SSL encoder makes (whole patch blocks),
- * scattered single rows, none and all kept; plus mutation checks that the comparison can fail.
+ * The masked dense layer (ops/dense.ts `maskedDense`: row gather, dense, row scatter — kernels
+ * PhccGatherRows, PhccDense, PhccScatterRows — and their gradients): keep ⊙ (x · W + b) computed on
+ * the kept rows only, against that definition by autodiff on the cpu backend — value, dx, dW, db —
+ * for the keep maps the SSL encoder makes (whole patch blocks), scattered single rows, none and all
+ * kept; plus mutation checks that the comparison can fail.
  */
 const TOLERANCE = 1e-4;
 
@@ -125,9 +128,10 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
     }
   });
 
-  it('runs one PhccMaskedDense forward and one PhccDenseGrad per gradient asked for', async () => {
+  it('gathers once and scatters once each way, the dense layer between on the kept rows', async () => {
     const xs = inputs(31, [2, 8, 8, 8], 8);
     const keep = patchKeep(new Rng(2), 2, 4, 8, 0.4);
+    const kept = keep.values.reduce((a, v) => a + v, 0);
     await tf.setBackend('wasm');
     const profile = await tf.profile(() => {
       tf.tidy(() => {
@@ -135,8 +139,12 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
         tf.grads((v: tf.Tensor, k: tf.Tensor) => tf.sum(ours(keep)(v, k, b)))([x, w]);
       });
     });
-    expect(profile.kernels.filter((k) => k.name === PhccMaskedDense)).toHaveLength(1);
-    expect(profile.kernels.filter((k) => k.name === PhccDenseGrad)).toHaveLength(2);
+    const calls = (name: string) => profile.kernels.filter((k) => k.name === name);
+    // Forward gather of x and backward gather of dy; forward scatter of y and backward of dx.
+    expect(calls(PhccGatherRows)).toHaveLength(2);
+    expect(calls(PhccScatterRows)).toHaveLength(2);
+    expect(calls(PhccDense).map((k) => k.inputShapes[0])).toEqual([[kept, 8]]);
+    expect(calls(PhccDenseGrad)).toHaveLength(2);
   });
 
   it('rejects a keep map that does not have one value per row', () => {
@@ -188,10 +196,11 @@ async function withMutant(
 
 describe('mutation checks: the comparison above fails on a wrong masked kernel', () => {
   it.each([
-    ['masked y', PhccMaskedDense, undefined, 0],
-    ['masked dx', PhccDenseGrad, 'x', 1],
-    ['masked dW', PhccDenseGrad, 'kernel', 2],
-    ['masked db', PhccDenseGrad, 'bias', 3],
+    ['gather (y)', PhccGatherRows, undefined, 0],
+    ['scatter (y)', PhccScatterRows, undefined, 0],
+    ['dense on the kept rows, dx', PhccDenseGrad, 'x', 1],
+    ['dense on the kept rows, dW', PhccDenseGrad, 'kernel', 2],
+    ['dense on the kept rows, db', PhccDenseGrad, 'bias', 3],
   ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
     const xs = inputs(35, [2, 8, 8, 8], 16);
     const keep = patchKeep(new Rng(6), 2, 4, 8, 0.4);
@@ -201,21 +210,29 @@ describe('mutation checks: the comparison above fails on a wrong masked kernel',
     for (const e of await errors(xs, keep, 36)) expect(e).toBeLessThanOrEqual(TOLERANCE);
   });
 
-  it('a kernel that computed the dropped rows anyway (bias there) is caught', async () => {
+  it('a scatter that left the dropped rows unwritten (not zeroed) is caught', async () => {
     const xs = inputs(37, [2, 8, 8, 8], 8);
     const keep = patchKeep(new Rng(7), 2, 4, 8, 0.4);
-    const real = tf.getKernel(PhccMaskedDense, 'wasm')!;
-    tf.unregisterKernel(PhccMaskedDense, 'wasm');
-    // Dense on every row: what the layer did before the keep map (its dropped rows x · W + b).
+    const real = tf.getKernel(PhccScatterRows, 'wasm')!;
+    tf.unregisterKernel(PhccScatterRows, 'wasm');
     tf.registerKernel({
-      kernelName: PhccMaskedDense,
+      kernelName: PhccScatterRows,
       backendName: 'wasm',
-      kernelFunc: (args) => tf.getKernel('PhccDense', 'wasm')!.kernelFunc(args) as tf.TensorInfo,
+      kernelFunc: (args) => {
+        const out = real.kernelFunc(args) as tf.TensorInfo;
+        const view = (
+          args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
+        ).typedArrayFromHeap(out);
+        // What an uninitialised output would hold at a dropped row: anything but zero.
+        const at = keep.values.indexOf(0) * out.shape[out.shape.length - 1];
+        view[at] = 1;
+        return out;
+      },
     });
     try {
       expect((await errors(xs, keep, 38))[0]).toBeGreaterThan(TOLERANCE);
     } finally {
-      tf.unregisterKernel(PhccMaskedDense, 'wasm');
+      tf.unregisterKernel(PhccScatterRows, 'wasm');
       tf.registerKernel(real);
     }
   });

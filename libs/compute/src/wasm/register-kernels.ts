@@ -17,8 +17,9 @@ import { phccGrnConfig } from './kernels/PhccGrn';
 import { phccGrnGradConfig } from './kernels/PhccGrnGrad';
 import { phccLayerNormConfig } from './kernels/PhccLayerNorm';
 import { phccLayerNormGradConfig } from './kernels/PhccLayerNormGrad';
-import { phccMaskedDenseConfig } from './kernels/PhccMaskedDense';
+import { phccGatherRowsConfig } from './kernels/PhccGatherRows';
 import { phccMaskedGeluConfig } from './kernels/PhccMaskedGelu';
+import { phccScatterRowsConfig } from './kernels/PhccScatterRows';
 import { phccMaskedGeluGradConfig } from './kernels/PhccMaskedGeluGrad';
 import { sliceConfig } from './kernels/Slice';
 import { sumConfig } from './kernels/Sum';
@@ -28,7 +29,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
  * Every wasm kernel of ours, one file each under kernels/ (as tfjs-backend-wasm's own
  * register_all_kernels.ts lists its kernels): kernels the wasm backend lacks (training fails
  * without them), kernels it runs slowly, rebuilt from its fast forward kernels and our SIMD
- * helpers, and the fused GELU (also masked), LayerNorm, GRN and dense layer (also masked) it does not have. `phcc-fed bench train` reports these names as
+ * helpers, and the fused GELU (also masked), LayerNorm, GRN, dense layer and row gather/scatter it does not have. `phcc-fed bench train` reports these names as
  * replaced. Registered in this order.
  */
 export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
@@ -54,7 +55,8 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   phccGrnGradConfig,
   phccDenseConfig,
   phccDenseGradConfig,
-  phccMaskedDenseConfig,
+  phccGatherRowsConfig,
+  phccScatterRowsConfig,
 ];
 
 let registered = false;

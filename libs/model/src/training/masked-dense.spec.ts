@@ -9,7 +9,7 @@ import { gradientTensors, sslBatchLoss, trainableParts } from './steps';
  * The masked (SSL) encoder with its pointwise layers on the visible rows only, and the decoder's
  * last pwconv2 and prediction on the masked (scored) rows only (maskedDense, issue #19), give the
  * loss and every gradient of the dense layers they replace — whose dropped rows were zeroed or
- * weighted 0 downstream — and really dispatch the masked kernel: blocks' pwconv1/pwconv2 and a
+ * weighted 0 downstream — and really run the row gathers: blocks' pwconv1/pwconv2 and a
  * stage's projection (a third stage at the patch stride has one).
  */
 beforeAll(async () => {
@@ -46,7 +46,9 @@ async function sslRun(m: PhccModel, rowSkipping: boolean) {
     const names = [...grads.keys()].sort();
     const flat = names.map((n) => grads.get(n)!.dataSync() as Float32Array);
     tf.dispose([...grads.values()]);
-    return { loss, names, flat, masked: profile.kernels.filter((k) => k.name === 'PhccMaskedDense').length };
+    // One row gather per masked layer's forward (the backward's is a scatter's gradient).
+    const gathers = profile.kernels.filter((k) => k.name === 'PhccGatherRows').length;
+    return { loss, names, flat, masked: gathers / 2 };
   } finally {
     maskedDenseSwitch.enabled = saved;
   }
