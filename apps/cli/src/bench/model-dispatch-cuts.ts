@@ -23,7 +23,7 @@ import { BenchFigures } from './suite';
  */
 
 /** One switch to compare: what it is called in the output and in the figures' keys. */
-interface Toggle {
+export interface Toggle {
   label: string;
   key: string;
   toggle: { enabled: boolean };
@@ -76,7 +76,8 @@ export async function dispatchCutComparison(
   return figures;
 }
 
-async function compareToggle(
+/** One switch off and on, alternated in one process: step time ratio and dispatches per stage. */
+export async function compareToggle(
   { label, key, toggle, stages }: Toggle,
   config: ModelConfig,
   batches: { ssl: StepSpec; finetune: StepSpec },

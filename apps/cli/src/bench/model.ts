@@ -29,6 +29,7 @@ import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
 import { dispatchCutComparison } from './model-dispatch-cuts';
 import { geluComparison } from './model-gelu';
+import { maskedRowsComparison } from './model-masked-rows';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
@@ -329,10 +330,16 @@ export const modelBench: BenchSuite = {
       steps: quick ? 1 : 3,
       print,
     });
+    const rows = await maskedRowsComparison(config, batches, {
+      rounds: quick ? 2 : 5,
+      steps: quick ? 1 : 3,
+      print,
+    });
     return {
       ...fusion,
       ...saves,
       ...gelu,
+      ...rows,
       model_backend: info.name,
       ...dispatchFigures,
       model_load_average: loadavg()[0],

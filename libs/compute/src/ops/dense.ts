@@ -79,8 +79,9 @@ export function maskedDense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, ke
       `maskedDense: keep map [${keep.shape}] does not have one value per row of x [${x.shape}]`,
     );
   return tf.tidy(() => {
-    if (!isDenseFused(x, kernel, bias) || !rowKernelsAvailable(x, keep))
-      return tf.mul(dense(x, kernel, bias), keep);
+    // The row kernels do not depend on the one-dispatch dense layer: with `fusedDenseSwitch` off
+    // the compact rows go through the composed layer, so each switch measures its own change.
+    if (!rowKernelsAvailable(x, keep)) return tf.mul(dense(x, kernel, bias), keep);
     const compact = dense(gatherRows(x, keep), kernel, bias);
     return scatterRows(compact, keep, [...x.shape.slice(0, -1), kernel.shape[1] as number]);
   });

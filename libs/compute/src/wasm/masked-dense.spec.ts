@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
-import { maskedDense } from '../ops/dense';
+import { fusedDenseSwitch, maskedDense } from '../ops/dense';
 import { initBackend } from '../select';
 import { gatherRows, keptRows, scatterRows } from './kept-rows';
 import { PhccDense } from './kernels/PhccDense';
@@ -125,6 +125,24 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
       errs.forEach((e) => expect(e).toBe(0));
     } else {
       errs.forEach((e) => expect(e).toBeLessThanOrEqual(TOLERANCE));
+    }
+  });
+
+  it('skips the same rows with the one-dispatch dense layer off (the composed layer between)', async () => {
+    const xs = inputs(30, [2, 8, 8, 8], 16);
+    const keep = patchKeep(new Rng(1), 2, 4, 8, 0.4);
+    fusedDenseSwitch.enabled = false;
+    try {
+      for (const e of await errors(xs, keep, 4)) expect(e).toBeLessThanOrEqual(TOLERANCE);
+      await tf.setBackend('wasm');
+      const profile = await tf.profile(() => {
+        tf.tidy(() =>
+          ours(keep)(...(xs.map((h) => tf.tensor(h.values, h.shape)) as [tf.Tensor, tf.Tensor, tf.Tensor])),
+        );
+      });
+      expect(profile.kernels.filter((k) => k.name === PhccGatherRows)).toHaveLength(1);
+    } finally {
+      fusedDenseSwitch.enabled = true;
     }
   });
 
