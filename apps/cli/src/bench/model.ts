@@ -27,6 +27,7 @@ import { StepSpec } from '../../../../libs/model/src/training/shard';
 import { kernelClassTable } from './kernel-classes';
 import { fusedNormComparison } from './model-fusion';
 import { runPeerComparison } from './model-peer';
+import { requirePeerPython } from './peer';
 import { dispatchCutComparison } from './model-dispatch-cuts';
 import { geluComparison } from './model-gelu';
 import { maskedRowsComparison } from './model-masked-rows';
@@ -229,6 +230,8 @@ function projectedSeconds(config: ModelConfig, sslImagesPerS: number, ftImagesPe
 
 export const modelBench: BenchSuite = {
   async run({ log, print, backend, quick, peer }: BenchOptions): Promise<BenchFigures> {
+    // --peer without a Python that has torch: say so now, not after the kernel-class table.
+    if (peer !== undefined && peer !== false) requirePeerPython(typeof peer === 'string' ? peer : undefined);
     const info = await initBackend({ backend, log });
     const config = modelConfig();
     const flops = countFlops(config);

@@ -19,6 +19,7 @@ import {
   WASM_KERNEL_CONFIGS,
 } from '../../../../libs/compute/src';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
+import { requirePeerPython } from './peer';
 import { runTrainPeerComparison } from './train-peer';
 
 const BATCH = 16;
@@ -237,6 +238,8 @@ async function wasmMatmulGflops(): Promise<number> {
 
 export const trainBench: BenchSuite = {
   async run({ log, print, quick, backend: forced, peer }: BenchOptions): Promise<BenchFigures> {
+    // --peer without a Python that has torch: say so now, not after the suite's other sections.
+    if (peer !== undefined && peer !== false) requirePeerPython(typeof peer === 'string' ? peer : undefined);
     const chosen = await initBackend({ log, backend: forced });
     if (forced)
       print(`(--backend ${forced} is the process default; this suite still times every installed backend)`);

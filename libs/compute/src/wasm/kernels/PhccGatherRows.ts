@@ -1,7 +1,6 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { keptRowsOf } from '../kept-rows';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { gatherRows } from '../kept-rows';
+import { gatherRows, keptRowsOf } from '../kept-rows';
 import { WasmOps } from '../wasm-ops';
 
 /**
