@@ -29,29 +29,15 @@ import json
 import math
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from peer_common import load_bundle, serve_steps
+
 LN_EPS = 1e-6
-
-
-def load_bundle(directory):
-    with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    data = np.fromfile(os.path.join(directory, "data.bin"), dtype="<f4")
-
-    def array(entry):
-        size = int(np.prod(entry["shape"])) if entry["shape"] else 1
-        values = data[entry["offset"] : entry["offset"] + size]
-        return torch.from_numpy(values.copy()).reshape(entry["shape"])
-
-    manifest["weights"] = [(e["name"], e["shape"], array(e)) for e in manifest["params"]]
-    manifest["arrays"] = {e["name"]: array(e) for e in manifest["inputs"]}
-    return manifest
 
 
 def stage_layout(config):
@@ -564,16 +550,6 @@ def check(directory):
     print(json.dumps(out), flush=True)
 
 
-def blas_library():
-    """The BLAS this process loaded (Debian's torch takes whichever libblas.so.3 is selected)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "libblas" in line or "openblas" in line}
-        return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none found"
-    except OSError:
-        return "unknown"
-
-
 def serve(directory):
     """Timed steps on request, so the caller can interleave them with its own."""
     torch.set_num_interop_threads(1)
@@ -581,23 +557,12 @@ def serve(directory):
     model = PhccSsl(bundle["config"])
     model.load_ours(bundle["weights"])
     stages = {"ssl": Stage(model, bundle, "ssl"), "finetune": Stage(model, bundle, "finetune")}
-    hello = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library()}
-    print(json.dumps(hello), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        torch.set_num_threads(int(request["threads"]))
+
+    def step_for(request):
         model.skip_rows = bool(request.get("skipRows", False))
-        stage = stages[request["stage"]]
-        stage.step()  # warm-up: this thread count's buffers and caches
-        seconds, cpu_seconds = [], []
-        for _ in range(int(request["steps"])):
-            t0, c0 = time.perf_counter(), time.process_time()
-            stage.step()
-            seconds.append(time.perf_counter() - t0)
-            cpu_seconds.append(time.process_time() - c0)
-        print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds}), flush=True)
+        return stages[request["stage"]].step
+
+    serve_steps(step_for)
 
 
 if __name__ == "__main__":

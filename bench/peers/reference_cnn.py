@@ -28,26 +28,12 @@ Modes:
 import json
 import os
 import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def load_bundle(directory):
-    with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    data = np.fromfile(os.path.join(directory, "data.bin"), dtype="<f4")
-
-    def array(entry):
-        size = int(np.prod(entry["shape"])) if entry["shape"] else 1
-        return torch.from_numpy(data[entry["offset"] : entry["offset"] + size].copy()).reshape(entry["shape"])
-
-    manifest["weights"] = {e["name"]: array(e) for e in manifest["params"]}
-    manifest["arrays"] = {e["name"]: array(e) for e in manifest["inputs"]}
-    return manifest
+from peer_common import load_bundle, serve_steps
 
 
 class ReferenceCnn(nn.Module):
@@ -107,7 +93,7 @@ class ReferenceCnn(nn.Module):
 def setup(directory):
     bundle = load_bundle(directory)
     model = ReferenceCnn(bundle["config"])
-    model.load_ours(bundle["weights"])
+    model.load_ours({name: tensor for name, _shape, tensor in bundle["weights"]})
     x = bundle["arrays"]["x"].permute(0, 3, 1, 2).contiguous()  # ours NHWC -> NCHW
     y = bundle["arrays"]["y"].long()
     optimizer = torch.optim.SGD(model.parameters(), lr=bundle["lr"])
@@ -145,35 +131,11 @@ def check(directory):
     print(json.dumps(out), flush=True)
 
 
-def blas_library():
-    """The BLAS this process loaded (Debian's torch takes whichever libblas.so.3 is selected)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "libblas" in line or "openblas" in line}
-        return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none found"
-    except OSError:
-        return "unknown"
-
-
 def serve(directory):
     """Timed SGD steps on request, so the caller can interleave them with its own."""
     torch.set_num_interop_threads(1)
     _model, _x, _y, step = setup(directory)
-    hello = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library()}
-    print(json.dumps(hello), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        torch.set_num_threads(int(request["threads"]))
-        step()  # warm-up: this thread count's buffers and caches
-        seconds, cpu_seconds = [], []
-        for _ in range(int(request["steps"])):
-            t0, c0 = time.perf_counter(), time.process_time()
-            step()
-            seconds.append(time.perf_counter() - t0)
-            cpu_seconds.append(time.process_time() - c0)
-        print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds}), flush=True)
+    serve_steps(lambda _request: step)
 
 
 if __name__ == "__main__":

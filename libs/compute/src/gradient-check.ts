@@ -53,3 +53,42 @@ export function maxRelativeError(actual: Float32Array, reference: Float32Array):
   }
   return Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-12);
 }
+
+/**
+ * Runs `body` with `kernelName` on wasm replaced by a mutant: the real kernel, then `mutate` on
+ * its output's wasm memory (for the calls `applies` accepts), restoring the real kernel after.
+ * Mutation checks use it to show that a comparison can fail on a wrong kernel.
+ */
+export async function withMutantKernel(
+  kernelName: string,
+  mutate: (out: Float32Array, info: tf.TensorInfo) => void,
+  body: () => Promise<void>,
+  applies: (args: Parameters<tf.KernelFunc>[0]) => boolean = () => true,
+): Promise<void> {
+  const real = tf.getKernel(kernelName, 'wasm');
+  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
+  const mutant: tf.KernelFunc = (args) => {
+    const out = real.kernelFunc(args) as tf.TensorInfo;
+    if (!applies(args)) return out;
+    const heap = args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+    mutate(heap.typedArrayFromHeap(out), out);
+    return out;
+  };
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
+  try {
+    await body();
+  } finally {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(real);
+  }
+}
+
+/** A mutation: the largest entry moved by `relative` of itself (at least of 1e-3). */
+export function nudgeLargest(relative: number): (out: Float32Array) => void {
+  return (view) => {
+    let at = 0;
+    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
+    view[at] += relative * Math.max(Math.abs(view[at]), 1e-3);
+  };
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../../../libs/common/src';
@@ -17,7 +17,7 @@ import {
   sslStep,
   trainableParts,
 } from '../../../../libs/model/src/training';
-import { PeerStepOptions, requirePeerPython, runPeerCheck, writePeerBundle } from './peer';
+import { PeerStepOptions, readFloat32File, requirePeerPython, runPeerCheck, writePeerBundle } from './peer';
 
 /**
  * The PyTorch peer (bench/peers/phcc_ssl.py) is the same network: from our weights it must give
@@ -81,11 +81,6 @@ const OPTIONS: PeerStepOptions = {
   epsilon: 1e-8,
 };
 
-function readFloats(path: string): Float32Array {
-  const bytes = readFileSync(path);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
 /** Largest |a − b| over the largest |b|: one relative error for a whole flattened model. */
 function relativeError(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -128,7 +123,7 @@ describe('PyTorch peer (bench/peers/phcc_ssl.py)', () => {
 
     const ssl = ourGradients(model, sslBatchLoss(model, data.ssl, OPTIONS.sslWeighting), 'ssl');
     expect(Math.abs(ssl.loss - peer.ssl_loss) / peer.ssl_loss).toBeLessThan(1e-6);
-    expect(relativeError(ssl.flat, readFloats(join(dir, 'grads_ssl.bin')))).toBeLessThan(1e-5);
+    expect(relativeError(ssl.flat, readFloat32File(join(dir, 'grads_ssl.bin')))).toBeLessThan(1e-5);
 
     // The peer's row-skipping form (what `bench model --peer` also times) is the same function.
     expect(Math.abs(peer.ssl_skip_rows_loss - peer.ssl_loss) / peer.ssl_loss).toBeLessThan(1e-6);
@@ -136,7 +131,7 @@ describe('PyTorch peer (bench/peers/phcc_ssl.py)', () => {
 
     const ft = ourGradients(model, finetuneBatchLoss(model, data.finetune, OPTIONS), 'finetune');
     expect(Math.abs(ft.loss - peer.finetune_loss) / peer.finetune_loss).toBeLessThan(1e-6);
-    expect(relativeError(ft.flat, readFloats(join(dir, 'grads_finetune.bin')))).toBeLessThan(1e-5);
+    expect(relativeError(ft.flat, readFloat32File(join(dir, 'grads_finetune.bin')))).toBeLessThan(1e-5);
 
     // One AdamW step moves each weight by ≈ lr: compare the moves, relative to lr.
     const before = Float32Array.from(model.params.getWeights().flatMap((w) => [...w.values]));
@@ -146,7 +141,7 @@ describe('PyTorch peer (bench/peers/phcc_ssl.py)', () => {
     });
     sslStep(model, optimizer, data.ssl, OPTIONS.sslWeighting, OPTIONS.lr);
     const after = Float32Array.from(model.params.getWeights().flatMap((w) => [...w.values]));
-    const peerAfter = readFloats(join(dir, 'after_ssl_step.bin'));
+    const peerAfter = readFloat32File(join(dir, 'after_ssl_step.bin'));
     let worst = 0;
     for (let i = 0; i < after.length; i++) worst = Math.max(worst, Math.abs(after[i] - peerAfter[i]));
     expect(worst / OPTIONS.lr).toBeLessThan(0.01);

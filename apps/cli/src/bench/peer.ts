@@ -1,5 +1,5 @@
 import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InputError, packageRoot } from '../../../../libs/common/src';
@@ -123,6 +123,12 @@ export function requirePeerPython(python?: string): { python: string; torch: str
     `--peer: no Python with torch and numpy (${tried.join('; ')}); install Debian's python3-torch ` +
       '(apt-get install python3-torch) or name a Python that has them (--peer /path/to/python)',
   );
+}
+
+/** A float32 little-endian file the peers write (their gradients and updated weights). */
+export function readFloat32File(path: string): Float32Array {
+  const bytes = readFileSync(path);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
 /** What `phcc_ssl.py check` prints; it also writes the gradients and one update into the bundle. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../../../libs/common/src';
@@ -11,7 +11,8 @@ import {
   referenceCnnFlops,
   toTensors,
 } from '../../../../libs/compute/src';
-import { requirePeerPython, runPeerCheck } from './peer';
+import { maxRelativeError } from '../../../../libs/compute/src/gradient-check';
+import { readFloat32File, requirePeerPython, runPeerCheck } from './peer';
 import { REFERENCE_PEER_SCRIPT, ReferencePeerCheck, writeReferenceBundle } from './train-peer';
 
 /**
@@ -33,22 +34,6 @@ beforeAll(async () => {
  */
 const CONFIG: ReferenceCnnConfig = { imageSize: 18, inChannels: 4, widths: [8, 16, 16], classes: 2, seed: 3 };
 const LR = 0.05;
-
-function readFloats(path: string): Float32Array {
-  const bytes = readFileSync(path);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 const flat = (ts: tf.Tensor[]) => Float32Array.from(ts.flatMap((t) => [...(t.dataSync() as Float32Array)]));
 
@@ -75,18 +60,18 @@ describe('PyTorch reference CNN (bench/peers/reference_cnn.py)', () => {
     const loss = value.dataSync()[0];
     expect(Math.abs(loss - peer.loss) / peer.loss).toBeLessThan(1e-5);
     const ours = flat(model.variables.map((v) => grads[v.name]));
-    expect(relativeError(ours, readFloats(join(dir, 'grads.bin')))).toBeLessThan(1e-5);
+    expect(maxRelativeError(ours, readFloat32File(join(dir, 'grads.bin')))).toBeLessThan(1e-5);
     // …and the check can fail: the gradients are not vanishing.
     expect(Math.max(...ours.map(Math.abs))).toBeGreaterThan(1e-3);
 
     const before = flat(model.variables);
     tf.train.sgd(LR).applyGradients(grads);
     const after = flat(model.variables);
-    const peerAfter = readFloats(join(dir, 'after_step.bin'));
+    const peerAfter = readFloat32File(join(dir, 'after_step.bin'));
     let worst = 0;
     for (let i = 0; i < after.length; i++) worst = Math.max(worst, Math.abs(after[i] - peerAfter[i]));
     expect(worst / LR).toBeLessThan(1e-4);
-    expect(relativeError(after, before)).toBeGreaterThan(1e-4);
+    expect(maxRelativeError(after, before)).toBeGreaterThan(1e-4);
     tf.dispose([value, ...Object.values(grads), ...Object.values(batch)]);
     model.dispose();
   });

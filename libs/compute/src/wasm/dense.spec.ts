@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import {
+  gradientsOn,
+  HostTensor,
+  maxRelativeError,
+  nudgeLargest,
+  randomHostTensor,
+  withMutantKernel,
+} from '../gradient-check';
 import { dense, fusedDenseSwitch, isDenseFused } from '../ops/dense';
 import { initBackend } from '../select';
 import { PhccDense } from './kernels/PhccDense';
@@ -119,33 +126,14 @@ describe('one-dispatch dense against the composed op on wasm', () => {
   });
 });
 
-/** Runs `body` with `kernelName` on wasm returning its output nudged at the largest entry. */
-async function withMutant(
-  kernelName: string,
-  part: string | undefined,
-  body: () => Promise<void>,
-): Promise<void> {
-  const real = tf.getKernel(kernelName, 'wasm');
-  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
-  const mutant: tf.KernelFunc = (args) => {
-    const out = real.kernelFunc(args) as tf.TensorInfo;
-    if (part !== undefined && (args.attrs as { part?: string }).part !== part) return out;
-    const view = (
-      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
-    ).typedArrayFromHeap(out);
-    let at = 0;
-    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
-    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
-    return out;
-  };
-  tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
-  try {
-    await body();
-  } finally {
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(real);
-  }
+/** Runs `body` with `kernelName` (its `part`, if given) returning outputs nudged by 10× the tolerance. */
+function withMutant(kernelName: string, part: string | undefined, body: () => Promise<void>): Promise<void> {
+  return withMutantKernel(
+    kernelName,
+    nudgeLargest(10 * TOLERANCE),
+    body,
+    (args) => part === undefined || (args.attrs as { part?: string }).part === part,
+  );
 }
 
 describe('mutation checks: the comparison above fails on a wrong kernel', () => {

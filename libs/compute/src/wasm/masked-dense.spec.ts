@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import {
+  gradientsOn,
+  HostTensor,
+  maxRelativeError,
+  nudgeLargest,
+  randomHostTensor,
+  withMutantKernel,
+} from '../gradient-check';
 import { fusedDenseSwitch, maskedDense } from '../ops/dense';
 import { initBackend } from '../select';
 import { gatherRows, keptRows, scatterRows } from './kept-rows';
@@ -183,33 +190,14 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
   });
 });
 
-/** Runs `body` with `kernelName` on wasm returning its output nudged at the largest entry. */
-async function withMutant(
-  kernelName: string,
-  part: string | undefined,
-  body: () => Promise<void>,
-): Promise<void> {
-  const real = tf.getKernel(kernelName, 'wasm');
-  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
-  const mutant: tf.KernelFunc = (args) => {
-    const out = real.kernelFunc(args) as tf.TensorInfo;
-    if (part !== undefined && (args.attrs as { part?: string }).part !== part) return out;
-    const view = (
-      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
-    ).typedArrayFromHeap(out);
-    let at = 0;
-    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
-    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
-    return out;
-  };
-  tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
-  try {
-    await body();
-  } finally {
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(real);
-  }
+/** Runs `body` with `kernelName` (its `part`, if given) returning outputs nudged by 10× the tolerance. */
+function withMutant(kernelName: string, part: string | undefined, body: () => Promise<void>): Promise<void> {
+  return withMutantKernel(
+    kernelName,
+    nudgeLargest(10 * TOLERANCE),
+    body,
+    (args) => part === undefined || (args.attrs as { part?: string }).part === part,
+  );
 }
 
 describe('mutation checks: the comparison above fails on a wrong masked kernel', () => {
@@ -231,27 +219,13 @@ describe('mutation checks: the comparison above fails on a wrong masked kernel',
   it('a scatter that left the dropped rows unwritten (not zeroed) is caught', async () => {
     const xs = inputs(37, [2, 8, 8, 8], 8);
     const keep = patchKeep(new Rng(7), 2, 4, 8, 0.4);
-    const real = tf.getKernel(PhccScatterRows, 'wasm')!;
-    tf.unregisterKernel(PhccScatterRows, 'wasm');
-    tf.registerKernel({
-      kernelName: PhccScatterRows,
-      backendName: 'wasm',
-      kernelFunc: (args) => {
-        const out = real.kernelFunc(args) as tf.TensorInfo;
-        const view = (
-          args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
-        ).typedArrayFromHeap(out);
-        // What an uninitialised output would hold at a dropped row: anything but zero.
-        const at = keep.values.indexOf(0) * out.shape[out.shape.length - 1];
-        view[at] = 1;
-        return out;
-      },
-    });
-    try {
+    // What an uninitialised output could hold at a dropped row: anything but zero.
+    const dropped = keep.values.indexOf(0);
+    const unwritten = (view: Float32Array, out: tf.TensorInfo) => {
+      view[dropped * out.shape[out.shape.length - 1]] = 1;
+    };
+    await withMutantKernel(PhccScatterRows, unwritten, async () => {
       expect((await errors(xs, keep, 38))[0]).toBeGreaterThan(TOLERANCE);
-    } finally {
-      tf.unregisterKernel(PhccScatterRows, 'wasm');
-      tf.registerKernel(real);
-    }
+    });
   });
 });
