@@ -54,25 +54,32 @@ export function maxRelativeError(actual: Float32Array, reference: Float32Array):
   return Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-12);
 }
 
+/** Which output a mutant changes (kernels with several), and for which calls. */
+export interface MutantOptions {
+  output?: number;
+  applies?: (args: Parameters<tf.KernelFunc>[0]) => boolean;
+}
+
 /**
  * Runs `body` with `kernelName` on wasm replaced by a mutant: the real kernel, then `mutate` on
- * its output's wasm memory (for the calls `applies` accepts), restoring the real kernel after.
+ * one output's wasm memory (for the calls `applies` accepts), restoring the real kernel after.
  * Mutation checks use it to show that a comparison can fail on a wrong kernel.
  */
 export async function withMutantKernel(
   kernelName: string,
   mutate: (out: Float32Array, info: tf.TensorInfo) => void,
   body: () => Promise<void>,
-  applies: (args: Parameters<tf.KernelFunc>[0]) => boolean = () => true,
+  { output = 0, applies = () => true }: MutantOptions = {},
 ): Promise<void> {
   const real = tf.getKernel(kernelName, 'wasm');
   if (!real) throw new Error(`${kernelName} is not registered on wasm`);
   const mutant: tf.KernelFunc = (args) => {
-    const out = real.kernelFunc(args) as tf.TensorInfo;
-    if (!applies(args)) return out;
+    const result = real.kernelFunc(args) as tf.TensorInfo | tf.TensorInfo[];
+    if (!applies(args)) return result;
+    const out = Array.isArray(result) ? result[output] : result;
     const heap = args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
     mutate(heap.typedArrayFromHeap(out), out);
-    return out;
+    return result;
   };
   tf.unregisterKernel(kernelName, 'wasm');
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
@@ -91,4 +98,20 @@ export function nudgeLargest(relative: number): (out: Float32Array) => void {
     view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
     view[at] += relative * Math.max(Math.abs(view[at]), 1e-3);
   };
+}
+
+/**
+ * The usual mutant: output `output`'s largest entry nudged by 10 × `tolerance`, in the calls whose
+ * `part` attribute (PhccDenseGrad's) is `part` when one is given — just past what a check allows.
+ */
+export function withNudgedKernel(
+  kernelName: string,
+  tolerance: number,
+  body: () => Promise<void>,
+  { part, output }: { part?: string; output?: number } = {},
+): Promise<void> {
+  return withMutantKernel(kernelName, nudgeLargest(10 * tolerance), body, {
+    output,
+    applies: (args) => part === undefined || (args.attrs as { part?: string }).part === part,
+  });
 }

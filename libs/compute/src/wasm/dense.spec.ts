@@ -4,9 +4,8 @@ import {
   gradientsOn,
   HostTensor,
   maxRelativeError,
-  nudgeLargest,
   randomHostTensor,
-  withMutantKernel,
+  withNudgedKernel,
 } from '../gradient-check';
 import { dense, fusedDenseSwitch, isDenseFused } from '../ops/dense';
 import { initBackend } from '../select';
@@ -126,16 +125,6 @@ describe('one-dispatch dense against the composed op on wasm', () => {
   });
 });
 
-/** Runs `body` with `kernelName` (its `part`, if given) returning outputs nudged by 10× the tolerance. */
-function withMutant(kernelName: string, part: string | undefined, body: () => Promise<void>): Promise<void> {
-  return withMutantKernel(
-    kernelName,
-    nudgeLargest(10 * TOLERANCE),
-    body,
-    (args) => part === undefined || (args.attrs as { part?: string }).part === part,
-  );
-}
-
 describe('mutation checks: the comparison above fails on a wrong kernel', () => {
   it.each([
     ['dense y', PhccDense, undefined, 0],
@@ -144,9 +133,14 @@ describe('mutation checks: the comparison above fails on a wrong kernel', () => 
     ['dense db', PhccDenseGrad, 'bias', 3],
   ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
     const xs = inputs(25, [2, 4, 4, 8], 16);
-    await withMutant(kernelName, part, async () => {
-      expect((await errors(xs, 26))[caughtBy]).toBeGreaterThan(TOLERANCE);
-    });
+    await withNudgedKernel(
+      kernelName,
+      TOLERANCE,
+      async () => {
+        expect((await errors(xs, 26))[caughtBy]).toBeGreaterThan(TOLERANCE);
+      },
+      { part },
+    );
     for (const e of await errors(xs, 26)) expect(e).toBeLessThanOrEqual(TOLERANCE);
   });
 });

@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import {
+  gradientsOn,
+  HostTensor,
+  maxRelativeError,
+  randomHostTensor,
+  withNudgedKernel,
+} from '../gradient-check';
 import { fusedNormSwitch } from '../ops/fused-norm-switch';
 import { grn, isGrnFused } from '../ops/grn';
 import { isLayerNormFused, layerNorm } from '../ops/layer-norm';
@@ -174,33 +180,6 @@ describe('fused kernels free their intermediates', () => {
   });
 });
 
-/**
- * Runs `body` with `kernelName` on wasm replaced by a mutant: the real kernel, then output
- * `output` nudged at its largest entry by 10 × TOLERANCE of that entry's magnitude.
- */
-async function withMutant(kernelName: string, output: number, body: () => Promise<void>): Promise<void> {
-  const real = tf.getKernel(kernelName, 'wasm');
-  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
-  const mutant: tf.KernelFunc = (args) => {
-    const outs = real.kernelFunc(args) as tf.TensorInfo[];
-    const view = (
-      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
-    ).typedArrayFromHeap(outs[output]);
-    let at = 0;
-    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
-    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
-    return outs;
-  };
-  tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
-  try {
-    await body();
-  } finally {
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(real);
-  }
-}
-
 describe('mutation checks: the comparisons above fail on a wrong kernel', () => {
   // [kernel, output, which error must exceed the tolerance: 0 the value, 1 + i input i's gradient]
   const mutants: [string, Op, number[], string, number, number][] = [
@@ -220,10 +199,15 @@ describe('mutation checks: the comparisons above fail on a wrong kernel', () => 
     '%s',
     async (_name, op, shape, kernelName, output, caughtBy) => {
       const xs = inputs(12, shape);
-      await withMutant(kernelName, output, async () => {
-        const errs = await errors(op, xs, 13);
-        expect(errs[caughtBy]).toBeGreaterThan(TOLERANCE);
-      });
+      await withNudgedKernel(
+        kernelName,
+        TOLERANCE,
+        async () => {
+          const errs = await errors(op, xs, 13);
+          expect(errs[caughtBy]).toBeGreaterThan(TOLERANCE);
+        },
+        { output },
+      );
       // And the real kernel, restored, passes the same check.
       for (const e of await errors(op, xs, 13)) expect(e).toBeLessThanOrEqual(TOLERANCE);
     },

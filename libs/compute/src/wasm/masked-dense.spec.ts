@@ -4,9 +4,9 @@ import {
   gradientsOn,
   HostTensor,
   maxRelativeError,
-  nudgeLargest,
   randomHostTensor,
   withMutantKernel,
+  withNudgedKernel,
 } from '../gradient-check';
 import { fusedDenseSwitch, maskedDense } from '../ops/dense';
 import { initBackend } from '../select';
@@ -190,16 +190,6 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
   });
 });
 
-/** Runs `body` with `kernelName` (its `part`, if given) returning outputs nudged by 10× the tolerance. */
-function withMutant(kernelName: string, part: string | undefined, body: () => Promise<void>): Promise<void> {
-  return withMutantKernel(
-    kernelName,
-    nudgeLargest(10 * TOLERANCE),
-    body,
-    (args) => part === undefined || (args.attrs as { part?: string }).part === part,
-  );
-}
-
 describe('mutation checks: the comparison above fails on a wrong masked kernel', () => {
   it.each([
     ['gather (y)', PhccGatherRows, undefined, 0],
@@ -210,9 +200,14 @@ describe('mutation checks: the comparison above fails on a wrong masked kernel',
   ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
     const xs = inputs(35, [2, 8, 8, 8], 16);
     const keep = patchKeep(new Rng(6), 2, 4, 8, 0.4);
-    await withMutant(kernelName, part, async () => {
-      expect((await errors(xs, keep, 36))[caughtBy]).toBeGreaterThan(TOLERANCE);
-    });
+    await withNudgedKernel(
+      kernelName,
+      TOLERANCE,
+      async () => {
+        expect((await errors(xs, keep, 36))[caughtBy]).toBeGreaterThan(TOLERANCE);
+      },
+      { part },
+    );
     for (const e of await errors(xs, keep, 36)) expect(e).toBeLessThanOrEqual(TOLERANCE);
   });
 

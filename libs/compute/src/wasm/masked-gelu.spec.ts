@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gradientsOn, HostTensor, maxRelativeError, randomHostTensor } from '../gradient-check';
+import {
+  gradientsOn,
+  HostTensor,
+  maxRelativeError,
+  randomHostTensor,
+  withNudgedKernel,
+} from '../gradient-check';
 import { gelu, isMaskedGeluFused, maskedGelu, maskedGeluSwitch } from '../ops/gelu';
 import { initBackend } from '../select';
 import { fastGeluSwitch } from './kernels/gelu-helpers';
@@ -147,37 +153,13 @@ describe('masked GELU outside the kernel', () => {
   });
 });
 
-/** Runs `body` with `kernelName` on wasm returning its output nudged at the largest entry. */
-async function withMutant(kernelName: string, body: () => Promise<void>): Promise<void> {
-  const real = tf.getKernel(kernelName, 'wasm');
-  if (!real) throw new Error(`${kernelName} is not registered on wasm`);
-  const mutant: tf.KernelFunc = (args) => {
-    const out = real.kernelFunc(args) as tf.TensorInfo;
-    const view = (
-      args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }
-    ).typedArrayFromHeap(out);
-    let at = 0;
-    view.forEach((v, i) => (at = Math.abs(v) > Math.abs(view[at]) ? i : at));
-    view[at] += 10 * TOLERANCE * Math.max(Math.abs(view[at]), 1e-3);
-    return out;
-  };
-  tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: mutant });
-  try {
-    await body();
-  } finally {
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(real);
-  }
-}
-
 describe('mutation checks: the comparison above fails on a wrong kernel', () => {
   it.each([
     ['masked GELU y', PhccMaskedGelu, 0],
     ['masked GELU dx', PhccMaskedGeluGrad, 1],
   ] as [string, string, number][])('%s', async (_name, kernelName, caughtBy) => {
     const xs = inputs(12, [2, 4, 4, 16], (r) => ((r >> 1) % 3 === 0 ? 0 : 1));
-    await withMutant(kernelName, async () => {
+    await withNudgedKernel(kernelName, TOLERANCE, async () => {
       expect((await errors(xs, 13))[caughtBy]).toBeGreaterThan(TOLERANCE);
     });
     for (const e of await errors(xs, 13)) expect(e).toBeLessThanOrEqual(TOLERANCE);
