@@ -55,9 +55,44 @@ interface BundleEntry {
   offset: number;
 }
 
+/** One array of a peer bundle: a weight by our name and layout, or an input. */
+export interface BundleArray {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+}
+
 /**
- * Writes manifest.json (config, entries, options) and data.bin (float32 little-endian) into `dir`:
- * every weight by our name and layout, then the SSL and fine-tune batches.
+ * Writes a peer bundle into `dir`: manifest.json (`manifest`, plus where each array lies: `params`
+ * and `inputs`) and data.bin (the arrays, float32 little-endian, in that order). What both peers
+ * read (bench/peers/peer_common.py).
+ */
+export function writeBundle(
+  dir: string,
+  arrays: { params: BundleArray[]; inputs: BundleArray[] },
+  manifest: Record<string, unknown>,
+): void {
+  const all = [...arrays.params, ...arrays.inputs];
+  let offset = 0;
+  const entries: BundleEntry[] = all.map(({ name, shape, values }) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (values.length !== size)
+      throw new Error(`peer bundle: ${name} has ${values.length} values for [${shape}]`);
+    const e = { name, shape, offset };
+    offset += size;
+    return e;
+  });
+  const data = new Float32Array(offset);
+  all.forEach((a, i) => data.set(a.values, entries[i].offset));
+  const params = entries.slice(0, arrays.params.length);
+  const inputs = entries.slice(arrays.params.length);
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, params, inputs }));
+  writeFileSync(join(dir, 'data.bin'), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/**
+ * The pHCC-SSL peer's bundle: every weight by our name and layout, then the SSL and fine-tune
+ * batches; the manifest holds the config and the step options.
  */
 export function writePeerBundle(
   dir: string,
@@ -65,36 +100,17 @@ export function writePeerBundle(
   batches: { ssl: SslBatch; finetune: FinetuneBatch },
   options: PeerStepOptions,
 ): void {
-  const chunks: Float32Array[] = [];
-  let offset = 0;
-  const entry = (name: string, shape: number[], values: Float32Array): BundleEntry => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (values.length !== size)
-      throw new Error(`peer bundle: ${name} has ${values.length} values for [${shape}]`);
-    chunks.push(values);
-    const e = { name, shape, offset };
-    offset += size;
-    return e;
-  };
-  const params = model.params.getWeights().map((w) => entry(w.name, w.shape, w.values));
   const { imageSize: s, inChannels: c, phases: t } = model.config;
   const g = model.grid;
   const { ssl, finetune } = batches;
+  const params = model.params.getWeights().map(({ name, shape, values }) => ({ name, shape, values }));
   const inputs = [
-    entry('ssl/images', [ssl.count, s, s, c], ssl.images),
-    entry('ssl/mask', [ssl.count, g, g], ssl.mask),
-    entry('finetune/patients', [finetune.count, t, s, s, c], finetune.patients),
-    entry('finetune/labels', [finetune.count], finetune.labels),
+    { name: 'ssl/images', shape: [ssl.count, s, s, c], values: ssl.images },
+    { name: 'ssl/mask', shape: [ssl.count, g, g], values: ssl.mask },
+    { name: 'finetune/patients', shape: [finetune.count, t, s, s, c], values: finetune.patients },
+    { name: 'finetune/labels', shape: [finetune.count], values: finetune.labels },
   ];
-  const data = new Float32Array(offset);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
-  const manifest = { config: model.config satisfies ModelConfig, params, inputs, options };
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  writeFileSync(join(dir, 'data.bin'), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  writeBundle(dir, { params, inputs }, { config: model.config satisfies ModelConfig, options });
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../../../libs/common/src';
@@ -15,7 +15,8 @@ import {
   TrainableModel,
   useBackend,
 } from '../../../../libs/compute/src';
-import { PeerProcess, requirePeerPython, StepTimes } from './peer';
+import { median } from './model-fusion';
+import { PeerProcess, requirePeerPython, StepTimes, writeBundle } from './peer';
 import { BenchFigures } from './suite';
 
 /**
@@ -45,7 +46,7 @@ export interface ReferencePeerCheck {
   loss: number;
 }
 
-/** manifest.json + data.bin (float32 little-endian): config, our weights by name, one batch, the rate. */
+/** The reference CNN's bundle: our weights by name, one batch; the manifest holds config and rate. */
 export function writeReferenceBundle(
   dir: string,
   config: ReferenceCnnConfig,
@@ -56,33 +57,16 @@ export function writeReferenceBundle(
   const names = referenceCnnWeightNames(config);
   if (names.length !== model.variables.length)
     throw new Error(`reference bundle: ${model.variables.length} variables for ${names.length} names`);
-  const chunks: Float32Array[] = [];
-  let offset = 0;
-  const entry = (name: string, shape: number[], values: Float32Array) => {
-    chunks.push(values);
-    const e = { name, shape, offset };
-    offset += values.length;
-    return e;
-  };
-  const params = model.variables.map((v, i) => entry(names[i], v.shape, v.dataSync() as Float32Array));
+  const params = model.variables.map((v, i) => ({
+    name: names[i],
+    shape: v.shape,
+    values: v.dataSync() as Float32Array,
+  }));
   const inputs = [
-    entry('x', batch.x.shape, batch.x.values as Float32Array),
-    entry('y', batch.y.shape, Float32Array.from(batch.y.values)),
+    { name: 'x', shape: batch.x.shape, values: batch.x.values as Float32Array },
+    { name: 'y', shape: batch.y.shape, values: Float32Array.from(batch.y.values) },
   ];
-  const data = new Float32Array(offset);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ config, params, inputs, lr }));
-  writeFileSync(join(dir, 'data.bin'), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  writeBundle(dir, { params, inputs }, { config, lr });
 }
 
 type Contestant = 'ours1' | 'torch1' | 'oursWorkers1' | 'oursWorkers2' | 'torch2';
