@@ -1,21 +1,34 @@
 import { Command } from 'commander';
-import { getLogger, LOG_LEVELS, LogLevel, InputError } from '../../../libs/common/src';
+import { getLogger, InputError, Log, LOG_LEVELS, LogLevel } from '../../../libs/common/src';
 
 /** Options given before the subcommand (`phcc-fed --log-level debug --backend wasm train …`). */
 export interface GlobalOptions {
   logLevel: LogLevel;
   /** Forced compute backend, or undefined to let libs/model pick the fastest installed one. */
   backend?: string;
+  /** wasm intra-op threads (`--threads`, env PHCC_WASM_THREADS); undefined: initBackend's default, 1. */
+  threads?: number;
 }
 
 /** Global options as seen from inside any subcommand's action. */
 export function globalOptions(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals() as { logLevel?: string; backend?: string };
+  const o = cmd.optsWithGlobals() as { logLevel?: string; backend?: string; threads?: string };
   const logLevel = (o.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InputError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got "${o.logLevel}")`);
   }
-  return { logLevel, backend: o.backend ?? process.env.PHCC_BACKEND };
+  const raw = o.threads ?? process.env.PHCC_WASM_THREADS;
+  const threads = raw === undefined ? undefined : Number(raw);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 64)) {
+    throw new InputError(`--threads must be a whole number from 1 to 64 (got "${raw}")`);
+  }
+  return { logLevel, backend: o.backend ?? process.env.PHCC_BACKEND, threads };
+}
+
+/** What `initBackend` takes from the global options (`--backend`, `--threads`). */
+export function backendOptions(cmd: Command, log?: Log): { backend?: string; threads?: number; log?: Log } {
+  const { backend, threads } = globalOptions(cmd);
+  return { backend, threads, log };
 }
 
 export function commandLogger(cmd: Command) {

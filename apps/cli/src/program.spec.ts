@@ -1,3 +1,5 @@
+import { Command } from 'commander';
+import { backendOptions } from './context';
 import { buildProgram } from './program';
 import { runCli } from './main';
 
@@ -32,6 +34,24 @@ describe('phcc-fed CLI', () => {
     expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toContain('no-such-suite');
     stderr.mockRestore();
     process.exitCode = 0;
+  });
+
+  it('reads --threads (or PHCC_WASM_THREADS) for initBackend, and rejects a bad count naming the option', async () => {
+    const optionsFor = async (...argv: string[]) => {
+      const program = buildProgram();
+      let read: (() => ReturnType<typeof backendOptions>) | undefined;
+      program.command('probe').action((_opts, cmd: Command) => {
+        read = () => backendOptions(cmd);
+      });
+      await program.parseAsync(['node', 'phcc-fed', ...argv, 'probe']);
+      return read!;
+    };
+    expect((await optionsFor('--threads', '2'))().threads).toBe(2);
+    expect((await optionsFor())().threads).toBeUndefined();
+    await expect(optionsFor('--threads', '0').then((read) => read())).rejects.toThrow('(got "0")');
+    await expect(optionsFor('--threads', 'two').then((read) => read())).rejects.toThrow(
+      '--threads must be a whole number from 1 to 64 (got "two")',
+    );
   });
 
   it('rejects an unknown backend with exit code 2', async () => {

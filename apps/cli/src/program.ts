@@ -41,6 +41,12 @@ export function buildProgram(): Command {
         .choices(['tensorflow', 'wasm', 'cpu'])
         .env('PHCC_BACKEND'),
     )
+    .addOption(
+      new Option(
+        '--threads <n>',
+        'wasm: threads that share each large kernel call in one process (intra-op; 2 on a 2-core machine); default 1',
+      ).env('PHCC_WASM_THREADS'),
+    )
     .showHelpAfterError('(add --help for usage)')
     // Set before subcommands are added so they inherit it: usage errors anywhere exit 2, not 1.
     .exitOverride()

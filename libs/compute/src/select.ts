@@ -4,6 +4,11 @@ import { dirname, join } from 'node:path';
 import { InputError, Log, PhccError, silentLog } from '../../common/src';
 import { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';
 import { loadSimdHelpers } from './wasm/simd/helpers';
+import {
+  prepareThreadedTfjs,
+  unprepareThreadedTfjs,
+  withThreadedWorkerScript,
+} from './wasm/threads/threaded-tfjs';
 import { registerWasmKernels } from './wasm/register-kernels';
 import { installSharedSaves } from './wasm/shared-saves';
 
@@ -16,7 +21,7 @@ export interface BackendInfo {
   package: string;
   /** Why this one: forced, or the fastest installed. */
   reason: string;
-  /** Compute threads it uses (wasm runs single-threaded in Node). */
+  /** Compute threads it uses (wasm: 1, or its intra-op threads when `threads` > 1 started them). */
   threads: number;
   gpu: boolean;
   /**
@@ -29,7 +34,24 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Force a backend ('tensorflow' | 'wasm' | 'cpu'); default: env PHCC_BACKEND, else the fastest. */
   backend?: BackendName | string;
+  /**
+   * wasm only: threads that share each large kernel call in this process (intra-op, on a shared
+   * heap: wasm/threads/). Default: env PHCC_WASM_THREADS, else 1.
+   */
+  threads?: number;
   log?: Log;
+}
+
+/** The intra-op thread count asked for (option, else PHCC_WASM_THREADS), checked. */
+export function requestedThreads(threads: number | undefined): number {
+  const raw = threads ?? process.env.PHCC_WASM_THREADS ?? 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new InputError(
+      `threads must be a whole number from 1 to 64, got "${String(raw)}"${threads === undefined ? ' (from PHCC_WASM_THREADS)' : ''}`,
+    );
+  }
+  return n;
 }
 
 const NATIVE_PACKAGES = [
@@ -123,12 +145,18 @@ async function pickBackend(opts: InitBackendOptions): Promise<BackendInfo> {
       );
     }
     const why = opts.backend ? 'forced by option' : 'forced by PHCC_BACKEND';
-    return activate(forced as BackendName, why, true);
+    return activate(forced as BackendName, why, true, undefined, requestedThreads(opts.threads));
   }
   const native = tryNative();
   if (native) return activate('tensorflow', `fastest installed (${native.pkg})`, false, native);
   try {
-    return await activate('wasm', 'no native TensorFlow binding installed; wasm is the fastest left', false);
+    return await activate(
+      'wasm',
+      'no native TensorFlow binding installed; wasm is the fastest left',
+      false,
+      undefined,
+      requestedThreads(opts.threads),
+    );
   } catch (err) {
     (opts.log ?? silentLog).warn({ err: String(err) }, 'wasm backend failed to start; falling back to cpu');
     return activate('cpu', `wasm failed to start (${String(err)})`, false);
@@ -170,6 +198,7 @@ async function activate(
   reason: string,
   forced: boolean,
   native?: NativeBinding,
+  threads = 1,
 ): Promise<BackendInfo> {
   silenceNodeBackendAdvert();
   // tfjs-core's CommonJS build has no gradient functions; training needs them on every backend.
@@ -189,12 +218,23 @@ async function activate(
   }
   if (name === 'wasm') {
     loadWasm(forced);
-    await setOrThrow('wasm', WASM_PACKAGE);
+    // Intra-op threads need tfjs-wasm's threaded build (a shared heap); it can only be chosen
+    // before the backend first starts in this process.
+    const unthreaded = threads > 1 && !tf.engine().registry.wasm ? prepareThreadedTfjs() : undefined;
+    try {
+      await withThreadedWorkerScript(() => setOrThrow('wasm', WASM_PACKAGE));
+    } finally {
+      unprepareThreadedTfjs();
+    }
     registerWasmKernels();
     installSharedSaves();
-    const simd = await loadSimdHelpers(tf.backend());
-    const helpers = simd.loaded ? simd.detail : `plain JS (${simd.detail})`;
-    return { name, package: WASM_PACKAGE, reason, threads: 1, gpu: false, helpers };
+    const simd = await loadSimdHelpers(tf.backend(), threads);
+    const helpers =
+      (simd.loaded ? simd.detail : `plain JS (${simd.detail})`) +
+      (threads > simd.threads
+        ? `; 1 thread, not ${threads}: ${unthreaded ?? 'the wasm backend had already started unthreaded'}`
+        : '');
+    return { name, package: WASM_PACKAGE, reason, threads: simd.threads, gpu: false, helpers };
   }
   loadCpu();
   await setOrThrow('cpu', CPU_PACKAGE);

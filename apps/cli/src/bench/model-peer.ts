@@ -20,6 +20,7 @@ import {
   writePeerBundle,
 } from './peer';
 import { BenchFigures } from './suite';
+import { ThreadedSteps } from './threaded-steps';
 
 /**
  * `bench model --peer`: our pHCC-SSL steps against the PyTorch peer (bench/peers/phcc_ssl.py) on
@@ -35,8 +36,12 @@ type Stage = 'ssl' | 'finetune';
  * torchRows: PyTorch as installed with the SSL step's pointwise layers on the rows that count only,
  * as ours (`skipRows` in the peer): the like-for-like figure, SSL cells only (fine-tune has no mask).
  */
-type Contestant = 'ours' | 'torch' | 'torchTuned' | 'torchRows';
-const CONTESTANTS: readonly Contestant[] = ['ours', 'torch', 'torchTuned', 'torchRows'];
+/**
+ * oursThreads: our step in one process with 2 intra-op threads (`--threads 2`, a worker thread
+ * with its own threaded wasm backend), 2-core cells only; `ours` there is `--workers 2`.
+ */
+type Contestant = 'ours' | 'oursThreads' | 'torch' | 'torchTuned' | 'torchRows';
+const CONTESTANTS: readonly Contestant[] = ['ours', 'oursThreads', 'torch', 'torchTuned', 'torchRows'];
 const CELLS: readonly { stage: Stage; cores: number }[] = [
   { stage: 'ssl', cores: 1 },
   { stage: 'finetune', cores: 1 },
@@ -128,11 +133,12 @@ export async function runPeerComparison(
     epsilon: 1e-8,
   };
   writePeerBundle(dir, model, { ssl: batches.ssl.batch, finetune: batches.finetune.batch }, stepOptions);
-  const peers: Record<Exclude<Contestant, 'ours' | 'torchRows'>, PeerProcess> = {
+  const peers: Record<Exclude<Contestant, 'ours' | 'oursThreads' | 'torchRows'>, PeerProcess> = {
     torch: await PeerProcess.start(python, dir, {}, 2),
     torchTuned: await PeerProcess.start(python, dir, RESIDENT_HEAP_ENV, 2),
   };
   const ours = await OurSteps.start(model);
+  const oursThreads = await ThreadedSteps.start(config, 2, batches);
   const blas = peers.torch.blas;
   if (/\/blas\/libblas/.test(blas)) {
     // Debian's netlib reference BLAS: PyTorch's matmuls would be ≈ 9× slower than with OpenBLAS.
@@ -140,19 +146,22 @@ export async function runPeerComparison(
       `  warning: PyTorch runs on the reference BLAS (${blas}); install libopenblas0-openmp for a fair peer`,
     );
   }
-  const samples: Samples = { ours: new Map(), torch: new Map(), torchTuned: new Map(), torchRows: new Map() };
-  const cpuSamples: Samples = {
+  const emptySamples = (): Samples => ({
     ours: new Map(),
+    oursThreads: new Map(),
     torch: new Map(),
     torchTuned: new Map(),
     torchRows: new Map(),
-  };
+  });
+  const samples = emptySamples();
+  const cpuSamples = emptySamples();
   const loads: number[] = [];
   const images = (stage: Stage) =>
     stage === 'ssl' ? batches.ssl.batch.count : batches.finetune.batch.count * config.phases;
   print(
     `model --peer: PyTorch ${torchVersion} (${python}) on the same weights and batches, ${rounds} rounds ` +
-      `interleaved, each the median of ${steps} steps after a warm-up; ${availableParallelism()} cores; BLAS ${blas}`,
+      `interleaved, each the median of ${steps} steps after a warm-up; ${availableParallelism()} cores; BLAS ${blas}; ` +
+      `2 cores = ours --workers 2 and ours --threads 2 (${oursThreads.helpers})`,
   );
   try {
     for (let round = 0; round < rounds; round++) {
@@ -161,12 +170,15 @@ export async function runPeerComparison(
         const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length]);
         for (const who of order) {
           if (who === 'torchRows' && cell.stage !== 'ssl') continue;
+          if (who === 'oursThreads' && cell.cores === 1) continue;
           const times =
             who === 'ours'
               ? await ours.time(batches[cell.stage], cell.cores, steps)
-              : who === 'torchRows'
-                ? await peers.torch.time(cell.stage, cell.cores, steps, true)
-                : await peers[who].time(cell.stage, cell.cores, steps);
+              : who === 'oursThreads'
+                ? await oursThreads.time(cell.stage, steps, LR)
+                : who === 'torchRows'
+                  ? await peers.torch.time(cell.stage, cell.cores, steps, true)
+                  : await peers[who].time(cell.stage, cell.cores, steps);
           push(samples[who], cellKey(cell), images(cell.stage) / median(times.wall));
           push(cpuSamples[who], cellKey(cell), images(cell.stage) / median(times.cpu));
         }
@@ -176,6 +188,7 @@ export async function runPeerComparison(
     }
   } finally {
     await ours.close();
+    await oursThreads.close();
     await Promise.all(Object.values(peers).map((p) => p.close()));
     model.dispose();
     rmSync(dir, { recursive: true, force: true });
@@ -209,7 +222,7 @@ function report(
     const range = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
     const label = cell.stage === 'ssl' ? `SSL ${ctx.sslImages} images` : `fine-tune ${ctx.patients} patients`;
     ctx.print(
-      `  ${label}, ${cell.cores} core${cell.cores > 1 ? 's' : ''} | ${fmt(median(ours), 1)} | ` +
+      `  ${label}, ${cell.cores > 1 ? `${cell.cores} cores, --workers ${cell.cores}` : '1 core'} | ${fmt(median(ours), 1)} | ` +
         `${fmt(median(samples.torch.get(key) ?? []), 1)} | ${fmt(median(samples.torchTuned.get(key) ?? []), 1)} | ` +
         `${range(vsTorch)} | ${range(vsTuned)} | ${vsRows.length ? range(vsRows) : '– (no mask)'}`,
     );
@@ -225,6 +238,23 @@ function report(
       figures[`${prefix}_torch_rows_images_per_s`] = median(samples.torchRows.get(key) ?? []);
       figures[`${prefix}_over_torch_rows`] = median(vsRows);
       figures[`${prefix}_over_torch_rows_range`] = [Math.min(...vsRows), Math.max(...vsRows)];
+    }
+    if (cell.cores > 1) {
+      // The same cell with our two cores as intra-op threads in one process instead of replicas.
+      const threads = samples.oursThreads.get(key) ?? [];
+      const over = (who: Contestant) => threads.map((x, i) => x / (samples[who].get(key) ?? [])[i]);
+      const overTorch = over('torch');
+      const overTuned = over('torchTuned');
+      ctx.print(
+        `  ${label}, 2 intra-op threads (--threads 2) | ${fmt(median(threads), 1)} | | | ${range(overTorch)} | ${range(overTuned)} | ` +
+          (cell.stage === 'ssl' ? range(over('torchRows')) : '– (no mask)'),
+      );
+      figures[`${prefix}_threads_images_per_s`] = median(threads);
+      figures[`${prefix}_threads_over_torch`] = median(overTorch);
+      figures[`${prefix}_threads_over_torch_range`] = [Math.min(...overTorch), Math.max(...overTorch)];
+      figures[`${prefix}_threads_over_torch_tuned`] = median(overTuned);
+      figures[`${prefix}_threads_over_torch_tuned_range`] = [Math.min(...overTuned), Math.max(...overTuned)];
+      figures[`${prefix}_threads_over_workers`] = median(threads.map((x, i) => x / ours[i]));
     }
   }
   // One core by CPU time: what each step costs its own process, whatever else the machine runs.
@@ -245,14 +275,17 @@ function report(
   // Two-core scaling of each side, from the same rounds.
   for (const stage of ['ssl', 'finetune'] as const) {
     const scale = (who: Contestant) =>
-      median(samples[who].get(`${stage}2`) ?? []) / median(samples[who].get(`${stage}1`) ?? []);
+      median(samples[who].get(`${stage}2`) ?? []) /
+      median(samples[who === 'oursThreads' ? 'ours' : who].get(`${stage}1`) ?? []);
     ctx.print(
-      `  ${stage} 2-core speed-up: ours ${fmt(scale('ours'))}×, PyTorch ${fmt(scale('torch'))}× ` +
+      `  ${stage} 2-core speed-up: ours --workers 2 ${fmt(scale('ours'))}×, --threads 2 ${fmt(scale('oursThreads'))}×, ` +
+        `PyTorch ${fmt(scale('torch'))}× ` +
         `(resident heap ${fmt(scale('torchTuned'))}×` +
         (stage === 'ssl' ? `, rows skipped ${fmt(scale('torchRows'))}×)` : ')'),
     );
     if (stage === 'ssl') figures.model_peer_ssl_speedup_torch_rows = scale('torchRows');
     figures[`model_peer_${stage}_speedup_ours`] = scale('ours');
+    figures[`model_peer_${stage}_speedup_ours_threads`] = scale('oursThreads');
     figures[`model_peer_${stage}_speedup_torch`] = scale('torch');
     figures[`model_peer_${stage}_speedup_torch_tuned`] = scale('torchTuned');
   }

@@ -32,6 +32,7 @@ import { dispatchCutComparison } from './model-dispatch-cuts';
 import { geluComparison } from './model-gelu';
 import { maskedRowsComparison } from './model-masked-rows';
 import { BenchFigures, BenchOptions, BenchSuite } from './suite';
+import { ThreadedStage, ThreadedSteps } from './threaded-steps';
 
 /** The issue's target: `train --stage both` on 240 patients within 15 minutes on 2 cores. */
 const TARGET_SECONDS = 15 * 60;
@@ -173,6 +174,33 @@ async function replicaImagesPerS(
   }
 }
 
+/**
+ * Our steps in one process with `threads` intra-op threads (a worker with a threaded backend):
+ * images/s of SSL and fine-tune steps, and the inference speed-up (the fine-tune batch's forward
+ * pass, as predict runs it) against the same worker with every call on one thread, alternated.
+ */
+async function intraOpImagesPerS(
+  config: ModelConfig,
+  threads: number,
+  batches: { ssl: Extract<StepSpec, { stage: 'ssl' }>; finetune: Extract<StepSpec, { stage: 'finetune' }> },
+  steps: number,
+): Promise<{ ssl: number; finetune: number; inferSpeedup: number; threads: number }> {
+  const worker = await ThreadedSteps.start(config, threads, batches);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  try {
+    const seconds = async (stage: ThreadedStage, intraOp = true) =>
+      mean((await worker.time(stage, steps, 1e-4, intraOp)).wall);
+    const ssl = batches.ssl.batch.count / (await seconds('ssl'));
+    const finetune = (batches.finetune.batch.count * config.phases) / (await seconds('finetune'));
+    const ratios: number[] = [];
+    for (let round = 0; round < 3; round++)
+      ratios.push((await seconds('infer', false)) / (await seconds('infer')));
+    return { ssl, finetune, inferSpeedup: median(ratios), threads: worker.threads };
+  } finally {
+    await worker.close();
+  }
+}
+
 /** Engine kernel dispatches in one training step, by kernel name. */
 type Dispatches = Map<string, number>;
 
@@ -273,6 +301,7 @@ export const modelBench: BenchSuite = {
     const one = await replicaImagesPerS(config, 1, true, batches, steps);
     const two = await replicaImagesPerS(config, 2, true, batches, steps);
     const threadsOnly = await replicaImagesPerS(config, 2, false, batches, steps);
+    const intraOp = await intraOpImagesPerS(config, 2, batches, steps);
 
     // A training step ≈ 3 × forward (forward + input and weight gradients).
     const sslGflops = (one.ssl * 3 * 2 * (flops.encoderMacs + flops.decoderMacs)) / 1e9;
@@ -312,6 +341,11 @@ export const modelBench: BenchSuite = {
     print(
       `  2 worker threads, main only combines: SSL ${fmt(threadsOnly.ssl)} images/s (${fmt(threadsOnly.ssl / one.ssl, 2)}×), ` +
         `fine-tune ${fmt(threadsOnly.finetune)} images/s (${fmt(threadsOnly.finetune / one.finetune, 2)}×)`,
+    );
+    print(
+      `  --threads 2 (one process, ${intraOp.threads} intra-op threads): SSL ${fmt(intraOp.ssl)} images/s ` +
+        `(${fmt(intraOp.ssl / one.ssl, 2)}×), fine-tune ${fmt(intraOp.finetune)} images/s (${fmt(intraOp.finetune / one.finetune, 2)}×); ` +
+        `inference (forward of the fine-tune batch) ${fmt(intraOp.inferSpeedup, 2)}× one thread, alternated`,
     );
     print(
       `  projected train --stage both, ${COHORT} patients, ${DEFAULT_SSL_OPTIONS.epochs}+${DEFAULT_FINETUNE_OPTIONS.epochs} epochs: ` +
@@ -365,6 +399,11 @@ export const modelBench: BenchSuite = {
       model_workers2_combine_ms: t.combineMs,
       model_workers2_apply_ms: t.applyMs,
       model_workers2_overhead_ms: overheadMs,
+      model_intra_op2_ssl_images_per_s: intraOp.ssl,
+      model_intra_op2_finetune_images_per_s: intraOp.finetune,
+      model_intra_op2_ssl_speedup: intraOp.ssl / one.ssl,
+      model_intra_op2_finetune_speedup: intraOp.finetune / one.finetune,
+      model_intra_op2_inference_speedup: intraOp.inferSpeedup,
       model_threads2_ssl_images_per_s: threadsOnly.ssl,
       model_threads2_finetune_images_per_s: threadsOnly.finetune,
       model_projected_train_both_workers2_s: projected2,

@@ -24,7 +24,7 @@ import { BenchFigures } from './suite';
  * (bench/peers/reference_cnn.py), from the same weights and batch, interleaved round by round.
  * It answers issue #19's two reference-CNN figures in one run: our one-core training GFLOP/s
  * against PyTorch's on one thread (as installed: glibc's default allocator), and our
- * `--workers 2` speed-up against PyTorch's own two-thread speed-up.
+ * `--workers 2` speed-up (and `--threads 2`'s) against PyTorch's own two-thread speed-up.
  */
 export const REFERENCE_PEER_SCRIPT = join(packageRoot(), 'bench', 'peers', 'reference_cnn.py');
 
@@ -69,8 +69,16 @@ export function writeReferenceBundle(
   writeBundle(dir, { params, inputs }, { config, lr });
 }
 
-type Contestant = 'ours1' | 'torch1' | 'oursWorkers1' | 'oursWorkers2' | 'torch2';
-const CONTESTANTS: readonly Contestant[] = ['ours1', 'torch1', 'oursWorkers1', 'oursWorkers2', 'torch2'];
+/** oursThreads2: one replica whose wasm backend runs 2 intra-op threads (`--threads 2`), against oursWorkers1. */
+type Contestant = 'ours1' | 'torch1' | 'oursWorkers1' | 'oursWorkers2' | 'oursThreads2' | 'torch2';
+const CONTESTANTS: readonly Contestant[] = [
+  'ours1',
+  'torch1',
+  'oursWorkers1',
+  'oursWorkers2',
+  'oursThreads2',
+  'torch2',
+];
 
 export interface TrainPeerOptions {
   print: (line: string) => void;
@@ -96,13 +104,15 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
   const dir = mkdtempSync(join(tmpdir(), 'phcc-train-peer-'));
   writeReferenceBundle(dir, config, model, host, learningRate);
   const peer = await PeerProcess.start(python, dir, {}, 2, REFERENCE_PEER_SCRIPT);
-  const trainer = (workers: number) =>
+  const trainer = (workers: number, threads = 1) =>
     DataParallelTrainer.start({
       workers,
+      threads,
       model: { modulePath: referenceCnnModulePath(), config },
       optimizer: { kind: 'sgd', learningRate },
     });
-  const workers = { 1: await trainer(1), 2: await trainer(2) };
+  // threads2: the same one-replica messaging as workers[1], its two cores shared inside each call.
+  const workers = { 1: await trainer(1), 2: await trainer(2), threads2: await trainer(1, 2) };
 
   const inProcess = async (n: number): Promise<StepTimes> => {
     const once = () => {
@@ -122,7 +132,7 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
     }
     return times;
   };
-  const withWorkers = async (k: 1 | 2, n: number): Promise<StepTimes> => {
+  const withWorkers = async (k: keyof typeof workers, n: number): Promise<StepTimes> => {
     await workers[k].step(host);
     const times: StepTimes = { wall: [], cpu: [] };
     for (let i = 0; i < n; i++) {
@@ -144,6 +154,8 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
         return withWorkers(1, steps);
       case 'oursWorkers2':
         return withWorkers(2, steps);
+      case 'oursThreads2':
+        return withWorkers('threads2', steps);
     }
   };
 
@@ -167,7 +179,7 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
       print(`  round ${round + 1}/${rounds} done (load average ${loads.at(-1)?.toFixed(2)})`);
     }
   } finally {
-    await Promise.all([workers[1].close(), workers[2].close(), peer.close()]);
+    await Promise.all([...Object.values(workers).map((w) => w.close()), peer.close()]);
     model.dispose();
     optimizer.dispose();
     tf.dispose(Object.values(batch));
@@ -183,6 +195,8 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
   const ourSpeedup = perRound(g('oursWorkers2'), g('oursWorkers1'));
   const torchSpeedup = perRound(g('torch2'), g('torch1'));
   const speedupRatio = perRound(ourSpeedup, torchSpeedup);
+  const threadsSpeedup = perRound(g('oursThreads2'), g('oursWorkers1'));
+  const threadsRatio = perRound(threadsSpeedup, torchSpeedup);
   print(
     `  one core: ours ${fmt(median(g('ours1')), 1)} GFLOP/s, PyTorch one thread ${fmt(median(g('torch1')), 1)}; ` +
       `ours ÷ PyTorch ${range(oneCore)} (by CPU time ${fmt(median(oneCoreCpu))})`,
@@ -190,6 +204,10 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
   print(
     `  two cores: ours --workers 2 ÷ 1 worker ${range(ourSpeedup)}×, PyTorch 2 threads ÷ 1 ${range(torchSpeedup)}×; ` +
       `ours ÷ PyTorch's speed-up ${range(speedupRatio)}`,
+  );
+  print(
+    `  two cores as intra-op threads: ours --threads 2 ÷ 1 thread ${range(threadsSpeedup)}×; ` +
+      `÷ PyTorch's speed-up ${range(threadsRatio)}`,
   );
   print(`  targets (issue #19): one core ≥ 0.9× PyTorch as installed; speed-up ≥ 0.9× PyTorch's own`);
   return {
@@ -205,5 +223,7 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
     train_peer_workers_speedup_ours: median(ourSpeedup),
     train_peer_workers_speedup_torch: median(torchSpeedup),
     train_peer_speedup_over_torch: median(speedupRatio),
+    train_peer_threads_speedup_ours: median(threadsSpeedup),
+    train_peer_threads_speedup_over_torch: median(threadsRatio),
   };
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { InputError, Log, packageVersion } from '../../../../libs/common/src';
 import { ModelConfig, modelConfig } from '../../../../libs/model/src/network/config';
 import type { AgentEvent } from '../../../site-agent/src';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger } from '../context';
 import { ALLOW_OUTSIDE_PATHS, AllowOutsidePathsOption } from './cohort-paths';
 import { checkCohortPath, TINY_MODEL } from './model-inputs';
 import { loadSiteExecutors } from './site-executors';
@@ -142,7 +142,7 @@ export function registerAgent(program: Command): void {
 
       const out = (line: string) => process.stdout.write(line + '\n');
       const consent = await consentGate(opts, out);
-      const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
+      const backend = await initBackend(backendOptions(cmd, log));
       const stateDir = resolve(opts.state ?? join(kitDir, 'state'));
       const { executors, counts } = await loadSiteExecutors(cohortDir, config, stateDir, log, out, {
         allowPathsOutside: opts.allowOutsidePaths,

@@ -7,7 +7,7 @@ import { parseArmKinds, parseSslMode, parseStrategies, replicateSeeds } from '..
 import { DEFAULT_RECIPE, QUICK_RECIPE, recipeWithEpochs } from '../compare/budget';
 import type { CompareReport } from '../compare/report';
 import type { CompareSite } from '../compare/train-arms';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger, globalOptions } from '../context';
 import { agentModelConfig } from './agent';
 import { checkCohortPath, parseInteger } from './model-inputs';
 
@@ -99,7 +99,7 @@ export function registerCompare(program: Command): void {
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
 
       const { initBackend } = await import('../../../../libs/compute/src');
-      await initBackend({ backend: globalOptions(cmd).backend, log });
+      await initBackend(backendOptions(cmd, log));
       const cohortDirs =
         opts.cohort ?? (await generatedCohorts(opts, seeds[0], resolve(opts.out), log, print));
       const { parseLabelledFractions } = await import('../compare/curve');

@@ -15,7 +15,7 @@ import { initBackend } from '../../../../libs/compute/src';
 import { loadModel, readModelMetadata, trainingPrevalenceOf } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
 import { PatientSample } from '../../../../libs/model/src/training/types';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger } from '../context';
 import {
   checkCohortPath,
   checkModelDir,
@@ -46,7 +46,7 @@ export async function runEvaluate(opts: EvaluateCliOptions, cmd: Command): Promi
   const saved = readModelMetadata(modelDir);
   const pre = modelPreprocessing(saved, modelDir);
   const choice = chooseNormalisation(opts, cohortDir, name, pre, modelDir);
-  await initBackend({ backend: globalOptions(cmd).backend, log });
+  await initBackend(backendOptions(cmd, log));
   const { model, metadata } = await loadModel(modelDir);
   try {
     const cohort = await loadCohort(cohortDir, {

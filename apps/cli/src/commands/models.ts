@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { InputError, PhccError } from '../../../../libs/common/src';
 import { decodeWeights } from '../../../../libs/weights/src';
 import { AdminClient, RunResultsView, RunView } from '../demo/admin-client';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger } from '../context';
 import { TINY_MODEL } from './model-inputs';
 
 interface ExportCliOptions {
@@ -118,7 +118,7 @@ export async function exportModel(opts: ModelExportRequest, cmd: Command): Promi
   const { saveModel, TRAINING_PREVALENCE } = await import('../../../../libs/model/src/io');
   const config = modelConfig(configOf(plan, opts.modelConfig));
   validateModelConfig(config);
-  await initBackend({ backend: globalOptions(cmd).backend, log });
+  await initBackend(backendOptions(cmd, log));
   const model = new PhccModel(config);
   try {
     model.params.setWeights(decodeWeights(bytes));

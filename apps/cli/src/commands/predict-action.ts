@@ -7,7 +7,7 @@ import { initBackend } from '../../../../libs/compute/src';
 import { gradCam, writeHeatmapNifti, writeOverlayPngs } from '../../../../libs/model/src/gradcam';
 import { loadModel, readModelMetadata } from '../../../../libs/model/src/io';
 import { predict } from '../../../../libs/model/src/training/loops';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger } from '../context';
 import { checkModelDir, cropOptions, modelPreprocessing, storedNormalisation } from './model-inputs';
 import type { PredictCliOptions } from './predict';
 
@@ -40,7 +40,7 @@ export async function runPredict(opts: PredictCliOptions, cmd: Command): Promise
   });
   const input = preprocessPatient(patient, site.normalisation, cropOptions(pre));
 
-  await initBackend({ backend: globalOptions(cmd).backend, log });
+  await initBackend(backendOptions(cmd, log));
   const { model } = await loadModel(modelDir);
   try {
     const sample = { id, label: null, split: 'test', x: input.input, phaseTimes: input.meta.phaseTimes };

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InputError, PhccError } from '../../../../libs/common/src';
 import { MAX_COMPARED_MODELS } from '../../../../libs/protocol/src/version';
-import { commandLogger, globalOptions } from '../context';
+import { backendOptions, commandLogger } from '../context';
 import { agentModelConfig } from './agent';
 import { checkCohortPath } from './model-inputs';
 
@@ -72,7 +72,7 @@ export function registerSimulate(program: Command): void {
       }
 
       const { initBackend } = await import('../../../../libs/compute/src');
-      await initBackend({ backend: globalOptions(cmd).backend, log });
+      await initBackend(backendOptions(cmd, log));
       const { initialWeights } = await import('../demo/initial-model');
       const { runSimulation } = await import('../simulate/simulation');
       const { InMemorySite } = await import('../simulate/in-memory-site');

@@ -20,7 +20,7 @@ import { isFinetunePatient, trainFinetune, trainSsl } from '../../../../libs/mod
 import { keepLabelFraction } from '../../../../libs/model/src/training/label-subset';
 import { recommendedReplicas, ShardedStepper } from '../../../../libs/model/src/training/parallel';
 import { PatientSample, TrainHistory } from '../../../../libs/model/src/training/types';
-import { globalOptions } from '../context';
+import { backendOptions } from '../context';
 import { trainProgressView } from '../progress';
 import {
   buildPreprocessing,
@@ -67,7 +67,7 @@ export async function runTraining(
   if (plan.from && phases.phases !== undefined && phases.phases !== config.phases) {
     throw new InputError(`--phases: the model in --from takes ${describePhases(config)}`);
   }
-  const backend = await initBackend({ backend: globalOptions(cmd).backend, log });
+  const backend = await initBackend(backendOptions(cmd, log));
 
   const { patients, sites } = await loadTrainingPatients(
     cohortDirs,

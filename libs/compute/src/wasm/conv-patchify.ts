@@ -14,13 +14,17 @@ import { WasmOps } from './wasm-ops';
  * - input gradient: dx_row,i = dy_row · W[i]ᵀ, and since patches do not overlap every dx value
  *   is written once (no phase split, no interleave, no clearing pass).
  *
- * One GEMM call per output row and filter row; a row group is four output pixels, so wo must be
+ * One GEMM call per output row and filter row (`patchifyForwardRows` / `patchifyInputGradRows`,
+ * threads/split-jobs.ts, so intra-op threads take whole output rows); a row group is four output pixels, so wo must be
  * a multiple of 4, and C's rows are written in place, so its width (cout, or kw·cin for the
  * input gradient) must fill whole 8-column panels.
  */
 
 /** The SIMD helpers the patchify paths call (signatures in simd/helpers.ts). */
-export type PatchifyCalls = Pick<SimdHelpers, 'packPanels8' | 'gemmRows' | 'gemmRowsAdd'>;
+export type PatchifyCalls = Pick<
+  SimdHelpers,
+  'packPanels8' | 'patchifyForwardRows' | 'patchifyInputGradRows'
+>;
 
 /** Whether `g` is a patchify conv our row GEMM can run in place (`width`: C's row width). */
 function isPatchify(g: ConvGeometry, width: number): boolean {
@@ -61,18 +65,21 @@ export function patchifyForward(
     );
   }
   const out = ops.empty([g.n, g.ho, g.wo, g.cout]);
-  const xp = ops.pointer(x);
-  const op = ops.pointer(out);
-  const bpp = ops.pointer(bp);
-  for (let row = 0; row < g.n * g.ho; row++) {
-    const c = op + row * g.wo * g.cout * 4;
-    for (let i = 0; i < g.kh; i++) {
-      // Input row (b·h + kh·y + i) = kh·row + i, since h = kh·ho.
-      const a = xp + (row * g.kh + i) * g.w * g.cin * 4;
-      const gemm = i === 0 ? helpers.gemmRows : helpers.gemmRowsAdd;
-      gemm(a, k * 4, bpp + i * panelBytes, c, g.wo / 4, panels, k, GEMM_KC);
-    }
-  }
+  // Output row `row` reads input rows kh·row + i (b·h + kh·y + i, since h = kh·ho).
+  helpers.patchifyForwardRows(
+    ops.pointer(x),
+    ops.pointer(out),
+    ops.pointer(bp),
+    g.n * g.ho,
+    g.kh,
+    g.w * g.cin * 4,
+    g.wo * g.cout * 4,
+    panelBytes,
+    k,
+    g.wo / 4,
+    panels,
+    GEMM_KC,
+  );
   ops.dispose(bp);
   return out;
 }
@@ -103,16 +110,20 @@ export function patchifyInputGrad(
     helpers.packPanels8(ops.pointer(wt) + i * g.cout * k * 4, ops.pointer(bp) + i * panelBytes, g.cout, k);
   }
   const dx = ops.empty([g.n, g.h, g.w, g.cin]);
-  const dyp = ops.pointer(dy);
-  const dxp = ops.pointer(dx);
-  const bpp = ops.pointer(bp);
-  for (let row = 0; row < g.n * g.ho; row++) {
-    const a = dyp + row * g.wo * g.cout * 4;
-    for (let i = 0; i < g.kh; i++) {
-      const c = dxp + (row * g.kh + i) * g.w * g.cin * 4;
-      helpers.gemmRows(a, g.cout * 4, bpp + i * panelBytes, c, g.wo / 4, panels, g.cout, GEMM_KC);
-    }
-  }
+  helpers.patchifyInputGradRows(
+    ops.pointer(dy),
+    ops.pointer(dx),
+    ops.pointer(bp),
+    g.n * g.ho,
+    g.kh,
+    g.wo * g.cout * 4,
+    g.w * g.cin * 4,
+    panelBytes,
+    g.cout,
+    g.wo / 4,
+    panels,
+    GEMM_KC,
+  );
   ops.dispose(wt);
   ops.dispose(bp);
   return dx;

@@ -12,6 +12,8 @@ export interface DataParallelOptions {
   optimizer: OptimizerSpec;
   /** Backend inside each worker (default 'wasm': one single-threaded wasm instance per worker). */
   backend?: string;
+  /** wasm intra-op threads inside each replica (default 1: one core per replica). */
+  threads?: number;
   /** How a batch is split: by measured replica speed (default) or equally (bit-repeatable runs). */
   balance?: ShardBalance;
   log?: Log;
@@ -71,6 +73,7 @@ export class DataParallelTrainer {
       answers = await trainer.all(() => ({
         type: 'init',
         backend: opts.backend ?? 'wasm',
+        threads: opts.threads ?? 1,
         model: opts.model,
         optimizer: opts.optimizer,
       }));

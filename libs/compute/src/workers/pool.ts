@@ -1,5 +1,5 @@
 import { extname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, WorkerOptions } from 'node:worker_threads';
 
 /** What every worker script answers when a request fails; the pool turns it into a rejection. */
 export interface WorkerFailure {
@@ -95,8 +95,8 @@ export function workerScript(dir: string, name: string): string {
  * so an inline bootstrap registers a TypeScript transpile hook first (typescript is a dev
  * dependency, present wherever .ts sources run).
  */
-function spawnWorker(main: string): Worker {
-  if (extname(main) !== '.ts') return new Worker(main);
+export function spawnWorker(main: string, options: WorkerOptions = {}): Worker {
+  if (extname(main) !== '.ts') return new Worker(main, options);
   const typescript = require.resolve('typescript', { paths: [__dirname] });
   const bootstrap = `
     const ts = require(${JSON.stringify(typescript)});
@@ -110,5 +110,5 @@ function spawnWorker(main: string): Worker {
       m._compile(out.outputText, filename);
     };
     require(${JSON.stringify(main)});`;
-  return new Worker(bootstrap, { eval: true });
+  return new Worker(bootstrap, { ...options, eval: true });
 }

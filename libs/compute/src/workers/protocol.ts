@@ -16,7 +16,7 @@ export interface ModelSpec<Config = unknown> {
 }
 
 export type ToWorker =
-  | { type: 'init'; backend: string; model: ModelSpec; optimizer: OptimizerSpec }
+  | { type: 'init'; backend: string; threads: number; model: ModelSpec; optimizer: OptimizerSpec }
   /**
    * Gradient of the shard's mean loss, scaled by `weight` (the shard's share of the batch).
    * `apply`: the previous step's summed gradient, applied first (saves a round trip per step).

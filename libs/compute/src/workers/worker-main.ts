@@ -42,7 +42,7 @@ function applySum(gradients: Float32Array): void {
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
-      const info = await initBackend({ backend: msg.backend });
+      const info = await initBackend({ backend: msg.backend, threads: msg.threads });
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(msg.model.modulePath) as Record<string, unknown>;
       const factory = mod[msg.model.exportName ?? 'createTrainable'];

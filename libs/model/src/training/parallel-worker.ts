@@ -21,7 +21,7 @@ function post(msg: ReplicaReply, transfer: ArrayBuffer[] = []): void {
 
 async function handle(msg: ReplicaRequest): Promise<void> {
   if (msg.type === 'init') {
-    const info = await initBackend({ backend: msg.backend });
+    const info = await initBackend({ backend: msg.backend, threads: 1 });
     model = new PhccModel(msg.config, 0);
     held = undefined;
     post({ type: 'ready', names: model.params.names(), backend: info.name });

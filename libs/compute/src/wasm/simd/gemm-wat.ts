@@ -158,13 +158,22 @@ ${rowsGemm}
   (func (export "packIm2col4") (param $x i32) (param $dst i32) (param $b0 i32) (param $nb i32)
         (param $h i32) (param $w i32) (param $cin i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $padT i32) (param $padL i32)
+    (call $packIm2col4Part (local.get $x) (local.get $dst) (local.get $b0) (local.get $nb) (local.get $h)
+      (local.get $w) (local.get $cin) (local.get $ho) (local.get $wo) (local.get $kh) (local.get $kw)
+      (local.get $sh) (local.get $sw) (local.get $padT) (local.get $padL) (local.get $nb)))
+  ;; Images [b0, b0 + nb) of a pack whose K spans kImages images (dst already points at the first
+  ;; of them): intra-op threads each pack a range of images into the one shared Ap.
+  (func $packIm2col4Part (export "packIm2col4Part") (param $x i32) (param $dst i32) (param $b0 i32) (param $nb i32)
+        (param $h i32) (param $w i32) (param $cin i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $padT i32) (param $padL i32)
+        (param $kImages i32)
     (local $i i32) (local $j i32) (local $b i32) (local $y i32) (local $yy i32) (local $xo i32) (local $t i32)
     (local $xlo i32) (local $xhi i32) (local $cin4 i32) (local $full i32) (local $kBytes i32) (local $rowBase i32)
     (local $d i32) (local $s i32) (local $src i32) (local $step i32) (local $q i32) (local $lane i32)
     (local.set $cin4 (i32.shr_u (i32.add (local.get $cin) (i32.const 3)) (i32.const 2)))
     (local.set $full (i32.shr_u (local.get $cin) (i32.const 2)))
-    ;; bytes between consecutive groups for one k: K = nb*ho*wo entries of 16 bytes
-    (local.set $kBytes (i32.shl (i32.mul (i32.mul (local.get $nb) (local.get $ho)) (local.get $wo)) (i32.const 4)))
+    ;; bytes between consecutive groups for one k: K = kImages*ho*wo entries of 16 bytes
+    (local.set $kBytes (i32.shl (i32.mul (i32.mul (local.get $kImages) (local.get $ho)) (local.get $wo)) (i32.const 4)))
     (local.set $step (i32.shl (i32.mul (local.get $sw) (local.get $cin)) (i32.const 2)))
     (block $idone (loop $iloop
       (br_if $idone (i32.ge_s (local.get $i) (local.get $kh)))
@@ -549,6 +558,14 @@ ${rowsGemm}
   (func (export "depthwiseFilterGrad") (param $x i32) (param $dy i32) (param $dw i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
+    (call $depthwiseFilterGradChannels (local.get $x) (local.get $dy) (local.get $dw) (local.get $n)
+      (local.get $h) (local.get $w) (local.get $c) (local.get $ho) (local.get $wo) (local.get $kh)
+      (local.get $kw) (local.get $padT) (local.get $padL) (i32.const 0) (local.get $c)))
+  ;; Channels [c0, c1) only (multiples of 16 when c % 16 == 0, else of 4): a channel's sum runs
+  ;; over the same pixels in the same order whatever the range, so intra-op threads can share it.
+  (func $depthwiseFilterGradChannels (export "depthwiseFilterGradChannels") (param $x i32) (param $dy i32) (param $dw i32)
+        (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32) (param $c0 i32) (param $c1 i32)
     (local $b i32) (local $i i32) (local $j i32) (local $y i32) (local $xo i32) (local $v i32)
     (local $y0 i32) (local $y1 i32) (local $x0 i32) (local $x1 i32) (local $cBytes i32) (local $vStep i32)
     (local $xp i32) (local $dp i32) (local $t i32)
@@ -572,9 +589,9 @@ ${rowsGemm}
           (if (i32.lt_s (local.get $x0) (i32.const 0)) (then (local.set $x0 (i32.const 0))))
           (local.set $x1 (i32.sub (i32.add (local.get $w) (local.get $padL)) (local.get $j)))
           (if (i32.gt_s (local.get $x1) (local.get $wo)) (then (local.set $x1 (local.get $wo))))
-          (local.set $v (i32.const 0))
+          (local.set $v (i32.shl (local.get $c0) (i32.const 2)))
           (block $vdone (loop $vloop
-            (br_if $vdone (i32.ge_u (local.get $v) (local.get $cBytes)))
+            (br_if $vdone (i32.ge_u (local.get $v) (i32.shl (local.get $c1) (i32.const 2))))
             (local.set $a0 (v128.const i32x4 0 0 0 0))
             (local.set $a1 (v128.const i32x4 0 0 0 0))
             (local.set $a2 (v128.const i32x4 0 0 0 0))
@@ -630,11 +647,16 @@ ${rowsGemm}
 
   ;; Bp[p][k][0..8) = B[k][8p .. 8p+8) of row-major B [K, N], zero past column N.
   (func (export "packPanels8") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)
-    (local $p i32) (local $panels i32) (local $r i32) (local $s i32) (local $d i32) (local $cols i32) (local $q i32)
-    (local.set $panels (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3)))
-    (local.set $d (local.get $dst))
+    (call $packPanels8Range (local.get $src) (local.get $dst) (local.get $k) (local.get $n) (i32.const 0)
+      (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3))))
+  ;; Panels [p0, p1) only (panels are independent: intra-op threads take ranges of them).
+  (func $packPanels8Range (export "packPanels8Range") (param $src i32) (param $dst i32) (param $k i32) (param $n i32)
+        (param $p0 i32) (param $p1 i32)
+    (local $p i32) (local $r i32) (local $s i32) (local $d i32) (local $cols i32) (local $q i32)
+    (local.set $p (local.get $p0))
+    (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p0) (i32.shl (local.get $k) (i32.const 5)))))
     (block $pdone (loop $ploop
-      (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
       (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
       (local.set $s (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 5))))
       (local.set $r (i32.const 0))

@@ -13,7 +13,11 @@ describe('SIMD helper loading', () => {
 
   it('refuses, with the reason, a backend whose wasm heap it cannot reach', async () => {
     const result = await loadSimdHelpers({ getMemoryOffset: () => 0 });
-    expect(result).toEqual({ loaded: false, detail: expect.stringMatching(/heap is not reachable/) });
+    expect(result).toEqual({
+      loaded: false,
+      detail: expect.stringMatching(/heap is not reachable/),
+      threads: 1,
+    });
     expect(simdHelpers({})).toBeUndefined();
   });
 

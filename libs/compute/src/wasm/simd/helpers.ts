@@ -3,17 +3,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import {
-  assembleSimdModule,
-  SIMD_VARIANTS,
-  SIMD_WASM_PREFIX,
-  SimdVariant,
-  simdWasmDir,
-  simdWasmFileName,
-} from './module';
+import { IntraOpPool } from '../threads/intra-op-pool';
+import { CompositeCalls, compositeCalls, SPLIT_NAMES, SplitExports, splitJob } from '../threads/split-jobs';
+import { assembleSimdModule, SIMD_WASM_PREFIX, simdVariant, simdWasmDir, simdWasmFileName } from './module';
 
-/** The compiled helpers, called with byte offsets into the tfjs-wasm heap. */
-export interface SimdHelpers {
+/** The compiled helpers, called with byte offsets into the tfjs-wasm heap (and the calls made of them). */
+export interface SimdHelpers
+  extends
+    CompositeCalls,
+    Pick<SplitExports, 'packPanels8Range' | 'packIm2col4Part' | 'depthwiseFilterGradChannels'> {
   /** Whether `gemm` multiplies and adds in one FMA (relaxed SIMD), or in two instructions. */
   readonly fma: boolean;
   sumRows(src: number, dst: number, scratch: number, outer: number, rows: number, cols: number): void;
@@ -204,7 +202,8 @@ export interface SimdHelpers {
 
 /** The parts of tfjs-backend-wasm's BackendWasm the helpers need (not exported typed by tfjs). */
 interface WasmBackendInternals {
-  wasm?: { asm?: { memory?: unknown } };
+  /** `asm.memory`: the single-threaded builds export their heap; the threaded build imports it (`wasmMemory`). */
+  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
   getMemoryOffset(dataId: object): number;
 }
 
@@ -219,6 +218,8 @@ export const simdHelperSwitch = {
   enabled: process.env.PHCC_WASM_HELPERS !== '0',
   fma: process.env.PHCC_WASM_FMA !== '0',
   prebuilt: process.env.PHCC_WASM_PREBUILT !== '0',
+  /** Whether helper calls are shared with the intra-op threads, when a pool was started (tests compare both). */
+  intraOp: true,
 };
 
 /** The slice of the WebAssembly JS API used here (this project's TS lib has no WebAssembly types). */
@@ -249,13 +250,15 @@ let warned = false;
 export async function simdModuleBytes(
   dir = simdWasmDir(),
   prebuilt = simdHelperSwitch.prebuilt,
+  shared = false,
 ): Promise<SimdModuleBytes> {
-  const bytes: Partial<Record<SimdVariant, Uint8Array>> = {};
+  const bytes: Partial<Record<'plain' | 'fma', Uint8Array>> = {};
   let assembled: string | undefined;
-  for (const variant of SIMD_VARIANTS) {
+  for (const kind of ['plain', 'fma'] as const) {
+    const variant = simdVariant(kind === 'fma', shared);
     const path = join(dir, simdWasmFileName(variant));
     if (prebuilt && existsSync(path)) {
-      bytes[variant] = await readFile(path);
+      bytes[kind] = await readFile(path);
       continue;
     }
     if (!assembled) {
@@ -270,7 +273,7 @@ export async function simdModuleBytes(
         );
       }
     }
-    bytes[variant] = await assembleSimdModule(variant);
+    bytes[kind] = await assembleSimdModule(variant);
   }
   return { plain: bytes.plain!, fma: bytes.fma!, assembled };
 }
@@ -293,9 +296,13 @@ interface Loaded {
   fma?: SimdHelpers;
   noFma?: string;
   assembled?: string;
+  /** Intra-op threads sharing the helper calls, and the helpers that hand calls to them. */
+  pool?: IntraOpPool;
+  pooled?: { plain: SimdHelpers; fma?: SimdHelpers };
 }
 
-let compiled: Promise<Compiled> | undefined;
+/** Compiled once per thread and heap kind (unshared, shared). */
+const compiled = new Map<boolean, Promise<Compiled>>();
 const instances = new WeakMap<object, Loaded>();
 
 /**
@@ -309,8 +316,8 @@ function relaxedSimdValidates(bytes: Uint8Array): boolean {
   return WebAssembly.validate(bytes);
 }
 
-async function compile(): Promise<Compiled> {
-  const { plain, fma, assembled } = await simdModuleBytes();
+async function compile(shared: boolean): Promise<Compiled> {
+  const { plain, fma, assembled } = await simdModuleBytes(undefined, undefined, shared);
   // The plain variant is compiled too: PHCC_WASM_FMA=0 and the gradient checks switch to it.
   if (!relaxedSimdValidates(fma)) {
     return { plain: await WebAssembly.compile(plain), noFma: 'relaxed SIMD does not validate', assembled };
@@ -325,26 +332,33 @@ async function compile(): Promise<Compiled> {
  * whose internals differ from 4.22) or the engine lacks wasm SIMD; `detail` says which, or
  * whether the GEMM has FMA.
  */
-export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boolean; detail: string }> {
+export async function loadSimdHelpers(
+  backend: unknown,
+  threads = 1,
+): Promise<{ loaded: boolean; detail: string; threads: number }> {
   const internals = backend as WasmBackendInternals;
   const describe = (l: Loaded) =>
     (l.fma ? 'wasm SIMD, FMA (relaxed SIMD)' : `wasm SIMD, no FMA (${l.noFma})`) +
-    (l.assembled ? `; assembled from text (${l.assembled})` : '');
+    (l.assembled ? `; assembled from text (${l.assembled})` : '') +
+    (l.pool ? `; ${l.pool.threads} intra-op threads` : '');
   const known = instances.get(internals);
-  if (known) return { loaded: true, detail: describe(known) };
-  const memory = internals.wasm?.asm?.memory;
+  if (known) return { loaded: true, detail: describe(known), threads: known.pool?.threads ?? 1 };
+  const memory = internals.wasm?.asm?.memory ?? internals.wasm?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory) || typeof internals.getMemoryOffset !== 'function') {
     return {
       loaded: false,
       detail: 'the tfjs-wasm heap is not reachable (unexpected tfjs-backend-wasm internals)',
+      threads: 1,
     };
   }
+  const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
   try {
-    compiled ??= compile();
-    const modules = await compiled;
+    if (!compiled.has(shared)) compiled.set(shared, compile(shared));
+    const modules = await compiled.get(shared)!;
     const instantiate = async (module: object, fma: boolean): Promise<SimdHelpers> => {
       const instance = await WebAssembly.instantiate(module, { env: { memory } });
-      return { ...(instance.exports as Omit<SimdHelpers, 'fma'>), fma } as SimdHelpers;
+      const exports = instance.exports as Omit<SimdHelpers, 'fma' | keyof CompositeCalls>;
+      return { ...exports, ...compositeCalls(exports), fma };
     };
     const loaded: Loaded = {
       plain: await instantiate(modules.plain, false),
@@ -352,12 +366,28 @@ export async function loadSimdHelpers(backend: unknown): Promise<{ loaded: boole
       noFma: modules.noFma,
       assembled: modules.assembled,
     };
+    if (threads > 1 && shared) {
+      loaded.pool = await IntraOpPool.start(threads, { plain: modules.plain, fma: modules.fma }, memory);
+      loaded.pooled = {
+        plain: pooledHelpers(loaded.plain, loaded.pool),
+        fma: loaded.fma && pooledHelpers(loaded.fma, loaded.pool),
+      };
+    }
     instances.set(internals, loaded);
-    return { loaded: true, detail: describe(loaded) };
+    return { loaded: true, detail: describe(loaded), threads: loaded.pool?.threads ?? 1 };
   } catch (err) {
-    compiled = undefined;
-    return { loaded: false, detail: `wasm SIMD helpers failed to load: ${String(err)}` };
+    compiled.delete(shared);
+    return { loaded: false, detail: `wasm SIMD helpers failed to load: ${String(err)}`, threads: 1 };
   }
+}
+
+/** The same helpers with every splittable call handed to the pool (split-jobs.ts says which). */
+function pooledHelpers(helpers: SimdHelpers, pool: IntraOpPool): SimdHelpers {
+  const pooled: Record<string, unknown> = { ...helpers };
+  for (const name of SPLIT_NAMES) {
+    pooled[name] = (...args: number[]) => pool.run(splitJob(name, args), helpers, helpers.fma);
+  }
+  return pooled as unknown as SimdHelpers;
 }
 
 /** The helpers for this backend, if loaded and switched on (the FMA build when allowed). */
@@ -365,7 +395,13 @@ export function simdHelpers(backend: unknown): SimdHelpers | undefined {
   if (!simdHelperSwitch.enabled) return undefined;
   const loaded = instances.get(backend as object);
   if (!loaded) return undefined;
-  return (simdHelperSwitch.fma && loaded.fma) || loaded.plain;
+  const set = loaded.pooled && simdHelperSwitch.intraOp ? loaded.pooled : loaded;
+  return (simdHelperSwitch.fma && set.fma) || set.plain;
+}
+
+/** The intra-op pool of this backend, if one was started (for reports and tests). */
+export function intraOpPool(backend: unknown): IntraOpPool | undefined {
+  return instances.get(backend as object)?.pool;
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */

@@ -13,9 +13,23 @@ import { HELPER_FIELDS } from './helpers-wat';
  * text generators (a new kernel) can never load an old binary: it simply finds no file.
  */
 
-/** `fma` multiplies and adds in one instruction (relaxed SIMD); `plain` is baseline wasm SIMD. */
-export const SIMD_VARIANTS = ['plain', 'fma'] as const;
+/**
+ * `fma` multiplies and adds in one instruction (relaxed SIMD); `plain` is baseline wasm SIMD.
+ * The `-shared` builds import a shared memory (tfjs-wasm's threaded build, which intra-op
+ * threads need: wasm links a module only to a memory whose `shared` flag matches its import).
+ */
+export const SIMD_VARIANTS = ['plain', 'fma', 'plain-shared', 'fma-shared'] as const;
 export type SimdVariant = (typeof SIMD_VARIANTS)[number];
+
+/** The variant for a GEMM with or without FMA on a shared or unshared heap. */
+export function simdVariant(fma: boolean, shared: boolean): SimdVariant {
+  return `${fma ? 'fma' : 'plain'}${shared ? '-shared' : ''}` as SimdVariant;
+}
+const isFma = (variant: SimdVariant) => variant.startsWith('fma');
+const isShared = (variant: SimdVariant) => variant.endsWith('-shared');
+
+/** A shared memory import must state a maximum: the whole 32-bit space, so any heap links. */
+const SHARED_MEMORY = '(memory 0 65536 shared)';
 
 /** Where the build writes the binaries, relative to the package root (shipped: package.json "files" has dist/). */
 export const SIMD_WASM_DIR = join('dist', 'wasm');
@@ -23,7 +37,8 @@ export const SIMD_WASM_DIR = join('dist', 'wasm');
 export const SIMD_WASM_PREFIX = 'phcc-simd-';
 
 export function simdModuleText(variant: SimdVariant): string {
-  return `(module (import "env" "memory" (memory 0))\n${HELPER_FIELDS}\n${geluFields(variant === 'fma')}\n${gemmFields(variant === 'fma')})`;
+  const memory = isShared(variant) ? SHARED_MEMORY : '(memory 0)';
+  return `(module (import "env" "memory" ${memory})\n${HELPER_FIELDS}\n${geluFields(isFma(variant))}\n${gemmFields(isFma(variant))})`;
 }
 
 const fileNames = new Map<SimdVariant, string>();
@@ -68,7 +83,8 @@ export async function assembleSimdModule(variant: SimdVariant): Promise<Uint8Arr
   const wabt = await wabtReady;
   const parsed = wabt.parseWat(`phcc-simd-${variant}.wat`, simdModuleText(variant), {
     simd: true,
-    relaxed_simd: variant === 'fma',
+    relaxed_simd: isFma(variant),
+    threads: isShared(variant),
   });
   try {
     return parsed.toBinary({}).buffer;

@@ -1,0 +1,234 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../../../common/src';
+import { initBackend, requestedThreads } from '../../select';
+import { heapPointer, intraOpPool, simdHelpers, simdHelperSwitch } from '../simd/helpers';
+import { IntraOpPool } from './intra-op-pool';
+import { SPLIT_NAMES, SplitName, splitJob } from './split-jobs';
+
+/**
+ * Intra-op threads (issue #19): the threaded tfjs-wasm build starts in Node with a shared heap,
+ * a second thread runs the SIMD helpers on it, and every split call writes exactly what the
+ * whole call writes, bit for bit, however the pieces fall between the threads.
+ */
+let backend: tf.KernelBackend;
+
+beforeAll(async () => {
+  const info = await initBackend({ backend: 'wasm', threads: 2 });
+  expect(info.threads).toBe(2);
+  expect(info.helpers).toMatch(/2 intra-op threads/);
+  backend = tf.backend();
+});
+
+afterEach(() => {
+  IntraOpPool.minWork = 1 << 19;
+  IntraOpPool.piecesPerThread = 6;
+});
+
+/** One buffer of a call: its length in floats, and whether it is written (compared) or read. */
+interface Buffer {
+  floats: number;
+  output?: boolean;
+}
+
+/** A call of each split op on small shapes with several uneven pieces, and its buffers. */
+const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => number[] }> = (() => {
+  // GEMM: 13 row groups (52 rows), k 40, 3 panels (24 columns).
+  const [g, k, panels] = [13, 40, 3];
+  // depthwise: 5 images 9×9×8, 5×5 'same'; LayerNorm 37 rows of 64; GELU 5,203 floats (odd tail).
+  const dw = { n: 5, h: 9, c: 8, kh: 5 };
+  const ln = { rows: 37, c: 64 };
+  const count = 5203;
+  // patchify 2×2 stride 2: 3 images, output 4×8, cin 4, cout 16 (k = kw·cin = 8).
+  const pf = { n: 3, ho: 4, wo: 8, cin: 4, cout: 16, kh: 2 };
+  const pfRows = pf.n * pf.ho;
+  const inRowBytes = 2 * pf.wo * pf.cin * 4;
+  const pk = 2 * pf.cin;
+  return {
+    gemm: {
+      buffers: [
+        { floats: g * k * 4 },
+        { floats: panels * k * 8 },
+        { floats: g * 4 * panels * 8, output: true },
+      ],
+      args: ([ap, bp, c]) => [ap, bp, c, g, panels, k, 16],
+    },
+    gemmRows: {
+      buffers: [
+        { floats: g * 4 * k },
+        { floats: panels * k * 8 },
+        { floats: g * 4 * panels * 8, output: true },
+      ],
+      args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
+    },
+    gemmRowsAdd: {
+      buffers: [
+        { floats: g * 4 * k },
+        { floats: panels * k * 8 },
+        { floats: g * 4 * panels * 8, output: true },
+      ],
+      args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
+    },
+    geluForward: {
+      buffers: [{ floats: count }, { floats: count, output: true }],
+      args: ([x, y]) => [x, y, count],
+    },
+    geluForwardTanh: {
+      buffers: [{ floats: count }, { floats: count, output: true }],
+      args: ([x, y]) => [x, y, count],
+    },
+    geluBackward: {
+      buffers: [{ floats: count }, { floats: count }, { floats: count, output: true }],
+      args: ([x, dy, dx]) => [x, dy, dx, count],
+    },
+    geluBackwardTanh: {
+      buffers: [{ floats: count }, { floats: count }, { floats: count, output: true }],
+      args: ([x, dy, dx]) => [x, dy, dx, count],
+    },
+    layerNormForward: {
+      buffers: [
+        { floats: ln.rows * ln.c },
+        { floats: ln.c },
+        { floats: ln.c },
+        { floats: ln.rows * ln.c, output: true },
+        { floats: ln.rows * 2, output: true },
+      ],
+      args: ([x, gamma, beta, y, stats]) => [x, gamma, beta, y, stats, ln.rows, ln.c, 1e-6],
+    },
+    depthwiseForward: {
+      buffers: [
+        { floats: dw.n * dw.h * dw.h * dw.c },
+        { floats: dw.kh * dw.kh * dw.c },
+        { floats: dw.n * dw.h * dw.h * dw.c, output: true },
+      ],
+      args: ([x, w, out]) => [x, w, out, dw.n, dw.h, dw.h, dw.c, dw.h, dw.h, dw.kh, dw.kh, 2, 2],
+    },
+    depthwiseFilterGrad: {
+      // 48 channels: three 16-channel pieces.
+      buffers: [{ floats: 3 * 9 * 9 * 48 }, { floats: 3 * 9 * 9 * 48 }, { floats: 5 * 5 * 48, output: true }],
+      args: ([x, dy, dw]) => [x, dy, dw, 3, 9, 9, 48, 9, 9, 5, 5, 2, 2],
+    },
+    packPanels8: {
+      // 45 columns: five full panels and a zero-padded one.
+      buffers: [{ floats: 37 * 45 }, { floats: 6 * 37 * 8, output: true }],
+      args: ([src, dst]) => [src, dst, 37, 45],
+    },
+    packIm2col4: {
+      // Images 1–4 of five 7×7×6, 3×3 stride 2 pad 1 (4×4 out): two channel groups per tap, the second partial.
+      buffers: [{ floats: 5 * 7 * 7 * 6 }, { floats: 9 * 2 * 4 * 16 * 4, output: true }],
+      args: ([x, dst]) => [x, dst, 1, 4, 7, 7, 6, 4, 4, 3, 3, 2, 2, 1, 1],
+    },
+    patchifyForwardRows: {
+      buffers: [
+        { floats: pfRows * 2 * inRowBytes },
+        { floats: 2 * (pf.cout / 8) * pk * 8 },
+        { floats: pfRows * pf.wo * pf.cout, output: true },
+      ],
+      args: ([x, bp, out]) => [
+        x,
+        out,
+        bp,
+        pfRows,
+        pf.kh,
+        inRowBytes,
+        pf.wo * pf.cout * 4,
+        (pf.cout / 8) * pk * 32,
+        pk,
+        pf.wo / 4,
+        pf.cout / 8,
+        16,
+      ],
+    },
+    patchifyInputGradRows: {
+      buffers: [
+        { floats: pfRows * pf.wo * pf.cout },
+        { floats: 2 * (pk / 8) * pf.cout * 8 },
+        { floats: pfRows * 2 * 2 * pf.wo * pf.cin, output: true },
+      ],
+      args: ([dy, bp, dx]) => [
+        dy,
+        dx,
+        bp,
+        pfRows,
+        pf.kh,
+        pf.wo * pf.cout * 4,
+        inRowBytes,
+        (pk / 8) * pf.cout * 32,
+        pf.cout,
+        pf.wo / 4,
+        pk / 8,
+        16,
+      ],
+    },
+  };
+})();
+
+/** Runs `op` on fresh copies of the same inputs through the pool; returns every output's values. */
+function runOnce(
+  op: SplitName,
+  mutate: (job: ReturnType<typeof splitJob>) => ReturnType<typeof splitJob> = (j) => j,
+) {
+  const rng = new Rng(7);
+  const { buffers, args } = CASES[op];
+  const tensors = buffers.map((b) =>
+    tf.tensor1d(Float32Array.from({ length: b.floats }, () => rng.normal() * (b.output ? 1 : 0.5))),
+  );
+  const pointers = tensors.map((t) => heapPointer(backend, t));
+  simdHelperSwitch.intraOp = false;
+  const helpers = simdHelpers(backend)!;
+  simdHelperSwitch.intraOp = true;
+  intraOpPool(backend)!.run(mutate(splitJob(op, args(pointers))), helpers, helpers.fma);
+  const outputs = tensors.filter((_, i) => buffers[i].output).map((t) => Array.from(t.dataSync()));
+  tf.dispose(tensors);
+  return outputs;
+}
+
+describe('intra-op threads on the shared wasm heap', () => {
+  it('start tfjs-wasm threaded in Node, with the helpers on its shared memory', () => {
+    const pool = intraOpPool(backend)!;
+    expect(pool.threads).toBe(2);
+    const memory = (backend as unknown as { wasm: { wasmMemory: { buffer: unknown } } }).wasm.wasmMemory;
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it.each(SPLIT_NAMES.map((op) => [op]))('%s split into uneven pieces writes what one call writes', (op) => {
+    IntraOpPool.minWork = Infinity;
+    const whole = runOnce(op);
+    const pool = intraOpPool(backend)!;
+    const before = pool.counts.split;
+    IntraOpPool.minWork = 0;
+    IntraOpPool.piecesPerThread = 3;
+    const split = runOnce(op);
+    expect(pool.counts.split).toBe(before + 1);
+    expect(split).toEqual(whole);
+    // The comparison sees a piece that is not run: the same job, one item short.
+    const short = runOnce(op, (job) => ({ ...job, items: job.items - 1 }));
+    expect(short).not.toEqual(whole);
+  });
+
+  it('reports a worker’s failure as an error of the call, and keeps working after it', () => {
+    IntraOpPool.minWork = 0;
+    simdHelperSwitch.intraOp = false;
+    const helpers = simdHelpers(backend)!;
+    simdHelperSwitch.intraOp = true;
+    // Output rows past the end of the heap: every piece traps, whichever thread takes it.
+    const far = 0x7ff00000;
+    const job = splitJob('geluForward', [0, far, 64 * 1024]);
+    expect(() => intraOpPool(backend)!.run(job, helpers, helpers.fma)).toThrow(/out of bounds/);
+    const again = runOnce('gemmRows');
+    IntraOpPool.minWork = Infinity;
+    expect(again).toEqual(runOnce('gemmRows'));
+  });
+
+  it('checks the thread count it is asked for', () => {
+    expect(requestedThreads(3)).toBe(3);
+    expect(() => requestedThreads(0)).toThrow(/threads must be a whole number from 1 to 64, got "0"/);
+    const saved = process.env.PHCC_WASM_THREADS;
+    process.env.PHCC_WASM_THREADS = 'two';
+    try {
+      expect(() => requestedThreads(undefined)).toThrow(/got "two" \(from PHCC_WASM_THREADS\)/);
+    } finally {
+      if (saved === undefined) delete process.env.PHCC_WASM_THREADS;
+      else process.env.PHCC_WASM_THREADS = saved;
+    }
+  });
+});

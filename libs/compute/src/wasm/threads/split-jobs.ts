@@ -1,0 +1,490 @@
+/**
+ * How one SIMD helper call is cut into independent pieces that two (or more) threads run on one
+ * shared wasm memory, and the shared control block they coordinate through. Dependency-free:
+ * the main thread (intra-op-pool.ts) and every pool worker (intra-op-worker.ts) import this one
+ * definition, so both cut a call the same way.
+ *
+ * Every split here is along rows whose results do not depend on each other (a GEMM's 4-row
+ * groups, LayerNorm's rows, a depthwise conv's images, GELU's 4-float blocks): each output
+ * element is computed by the same instructions in the same order as in one call, so a threaded
+ * step is bit-identical to a one-thread step. Reductions across those rows (weight gradients of
+ * LayerNorm, GRN, depthwise) are not split: partial sums would change the rounding.
+ */
+
+/** The helper exports a split call may run (a subset of SimdHelpers, by name). */
+export interface SplitExports {
+  gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
+  gemmRows(
+    a: number,
+    lda: number,
+    bp: number,
+    c: number,
+    groups: number,
+    panels: number,
+    k: number,
+    kc: number,
+  ): void;
+  gemmRowsAdd(
+    a: number,
+    lda: number,
+    bp: number,
+    c: number,
+    groups: number,
+    panels: number,
+    k: number,
+    kc: number,
+  ): void;
+  geluForward(x: number, y: number, count: number): void;
+  geluBackward(x: number, dy: number, dx: number, count: number): void;
+  geluForwardTanh(x: number, y: number, count: number): void;
+  geluBackwardTanh(x: number, dy: number, dx: number, count: number): void;
+  layerNormForward(
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    stats: number,
+    rows: number,
+    c: number,
+    eps: number,
+  ): void;
+  depthwiseForward(
+    x: number,
+    w: number,
+    out: number,
+    n: number,
+    h: number,
+    wd: number,
+    c: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    padT: number,
+    padL: number,
+  ): void;
+  packPanels8(src: number, dst: number, k: number, n: number): void;
+  /** Panels [p0, p1) of `packPanels8`'s output. */
+  packPanels8Range(src: number, dst: number, k: number, n: number, p0: number, p1: number): void;
+  packIm2col4(
+    x: number,
+    dst: number,
+    b0: number,
+    nb: number,
+    h: number,
+    w: number,
+    cin: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+  ): void;
+  /** `packIm2col4` of images [b0, b0 + nb) into a pack whose K spans `kImages` images (dst at image b0). */
+  packIm2col4Part(
+    x: number,
+    dst: number,
+    b0: number,
+    nb: number,
+    h: number,
+    w: number,
+    cin: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    padT: number,
+    padL: number,
+    kImages: number,
+  ): void;
+  depthwiseFilterGrad(
+    x: number,
+    dy: number,
+    dw: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    padT: number,
+    padL: number,
+  ): void;
+  /** `depthwiseFilterGrad` on channels [c0, c1) only. */
+  depthwiseFilterGradChannels(
+    x: number,
+    dy: number,
+    dw: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    padT: number,
+    padL: number,
+    c0: number,
+    c1: number,
+  ): void;
+}
+
+/**
+ * Calls made of several helper calls, split as one job so that a piece is worth a thread's
+ * wake-up: a patchify conv (conv-patchify.ts) is one small GEMM per output row and filter row
+ * (thousands a step, each too small to split), so its pieces are whole output rows.
+ */
+export interface CompositeCalls {
+  /**
+   * out rows [0, rows) of a patchify conv: out_row = Σ_i x_(kh·row+i) · W[i], W[i] packed at
+   * bp + i·panelBytes; input rows `inRowBytes` apart, output rows `outRowBytes` apart.
+   */
+  patchifyForwardRows(
+    x: number,
+    out: number,
+    bp: number,
+    rows: number,
+    kh: number,
+    inRowBytes: number,
+    outRowBytes: number,
+    panelBytes: number,
+    k: number,
+    groups: number,
+    panels: number,
+    kc: number,
+  ): void;
+  /** dx rows of a patchify conv: dx_(kh·row+i) = dy_row · W[i]ᵀ for row in [0, rows). */
+  patchifyInputGradRows(
+    dy: number,
+    dx: number,
+    bp: number,
+    rows: number,
+    kh: number,
+    dyRowBytes: number,
+    dxRowBytes: number,
+    panelBytes: number,
+    k: number,
+    groups: number,
+    panels: number,
+    kc: number,
+  ): void;
+}
+
+/** The helpers that are split (the `…Range`/`…Part`/`…Channels` exports are only their pieces). */
+export type SplitName =
+  | Exclude<keyof SplitExports, 'packPanels8Range' | 'packIm2col4Part' | 'depthwiseFilterGradChannels'>
+  | keyof CompositeCalls;
+
+/** Op codes, in the control block's OP word. STOP ends a worker. */
+export const SPLIT_NAMES: readonly SplitName[] = [
+  'gemm',
+  'gemmRows',
+  'gemmRowsAdd',
+  'geluForward',
+  'geluBackward',
+  'geluForwardTanh',
+  'geluBackwardTanh',
+  'layerNormForward',
+  'depthwiseForward',
+  'depthwiseFilterGrad',
+  'packPanels8',
+  'packIm2col4',
+  'patchifyForwardRows',
+  'patchifyInputGradRows',
+];
+export const STOP_OP = -1;
+
+/** Word offsets in the control block (an Int32Array over a SharedArrayBuffer). */
+export const CTRL = {
+  /** Bumped by the main thread to publish a job (workers wait on it). */
+  SEQ: 0,
+  /** The next unclaimed item: every thread claims CHUNK items at a time with Atomics.add. */
+  NEXT: 1,
+  /** Workers that finished the current job (the main thread waits for all). */
+  DONE: 2,
+  /** 0, or 1 when a worker's call threw (its message is in the text area). */
+  ERROR: 3,
+  OP: 4,
+  /** 1: the FMA build of the helpers; 0: the plain one (the main thread's current choice). */
+  FMA: 5,
+  ITEMS: 6,
+  CHUNK: 7,
+  /** Atomics.load polls a worker makes before it sleeps (futex) when no job is published. */
+  SPIN: 24,
+  /** The call's arguments, one word each (floats through a Float32Array on the same words). */
+  ARGS: 8,
+  ARG_WORDS: 16,
+  /** Bytes of UTF-8 after the words above, for a worker's error message. */
+  TEXT: 25 * 4,
+  TEXT_BYTES: 512,
+} as const;
+export const CTRL_BYTES = CTRL.TEXT + CTRL.TEXT_BYTES;
+
+/** Floats per GELU item: whole 4-float vectors, so a piece never splits one. */
+export const GELU_BLOCK = 1024;
+
+/** What one call is cut into: how many items, and its arguments as the control block holds them. */
+export interface SplitJob {
+  op: SplitName;
+  items: number;
+  /** Roughly the multiply-adds (or float operations) of the whole call, to decide whether to split. */
+  work: number;
+  args: number[];
+}
+
+/** The job for a call of `op` with the helper's own arguments. */
+export function splitJob(op: SplitName, args: number[]): SplitJob {
+  switch (op) {
+    case 'gemm':
+    case 'gemmRows':
+    case 'gemmRowsAdd': {
+      const groups = op === 'gemm' ? args[3] : args[4];
+      const panels = op === 'gemm' ? args[4] : args[5];
+      const k = op === 'gemm' ? args[5] : args[6];
+      return { op, items: groups, work: 32 * groups * panels * k, args };
+    }
+    case 'geluForward':
+    case 'geluForwardTanh':
+      return { op, items: Math.ceil(args[2] / GELU_BLOCK), work: 8 * args[2], args };
+    case 'geluBackward':
+    case 'geluBackwardTanh':
+      return { op, items: Math.ceil(args[3] / GELU_BLOCK), work: 10 * args[3], args };
+    case 'layerNormForward':
+      return { op, items: args[5], work: 6 * args[5] * args[6], args };
+    case 'depthwiseForward': {
+      const [, , , n, , , c, ho, wo, kh, kw] = args;
+      return { op, items: n, work: n * ho * wo * c * kh * kw, args };
+    }
+    case 'depthwiseFilterGrad': {
+      const [, , , n, , , c, ho, wo, kh, kw] = args;
+      return { op, items: c / depthwiseChannelUnit(c), work: n * ho * wo * c * kh * kw, args };
+    }
+    case 'packPanels8': {
+      const [, , k, n] = args;
+      return { op, items: Math.ceil(n / 8), work: COPY_WORK * k * n, args };
+    }
+    case 'packIm2col4': {
+      const [, , , nb, , , cin, ho, wo, kh, kw] = args;
+      return { op, items: nb, work: COPY_WORK * nb * ho * wo * kh * kw * cin, args };
+    }
+    case 'patchifyForwardRows':
+    case 'patchifyInputGradRows': {
+      const [, , , rows, kh, , , , k, groups, panels] = args;
+      return { op, items: rows, work: 32 * rows * kh * groups * panels * k, args };
+    }
+  }
+}
+
+/** The composite calls for one thread's helpers, each the whole call as one piece. */
+export function compositeCalls(helpers: SplitExports): CompositeCalls {
+  const whole =
+    (op: keyof CompositeCalls) =>
+    (...args: number[]) =>
+      runPiece(helpers, op, args, () => NaN, 0, args[3]);
+  return {
+    patchifyForwardRows: whole('patchifyForwardRows'),
+    patchifyInputGradRows: whole('patchifyInputGradRows'),
+  };
+}
+
+/**
+ * Runs items [i0, i0 + n) of a job: the helper called on the sub-range, every pointer moved to
+ * where that range starts. `args` are the whole call's; `floatArg` reads an argument word as f32.
+ */
+export function runPiece(
+  helpers: SplitExports,
+  op: SplitName,
+  args: ArrayLike<number>,
+  floatArg: (i: number) => number,
+  i0: number,
+  n: number,
+): void {
+  switch (op) {
+    case 'gemm': {
+      // Ap [G][K][4] (16 bytes a k step per group); C [4G][8P] (32 bytes a panel per row).
+      const [ap, bp, c, , panels, k, kc] = args as number[];
+      helpers.gemm(ap + i0 * k * 16, bp, c + i0 * 4 * panels * 32, n, panels, k, kc);
+      return;
+    }
+    case 'gemmRows':
+    case 'gemmRowsAdd': {
+      const [a, lda, bp, c, , panels, k, kc] = args as number[];
+      helpers[op](a + i0 * 4 * lda, lda, bp, c + i0 * 4 * panels * 32, n, panels, k, kc);
+      return;
+    }
+    case 'geluForward':
+    case 'geluForwardTanh': {
+      const [x, y, count] = args as number[];
+      const [at, len] = geluRange(i0, n, count);
+      helpers[op](x + at * 4, y + at * 4, len);
+      return;
+    }
+    case 'geluBackward':
+    case 'geluBackwardTanh': {
+      const [x, dy, dx, count] = args as number[];
+      const [at, len] = geluRange(i0, n, count);
+      helpers[op](x + at * 4, dy + at * 4, dx + at * 4, len);
+      return;
+    }
+    case 'layerNormForward': {
+      const [x, gamma, beta, y, stats, , c] = args as number[];
+      const rowBytes = c * 4;
+      helpers.layerNormForward(
+        x + i0 * rowBytes,
+        gamma,
+        beta,
+        y + i0 * rowBytes,
+        stats + i0 * 8,
+        n,
+        c,
+        floatArg(7),
+      );
+      return;
+    }
+    case 'depthwiseForward': {
+      const [x, w, out, , h, wd, c, ho, wo, kh, kw, padT, padL] = args as number[];
+      helpers.depthwiseForward(
+        x + i0 * h * wd * c * 4,
+        w,
+        out + i0 * ho * wo * c * 4,
+        n,
+        h,
+        wd,
+        c,
+        ho,
+        wo,
+        kh,
+        kw,
+        padT,
+        padL,
+      );
+      return;
+    }
+    case 'depthwiseFilterGrad': {
+      const [x, dy, dw, nImages, h, w, c, ho, wo, kh, kw, padT, padL] = args as number[];
+      const unit = depthwiseChannelUnit(c);
+      helpers.depthwiseFilterGradChannels(
+        x,
+        dy,
+        dw,
+        nImages,
+        h,
+        w,
+        c,
+        ho,
+        wo,
+        kh,
+        kw,
+        padT,
+        padL,
+        i0 * unit,
+        (i0 + n) * unit,
+      );
+      return;
+    }
+    case 'packPanels8': {
+      const [src, dst, k, cols] = args as number[];
+      helpers.packPanels8Range(src, dst, k, cols, i0, i0 + n);
+      return;
+    }
+    case 'packIm2col4': {
+      const [x, dst, b0, nb, h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL] = args as number[];
+      helpers.packIm2col4Part(
+        x,
+        dst + i0 * ho * wo * 16,
+        b0 + i0,
+        n,
+        h,
+        w,
+        cin,
+        ho,
+        wo,
+        kh,
+        kw,
+        sh,
+        sw,
+        padT,
+        padL,
+        nb,
+      );
+      return;
+    }
+    case 'patchifyForwardRows': {
+      const [x, out, bp, , kh, inRowBytes, outRowBytes, panelBytes, k, groups, panels, kc] = args as number[];
+      for (let row = i0; row < i0 + n; row++) {
+        const c = out + row * outRowBytes;
+        for (let i = 0; i < kh; i++) {
+          const a = x + (row * kh + i) * inRowBytes;
+          const gemm = i === 0 ? helpers.gemmRows : helpers.gemmRowsAdd;
+          gemm(a, k * 4, bp + i * panelBytes, c, groups, panels, k, kc);
+        }
+      }
+      return;
+    }
+    case 'patchifyInputGradRows': {
+      const [dy, dx, bp, , kh, dyRowBytes, dxRowBytes, panelBytes, k, groups, panels, kc] = args as number[];
+      for (let row = i0; row < i0 + n; row++) {
+        const a = dy + row * dyRowBytes;
+        for (let i = 0; i < kh; i++) {
+          helpers.gemmRows(
+            a,
+            k * 4,
+            bp + i * panelBytes,
+            dx + (row * kh + i) * dxRowBytes,
+            groups,
+            panels,
+            k,
+            kc,
+          );
+        }
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Work units of a copied float, against a multiply-add's one: packing is bound by memory, so a
+ * pack is worth splitting at far fewer elements than a GEMM.
+ */
+const COPY_WORK = 8;
+
+/** Channels per piece of the depthwise filter gradient: its vector step (16 when c allows, else 4). */
+function depthwiseChannelUnit(c: number): number {
+  return c % 16 === 0 ? 16 : 4;
+}
+
+/** Which argument of `op` is a float (written to the block as f32 bits), if any. */
+export function floatArgIndex(op: SplitName): number {
+  return op === 'layerNormForward' ? 7 : -1;
+}
+
+function geluRange(i0: number, n: number, count: number): [number, number] {
+  const at = i0 * GELU_BLOCK;
+  return [at, Math.min(count, (i0 + n) * GELU_BLOCK) - at];
+}
+
+/**
+ * Claims and runs pieces of the published job until none is left (every thread, the main one
+ * included, runs this same loop, so a thread slowed by another process simply takes fewer pieces).
+ */
+export function drainJob(ctrl: Int32Array, floats: Float32Array, helpers: SplitExports): void {
+  const op = SPLIT_NAMES[ctrl[CTRL.OP]];
+  const items = ctrl[CTRL.ITEMS];
+  const chunk = ctrl[CTRL.CHUNK];
+  const args = ctrl.subarray(CTRL.ARGS, CTRL.ARGS + CTRL.ARG_WORDS);
+  const floatArg = (i: number) => floats[CTRL.ARGS + i];
+  for (;;) {
+    const i0 = Atomics.add(ctrl, CTRL.NEXT, chunk);
+    if (i0 >= items) return;
+    runPiece(helpers, op, args, floatArg, i0, Math.min(chunk, items - i0));
+  }
+}
