@@ -6,6 +6,8 @@ import {
   CTRL_BYTES,
   drainJob,
   floatArgIndex,
+  NO_RESULT,
+  RESULT_NONE,
   runPiece,
   SPLIT_NAMES,
   SplitExports,
@@ -95,14 +97,14 @@ export class IntraOpPool {
 
   /**
    * Runs `job` on `helpers` (the main thread's instance of the variant the workers must use,
-   * `fma`): split across the threads when it is large enough, else in one call.
+   * `fma`): split across the threads when it is large enough, else in one call. Returns the
+   * call's answer (the masked GELU's first bad row, else −1), as the helper itself would.
    */
-  run(job: SplitJob, helpers: SplitExports, fma: boolean): void {
+  run(job: SplitJob, helpers: SplitExports, fma: boolean): number {
     const { ctrl } = this;
     if (this.workers.length === 0 || job.work < IntraOpPool.minWork || job.items < 2) {
       this.counts.whole++;
-      runPiece(helpers, job.op, job.args, (i) => job.args[i], 0, job.items);
-      return;
+      return runPiece(helpers, job.op, job.args, (i) => job.args[i], 0, job.items);
     }
     this.counts.split++;
     ctrl[CTRL.OP] = SPLIT_NAMES.indexOf(job.op);
@@ -117,6 +119,7 @@ export class IntraOpPool {
     ctrl[CTRL.NEXT] = 0;
     ctrl[CTRL.DONE] = 0;
     ctrl[CTRL.ERROR] = 0;
+    ctrl[CTRL.RESULT] = RESULT_NONE;
     // The store to SEQ publishes every write above (Atomics are sequentially consistent).
     Atomics.store(ctrl, CTRL.SEQ, ++this.seq);
     Atomics.notify(ctrl, CTRL.SEQ);
@@ -133,6 +136,8 @@ export class IntraOpPool {
       const text = new TextDecoder().decode(bytes.subarray(0, Math.max(0, bytes.indexOf(0)) || bytes.length));
       throw new Error(`intra-op worker failed in ${job.op}: ${text}`);
     }
+    const result = Atomics.load(ctrl, CTRL.RESULT);
+    return result === RESULT_NONE ? NO_RESULT : result;
   }
 
   /** Stops the workers (each leaves its wait loop on the STOP op). */

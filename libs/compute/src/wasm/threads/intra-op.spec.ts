@@ -28,6 +28,8 @@ afterEach(() => {
 interface Buffer {
   floats: number;
   output?: boolean;
+  /** A keep map: 0 or 1 per row (random otherwise). */
+  keep?: boolean;
 }
 
 /** A call of each split op on small shapes with several uneven pieces, and its buffers. */
@@ -83,6 +85,20 @@ const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => numbe
     geluBackwardTanh: {
       buffers: [{ floats: count }, { floats: count }, { floats: count, output: true }],
       args: ([x, dy, dx]) => [x, dy, dx, count],
+    },
+    geluForwardRows: {
+      // 41 rows of 12 channels, about half kept.
+      buffers: [{ floats: 41 * 12 }, { floats: 41 * 12, output: true }, { floats: 41, keep: true }],
+      args: ([x, y, keep]) => [x, y, keep, 41, 12],
+    },
+    geluBackwardRows: {
+      buffers: [
+        { floats: 41 * 12 },
+        { floats: 41 * 12 },
+        { floats: 41 * 12, output: true },
+        { floats: 41, keep: true },
+      ],
+      args: ([x, dy, dx, keep]) => [x, dy, dx, keep, 41, 12],
     },
     layerNormForward: {
       buffers: [
@@ -166,20 +182,25 @@ const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => numbe
 function runOnce(
   op: SplitName,
   mutate: (job: ReturnType<typeof splitJob>) => ReturnType<typeof splitJob> = (j) => j,
+  edit: (values: Float32Array[]) => void = () => {},
 ) {
   const rng = new Rng(7);
   const { buffers, args } = CASES[op];
-  const tensors = buffers.map((b) =>
-    tf.tensor1d(Float32Array.from({ length: b.floats }, () => rng.normal() * (b.output ? 1 : 0.5))),
+  const values = buffers.map((b) =>
+    Float32Array.from({ length: b.floats }, () =>
+      b.keep ? Number(rng.next() < 0.5) : rng.normal() * (b.output ? 1 : 0.5),
+    ),
   );
+  edit(values);
+  const tensors = values.map((v) => tf.tensor1d(v));
   const pointers = tensors.map((t) => heapPointer(backend, t));
   simdHelperSwitch.intraOp = false;
   const helpers = simdHelpers(backend)!;
   simdHelperSwitch.intraOp = true;
-  intraOpPool(backend)!.run(mutate(splitJob(op, args(pointers))), helpers, helpers.fma);
+  const answer = intraOpPool(backend)!.run(mutate(splitJob(op, args(pointers))), helpers, helpers.fma);
   const outputs = tensors.filter((_, i) => buffers[i].output).map((t) => Array.from(t.dataSync()));
   tf.dispose(tensors);
-  return outputs;
+  return [...outputs, [answer]];
 }
 
 describe('intra-op threads on the shared wasm heap', () => {
@@ -203,6 +224,23 @@ describe('intra-op threads on the shared wasm heap', () => {
     // The comparison sees a piece that is not run: the same job, one item short.
     const short = runOnce(op, (job) => ({ ...job, items: job.items - 1 }));
     expect(short).not.toEqual(whole);
+  });
+
+  it('answers the first bad keep value over the whole call, as one call does, whichever piece finds it', () => {
+    // Rows 23 and 31 hold 0.5: pieces after the first bad one find the second.
+    const badRows = (values: Float32Array[]) => {
+      values[2][23] = 0.5;
+      values[2][31] = 0.5;
+    };
+    for (const pieces of [3, 20]) {
+      IntraOpPool.minWork = Infinity;
+      const whole = runOnce('geluForwardRows', undefined, badRows);
+      IntraOpPool.minWork = 0;
+      IntraOpPool.piecesPerThread = pieces;
+      const split = runOnce('geluForwardRows', undefined, badRows);
+      expect(whole.at(-1)).toEqual([23]);
+      expect(split.at(-1)).toEqual([23]);
+    }
   });
 
   it('reports a worker’s failure as an error of the call, and keeps working after it', () => {

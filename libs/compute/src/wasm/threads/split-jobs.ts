@@ -38,6 +38,9 @@ export interface SplitExports {
   geluBackward(x: number, dy: number, dx: number, count: number): void;
   geluForwardTanh(x: number, y: number, count: number): void;
   geluBackwardTanh(x: number, dy: number, dx: number, count: number): void;
+  /** −1, or the first row whose keep value is not 0 or 1 (simd/helpers.ts). */
+  geluForwardRows(x: number, y: number, keep: number, rows: number, c: number): number;
+  geluBackwardRows(x: number, dy: number, dx: number, keep: number, rows: number, c: number): number;
   layerNormForward(
     x: number,
     gamma: number,
@@ -192,6 +195,8 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'geluBackward',
   'geluForwardTanh',
   'geluBackwardTanh',
+  'geluForwardRows',
+  'geluBackwardRows',
   'layerNormForward',
   'depthwiseForward',
   'depthwiseFilterGrad',
@@ -201,6 +206,10 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'patchifyInputGradRows',
 ];
 export const STOP_OP = -1;
+/** A call without an answer, or a piece that found nothing to report (the masked GELU's −1). */
+export const NO_RESULT = -1;
+/** What RESULT starts at, above every row index a piece can report. */
+export const RESULT_NONE = 0x7fffffff;
 
 /** Word offsets in the control block (an Int32Array over a SharedArrayBuffer). */
 export const CTRL = {
@@ -217,13 +226,18 @@ export const CTRL = {
   FMA: 5,
   ITEMS: 6,
   CHUNK: 7,
+  /**
+   * A call's answer where it has one (the masked GELU's first bad row): every piece lowers it
+   * to its own answer, so the first over the whole call wins, as in one call. NO_RESULT: none.
+   */
+  RESULT: 25,
   /** Atomics.load polls a worker makes before it sleeps (futex) when no job is published. */
   SPIN: 24,
   /** The call's arguments, one word each (floats through a Float32Array on the same words). */
   ARGS: 8,
   ARG_WORDS: 16,
   /** Bytes of UTF-8 after the words above, for a worker's error message. */
-  TEXT: 25 * 4,
+  TEXT: 26 * 4,
   TEXT_BYTES: 512,
 } as const;
 export const CTRL_BYTES = CTRL.TEXT + CTRL.TEXT_BYTES;
@@ -257,6 +271,10 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     case 'geluBackward':
     case 'geluBackwardTanh':
       return { op, items: Math.ceil(args[3] / GELU_BLOCK), work: 10 * args[3], args };
+    case 'geluForwardRows':
+      return { op, items: args[3], work: 8 * args[3] * args[4], args };
+    case 'geluBackwardRows':
+      return { op, items: args[4], work: 10 * args[4] * args[5], args };
     case 'layerNormForward':
       return { op, items: args[5], work: 6 * args[5] * args[6], args };
     case 'depthwiseForward': {
@@ -298,6 +316,7 @@ export function compositeCalls(helpers: SplitExports): CompositeCalls {
 /**
  * Runs items [i0, i0 + n) of a job: the helper called on the sub-range, every pointer moved to
  * where that range starts. `args` are the whole call's; `floatArg` reads an argument word as f32.
+ * Returns the piece's answer in whole-call terms (a row index), or NO_RESULT.
  */
 export function runPiece(
   helpers: SplitExports,
@@ -306,33 +325,44 @@ export function runPiece(
   floatArg: (i: number) => number,
   i0: number,
   n: number,
-): void {
+): number {
   switch (op) {
     case 'gemm': {
       // Ap [G][K][4] (16 bytes a k step per group); C [4G][8P] (32 bytes a panel per row).
       const [ap, bp, c, , panels, k, kc] = args as number[];
       helpers.gemm(ap + i0 * k * 16, bp, c + i0 * 4 * panels * 32, n, panels, k, kc);
-      return;
+      return NO_RESULT;
     }
     case 'gemmRows':
     case 'gemmRowsAdd': {
       const [a, lda, bp, c, , panels, k, kc] = args as number[];
       helpers[op](a + i0 * 4 * lda, lda, bp, c + i0 * 4 * panels * 32, n, panels, k, kc);
-      return;
+      return NO_RESULT;
     }
     case 'geluForward':
     case 'geluForwardTanh': {
       const [x, y, count] = args as number[];
       const [at, len] = geluRange(i0, n, count);
       helpers[op](x + at * 4, y + at * 4, len);
-      return;
+      return NO_RESULT;
     }
     case 'geluBackward':
     case 'geluBackwardTanh': {
       const [x, dy, dx, count] = args as number[];
       const [at, len] = geluRange(i0, n, count);
       helpers[op](x + at * 4, dy + at * 4, dx + at * 4, len);
-      return;
+      return NO_RESULT;
+    }
+    case 'geluForwardRows': {
+      const [x, y, keep, , c] = args as number[];
+      const bad = helpers.geluForwardRows(x + i0 * c * 4, y + i0 * c * 4, keep + i0 * 4, n, c);
+      return bad < 0 ? NO_RESULT : i0 + bad;
+    }
+    case 'geluBackwardRows': {
+      const [x, dy, dx, keep, , c] = args as number[];
+      const at = i0 * c * 4;
+      const bad = helpers.geluBackwardRows(x + at, dy + at, dx + at, keep + i0 * 4, n, c);
+      return bad < 0 ? NO_RESULT : i0 + bad;
     }
     case 'layerNormForward': {
       const [x, gamma, beta, y, stats, , c] = args as number[];
@@ -347,7 +377,7 @@ export function runPiece(
         c,
         floatArg(7),
       );
-      return;
+      return NO_RESULT;
     }
     case 'depthwiseForward': {
       const [x, w, out, , h, wd, c, ho, wo, kh, kw, padT, padL] = args as number[];
@@ -366,7 +396,7 @@ export function runPiece(
         padT,
         padL,
       );
-      return;
+      return NO_RESULT;
     }
     case 'depthwiseFilterGrad': {
       const [x, dy, dw, nImages, h, w, c, ho, wo, kh, kw, padT, padL] = args as number[];
@@ -388,12 +418,12 @@ export function runPiece(
         i0 * unit,
         (i0 + n) * unit,
       );
-      return;
+      return NO_RESULT;
     }
     case 'packPanels8': {
       const [src, dst, k, cols] = args as number[];
       helpers.packPanels8Range(src, dst, k, cols, i0, i0 + n);
-      return;
+      return NO_RESULT;
     }
     case 'packIm2col4': {
       const [x, dst, b0, nb, h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL] = args as number[];
@@ -415,7 +445,7 @@ export function runPiece(
         padL,
         nb,
       );
-      return;
+      return NO_RESULT;
     }
     case 'patchifyForwardRows': {
       const [x, out, bp, , kh, inRowBytes, outRowBytes, panelBytes, k, groups, panels, kc] = args as number[];
@@ -427,7 +457,7 @@ export function runPiece(
           gemm(a, k * 4, bp + i * panelBytes, c, groups, panels, k, kc);
         }
       }
-      return;
+      return NO_RESULT;
     }
     case 'patchifyInputGradRows': {
       const [dy, dx, bp, , kh, dyRowBytes, dxRowBytes, panelBytes, k, groups, panels, kc] = args as number[];
@@ -446,7 +476,7 @@ export function runPiece(
           );
         }
       }
-      return;
+      return NO_RESULT;
     }
   }
 }
@@ -485,6 +515,16 @@ export function drainJob(ctrl: Int32Array, floats: Float32Array, helpers: SplitE
   for (;;) {
     const i0 = Atomics.add(ctrl, CTRL.NEXT, chunk);
     if (i0 >= items) return;
-    runPiece(helpers, op, args, floatArg, i0, Math.min(chunk, items - i0));
+    const answer = runPiece(helpers, op, args, floatArg, i0, Math.min(chunk, items - i0));
+    if (answer !== NO_RESULT) lowerResult(ctrl, answer);
+  }
+}
+
+/** Sets the block's RESULT to `answer` if that is lower (an atomic minimum). */
+function lowerResult(ctrl: Int32Array, answer: number): void {
+  for (let seen = Atomics.load(ctrl, CTRL.RESULT); answer < seen;) {
+    const was = Atomics.compareExchange(ctrl, CTRL.RESULT, seen, answer);
+    if (was === seen) return;
+    seen = was;
   }
 }
