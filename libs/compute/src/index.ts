@@ -1,6 +1,6 @@
 // libs/compute: the compute engine. Backend selection, our wasm kernels (SIMD GEMM, gradients the
 // wasm backend lacks, fused GELU, LayerNorm and GRN), the trainable-model contract, the reference CNN and
-// worker-thread data parallelism. It knows nothing of pHCC-SSL: libs/model builds on it, and the
+// worker-thread data parallelism and intra-op threads. It knows nothing of pHCC-SSL: libs/model builds on it, and the
 // lint rule in eslint.config.mjs keeps it from importing the model, federation or apps.
 export * from './select';
 export { WASM_KERNEL_CONFIGS } from './wasm/register-kernels';
@@ -19,6 +19,8 @@ export * from './layer-zoo';
 export * from './workers/data-parallel-trainer';
 export * from './workers/protocol';
 export { WorkerPool, workerScript } from './workers/pool';
+export { IntraOpPool } from './wasm/threads/intra-op-pool';
+export { intraOpPool, simdHelperSwitch } from './wasm/simd/helpers';
 export type { WorkerFailure } from './workers/pool';
 export * from './workers/shard-balancer';
 export { registerTfjsCoreGradients } from './gradients/tfjs-core-gradients';

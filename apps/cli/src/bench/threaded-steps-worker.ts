@@ -1,7 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../../libs/compute/src';
-import { simdHelperSwitch } from '../../../../libs/compute/src/wasm/simd/helpers';
+import { initBackend, simdHelperSwitch } from '../../../../libs/compute/src';
 import { PhccModel } from '../../../../libs/model/src/network';
 import { AdamW, finetuneStep, sslStep } from '../../../../libs/model/src/training';
 import type { StepSpec } from '../../../../libs/model/src/training/shard';

@@ -6,6 +6,7 @@ import { fusedGelu, gelu } from '../ops/gelu';
 import { initBackend } from '../select';
 import { im2colLimit } from './conv-filter-im2col';
 import { fastGeluSwitch } from './kernels/gelu-helpers';
+import { batchedProductsRun } from './kernels/BatchMatMul';
 import { WASM_KERNEL_CONFIGS } from './register-kernels';
 import { simdHelpers, simdHelperSwitch } from './simd/helpers';
 
@@ -237,16 +238,22 @@ const matMulCases: [string, number[], number[], boolean, boolean][] = [
     true,
     false,
   ],
+  // pHCC-SSL's region pooling and its gradient: batches of products on our GEMM, item by item.
+  ['batched a · b, rows a multiple of 4, K of 3', [24, 64, 3], [24, 3, 256], false, false],
+  ['batched aᵀ · b, M of 3 padded to a row group', [24, 64, 3], [24, 64, 256], true, false],
 ];
 
 describe.each(helperPaths)('wasm BatchMatMul (forward and gradients) matches cpu, %s', (_path, path) => {
   onHelperPath(path);
-  it.each(matMulCases)('%s', async (_name, aShape, bShape, ta, tb) => {
+  it.each(matMulCases)('%s', async (name, aShape, bShape, ta, tb) => {
     const rng = new Rng(aShape.length * 100 + bShape[0]);
     const inputs = [randomHostTensor(rng, aShape), randomHostTensor(rng, bShape)];
     // Forward too: a matmul's gradients never read its output, so they cannot catch a wrong one.
+    const batchedBefore = batchedProductsRun.items;
     await expectSameForward((a, b) => tf.matMul(a, b, ta, tb), inputs);
     await expectSameGradients((a, b) => tf.matMul(a, b, ta, tb), inputs, rng);
+    // The batched cases really take the per-item GEMM path (when the helpers are on).
+    if (/^batched aᵀ? · b/.test(name)) expect(batchedProductsRun.items > batchedBefore).toBe(path.enabled);
   });
 });
 

@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend } from '../../../compute/src';
-import { intraOpPool, simdHelperSwitch } from '../../../compute/src/wasm/simd/helpers';
-import { IntraOpPool } from '../../../compute/src/wasm/threads/intra-op-pool';
+import { initBackend, IntraOpPool, intraOpPool, simdHelperSwitch } from '../../../compute/src';
 import { PhccModel, randomPatchMask, TINY_MODEL } from '../network';
 import { AdamW, balancedClassWeights, DEFAULT_SSL_WEIGHTING, finetuneStep, sslStep } from '.';
 

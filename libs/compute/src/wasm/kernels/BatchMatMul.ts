@@ -1,6 +1,6 @@
 import { BatchMatMul } from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { conv2dFilterGradIm2col } from '../conv-filter-im2col';
+import { conv2dFilterGradIm2col, GEMM_KC } from '../conv-filter-im2col';
 import { ConvGemmCalls, convGemm, matmulRowMajor } from '../conv-gemm';
 import type { WrappingKernelConfig } from '../kernel-config';
 import { simdHelpers } from '../simd/helpers';
@@ -38,6 +38,23 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
       const dw = conv2dFilterGradIm2col(ops, x, dy, [1, 1, m, n], [1, 1], [0, 0]);
       return ops.finish(ops.reshape(dw, [...a.shape.slice(0, -2), m, n]));
     }
+    const batchA3 = a3.shape[0];
+    if (
+      helpers &&
+      !transposeB &&
+      batchA3 > 1 &&
+      b3.shape[0] === batchA3 &&
+      b3.shape[2] % 8 === 0 &&
+      batchA3 * a3.shape[1] * a3.shape[2] * b3.shape[2] >= BATCHED_MIN_MACS &&
+      (transposeA || a3.shape[1] % 4 === 0)
+    ) {
+      // A batch of products, each large enough for our GEMM (pHCC-SSL's region pooling,
+      // [48, 64, 3]ᵀ · [48, 64, 256], and its gradient [48, 64, 3] · [48, 3, 256]): one GEMM per
+      // batch item written into its slice of the output. XNNPACK took 4–12 ms for these
+      // memory-bound products (K of 3 or M of 3), 3 % of a fine-tune step.
+      const out = batchedProducts(helpers, ops, a3, b3, transposeA);
+      return ops.finish(ops.reshape(out, [...a.shape.slice(0, -2), out.shape[1], out.shape[2]]));
+    }
     const aN = transposeA ? ops.transpose(a3, [0, 2, 1]) : a3;
     const bN = transposeB ? ops.transpose(b3, [0, 2, 1]) : b3;
     const [batchA, m, k] = aN.shape;
@@ -67,6 +84,77 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
 
 /** Below this many values in A, packing costs more than XNNPACK's lack of FMA (dense heads). */
 const GEMM_MIN_VALUES = 16 * 1024;
+/** Batch items run through `batchedProducts` so far (tests check that the path was taken). */
+export const batchedProductsRun = { items: 0 };
+
+/** Multiply-adds of a whole batch below which tfjs's own batched matmul is left to it (attention's tiny products). */
+const BATCHED_MIN_MACS = 1 << 20;
+
+/**
+ * out[i] = A[i] · B[i] (or A[i]ᵀ · B[i]) for every batch item, each on our GEMM with B[i] packed
+ * into panels: A[i] read in place when its rows are a multiple of 4, else (transposed: A[i] is
+ * [K, M]) packed in JS into M padded to whole row groups — small here, M of 3 — and the padding
+ * rows dropped from the result.
+ */
+function batchedProducts(
+  helpers: ConvGemmCalls,
+  ops: WasmOps,
+  a3: TensorInfo,
+  b3: TensorInfo,
+  transposeA: boolean,
+): TensorInfo {
+  const [batch, ar, ac] = a3.shape;
+  const [, k, n] = b3.shape;
+  const m = transposeA ? ac : ar;
+  const panels = n / 8;
+  const bp = ops.empty([panels, k, 8]);
+  batchedProductsRun.items += batch;
+  if (!transposeA) {
+    const out = ops.empty([batch, m, n]);
+    for (let i = 0; i < batch; i++) {
+      helpers.packPanels8(ops.pointer(b3) + i * k * n * 4, ops.pointer(bp), k, n);
+      const aAt = ops.pointer(a3) + i * m * k * 4;
+      helpers.gemmRows(
+        aAt,
+        k * 4,
+        ops.pointer(bp),
+        ops.pointer(out) + i * m * n * 4,
+        m / 4,
+        panels,
+        k,
+        GEMM_KC,
+      );
+    }
+    ops.dispose(bp);
+    return out;
+  }
+  const groups = Math.ceil(m / 4);
+  const ap = ops.empty([batch, groups, k, 4]);
+  const c = ops.empty([batch, groups * 4, n]);
+  helpers.fillZero(ops.pointer(c), batch * groups * 4 * n);
+  // Ap[i][g][kk][r] = A[i][kk][4g + r], zero past M (views after the last allocation).
+  const src = ops.view(a3);
+  const dst = ops.view(ap);
+  for (let i = 0, d = 0; i < batch; i++) {
+    for (let g = 0; g < groups; g++) {
+      for (let kk = 0; kk < k; kk++) {
+        const row = (i * k + kk) * m;
+        for (let r = 0; r < 4; r++, d++) dst[d] = 4 * g + r < m ? src[row + 4 * g + r] : 0;
+      }
+    }
+  }
+  for (let i = 0; i < batch; i++) {
+    helpers.packPanels8(ops.pointer(b3) + i * k * n * 4, ops.pointer(bp), k, n);
+    const apAt = ops.pointer(ap) + i * groups * k * 16;
+    helpers.gemm(apAt, ops.pointer(bp), ops.pointer(c) + i * groups * 4 * n * 4, groups, panels, k, GEMM_KC);
+  }
+  ops.dispose(bp);
+  ops.dispose(ap);
+  if (groups * 4 === m) return c;
+  const out = ops.empty([batch, m, n]);
+  helpers.extractRows(ops.pointer(c), ops.pointer(out), batch, groups * 4, m, n, n);
+  return out;
+}
 
 function as3d(ops: WasmOps, x: TensorInfo): TensorInfo {
   const r = x.shape.length;
