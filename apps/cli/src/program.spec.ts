@@ -36,7 +36,7 @@ describe('phcc-fed CLI', () => {
     process.exitCode = 0;
   });
 
-  it('reads --threads (or PHCC_WASM_THREADS) for initBackend, and rejects a bad count naming the option', async () => {
+  it('reads --wasm-threads (or PHCC_WASM_THREADS) for initBackend, and rejects a bad count naming the option', async () => {
     const optionsFor = async (...argv: string[]) => {
       const program = buildProgram();
       let read: (() => ReturnType<typeof backendOptions>) | undefined;
@@ -46,11 +46,11 @@ describe('phcc-fed CLI', () => {
       await program.parseAsync(['node', 'phcc-fed', ...argv, 'probe']);
       return read!;
     };
-    expect((await optionsFor('--threads', '2'))().threads).toBe(2);
+    expect((await optionsFor('--wasm-threads', '2'))().threads).toBe(2);
     expect((await optionsFor())().threads).toBeUndefined();
-    await expect(optionsFor('--threads', '0').then((read) => read())).rejects.toThrow('(got "0")');
-    await expect(optionsFor('--threads', 'two').then((read) => read())).rejects.toThrow(
-      '--threads must be a whole number from 1 to 64 (got "two")',
+    await expect(optionsFor('--wasm-threads', '0').then((read) => read())).rejects.toThrow('(got "0")');
+    await expect(optionsFor('--wasm-threads', 'two').then((read) => read())).rejects.toThrow(
+      '--wasm-threads must be a whole number from 1 to 64 (got "two")',
     );
   });
 

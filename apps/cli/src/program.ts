@@ -43,7 +43,7 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option(
-        '--threads <n>',
+        '--wasm-threads <n>',
         'wasm: threads that share each large kernel call in one process (intra-op; 2 on a 2-core machine); default 1',
       ).env('PHCC_WASM_THREADS'),
     )

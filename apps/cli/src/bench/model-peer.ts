@@ -37,7 +37,7 @@ type Stage = 'ssl' | 'finetune';
  * as ours (`skipRows` in the peer): the like-for-like figure, SSL cells only (fine-tune has no mask).
  */
 /**
- * oursThreads: our step in one process with 2 intra-op threads (`--threads 2`, a worker thread
+ * oursThreads: our step in one process with 2 intra-op threads (`--wasm-threads 2`, a worker thread
  * with its own threaded wasm backend), 2-core cells only; `ours` there is `--workers 2`.
  */
 type Contestant = 'ours' | 'oursThreads' | 'torch' | 'torchTuned' | 'torchRows';
@@ -161,7 +161,7 @@ export async function runPeerComparison(
   print(
     `model --peer: PyTorch ${torchVersion} (${python}) on the same weights and batches, ${rounds} rounds ` +
       `interleaved, each the median of ${steps} steps after a warm-up; ${availableParallelism()} cores; BLAS ${blas}; ` +
-      `2 cores = ours --workers 2 and ours --threads 2 (${oursThreads.helpers})`,
+      `2 cores = ours --workers 2 and ours --wasm-threads 2 (${oursThreads.helpers})`,
   );
   try {
     for (let round = 0; round < rounds; round++) {
@@ -246,7 +246,7 @@ function report(
       const overTorch = over('torch');
       const overTuned = over('torchTuned');
       ctx.print(
-        `  ${label}, 2 intra-op threads (--threads 2) | ${fmt(median(threads), 1)} | | | ${range(overTorch)} | ${range(overTuned)} | ` +
+        `  ${label}, 2 intra-op threads (--wasm-threads 2) | ${fmt(median(threads), 1)} | | | ${range(overTorch)} | ${range(overTuned)} | ` +
           (cell.stage === 'ssl' ? range(over('torchRows')) : '– (no mask)'),
       );
       figures[`${prefix}_threads_images_per_s`] = median(threads);
@@ -278,7 +278,7 @@ function report(
       median(samples[who].get(`${stage}2`) ?? []) /
       median(samples[who === 'oursThreads' ? 'ours' : who].get(`${stage}1`) ?? []);
     ctx.print(
-      `  ${stage} 2-core speed-up: ours --workers 2 ${fmt(scale('ours'))}×, --threads 2 ${fmt(scale('oursThreads'))}×, ` +
+      `  ${stage} 2-core speed-up: ours --workers 2 ${fmt(scale('ours'))}×, --wasm-threads 2 ${fmt(scale('oursThreads'))}×, ` +
         `PyTorch ${fmt(scale('torch'))}× ` +
         `(resident heap ${fmt(scale('torchTuned'))}×` +
         (stage === 'ssl' ? `, rows skipped ${fmt(scale('torchRows'))}×)` : ')'),

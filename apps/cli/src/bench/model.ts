@@ -343,7 +343,7 @@ export const modelBench: BenchSuite = {
         `fine-tune ${fmt(threadsOnly.finetune)} images/s (${fmt(threadsOnly.finetune / one.finetune, 2)}×)`,
     );
     print(
-      `  --threads 2 (one process, ${intraOp.threads} intra-op threads): SSL ${fmt(intraOp.ssl)} images/s ` +
+      `  --wasm-threads 2 (one process, ${intraOp.threads} intra-op threads): SSL ${fmt(intraOp.ssl)} images/s ` +
         `(${fmt(intraOp.ssl / one.ssl, 2)}×), fine-tune ${fmt(intraOp.finetune)} images/s (${fmt(intraOp.finetune / one.finetune, 2)}×); ` +
         `inference (forward of the fine-tune batch) ${fmt(intraOp.inferSpeedup, 2)}× one thread, alternated`,
     );

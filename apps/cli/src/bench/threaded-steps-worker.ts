@@ -9,7 +9,7 @@ import type { ThreadedStage, ThreadedStepsReply, ThreadedStepsRequest } from './
 /**
  * A whole pHCC-SSL training step in a process-like worker whose wasm backend runs `threads`
  * intra-op threads (a worker thread has its own tfjs and wasm instance, so the bench's main
- * thread keeps its unthreaded backend for the one-core figures). What `train --threads N` runs.
+ * thread keeps its unthreaded backend for the one-core figures). What `train --wasm-threads N` runs.
  */
 let model: PhccModel | undefined;
 let optimizer: AdamW | undefined;

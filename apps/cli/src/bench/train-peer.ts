@@ -24,7 +24,7 @@ import { BenchFigures } from './suite';
  * (bench/peers/reference_cnn.py), from the same weights and batch, interleaved round by round.
  * It answers issue #19's two reference-CNN figures in one run: our one-core training GFLOP/s
  * against PyTorch's on one thread (as installed: glibc's default allocator), and our
- * `--workers 2` speed-up (and `--threads 2`'s) against PyTorch's own two-thread speed-up.
+ * `--workers 2` speed-up (and `--wasm-threads 2`'s) against PyTorch's own two-thread speed-up.
  */
 export const REFERENCE_PEER_SCRIPT = join(packageRoot(), 'bench', 'peers', 'reference_cnn.py');
 
@@ -69,7 +69,7 @@ export function writeReferenceBundle(
   writeBundle(dir, { params, inputs }, { config, lr });
 }
 
-/** oursThreads2: one replica whose wasm backend runs 2 intra-op threads (`--threads 2`), against oursWorkers1. */
+/** oursThreads2: one replica whose wasm backend runs 2 intra-op threads (`--wasm-threads 2`), against oursWorkers1. */
 type Contestant = 'ours1' | 'torch1' | 'oursWorkers1' | 'oursWorkers2' | 'oursThreads2' | 'torch2';
 const CONTESTANTS: readonly Contestant[] = [
   'ours1',
@@ -206,7 +206,7 @@ export async function runTrainPeerComparison(options: TrainPeerOptions): Promise
       `ours ÷ PyTorch's speed-up ${range(speedupRatio)}`,
   );
   print(
-    `  two cores as intra-op threads: ours --threads 2 ÷ 1 thread ${range(threadsSpeedup)}×; ` +
+    `  two cores as intra-op threads: ours --wasm-threads 2 ÷ 1 thread ${range(threadsSpeedup)}×; ` +
       `÷ PyTorch's speed-up ${range(threadsRatio)}`,
   );
   print(`  targets (issue #19): one core ≥ 0.9× PyTorch as installed; speed-up ≥ 0.9× PyTorch's own`);

@@ -116,6 +116,8 @@ export async function runTraining(
         labelledPatients: patients.filter((p) => p.label !== null).length,
         seed: plan.seed,
         workers: replicas,
+        // Intra-op threads of this process's backend (--wasm-threads; 1 unless asked and started).
+        threads: backend.threads,
         stages: summaries,
       }) + '\n',
     );

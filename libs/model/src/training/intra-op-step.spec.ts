@@ -5,7 +5,7 @@ import { PhccModel, randomPatchMask, TINY_MODEL } from '../network';
 import { AdamW, balancedClassWeights, DEFAULT_SSL_WEIGHTING, finetuneStep, sslStep } from '.';
 
 /**
- * `--threads 2` (issue #19): an SSL step and a fine-tune step with every splittable kernel call
+ * `--wasm-threads 2` (issue #19): an SSL step and a fine-tune step with every splittable kernel call
  * shared between two threads give the weights one thread gives, bit for bit (each output element
  * is computed by the same instructions in the same order, whichever thread computes it).
  */

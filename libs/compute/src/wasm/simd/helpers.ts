@@ -4,14 +4,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { IntraOpPool } from '../threads/intra-op-pool';
-import { CompositeCalls, compositeCalls, SPLIT_NAMES, SplitExports, splitJob } from '../threads/split-jobs';
+import {
+  CompositeCalls,
+  compositeCalls,
+  ConvGeometryArgs,
+  SPLIT_NAMES,
+  SplitExports,
+  splitJob,
+} from '../threads/split-jobs';
 import { assembleSimdModule, SIMD_WASM_PREFIX, simdVariant, simdWasmDir, simdWasmFileName } from './module';
 
 /** The compiled helpers, called with byte offsets into the tfjs-wasm heap (and the calls made of them). */
-export interface SimdHelpers
-  extends
-    CompositeCalls,
-    Pick<SplitExports, 'packPanels8Range' | 'packIm2col4Part' | 'depthwiseFilterGradChannels'> {
+export interface SimdHelpers extends CompositeCalls, SplitExports {
   /** Whether `gemm` multiplies and adds in one FMA (relaxed SIMD), or in two instructions. */
   readonly fma: boolean;
   sumRows(src: number, dst: number, scratch: number, outer: number, rows: number, cols: number): void;
@@ -30,32 +34,6 @@ export interface SimdHelpers
     rx: number,
   ): void;
   fillZero(dst: number, count: number): void;
-  /** y = gelu(x), tanh form, over count floats (simd/gelu-wat.ts). */
-  geluForward(x: number, y: number, count: number): void;
-  /** dx = dy · gelu'(x) over count floats. */
-  geluBackward(x: number, dy: number, dx: number, count: number): void;
-  /**
-   * The masked kernels' pass: rows of c floats with a 0/1 keep value each (keep [rows]); gelu on
-   * kept rows, zeros on masked ones. Returns −1, or the first row whose keep value is not 0 or 1
-   * (then nothing is written).
-   */
-  geluForwardRows(x: number, y: number, keep: number, rows: number, c: number): number;
-  /** dx = dy · gelu'(x) on kept rows, zeros on masked ones; returns as `geluForwardRows`. */
-  geluBackwardRows(x: number, dy: number, dx: number, keep: number, rows: number, c: number): number;
-  /** The same two as before issue #19's rework, for `PHCC_FAST_GELU=0` and the before/after bench. */
-  geluForwardTanh(x: number, y: number, count: number): void;
-  geluBackwardTanh(x: number, dy: number, dx: number, count: number): void;
-  /** LayerNorm over rows of `c` floats (c % 4 = 0); stats gets (mean, rstd) per row. */
-  layerNormForward(
-    x: number,
-    gamma: number,
-    beta: number,
-    y: number,
-    stats: number,
-    rows: number,
-    c: number,
-    eps: number,
-  ): void;
   /** LayerNorm's dx, dγ, dβ from the forward's stats; scratch holds 6·c floats. */
   layerNormBackward(
     x: number,
@@ -99,95 +77,8 @@ export interface SimdHelpers
     hw: number,
     c: number,
   ): void;
-  gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
-  /** C [4·groups][8·panels] = A · Bp, A row-major in place (rows `lda` bytes apart); C overwritten. */
-  gemmRows(
-    a: number,
-    lda: number,
-    bp: number,
-    c: number,
-    groups: number,
-    panels: number,
-    k: number,
-    kc: number,
-  ): void;
-  /** C [4·groups][8·panels] += A · Bp, as `gemmRows` but adding to what C holds. */
-  gemmRowsAdd(
-    a: number,
-    lda: number,
-    bp: number,
-    c: number,
-    groups: number,
-    panels: number,
-    k: number,
-    kc: number,
-  ): void;
-  packIm2col4(
-    x: number,
-    dst: number,
-    b0: number,
-    nb: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
-  ): void;
-  packPanels8(src: number, dst: number, k: number, n: number): void;
-  depthwiseForward(
-    x: number,
-    w: number,
-    out: number,
-    n: number,
-    h: number,
-    wd: number,
-    c: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    padT: number,
-    padL: number,
-  ): void;
-  /** dw (zeroed by the caller) += the filter gradient of a stride-1, multiplier-1 depthwise conv. */
-  depthwiseFilterGrad(
-    x: number,
-    dy: number,
-    dw: number,
-    n: number,
-    h: number,
-    w: number,
-    c: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    padT: number,
-    padL: number,
-  ): void;
   packConvRows4(
-    x: number,
-    zeros: number,
-    dst: number,
-    p0: number,
-    count: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
+    ...args: [x: number, zeros: number, dst: number, p0: number, count: number, ...geometry: ConvGeometryArgs]
   ): void;
   extractRows(
     src: number,

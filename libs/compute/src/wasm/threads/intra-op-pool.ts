@@ -77,7 +77,7 @@ export class IntraOpPool {
       throw err;
     }
     const pool = new IntraOpPool(workers, buffer);
-    pool.spin = Number(process.env.PHCC_INTRA_OP_SPIN ?? 2_000);
+    pool.spin = DEFAULT_SPIN;
     return pool;
   }
 
@@ -133,7 +133,8 @@ export class IntraOpPool {
     if (failure) throw failure;
     if (Atomics.load(ctrl, CTRL.ERROR)) {
       const bytes = new Uint8Array(ctrl.buffer, CTRL.TEXT, CTRL.TEXT_BYTES).slice();
-      const text = new TextDecoder().decode(bytes.subarray(0, Math.max(0, bytes.indexOf(0)) || bytes.length));
+      const end = bytes.indexOf(0);
+      const text = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
       throw new Error(`intra-op worker failed in ${job.op}: ${text}`);
     }
     const result = Atomics.load(ctrl, CTRL.RESULT);
@@ -170,3 +171,9 @@ export class IntraOpPool {
 
 /** How long the main thread waits for workers that no longer take pieces before it gives up. */
 const STALL_MS = 30_000;
+/**
+ * Polls (Atomics.load) a worker makes before it sleeps, a few microseconds: it catches a job that
+ * follows at once without burning the core while the main thread runs serial work. 0, 2,000,
+ * 20,000 and 200,000 measured alike on whole steps (alternated in one process).
+ */
+const DEFAULT_SPIN = 2_000;

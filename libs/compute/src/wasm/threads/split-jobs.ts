@@ -5,42 +5,99 @@
  * definition, so both cut a call the same way.
  *
  * Every split here is along rows whose results do not depend on each other (a GEMM's 4-row
- * groups, LayerNorm's rows, a depthwise conv's images, GELU's 4-float blocks): each output
- * element is computed by the same instructions in the same order as in one call, so a threaded
- * step is bit-identical to a one-thread step. Reductions across those rows (weight gradients of
- * LayerNorm, GRN, depthwise) are not split: partial sums would change the rounding.
+ * groups, LayerNorm's rows, a depthwise conv's images, GELU's blocks, a pack's panels or images)
+ * or along the channels of a reduction (the depthwise filter gradient: each channel's sum runs
+ * over the same pixels in the same order): each output element is computed by the same
+ * instructions in the same order as in one call, so a threaded step is bit-identical to a
+ * one-thread step. Reductions across rows (LayerNorm's and GRN's γ/β gradients, bias sums) are
+ * not split: partial sums would change the rounding.
  */
 
-/** The helper exports a split call may run (a subset of SimdHelpers, by name). */
+/** A row-major GEMM's arguments: C [4·groups][8·panels] (+)= A · Bp, A's rows `lda` bytes apart. */
+type GemmRowsArgs = [
+  a: number,
+  lda: number,
+  bp: number,
+  c: number,
+  groups: number,
+  panels: number,
+  k: number,
+  kc: number,
+];
+/** A conv's geometry as the packers take it: input h, w, cin; output ho, wo; kernel, strides, padding. */
+export type ConvGeometryArgs = [
+  h: number,
+  w: number,
+  cin: number,
+  ho: number,
+  wo: number,
+  kh: number,
+  kw: number,
+  sh: number,
+  sw: number,
+  padT: number,
+  padL: number,
+];
+/** An im2col pack's arguments: images [b0, b0 + nb) of NHWC x into dst. */
+type Im2colArgs = [x: number, dst: number, b0: number, nb: number, ...geometry: ConvGeometryArgs];
+/** A stride-1 depthwise conv's geometry after its three pointers. */
+type DepthwiseGeometry = [
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  ho: number,
+  wo: number,
+  kh: number,
+  kw: number,
+  padT: number,
+  padL: number,
+];
+type DepthwiseArgs = [x: number, filter: number, out: number, ...geometry: DepthwiseGeometry];
+type DepthwiseGradArgs = [x: number, dy: number, dw: number, ...geometry: DepthwiseGeometry];
+/**
+ * A patchify conv's rows (composite calls below): input, output, packed W[i] at bp + i·panelBytes,
+ * output rows, filter rows, the two row strides in bytes, then the GEMM's k, groups, panels, kc.
+ */
+type PatchifyRowsArgs = [
+  from: number,
+  to: number,
+  bp: number,
+  rows: number,
+  kh: number,
+  fromRowBytes: number,
+  toRowBytes: number,
+  panelBytes: number,
+  k: number,
+  groups: number,
+  panels: number,
+  kc: number,
+];
+
+/** The helper exports a call can be split over, and their pieces' variants (SimdHelpers extends this). */
 export interface SplitExports {
   gemm(ap: number, bp: number, c: number, groups: number, panels: number, k: number, kc: number): void;
-  gemmRows(
-    a: number,
-    lda: number,
-    bp: number,
-    c: number,
-    groups: number,
-    panels: number,
-    k: number,
-    kc: number,
-  ): void;
-  gemmRowsAdd(
-    a: number,
-    lda: number,
-    bp: number,
-    c: number,
-    groups: number,
-    panels: number,
-    k: number,
-    kc: number,
-  ): void;
+  /** C [4·groups][8·panels] = A · Bp, A row-major in place (rows `lda` bytes apart); C overwritten. */
+  gemmRows(...args: GemmRowsArgs): void;
+  /** C [4·groups][8·panels] += A · Bp, as `gemmRows` but adding to what C holds. */
+  gemmRowsAdd(...args: GemmRowsArgs): void;
+  /** y = gelu(x), tanh form, over count floats (simd/gelu-wat.ts). */
   geluForward(x: number, y: number, count: number): void;
+  /** dx = dy · gelu'(x) over count floats. */
   geluBackward(x: number, dy: number, dx: number, count: number): void;
+  /** The same two as before issue #19's rework, for `PHCC_FAST_GELU=0` and the before/after bench. */
   geluForwardTanh(x: number, y: number, count: number): void;
   geluBackwardTanh(x: number, dy: number, dx: number, count: number): void;
-  /** −1, or the first row whose keep value is not 0 or 1 (simd/helpers.ts). */
+  /**
+   * The masked kernels' pass: rows of c floats with a 0/1 keep value each (keep [rows]); gelu on
+   * kept rows, zeros on masked ones. Returns −1, or the first row whose keep value is not 0 or 1
+   * (then nothing is written; when intra-op threads share the call, other pieces' rows may be,
+   * and the caller drops the output).
+   */
   geluForwardRows(x: number, y: number, keep: number, rows: number, c: number): number;
+  /** dx = dy · gelu'(x) on kept rows, zeros on masked ones; returns as `geluForwardRows`. */
   geluBackwardRows(x: number, dy: number, dx: number, keep: number, rows: number, c: number): number;
+  /** LayerNorm over rows of `c` floats (c % 4 = 0); stats gets (mean, rstd) per row. */
   layerNormForward(
     x: number,
     gamma: number,
@@ -51,93 +108,17 @@ export interface SplitExports {
     c: number,
     eps: number,
   ): void;
-  depthwiseForward(
-    x: number,
-    w: number,
-    out: number,
-    n: number,
-    h: number,
-    wd: number,
-    c: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    padT: number,
-    padL: number,
-  ): void;
+  depthwiseForward(...args: DepthwiseArgs): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
   /** Panels [p0, p1) of `packPanels8`'s output. */
   packPanels8Range(src: number, dst: number, k: number, n: number, p0: number, p1: number): void;
-  packIm2col4(
-    x: number,
-    dst: number,
-    b0: number,
-    nb: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
-  ): void;
+  packIm2col4(...args: Im2colArgs): void;
   /** `packIm2col4` of images [b0, b0 + nb) into a pack whose K spans `kImages` images (dst at image b0). */
-  packIm2col4Part(
-    x: number,
-    dst: number,
-    b0: number,
-    nb: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    padT: number,
-    padL: number,
-    kImages: number,
-  ): void;
-  depthwiseFilterGrad(
-    x: number,
-    dy: number,
-    dw: number,
-    n: number,
-    h: number,
-    w: number,
-    c: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    padT: number,
-    padL: number,
-  ): void;
+  packIm2col4Part(...args: [...Im2colArgs, kImages: number]): void;
+  /** dw (zeroed by the caller) += the filter gradient of a stride-1, multiplier-1 depthwise conv. */
+  depthwiseFilterGrad(...args: DepthwiseGradArgs): void;
   /** `depthwiseFilterGrad` on channels [c0, c1) only. */
-  depthwiseFilterGradChannels(
-    x: number,
-    dy: number,
-    dw: number,
-    n: number,
-    h: number,
-    w: number,
-    c: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    padT: number,
-    padL: number,
-    c0: number,
-    c1: number,
-  ): void;
+  depthwiseFilterGradChannels(...args: [...DepthwiseGradArgs, c0: number, c1: number]): void;
 }
 
 /**
@@ -147,38 +128,12 @@ export interface SplitExports {
  */
 export interface CompositeCalls {
   /**
-   * out rows [0, rows) of a patchify conv: out_row = Σ_i x_(kh·row+i) · W[i], W[i] packed at
-   * bp + i·panelBytes; input rows `inRowBytes` apart, output rows `outRowBytes` apart.
+   * Output rows [0, rows) of a patchify conv (from = x, to = out): out_row = Σ_i x_(kh·row+i) · W[i],
+   * W[i] packed at bp + i·panelBytes.
    */
-  patchifyForwardRows(
-    x: number,
-    out: number,
-    bp: number,
-    rows: number,
-    kh: number,
-    inRowBytes: number,
-    outRowBytes: number,
-    panelBytes: number,
-    k: number,
-    groups: number,
-    panels: number,
-    kc: number,
-  ): void;
-  /** dx rows of a patchify conv: dx_(kh·row+i) = dy_row · W[i]ᵀ for row in [0, rows). */
-  patchifyInputGradRows(
-    dy: number,
-    dx: number,
-    bp: number,
-    rows: number,
-    kh: number,
-    dyRowBytes: number,
-    dxRowBytes: number,
-    panelBytes: number,
-    k: number,
-    groups: number,
-    panels: number,
-    kc: number,
-  ): void;
+  patchifyForwardRows(...args: PatchifyRowsArgs): void;
+  /** Its input gradient (from = dy, to = dx): dx_(kh·row+i) = dy_row · W[i]ᵀ for row in [0, rows). */
+  patchifyInputGradRows(...args: PatchifyRowsArgs): void;
 }
 
 /** The helpers that are split (the `…Range`/`…Part`/`…Channels` exports are only their pieces). */
