@@ -136,6 +136,8 @@ export function useBackend(name: BackendName): Promise<BackendInfo> {
 }
 
 async function pickBackend(opts: InitBackendOptions): Promise<BackendInfo> {
+  // Checked first: a bad count is the caller's error, never a reason to fall back to cpu.
+  const threads = requestedThreads(opts.threads);
   const envForced = process.env.PHCC_BACKEND?.trim() || undefined;
   const forced = opts.backend ?? envForced;
   if (forced !== undefined) {
@@ -145,7 +147,7 @@ async function pickBackend(opts: InitBackendOptions): Promise<BackendInfo> {
       );
     }
     const why = opts.backend ? 'forced by option' : 'forced by PHCC_BACKEND';
-    return activate(forced as BackendName, why, true, undefined, requestedThreads(opts.threads));
+    return activate(forced as BackendName, why, true, undefined, threads);
   }
   const native = tryNative();
   if (native) return activate('tensorflow', `fastest installed (${native.pkg})`, false, native);
@@ -155,7 +157,7 @@ async function pickBackend(opts: InitBackendOptions): Promise<BackendInfo> {
       'no native TensorFlow binding installed; wasm is the fastest left',
       false,
       undefined,
-      requestedThreads(opts.threads),
+      threads,
     );
   } catch (err) {
     (opts.log ?? silentLog).warn({ err: String(err) }, 'wasm backend failed to start; falling back to cpu');
