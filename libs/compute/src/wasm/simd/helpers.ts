@@ -4,14 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { IntraOpPool } from '../threads/intra-op-pool';
-import {
-  CompositeCalls,
-  compositeCalls,
-  ConvGeometryArgs,
-  SPLIT_NAMES,
-  SplitExports,
-  splitJob,
-} from '../threads/split-jobs';
+import { CompositeCalls, compositeCalls, SPLIT_NAMES, SplitExports, splitJob } from '../threads/split-jobs';
 import { assembleSimdModule, SIMD_WASM_PREFIX, simdVariant, simdWasmDir, simdWasmFileName } from './module';
 
 /** The compiled helpers, called with byte offsets into the tfjs-wasm heap (and the calls made of them). */
@@ -76,9 +69,6 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
     batch: number,
     hw: number,
     c: number,
-  ): void;
-  packConvRows4(
-    ...args: [x: number, zeros: number, dst: number, p0: number, count: number, ...geometry: ConvGeometryArgs]
   ): void;
   extractRows(
     src: number,

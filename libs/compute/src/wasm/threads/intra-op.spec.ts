@@ -30,6 +30,8 @@ interface Buffer {
   output?: boolean;
   /** A keep map: 0 or 1 per row (random otherwise). */
   keep?: boolean;
+  /** All zeros (the conv packer's zero row). */
+  zero?: boolean;
 }
 
 /** A call of each split op on small shapes with several uneven pieces, and its buffers. */
@@ -133,6 +135,16 @@ const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => numbe
       buffers: [{ floats: 5 * 7 * 7 * 6 }, { floats: 9 * 2 * 4 * 16 * 4, output: true }],
       args: ([x, dst]) => [x, dst, 1, 4, 7, 7, 6, 4, 4, 3, 3, 2, 2, 1, 1],
     },
+    packConvRows4: {
+      // Output pixels 3–27 of two 7×7×6 images, 3×3 stride 2 pad 1 (4×4 out): seven row groups,
+      // the last one partly past the range (zeros), taps outside the image read from `zeros`.
+      buffers: [
+        { floats: 2 * 7 * 7 * 6 },
+        { floats: 8, zero: true },
+        { floats: 7 * 9 * 6 * 4, output: true },
+      ],
+      args: ([x, zeros, dst]) => [x, zeros, dst, 3, 25, 7, 7, 6, 4, 4, 3, 3, 2, 2, 1, 1],
+    },
     patchifyForwardRows: {
       buffers: [
         { floats: pfRows * 2 * inRowBytes },
@@ -188,7 +200,7 @@ function runOnce(
   const { buffers, args } = CASES[op];
   const values = buffers.map((b) =>
     Float32Array.from({ length: b.floats }, () =>
-      b.keep ? Number(rng.next() < 0.5) : rng.normal() * (b.output ? 1 : 0.5),
+      b.zero ? 0 : b.keep ? Number(rng.next() < 0.5) : rng.normal() * (b.output ? 1 : 0.5),
     ),
   );
   edit(values);

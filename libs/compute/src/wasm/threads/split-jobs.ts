@@ -113,6 +113,13 @@ export interface SplitExports {
   /** Panels [p0, p1) of `packPanels8`'s output. */
   packPanels8Range(src: number, dst: number, k: number, n: number, p0: number, p1: number): void;
   packIm2col4(...args: Im2colArgs): void;
+  /**
+   * A forward conv's Ap: output pixels [p0, p0 + count), four to a row group of k = kh·kw·cin
+   * entries (zeros: ≥ cin zero floats, read for taps outside the image).
+   */
+  packConvRows4(
+    ...args: [x: number, zeros: number, dst: number, p0: number, count: number, ...geometry: ConvGeometryArgs]
+  ): void;
   /** `packIm2col4` of images [b0, b0 + nb) into a pack whose K spans `kImages` images (dst at image b0). */
   packIm2col4Part(...args: [...Im2colArgs, kImages: number]): void;
   /** dw (zeroed by the caller) += the filter gradient of a stride-1, multiplier-1 depthwise conv. */
@@ -157,6 +164,7 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'depthwiseFilterGrad',
   'packPanels8',
   'packIm2col4',
+  'packConvRows4',
   'patchifyForwardRows',
   'patchifyInputGradRows',
 ];
@@ -247,6 +255,10 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     case 'packIm2col4': {
       const [, , , nb, , , cin, ho, wo, kh, kw] = args;
       return { op, items: nb, work: COPY_WORK * nb * ho * wo * kh * kw * cin, args };
+    }
+    case 'packConvRows4': {
+      const [, , , , count, , , cin, , , kh, kw] = args;
+      return { op, items: Math.ceil(count / 4), work: COPY_WORK * count * kh * kw * cin, args };
     }
     case 'patchifyForwardRows':
     case 'patchifyInputGradRows': {
@@ -399,6 +411,32 @@ export function runPiece(
         padT,
         padL,
         nb,
+      );
+      return NO_RESULT;
+    }
+    case 'packConvRows4': {
+      // Row group g holds pixels p0 + 4g … p0 + 4g + 3: a piece starts 4·i0 pixels in, and the
+      // last piece ends where the whole call does, so its padding past `count` is the same.
+      const [x, zeros, dst, p0, count, h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL] = args as number[];
+      const pixels = Math.min(4 * n, count - 4 * i0);
+      const groupBytes = kh * kw * cin * 16;
+      helpers.packConvRows4(
+        x,
+        zeros,
+        dst + i0 * groupBytes,
+        p0 + 4 * i0,
+        pixels,
+        h,
+        w,
+        cin,
+        ho,
+        wo,
+        kh,
+        kw,
+        sh,
+        sw,
+        padT,
+        padL,
       );
       return NO_RESULT;
     }
