@@ -393,51 +393,20 @@ export function runPiece(
       return NO_RESULT;
     }
     case 'packIm2col4': {
-      const [x, dst, b0, nb, h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL] = args as number[];
-      helpers.packIm2col4Part(
-        x,
-        dst + i0 * ho * wo * 16,
-        b0 + i0,
-        n,
-        h,
-        w,
-        cin,
-        ho,
-        wo,
-        kh,
-        kw,
-        sh,
-        sw,
-        padT,
-        padL,
-        nb,
-      );
+      const [x, dst, b0, nb, ...rest] = args as number[];
+      const geometry = convGeometry(rest);
+      const [, , , ho, wo] = geometry;
+      helpers.packIm2col4Part(x, dst + i0 * ho * wo * 16, b0 + i0, n, ...geometry, nb);
       return NO_RESULT;
     }
     case 'packConvRows4': {
       // Row group g holds pixels p0 + 4g … p0 + 4g + 3: a piece starts 4·i0 pixels in, and the
       // last piece ends where the whole call does, so its padding past `count` is the same.
-      const [x, zeros, dst, p0, count, h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL] = args as number[];
+      const [x, zeros, dst, p0, count, ...rest] = args as number[];
+      const geometry = convGeometry(rest);
+      const [, , cin, , , kh, kw] = geometry;
       const pixels = Math.min(4 * n, count - 4 * i0);
-      const groupBytes = kh * kw * cin * 16;
-      helpers.packConvRows4(
-        x,
-        zeros,
-        dst + i0 * groupBytes,
-        p0 + 4 * i0,
-        pixels,
-        h,
-        w,
-        cin,
-        ho,
-        wo,
-        kh,
-        kw,
-        sh,
-        sw,
-        padT,
-        padL,
-      );
+      helpers.packConvRows4(x, zeros, dst + i0 * kh * kw * cin * 16, p0 + 4 * i0, pixels, ...geometry);
       return NO_RESULT;
     }
     case 'patchifyForwardRows': {
@@ -484,6 +453,13 @@ const COPY_WORK = 8;
 function depthwiseChannelUnit(c: number): number {
   return c % 16 === 0 ? 16 : 4;
 }
+
+/** The conv geometry at the start of `words` (a job's argument words run on past a call's arity). */
+function convGeometry(words: number[]): ConvGeometryArgs {
+  return words.slice(0, CONV_GEOMETRY_WORDS) as ConvGeometryArgs;
+}
+/** ConvGeometryArgs' length: h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL. */
+const CONV_GEOMETRY_WORDS = 11;
 
 /** Which argument of `op` is a float (written to the block as f32 bits), if any. */
 export function floatArgIndex(op: SplitName): number {
