@@ -35,7 +35,7 @@ export class IntraOpPool {
   private readonly ctrl: Int32Array;
   private readonly floats: Float32Array;
   private seq = 0;
-  /** Jobs run split, and run whole (for the bench's report). */
+  /** Jobs run split, and run whole (tests check that calls really split). */
   readonly counts = { split: 0, whole: 0 };
 
   private constructor(

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
  * URLs, which Node's Worker does not accept. The worker script itself already supports Node
  * (it uses worker_threads when it finds itself in Node). So this writes that script, and the
  * main script it loads, to a private temporary folder (mkdtemp: 0700, one per process, removed
- * at exit), hands Emscripten the file path in place of the blob URL during initialisation only,
+ * once the backend has started), hands Emscripten the file path in place of the blob URL during initialisation only,
  * and sets the flag. Nothing in tfjs is patched on disk.
  *
  * Call before the wasm backend initialises; returns why it cannot, or undefined when set up.
@@ -34,7 +34,7 @@ export function prepareThreadedTfjs(): string | undefined {
     return 'tfjs-backend-wasm threaded worker script differs from 4.22 (its main-script import was not found)';
   }
   const dir = mkdtempSync(join(tmpdir(), 'phcc-tfjs-threads-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  scriptsDir = dir;
   const mainScript = join(dir, 'main.js');
   const workerScript = join(dir, 'worker.js');
   writeFileSync(
@@ -69,10 +69,17 @@ export async function withThreadedWorkerScript<T>(init: () => Promise<T>): Promi
   }
 }
 
-/** Undoes `prepareThreadedTfjs` before the backend starts (the flag only; files go at exit). */
+/**
+ * Ends `prepareThreadedTfjs`, once the backend has started (or failed to): the flag goes back,
+ * and the scripts are deleted. Emscripten's pthread workers have all loaded them by then (its
+ * initialisation waits for its pool), and a process or worker thread ended by `terminate()`
+ * runs no exit handler, so waiting for exit left a folder behind per threaded worker.
+ */
 export function unprepareThreadedTfjs(): void {
   pendingWorkerScript = undefined;
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  if (scriptsDir) rmSync(scriptsDir, { recursive: true, force: true });
+  scriptsDir = undefined;
 }
 
 interface WorkerModule {
@@ -84,3 +91,4 @@ const BLOB_IMPORT =
   'if(typeof e.data.urlOrBlob=="string"){importScripts(e.data.urlOrBlob)}else{var objectUrl=URL.createObjectURL(e.data.urlOrBlob);importScripts(objectUrl);URL.revokeObjectURL(objectUrl)}';
 
 let pendingWorkerScript: string | undefined;
+let scriptsDir: string | undefined;
