@@ -11,6 +11,8 @@ export { fastGeluSwitch } from './wasm/kernels/gelu-helpers';
 export { isLayerNormFused, layerNorm } from './ops/layer-norm';
 export { grn, isGrnFused } from './ops/grn';
 export { dense, fusedDenseSwitch, isDenseFused, maskedDense, maskedDenseSwitch } from './ops/dense';
+export { gatherRows, rowKernelsAvailable, scatterRows } from './ops/rows';
+export { depthwiseKept, depthwiseKeptSwitch, isDepthwiseKeptFused } from './ops/depthwise-kept';
 export { fusedNormSwitch } from './ops/fused-norm-switch';
 export { sharedSavesInstalled, sharedSavesSwitch } from './wasm/shared-saves';
 export * from './trainable';

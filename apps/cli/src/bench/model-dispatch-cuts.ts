@@ -5,7 +5,7 @@ import {
   sharedSavesInstalled,
   sharedSavesSwitch,
 } from '../../../../libs/compute/src';
-import { ModelConfig, PhccModel } from '../../../../libs/model/src/network';
+import { keptRowsBlockSwitch, ModelConfig, PhccModel } from '../../../../libs/model/src/network';
 import { AdamW, finetuneStep, sslStep } from '../../../../libs/model/src/training';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
 import { median, StepTime, stepTime } from './model-fusion';
@@ -29,6 +29,8 @@ export interface Toggle {
   toggle: { enabled: boolean };
   /** The stages it changes (fine-tuning has no mask). */
   stages: readonly ('ssl' | 'finetune')[];
+  /** Other switches held at a setting while it is compared (restored after). */
+  holding?: readonly (readonly [{ enabled: boolean }, boolean])[];
 }
 
 const EACH = [sharedSavesSwitch, maskedGeluSwitch, fusedDenseSwitch];
@@ -43,15 +45,33 @@ const allCuts = {
   },
 };
 
+/**
+ * The masked GELU runs only where a block gathers rows per layer: with the kept-rows blocks
+ * (libs/model/src/network/encoder.ts) GELU sees the kept rows alone, so it is compared without them.
+ */
+const PER_LAYER_ROWS = [[keptRowsBlockSwitch, false]] as const;
+
 const TOGGLES: Toggle[] = [
-  { label: 'all three cuts', key: 'dispatch_cuts', toggle: allCuts, stages: ['ssl', 'finetune'] },
+  {
+    label: 'all three cuts (per-layer rows)',
+    key: 'dispatch_cuts',
+    toggle: allCuts,
+    stages: ['ssl', 'finetune'],
+    holding: PER_LAYER_ROWS,
+  },
   {
     label: 'saved tensors shared (no Identity dispatch)',
     key: 'shared_saves',
     toggle: sharedSavesSwitch,
     stages: ['ssl', 'finetune'],
   },
-  { label: 'masked GELU kernel', key: 'masked_gelu', toggle: maskedGeluSwitch, stages: ['ssl'] },
+  {
+    label: 'masked GELU kernel (per-layer rows)',
+    key: 'masked_gelu',
+    toggle: maskedGeluSwitch,
+    stages: ['ssl'],
+    holding: PER_LAYER_ROWS,
+  },
   { label: 'one-dispatch dense', key: 'fused_dense', toggle: fusedDenseSwitch, stages: ['ssl', 'finetune'] },
 ];
 
@@ -78,7 +98,7 @@ export async function dispatchCutComparison(
 
 /** One switch off and on, alternated in one process: step time ratio and dispatches per stage. */
 export async function compareToggle(
-  { label, key, toggle, stages }: Toggle,
+  { label, key, toggle, stages, holding = [] }: Toggle,
   config: ModelConfig,
   batches: { ssl: StepSpec; finetune: StepSpec },
   options: { rounds: number; steps: number; print: (line: string) => void },
@@ -86,6 +106,8 @@ export async function compareToggle(
   const model = new PhccModel(config, 1);
   const optimizer = new AdamW(model.params);
   const saved = toggle.enabled;
+  const held = holding.map(([other]) => other.enabled);
+  for (const [other, setting] of holding) other.enabled = setting;
   const run = (spec: StepSpec) => () =>
     spec.stage === 'ssl'
       ? sslStep(model, optimizer, spec.batch, spec.weighting, 1e-4)
@@ -132,6 +154,7 @@ export async function compareToggle(
     return figures;
   } finally {
     toggle.enabled = saved;
+    holding.forEach(([other], i) => (other.enabled = held[i]));
     optimizer.dispose();
     model.dispose();
   }

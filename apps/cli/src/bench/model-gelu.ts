@@ -13,7 +13,8 @@ import { BenchFigures } from './suite';
  * ABBA order round by round as model-dispatch-cuts.ts does. Per round and setting: plain steps
  * (CPU and wall time, images/s), then one profiled step whose GELU kernels (forward and gradient,
  * masked or not) give CPU ns per element written and per element computed (the masked kernels
- * skip masked rows, so in SSL fewer elements are computed than written). Off the wasm backend
+ * skip masked rows, so they compute fewer elements than they write; since the SSL encoder's blocks
+ * run on their kept rows, GELU computes what it writes there too). Off the wasm backend
  * with the SIMD helpers there is nothing to compare.
  */
 

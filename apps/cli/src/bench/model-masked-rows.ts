@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { maskedDenseSwitch } from '../../../../libs/compute/src';
-import { ModelConfig } from '../../../../libs/model/src/network';
+import { depthwiseKeptSwitch, maskedDenseSwitch } from '../../../../libs/compute/src';
+import { keptRowsBlockSwitch, ModelConfig } from '../../../../libs/model/src/network';
 import { StepSpec } from '../../../../libs/model/src/training/shard';
 import { compareToggle } from './model-dispatch-cuts';
 import { BenchFigures } from './suite';
@@ -10,6 +10,8 @@ import { BenchFigures } from './suite';
  * layers on the rows that count only — the encoder's visible rows, the decoder's scored ones —
  * against all rows (`maskedDenseSwitch` off: dense layers, masked rows zeroed downstream). SSL only:
  * fine-tuning has no mask. Same alternation and figures as the dispatch cuts (model-dispatch-cuts.ts).
+ * Then, rows skipped, the encoder blocks on their kept rows gathered once (`keptRowsBlockSwitch`),
+ * and in them the sparse depthwise conv (`depthwiseKeptSwitch`).
  */
 export async function maskedRowsComparison(
   config: ModelConfig,
@@ -18,10 +20,27 @@ export async function maskedRowsComparison(
 ): Promise<BenchFigures> {
   // The row kernels are wasm's: elsewhere both settings run the same dense layers.
   if (tf.getBackend() !== 'wasm') return {};
-  return compareToggle(
+  const rows = await compareToggle(
     { label: 'masked rows skipped', key: 'masked_rows', toggle: maskedDenseSwitch, stages: ['ssl'] },
     config,
     batches,
     options,
   );
+  // With the rows skipped, each encoder block after its depthwise conv on the kept rows gathered
+  // once (LayerNorm, GELU and GRN on them too) against a gather and scatter per pointwise layer.
+  const block = await compareToggle(
+    { label: 'kept-rows blocks', key: 'kept_rows_block', toggle: keptRowsBlockSwitch, stages: ['ssl'] },
+    config,
+    batches,
+    options,
+  );
+  // And in those blocks, the depthwise conv on the kept pixels only (the sparse conv) against
+  // every pixel's conv followed by the row gather.
+  const sparse = await compareToggle(
+    { label: 'sparse depthwise conv', key: 'sparse_depthwise', toggle: depthwiseKeptSwitch, stages: ['ssl'] },
+    config,
+    batches,
+    options,
+  );
+  return { ...rows, ...block, ...sparse };
 }

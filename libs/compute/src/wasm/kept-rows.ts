@@ -16,6 +16,8 @@ export interface KeptRows {
   kept: number;
   /** How many rows the full matrix has. */
   total: number;
+  /** keptImageStarts's answer, once asked. */
+  imageStarts?: Float32Array;
 }
 
 export function keptRows(keep: Float32Array): KeptRows {
@@ -78,4 +80,28 @@ export function keptRowsOf(ops: WasmOps, keep: TensorInfo, rows: number, kernelN
     throw new Error(`${kernelName}: keep map [${keep.shape}] has ${found.total} values for ${rows} rows`);
   if (!cached) runsByData.set(keep.dataId, found);
   return found;
+}
+
+/**
+ * Each image's first row in the compact matrix (as f32, how the SIMD helpers read it), for a
+ * keep map over `images` images of `pixels` rows each. Cached with the runs.
+ */
+export function keptImageStarts(rows: KeptRows, images: number, pixels: number): Float32Array {
+  if (rows.imageStarts?.length === images) return rows.imageStarts;
+  if (rows.kept >= 1 << 24) throw new Error(`kept rows: ${rows.kept} rows are past float32's exact integers`);
+  const starts = new Float32Array(images);
+  const { runs } = rows;
+  let at = 0;
+  let r = 0;
+  for (let b = 0; b < images; b++) {
+    const boundary = b * pixels;
+    while (r < runs.length && runs[r] + runs[r + 1] <= boundary) {
+      at += runs[r + 1];
+      r += 2;
+    }
+    // A run may go on from one image into the next (its last row and the next one's first kept).
+    starts[b] = at + (r < runs.length && runs[r] < boundary ? boundary - runs[r] : 0);
+  }
+  rows.imageStarts = starts;
+  return starts;
 }

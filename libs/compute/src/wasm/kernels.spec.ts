@@ -359,6 +359,8 @@ describe('wasm Slice (strided run copies) matches cpu', () => {
     ['a window in the middle axes, whole channels (long runs)', [2, 9, 8, 40], [1, 2, 3, 0], [1, 5, 4, -1]],
     ['every axis partial, rank 5', [2, 3, 4, 5, 6], [1, 0, 1, 2, 1], [1, 3, 2, 3, 4]],
     ['rank 2, rows of a matrix from an offset column', [7, 11], [2, 3], [4, 5]],
+    ['a long channel window of every pixel (fixed stride, long runs)', [3, 5, 80], [0, 0, 10], [-1, -1, 40]],
+    ['a middle axis partial, the first whole (fixed stride, short runs)', [4, 6, 5], [0, 2, 0], [-1, 3, -1]],
   ];
   it.each(cases)('%s', async (_name, shape, begin, size) => {
     const x = randomHostTensor(new Rng(shape.length * 7 + begin[1]), shape);
@@ -381,7 +383,7 @@ describe('wasm Cast to the same dtype shares the buffer', () => {
 
 describe('registration', () => {
   it('puts every kernel of the registry on the wasm backend (so the checks above test them)', () => {
-    expect(WASM_KERNEL_CONFIGS.length).toBe(24);
+    expect(WASM_KERNEL_CONFIGS.length).toBe(26);
     expect(new Set(WASM_KERNEL_CONFIGS.map((c) => c.kernelName)).size).toBe(WASM_KERNEL_CONFIGS.length);
     for (const config of WASM_KERNEL_CONFIGS) {
       const registered = tf.getKernel(config.kernelName, 'wasm')?.kernelFunc;

@@ -10,6 +10,8 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/DepthwiseCo
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseConv2dNativeBackpropInput';
 import { identityConfig } from './kernels/Identity';
 import { phccDenseConfig } from './kernels/PhccDense';
+import { phccDepthwiseKeptConfig } from './kernels/PhccDepthwiseKept';
+import { phccDepthwiseKeptGradConfig } from './kernels/PhccDepthwiseKeptGrad';
 import { phccDenseGradConfig } from './kernels/PhccDenseGrad';
 import { phccGeluConfig } from './kernels/PhccGelu';
 import { phccGeluGradConfig } from './kernels/PhccGeluGrad';
@@ -29,7 +31,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
  * Every wasm kernel of ours, one file each under kernels/ (as tfjs-backend-wasm's own
  * register_all_kernels.ts lists its kernels): kernels the wasm backend lacks (training fails
  * without them), kernels it runs slowly, rebuilt from its fast forward kernels and our SIMD
- * helpers, and the fused GELU (also masked), LayerNorm, GRN, dense layer and row gather/scatter it does not have. `phcc-fed bench train` reports these names as
+ * helpers, and the fused GELU (also masked), LayerNorm, GRN, dense layer, row gather/scatter and sparse depthwise conv it does not have. `phcc-fed bench train` reports these names as
  * replaced. Registered in this order.
  */
 export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
@@ -57,6 +59,8 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   phccDenseGradConfig,
   phccGatherRowsConfig,
   phccScatterRowsConfig,
+  phccDepthwiseKeptConfig,
+  phccDepthwiseKeptGradConfig,
 ];
 
 let registered = false;

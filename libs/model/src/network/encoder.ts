@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { gelu, maskedDenseSwitch, maskedGelu } from '../../../compute/src';
+import { gelu, maskedDenseSwitch, maskedGelu, rowKernelsAvailable, scatterRows } from '../../../compute/src';
 import { ModelConfig, stageLayout } from './config';
 import {
   defineConv,
@@ -10,6 +10,7 @@ import {
   defineLayerNorm,
   dense,
   depthwise,
+  depthwiseOnKeptRows,
   grn,
   layerNorm,
   patchConv,
@@ -31,8 +32,16 @@ import { ParamStore } from './params';
  * zeroed after the stem and every downsampling, before every GRN, and the pointwise layers
  * compute the visible rows only (zero at the masked ones), so no visible feature ever depends on
  * a masked pixel. (With `maskedDenseSwitch` off the pointwise layers run dense, and the zeroing
- * also follows every depthwise conv and block.)
+ * also follows every depthwise conv and block.) When every sample keeps as many patches, a block
+ * runs on its kept rows as a whole, its depthwise conv included (`applyBlockOnKeptRows`).
  */
+
+/**
+ * Switch for the masked block on gathered kept rows (`applyBlockOnKeptRows`): `PHCC_KEPT_ROWS_BLOCK=0`
+ * (or the tests' and before/after bench's `enabled`) runs each pointwise layer's own gather and
+ * scatter instead, as before. Same values either way (tested).
+ */
+export const keptRowsBlockSwitch = { enabled: process.env.PHCC_KEPT_ROWS_BLOCK !== '0' };
 
 export function stageName(i: number): string {
   return `encoder/stage${i + 1}`;
@@ -89,6 +98,10 @@ export function applyBlock(
     // visible value depends on: the stage's entry (a zeroed conv or a masked projection) stops it.
     const skipRows = mask !== undefined && maskedDenseSwitch.enabled;
     const keep = skipRows ? mask.keep(x.shape[1]) : undefined;
+    const keptPerSample = skipRows ? mask.keptRowsPerSample(x.shape[1]) : undefined;
+    if (keep && keptPerSample !== undefined && keptRowsBlockSwitch.enabled && rowKernelsAvailable(x, keep)) {
+      return applyBlockOnKeptRows(store, prefix, x, keep, keptPerSample);
+    }
     const zero = (t: tf.Tensor4D): tf.Tensor4D => (mask && !skipRows ? mask.apply(t) : t);
     let h = zero(depthwise(store, `${prefix}/dwconv`, x));
     h = layerNorm(store, `${prefix}/norm`, h) as tf.Tensor4D;
@@ -98,6 +111,35 @@ export function applyBlock(
     h = grn(store, `${prefix}/grn`, h);
     h = dense(store, `${prefix}/pwconv2`, h, keep ?? outputRows) as tf.Tensor4D;
     return zero(tf.add(x, h) as tf.Tensor4D);
+  });
+}
+
+/**
+ * A masked block on its kept rows only, FCMAE's sparse block: the depthwise conv computes the
+ * kept pixels alone, as a compact [B·kept, C] matrix (the block's input is zero at the dropped
+ * ones), and LayerNorm, the pointwise layers, GELU and GRN run on it as [B, kept, 1, C] before one
+ * scatter back. They are per-row or per-sample, and GRN's spatial norm over the kept rows equals
+ * its norm over the whole map with zeros at the masked rows (what the per-layer path feeds it).
+ * Same values as that path; the masked rows' work (60 % of the rows: the depthwise conv,
+ * LayerNorm, GRN, GELU's zeroing) and three of the four row copies per block are gone (issue #19).
+ */
+function applyBlockOnKeptRows(
+  store: ParamStore,
+  prefix: string,
+  x: tf.Tensor4D,
+  keep: tf.Tensor4D,
+  keptPerSample: number,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const batch = x.shape[0];
+    const rows = depthwiseOnKeptRows(store, `${prefix}/dwconv`, x, keep); // [B·kept, C]
+    const sampleRows = (t: tf.Tensor): tf.Tensor4D =>
+      tf.reshape(t, [batch, keptPerSample, 1, t.shape[t.rank - 1]]) as tf.Tensor4D;
+    let h = layerNorm(store, `${prefix}/norm`, rows);
+    h = gelu(dense(store, `${prefix}/pwconv1`, h));
+    h = grn(store, `${prefix}/grn`, sampleRows(h));
+    h = dense(store, `${prefix}/pwconv2`, h);
+    return tf.add(x, scatterRows(tf.reshape(h, rows.shape), keep, x.shape)) as tf.Tensor4D;
   });
 }
 

@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import {
   dense as computeDense,
+  depthwiseKept,
+  gatherRows,
+  isDepthwiseKeptFused,
   maskedDense,
   grn as computeGrn,
   layerNorm as computeLayerNorm,
@@ -91,6 +94,23 @@ export function depthwise(store: ParamStore, prefix: string, x: tf.Tensor4D): tf
       store.get(`${prefix}/bias`),
     ),
   );
+}
+
+/**
+ * The rows `keep` keeps of `depthwise` on a map that is zero at the dropped pixels (a masked
+ * encoder block's input), [kept, C]: on wasm only those pixels are computed (the sparse
+ * depthwise conv, compute/ops/depthwise-kept.ts), else every pixel and then the row gather.
+ */
+export function depthwiseOnKeptRows(
+  store: ParamStore,
+  prefix: string,
+  x: tf.Tensor4D,
+  keep: tf.Tensor4D,
+): tf.Tensor2D {
+  const kernel = store.get(`${prefix}/kernel`) as tf.Tensor4D;
+  if (isDepthwiseKeptFused(x, kernel, keep))
+    return depthwiseKept(x, kernel, store.get(`${prefix}/bias`), keep);
+  return gatherRows(depthwise(store, prefix, x), keep);
 }
 
 export function defineGrn(store: ParamStore, prefix: string, dim: number): void {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import { initBackend } from '../../../compute/src';
 import { countFlops } from './flops';
-import { MaskPyramid, randomPatchMask } from './mask';
+import { MaskPyramid, keepMapAt, randomPatchMask } from './mask';
 import { PhccModel } from './model';
 import { modelConfig } from './config';
 import { regionPoolingWeights } from './head';
@@ -162,6 +162,36 @@ describe('SSL masking', () => {
   });
 });
 
+describe('keep maps', () => {
+  it('tile each patch cell into a block, as the tensor form (1 − mask, tiled) does', () => {
+    const rng = new Rng(6);
+    const values = randomPatchMask(rng, 3, 4, 0.5).map((v, i) => (i % 7 === 0 ? 0.25 : v)); // soft values too
+    const mask = tf.tensor3d(values, [3, 4, 4]);
+    for (const resolution of [4, 8, 12]) {
+      const factor = resolution / 4;
+      const tiled = tf.reshape(
+        tf.tile(tf.reshape(tf.sub(1, mask), [3, 4, 1, 4, 1, 1]), [1, 1, factor, 1, factor, 1]),
+        [3, resolution, resolution, 1],
+      );
+      const keep = keepMapAt(mask, resolution);
+      expect(keep.shape).toEqual([3, resolution, resolution, 1]);
+      expect(Array.from(keep.dataSync())).toEqual(Array.from(tiled.dataSync()));
+    }
+    expect(() => keepMapAt(mask, 6)).toThrow(/6 is not a multiple of the patch grid 4/);
+  });
+
+  it('count the rows every sample keeps, and only when all samples keep as many', () => {
+    const equal = new MaskPyramid(tf.tensor3d(randomPatchMask(new Rng(8), 3, 4, 0.75), [3, 4, 4]));
+    expect(equal.keptRowsPerSample(4)).toBe(4);
+    expect(equal.keptRowsPerSample(16)).toBe(4 * 16);
+    const uneven = Float32Array.from(randomPatchMask(new Rng(8), 2, 4, 0.75));
+    uneven[uneven.indexOf(1)] = 0; // the first sample keeps one more cell
+    expect(new MaskPyramid(tf.tensor3d(uneven, [2, 4, 4])).keptRowsPerSample(4)).toBeUndefined();
+    const soft = Float32Array.from(randomPatchMask(new Rng(8), 2, 4, 0.75)).map((v) => v * 0.5);
+    expect(new MaskPyramid(tf.tensor3d(soft, [2, 4, 4])).keptRowsPerSample(4)).toBeUndefined();
+  });
+});
+
 describe('region token pooling', () => {
   // 64×64 crop, 8×8 grid of 8-pixel cells; tumour = pixels [16, 32) × [16, 32) = cells (2..3, 2..3).
   const config = modelConfig({});
@@ -186,6 +216,23 @@ describe('region token pooling', () => {
     expect(cell(2, 2)[1]).toBe(0);
     expect(cell(6, 6)[1]).toBe(0);
     expect(cell(7, 0)[2]).toBeCloseTo(1 / 64, 6);
+  });
+
+  it('dilates the mask for the rim as one square max filter would', () => {
+    // The rim comes from a row then a column max filter; a square 9×9 filter is the definition.
+    const rng = new Rng(7);
+    const images = tf.tensor4d(
+      Float32Array.from({ length: 2 * 64 * 64 * 4 }, () => Math.max(0, rng.normal())),
+      [2, 64, 64, 4],
+    );
+    const mask = tf.clipByValue(tf.slice(images, [0, 0, 0, 3], [-1, -1, -1, 1]), 0, 1) as tf.Tensor4D;
+    const rim = tf.sub(tf.maxPool(mask, 9, 1, 'same'), mask);
+    const down = (m: tf.Tensor) => tf.reshape(tf.avgPool(m as tf.Tensor4D, 8, 8, 'valid'), [2, 64, 1]);
+    const maps = tf.concat([down(mask), down(rim), tf.ones([2, 64, 1])], 2);
+    const expected = tf.div(maps, tf.add(tf.sum(maps, 1, true), 1e-6));
+    expect(Array.from(regionPoolingWeights(config, images).dataSync())).toEqual(
+      Array.from(expected.dataSync()),
+    );
   });
 
   it('makes the token see what happens in the tumour, not only the crop mean', () => {

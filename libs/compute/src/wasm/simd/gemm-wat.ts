@@ -13,6 +13,24 @@
 export function gemmFields(fma: boolean): string {
   const madd = (a: string, b: string, c: string) =>
     fma ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+  // The depthwise filter gradient's pixel loop over one output row: 16 channels (wide) or 4 per
+  // pass, every pixel or (kept) those whose keep value is nonzero.
+  const filterGradPixels = (wide: boolean, kept: boolean) => {
+    const terms = (wide ? [0, 1, 2, 3] : [0])
+      .map((r) => {
+        const at = r === 0 ? '' : ` offset=${16 * r}`;
+        return `(local.set $a${r} ${madd(`(v128.load${at} (local.get $xp))`, `(v128.load${at} (local.get $dp))`, `(local.get $a${r})`)})`;
+      })
+      .join('\n');
+    return `(block $xdone (loop $xloop
+      (br_if $xdone (i32.ge_s (local.get $xo) (local.get $x1)))
+      ${kept ? `(if (f32.ne (f32.load (local.get $kp)) (f32.const 0)) (then ${terms}))` : terms}
+      (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+      (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
+      ${kept ? '(local.set $kp (i32.add (local.get $kp) (i32.const 4)))' : ''}
+      (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+      (br $xloop)))`;
+  };
   const accs = [0, 1, 2, 3].flatMap((r) => [`$c${r}0`, `$c${r}1`]);
   const rowLoads = [0, 1, 2, 3]
     .map(
@@ -431,6 +449,20 @@ ${rowsGemm}
   (func (export "depthwiseForward") (param $x i32) (param $filter i32) (param $out i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
+    (call $depthwiseForwardKept (local.get $x) (local.get $filter) (local.get $out) (i32.const 0) (i32.const 0) (i32.const 0)
+      (local.get $n) (local.get $h) (local.get $w) (local.get $c) (local.get $ho) (local.get $wo)
+      (local.get $kh) (local.get $kw) (local.get $padT) (local.get $padL)))
+  ;; The same conv at the output pixels a keep map (one f32 per output pixel, nonzero = kept)
+  ;; keeps. mode 0: every pixel (keep unused); 1: kept pixels only, written one after another
+  ;; (the gathered rows of the output), image b's from row starts[b] (f32 values) of out;
+  ;; 2: kept pixels in place and zeros at the others. A kept pixel's sum is the one mode 0
+  ;; computes, in the same order (the masked SSL encoder's depthwise conv computes only the rows
+  ;; its block keeps, issue #19).
+  (func $depthwiseForwardKept (export "depthwiseForwardKept") (param $x i32) (param $filter i32) (param $out i32)
+        (param $keep i32) (param $starts i32) (param $mode i32)
+        (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
+    (local $kp i32) (local $four i32) (local $dropped i32)
     (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $i0 i32) (local $i1 i32)
     (local $j i32) (local $j0 i32) (local $j1 i32) (local $v i32) (local $cBytes i32)
     (local $op i32) (local $xp i32) (local $wp i32) (local $t i32)
@@ -440,6 +472,9 @@ ${rowsGemm}
     (local.set $op (local.get $out))
     (block $bdone (loop $bloop
       (br_if $bdone (i32.ge_u (local.get $b) (local.get $n)))
+      (if (i32.eq (local.get $mode) (i32.const 1)) (then
+        (local.set $op (i32.add (local.get $out) (i32.mul (local.get $cBytes)
+          (i32.trunc_f32_u (f32.load (i32.add (local.get $starts) (i32.shl (local.get $b) (i32.const 2))))))))))
       (local.set $y (i32.const 0))
       (block $ydone (loop $yloop
         (br_if $ydone (i32.ge_u (local.get $y) (local.get $ho)))
@@ -449,13 +484,26 @@ ${rowsGemm}
         (local.set $i1 (i32.sub (i32.add (local.get $h) (local.get $padT)) (local.get $y)))
         (if (i32.gt_s (local.get $i1) (local.get $kh)) (then (local.set $i1 (local.get $kh))))
         (local.set $xo (i32.const 0))
+        ;; keep value of pixel (b, y, xo)
+        (local.set $kp (i32.add (local.get $keep)
+          (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $ho)) (local.get $y)) (local.get $wo)) (i32.const 2))))
         (block $xdone (loop $xloop
           (br_if $xdone (i32.ge_u (local.get $xo) (local.get $wo)))
-          (if (i32.and
+          (local.set $four (i32.and
                 (i32.and (i32.ge_u (local.get $xo) (local.get $padL))
                          (i32.le_u (i32.add (local.get $xo) (i32.const 4)) (local.get $wo)))
                 (i32.le_u (i32.add (i32.add (local.get $xo) (i32.const 3)) (local.get $kw))
-                          (i32.add (local.get $w) (local.get $padL))))
+                          (i32.add (local.get $w) (local.get $padL)))))
+          (local.set $dropped (i32.const 0))
+          (if (local.get $mode) (then
+            (if (local.get $four) (then
+              (local.set $four (i32.and
+                (i32.and (f32.ne (f32.load (local.get $kp)) (f32.const 0))
+                         (f32.ne (f32.load offset=4 (local.get $kp)) (f32.const 0)))
+                (i32.and (f32.ne (f32.load offset=8 (local.get $kp)) (f32.const 0))
+                         (f32.ne (f32.load offset=12 (local.get $kp)) (f32.const 0)))))))
+            (local.set $dropped (f32.eq (f32.load (local.get $kp)) (f32.const 0)))))
+          (if (local.get $four)
             (then
               ;; four pixels xo..xo+3, every column tap inside the image
               (local.set $v (i32.const 0))
@@ -508,9 +556,18 @@ ${rowsGemm}
                 (local.set $v (i32.add (local.get $v) (i32.const 16)))
                 (br $vloop)))
               (local.set $op (i32.add (local.get $op) (i32.shl (local.get $cBytes) (i32.const 2))))
+              (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
               (local.set $xo (i32.add (local.get $xo) (i32.const 4))))
+            (else (if (local.get $dropped)
+            (then
+              ;; a dropped pixel: nothing (mode 1) or zeros (mode 2)
+              (if (i32.eq (local.get $mode) (i32.const 2)) (then
+                (drop (call $zero (local.get $op) (local.get $c)))
+                (local.set $op (i32.add (local.get $op) (local.get $cBytes)))))
+              (local.set $kp (i32.add (local.get $kp) (i32.const 4)))
+              (local.set $xo (i32.add (local.get $xo) (i32.const 1))))
             (else
-              ;; one border pixel over its column taps inside the image:
+              ;; one pixel (a border one, or a kept one outside a kept four) over its column taps inside the image:
               ;; j0 = max(0, padL - xo), j1 = min(kw, w + padL - xo)
               (local.set $j0 (i32.sub (local.get $padL) (local.get $xo)))
               (if (i32.lt_s (local.get $j0) (i32.const 0)) (then (local.set $j0 (i32.const 0))))
@@ -542,7 +599,8 @@ ${rowsGemm}
                 (local.set $v (i32.add (local.get $v) (i32.const 16)))
                 (br $vloop)))
               (local.set $op (i32.add (local.get $op) (local.get $cBytes)))
-              (local.set $xo (i32.add (local.get $xo) (i32.const 1)))))
+              (local.set $kp (i32.add (local.get $kp) (i32.const 4)))
+              (local.set $xo (i32.add (local.get $xo) (i32.const 1)))))))
           (br $xloop)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (br $yloop)))
@@ -558,14 +616,25 @@ ${rowsGemm}
   (func (export "depthwiseFilterGrad") (param $x i32) (param $dy i32) (param $dw i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32)
-    (call $depthwiseFilterGradChannels (local.get $x) (local.get $dy) (local.get $dw) (local.get $n)
+    (call $depthwiseFilterGradKeptChannels (local.get $x) (local.get $dy) (local.get $dw) (i32.const 0) (local.get $n)
       (local.get $h) (local.get $w) (local.get $c) (local.get $ho) (local.get $wo) (local.get $kh)
       (local.get $kw) (local.get $padT) (local.get $padL) (i32.const 0) (local.get $c)))
   ;; Channels [c0, c1) only (multiples of 16 when c % 16 == 0, else of 4): a channel's sum runs
   ;; over the same pixels in the same order whatever the range, so intra-op threads can share it.
-  (func $depthwiseFilterGradChannels (export "depthwiseFilterGradChannels") (param $x i32) (param $dy i32) (param $dw i32)
+  (func (export "depthwiseFilterGradChannels") (param $x i32) (param $dy i32) (param $dw i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
         (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32) (param $c0 i32) (param $c1 i32)
+    (call $depthwiseFilterGradKeptChannels (local.get $x) (local.get $dy) (local.get $dw) (i32.const 0) (local.get $n)
+      (local.get $h) (local.get $w) (local.get $c) (local.get $ho) (local.get $wo) (local.get $kh)
+      (local.get $kw) (local.get $padT) (local.get $padL) (local.get $c0) (local.get $c1)))
+  ;; The same over the output pixels a keep map (one f32 per output pixel) keeps, when keep is
+  ;; not 0: the others' dy is zero (a masked block keeps only those rows), so their terms are
+  ;; skipped and the sums are those over every pixel.
+  (func $depthwiseFilterGradKeptChannels (export "depthwiseFilterGradKeptChannels") (param $x i32) (param $dy i32) (param $dw i32)
+        (param $keep i32)
+        (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
+        (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32) (param $c0 i32) (param $c1 i32)
+    (local $kp i32)
     (local $b i32) (local $i i32) (local $j i32) (local $y i32) (local $xo i32) (local $v i32)
     (local $y0 i32) (local $y1 i32) (local $x0 i32) (local $x1 i32) (local $cBytes i32) (local $vStep i32)
     (local $xp i32) (local $dp i32) (local $t i32)
@@ -606,26 +675,18 @@ ${rowsGemm}
                 (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $x0))
                 (local.get $cBytes))))
               (local.set $xo (local.get $x0))
-              (if (i32.eq (local.get $vStep) (i32.const 64))
+              (if (local.get $keep)
                 (then
-                  (block $xdone (loop $xloop
-                    (br_if $xdone (i32.ge_s (local.get $xo) (local.get $x1)))
-                    (local.set $a0 ${madd('(v128.load (local.get $xp))', '(v128.load (local.get $dp))', '(local.get $a0)')})
-                    (local.set $a1 ${madd('(v128.load offset=16 (local.get $xp))', '(v128.load offset=16 (local.get $dp))', '(local.get $a1)')})
-                    (local.set $a2 ${madd('(v128.load offset=32 (local.get $xp))', '(v128.load offset=32 (local.get $dp))', '(local.get $a2)')})
-                    (local.set $a3 ${madd('(v128.load offset=48 (local.get $xp))', '(v128.load offset=48 (local.get $dp))', '(local.get $a3)')})
-                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
-                    (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
-                    (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
-                    (br $xloop))))
+                  (local.set $kp (i32.add (local.get $keep) (i32.shl
+                    (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $x0))
+                    (i32.const 2))))
+                  (if (i32.eq (local.get $vStep) (i32.const 64))
+                    (then ${filterGradPixels(true, true)})
+                    (else ${filterGradPixels(false, true)})))
                 (else
-                  (block $xdone (loop $xloop
-                    (br_if $xdone (i32.ge_s (local.get $xo) (local.get $x1)))
-                    (local.set $a0 ${madd('(v128.load (local.get $xp))', '(v128.load (local.get $dp))', '(local.get $a0)')})
-                    (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
-                    (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
-                    (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
-                    (br $xloop)))))
+                  (if (i32.eq (local.get $vStep) (i32.const 64))
+                    (then ${filterGradPixels(true, false)})
+                    (else ${filterGradPixels(false, false)}))))
               (local.set $y (i32.add (local.get $y) (i32.const 1)))
               (br $yloop)))
             (local.set $t (i32.add (i32.add (local.get $dw) (local.get $v))

@@ -154,6 +154,27 @@ export const HELPER_FIELDS = String.raw`
   (func (export "fillZero") (param $d i32) (param $count i32)
     (drop (call $zero (local.get $d) (local.get $count))))
 
+  ;; 1 if a pixel whose keep value (one f32 per pixel) is 0 has a nonzero value among its c
+  ;; floats (c % 4 = 0), else 0: whether a feature map really is zero where a mask drops it.
+  (func (export "droppedNonzero") (param $x i32) (param $keep i32) (param $pixels i32) (param $c i32) (result i32)
+    (local $end i32) (local $k i32) (local $rowBytes i32) (local $any v128)
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $keep) (i32.shl (local.get $pixels) (i32.const 2))))
+    (block $done (loop $p
+      (br_if $done (i32.ge_u (local.get $keep) (local.get $end)))
+      (if (f32.eq (f32.load (local.get $keep)) (f32.const 0)) (then
+        (local.set $k (i32.const 0))
+        (block $cd (loop $cl
+          (br_if $cd (i32.ge_u (local.get $k) (local.get $rowBytes)))
+          (local.set $any (v128.or (local.get $any)
+            (f32x4.ne (v128.load (i32.add (local.get $x) (local.get $k))) (v128.const f32x4 0 0 0 0))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br $cl)))))
+      (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+      (local.set $keep (i32.add (local.get $keep) (i32.const 4)))
+      (br $p)))
+    (v128.any_true (local.get $any)))
+
   ;; The four lanes of v added.
   (func $hsum4 (param $v v128) (result f32)
     (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))

@@ -34,8 +34,14 @@ interface Buffer {
   zero?: boolean;
 }
 
-/** A call of each split op on small shapes with several uneven pieces, and its buffers. */
-const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => number[] }> = (() => {
+/**
+ * A call of each split op on small shapes with several uneven pieces, and its buffers (`prepare`
+ * derives inputs from others, e.g. a keep map's per-image starts).
+ */
+const CASES: Record<
+  SplitName,
+  { buffers: Buffer[]; args: (p: number[]) => number[]; prepare?: (values: Float32Array[]) => void }
+> = (() => {
   // GEMM: 13 row groups (52 rows), k 40, 3 panels (24 columns).
   const [g, k, panels] = [13, 40, 3];
   // depthwise: 5 images 9×9×8, 5×5 'same'; LayerNorm 37 rows of 64; GELU 5,203 floats (odd tail).
@@ -125,6 +131,50 @@ const CASES: Record<SplitName, { buffers: Buffer[]; args: (p: number[]) => numbe
       buffers: [{ floats: 3 * 9 * 9 * 48 }, { floats: 3 * 9 * 9 * 48 }, { floats: 5 * 5 * 48, output: true }],
       args: ([x, dy, dw]) => [x, dy, dw, 3, 9, 9, 48, 9, 9, 5, 5, 2, 2],
     },
+    depthwiseForwardKept: {
+      // Mode 1 (kept pixels' rows only, each image from its start row) on about half the pixels.
+      buffers: [
+        { floats: dw.n * dw.h * dw.h * dw.c },
+        { floats: dw.kh * dw.kh * dw.c },
+        { floats: dw.n * dw.h * dw.h * dw.c, output: true },
+        { floats: dw.n * dw.h * dw.h, keep: true },
+        { floats: dw.n },
+      ],
+      prepare: ([, , , keep, starts]) => {
+        const pixels = dw.h * dw.h;
+        for (let b = 0, at = 0; b < dw.n; b++) {
+          starts[b] = at;
+          for (let p = 0; p < pixels; p++) at += keep[b * pixels + p];
+        }
+      },
+      args: ([x, w, out, keep, starts]) => [
+        x,
+        w,
+        out,
+        keep,
+        starts,
+        1,
+        dw.n,
+        dw.h,
+        dw.h,
+        dw.c,
+        dw.h,
+        dw.h,
+        dw.kh,
+        dw.kh,
+        2,
+        2,
+      ],
+    },
+    depthwiseFilterGradKeptChannels: {
+      buffers: [
+        { floats: 3 * 9 * 9 * 48 },
+        { floats: 3 * 9 * 9 * 48 },
+        { floats: 5 * 5 * 48, output: true },
+        { floats: 3 * 9 * 9, keep: true },
+      ],
+      args: ([x, dy, dw, keep]) => [x, dy, dw, keep, 3, 9, 9, 48, 9, 9, 5, 5, 2, 2, 0, 48],
+    },
     packPanels8: {
       // 45 columns: five full panels and a zero-padded one.
       buffers: [{ floats: 37 * 45 }, { floats: 6 * 37 * 8, output: true }],
@@ -197,13 +247,14 @@ function runOnce(
   edit: (values: Float32Array[]) => void = () => {},
 ) {
   const rng = new Rng(7);
-  const { buffers, args } = CASES[op];
+  const { buffers, args, prepare } = CASES[op];
   const values = buffers.map((b) =>
     Float32Array.from({ length: b.floats }, () =>
       b.zero ? 0 : b.keep ? Number(rng.next() < 0.5) : rng.normal() * (b.output ? 1 : 0.5),
     ),
   );
   edit(values);
+  prepare?.(values);
   const tensors = values.map((v) => tf.tensor1d(v));
   const pointers = tensors.map((t) => heapPointer(backend, t));
   simdHelperSwitch.intraOp = false;

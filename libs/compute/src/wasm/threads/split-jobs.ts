@@ -55,6 +55,25 @@ type DepthwiseGeometry = [
 ];
 type DepthwiseArgs = [x: number, filter: number, out: number, ...geometry: DepthwiseGeometry];
 type DepthwiseGradArgs = [x: number, dy: number, dw: number, ...geometry: DepthwiseGeometry];
+/** `depthwiseForwardKept`: a keep map (f32 per output pixel), each image's first compact row (f32), a mode. */
+type DepthwiseKeptArgs = [
+  x: number,
+  filter: number,
+  out: number,
+  keep: number,
+  starts: number,
+  mode: number,
+  ...geometry: DepthwiseGeometry,
+];
+type DepthwiseGradKeptArgs = [
+  x: number,
+  dy: number,
+  dw: number,
+  keep: number,
+  ...geometry: DepthwiseGeometry,
+  c0: number,
+  c1: number,
+];
 /**
  * A patchify conv's rows (composite calls below): input, output, packed W[i] at bp + i·panelBytes,
  * output rows, filter rows, the two row strides in bytes, then the GEMM's k, groups, panels, kc.
@@ -109,6 +128,11 @@ export interface SplitExports {
     eps: number,
   ): void;
   depthwiseForward(...args: DepthwiseArgs): void;
+  /**
+   * `depthwiseForward` at the output pixels `keep` keeps. mode 1: their rows only, image b's
+   * from row starts[b] of out; mode 2: in place, zeros at the others; mode 0: every pixel.
+   */
+  depthwiseForwardKept(...args: DepthwiseKeptArgs): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
   /** Panels [p0, p1) of `packPanels8`'s output. */
   packPanels8Range(src: number, dst: number, k: number, n: number, p0: number, p1: number): void;
@@ -126,6 +150,8 @@ export interface SplitExports {
   depthwiseFilterGrad(...args: DepthwiseGradArgs): void;
   /** `depthwiseFilterGrad` on channels [c0, c1) only. */
   depthwiseFilterGradChannels(...args: [...DepthwiseGradArgs, c0: number, c1: number]): void;
+  /** `depthwiseFilterGradChannels` over the output pixels `keep` keeps (dy is zero at the others). */
+  depthwiseFilterGradKeptChannels(...args: DepthwiseGradKeptArgs): void;
 }
 
 /**
@@ -162,6 +188,8 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'layerNormForward',
   'depthwiseForward',
   'depthwiseFilterGrad',
+  'depthwiseForwardKept',
+  'depthwiseFilterGradKeptChannels',
   'packPanels8',
   'packIm2col4',
   'packConvRows4',
@@ -247,6 +275,19 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     case 'depthwiseFilterGrad': {
       const [, , , n, , , c, ho, wo, kh, kw] = args;
       return { op, items: c / depthwiseChannelUnit(c), work: n * ho * wo * c * kh * kw, args };
+    }
+    case 'depthwiseForwardKept': {
+      const [, , , , , , n, , , c, ho, wo, kh, kw] = args;
+      return { op, items: n, work: n * ho * wo * c * kh * kw, args };
+    }
+    case 'depthwiseFilterGradKeptChannels': {
+      const [, , , , n, , , c, ho, wo, kh, kw, , , c0, c1] = args;
+      return {
+        op,
+        items: (c1 - c0) / depthwiseChannelUnit(c),
+        work: n * ho * wo * (c1 - c0) * kh * kw,
+        args,
+      };
     }
     case 'packPanels8': {
       const [, , k, n] = args;
@@ -384,6 +425,55 @@ export function runPiece(
         padL,
         i0 * unit,
         (i0 + n) * unit,
+      );
+      return NO_RESULT;
+    }
+    case 'depthwiseForwardKept': {
+      // Modes 0 and 2 write in place (the piece's images start i0 images in); mode 1 writes
+      // each image at its own starts[b] row of the whole output.
+      const [x, w, out, keep, starts, mode, , h, wd, c, ho, wo, kh, kw, padT, padL] = args as number[];
+      const pixels = ho * wo;
+      helpers.depthwiseForwardKept(
+        x + i0 * h * wd * c * 4,
+        w,
+        mode === 1 ? out : out + i0 * pixels * c * 4,
+        keep + i0 * pixels * 4,
+        starts + i0 * 4,
+        mode,
+        n,
+        h,
+        wd,
+        c,
+        ho,
+        wo,
+        kh,
+        kw,
+        padT,
+        padL,
+      );
+      return NO_RESULT;
+    }
+    case 'depthwiseFilterGradKeptChannels': {
+      const [x, dy, dw, keep, ...rest] = args as number[];
+      const [nImages, h, w, c, ho, wo, kh, kw, padT, padL, c0] = rest;
+      const unit = depthwiseChannelUnit(c);
+      helpers.depthwiseFilterGradKeptChannels(
+        x,
+        dy,
+        dw,
+        keep,
+        nImages,
+        h,
+        w,
+        c,
+        ho,
+        wo,
+        kh,
+        kw,
+        padT,
+        padL,
+        c0 + i0 * unit,
+        c0 + (i0 + n) * unit,
       );
       return NO_RESULT;
     }
