@@ -9,6 +9,8 @@ import {
 } from '@tensorflow/tfjs-core';
 import { PhccDense } from '../../../../libs/compute/src/wasm/kernels/PhccDense';
 import { PhccDenseGrad } from '../../../../libs/compute/src/wasm/kernels/PhccDenseGrad';
+import { PhccDepthwiseKept } from '../../../../libs/compute/src/wasm/kernels/PhccDepthwiseKept';
+import { PhccDepthwiseKeptGrad } from '../../../../libs/compute/src/wasm/kernels/PhccDepthwiseKeptGrad';
 import { PhccGelu } from '../../../../libs/compute/src/wasm/kernels/PhccGelu';
 import { PhccGeluGrad } from '../../../../libs/compute/src/wasm/kernels/PhccGeluGrad';
 import { PhccGrn } from '../../../../libs/compute/src/wasm/kernels/PhccGrn';
@@ -80,7 +82,10 @@ export function kernelClass(k: KernelShapes): KernelClass {
   if (k.name === PhccDenseGrad) return shapeAt(k, 'outputShapes', 0).length >= 2 ? 'gemm' : 'other';
   if (k.name === BatchMatMul) return shapeAt(k, 'outputShapes', 0).length <= 2 ? 'gemm' : 'batchedGemm';
   if (CONV.has(k.name)) return 'conv';
-  if (DEPTHWISE.has(k.name)) return 'depthwise';
+  if (DEPTHWISE.has(k.name) || k.name === PhccDepthwiseKept) return 'depthwise';
+  // The sparse depthwise conv's gradient: dx or dW is the conv's work; db (rank 1) a column sum.
+  if (k.name === PhccDepthwiseKeptGrad)
+    return shapeAt(k, 'outputShapes', 0).length >= 2 ? 'depthwise' : 'other';
   if (GELU.has(k.name)) return 'gelu';
   if (NORMS.has(k.name)) return 'norms';
   return 'other';
@@ -96,7 +101,10 @@ export function kernelClass(k: KernelShapes): KernelClass {
  *   FLOPs = 2 · size(dy) / Cout · size(filter). Forward inputs {x, filter} → output y;
  *   backprop input {dy, filter}; backprop filter {x, dy} → output filter (tfjs's op input order).
  * - Depthwise and its gradients: each forward output element takes kh · kw multiply-adds:
- *   FLOPs = 2 · size(y or dy) · kh · kw, the filter being [kh, kw, C, multiplier].
+ *   FLOPs = 2 · size(y or dy) · kh · kw, the filter being [kh, kw, C, multiplier]. The sparse
+ *   depthwise conv (PhccDepthwiseKept {x, filter, bias, keep} → y [kept, C]; its gradient
+ *   {dy [kept, C], x, filter, keep} → dx, dW or db) computes the kept pixels only: the same with
+ *   y or dy its compact rows, and db none.
  * - PhccDense {x [..., K], kernel [K, N], bias}: 2 · size(x) · N (the bias add is left out, as
  *   for the composed layer's Add). PhccDenseGrad {dy [..., N], x, kernel [K, N]} makes one of dx,
  *   dW (each 2 · size(dy) · K) or db (a column sum: 0 here, booked as elementwise).
@@ -131,6 +139,15 @@ export function kernelFlops(k: KernelShapes): number {
       return depthwiseFlops(shapeAt(k, 'inputShapes', 0), shapeAt(k, 'inputShapes', 1));
     case DepthwiseConv2dNativeBackpropFilter:
       return depthwiseFlops(shapeAt(k, 'inputShapes', 1), shapeAt(k, 'outputShapes', 0));
+    case PhccDepthwiseKept: {
+      const filter = shapeAt(k, 'inputShapes', 1);
+      return 2 * size(shapeAt(k, 'outputShapes', 0)) * filter[0] * filter[1];
+    }
+    case PhccDepthwiseKeptGrad: {
+      if (shapeAt(k, 'outputShapes', 0).length < 2) return 0;
+      const filter = shapeAt(k, 'inputShapes', 2);
+      return 2 * size(shapeAt(k, 'inputShapes', 0)) * filter[0] * filter[1];
+    }
     default:
       return 0;
   }
