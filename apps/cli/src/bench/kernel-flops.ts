@@ -83,9 +83,7 @@ export function kernelClass(k: KernelShapes): KernelClass {
   if (k.name === BatchMatMul) return shapeAt(k, 'outputShapes', 0).length <= 2 ? 'gemm' : 'batchedGemm';
   if (CONV.has(k.name)) return 'conv';
   if (DEPTHWISE.has(k.name) || k.name === PhccDepthwiseKept) return 'depthwise';
-  // The sparse depthwise conv's gradient: dx or dW is the conv's work; db (rank 1) a column sum.
-  if (k.name === PhccDepthwiseKeptGrad)
-    return shapeAt(k, 'outputShapes', 0).length >= 2 ? 'depthwise' : 'other';
+  if (k.name === PhccDepthwiseKeptGrad) return 'depthwise';
   if (GELU.has(k.name)) return 'gelu';
   if (NORMS.has(k.name)) return 'norms';
   return 'other';
@@ -103,8 +101,8 @@ export function kernelClass(k: KernelShapes): KernelClass {
  * - Depthwise and its gradients: each forward output element takes kh · kw multiply-adds:
  *   FLOPs = 2 · size(y or dy) · kh · kw, the filter being [kh, kw, C, multiplier]. The sparse
  *   depthwise conv (PhccDepthwiseKept {x, filter, bias, keep} → y [kept, C]; its gradient
- *   {dy [kept, C], x, filter, keep} → dx, dW or db) computes the kept pixels only: the same with
- *   y or dy its compact rows, and db none.
+ *   {dy [kept, C], spread, x, filter, keep} → dx or dW) computes the kept pixels only: the same
+ *   with y or dy its compact rows.
  * - PhccDense {x [..., K], kernel [K, N], bias}: 2 · size(x) · N (the bias add is left out, as
  *   for the composed layer's Add). PhccDenseGrad {dy [..., N], x, kernel [K, N]} makes one of dx,
  *   dW (each 2 · size(dy) · K) or db (a column sum: 0 here, booked as elementwise).
@@ -144,8 +142,7 @@ export function kernelFlops(k: KernelShapes): number {
       return 2 * size(shapeAt(k, 'outputShapes', 0)) * filter[0] * filter[1];
     }
     case PhccDepthwiseKeptGrad: {
-      if (shapeAt(k, 'outputShapes', 0).length < 2) return 0;
-      const filter = shapeAt(k, 'inputShapes', 2);
+      const filter = shapeAt(k, 'inputShapes', 3);
       return 2 * size(shapeAt(k, 'inputShapes', 0)) * filter[0] * filter[1];
     }
     default:

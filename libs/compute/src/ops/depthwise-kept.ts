@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { simdHelpers } from '../wasm/simd/helpers';
 import { PhccDepthwiseKept } from '../wasm/kernels/PhccDepthwiseKept';
 import { DepthwiseKeptPart, PhccDepthwiseKeptGrad } from '../wasm/kernels/PhccDepthwiseKeptGrad';
+import { scatterRows } from './rows';
 
 /**
  * The sparse depthwise conv of a masked encoder block: the rows `keep` keeps of
@@ -23,11 +24,23 @@ function registerDepthwiseKeptGradient(): void {
     inputsToSave: ['x', 'filter', 'keep'],
     gradFunc: (dy, saved) => {
       const [x, filter, keep] = saved;
+      // dy's rows spread over the map once, for both the input and the filter gradient: here,
+      // not in a part's thunk, whose intermediates the engine disposes when the thunk returns.
+      const spread = scatterRows(dy as tf.Tensor, keep, x.shape);
       const grad = (part: DepthwiseKeptPart) => () =>
         tf
           .engine()
-          .runKernel(PhccDepthwiseKeptGrad, { dy: dy as tf.Tensor, x, filter, keep }, { part }) as tf.Tensor;
-      return { x: grad('x'), filter: grad('filter'), bias: grad('bias'), keep: () => tf.zerosLike(keep) };
+          .runKernel(
+            PhccDepthwiseKeptGrad,
+            { dy: dy as tf.Tensor, spread, x, filter, keep },
+            { part },
+          ) as tf.Tensor;
+      return {
+        x: grad('x'),
+        filter: grad('filter'),
+        bias: () => tf.sum(dy as tf.Tensor, 0),
+        keep: () => tf.zerosLike(keep),
+      };
     },
   });
 }

@@ -1,6 +1,5 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
-import { scatterRows } from '../kept-rows';
 import { WasmOps } from '../wasm-ops';
 import {
   DepthwiseKeptCalls,
@@ -12,22 +11,17 @@ import {
 
 /**
  * One input's gradient of `PhccDepthwiseKept` (kernels/PhccDepthwiseKept.ts), `part` naming which,
- * from dy [kept, C]:
+ * from dy [kept, C] and `spread`, its rows spread over the map ([B, H, W, C], zero at the dropped
+ * pixels: PhccScatterRows of dy, made once for both parts by the op's gradient,
+ * ops/depthwise-kept.ts). The kernels read `spread`; dy's shape says how many rows were kept:
  * - 'x': dx [B, H, W, C] at the kept pixels (the dropped ones get 0: x ⊙ keep is what the conv
- *   reads), the transposed conv of dy spread back over its pixels, computed at the kept pixels only;
- * - 'filter': Σ over the kept output pixels of dy · x at each tap;
- * - 'bias': Σ over the kept rows of dy.
+ *   reads), the conv of dy with the turned filter, computed at the kept pixels only;
+ * - 'filter': Σ over the kept output pixels of dy · x at each tap.
+ * The bias gradient is dy's column sum, an op of its own.
  */
 export const PhccDepthwiseKeptGrad = 'PhccDepthwiseKeptGrad';
 
-export type DepthwiseKeptPart = 'x' | 'filter' | 'bias';
-
-/** dy [kept, C] spread over [B, H, W, C], zero at the dropped pixels. */
-function spread(ops: WasmOps, dy: TensorInfo, g: DepthwiseKeptGeometry): TensorInfo {
-  const full = ops.empty([g.n, g.h, g.w, g.c]);
-  scatterRows(ops.view(dy), g.c, g.rows, ops.view(full));
-  return full;
-}
+export type DepthwiseKeptPart = 'x' | 'filter';
 
 /** The filter turned by 180° in the plane: what a stride-1 conv's input gradient convolves with. */
 function flipped(ops: WasmOps, filter: TensorInfo, g: DepthwiseKeptGeometry): TensorInfo {
@@ -46,13 +40,12 @@ function inputGradient(
   keep: TensorInfo,
   g: DepthwiseKeptGeometry,
 ): TensorInfo {
-  const dyFull = spread(ops, dy, g);
   const turned = flipped(ops, filter, g);
   const dx = ops.empty([g.n, g.h, g.w, g.c]);
   // Mode 2: the kept pixels in place, zeros at the dropped ones. A turned 'same' filter pads
   // by what the forward padded after.
   helpers.depthwiseForwardKept(
-    ops.pointer(dyFull),
+    ops.pointer(dy),
     ops.pointer(turned),
     ops.pointer(dx),
     ops.pointer(keep),
@@ -81,13 +74,11 @@ function filterGradient(
   g: DepthwiseKeptGeometry,
 ): TensorInfo {
   const sparse = zeroAtDropped(ops, helpers, x, keep, g);
-  // Only kept pixels of dy are read: their rows spread in place (the others are skipped).
-  const dyFull = spread(ops, dy, g);
   const dw = ops.empty([g.kh, g.kw, g.c, 1]);
   helpers.fillZero(ops.pointer(dw), g.kh * g.kw * g.c);
   helpers.depthwiseFilterGradKeptChannels(
     ops.pointer(sparse),
-    ops.pointer(dyFull),
+    ops.pointer(dy),
     ops.pointer(dw),
     ops.pointer(keep),
     g.n,
@@ -107,17 +98,21 @@ function filterGradient(
 }
 
 const depthwiseKeptBackward: KernelFunc = ({ inputs, backend, attrs }) => {
-  const { dy, x, filter, keep } = inputs as Record<'dy' | 'x' | 'filter' | 'keep', TensorInfo>;
+  const { dy, spread, x, filter, keep } = inputs as Record<
+    'dy' | 'spread' | 'x' | 'filter' | 'keep',
+    TensorInfo
+  >;
   const part = (attrs as { part: DepthwiseKeptPart }).part;
   const ops = new WasmOps(backend);
-  if (part === 'bias') return ops.finish(ops.run('Sum', { x: dy }, { axis: [0], keepDims: false }));
   const helpers = depthwiseKeptHelpers(backend, PhccDepthwiseKeptGrad);
   const g = depthwiseKeptGeometry(ops, x, filter, keep, PhccDepthwiseKeptGrad);
-  if (dy.shape.length !== 2 || dy.shape[0] !== g.rows.kept || dy.shape[1] !== g.c)
-    throw new Error(`${PhccDepthwiseKeptGrad}: dy [${dy.shape}] is not [${g.rows.kept}, ${g.c}]`);
-  if (part === 'x') return ops.finish(inputGradient(ops, helpers, dy, filter, keep, g));
-  if (part === 'filter') return ops.finish(filterGradient(ops, helpers, x, dy, keep, g));
-  throw new Error(`${PhccDepthwiseKeptGrad}: part must be x, filter or bias, not ${String(part)}`);
+  if (dy.shape.join() !== `${g.rows.kept},${g.c}` || spread.shape.join() !== x.shape.join())
+    throw new Error(
+      `${PhccDepthwiseKeptGrad}: dy [${dy.shape}] and its spread [${spread.shape}] are not [${g.rows.kept}, ${g.c}] and [${x.shape}]`,
+    );
+  if (part === 'x') return ops.finish(inputGradient(ops, helpers, spread, filter, keep, g));
+  if (part === 'filter') return ops.finish(filterGradient(ops, helpers, x, spread, keep, g));
+  throw new Error(`${PhccDepthwiseKeptGrad}: part must be x or filter, not ${String(part)}`);
 };
 
 export const phccDepthwiseKeptGradConfig: ReplacementKernelConfig = {
