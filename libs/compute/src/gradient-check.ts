@@ -115,3 +115,58 @@ export function withNudgedKernel(
     applies: (args) => part === undefined || (args.attrs as { part?: string }).part === part,
   });
 }
+
+/**
+ * A [B, R, R, 1] keep map from a random [B, G, G] patch grid (each cell kept with probability
+ * `keptFraction`), each cell an (R/G)×(R/G) block, as MaskPyramid builds it.
+ */
+export function patchKeepMap(
+  rng: Rng,
+  batch: number,
+  grid: number,
+  resolution: number,
+  keptFraction: number,
+): HostTensor {
+  const factor = resolution / grid;
+  const values = new Float32Array(batch * resolution * resolution);
+  for (let b = 0; b < batch; b++)
+    for (let gy = 0; gy < grid; gy++)
+      for (let gx = 0; gx < grid; gx++) {
+        if (!rng.bernoulli(keptFraction)) continue;
+        for (let y = 0; y < factor; y++)
+          for (let x = 0; x < factor; x++)
+            values[(b * resolution + gy * factor + y) * resolution + gx * factor + x] = 1;
+      }
+  return { shape: [batch, resolution, resolution, 1], values };
+}
+
+/**
+ * Max relative errors of `ours` on wasm against `reference` on cpu, on the same inputs: the value,
+ * then the gradient of each input for a random dy of the output's shape (seeded).
+ */
+export async function errorsAgainstCpu(
+  reference: (...t: tf.Tensor[]) => tf.Tensor,
+  ours: (...t: tf.Tensor[]) => tf.Tensor,
+  xs: HostTensor[],
+  seed: number,
+): Promise<number[]> {
+  const value = async (backend: string, f: (...t: tf.Tensor[]) => tf.Tensor) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() => f(...xs.map((h) => tf.tensor(h.values, h.shape))));
+    const result = { values: (await out.data()) as Float32Array, shape: out.shape };
+    out.dispose();
+    return result;
+  };
+  const cpuOut = await value('cpu', reference);
+  const wasmOut = await value('wasm', ours);
+  if (wasmOut.shape.join() !== cpuOut.shape.join())
+    throw new Error(`ours gave [${wasmOut.shape}], the reference [${cpuOut.shape}]`);
+  const dy = randomHostTensor(new Rng(seed), cpuOut.shape);
+  const wasm = await gradientsOn('wasm', ours, xs, dy);
+  const cpu = await gradientsOn('cpu', reference, xs, dy);
+  await tf.setBackend('wasm');
+  return [
+    maxRelativeError(wasmOut.values, cpuOut.values),
+    ...cpu.map((ref, i) => maxRelativeError(wasm[i], ref)),
+  ];
+}

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import {
+  errorsAgainstCpu,
   gradientsOn,
   HostTensor,
-  maxRelativeError,
+  patchKeepMap,
   randomHostTensor,
   withNudgedKernel,
 } from '../gradient-check';
@@ -27,27 +28,6 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
-/** A [B, R, R, 1] keep map from a [B, G, G] patch grid, as MaskPyramid builds it. */
-function patchKeep(
-  rng: Rng,
-  batch: number,
-  grid: number,
-  resolution: number,
-  keptFraction: number,
-): HostTensor {
-  const factor = resolution / grid;
-  const values = new Float32Array(batch * resolution * resolution);
-  for (let b = 0; b < batch; b++)
-    for (let gy = 0; gy < grid; gy++)
-      for (let gx = 0; gx < grid; gx++) {
-        if (!rng.bernoulli(keptFraction)) continue;
-        for (let y = 0; y < factor; y++)
-          for (let x = 0; x < factor; x++)
-            values[(b * resolution + gy * factor + y) * resolution + gx * factor + x] = 1;
-      }
-  return { shape: [batch, resolution, resolution, 1], values };
-}
-
 /** The definition, in tfjs's own ops: the kept rows of depthwise(x ⊙ keep) + b. */
 const definition = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
   const masked = tf.mul(x, tf.tensor(keep.values, keep.shape)) as tf.Tensor4D;
@@ -64,26 +44,13 @@ const ours = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
   );
 
 /** Max relative errors of ours on wasm against the definition on cpu: value, dx, dW, db. */
-async function errors(xs: HostTensor[], keep: HostTensor, seed: number): Promise<number[]> {
-  const value = async (backend: string, f: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) => {
-    await tf.setBackend(backend);
-    const out = tf.tidy(() =>
-      f(...(xs.map((h) => tf.tensor(h.values, h.shape)) as [tf.Tensor, tf.Tensor, tf.Tensor])),
-    );
-    const values = (await out.data()) as Float32Array;
-    out.dispose();
-    return values;
-  };
-  const kept = keep.values.reduce((a, v) => a + v, 0);
-  const cpuOut = await value('cpu', definition(keep));
-  const wasmOut = await value('wasm', ours(keep));
-  expect(wasmOut.length).toBe(cpuOut.length);
-  const dy = randomHostTensor(new Rng(seed), [kept, xs[0].shape[3]]);
-  const wasm = await gradientsOn('wasm', ours(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
-  const cpu = await gradientsOn('cpu', definition(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
-  await tf.setBackend('wasm');
-  return [maxRelativeError(wasmOut, cpuOut), ...cpu.map((ref, i) => maxRelativeError(wasm[i], ref))];
-}
+const errors = (xs: HostTensor[], keep: HostTensor, seed: number) =>
+  errorsAgainstCpu(
+    definition(keep) as (...t: tf.Tensor[]) => tf.Tensor,
+    ours(keep) as (...t: tf.Tensor[]) => tf.Tensor,
+    xs,
+    seed,
+  );
 
 /** x (zero at the dropped pixels unless `dirty`), filter and bias. */
 function inputs(seed: number, xShape: number[], k: number, keep: HostTensor, dirty = false): HostTensor[] {
@@ -111,22 +78,27 @@ describe.each([
         '4×4 patch blocks (stage 1), 5×5, 8 channels',
         [2, 12, 12, 8],
         5,
-        (rng) => patchKeep(rng, 2, 3, 12, 0.5),
+        (rng) => patchKeepMap(rng, 2, 3, 12, 0.5),
       ],
       [
         '2×2 patch blocks (stage 2), 5×5, 32 channels',
         [1, 8, 8, 32],
         5,
-        (rng) => patchKeep(rng, 1, 4, 8, 0.5),
+        (rng) => patchKeepMap(rng, 1, 4, 8, 0.5),
       ],
-      ['single pixels (stage 3), 3×3, 16 channels', [2, 8, 8, 16], 3, (rng) => patchKeep(rng, 2, 8, 8, 0.4)],
+      [
+        'single pixels (stage 3), 3×3, 16 channels',
+        [2, 8, 8, 16],
+        3,
+        (rng) => patchKeepMap(rng, 2, 8, 8, 0.4),
+      ],
       [
         '4×4 blocks, 7×7 (wider than a block), 4 channels',
         [2, 12, 12, 4],
         7,
-        (rng) => patchKeep(rng, 2, 3, 12, 0.5),
+        (rng) => patchKeepMap(rng, 2, 3, 12, 0.5),
       ],
-      ['every pixel kept', [2, 8, 8, 8], 5, () => patchKeep(new Rng(1), 2, 4, 8, 1)],
+      ['every pixel kept', [2, 8, 8, 8], 5, () => patchKeepMap(new Rng(1), 2, 4, 8, 1)],
     ];
     it.each(cases)('%s', async (_name, shape, k, makeKeep) => {
       const keep = makeKeep(new Rng(shape[1] + k));
@@ -142,7 +114,7 @@ describe.each([
     });
 
     it('multiplies an x that is not zero where it is dropped by keep first', async () => {
-      const keep = patchKeep(new Rng(3), 2, 3, 12, 0.5);
+      const keep = patchKeepMap(new Rng(3), 2, 3, 12, 0.5);
       const xs = inputs(40, [2, 12, 12, 8], 5, keep, true);
       for (const e of await errors(xs, keep, 41)) expect(e).toBeLessThanOrEqual(TOLERANCE);
     });
@@ -176,7 +148,7 @@ describe('mutation checks: the comparison above fails on a wrong sparse depthwis
     ['dx', PhccDepthwiseKeptGrad, 'x', 1],
     ['dW', PhccDepthwiseKeptGrad, 'filter', 2],
   ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
-    const keep = patchKeep(new Rng(8), 2, 3, 12, 0.5);
+    const keep = patchKeepMap(new Rng(8), 2, 3, 12, 0.5);
     const xs = inputs(43, [2, 12, 12, 8], 5, keep);
     await withNudgedKernel(
       kernelName,

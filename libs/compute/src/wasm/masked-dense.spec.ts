@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
 import {
+  errorsAgainstCpu,
   gradientsOn,
   HostTensor,
-  maxRelativeError,
+  patchKeepMap,
   randomHostTensor,
   withMutantKernel,
   withNudgedKernel,
@@ -37,27 +38,6 @@ const definition = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tens
 const ours = (keep: HostTensor) => (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
   maskedDense(x, w, b, tf.tensor(keep.values, keep.shape));
 
-/** A [B, R, R, 1] keep map from a [B, G, G] patch grid, as MaskPyramid builds it. */
-function patchKeep(
-  rng: Rng,
-  batch: number,
-  grid: number,
-  resolution: number,
-  keptFraction: number,
-): HostTensor {
-  const factor = resolution / grid;
-  const values = new Float32Array(batch * resolution * resolution);
-  for (let b = 0; b < batch; b++)
-    for (let gy = 0; gy < grid; gy++)
-      for (let gx = 0; gx < grid; gx++) {
-        if (!rng.bernoulli(keptFraction)) continue;
-        for (let y = 0; y < factor; y++)
-          for (let x = 0; x < factor; x++)
-            values[((b * resolution + gy * factor + y) * resolution + gx * factor + x) * 1] = 1;
-      }
-  return { shape: [batch, resolution, resolution, 1], values };
-}
-
 function rowKeep(shape: number[], pick: (row: number) => boolean): HostTensor {
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
   return {
@@ -67,24 +47,13 @@ function rowKeep(shape: number[], pick: (row: number) => boolean): HostTensor {
 }
 
 /** Max relative errors of ours on wasm against the definition on cpu: value, dx, dW, db. */
-async function errors(xs: HostTensor[], keep: HostTensor, seed: number): Promise<number[]> {
-  const value = async (backend: string, f: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) => {
-    await tf.setBackend(backend);
-    const out = tf.tidy(() =>
-      f(...(xs.map((h) => tf.tensor(h.values, h.shape)) as [tf.Tensor, tf.Tensor, tf.Tensor])),
-    );
-    const values = (await out.data()) as Float32Array;
-    out.dispose();
-    return values;
-  };
-  const cpuOut = await value('cpu', definition(keep));
-  const wasmOut = await value('wasm', ours(keep));
-  const dy = randomHostTensor(new Rng(seed), [...xs[0].shape.slice(0, -1), xs[1].shape[1]]);
-  const wasm = await gradientsOn('wasm', ours(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
-  const cpu = await gradientsOn('cpu', definition(keep) as (...t: tf.Tensor[]) => tf.Tensor, xs, dy);
-  await tf.setBackend('wasm');
-  return [maxRelativeError(wasmOut, cpuOut), ...cpu.map((ref, i) => maxRelativeError(wasm[i], ref))];
-}
+const errors = (xs: HostTensor[], keep: HostTensor, seed: number) =>
+  errorsAgainstCpu(
+    definition(keep) as (...t: tf.Tensor[]) => tf.Tensor,
+    ours(keep) as (...t: tf.Tensor[]) => tf.Tensor,
+    xs,
+    seed,
+  );
 
 function inputs(seed: number, xShape: number[], outDim: number): HostTensor[] {
   const rng = new Rng(seed);
@@ -111,8 +80,8 @@ describe('kept rows', () => {
 
 describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
   const cases: [string, number[], number, (rng: Rng, shape: number[]) => HostTensor][] = [
-    ['patch blocks 4×4 (stage 1), 8 → 16', [3, 16, 16, 8], 16, (rng) => patchKeep(rng, 3, 4, 16, 0.4)],
-    ['patch blocks 1×1 (stage 3), 16 → 8', [2, 4, 4, 16], 8, (rng) => patchKeep(rng, 2, 4, 4, 0.4)],
+    ['patch blocks 4×4 (stage 1), 8 → 16', [3, 16, 16, 8], 16, (rng) => patchKeepMap(rng, 3, 4, 16, 0.4)],
+    ['patch blocks 1×1 (stage 3), 16 → 8', [2, 4, 4, 16], 8, (rng) => patchKeepMap(rng, 2, 4, 4, 0.4)],
     [
       'single scattered rows, not a multiple of 4, 5 → 3',
       [3, 7, 5],
@@ -137,7 +106,7 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
 
   it('skips the same rows with the one-dispatch dense layer off (the composed layer between)', async () => {
     const xs = inputs(30, [2, 8, 8, 8], 16);
-    const keep = patchKeep(new Rng(1), 2, 4, 8, 0.4);
+    const keep = patchKeepMap(new Rng(1), 2, 4, 8, 0.4);
     fusedDenseSwitch.enabled = false;
     try {
       for (const e of await errors(xs, keep, 4)) expect(e).toBeLessThanOrEqual(TOLERANCE);
@@ -155,7 +124,7 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
 
   it('gathers once and scatters once each way, the dense layer between on the kept rows', async () => {
     const xs = inputs(31, [2, 8, 8, 8], 8);
-    const keep = patchKeep(new Rng(2), 2, 4, 8, 0.4);
+    const keep = patchKeepMap(new Rng(2), 2, 4, 8, 0.4);
     const kept = keep.values.reduce((a, v) => a + v, 0);
     await tf.setBackend('wasm');
     const profile = await tf.profile(() => {
@@ -180,7 +149,7 @@ describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
 
   it('leaves no wasm memory behind after a gradient', async () => {
     const xs = inputs(33, [2, 8, 8, 8], 8);
-    const keep = patchKeep(new Rng(3), 2, 4, 8, 0.4);
+    const keep = patchKeepMap(new Rng(3), 2, 4, 8, 0.4);
     const dy = randomHostTensor(new Rng(34), [2, 8, 8, 8]);
     const f = ours(keep) as (...t: tf.Tensor[]) => tf.Tensor;
     await gradientsOn('wasm', f, xs, dy);
@@ -199,7 +168,7 @@ describe('mutation checks: the comparison above fails on a wrong masked kernel',
     ['dense on the kept rows, db', PhccDenseGrad, 'bias', 3],
   ] as [string, string, string | undefined, number][])('%s', async (_name, kernelName, part, caughtBy) => {
     const xs = inputs(35, [2, 8, 8, 8], 16);
-    const keep = patchKeep(new Rng(6), 2, 4, 8, 0.4);
+    const keep = patchKeepMap(new Rng(6), 2, 4, 8, 0.4);
     await withNudgedKernel(
       kernelName,
       TOLERANCE,
@@ -213,7 +182,7 @@ describe('mutation checks: the comparison above fails on a wrong masked kernel',
 
   it('a scatter that left the dropped rows unwritten (not zeroed) is caught', async () => {
     const xs = inputs(37, [2, 8, 8, 8], 8);
-    const keep = patchKeep(new Rng(7), 2, 4, 8, 0.4);
+    const keep = patchKeepMap(new Rng(7), 2, 4, 8, 0.4);
     // What an uninitialised output could hold at a dropped row: anything but zero.
     const dropped = keep.values.indexOf(0);
     const unwritten = (view: Float32Array, out: tf.TensorInfo) => {

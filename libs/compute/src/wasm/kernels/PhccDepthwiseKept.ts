@@ -72,6 +72,24 @@ export function zeroAtDropped(
   return dirty ? ops.run('Multiply', { a: x, b: keep }) : x;
 }
 
+/**
+ * `depthwiseForwardKept` on [src, filter, out, keep] with the geometry of `g` (the map is as large
+ * as the output: 'same', stride 1), `pad` its top and left padding.
+ */
+export function keptConv(
+  ops: WasmOps,
+  helpers: DepthwiseKeptCalls,
+  tensors: [src: TensorInfo, filter: TensorInfo, out: TensorInfo, keep: TensorInfo],
+  starts: number,
+  mode: number,
+  g: DepthwiseKeptGeometry,
+  pad: [number, number],
+): void {
+  const [src, filter, out, keep] = tensors.map((t) => ops.pointer(t));
+  const { n, h, w, c, kh, kw } = g;
+  helpers.depthwiseForwardKept(src, filter, out, keep, starts, mode, n, h, w, c, h, w, kh, kw, ...pad);
+}
+
 const depthwiseKeptForward: KernelFunc = ({ inputs, backend }) => {
   const { x, filter, bias, keep } = inputs as Record<'x' | 'filter' | 'bias' | 'keep', TensorInfo>;
   const ops = new WasmOps(backend);
@@ -80,24 +98,7 @@ const depthwiseKeptForward: KernelFunc = ({ inputs, backend }) => {
   const sparse = zeroAtDropped(ops, helpers, x, keep, g);
   const starts = ops.fromValues([g.n], keptImageStarts(g.rows, g.n, g.h * g.w));
   const out = ops.empty([g.rows.kept, g.c]);
-  helpers.depthwiseForwardKept(
-    ops.pointer(sparse),
-    ops.pointer(filter),
-    ops.pointer(out),
-    ops.pointer(keep),
-    ops.pointer(starts),
-    1,
-    g.n,
-    g.h,
-    g.w,
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.padT,
-    g.padL,
-  );
+  keptConv(ops, helpers, [sparse, filter, out, keep], ops.pointer(starts), 1, g, [g.padT, g.padL]);
   return ops.finish(ops.run('Add', { a: out, b: bias }));
 };
 

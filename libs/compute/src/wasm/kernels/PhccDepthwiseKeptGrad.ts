@@ -6,6 +6,7 @@ import {
   DepthwiseKeptGeometry,
   depthwiseKeptGeometry,
   depthwiseKeptHelpers,
+  keptConv,
   zeroAtDropped,
 } from './PhccDepthwiseKept';
 
@@ -44,24 +45,7 @@ function inputGradient(
   const dx = ops.empty([g.n, g.h, g.w, g.c]);
   // Mode 2: the kept pixels in place, zeros at the dropped ones. A turned 'same' filter pads
   // by what the forward padded after.
-  helpers.depthwiseForwardKept(
-    ops.pointer(dy),
-    ops.pointer(turned),
-    ops.pointer(dx),
-    ops.pointer(keep),
-    0,
-    2,
-    g.n,
-    g.h,
-    g.w,
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.kh - 1 - g.padT,
-    g.kw - 1 - g.padL,
-  );
+  keptConv(ops, helpers, [dy, turned, dx, keep], 0, 2, g, [g.kh - 1 - g.padT, g.kw - 1 - g.padL]);
   return dx;
 }
 
@@ -76,24 +60,9 @@ function filterGradient(
   const sparse = zeroAtDropped(ops, helpers, x, keep, g);
   const dw = ops.empty([g.kh, g.kw, g.c, 1]);
   helpers.fillZero(ops.pointer(dw), g.kh * g.kw * g.c);
-  helpers.depthwiseFilterGradKeptChannels(
-    ops.pointer(sparse),
-    ops.pointer(dy),
-    ops.pointer(dw),
-    ops.pointer(keep),
-    g.n,
-    g.h,
-    g.w,
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.padT,
-    g.padL,
-    0,
-    g.c,
-  );
+  const [xp, dyp, dwp, keepp] = [sparse, dy, dw, keep].map((t) => ops.pointer(t));
+  const { n, h, w, c, kh, kw, padT, padL } = g;
+  helpers.depthwiseFilterGradKeptChannels(xp, dyp, dwp, keepp, n, h, w, c, h, w, kh, kw, padT, padL, 0, c);
   return dw;
 }
 

@@ -621,15 +621,9 @@ ${rowsGemm}
       (local.get $kw) (local.get $padT) (local.get $padL) (i32.const 0) (local.get $c)))
   ;; Channels [c0, c1) only (multiples of 16 when c % 16 == 0, else of 4): a channel's sum runs
   ;; over the same pixels in the same order whatever the range, so intra-op threads can share it.
-  (func (export "depthwiseFilterGradChannels") (param $x i32) (param $dy i32) (param $dw i32)
-        (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)
-        (param $kh i32) (param $kw i32) (param $padT i32) (param $padL i32) (param $c0 i32) (param $c1 i32)
-    (call $depthwiseFilterGradKeptChannels (local.get $x) (local.get $dy) (local.get $dw) (i32.const 0) (local.get $n)
-      (local.get $h) (local.get $w) (local.get $c) (local.get $ho) (local.get $wo) (local.get $kh)
-      (local.get $kw) (local.get $padT) (local.get $padL) (local.get $c0) (local.get $c1)))
-  ;; The same over the output pixels a keep map (one f32 per output pixel) keeps, when keep is
-  ;; not 0: the others' dy is zero (a masked block keeps only those rows), so their terms are
-  ;; skipped and the sums are those over every pixel.
+  ;; When keep is not 0, over the output pixels a keep map (one f32 per output pixel) keeps: the
+  ;; others' dy is zero (a masked block keeps only those rows), so their terms are skipped and
+  ;; the sums are those over every pixel.
   (func $depthwiseFilterGradKeptChannels (export "depthwiseFilterGradKeptChannels") (param $x i32) (param $dy i32) (param $dw i32)
         (param $keep i32)
         (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $ho i32) (param $wo i32)

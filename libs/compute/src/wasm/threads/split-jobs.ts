@@ -148,9 +148,10 @@ export interface SplitExports {
   packIm2col4Part(...args: [...Im2colArgs, kImages: number]): void;
   /** dw (zeroed by the caller) += the filter gradient of a stride-1, multiplier-1 depthwise conv. */
   depthwiseFilterGrad(...args: DepthwiseGradArgs): void;
-  /** `depthwiseFilterGrad` on channels [c0, c1) only. */
-  depthwiseFilterGradChannels(...args: [...DepthwiseGradArgs, c0: number, c1: number]): void;
-  /** `depthwiseFilterGradChannels` over the output pixels `keep` keeps (dy is zero at the others). */
+  /**
+   * `depthwiseFilterGrad` on channels [c0, c1) only, over the output pixels `keep` keeps (dy is
+   * zero at the others) or, keep 0, over every pixel.
+   */
   depthwiseFilterGradKeptChannels(...args: DepthwiseGradKeptArgs): void;
 }
 
@@ -169,10 +170,9 @@ export interface CompositeCalls {
   patchifyInputGradRows(...args: PatchifyRowsArgs): void;
 }
 
-/** The helpers that are split (the `…Range`/`…Part`/`…Channels` exports are only their pieces). */
+/** The helpers that are split (the `…Range`/`…Part` exports are only their pieces; `…KeptChannels` is both). */
 export type SplitName =
-  | Exclude<keyof SplitExports, 'packPanels8Range' | 'packIm2col4Part' | 'depthwiseFilterGradChannels'>
-  | keyof CompositeCalls;
+  Exclude<keyof SplitExports, 'packPanels8Range' | 'packIm2col4Part'> | keyof CompositeCalls;
 
 /** Op codes, in the control block's OP word. STOP ends a worker. */
 export const SPLIT_NAMES: readonly SplitName[] = [
@@ -388,95 +388,18 @@ export function runPiece(
       return NO_RESULT;
     }
     case 'depthwiseForward': {
-      const [x, w, out, , h, wd, c, ho, wo, kh, kw, padT, padL] = args as number[];
-      helpers.depthwiseForward(
-        x + i0 * h * wd * c * 4,
-        w,
-        out + i0 * ho * wo * c * 4,
-        n,
-        h,
-        wd,
-        c,
-        ho,
-        wo,
-        kh,
-        kw,
-        padT,
-        padL,
-      );
-      return NO_RESULT;
+      // The kept variant in mode 0 (every pixel): the same kernel.
+      const [x, w, out, ...geometry] = args as number[];
+      return depthwisePiece(helpers, [x, w, out, 0, 0, 0, ...geometry], i0, n);
     }
+    case 'depthwiseForwardKept':
+      return depthwisePiece(helpers, args as number[], i0, n);
     case 'depthwiseFilterGrad': {
-      const [x, dy, dw, nImages, h, w, c, ho, wo, kh, kw, padT, padL] = args as number[];
-      const unit = depthwiseChannelUnit(c);
-      helpers.depthwiseFilterGradChannels(
-        x,
-        dy,
-        dw,
-        nImages,
-        h,
-        w,
-        c,
-        ho,
-        wo,
-        kh,
-        kw,
-        padT,
-        padL,
-        i0 * unit,
-        (i0 + n) * unit,
-      );
-      return NO_RESULT;
+      const [x, dy, dw, ...geometry] = args as number[];
+      return depthwiseFilterGradPiece(helpers, [x, dy, dw, 0, ...geometry, 0, geometry[3]], i0, n);
     }
-    case 'depthwiseForwardKept': {
-      // Modes 0 and 2 write in place (the piece's images start i0 images in); mode 1 writes
-      // each image at its own starts[b] row of the whole output.
-      const [x, w, out, keep, starts, mode, , h, wd, c, ho, wo, kh, kw, padT, padL] = args as number[];
-      const pixels = ho * wo;
-      helpers.depthwiseForwardKept(
-        x + i0 * h * wd * c * 4,
-        w,
-        mode === 1 ? out : out + i0 * pixels * c * 4,
-        keep + i0 * pixels * 4,
-        starts + i0 * 4,
-        mode,
-        n,
-        h,
-        wd,
-        c,
-        ho,
-        wo,
-        kh,
-        kw,
-        padT,
-        padL,
-      );
-      return NO_RESULT;
-    }
-    case 'depthwiseFilterGradKeptChannels': {
-      const [x, dy, dw, keep, ...rest] = args as number[];
-      const [nImages, h, w, c, ho, wo, kh, kw, padT, padL, c0] = rest;
-      const unit = depthwiseChannelUnit(c);
-      helpers.depthwiseFilterGradKeptChannels(
-        x,
-        dy,
-        dw,
-        keep,
-        nImages,
-        h,
-        w,
-        c,
-        ho,
-        wo,
-        kh,
-        kw,
-        padT,
-        padL,
-        c0 + i0 * unit,
-        c0 + (i0 + n) * unit,
-      );
-      return NO_RESULT;
-    }
+    case 'depthwiseFilterGradKeptChannels':
+      return depthwiseFilterGradPiece(helpers, args as number[], i0, n);
     case 'packPanels8': {
       const [src, dst, k, cols] = args as number[];
       helpers.packPanels8Range(src, dst, k, cols, i0, i0 + n);
@@ -559,6 +482,59 @@ export function floatArgIndex(op: SplitName): number {
 function geluRange(i0: number, n: number, count: number): [number, number] {
   const at = i0 * GELU_BLOCK;
   return [at, Math.min(count, (i0 + n) * GELU_BLOCK) - at];
+}
+
+/**
+ * Images [i0, i0 + n) of a `depthwiseForwardKept` call: modes 0 and 2 write in place (the piece's
+ * images start i0 images in), mode 1 writes each image at its own starts[b] row of the output.
+ */
+function depthwisePiece(helpers: SplitExports, args: number[], i0: number, n: number): number {
+  const [x, w, out, keep, starts, mode, , h, wd, c, ho, wo, kh, kw, padT, padL] = args;
+  const pixels = ho * wo;
+  helpers.depthwiseForwardKept(
+    x + i0 * h * wd * c * 4,
+    w,
+    mode === 1 ? out : out + i0 * pixels * c * 4,
+    keep + i0 * pixels * 4,
+    starts + i0 * 4,
+    mode,
+    n,
+    h,
+    wd,
+    c,
+    ho,
+    wo,
+    kh,
+    kw,
+    padT,
+    padL,
+  );
+  return NO_RESULT;
+}
+
+/** Channel units [i0, i0 + n) past c0 of a `depthwiseFilterGradKeptChannels` call (keep 0: every pixel). */
+function depthwiseFilterGradPiece(helpers: SplitExports, args: number[], i0: number, n: number): number {
+  const [x, dy, dw, keep, nImages, h, w, c, ho, wo, kh, kw, padT, padL, c0] = args;
+  const unit = depthwiseChannelUnit(c);
+  helpers.depthwiseFilterGradKeptChannels(
+    x,
+    dy,
+    dw,
+    keep,
+    nImages,
+    h,
+    w,
+    c,
+    ho,
+    wo,
+    kh,
+    kw,
+    padT,
+    padL,
+    c0 + i0 * unit,
+    c0 + (i0 + n) * unit,
+  );
+  return NO_RESULT;
 }
 
 /**
