@@ -21,8 +21,9 @@ Modes:
   phcc_ssl.py serve BUNDLE_DIR   JSON lines on stdin: {"stage": "ssl"|"finetune", "threads": n,
                                  "steps": k, "skipRows": bool} → {"seconds": [...],
                                  "cpu_seconds": [...]}: k steps' wall and process CPU times, after
-                                 one warm-up step; skipRows: the SSL step's pointwise layers on
-                                 the rows that count only, as ours
+                                 one warm-up step; skipRows: the SSL step's blocks after their
+                                 depthwise conv on the rows that count only, as ours (the
+                                 depthwise conv itself stays dense: PyTorch has no sparse one)
 """
 
 import json
@@ -91,14 +92,22 @@ class Block(nn.Module):
         self.pwconv2 = nn.Linear(hidden, dim)
 
     def forward(self, x, keep=None, skip_rows=False, scored=None):
-        """NCHW in and out; keep: [N, 1, R, R]. skip_rows (with keep): the pointwise layers on the
-        visible rows only, as ours (maskedDense); scored ([N, R, R] bool, unmasked blocks): pwconv2
-        on those rows only. Either way the rows left out come out as x alone."""
+        """NCHW in and out; keep: [N, 1, R, R]. skip_rows (with keep): everything after the
+        depthwise conv on the visible rows only, as ours (applyBlockOnKeptRows; GRN on them as
+        [N, kept, 1, C] when every sample keeps as many, else on the map with zeros elsewhere);
+        scored ([N, R, R] bool, unmasked blocks): pwconv2 on those rows only. Either way the rows
+        left out come out as x alone."""
         h = self.dwconv(x)
         if keep is not None and skip_rows:
             rows = keep[:, 0] > 0
             visible = F.gelu(self.pwconv1(self.norm(h.permute(0, 2, 3, 1)[rows])), approximate="tanh")
-            h = rows_only(self.pwconv2, self.grn(scatter_rows(visible, rows)), rows)
+            per_sample = rows.view(rows.shape[0], -1).sum(dim=1)
+            if bool((per_sample == per_sample[0]).all()):
+                kept = int(per_sample[0])
+                g = self.grn(visible.view(rows.shape[0], kept, 1, -1)).view(-1, visible.shape[-1])
+                h = scatter_rows(self.pwconv2(g), rows)
+            else:
+                h = rows_only(self.pwconv2, self.grn(scatter_rows(visible, rows)), rows)
             return x + h.permute(0, 3, 1, 2)
         if keep is not None:
             h = h * keep
