@@ -37,14 +37,28 @@ export function keptRows(keep: Float32Array): KeptRows {
   return { runs: Int32Array.from(pairs), kept, total: keep.length };
 }
 
+/**
+ * One move of n floats from src[from] to dst[to]. Views of one buffer (the wasm heap, where the
+ * kernels call these) move with `copyWithin` on a view of the whole buffer: no subarray object
+ * per run (a masked stage-1 map has ≈ 3,300 runs of 4 rows), 1.3–2.4× faster measured.
+ */
+function mover(src: Float32Array, dst: Float32Array): (from: number, to: number, n: number) => void {
+  if (src.buffer !== dst.buffer || src.byteOffset % 4 !== 0 || dst.byteOffset % 4 !== 0)
+    return (from, to, n) => dst.set(src.subarray(from, from + n), to);
+  const heap = new Float32Array(src.buffer);
+  const s = src.byteOffset / 4;
+  const d = dst.byteOffset / 4;
+  return (from, to, n) => heap.copyWithin(d + to, s + from, s + from + n);
+}
+
 /** dst [kept, width] = the kept rows of src [total, width], in order. */
 export function gatherRows(src: Float32Array, width: number, rows: KeptRows, dst: Float32Array): void {
   const { runs } = rows;
+  const move = mover(src, dst);
   let at = 0;
   for (let r = 0; r < runs.length; r += 2) {
-    const from = runs[r] * width;
     const n = runs[r + 1] * width;
-    dst.set(src.subarray(from, from + n), at);
+    move(runs[r] * width, at, n);
     at += n;
   }
 }
@@ -52,13 +66,14 @@ export function gatherRows(src: Float32Array, width: number, rows: KeptRows, dst
 /** dst [total, width] = src [kept, width] at the kept rows, 0 elsewhere. */
 export function scatterRows(src: Float32Array, width: number, rows: KeptRows, dst: Float32Array): void {
   const { runs } = rows;
+  const move = mover(src, dst);
   let at = 0;
   let next = 0; // first row not yet written
   for (let r = 0; r < runs.length; r += 2) {
     const start = runs[r];
     const n = runs[r + 1] * width;
     if (start > next) dst.fill(0, next * width, start * width);
-    dst.set(src.subarray(at, at + n), start * width);
+    move(at, start * width, n);
     at += n;
     next = start + runs[r + 1];
   }

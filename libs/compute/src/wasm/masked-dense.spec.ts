@@ -76,6 +76,26 @@ describe('kept rows', () => {
     expect(Array.from(back)).toEqual([0, 0, 3, 4, 5, 6, 0, 0, 0, 0, 11, 12, 0, 0, 15, 16]);
     expect(keptRows(new Float32Array(3))).toMatchObject({ kept: 0, total: 3 });
   });
+
+  it('copies the same between views of one buffer (the wasm heap: copyWithin) as between two', () => {
+    const keep = Float32Array.from({ length: 40 }, (_, i) => Number(i % 7 < 3 || i === 39));
+    const rows = keptRows(keep);
+    const heap = new Float32Array(1 + 40 * 3 + rows.kept * 3 + 40 * 3);
+    const src = heap.subarray(1, 1 + 120); // an offset view, as tensors in the heap are
+    src.forEach((_, i) => (src[i] = i + 0.5));
+    const compact = heap.subarray(121, 121 + rows.kept * 3);
+    const back = heap.subarray(121 + rows.kept * 3).fill(NaN);
+    gatherRows(src, 3, rows, compact);
+    scatterRows(compact, 3, rows, back);
+    const compactApart = new Float32Array(rows.kept * 3);
+    const backApart = new Float32Array(120).fill(NaN);
+    gatherRows(Float32Array.from(src), 3, rows, compactApart);
+    scatterRows(compactApart, 3, rows, backApart);
+    expect(Array.from(compact)).toEqual(Array.from(compactApart));
+    expect(Array.from(back)).toEqual(Array.from(backApart));
+    expect(back[0]).toBe(0.5);
+    expect(back[3 * 3]).toBe(0);
+  });
 });
 
 describe('masked dense on wasm matches keep ⊙ (x · W + b) on cpu', () => {
