@@ -113,6 +113,13 @@ describe.each([
       for (const e of await errors(xs, keep, k)) expect(e).toBeLessThanOrEqual(TOLERANCE);
     });
 
+    it('scales by a soft keep map (values other than 0 and 1) as the definition does', async () => {
+      const keep = patchKeepMap(new Rng(4), 2, 3, 12, 0.5);
+      keep.values.forEach((v, i) => (keep.values[i] = v * (0.25 + 0.5 * ((i * 7) % 3))));
+      const xs = inputs(45, [2, 12, 12, 8], 5, keep);
+      for (const e of await errors(xs, keep, 46)) expect(e).toBeLessThanOrEqual(TOLERANCE);
+    });
+
     it('multiplies an x that is not zero where it is dropped by keep first', async () => {
       const keep = patchKeepMap(new Rng(3), 2, 3, 12, 0.5);
       const xs = inputs(40, [2, 12, 12, 8], 5, keep, true);

@@ -16,6 +16,8 @@ export interface KeptRows {
   kept: number;
   /** How many rows the full matrix has. */
   total: number;
+  /** Whether every keep value is 0 or 1 (a hard mask, which scales nothing it keeps). */
+  binary: boolean;
   /** keptImageStarts's answer, once asked. */
   imageStarts?: Float32Array;
 }
@@ -23,6 +25,7 @@ export interface KeptRows {
 export function keptRows(keep: Float32Array): KeptRows {
   const pairs: number[] = [];
   let kept = 0;
+  let binary = true;
   let i = 0;
   while (i < keep.length) {
     if (keep[i] === 0) {
@@ -30,11 +33,11 @@ export function keptRows(keep: Float32Array): KeptRows {
       continue;
     }
     const start = i;
-    while (i < keep.length && keep[i] !== 0) i++;
+    for (; i < keep.length && keep[i] !== 0; i++) binary &&= keep[i] === 1;
     pairs.push(start, i - start);
     kept += i - start;
   }
-  return { runs: Int32Array.from(pairs), kept, total: keep.length };
+  return { runs: Int32Array.from(pairs), kept, total: keep.length, binary };
 }
 
 /**

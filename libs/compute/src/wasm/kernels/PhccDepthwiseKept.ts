@@ -9,8 +9,9 @@ import { WasmOps } from '../wasm-ops';
  * depthwise(x ⊙ keep) + b, for x [B, H, W, C] (C % 4 = 0), a 'same', stride-1, multiplier-1
  * filter [kh, kw, C, 1], b [C] and keep [B, H, W, 1]: a compact [kept, C] matrix, as
  * PhccGatherRows gives it. Only the kept pixels are computed (issue #19: a masked SSL block keeps
- * 26 of 64 patches, and its depthwise conv computed all 64). x is read as it is when it is already
- * zero at the dropped pixels (the masked encoder keeps it so), else multiplied by keep first.
+ * 26 of 64 patches, and its depthwise conv computed all 64). x is read as it is when keep is 0/1
+ * and x is already zero at the dropped pixels (the masked encoder keeps it so), else multiplied
+ * by keep first.
  * Its gradient is PhccDepthwiseKeptGrad; `depthwiseKept` (ops/depthwise-kept.ts) runs it.
  */
 export const PhccDepthwiseKept = 'PhccDepthwiseKept';
@@ -59,7 +60,10 @@ export function depthwiseKeptHelpers(backend: unknown, kernelName: string): Dept
   return helpers;
 }
 
-/** x, or x ⊙ keep when x is not already zero at every dropped pixel. */
+/**
+ * x ⊙ keep: x itself when keep is a hard (0/1) mask and x is already zero at every dropped pixel
+ * (checked in one SIMD pass over those pixels), else the product.
+ */
 export function zeroAtDropped(
   ops: WasmOps,
   helpers: DepthwiseKeptCalls,
@@ -67,8 +71,9 @@ export function zeroAtDropped(
   keep: TensorInfo,
   g: DepthwiseKeptGeometry,
 ): TensorInfo {
-  if (g.rows.kept === g.rows.total) return x;
-  const dirty = helpers.droppedNonzero(ops.pointer(x), ops.pointer(keep), g.rows.total, g.c);
+  if (g.rows.binary && g.rows.kept === g.rows.total) return x;
+  const dirty =
+    !g.rows.binary || helpers.droppedNonzero(ops.pointer(x), ops.pointer(keep), g.rows.total, g.c);
   return dirty ? ops.run('Multiply', { a: x, b: keep }) : x;
 }
 

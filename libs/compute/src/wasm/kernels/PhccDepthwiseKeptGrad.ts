@@ -16,7 +16,8 @@ import {
  * pixels: PhccScatterRows of dy, made once for both parts by the op's gradient,
  * ops/depthwise-kept.ts). The kernels read `spread`; dy's shape says how many rows were kept:
  * - 'x': dx [B, H, W, C] at the kept pixels (the dropped ones get 0: x ⊙ keep is what the conv
- *   reads), the conv of dy with the turned filter, computed at the kept pixels only;
+ *   reads), the conv of dy with the turned filter, computed at the kept pixels only (and scaled
+ *   by keep when it is soft);
  * - 'filter': Σ over the kept output pixels of dy · x at each tap.
  * The bias gradient is dy's column sum, an op of its own.
  */
@@ -46,7 +47,8 @@ function inputGradient(
   // Mode 2: the kept pixels in place, zeros at the dropped ones. A turned 'same' filter pads
   // by what the forward padded after.
   keptConv(ops, helpers, [dy, turned, dx, keep], 0, 2, g, [g.kh - 1 - g.padT, g.kw - 1 - g.padL]);
-  return dx;
+  // d(x ⊙ keep)/dx: keep itself, 1 at every kept pixel of a hard mask.
+  return g.rows.binary ? dx : ops.run('Multiply', { a: dx, b: keep });
 }
 
 function filterGradient(
