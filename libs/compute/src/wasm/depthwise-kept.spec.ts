@@ -19,7 +19,7 @@ import { simdHelperSwitch } from './simd/helpers';
  * kernels PhccDepthwiseKept and PhccDepthwiseKeptGrad) on wasm against that definition by
  * autodiff on cpu — value, dx, dW, db — for the keep maps the SSL encoder makes (patch blocks of
  * 4×4, 2×2 and single pixels), 3×3, 5×5 and 7×7 filters, 4- and 16-channel passes, an x that is
- * not zero where it is dropped, none and every pixel kept, on both helper builds; plus mutation
+ * not zero where it is dropped, a soft keep map, none and every pixel kept, on both helper builds; plus mutation
  * checks that the comparison can fail.
  */
 const TOLERANCE = 1e-4;

@@ -61,8 +61,15 @@ export function depthwiseKeptHelpers(backend: unknown, kernelName: string): Dept
 }
 
 /**
+ * Maps already found zero at every pixel a keep map drops: x's data → that map's data. The
+ * forward and the filter gradient read the same x, so the gradient does not scan it again
+ * (tensors' data never change while they live; keyed by identity, gone with the tensor).
+ */
+const zeroWhereDropped = new WeakMap<object, object>();
+
+/**
  * x ⊙ keep: x itself when keep is a hard (0/1) mask and x is already zero at every dropped pixel
- * (checked in one SIMD pass over those pixels), else the product.
+ * (checked once, in one SIMD pass over those pixels), else the product.
  */
 export function zeroAtDropped(
   ops: WasmOps,
@@ -71,10 +78,13 @@ export function zeroAtDropped(
   keep: TensorInfo,
   g: DepthwiseKeptGeometry,
 ): TensorInfo {
-  if (g.rows.binary && g.rows.kept === g.rows.total) return x;
+  if (g.rows.binary && (g.rows.kept === g.rows.total || zeroWhereDropped.get(x.dataId) === keep.dataId))
+    return x;
   const dirty =
     !g.rows.binary || helpers.droppedNonzero(ops.pointer(x), ops.pointer(keep), g.rows.total, g.c);
-  return dirty ? ops.run('Multiply', { a: x, b: keep }) : x;
+  if (dirty) return ops.run('Multiply', { a: x, b: keep });
+  zeroWhereDropped.set(x.dataId, keep.dataId);
+  return x;
 }
 
 /**
