@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism, loadavg } from 'node:os';
 import { Rng } from '../../../../libs/common/src';
-import { initBackend } from '../../../../libs/compute/src';
+import { initBackend, wasmAdamWSwitch } from '../../../../libs/compute/src';
 import {
   countFlops,
   ModelConfig,
@@ -110,12 +110,16 @@ function finetuneSpec(
   };
 }
 
-/** Seconds per optimiser update of SSL's parameters: the tf-op AdamW (before) and the JS one. */
+/**
+ * Seconds per optimiser update of SSL's parameters: the tf-op AdamW (before), the JS loop, and the
+ * update on the wasm heap (`PHCC_WASM_ADAMW`), the last two alternated over rounds, from gradient
+ * tensors (a one-process step) and from host arrays (what `--workers` applies).
+ */
 async function optimizerSeconds(
   config: ModelConfig,
   rng: Rng,
   steps: number,
-): Promise<{ tfOps: number; js: number }> {
+): Promise<{ tfOps: number; js: number; heap: number; jsArrays: number; heapArrays: number }> {
   const model = new PhccModel(config, 1);
   const spec = sslSpec(config, rng, 2);
   const { grads } = gradientTensors(
@@ -123,15 +127,41 @@ async function optimizerSeconds(
     sslBatchLoss(model, spec.batch, spec.weighting),
     trainableParts('ssl'),
   );
+  const arrays = new Map([...grads].map(([name, g]) => [name, g.dataSync() as Float32Array]));
   const reference = new TfOpsAdamW(model.params);
-  const js = new AdamW(model.params);
-  const tfOps = await timeIt(steps, () => reference.apply(grads, 1e-4));
-  const jsSeconds = await timeIt(steps, () => js.apply(grads, 1e-4));
-  reference.dispose();
-  js.dispose();
-  tf.dispose([...grads.values()]);
-  model.dispose();
-  return { tfOps, js: jsSeconds };
+  const adamw = new AdamW(model.params);
+  const saved = wasmAdamWSwitch.enabled;
+  const times: Record<'js' | 'heap' | 'jsArrays' | 'heapArrays', number[]> = {
+    js: [],
+    heap: [],
+    jsArrays: [],
+    heapArrays: [],
+  };
+  try {
+    const tfOps = await timeIt(steps, () => reference.apply(grads, 1e-4));
+    for (let round = 0; round < 3; round++) {
+      for (const heap of [false, true]) {
+        wasmAdamWSwitch.enabled = heap;
+        times[heap ? 'heap' : 'js'].push(await timeIt(steps, () => adamw.apply(grads, 1e-4)));
+        times[heap ? 'heapArrays' : 'jsArrays'].push(
+          await timeIt(steps, () => adamw.applyArrays(arrays, 1e-4)),
+        );
+      }
+    }
+    return {
+      tfOps,
+      js: median(times.js),
+      heap: median(times.heap),
+      jsArrays: median(times.jsArrays),
+      heapArrays: median(times.heapArrays),
+    };
+  } finally {
+    wasmAdamWSwitch.enabled = saved;
+    reference.dispose();
+    adamw.dispose();
+    tf.dispose([...grads.values()]);
+    model.dispose();
+  }
 }
 
 interface WorkerFigures {
@@ -317,7 +347,10 @@ export const modelBench: BenchSuite = {
     print(`  baseline matmul 512×256×768: ${fmt(baseline, 2)} GFLOP/s`);
     print(
       `  AdamW update of SSL's ${sslWeightCount(config)} weights: tf ops ${fmt(optimizer.tfOps * 1000)} ms → ` +
-        `plain JS ${fmt(optimizer.js * 1000)} ms (${fmt(optimizer.tfOps / optimizer.js, 2)}× faster)`,
+        `plain JS ${fmt(optimizer.js * 1000)} ms (${fmt(optimizer.tfOps / optimizer.js, 2)}× faster) → ` +
+        `wasm heap ${fmt(optimizer.heap * 1000)} ms (${fmt(optimizer.js / optimizer.heap, 2)}× the JS); ` +
+        `from host arrays (--workers): JS ${fmt(optimizer.jsArrays * 1000)} → heap ${fmt(optimizer.heapArrays * 1000)} ms ` +
+        `(${fmt(optimizer.jsArrays / optimizer.heapArrays, 2)}×), alternated`,
     );
     print(
       `  SSL step (${sslImages} images), 1 process: ${fmt(one.ssl)} images/s, ${fmt(sslGflops, 2)} GFLOP/s ` +
@@ -385,6 +418,10 @@ export const modelBench: BenchSuite = {
       model_adamw_tf_ops_ms: optimizer.tfOps * 1000,
       model_adamw_js_ms: optimizer.js * 1000,
       model_adamw_speedup: optimizer.tfOps / optimizer.js,
+      model_adamw_heap_ms: optimizer.heap * 1000,
+      model_adamw_heap_speedup: optimizer.js / optimizer.heap,
+      model_adamw_arrays_js_ms: optimizer.jsArrays * 1000,
+      model_adamw_arrays_heap_ms: optimizer.heapArrays * 1000,
       model_ssl_images_per_s: one.ssl,
       model_ssl_gflops: sslGflops,
       model_finetune_images_per_s: one.finetune,

@@ -383,7 +383,7 @@ describe('wasm Cast to the same dtype shares the buffer', () => {
 
 describe('registration', () => {
   it('puts every kernel of the registry on the wasm backend (so the checks above test them)', () => {
-    expect(WASM_KERNEL_CONFIGS.length).toBe(26);
+    expect(WASM_KERNEL_CONFIGS.length).toBe(27);
     expect(new Set(WASM_KERNEL_CONFIGS.map((c) => c.kernelName)).size).toBe(WASM_KERNEL_CONFIGS.length);
     for (const config of WASM_KERNEL_CONFIGS) {
       const registered = tf.getKernel(config.kernelName, 'wasm')?.kernelFunc;

@@ -9,6 +9,7 @@ import { depthwiseConv2dNativeConfig } from './kernels/DepthwiseConv2dNative';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/DepthwiseConv2dNativeBackpropFilter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseConv2dNativeBackpropInput';
 import { identityConfig } from './kernels/Identity';
+import { phccAdamWConfig } from './kernels/PhccAdamW';
 import { phccDenseConfig } from './kernels/PhccDense';
 import { phccDepthwiseKeptConfig } from './kernels/PhccDepthwiseKept';
 import { phccDepthwiseKeptGradConfig } from './kernels/PhccDepthwiseKeptGrad';
@@ -31,7 +32,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum';
  * Every wasm kernel of ours, one file each under kernels/ (as tfjs-backend-wasm's own
  * register_all_kernels.ts lists its kernels): kernels the wasm backend lacks (training fails
  * without them), kernels it runs slowly, rebuilt from its fast forward kernels and our SIMD
- * helpers, and the fused GELU (also masked), LayerNorm, GRN, dense layer, row gather/scatter and sparse depthwise conv it does not have. `phcc-fed bench train` reports these names as
+ * helpers, and the fused GELU (also masked), LayerNorm, GRN, dense layer, row gather/scatter, sparse depthwise conv and AdamW step it does not have. `phcc-fed bench train` reports these names as
  * replaced. Registered in this order.
  */
 export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
@@ -61,6 +62,7 @@ export const WASM_KERNEL_CONFIGS: readonly WasmKernelConfig[] = [
   phccScatterRowsConfig,
   phccDepthwiseKeptConfig,
   phccDepthwiseKeptGradConfig,
+  phccAdamWConfig,
 ];
 
 let registered = false;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../../common/src';
-import { initBackend } from '../../../compute/src';
+import { initBackend, wasmAdamWAvailable, wasmAdamWSwitch } from '../../../compute/src';
 import { PhccModel } from '../network/model';
 import { TINY } from '../__tests__/tiny-config';
 import { TfOpsAdamW } from './adamw-reference';
@@ -43,7 +43,29 @@ function maxDiff(a: PhccModel, b: PhccModel): { diff: number; moved: number } {
   return { diff, moved };
 }
 
-describe('AdamW (plain-JS update)', () => {
+/** Runs `body` with AdamW updating on the wasm heap (true) or in the JS loop (false). */
+function withHeapUpdate<T>(on: boolean, body: () => T): T {
+  const saved = wasmAdamWSwitch.enabled;
+  wasmAdamWSwitch.enabled = on;
+  try {
+    return body();
+  } finally {
+    wasmAdamWSwitch.enabled = saved;
+  }
+}
+
+describe.each([
+  ['on the wasm heap', true],
+  ['in the JS loop', false],
+])('AdamW updating %s', (_, heap) => {
+  beforeEach(() => {
+    wasmAdamWSwitch.enabled = heap;
+    expect(wasmAdamWAvailable()).toBe(heap);
+  });
+  afterEach(() => {
+    wasmAdamWSwitch.enabled = true;
+  });
+
   it('matches the tf-op formulation: clipping, decay on kernels only, LR scale, late-starting moments', () => {
     const a = PhccModel.create(TINY, 1);
     const b = PhccModel.create(TINY, 1);
@@ -92,17 +114,105 @@ describe('AdamW (plain-JS update)', () => {
     model.dispose();
   });
 
-  it('rejects a gradient of the wrong size and leaves the tensor count unchanged', () => {
+  it('rejects a gradient of the wrong size; holds only its moments (two per parameter on the heap) until disposed', () => {
     const model = PhccModel.create(TINY, 1);
     const opt = new AdamW(model.params);
     const name = model.params.names({ parts: ['head'] })[0];
     expect(() => opt.applyArrays(new Map([[name, new Float32Array(1)]]), 1e-3)).toThrow(/has 1 values/);
+    expect(() => opt.apply(new Map([[name, tf.zeros([1])]]), 1e-3)).toThrow(/has 1 values/);
     const before = tf.memory().numTensors;
-    const grads = randomGrads(model, [name], new Rng(1), 1);
-    opt.apply(grads, 1e-3);
-    tf.dispose([...grads.values()]);
+    for (const seed of [1, 2]) {
+      const grads = randomGrads(model, [name], new Rng(seed), 1);
+      opt.apply(grads, 1e-3);
+      opt.applyArrays(new Map([[name, grads.get(name)!.dataSync() as Float32Array]]), 1e-3);
+      tf.dispose([...grads.values()]);
+      expect(tf.memory().numTensors).toBe(before + (heap ? 2 : 0));
+    }
+    opt.dispose();
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
+  });
+});
+
+describe("AdamW on the wasm heap gives the JS loop's bits", () => {
+  afterEach(() => {
+    wasmAdamWSwitch.enabled = true;
+  });
+
+  /** Every weight's and moment's bytes, and the norms, after the same steps in one mode. */
+  function trained(heap: boolean, epsilon = 1e-8) {
+    return withHeapUpdate(heap, () => {
+      const model = PhccModel.create(TINY, 1);
+      const opt = new AdamW(model.params, { weightDecay: 0.1, clipNorm: 1, epsilon });
+      const rng = new Rng(11);
+      const head = model.params.names({ parts: ['head'] });
+      const all = model.params.names({ parts: ['encoder', 'head'] });
+      const scaler = encoderLrScaler(0.25);
+      const norms: number[] = [];
+      // Head only, then everything; tensors and host arrays; clipped (10) and not (1e-3, 0.01).
+      const plan: [string[], number, 'tensors' | 'arrays'][] = [
+        [head, 1e-3, 'tensors'],
+        [all, 10, 'arrays'],
+        [all, 1e-3, 'tensors'],
+        [all, 0.01, 'arrays'],
+        [all, 10, 'tensors'],
+      ];
+      for (const [names, scale, form] of plan) {
+        const grads = randomGrads(model, names, rng, scale);
+        const arrays = new Map([...grads].map(([n, g]) => [n, g.dataSync() as Float32Array]));
+        norms.push(
+          form === 'tensors' ? opt.apply(grads, 3e-3, scaler) : opt.applyArrays(arrays, 3e-3, scaler),
+        );
+        tf.dispose([...grads.values()]);
+      }
+      const state = opt.exportState();
+      const bytes = Buffer.concat([
+        ...model.params.getWeights().map((w) => Buffer.from(w.values.buffer)),
+        ...state.params.flatMap((p) => p.buffers.map((b) => Buffer.from(b.buffer))),
+      ]);
+      opt.dispose();
+      model.dispose();
+      return { norms, bytes, state };
+    });
+  }
+
+  it('weights, moments and gradient norms, bit for bit, over clipped and unclipped steps', () => {
+    const js = trained(false);
+    const heap = trained(true);
+    expect(heap.norms).toEqual(js.norms);
+    expect(heap.bytes.equals(js.bytes)).toBe(true);
+    // The comparison sees a small change: ε 1 % larger moves some bits.
+    expect(trained(true, 1.01e-8).bytes.equals(js.bytes)).toBe(false);
+  });
+
+  it('a state saved from one continues in the other, bit for bit', () => {
+    const steps = (heapFirst: boolean, heapThen: boolean) => {
+      const model = PhccModel.create(TINY, 1);
+      const names = model.params.names({ parts: ['encoder', 'head'] });
+      const rng = new Rng(5);
+      const step = (opt: AdamW) => {
+        const grads = randomGrads(model, names, rng, 0.01);
+        opt.apply(grads, 2e-3);
+        tf.dispose([...grads.values()]);
+      };
+      const first = new AdamW(model.params);
+      withHeapUpdate(heapFirst, () => step(first));
+      const second = new AdamW(model.params);
+      second.importState(first.exportState());
+      first.dispose();
+      // A switch between steps moves the moments too (heap → host → heap).
+      withHeapUpdate(heapThen, () => step(second));
+      withHeapUpdate(!heapThen, () => step(second));
+      withHeapUpdate(heapThen, () => step(second));
+      second.dispose();
+      const weights = Buffer.concat(model.params.getWeights().map((w) => Buffer.from(w.values.buffer)));
+      model.dispose();
+      return weights;
+    };
+    const reference = steps(false, false);
+    expect(steps(true, true).equals(reference)).toBe(true);
+    expect(steps(false, true).equals(reference)).toBe(true);
+    expect(steps(true, false).equals(reference)).toBe(true);
   });
 });
 

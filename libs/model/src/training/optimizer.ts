@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { warmupCosineLr } from '../../../federated/src/schedule/lr-schedule';
 import { OPTIMISER_NAMES, OptimiserName } from '../../../protocol/src/optimisers';
+import { adamwStep, squaredNorm, wasmAdamWAvailable } from '../../../compute/src';
 import { ParamStore } from '../network/params';
 
 export interface AdamWOptions {
@@ -26,7 +27,13 @@ export interface OptimizerState {
 }
 
 interface Slot {
-  buffers: Float32Array[];
+  /** The moments as host arrays (the JS update), or undefined while they live on the wasm heap. */
+  buffers?: Float32Array[];
+  /**
+   * The moments as wasm tensors that only this optimiser holds (the wasm AdamW writes them in
+   * place), or undefined while they are host arrays. A slot moves to where the update runs.
+   */
+  tensors?: tf.Tensor[];
   /** Updates this parameter has had: bias correction is per parameter, because a frozen-encoder
    * warm-up starts the encoder's moments later than the head's. */
   steps: number;
@@ -56,7 +63,9 @@ export interface Optimizer {
  * decay on kernels, per-parameter slots. The update runs in plain JS over Float32Arrays: the
  * tf-op formulation (`adamw-reference.ts`) dispatched ~12 kernels per parameter (≈1 500 per
  * step, ≈ a third of a step's kernel calls) for elementwise work that one pass over host memory
- * does faster; the state is stored float32, the arithmetic per element is float64.
+ * does faster; the state is stored float32, the arithmetic per element is float64. A subclass
+ * may also update on the wasm heap (`onHeap`), where the weights and gradients already lie: then
+ * no weight is copied out and back, and the moments stay there between steps.
  */
 abstract class NamedParamOptimizer implements Optimizer {
   abstract readonly kind: OptimiserName;
@@ -83,9 +92,16 @@ abstract class NamedParamOptimizer implements Optimizer {
    * before clipping (a divergence signal worth logging). Does not dispose `grads`.
    */
   apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, lrScale?: (name: string) => number): number {
-    const arrays = new Map<string, Float32Array>();
-    for (const [name, grad] of grads) arrays.set(name, grad.dataSync() as Float32Array);
-    return this.applyArrays(arrays, lr, lrScale);
+    if (!this.onHeap()) {
+      const arrays = new Map<string, Float32Array>();
+      for (const [name, grad] of grads) arrays.set(name, grad.dataSync() as Float32Array);
+      return this.applyArrays(arrays, lr, lrScale);
+    }
+    this.checkSizes(grads);
+    // Read where the gradients lie; the same running float64 sum as the host loop below.
+    const gradNorm = Math.sqrt(squaredNorm(grads.values()));
+    this.applyAll(grads, gradNorm, lr, lrScale);
+    return gradNorm;
   }
 
   /**
@@ -97,41 +113,85 @@ abstract class NamedParamOptimizer implements Optimizer {
     lr: number,
     lrScale?: (name: string) => number,
   ): number {
-    for (const [name, grad] of grads) {
-      const size = this.store.info(name).shape.reduce((a, b) => a * b, 1);
-      if (grad.length !== size)
-        throw new Error(`gradient ${name} has ${grad.length} values, the parameter ${size}`);
-    }
-    this.stepCount += 1;
+    this.checkSizes(grads);
     let squares = 0;
     for (const grad of grads.values()) for (let i = 0; i < grad.length; i++) squares += grad[i] * grad[i];
     const gradNorm = Math.sqrt(squares);
+    this.applyAll(grads, gradNorm, lr, lrScale);
+    return gradNorm;
+  }
+
+  private checkSizes(grads: ReadonlyMap<string, tf.Tensor | Float32Array>): void {
+    for (const [name, grad] of grads) {
+      const size = this.store.info(name).shape.reduce((a, b) => a * b, 1);
+      const length = grad instanceof tf.Tensor ? grad.size : grad.length;
+      if (length !== size) throw new Error(`gradient ${name} has ${length} values, the parameter ${size}`);
+    }
+  }
+
+  private applyAll(
+    grads: ReadonlyMap<string, tf.Tensor | Float32Array>,
+    gradNorm: number,
+    lr: number,
+    lrScale: ((name: string) => number) | undefined,
+  ): void {
+    this.stepCount += 1;
     const scale = this.clipNorm > 0 && gradNorm > this.clipNorm ? this.clipNorm / gradNorm : 1;
+    const heap = this.onHeap();
     for (const [name, grad] of grads) {
       const param = this.store.get(name);
-      const slot = this.slotFor(name, grad.length);
+      const slot = this.slotFor(name, param.size);
       slot.steps += 1;
       const paramLr = lr * (lrScale ? lrScale(name) : 1);
       // Decay uses the weight before this step's update, as the decoupled formulation does.
       const keep = this.weightDecay > 0 && decays(name, param.shape) ? 1 - paramLr * this.weightDecay : 1;
-      const values = Float32Array.from(param.dataSync() as Float32Array);
-      this.update(values, grad, scale, slot, paramLr, keep);
-      const next = tf.tensor(values, param.shape, 'float32');
+      let next: tf.Tensor;
+      if (heap) {
+        const g = grad instanceof tf.Tensor ? grad : tf.tensor(grad, param.shape, 'float32');
+        try {
+          next = this.updateOnHeap(param, g, heapMoments(slot), scale, paramLr, keep, slot.steps);
+        } finally {
+          if (g !== grad) g.dispose();
+        }
+      } else {
+        const g = grad instanceof tf.Tensor ? (grad.dataSync() as Float32Array) : grad;
+        const values = Float32Array.from(param.dataSync() as Float32Array);
+        this.update(values, g, scale, hostMoments(slot), slot.steps, paramLr, keep);
+        next = tf.tensor(values, param.shape, 'float32');
+      }
       param.assign(next);
       next.dispose();
     }
-    return gradNorm;
   }
 
-  /** values ← keep·values − (the optimiser's step from grad·scale), updating the slot's buffers. */
+  /** values ← keep·values − (the optimiser's step from grad·scale), updating its moments. */
   protected abstract update(
     values: Float32Array,
     grad: Float32Array,
     scale: number,
-    slot: Slot,
+    moments: Float32Array[],
+    steps: number,
     lr: number,
     keep: number,
   ): void;
+
+  /** Whether this step updates on the wasm heap (`updateOnHeap`); the host loop otherwise. */
+  protected onHeap(): boolean {
+    return false;
+  }
+
+  /** `update` on the wasm heap: the new weights as a tensor, the moment tensors written in place. */
+  protected updateOnHeap(
+    _param: tf.Tensor,
+    _grad: tf.Tensor,
+    _moments: tf.Tensor[],
+    _scale: number,
+    _lr: number,
+    _keep: number,
+    _steps: number,
+  ): tf.Tensor {
+    throw new Error(`${this.kind} has no update on the wasm heap`);
+  }
 
   exportState(): OptimizerState {
     return {
@@ -140,7 +200,9 @@ abstract class NamedParamOptimizer implements Optimizer {
       params: [...this.slots].map(([name, slot]) => ({
         name,
         steps: slot.steps,
-        buffers: slot.buffers.map((b) => Float32Array.from(b)),
+        buffers: slot.tensors
+          ? slot.tensors.map((t) => Float32Array.from(t.dataSync() as Float32Array))
+          : slot.buffers!.map((b) => Float32Array.from(b)),
       })),
     };
   }
@@ -160,13 +222,14 @@ abstract class NamedParamOptimizer implements Optimizer {
         throw new Error(`optimiser state of ${p.name} does not fit the parameter (${size} values)`);
       slots.set(p.name, { steps: p.steps, buffers: p.buffers.map((b) => Float32Array.from(b)) });
     }
-    this.slots.clear();
+    this.reset();
     for (const [name, slot] of slots) this.slots.set(name, slot);
     this.stepCount = state.steps;
   }
 
   /** Forget the state (e.g. when a new federated round brings new global weights). */
   reset(): void {
+    for (const slot of this.slots.values()) if (slot.tensors) tf.dispose(slot.tensors);
     this.slots.clear();
     this.stepCount = 0;
   }
@@ -188,11 +251,31 @@ abstract class NamedParamOptimizer implements Optimizer {
   }
 }
 
+/** A slot's moments as host arrays, moved off the wasm heap if they were there. */
+function hostMoments(slot: Slot): Float32Array[] {
+  if (slot.tensors) {
+    slot.buffers = slot.tensors.map((t) => Float32Array.from(t.dataSync() as Float32Array));
+    tf.dispose(slot.tensors);
+    slot.tensors = undefined;
+  }
+  return slot.buffers!;
+}
+
+/** A slot's moments as wasm tensors, moved there if they were host arrays (kept past any tidy). */
+function heapMoments(slot: Slot): tf.Tensor[] {
+  if (!slot.tensors) {
+    slot.tensors = slot.buffers!.map((b) => tf.keep(tf.tensor1d(b, 'float32')));
+    slot.buffers = undefined;
+  }
+  return slot.tensors;
+}
+
 /**
  * AdamW (decoupled weight decay, Loshchilov & Hutter) over a ParamStore, written by hand so that
  * its state is keyed by the stable parameter names (tfjs optimisers key it by variable names that
  * carry per-process ids) and so that gradients computed elsewhere — a worker, another process —
- * can be applied by name.
+ * can be applied by name. On wasm it updates on the heap (compute/ops/adamw.ts) with the same
+ * float64 arithmetic, so the two give the same bits (`PHCC_WASM_ADAMW=0` keeps the JS loop).
  */
 export class AdamW extends NamedParamOptimizer {
   readonly kind = 'adam' as const;
@@ -211,15 +294,16 @@ export class AdamW extends NamedParamOptimizer {
     values: Float32Array,
     grad: Float32Array,
     scale: number,
-    slot: Slot,
+    moments: Float32Array[],
+    steps: number,
     lr: number,
     keep: number,
   ): void {
     const { beta1, beta2, epsilon } = this;
     // lr · m̂ / (√v̂ + ε) with the bias corrections folded into two per-parameter constants.
-    const stepSize = lr / (1 - beta1 ** slot.steps);
-    const rootCorrection = 1 / Math.sqrt(1 - beta2 ** slot.steps);
-    const [m, v] = slot.buffers;
+    const stepSize = lr / (1 - beta1 ** steps);
+    const rootCorrection = 1 / Math.sqrt(1 - beta2 ** steps);
+    const [m, v] = moments;
     const b1 = 1 - beta1;
     const b2 = 1 - beta2;
     for (let i = 0; i < values.length; i++) {
@@ -228,6 +312,34 @@ export class AdamW extends NamedParamOptimizer {
       const vi = (v[i] = beta2 * v[i] + b2 * g * g);
       values[i] = keep * values[i] - (stepSize * mi) / (Math.sqrt(vi) * rootCorrection + epsilon);
     }
+  }
+
+  protected override onHeap(): boolean {
+    return wasmAdamWAvailable();
+  }
+
+  protected override updateOnHeap(
+    param: tf.Tensor,
+    grad: tf.Tensor,
+    moments: tf.Tensor[],
+    scale: number,
+    lr: number,
+    keep: number,
+    steps: number,
+  ): tf.Tensor {
+    const { beta1, beta2, epsilon } = this;
+    // The host loop's constants, computed the same way (the kernel's arithmetic is the loop's).
+    return adamwStep(param, grad, moments[0], moments[1], {
+      scale,
+      beta1,
+      beta2,
+      oneMinusBeta1: 1 - beta1,
+      oneMinusBeta2: 1 - beta2,
+      stepSize: lr / (1 - beta1 ** steps),
+      rootCorrection: 1 / Math.sqrt(1 - beta2 ** steps),
+      epsilon,
+      keep,
+    });
   }
 }
 
@@ -252,11 +364,12 @@ export class SgdMomentum extends NamedParamOptimizer {
     values: Float32Array,
     grad: Float32Array,
     scale: number,
-    slot: Slot,
+    moments: Float32Array[],
+    _steps: number,
     lr: number,
     keep: number,
   ): void {
-    const [buf] = slot.buffers;
+    const [buf] = moments;
     const mu = this.momentum;
     for (let i = 0; i < values.length; i++) {
       const b = (buf[i] = mu * buf[i] + grad[i] * scale);

@@ -8,7 +8,7 @@ import { TINY } from '../__tests__/tiny-config';
 import { balancedClassWeights, DEFAULT_SSL_WEIGHTING } from './losses';
 import { trainFinetune, trainSsl } from './loops';
 import { AdamW } from './optimizer';
-import { ShardedStepper } from './parallel';
+import { ShardedStepper, weightedSum } from './parallel';
 import { shardGradient, sliceStep, StepSpec } from './shard';
 import {
   computeGradients,
@@ -237,6 +237,41 @@ describe('ShardedStepper with worker threads only', () => {
     } finally {
       await stepper.close();
     }
+  });
+});
+
+describe('combining shard gradients', () => {
+  /** The shard-major form with a float64 accumulator array (before issue #19's one-pass form). */
+  function shardMajor(parts: Float32Array[], fractions: number[]): Float32Array {
+    const out = new Float32Array(parts[0].length);
+    if (parts.length === 1) {
+      for (let i = 0; i < out.length; i++) out[i] = fractions[0] * parts[0][i];
+      return out;
+    }
+    const acc = new Float64Array(out.length);
+    for (let k = 0; k < parts.length - 1; k++)
+      for (let i = 0; i < acc.length; i++) acc[i] += fractions[k] * parts[k][i];
+    const last = parts.length - 1;
+    for (let i = 0; i < out.length; i++) out[i] = acc[i] + fractions[last] * parts[last][i];
+    return out;
+  }
+
+  it.each([1, 2, 3, 4])("%i shards: the accumulator form's bits, signed zeros included", (shards) => {
+    const rng = new Rng(shards);
+    const n = 4099;
+    // Every tenth value a zero of either sign, so sums of zeros meet both signs.
+    const parts = Array.from({ length: shards }, () =>
+      Float32Array.from({ length: n }, (_, i) => (i % 10 === 0 ? (rng.next() < 0.5 ? -0 : 0) : rng.normal())),
+    );
+    const raw = Array.from({ length: shards }, () => 0.1 + rng.next());
+    const fractions = raw.map((r) => r / raw.reduce((a, b) => a + b, 0));
+    const got = weightedSum(parts, fractions);
+    const want = shardMajor(parts, fractions);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    // The comparison sees a one-ulp change in one value.
+    const bits = new Uint32Array(got.buffer);
+    bits[7] ^= 1;
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(false);
   });
 });
 

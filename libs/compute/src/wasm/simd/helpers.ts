@@ -27,6 +27,8 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
     rx: number,
   ): void;
   fillZero(dst: number, count: number): void;
+  /** acc + Σ x² over count floats, in float64 and in order (simd/optimizer-wat.ts). */
+  sumSquares(x: number, count: number, acc: number): number;
   /** 1 if x [pixels, c] (c % 4 = 0) is nonzero at a pixel whose keep value is 0, else 0. */
   droppedNonzero(x: number, keep: number, pixels: number, c: number): number;
   /** LayerNorm's dx, dγ, dβ from the forward's stats; scratch holds 6·c floats. */

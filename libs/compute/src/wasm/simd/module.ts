@@ -4,6 +4,7 @@ import { packageRoot } from '../../../../common/src';
 import { geluFields } from './gelu-wat';
 import { gemmFields } from './gemm-wat';
 import { HELPER_FIELDS } from './helpers-wat';
+import { OPTIMIZER_FIELDS } from './optimizer-wat';
 
 /**
  * The SIMD helper module as the build writes it and the loader finds it: its two variants, their
@@ -38,7 +39,7 @@ export const SIMD_WASM_PREFIX = 'phcc-simd-';
 
 export function simdModuleText(variant: SimdVariant): string {
   const memory = isShared(variant) ? SHARED_MEMORY : '(memory 0)';
-  return `(module (import "env" "memory" ${memory})\n${HELPER_FIELDS}\n${geluFields(isFma(variant))}\n${gemmFields(isFma(variant))})`;
+  return `(module (import "env" "memory" ${memory})\n${HELPER_FIELDS}\n${OPTIMIZER_FIELDS}\n${geluFields(isFma(variant))}\n${gemmFields(isFma(variant))})`;
 }
 
 const fileNames = new Map<SimdVariant, string>();

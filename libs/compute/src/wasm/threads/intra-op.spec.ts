@@ -78,6 +78,25 @@ const CASES: Record<
       ],
       args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
     },
+    adamwUpdate: {
+      // w, g, m (in place), v (in place, made non-negative), out, and nine f64 hyper-parameters.
+      buffers: [
+        { floats: count },
+        { floats: count },
+        { floats: count, output: true },
+        { floats: count, output: true },
+        { floats: count, output: true },
+        { floats: 18 },
+      ],
+      args: ([w, g, m, v, out, hyper]) => [w, g, m, v, out, count, hyper],
+      prepare: (values) => {
+        values[3].forEach((x, i) => (values[3][i] = Math.abs(x)));
+        const hyper = new DataView(values[5].buffer, values[5].byteOffset);
+        [0.7, 0.9, 0.999, 0.1, 0.001, 1e-3, 1.2, 1e-8, 0.9995].forEach((h, i) =>
+          hyper.setFloat64(8 * i, h, true),
+        );
+      },
+    },
     geluForward: {
       buffers: [{ floats: count }, { floats: count, output: true }],
       args: ([x, y]) => [x, y, count],

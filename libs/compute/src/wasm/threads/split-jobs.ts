@@ -5,7 +5,7 @@
  * definition, so both cut a call the same way.
  *
  * Every split here is along rows whose results do not depend on each other (a GEMM's 4-row
- * groups, LayerNorm's rows, a depthwise conv's images, GELU's blocks, a pack's panels or images)
+ * groups, LayerNorm's rows, a depthwise conv's images, GELU's and AdamW's blocks, a pack's panels or images)
  * or along the channels of a reduction (the depthwise filter gradient: each channel's sum runs
  * over the same pixels in the same order): each output element is computed by the same
  * instructions in the same order as in one call, so a threaded step is bit-identical to a
@@ -134,6 +134,11 @@ export interface SplitExports {
    */
   depthwiseForwardKept(...args: DepthwiseKeptArgs): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
+  /**
+   * AdamW on count floats (simd/optimizer-wat.ts): w → out, m and v in place, g scaled by the
+   * clip; hyper points to the f64 hyper-parameters (`ADAMW_HYPER`).
+   */
+  adamwUpdate(w: number, g: number, m: number, v: number, out: number, count: number, hyper: number): void;
   /** Panels [p0, p1) of `packPanels8`'s output. */
   packPanels8Range(src: number, dst: number, k: number, n: number, p0: number, p1: number): void;
   packIm2col4(...args: Im2colArgs): void;
@@ -195,6 +200,7 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'packConvRows4',
   'patchifyForwardRows',
   'patchifyInputGradRows',
+  'adamwUpdate',
 ];
 export const STOP_OP = -1;
 /** A call without an answer, or a piece that found nothing to report (the masked GELU's −1). */
@@ -235,6 +241,8 @@ export const CTRL_BYTES = CTRL.TEXT + CTRL.TEXT_BYTES;
 
 /** Floats per GELU item: whole 4-float vectors, so a piece never splits one. */
 export const GELU_BLOCK = 1024;
+/** Floats per AdamW item: whole f64x2 pairs, so a piece never splits one. */
+export const ADAMW_BLOCK = 1024;
 
 /** What one call is cut into: how many items, and its arguments as the control block holds them. */
 export interface SplitJob {
@@ -306,6 +314,9 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
       const [, , , rows, kh, , , , k, groups, panels] = args;
       return { op, items: rows, work: 32 * rows * kh * groups * panels * k, args };
     }
+    case 'adamwUpdate':
+      // A float64 divide and square root per element weigh about as much as a few dozen multiply-adds.
+      return { op, items: Math.ceil(args[5] / ADAMW_BLOCK), work: 24 * args[5], args };
   }
 }
 
@@ -432,6 +443,14 @@ export function runPiece(
           gemm(a, k * 4, bp + i * panelBytes, c, groups, panels, k, kc);
         }
       }
+      return NO_RESULT;
+    }
+    case 'adamwUpdate': {
+      const [w, g, m, v, out, count, hyper] = args as number[];
+      const at = i0 * ADAMW_BLOCK;
+      const bytes = at * 4;
+      const len = Math.min(count, (i0 + n) * ADAMW_BLOCK) - at;
+      helpers.adamwUpdate(w + bytes, g + bytes, m + bytes, v + bytes, out + bytes, len, hyper);
       return NO_RESULT;
     }
     case 'patchifyInputGradRows': {
