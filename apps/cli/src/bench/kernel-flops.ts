@@ -42,7 +42,8 @@ export const KERNEL_CLASSES: readonly { id: KernelClass; label: string; compute:
   { id: 'norms', label: 'LayerNorm + GRN (forward, gradient)', compute: false },
   {
     id: 'other',
-    label: 'elementwise/other (masks, row gathers/scatters, residuals, bias sums, slices, casts, loss, AdamW)',
+    label:
+      'elementwise/other (masks, row gathers/scatters, residuals, bias sums, slices, casts, loss, AdamW)',
     compute: false,
   },
 ];
