@@ -6,7 +6,14 @@ import { WasmOps } from './wasm-ops';
 /** The SIMD helpers `convGemm` calls (signatures in simd/helpers.ts). */
 export type ConvGemmCalls = Pick<
   SimdHelpers,
-  'fillZero' | 'packPanels8' | 'packConvRows4' | 'gemm' | 'gemmRows' | 'extractRows'
+  | 'fillZero'
+  | 'packPanels8'
+  | 'packConvRows4'
+  | 'gemm'
+  | 'gemmRows'
+  | 'gemmRowsBias'
+  | 'gemmTransA'
+  | 'extractRows'
 >;
 
 /** A convolution's shape, as the GEMM packers take it (NHWC x, [kh, kw, cin, cout] filter). */
@@ -84,6 +91,8 @@ export function convGemm(
  * out [rows, n] = a [rows, k] · b [k, n] for rows a multiple of 4: a is read where it lies (no
  * packed copy: for the pointwise layers' thin shapes, k and n of 32–512, packing a and clearing C
  * were two extra passes over memory per product), only the small b is packed into panels.
+ * With `bias` ([n], n a multiple of 8), out = a · b + bias, the bias added in the GEMM's registers
+ * (`gemmRowsBias`): the bits of the product followed by a broadcast Add, one pass fewer.
  */
 export function matmulRowMajor(
   helpers: ConvGemmCalls,
@@ -93,13 +102,26 @@ export function matmulRowMajor(
   rows: number,
   k: number,
   n: number,
+  bias?: TensorInfo,
 ): TensorInfo {
   if (rows % 4 !== 0) throw new Error(`matmulRowMajor: ${rows} rows is not a multiple of 4`);
+  if (bias && n % 8 !== 0) throw new Error(`matmulRowMajor: a bias needs whole panels, not ${n} columns`);
   const panels = Math.ceil(n / 8);
   const bp = ops.empty([panels, k, 8]);
   helpers.packPanels8(ops.pointer(b), ops.pointer(bp), k, n);
   const c = ops.empty([rows, panels * 8]);
-  helpers.gemmRows(ops.pointer(a), k * 4, ops.pointer(bp), ops.pointer(c), rows / 4, panels, k, GEMM_KC);
+  const args = [
+    ops.pointer(a),
+    k * 4,
+    ops.pointer(bp),
+    ops.pointer(c),
+    rows / 4,
+    panels,
+    k,
+    GEMM_KC,
+  ] as const;
+  if (bias) helpers.gemmRowsBias(...args, ops.pointer(bias));
+  else helpers.gemmRows(...args);
   if (panels * 8 === n) return c;
   const out = ops.empty([rows, n]);
   helpers.extractRows(ops.pointer(c), ops.pointer(out), 1, rows, rows, panels * 8, n);

@@ -9,6 +9,7 @@ import {
 } from '../gradient-check';
 import { dense, fusedDenseSwitch, isDenseFused } from '../ops/dense';
 import { initBackend } from '../select';
+import { timeInnerKernels } from './wasm-ops';
 import { PhccDense } from './kernels/PhccDense';
 import { PhccDenseGrad } from './kernels/PhccDenseGrad';
 
@@ -65,7 +66,18 @@ const cases: [string, number[], number][] = [
   ['NHWC pointwise, 8 → 32', [2, 4, 4, 8], 32],
   ['rows not a multiple of 4, 5 → 3', [3, 7, 5], 3],
   ['2-D head layer, 64 → 1', [6, 64], 1],
+  // Large enough for our GEMM, so the bias is added in its registers (`gemmRowsBias`); the
+  // second with k over one 256-wide chunk, so after the last chunk only.
+  ['NHWC pointwise on our GEMM, 48 → 64', [4, 16, 16, 48], 64],
+  ['k over one GEMM chunk, 320 → 16', [2, 8, 8, 320], 16],
 ];
+
+/** Which inner kernels one forward ran (BatchMatMul and Add unless the bias epilogue was taken). */
+function innerKernelsOfForward(xs: HostTensor[]): string[] {
+  timeInnerKernels(true);
+  tf.tidy(() => dense(...tensors(xs)).dataSync());
+  return [...timeInnerKernels(false).keys()].sort();
+}
 
 describe('one-dispatch dense on wasm matches x · W + b on cpu', () => {
   it.each(cases)('%s', async (_name, shape, outDim) => {
@@ -77,31 +89,39 @@ describe('one-dispatch dense on wasm matches x · W + b on cpu', () => {
 });
 
 describe('one-dispatch dense against the composed op on wasm', () => {
-  it('gives the same value and gradients, bit for bit, in at least 6 fewer dispatches', async () => {
-    const xs = inputs(21, [2, 4, 4, 12], 24);
-    const dy = randomHostTensor(new Rng(22), [2, 4, 4, 24]);
-    await tf.setBackend('wasm');
-    const once = async (fused: boolean) => {
-      fusedDenseSwitch.enabled = fused;
-      const value = tf.tidy(() => Array.from(dense(...tensors(xs)).dataSync()));
-      const grads = (await gradientsOn('wasm', dense, xs, dy)).map((g) => Array.from(g));
-      const profile = await tf.profile(() => {
-        tf.tidy(() =>
-          tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(dense(x, w, b)))(tensors(xs)),
+  it.each([
+    ['on XNNPACK', [2, 4, 4, 12], 24, ['Add', 'BatchMatMul', 'Reshape']],
+    ['on our GEMM, bias in its registers', [4, 16, 16, 48], 64, ['Reshape']],
+    ['on our GEMM over two k-chunks', [2, 8, 8, 320], 16, ['Reshape']],
+  ] as const)(
+    '%s: the same value and gradients, bit for bit, in at least 6 fewer dispatches',
+    async (_name, xShape, n, inner) => {
+      const xs = inputs(21, [...xShape], n);
+      const dy = randomHostTensor(new Rng(22), [...xShape.slice(0, -1), n]);
+      expect(innerKernelsOfForward(xs)).toEqual(inner);
+      await tf.setBackend('wasm');
+      const once = async (fused: boolean) => {
+        fusedDenseSwitch.enabled = fused;
+        const value = tf.tidy(() => Array.from(dense(...tensors(xs)).dataSync()));
+        const grads = (await gradientsOn('wasm', dense, xs, dy)).map((g) => Array.from(g));
+        const profile = await tf.profile(() => {
+          tf.tidy(() =>
+            tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(dense(x, w, b)))(tensors(xs)),
+          );
+        });
+        const dispatches = profile.kernels.filter(
+          (k) => !['Identity', 'Sum', 'Fill', 'unnamed scope'].includes(k.name),
         );
-      });
-      const dispatches = profile.kernels.filter(
-        (k) => !['Identity', 'Sum', 'Fill', 'unnamed scope'].includes(k.name),
-      );
-      return { value, grads, dispatches: dispatches.length };
-    };
-    const fused = await once(true);
-    const composed = await once(false);
-    expect(fused.value).toEqual(composed.value);
-    expect(fused.grads).toEqual(composed.grads);
-    // tf.sum and its gradient's Reshape + Tile are the rest of the graph, both ways.
-    expect(composed.dispatches - fused.dispatches).toBeGreaterThanOrEqual(6);
-  });
+        return { value, grads, dispatches: dispatches.length };
+      };
+      const fused = await once(true);
+      const composed = await once(false);
+      expect(fused.value).toEqual(composed.value);
+      expect(fused.grads).toEqual(composed.grads);
+      // tf.sum and its gradient's Reshape + Tile are the rest of the graph, both ways.
+      expect(composed.dispatches - fused.dispatches).toBeGreaterThanOrEqual(6);
+    },
+  );
 
   it('computes only the gradients asked for (a frozen layer: x only)', async () => {
     const xs = inputs(23, [2, 3, 3, 8], 4);

@@ -238,6 +238,21 @@ const matMulCases: [string, number[], number[], boolean, boolean][] = [
     true,
     false,
   ],
+  [
+    'weight gradient aᵀ·b read in place (whole row groups and panels), K in several chunks',
+    [1000, 36],
+    [1000, 24],
+    true,
+    false,
+  ],
+  ['weight gradient aᵀ·b of no rows (a masked layer keeping none): zeros', [0, 36], [0, 24], true, false],
+  [
+    'weight gradient aᵀ·b with whole groups and panels but too large to read in place (packed)',
+    [600, 128],
+    [600, 96],
+    true,
+    false,
+  ],
   // pHCC-SSL's region pooling and its gradient: batches of products on our GEMM, item by item.
   ['batched a · b, rows a multiple of 4, K of 3', [24, 64, 3], [24, 3, 256], false, false],
   ['batched aᵀ · b, M of 3 padded to a row group', [24, 64, 3], [24, 64, 256], true, false],

@@ -26,13 +26,38 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
     const a3 = as3d(ops, a);
     const b3 = as3d(ops, b);
     const helpers: ConvGemmCalls | undefined = simdHelpers(backend);
+    if ((transposeA ? a3.shape[1] : a3.shape[2]) === 0) {
+      // A product over nothing (a masked layer that keeps no row): zeros. wasm's own kernel
+      // leaves such an output unwritten, and so would our GEMMs.
+      const m = transposeA ? a3.shape[2] : a3.shape[1];
+      const n = transposeB ? b3.shape[1] : b3.shape[2];
+      const outer = a3.shape[0] >= b3.shape[0] ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+      return ops.finish(ops.zeros([...outer, m, n]));
+    }
     if (helpers && transposeA && !transposeB && a3.shape[0] === 1 && b3.shape[0] === 1) {
-      // aᵀ · b with a [K, M], b [K, N]: every dense layer's weight gradient (xᵀ · dy). It is a
-      // 1×1 conv's filter gradient over K one-pixel images, whose packer reads a's rows as they
-      // lie: no transpose of the large operand (that transpose was ≈ 45 % of the matmul time
-      // in a pHCC-SSL step), chunked over K so each packed chunk stays in L2.
+      // aᵀ · b with a [K, M], b [K, N]: every dense layer's weight gradient (xᵀ · dy). A small
+      // one is read in place (`gemmTransA`); a larger one is a 1×1 conv's filter gradient over K
+      // one-pixel images, whose packer reads a's rows as they lie: no transpose of the large
+      // operand (that transpose was ≈ 45 % of the matmul time in a pHCC-SSL step), chunked over
+      // K so each packed chunk stays in L2.
       const [, k, m] = a3.shape;
       const n = b3.shape[2];
+      if (m % 4 === 0 && n % 8 === 0 && m * n <= TRANS_A_MAX_OUTPUT) {
+        // A small dW (stages 1–2's pointwise layers): both operands read in place, no packing.
+        const out = ops.empty([m, n]);
+        helpers.gemmTransA(
+          ops.pointer(a3),
+          m * 4,
+          ops.pointer(b3),
+          n * 4,
+          ops.pointer(out),
+          m / 4,
+          n / 8,
+          k,
+          GEMM_KC,
+        );
+        return ops.finish(ops.reshape(out, [...a.shape.slice(0, -2), m, n]));
+      }
       const x = ops.reshape(a3, [k, 1, 1, m]);
       const dy = ops.reshape(b3, [k, 1, 1, n]);
       const dw = conv2dFilterGradIm2col(ops, x, dy, [1, 1, m, n], [1, 1], [0, 0]);
@@ -62,7 +87,7 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
     const outer = batchA >= batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
     const noTranspose = { transposeA: false, transposeB: false };
     let out: TensorInfo;
-    if (helpers && batchB === 1 && n >= 8 && batchA * m * k >= GEMM_MIN_VALUES) {
+    if (helpers && batchB === 1 && ourGemmTakes(batchA * m, k, n)) {
       // A [rows, k] · B [k, n] is a 1×1 conv over one image row of `rows` pixels with k channels.
       const rows = batchA * m;
       if (rows % 4 === 0) {
@@ -82,8 +107,26 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
   };
 }
 
+/**
+ * Largest aᵀ·b output (m·n values) read in place by `gemmTransA` rather than packed first. Each k
+ * step reads one row of each operand, so a row group meets the b rows of its whole k-chunk again
+ * for every group: cheap while those rows are short (n ≤ 128 floats), but with rows of 1–2 KB the
+ * chunk spans more pages than the TLB holds and the packed copy wins. Measured alternated on the
+ * model's shapes (k·m·n): 49152·64·32 1.19–1.41×, 12288·128·64 1.08–1.17×, 49152·32·64 and
+ * 12288·64·128 1.00–1.16× faster in place; 3072·128·256 0.77–0.92× and 3072·256·512 0.69–0.86×.
+ */
+const TRANS_A_MAX_OUTPUT = 8192;
+
 /** Below this many values in A, packing costs more than XNNPACK's lack of FMA (dense heads). */
 const GEMM_MIN_VALUES = 16 * 1024;
+
+/**
+ * Whether a plain product A [rows, k] · B [k, n] runs on our GEMM here rather than XNNPACK's
+ * (PhccDense asks too, so that its bias epilogue is taken exactly where the product is ours).
+ */
+export function ourGemmTakes(rows: number, k: number, n: number): boolean {
+  return n >= 8 && rows * k >= GEMM_MIN_VALUES;
+}
 /** Batch items run through `batchedProducts` so far (tests check that the path was taken). */
 export const batchedProductsRun = { items: 0 };
 

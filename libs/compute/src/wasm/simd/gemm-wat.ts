@@ -89,9 +89,22 @@ export function gemmFields(fma: boolean): string {
   // matmul (a 1×1 layer) needs no packed copy of its large operand, and C no clearing pass.
   // gemmRowsAdd: C += A · Bp, the same loop starting every tile from C (a patchify conv's later
   // filter rows, conv-patchify.ts).
-  const rowsFunction = (name: string, firstChunk: string) => String.raw`
+  // gemmRowsBias: C = A · Bp + bias (bias [8P], one value per column), the bias added to each
+  // tile in registers after its last k-chunk: the same f32 additions, in the same order, as an
+  // Add kernel after the product, without its pass over C (a dense layer's forward).
+  const biasAccs = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(local.set $c${r}0 (f32x4.add (local.get $c${r}0) (v128.load (local.get $pbias))))
+         (local.set $c${r}1 (f32x4.add (local.get $c${r}1) (v128.load offset=16 (local.get $pbias))))`,
+    )
+    .join('\n');
+  const biasEpilogue = `(if (i32.ge_u (i32.add (local.get $k0) (local.get $kn)) (local.get $k)) (then
+            (local.set $pbias (i32.add (local.get $bias) (i32.shl (local.get $p) (i32.const 5))))
+            ${biasAccs}))`;
+  const rowsFunction = (name: string, firstChunk: string, bias = false) => String.raw`
   (func (export "${name}") (param $arows i32) (param $lda i32) (param $bp i32) (param $c i32)
-        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
+        (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)${bias ? ' (param $bias i32) (local $pbias i32)' : ''}
     (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
     (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $row i32)
     (local $pb i32) (local $end i32) (local $rowBytes i32)
@@ -125,10 +138,54 @@ export function gemmFields(fma: boolean): string {
             (local.set $pa3 (i32.add (local.get $pa3) (i32.const 4)))
             (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
             (br $inner)))
+          ${bias ? biasEpilogue : ''}
+          ${blockLoopsClose})`;
+  const firstChunkZero = `(if (i32.eqz (local.get $k0)) (then ${zeroAccs}) (else ${rowLoads}))`;
+  // gemmTransA: C = Aᵀ · B with both read where they lie, row by row: A [K][4G] and B [K][8P]
+  // row-major (rows $lda and $ldb bytes apart), so a k step's four A values and eight B values
+  // are 16 and 32 contiguous bytes of one row of each. A dense layer's weight gradient xᵀ · dy
+  // then needs no packed copy of either long operand (packing both was ≈ a third of its time).
+  const transAStep = [0, 1, 2, 3]
+    .map(
+      (r) =>
+        `(local.set $a (v128.load32_splat offset=${4 * r} (local.get $pa)))
+         (local.set $c${r}0 ${madd('(local.get $a)', '(local.get $b0)', `(local.get $c${r}0)`)})
+         (local.set $c${r}1 ${madd('(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
+    )
+    .join('\n');
+  const transAGemm = String.raw`
+  (func (export "gemmTransA") (param $arows i32) (param $lda i32) (param $brows i32) (param $ldb i32)
+        (param $c i32) (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
+    (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
+    (local $pa i32) (local $pb i32) (local $n i32) (local $rowBytes i32)
+    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
+    ${blockLoopsOpen}
+        (local.set $p (i32.const 0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+          ${firstChunkZero}
+          ;; row k0 of A at this group's four columns, of B at this panel's eight
+          (local.set $pa (i32.add (i32.add (local.get $arows) (i32.mul (local.get $k0) (local.get $lda)))
+            (i32.shl (local.get $g) (i32.const 4))))
+          (local.set $pb (i32.add (i32.add (local.get $brows) (i32.mul (local.get $k0) (local.get $ldb)))
+            (i32.shl (local.get $p) (i32.const 5))))
+          (local.set $n (local.get $kn))
+          (block $done (loop $inner
+            (br_if $done (i32.eqz (local.get $n)))
+            (local.set $b0 (v128.load (local.get $pb)))
+            (local.set $b1 (v128.load offset=16 (local.get $pb)))
+            ${transAStep}
+            (local.set $pa (i32.add (local.get $pa) (local.get $lda)))
+            (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $inner)))
           ${blockLoopsClose})`;
   const rowsGemm =
-    rowsFunction('gemmRows', `(if (i32.eqz (local.get $k0)) (then ${zeroAccs}) (else ${rowLoads}))`) +
-    rowsFunction('gemmRowsAdd', rowLoads);
+    rowsFunction('gemmRows', firstChunkZero) +
+    rowsFunction('gemmRowsAdd', rowLoads) +
+    rowsFunction('gemmRowsBias', firstChunkZero, true);
   return String.raw`
   ;; C += Ap · Bp, blocked over k in chunks of kc so a row group's Ap chunk stays in L1 while
   ;; it meets every panel's Bp chunk (which stays in L2).
@@ -160,6 +217,7 @@ export function gemmFields(fma: boolean): string {
           ${blockLoopsClose})
 
 ${rowsGemm}
+${transAGemm}
   ;; Ap for the filter gradient: the transposed im2col of NHWC x (images b0 .. b0+nb-1), four
   ;; channels at a time: Ap[((i*kw + j)*cin4 + c/4)][(b*ho + y)*wo + x][c%4] =
   ;; x[b, y*sh + i - padT, x*sw + j - padL, c], 0 outside the image and for c >= cin

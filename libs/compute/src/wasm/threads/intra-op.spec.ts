@@ -70,6 +70,25 @@ const CASES: Record<
       ],
       args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
     },
+    gemmRowsBias: {
+      // k 40 in chunks of 16: the bias is added after the last chunk only.
+      buffers: [
+        { floats: g * 4 * k },
+        { floats: panels * k * 8 },
+        { floats: g * 4 * panels * 8, output: true },
+        { floats: panels * 8 },
+      ],
+      args: ([a, bp, c, bias]) => [a, k * 4, bp, c, g, panels, k, 16, bias],
+    },
+    gemmTransA: {
+      // A [k][4g] and B [k][8·panels] with rows padded past what is read (lda, ldb).
+      buffers: [
+        { floats: k * (g * 4 + 4) },
+        { floats: k * (panels * 8 + 8) },
+        { floats: g * 4 * panels * 8, output: true },
+      ],
+      args: ([a, b, c]) => [a, (g * 4 + 4) * 4, b, (panels * 8 + 8) * 4, c, g, panels, k, 16],
+    },
     gemmRowsAdd: {
       buffers: [
         { floats: g * 4 * k },

@@ -100,6 +100,23 @@ export interface SplitExports {
   gemmRows(...args: GemmRowsArgs): void;
   /** C [4·groups][8·panels] += A · Bp, as `gemmRows` but adding to what C holds. */
   gemmRowsAdd(...args: GemmRowsArgs): void;
+  /**
+   * C [4·groups][8·panels] = Aᵀ · B, A [k][4·groups] and B [k][8·panels] row-major in place (rows
+   * `lda` and `ldb` bytes apart); C overwritten.
+   */
+  gemmTransA(
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    c: number,
+    groups: number,
+    panels: number,
+    k: number,
+    kc: number,
+  ): void;
+  /** C = A · Bp + bias (bias: 8·panels floats, one per column), as `gemmRows` then a broadcast add. */
+  gemmRowsBias(...args: [...GemmRowsArgs, bias: number]): void;
   /** y = gelu(x), tanh form, over count floats (simd/gelu-wat.ts). */
   geluForward(x: number, y: number, count: number): void;
   /** dx = dy · gelu'(x) over count floats. */
@@ -184,6 +201,8 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'gemm',
   'gemmRows',
   'gemmRowsAdd',
+  'gemmRowsBias',
+  'gemmTransA',
   'geluForward',
   'geluBackward',
   'geluForwardTanh',
@@ -258,10 +277,15 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
   switch (op) {
     case 'gemm':
     case 'gemmRows':
-    case 'gemmRowsAdd': {
+    case 'gemmRowsAdd':
+    case 'gemmRowsBias': {
       const groups = op === 'gemm' ? args[3] : args[4];
       const panels = op === 'gemm' ? args[4] : args[5];
       const k = op === 'gemm' ? args[5] : args[6];
+      return { op, items: groups, work: 32 * groups * panels * k, args };
+    }
+    case 'gemmTransA': {
+      const [, , , , , groups, panels, k] = args;
       return { op, items: groups, work: 32 * groups * panels * k, args };
     }
     case 'geluForward':
@@ -356,6 +380,17 @@ export function runPiece(
     case 'gemmRowsAdd': {
       const [a, lda, bp, c, , panels, k, kc] = args as number[];
       helpers[op](a + i0 * 4 * lda, lda, bp, c + i0 * 4 * panels * 32, n, panels, k, kc);
+      return NO_RESULT;
+    }
+    case 'gemmTransA': {
+      // A piece is a range of row groups: four of A's columns each, and C's rows.
+      const [a, lda, b, ldb, c, , panels, k, kc] = args as number[];
+      helpers.gemmTransA(a + i0 * 16, lda, b, ldb, c + i0 * 4 * panels * 32, n, panels, k, kc);
+      return NO_RESULT;
+    }
+    case 'gemmRowsBias': {
+      const [a, lda, bp, c, , panels, k, kc, bias] = args as number[];
+      helpers.gemmRowsBias(a + i0 * 4 * lda, lda, bp, c + i0 * 4 * panels * 32, n, panels, k, kc, bias);
       return NO_RESULT;
     }
     case 'geluForward':
