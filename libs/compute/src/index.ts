@@ -14,8 +14,8 @@ export { dense, fusedDenseSwitch, isDenseFused, maskedDense, maskedDenseSwitch }
 export { gatherRows, rowKernelsAvailable, scatterRows } from './ops/rows';
 export { depthwiseKept, depthwiseKeptSwitch, isDepthwiseKeptFused } from './ops/depthwise-kept';
 export { fusedNormSwitch } from './ops/fused-norm-switch';
-export { adamwStep, squaredNorm, wasmAdamWAvailable, wasmAdamWSwitch } from './ops/adamw';
-export type { AdamWHyper } from './ops/adamw';
+export { adamwSteps, squaredNorm, wasmAdamWAvailable, wasmAdamWSwitch } from './ops/adamw';
+export type { AdamWHyper, AdamWItem } from './ops/adamw';
 export { sharedSavesInstalled, sharedSavesSwitch } from './wasm/shared-saves';
 export * from './trainable';
 export * from './reference-cnn';

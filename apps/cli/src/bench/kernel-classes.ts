@@ -285,7 +285,7 @@ function report(
       }
     }
     print(
-      `    outside kernels (engine dispatch and tape, JS AdamW, the profiler's bookkeeping) | – | ` +
+      `    outside kernels (engine dispatch and tape, the optimiser's bookkeeping, the profiler's) | – | ` +
         `${fmt(profiledMs * outsideShare)} | ${fmt(100 * outsideShare, 1)} % | – | – | – | – | –`,
     );
     figures[`${prefix}_outside_kernels_share`] = outsideShare;

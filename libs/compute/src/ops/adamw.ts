@@ -1,17 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamWHyper, PhccAdamW } from '../wasm/kernels/PhccAdamW';
 import { heapPointer, simdHelpers } from '../wasm/simd/helpers';
+import { ADAMW_HYPER } from '../wasm/simd/optimizer-wat';
 
 export type { AdamWHyper } from '../wasm/kernels/PhccAdamW';
 
 /**
- * Switch for AdamW on the wasm heap (`adamwStep`): `PHCC_WASM_ADAMW=0` (or the before/after bench
+ * Switch for AdamW on the wasm heap (`adamwSteps`): `PHCC_WASM_ADAMW=0` (or the before/after bench
  * setting `enabled`) keeps the moments in JS arrays and updates there, as before issue #19's
  * change. The same bits either way (tested).
  */
 export const wasmAdamWSwitch = { enabled: process.env.PHCC_WASM_ADAMW !== '0' };
 
-/** Whether `adamwStep` and `squaredNorm` run here: wasm with its SIMD helpers, switched on. */
+/** Whether `adamwSteps` and `squaredNorm` run here: wasm with its SIMD helpers, switched on. */
 export function wasmAdamWAvailable(): boolean {
   return (
     wasmAdamWSwitch.enabled &&
@@ -21,18 +22,26 @@ export function wasmAdamWAvailable(): boolean {
   );
 }
 
+/** One parameter's part of an AdamW update on the heap. */
+export interface AdamWItem {
+  param: tf.Tensor;
+  grad: tf.Tensor;
+  /** The moments: tensors only the optimiser holds, written in place. */
+  m: tf.Tensor;
+  v: tf.Tensor;
+  hyper: AdamWHyper;
+}
+
 /**
- * One AdamW step of one parameter: the new weights (a new tensor), with the moments m and v
- * updated in place (kernels/PhccAdamW.ts: they must be tensors nothing else holds). wasm only.
+ * One AdamW step of every item as one dispatch: each parameter's new weights (new tensors, in
+ * the items' order), with the moments updated in place (kernels/PhccAdamW.ts). wasm only.
  */
-export function adamwStep(
-  param: tf.Tensor,
-  grad: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  hyper: AdamWHyper,
-): tf.Tensor {
-  return tf.engine().runKernel(PhccAdamW, { param, grad, m, v }, { ...hyper }) as tf.Tensor;
+export function adamwSteps(items: readonly AdamWItem[]): tf.Tensor[] {
+  if (items.length === 0) return [];
+  const inputs = items.flatMap((item) => [item.param, item.grad, item.m, item.v]);
+  const hyper = items.flatMap((item) => ADAMW_HYPER.map((name) => item.hyper[name]));
+  // Inputs as an array, as tfjs's own Concat and Pack take theirs.
+  return tf.engine().runKernel(PhccAdamW, inputs as unknown as tf.NamedTensorMap, { hyper }) as tf.Tensor[];
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { warmupCosineLr } from '../../../federated/src/schedule/lr-schedule';
 import { OPTIMISER_NAMES, OptimiserName } from '../../../protocol/src/optimisers';
-import { adamwStep, squaredNorm, wasmAdamWAvailable } from '../../../compute/src';
+import { adamwSteps, squaredNorm, wasmAdamWAvailable } from '../../../compute/src';
 import { ParamStore } from '../network/params';
 
 export interface AdamWOptions {
@@ -138,29 +138,44 @@ abstract class NamedParamOptimizer implements Optimizer {
     this.stepCount += 1;
     const scale = this.clipNorm > 0 && gradNorm > this.clipNorm ? this.clipNorm / gradNorm : 1;
     const heap = this.onHeap();
-    for (const [name, grad] of grads) {
-      const param = this.store.get(name);
-      const slot = this.slotFor(name, param.size);
-      slot.steps += 1;
-      const paramLr = lr * (lrScale ? lrScale(name) : 1);
-      // Decay uses the weight before this step's update, as the decoupled formulation does.
-      const keep = this.weightDecay > 0 && decays(name, param.shape) ? 1 - paramLr * this.weightDecay : 1;
-      let next: tf.Tensor;
-      if (heap) {
-        const g = grad instanceof tf.Tensor ? grad : tf.tensor(grad, param.shape, 'float32');
-        try {
-          next = this.updateOnHeap(param, g, heapMoments(slot), scale, paramLr, keep, slot.steps);
-        } finally {
-          if (g !== grad) g.dispose();
+    const onHeap: HeapStep[] = [];
+    const made: tf.Tensor[] = [];
+    try {
+      for (const [name, grad] of grads) {
+        const param = this.store.get(name);
+        const slot = this.slotFor(name, param.size);
+        slot.steps += 1;
+        const paramLr = lr * (lrScale ? lrScale(name) : 1);
+        // Decay uses the weight before this step's update, as the decoupled formulation does.
+        const keep = this.weightDecay > 0 && decays(name, param.shape) ? 1 - paramLr * this.weightDecay : 1;
+        if (heap) {
+          let g = grad as tf.Tensor;
+          if (grad instanceof Float32Array) made.push((g = tf.tensor(grad, param.shape, 'float32')));
+          onHeap.push({
+            param,
+            grad: g,
+            moments: heapMoments(slot),
+            scale,
+            lr: paramLr,
+            keep,
+            steps: slot.steps,
+          });
+          continue;
         }
-      } else {
         const g = grad instanceof tf.Tensor ? (grad.dataSync() as Float32Array) : grad;
         const values = Float32Array.from(param.dataSync() as Float32Array);
         this.update(values, g, scale, hostMoments(slot), slot.steps, paramLr, keep);
-        next = tf.tensor(values, param.shape, 'float32');
+        const next = tf.tensor(values, param.shape, 'float32');
+        param.assign(next);
+        next.dispose();
       }
-      param.assign(next);
-      next.dispose();
+      if (onHeap.length === 0) return;
+      // Every parameter in one dispatch; then each takes its new weights.
+      const next = this.updateOnHeap(onHeap);
+      onHeap.forEach((step, i) => step.param.assign(next[i]));
+      tf.dispose(next);
+    } finally {
+      tf.dispose(made);
     }
   }
 
@@ -180,16 +195,8 @@ abstract class NamedParamOptimizer implements Optimizer {
     return false;
   }
 
-  /** `update` on the wasm heap: the new weights as a tensor, the moment tensors written in place. */
-  protected updateOnHeap(
-    _param: tf.Tensor,
-    _grad: tf.Tensor,
-    _moments: tf.Tensor[],
-    _scale: number,
-    _lr: number,
-    _keep: number,
-    _steps: number,
-  ): tf.Tensor {
+  /** `update` of every step on the wasm heap: the new weights, in order; the moments written in place. */
+  protected updateOnHeap(_steps: readonly HeapStep[]): tf.Tensor[] {
     throw new Error(`${this.kind} has no update on the wasm heap`);
   }
 
@@ -249,6 +256,21 @@ abstract class NamedParamOptimizer implements Optimizer {
     }
     return slot;
   }
+}
+
+/** One parameter's share of an update on the wasm heap (`updateOnHeap`). */
+interface HeapStep {
+  param: tf.Variable;
+  grad: tf.Tensor;
+  moments: tf.Tensor[];
+  /** The clip's gradient scale. */
+  scale: number;
+  /** This parameter's learning rate (the step's, times its scale). */
+  lr: number;
+  /** The decoupled decay factor (1 − lr·λ, or 1). */
+  keep: number;
+  /** Updates this parameter has had, this one included. */
+  steps: number;
 }
 
 /** A slot's moments as host arrays, moved off the wasm heap if they were there. */
@@ -318,28 +340,28 @@ export class AdamW extends NamedParamOptimizer {
     return wasmAdamWAvailable();
   }
 
-  protected override updateOnHeap(
-    param: tf.Tensor,
-    grad: tf.Tensor,
-    moments: tf.Tensor[],
-    scale: number,
-    lr: number,
-    keep: number,
-    steps: number,
-  ): tf.Tensor {
+  protected override updateOnHeap(steps: readonly HeapStep[]): tf.Tensor[] {
     const { beta1, beta2, epsilon } = this;
     // The host loop's constants, computed the same way (the kernel's arithmetic is the loop's).
-    return adamwStep(param, grad, moments[0], moments[1], {
-      scale,
-      beta1,
-      beta2,
-      oneMinusBeta1: 1 - beta1,
-      oneMinusBeta2: 1 - beta2,
-      stepSize: lr / (1 - beta1 ** steps),
-      rootCorrection: 1 / Math.sqrt(1 - beta2 ** steps),
-      epsilon,
-      keep,
-    });
+    return adamwSteps(
+      steps.map((s) => ({
+        param: s.param,
+        grad: s.grad,
+        m: s.moments[0],
+        v: s.moments[1],
+        hyper: {
+          scale: s.scale,
+          beta1,
+          beta2,
+          oneMinusBeta1: 1 - beta1,
+          oneMinusBeta2: 1 - beta2,
+          stepSize: s.lr / (1 - beta1 ** s.steps),
+          rootCorrection: 1 / Math.sqrt(1 - beta2 ** s.steps),
+          epsilon,
+          keep: s.keep,
+        },
+      })),
+    );
   }
 }
 
