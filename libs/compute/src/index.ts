@@ -16,6 +16,7 @@ export { depthwiseKept, depthwiseKeptSwitch, isDepthwiseKeptFused } from './ops/
 export { fusedNormSwitch } from './ops/fused-norm-switch';
 export { adamwSteps, squaredNorm, wasmAdamWAvailable, wasmAdamWSwitch } from './ops/adamw';
 export type { AdamWHyper, AdamWItem } from './ops/adamw';
+export { readInto } from './ops/read-into';
 export { sharedSavesInstalled, sharedSavesSwitch } from './wasm/shared-saves';
 export * from './trainable';
 export * from './reference-cnn';

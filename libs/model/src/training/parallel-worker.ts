@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../../../compute/src';
 import { PhccModel } from '../network/model';
 import type { ReplicaReply, ReplicaRequest } from './parallel';
-import { shardGradient, stepParts } from './shard';
+import { shardGradient } from './shard';
 import { writeWeights } from './weights-buffer';
 
 /**
@@ -15,8 +15,8 @@ let model: PhccModel | undefined;
 /** The weights the replica's model holds now (as last written), to skip unchanged ones. */
 let held: Float32Array | undefined;
 
-function post(msg: ReplicaReply, transfer: ArrayBuffer[] = []): void {
-  parentPort!.postMessage(msg, transfer);
+function post(msg: ReplicaReply): void {
+  parentPort!.postMessage(msg);
 }
 
 async function handle(msg: ReplicaRequest): Promise<void> {
@@ -31,36 +31,24 @@ async function handle(msg: ReplicaRequest): Promise<void> {
   const started = performance.now();
   held = writeWeights(model.params, msg.weights, held);
   const written = performance.now();
-  const shard = shardGradient(model, msg.step);
-  const computed = performance.now();
-  const names = model.params.names({ parts: stepParts(msg.step) });
-  const flat = new Float32Array(
-    names.reduce((n, name) => n + (shard.grads.get(name) as Float32Array).length, 0),
-  );
-  let offset = 0;
-  for (const name of names) {
-    const grad = shard.grads.get(name) as Float32Array;
-    flat.set(grad, offset);
-    offset += grad.length;
-  }
+  // Straight into the buffer the main thread shares with this replica: nothing to allocate,
+  // copy again or transfer.
+  const shard = shardGradient(model, msg.step, msg.gradients);
   const done = performance.now();
-  post(
-    {
-      type: 'grads',
-      loss: shard.loss,
-      weight: shard.weight,
-      gradients: flat,
-      computeMs: done - started,
-      phases: {
-        receivedAt: performance.timeOrigin + started,
-        writeMs: written - started,
-        gradMs: computed - written,
-        packMs: done - computed,
-        sentAt: performance.timeOrigin + done,
-      },
+  const length = [...shard.grads.values()].reduce((n, g) => n + g.length, 0);
+  post({
+    type: 'grads',
+    loss: shard.loss,
+    weight: shard.weight,
+    length,
+    computeMs: done - started,
+    phases: {
+      receivedAt: performance.timeOrigin + started,
+      writeMs: written - started,
+      gradMs: done - written,
+      sentAt: performance.timeOrigin + done,
     },
-    [flat.buffer],
-  );
+  });
 }
 
 // One request at a time, in order: the stepper never overlaps them on one replica.

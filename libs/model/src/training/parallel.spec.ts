@@ -106,7 +106,7 @@ describe('ShardedStepper (main thread + 1 worker replica)', () => {
     // The worker's phases (#19) add up to its compute time and sit between post and arrival.
     const [w] = stepper.timing.workers;
     expect(stepper.timing.workers).toHaveLength(1);
-    expect(w.writeMs + w.gradMs + w.packMs).toBeLessThanOrEqual(stepper.timing.computeMs[1] + 1e-6);
+    expect(w.writeMs + w.gradMs).toBeLessThanOrEqual(stepper.timing.computeMs[1] + 1e-6);
     expect(w.gradMs).toBeGreaterThan(0);
     expect(w.postedAt).toBeLessThanOrEqual(w.receivedAt + 1);
     expect(w.receivedAt).toBeLessThan(w.sentAt);

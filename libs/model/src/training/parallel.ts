@@ -25,8 +25,12 @@ export interface StepExecutor {
 
 export type ReplicaRequest =
   | { type: 'init'; backend: string; config: ModelConfig }
-  /** `weights`: every parameter (readWeights order), shared by all replicas; `step`: the shard. */
-  | { type: 'grads'; weights: Float32Array; step: StepSpec };
+  /**
+   * `weights`: every parameter (readWeights order), shared by all replicas; `step`: the shard;
+   * `gradients`: this replica's own shared buffer (room for every parameter), which it writes
+   * its shard's gradients into, one after another in `stepParts` order.
+   */
+  | { type: 'grads'; weights: Float32Array; step: StepSpec; gradients: Float32Array };
 
 export type ReplicaReply =
   | { type: 'ready'; names: string[]; backend: string }
@@ -34,7 +38,8 @@ export type ReplicaReply =
       type: 'grads';
       loss: number;
       weight: number;
-      gradients: Float32Array;
+      /** How many values of the request's `gradients` buffer it wrote. */
+      length: number;
       computeMs: number;
       phases: ReplicaPhases;
     }
@@ -46,10 +51,8 @@ export interface ReplicaPhases {
   receivedAt: number;
   /** Writing the shared weights into its model. */
   writeMs: number;
-  /** Forward + backward of its shard. */
+  /** Forward + backward of its shard, and writing the gradients into the shared buffer. */
   gradMs: number;
-  /** Packing the gradients into one transferable array. */
-  packMs: number;
   /** When it posted the reply. */
   sentAt: number;
 }
@@ -101,6 +104,12 @@ export interface ShardedStepTiming {
  */
 export class ShardedStepper implements StepExecutor {
   private weightsBuffer: Float32Array | undefined;
+  /**
+   * Buffers reused every step, so that a step allocates no gradient arrays (they made the garbage
+   * collector run about once a step on each thread): one shared buffer per worker replica that
+   * it writes its gradients into, the main thread's own shard's, and the combined gradient.
+   */
+  private buffers: { workers: Float32Array[]; local: Float32Array; combined: Float32Array } | undefined;
   private lastTiming: ShardedStepTiming = {
     computeMs: [],
     shardSizes: [],
@@ -121,6 +130,20 @@ export class ShardedStepper implements StepExecutor {
     balance: ShardBalance,
   ) {
     this.balancer = new ShardBalancer(pool.size + (mainComputes ? 1 : 0), balance);
+  }
+
+  /** The reused gradient buffers, made at the first step (room for every parameter of the model). */
+  private gradientBuffers(model: PhccModel): NonNullable<ShardedStepper['buffers']> {
+    const values = model.params.count();
+    this.buffers ??= {
+      workers: Array.from(
+        { length: this.pool.size },
+        () => new Float32Array(new SharedArrayBuffer(values * 4)),
+      ),
+      local: new Float32Array(values),
+      combined: new Float32Array(values),
+    };
+    return this.buffers;
   }
 
   static async start(opts: ShardedStepperOptions): Promise<ShardedStepper> {
@@ -163,7 +186,10 @@ export class ShardedStepper implements StepExecutor {
     return this.lastTiming;
   }
 
-  /** The batch gradient of `step` (per trained parameter), computed over the replicas. */
+  /**
+   * The batch gradient of `step` (per trained parameter), computed over the replicas. The arrays
+   * are views of a buffer the next call writes again: use (or copy) them before calling again.
+   */
   async gradients(
     model: PhccModel,
     step: StepSpec,
@@ -178,16 +204,21 @@ export class ShardedStepper implements StepExecutor {
     this.weightsBuffer = weights;
     const readWeightsMs = performance.now() - readStarted;
     const names = model.params.names({ parts: stepParts(step) });
+    const buffers = this.gradientBuffers(model);
     const workerShards = this.mainComputes ? n - 1 : n;
     const first = n - workerShards; // shard index of worker 0
     const remote = Array.from({ length: workerShards }, (_, w) => {
       const shard = sliceStep(step, bounds[first + w], bounds[first + w + 1]);
       const transfer = shardBuffers(shard);
       const postedAt = performance.timeOrigin + performance.now();
-      return this.pool.ask(w, { type: 'grads', weights, step: shard }, transfer).then((reply) => {
+      const gradients = buffers.workers[w];
+      return this.pool.ask(w, { type: 'grads', weights, step: shard, gradients }, transfer).then((reply) => {
         const grads = reply as Extract<ReplicaReply, { type: 'grads' }>;
         const arrivedAt = performance.timeOrigin + performance.now();
-        return { ...unflatten(grads, names, model), phases: { ...grads.phases, postedAt, arrivedAt } };
+        return {
+          ...unflatten(grads, gradients, names, model),
+          phases: { ...grads.phases, postedAt, arrivedAt },
+        };
       });
     });
     // Awaited below; this only keeps a worker's failure from being "unhandled" if our shard throws.
@@ -196,7 +227,11 @@ export class ShardedStepper implements StepExecutor {
     if (this.mainComputes) {
       // The main thread's own shard runs while the workers compute theirs.
       const started = performance.now();
-      const local = shardGradient(model, n === 1 ? step : sliceStep(step, bounds[0], bounds[1]));
+      const local = shardGradient(
+        model,
+        n === 1 ? step : sliceStep(step, bounds[0], bounds[1]),
+        buffers.local,
+      );
       shards.push({ ...local, computeMs: performance.now() - started });
     }
     const waitStarted = performance.now();
@@ -210,14 +245,12 @@ export class ShardedStepper implements StepExecutor {
     const sum = shares.reduce((a, b) => a + b, 0);
     const grads = new Map<string, Float32Array>();
     const fractions = shares.map((share) => share / sum);
+    let offset = 0;
     for (const name of names) {
-      grads.set(
-        name,
-        weightedSum(
-          shards.map((s) => s.grads.get(name) as Float32Array),
-          fractions,
-        ),
-      );
+      const parts = shards.map((s) => s.grads.get(name) as Float32Array);
+      const out = buffers.combined.subarray(offset, offset + parts[0].length);
+      offset += out.length;
+      grads.set(name, weightedSum(parts, fractions, out));
     }
     const loss = shards.reduce((acc, s, k) => acc + fractions[k] * s.loss, 0);
     const shardSizes = shards.map((_, k) => bounds[k + 1] - bounds[k]);
@@ -273,8 +306,13 @@ export function recommendedReplicas(backend: string): number {
  * exactly what a float64 accumulator array holds between shard-major passes (the form before
  * issue #19's change, measured 6–14 ms a step against ≈ 1.5), without its 8 bytes a weight.
  */
-export function weightedSum(parts: Float32Array[], fractions: number[]): Float32Array {
-  const out = new Float32Array(parts[0].length);
+export function weightedSum(
+  parts: Float32Array[],
+  fractions: number[],
+  out: Float32Array = new Float32Array(parts[0].length),
+): Float32Array {
+  if (out.length !== parts[0].length)
+    throw new Error(`weightedSum: ${out.length} values of room for ${parts[0].length}`);
   if (parts.length === 1) {
     const [part] = parts;
     const [f] = fractions;
@@ -304,6 +342,7 @@ function shardBuffers(step: StepSpec): ArrayBuffer[] {
 
 function unflatten(
   reply: Extract<ReplicaReply, { type: 'grads' }>,
+  gradients: Float32Array,
   names: string[],
   model: PhccModel,
 ): ShardGradient & { computeMs: number } {
@@ -311,11 +350,11 @@ function unflatten(
   let offset = 0;
   for (const name of names) {
     const size = model.params.info(name).shape.reduce((a, b) => a * b, 1);
-    grads.set(name, reply.gradients.subarray(offset, offset + size));
+    grads.set(name, gradients.subarray(offset, offset + size));
     offset += size;
   }
-  if (offset !== reply.gradients.length) {
-    throw new Error(`a replica sent ${reply.gradients.length} gradient values, the step trains ${offset}`);
+  if (offset !== reply.length) {
+    throw new Error(`a replica sent ${reply.length} gradient values, the step trains ${offset}`);
   }
   return { loss: reply.loss, weight: reply.weight, grads, computeMs: reply.computeMs };
 }

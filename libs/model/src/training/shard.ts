@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readInto } from '../../../compute/src';
 import { MaskPyramid } from '../network/mask';
 import { PhccModel } from '../network/model';
 import { ModelPart } from '../network/params';
@@ -75,12 +76,16 @@ export interface ShardGradient {
   grads: Map<string, Float32Array>;
 }
 
-/** Loss, combination weight and gradients of one shard, on this thread's model. */
-export function shardGradient(model: PhccModel, spec: StepSpec): ShardGradient {
+/**
+ * Loss, combination weight and gradients of one shard, on this thread's model. With `into`, the
+ * gradients are written there one after another in `stepParts` order and returned as views of
+ * it (valid until it is written again): a replica reuses one buffer every step.
+ */
+export function shardGradient(model: PhccModel, spec: StepSpec, into?: Float32Array): ShardGradient {
   const parts = stepParts(spec);
   if (spec.stage === 'finetune') {
     const { loss, grads } = gradientTensors(model, finetuneBatchLoss(model, spec.batch, spec.options), parts);
-    return { loss, weight: spec.batch.count, grads: download(grads) };
+    return { loss, weight: spec.batch.count, grads: download(grads, into) };
   }
   let perImage: Float32Array = new Float32Array(0);
   const { imageSize: s, inChannels: c } = model.config;
@@ -98,7 +103,7 @@ export function shardGradient(model: PhccModel, spec: StepSpec): ShardGradient {
     }
   };
   const { loss, grads } = gradientTensors(model, lossFn, parts);
-  return { loss, weight: hardnessMass(perImage, weighting.hardnessExponent), grads: download(grads) };
+  return { loss, weight: hardnessMass(perImage, weighting.hardnessExponent), grads: download(grads, into) };
 }
 
 /**
@@ -122,10 +127,17 @@ export function combinationWeights(shards: readonly { weight: number; count: num
   return shards.map((s) => s.weight);
 }
 
-function download(grads: Map<string, tf.Tensor>): Map<string, Float32Array> {
+function download(grads: Map<string, tf.Tensor>, into?: Float32Array): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
+  let offset = 0;
   for (const [name, grad] of grads) {
-    out.set(name, grad.dataSync() as Float32Array);
+    if (into) {
+      readInto(grad, into, offset);
+      out.set(name, into.subarray(offset, offset + grad.size));
+      offset += grad.size;
+    } else {
+      out.set(name, grad.dataSync() as Float32Array);
+    }
     grad.dispose();
   }
   return out;
