@@ -10,7 +10,7 @@
  *
  * Phases of a sharded step, in order: `read` (main copies its weights into the shared buffer),
  * the shards in parallel (`main` on the main thread; on the worker `post→start`, `write` the
- * shared weights into its model, `grad` forward + backward, `pack` the gradients), `queued` (the
+ * shared weights into its model, `grad` forward + backward and the gradients written out), `queued` (the
  * worker's reply waiting while the main thread still computes: the worker idles), `wait` (the
  * main thread idles for the worker), then serially `combine` and `AdamW` on the main thread.
  */
@@ -120,7 +120,6 @@ async function main(): Promise<void> {
         add('post→start', w.receivedAt - w.postedAt);
         add('write', w.writeMs);
         add('grad', w.gradMs);
-        add('pack', w.packMs);
         add('queued', w.arrivedAt - w.sentAt);
         add('wait', t.waitMs);
         add('combine', t.combineMs);
@@ -148,7 +147,6 @@ async function main(): Promise<void> {
         'post→start',
         'write',
         'grad',
-        'pack',
         'queued',
         'wait',
         'combine',
