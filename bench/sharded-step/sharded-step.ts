@@ -141,17 +141,7 @@ async function main(): Promise<void> {
           `speed-up ${median(ratio).toFixed(2)} (rounds ${ratio.map((x) => x.toFixed(2)).join(' ')}), ` +
           `CPU time 2 ÷ 1 replica ${cpuRatio.toFixed(2)}`,
       );
-      const phases = [
-        'read',
-        'main',
-        'post→start',
-        'write',
-        'grad',
-        'queued',
-        'wait',
-        'combine',
-        'AdamW',
-      ];
+      const phases = ['read', 'main', 'post→start', 'write', 'grad', 'queued', 'wait', 'combine', 'AdamW'];
       console.log(
         `  sharded step, ms: ${phases.map((k) => `${k} ${fmt(median(rows.get(k) as number[]))}`).join(', ')}; ` +
           `main thread's shard ${median(rows.get('split') as number[])} of ${spec.batch.count}`,

@@ -145,14 +145,7 @@ export function gemmFields(fma: boolean): string {
   // row-major (rows $lda and $ldb bytes apart), so a k step's four A values and eight B values
   // are 16 and 32 contiguous bytes of one row of each. A dense layer's weight gradient xᵀ · dy
   // then needs no packed copy of either long operand (packing both was ≈ a third of its time).
-  const transAStep = [0, 1, 2, 3]
-    .map(
-      (r) =>
-        `(local.set $a (v128.load32_splat offset=${4 * r} (local.get $pa)))
-         (local.set $c${r}0 ${madd('(local.get $a)', '(local.get $b0)', `(local.get $c${r}0)`)})
-         (local.set $c${r}1 ${madd('(local.get $a)', '(local.get $b1)', `(local.get $c${r}1)`)})`,
-    )
-    .join('\n');
+  // A k step is the packed GEMM's (`step`: four A values splatted from $pa, eight B values).
   const transAGemm = String.raw`
   (func (export "gemmTransA") (param $arows i32) (param $lda i32) (param $brows i32) (param $ldb i32)
         (param $c i32) (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
@@ -176,7 +169,7 @@ export function gemmFields(fma: boolean): string {
             (br_if $done (i32.eqz (local.get $n)))
             (local.set $b0 (v128.load (local.get $pb)))
             (local.set $b1 (v128.load offset=16 (local.get $pb)))
-            ${transAStep}
+            ${step}
             (local.set $pa (i32.add (local.get $pa) (local.get $lda)))
             (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
             (local.set $n (i32.sub (local.get $n) (i32.const 1)))
