@@ -140,6 +140,14 @@ export function gemmFields(fma: boolean): string {
             (br $inner)))
           ${bias ? biasEpilogue : ''}
           ${blockLoopsClose})`;
+  // The register tile's locals, and the loops down to one panel of one row group (`gemm`, `gemmTransA`).
+  const tileLocals = `(local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    ${accs.map((a) => `(local ${a} v128)`).join(' ')}`;
+  const panelLoopOpen = `${blockLoopsOpen}
+        (local.set $p (i32.const 0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))`;
   const firstChunkZero = `(if (i32.eqz (local.get $k0)) (then ${zeroAccs}) (else ${rowLoads}))`;
   // gemmTransA: C = Aᵀ · B with both read where they lie, row by row: A [K][4G] and B [K][8P]
   // row-major (rows $lda and $ldb bytes apart), so a k step's four A values and eight B values
@@ -151,13 +159,8 @@ export function gemmFields(fma: boolean): string {
         (param $c i32) (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
     (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32)
     (local $pa i32) (local $pb i32) (local $n i32) (local $rowBytes i32)
-    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
-    (local $a v128) (local $b0 v128) (local $b1 v128)
-    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
-    ${blockLoopsOpen}
-        (local.set $p (i32.const 0))
-        (block $pdone (loop $ploop
-          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+    ${tileLocals}
+    ${panelLoopOpen}
           ${firstChunkZero}
           ;; row k0 of A at this group's four columns, of B at this panel's eight
           (local.set $pa (i32.add (i32.add (local.get $arows) (i32.mul (local.get $k0) (local.get $lda)))
@@ -186,13 +189,8 @@ export function gemmFields(fma: boolean): string {
         (param $groups i32) (param $panels i32) (param $k i32) (param $kc i32)
     (local $k0 i32) (local $kn i32) (local $g i32) (local $p i32) (local $n i32)
     (local $pa i32) (local $pb i32) (local $end i32) (local $rowBytes i32)
-    (local $cr0 i32) (local $cr1 i32) (local $cr2 i32) (local $cr3 i32)
-    (local $a v128) (local $b0 v128) (local $b1 v128)
-    ${accs.map((a) => `(local ${a} v128)`).join(' ')}
-    ${blockLoopsOpen}
-        (local.set $p (i32.const 0))
-        (block $pdone (loop $ploop
-          (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+    ${tileLocals}
+    ${panelLoopOpen}
           ${rowLoads}
           (local.set $pa (i32.add (local.get $ap)
             (i32.shl (i32.add (i32.mul (local.get $g) (local.get $k)) (local.get $k0)) (i32.const 4))))
