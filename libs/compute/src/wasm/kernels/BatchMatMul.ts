@@ -111,9 +111,10 @@ function makeBatchMatMul(original: KernelFunc): KernelFunc {
  * Largest aᵀ·b output (m·n values) read in place by `gemmTransA` rather than packed first. Each k
  * step reads one row of each operand, so a row group meets the b rows of its whole k-chunk again
  * for every group: cheap while those rows are short (n ≤ 128 floats), but with rows of 1–2 KB the
- * chunk spans more pages than the TLB holds and the packed copy wins. Measured alternated on the
- * model's shapes (k·m·n): 49152·64·32 1.19–1.41×, 12288·128·64 1.08–1.17×, 49152·32·64 and
- * 12288·64·128 1.00–1.16× faster in place; 3072·128·256 0.77–0.92× and 3072·256·512 0.69–0.86×.
+ * chunk spans more pages than the TLB holds (our reading; not measured with counters) and the
+ * packed copy wins. Measured alternated on the model's shapes (k·m·n): 49152·64·32 1.19–1.41×,
+ * 12288·128·64 1.08–1.17×, 49152·32·64 and 12288·64·128 1.00–1.16× faster in place;
+ * 3072·128·256 0.77–0.92× and 3072·256·512 0.69–0.86×.
  */
 const TRANS_A_MAX_OUTPUT = 8192;
 
