@@ -32,6 +32,20 @@ export class IntraOpPool {
   /** Pieces per thread a job is cut into: enough to balance unequal cores, few enough to keep each piece long. */
   static piecesPerThread = 6;
 
+  /**
+   * Items per piece. Usually `piecesPerThread` pieces a thread, claimed as threads come free. A job
+   * whose pieces all stream one shared operand (`onePiecePerThread`: a dense layer's small weight
+   * gradient, which reads all of dy for each group of x's columns) is halved instead: with many
+   * pieces each one, run at its own time, fetched that operand from memory again (a stage-1 dW,
+   * [49152, 32]ᵀ · [49152, 64], took 13.7 ms on two threads against 10.0 on one); with one piece a
+   * thread the two walk it side by side and share its fetches (6.3–7.1 ms). Measured in
+   * docs/BENCHMARKS.md ("The small weight gradients on two threads").
+   */
+  static chunkOf(job: Pick<SplitJob, 'items' | 'onePiecePerThread'>, threads: number): number {
+    const pieces = job.onePiecePerThread ? threads : threads * IntraOpPool.piecesPerThread;
+    return Math.max(1, Math.ceil(job.items / pieces));
+  }
+
   private readonly ctrl: Int32Array;
   private readonly floats: Float32Array;
   private seq = 0;
@@ -110,7 +124,7 @@ export class IntraOpPool {
     ctrl[CTRL.OP] = SPLIT_NAMES.indexOf(job.op);
     ctrl[CTRL.FMA] = fma ? 1 : 0;
     ctrl[CTRL.ITEMS] = job.items;
-    ctrl[CTRL.CHUNK] = Math.max(1, Math.ceil(job.items / (this.threads * IntraOpPool.piecesPerThread)));
+    ctrl[CTRL.CHUNK] = IntraOpPool.chunkOf(job, this.threads);
     const floatAt = floatArgIndex(job.op);
     job.args.forEach((v, i) => {
       if (i === floatAt) this.floats[CTRL.ARGS + i] = v;

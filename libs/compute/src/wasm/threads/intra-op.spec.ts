@@ -327,6 +327,17 @@ describe('intra-op threads on the shared wasm heap', () => {
     expect(short).not.toEqual(whole);
   });
 
+  it('cuts a small weight gradient into one piece per thread, other calls into many', () => {
+    // gemmTransA's pieces each stream all of B: halved, the threads share its trips from memory.
+    const transA = splitJob('gemmTransA', [0, 64, 0, 256, 0, 8, 8, 49152, 256]);
+    expect(transA.onePiecePerThread).toBe(true);
+    expect(IntraOpPool.chunkOf(transA, 2)).toBe(4);
+    expect(IntraOpPool.chunkOf(transA, 3)).toBe(3);
+    const rows = splitJob('gemmRows', [0, 128, 0, 0, 768, 8, 32, 256]);
+    expect(rows.onePiecePerThread).toBeUndefined();
+    expect(IntraOpPool.chunkOf(rows, 2)).toBe(Math.ceil(768 / (2 * IntraOpPool.piecesPerThread)));
+  });
+
   it('answers the first bad keep value over the whole call, as one call does, whichever piece finds it', () => {
     // Rows 23 and 31 hold 0.5: pieces after the first bad one find the second.
     const badRows = (values: Float32Array[]) => {

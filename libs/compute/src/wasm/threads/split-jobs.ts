@@ -270,6 +270,12 @@ export interface SplitJob {
   /** Roughly the multiply-adds (or float operations) of the whole call, to decide whether to split. */
   work: number;
   args: number[];
+  /**
+   * One piece per thread instead of many small ones: for a call whose every piece streams the
+   * same long operand (gemmTransA: each group of A's columns reads all of B), so that the threads
+   * walk it side by side and share its trips from memory (see IntraOpPool.chunkOf).
+   */
+  onePiecePerThread?: boolean;
 }
 
 /** The job for a call of `op` with the helper's own arguments. */
@@ -286,7 +292,7 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     }
     case 'gemmTransA': {
       const [, , , , , groups, panels, k] = args;
-      return { op, items: groups, work: 32 * groups * panels * k, args };
+      return { op, items: groups, work: 32 * groups * panels * k, args, onePiecePerThread: true };
     }
     case 'geluForward':
     case 'geluForwardTanh':
