@@ -28,7 +28,7 @@ const grnForward: KernelFunc = ({ inputs, backend, attrs }) => {
   const y = ops.empty(x.shape);
   const norms = ops.empty([batch, 1, 1, channels]);
   const denom = ops.empty([batch, 1, 1, 1]);
-  const scratch = ops.empty([channels]);
+  const scratch = ops.empty([batch, channels]);
   helpers.grnForward(
     ops.pointer(x),
     ops.pointer(gamma),

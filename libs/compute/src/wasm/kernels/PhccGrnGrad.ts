@@ -5,13 +5,13 @@ import { WasmOps } from '../wasm-ops';
 
 /**
  * The gradient of `PhccGrn` (kernels/PhccGrn.ts) as one wasm kernel: dx, dγ and dβ from x, dy, γ
- * and the forward's norms g and denominators d, two passes over each image. dγ and dβ sum over
- * the images in float64.
+ * and the forward's norms g and denominators d, two passes over each image (split over intra-op
+ * threads by images), then dγ and dβ summed over the images in order in float64.
  */
 export const PhccGrnGrad = 'PhccGrnGrad';
 
 /** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'grnBackward'>;
+type Calls = Pick<SimdHelpers, 'grnBackwardImages' | 'grnBackwardSums'>;
 
 const grnBackward: KernelFunc = ({ inputs, backend }) => {
   const { x, dy, gamma, norms, denom } = inputs as Record<
@@ -27,19 +27,27 @@ const grnBackward: KernelFunc = ({ inputs, backend }) => {
   const dx = ops.empty(x.shape);
   const dGamma = ops.empty([channels]);
   const dBeta = ops.empty([channels]);
-  const scratch = ops.empty([8 * channels]);
-  helpers.grnBackward(
+  // Per image: s, t and dx's two coefficients (4·c floats), then its shares of dγ and dβ.
+  const scratch = ops.empty([batch, 4 * channels]);
+  const totals = ops.empty([4 * channels]);
+  helpers.grnBackwardImages(
     ops.pointer(x),
     ops.pointer(dy),
     ops.pointer(gamma),
     ops.pointer(norms),
     ops.pointer(denom),
     ops.pointer(dx),
-    ops.pointer(dGamma),
-    ops.pointer(dBeta),
     ops.pointer(scratch),
     batch,
     h * w,
+    channels,
+  );
+  helpers.grnBackwardSums(
+    ops.pointer(scratch),
+    ops.pointer(dGamma),
+    ops.pointer(dBeta),
+    ops.pointer(totals),
+    batch,
     channels,
   );
   return ops.finishAll([dx, dGamma, dBeta]);

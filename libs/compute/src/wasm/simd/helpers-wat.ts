@@ -316,7 +316,8 @@ export const HELPER_FIELDS = String.raw`
 
   ;; GRN (ConvNeXt V2) over batch images of hw positions × c channels (c a multiple of 4):
   ;; g = √(Σ_hw x² + normEps) per channel, d = mean_c g + eps, y = x·(γ·g/d + 1) + β. Writes g
-  ;; (norms, batch × c) and d (denom, batch) for the backward; scratch: c floats.
+  ;; (norms, batch × c) and d (denom, batch) for the backward; scratch: c floats per image (each
+  ;; image its own, so intra-op threads can run different images of one call).
   (func (export "grnForward") (param $x i32) (param $gamma i32) (param $beta i32) (param $y i32)
         (param $norms i32) (param $denom i32) (param $scratch i32) (param $batch i32) (param $hw i32) (param $c i32)
         (param $normEps f32) (param $eps f32)
@@ -381,29 +382,31 @@ export const HELPER_FIELDS = String.raw`
       (local.set $x (local.get $end))
       (local.set $y (local.get $q))
       (local.set $norms (i32.add (local.get $norms) (local.get $rowBytes)))
+      (local.set $scratch (i32.add (local.get $scratch) (local.get $rowBytes)))
       (local.set $denom (i32.add (local.get $denom) (i32.const 4)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bloop))))
 
-  ;; GRN's backward from x, dy, γ and the forward's g and d. Per image, with s = Σ_hw dy·x and
-  ;; t = Σ_hw dy per channel: dx = dy·(γ·g/d + 1) + x·(s·γ/d − mean_c(s·γ·g)/d²)/g; dγ = Σ s·g/d
-  ;; and dβ = Σ t over images, in float64. scratch: 8·c floats (s, t, the two per-channel
-  ;; coefficients of dx, then the float64 totals).
-  (func (export "grnBackward") (param $x i32) (param $dy i32) (param $gamma i32) (param $norms i32)
-        (param $denom i32) (param $dx i32) (param $dgamma i32) (param $dbeta i32) (param $scratch i32)
+  ;; GRN's backward from x, dy, γ and the forward's g and d, in two calls. grnBackwardImages, per
+  ;; image, with s = Σ_hw dy·x and t = Σ_hw dy per channel: dx = dy·(γ·g/d + 1) + x·(s·γ/d −
+  ;; mean_c(s·γ·g)/d²)/g, and it leaves image b's shares of dγ and dβ, s·(g/d) and t, in its scratch
+  ;; (4·c floats per image: s, t and the two per-channel coefficients of dx). Images are
+  ;; independent, so intra-op threads can split a call by images. grnBackwardSums then adds the
+  ;; shares over the images in order, in float64 (the same additions in the same order as when one
+  ;; loop did both).
+  (func (export "grnBackwardImages") (param $x i32) (param $dy i32) (param $gamma i32) (param $norms i32)
+        (param $denom i32) (param $dx i32) (param $scratch i32)
         (param $batch i32) (param $hw i32) (param $c i32)
-    (local $b i32) (local $p i32) (local $q i32) (local $o i32) (local $k i32) (local $j i32) (local $end i32)
-    (local $rowBytes i32) (local $s i32) (local $t i32) (local $ca i32) (local $ck i32) (local $totals i32)
+    (local $b i32) (local $p i32) (local $q i32) (local $o i32) (local $k i32) (local $end i32)
+    (local $rowBytes i32) (local $s i32) (local $t i32) (local $ca i32) (local $ck i32)
     (local $d f32) (local $w v128) (local $dv v128) (local $mv v128) (local $acc v128) (local $gm v128)
     (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $s (local.get $scratch))
-    (local.set $t (i32.add (local.get $s) (local.get $rowBytes)))
-    (local.set $ca (i32.add (local.get $t) (local.get $rowBytes)))
-    (local.set $ck (i32.add (local.get $ca) (local.get $rowBytes)))
-    (local.set $totals (i32.add (local.get $ck) (local.get $rowBytes)))
-    (drop (call $zero (local.get $totals) (i32.shl (local.get $c) (i32.const 2))))
     (block $bdone (loop $bloop
       (br_if $bdone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $t (i32.add (local.get $s) (local.get $rowBytes)))
+      (local.set $ca (i32.add (local.get $t) (local.get $rowBytes)))
+      (local.set $ck (i32.add (local.get $ca) (local.get $rowBytes)))
       (local.set $end (i32.add (local.get $x) (i32.mul (local.get $hw) (local.get $rowBytes))))
       (drop (call $zero (local.get $s) (i32.shl (local.get $c) (i32.const 1))))
       (local.set $p (local.get $x))
@@ -437,6 +440,7 @@ export const HELPER_FIELDS = String.raw`
         (br $l2)))
       (local.set $mv (f32x4.splat (f32.div (f32.div (f32.div (call $hsum4 (local.get $acc))
         (f32.convert_i32_u (local.get $c))) (local.get $d)) (local.get $d))))
+      ;; The coefficients of dx, then s replaced by this image's share of dγ, s·(g/d).
       (local.set $k (i32.const 0))
       (block $d3 (loop $l3
         (br_if $d3 (i32.ge_u (local.get $k) (local.get $rowBytes)))
@@ -449,21 +453,10 @@ export const HELPER_FIELDS = String.raw`
             (f32x4.sub (f32x4.div (f32x4.mul (v128.load (i32.add (local.get $s) (local.get $k))) (local.get $gm)) (local.get $dv))
               (local.get $mv))
             (local.get $w)))
+        (v128.store (i32.add (local.get $s) (local.get $k))
+          (f32x4.mul (v128.load (i32.add (local.get $s) (local.get $k))) (f32x4.div (local.get $w) (local.get $dv))))
         (local.set $k (i32.add (local.get $k) (i32.const 16)))
         (br $l3)))
-      (local.set $j (i32.const 0))
-      (block $d4 (loop $l4
-        (br_if $d4 (i32.ge_u (local.get $j) (local.get $c)))
-        (local.set $k (i32.shl (local.get $j) (i32.const 2)))
-        (f64.store (i32.add (local.get $totals) (i32.shl (local.get $j) (i32.const 3)))
-          (f64.add (f64.load (i32.add (local.get $totals) (i32.shl (local.get $j) (i32.const 3))))
-            (f64.promote_f32 (f32.mul (f32.load (i32.add (local.get $s) (local.get $k)))
-              (f32.div (f32.load (i32.add (local.get $norms) (local.get $k))) (local.get $d))))))
-        (f64.store (i32.add (local.get $totals) (i32.shl (i32.add (local.get $j) (local.get $c)) (i32.const 3)))
-          (f64.add (f64.load (i32.add (local.get $totals) (i32.shl (i32.add (local.get $j) (local.get $c)) (i32.const 3))))
-            (f64.promote_f32 (f32.load (i32.add (local.get $t) (local.get $k))))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $l4)))
       (local.set $p (local.get $x))
       (local.set $q (local.get $dy))
       (local.set $o (local.get $dx))
@@ -487,6 +480,34 @@ export const HELPER_FIELDS = String.raw`
       (local.set $dx (local.get $o))
       (local.set $norms (i32.add (local.get $norms) (local.get $rowBytes)))
       (local.set $denom (i32.add (local.get $denom) (i32.const 4)))
+      (local.set $s (i32.add (local.get $s) (i32.shl (local.get $rowBytes) (i32.const 2))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop))))
+
+  ;; dγ = Σ_b s_b·(g_b/d_b) and dβ = Σ_b t_b from grnBackwardImages' scratch, over the images in
+  ;; order in float64, then rounded to float32. totals: 2·c float64 (16·c bytes).
+  (func (export "grnBackwardSums") (param $scratch i32) (param $dgamma i32) (param $dbeta i32)
+        (param $totals i32) (param $batch i32) (param $c i32)
+    (local $b i32) (local $j i32) (local $rowBytes i32) (local $s i32) (local $at i32)
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (drop (call $zero (local.get $totals) (i32.shl (local.get $c) (i32.const 2))))
+    (local.set $s (local.get $scratch))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $j (i32.const 0))
+      (block $d4 (loop $l4
+        (br_if $d4 (i32.ge_u (local.get $j) (local.get $c)))
+        (local.set $at (i32.add (local.get $totals) (i32.shl (local.get $j) (i32.const 3))))
+        (f64.store (local.get $at)
+          (f64.add (f64.load (local.get $at))
+            (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))))
+        (local.set $at (i32.add (local.get $totals) (i32.shl (i32.add (local.get $j) (local.get $c)) (i32.const 3))))
+        (f64.store (local.get $at)
+          (f64.add (f64.load (local.get $at))
+            (f64.promote_f32 (f32.load (i32.add (i32.add (local.get $s) (local.get $rowBytes)) (i32.shl (local.get $j) (i32.const 2)))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $l4)))
+      (local.set $s (i32.add (local.get $s) (i32.shl (local.get $rowBytes) (i32.const 2))))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bloop)))
     (call $demoteSums (local.get $totals) (local.get $dgamma) (local.get $c))

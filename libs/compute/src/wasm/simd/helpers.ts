@@ -44,36 +44,8 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
     rows: number,
     c: number,
   ): void;
-  /** GRN over [batch, hw, c] (c % 4 = 0); writes the norms [batch, c] and denominators [batch]; scratch c floats. */
-  grnForward(
-    x: number,
-    gamma: number,
-    beta: number,
-    y: number,
-    norms: number,
-    denom: number,
-    scratch: number,
-    batch: number,
-    hw: number,
-    c: number,
-    normEps: number,
-    eps: number,
-  ): void;
-  /** GRN's dx, dγ, dβ from the forward's norms and denominators; scratch holds 8·c floats. */
-  grnBackward(
-    x: number,
-    dy: number,
-    gamma: number,
-    norms: number,
-    denom: number,
-    dx: number,
-    dgamma: number,
-    dbeta: number,
-    scratch: number,
-    batch: number,
-    hw: number,
-    c: number,
-  ): void;
+  /** GRN's dx, dγ, dβ: `grnBackwardImages` then `grnBackwardSums` (simd/helpers-wat.ts). */
+  grnBackwardSums(scratch: number, dgamma: number, dbeta: number, totals: number, batch: number, c: number): void;
   extractRows(
     src: number,
     dst: number,

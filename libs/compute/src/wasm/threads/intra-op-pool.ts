@@ -5,7 +5,7 @@ import {
   CTRL,
   CTRL_BYTES,
   drainJob,
-  floatArgIndex,
+  floatArgIndices,
   NO_RESULT,
   RESULT_NONE,
   runPiece,
@@ -125,9 +125,9 @@ export class IntraOpPool {
     ctrl[CTRL.FMA] = fma ? 1 : 0;
     ctrl[CTRL.ITEMS] = job.items;
     ctrl[CTRL.CHUNK] = IntraOpPool.chunkOf(job, this.threads);
-    const floatAt = floatArgIndex(job.op);
+    const floatAt = floatArgIndices(job.op);
     job.args.forEach((v, i) => {
-      if (i === floatAt) this.floats[CTRL.ARGS + i] = v;
+      if (floatAt.includes(i)) this.floats[CTRL.ARGS + i] = v;
       else ctrl[CTRL.ARGS + i] = v;
     });
     ctrl[CTRL.NEXT] = 0;

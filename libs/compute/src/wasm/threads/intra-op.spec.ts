@@ -47,6 +47,7 @@ const CASES: Record<
   // depthwise: 5 images 9×9×8, 5×5 'same'; LayerNorm 37 rows of 64; GELU 5,203 floats (odd tail).
   const dw = { n: 5, h: 9, c: 8, kh: 5 };
   const ln = { rows: 37, c: 64 };
+  const grn = { batch: 7, hw: 9, c: 16 };
   const count = 5203;
   // patchify 2×2 stride 2: 3 images, output 4×8, cin 4, cout 16 (k = kw·cin = 8).
   const pf = { n: 3, ho: 4, wo: 8, cin: 4, cout: 16, kh: 2 };
@@ -96,6 +97,59 @@ const CASES: Record<
         { floats: g * 4 * panels * 8, output: true },
       ],
       args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
+    },
+    grnForward: {
+      // y, the norms and denominators, and each image's scratch (written, so compared too).
+      buffers: [
+        { floats: grn.batch * grn.hw * grn.c },
+        { floats: grn.c },
+        { floats: grn.c },
+        { floats: grn.batch * grn.hw * grn.c, output: true },
+        { floats: grn.batch * grn.c, output: true },
+        { floats: grn.batch, output: true },
+        { floats: grn.batch * grn.c, output: true },
+      ],
+      args: ([x, gamma, beta, y, norms, denom, scratch]) => [
+        x,
+        gamma,
+        beta,
+        y,
+        norms,
+        denom,
+        scratch,
+        grn.batch,
+        grn.hw,
+        grn.c,
+        1e-6,
+        1e-6,
+      ],
+    },
+    grnBackwardImages: {
+      // dx, and each image's s, t, dx coefficients and dγ share; the norms made positive.
+      buffers: [
+        { floats: grn.batch * grn.hw * grn.c },
+        { floats: grn.batch * grn.hw * grn.c },
+        { floats: grn.c },
+        { floats: grn.batch * grn.c },
+        { floats: grn.batch },
+        { floats: grn.batch * grn.hw * grn.c, output: true },
+        { floats: grn.batch * 4 * grn.c, output: true },
+      ],
+      args: ([x, dy, gamma, norms, denom, dx, scratch]) => [
+        x,
+        dy,
+        gamma,
+        norms,
+        denom,
+        dx,
+        scratch,
+        grn.batch,
+        grn.hw,
+        grn.c,
+      ],
+      prepare: (values) => {
+        for (const i of [3, 4]) values[i].forEach((v, j) => (values[i][j] = 1 + Math.abs(v)));
+      },
     },
     adamwUpdate: {
       // w, g, m (in place), v (in place, made non-negative), out, and nine f64 hyper-parameters.

@@ -152,6 +152,40 @@ export interface SplitExports {
   depthwiseForwardKept(...args: DepthwiseKeptArgs): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
   /**
+   * GRN over [batch, hw, c] (c % 4 = 0); writes the norms [batch, c] and denominators [batch];
+   * scratch: c floats per image.
+   */
+  grnForward(
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    norms: number,
+    denom: number,
+    scratch: number,
+    batch: number,
+    hw: number,
+    c: number,
+    normEps: number,
+    eps: number,
+  ): void;
+  /**
+   * GRN's dx from the forward's norms and denominators, image by image; leaves each image's
+   * shares of dγ and dβ in its scratch (4·c floats per image) for `grnBackwardSums`.
+   */
+  grnBackwardImages(
+    x: number,
+    dy: number,
+    gamma: number,
+    norms: number,
+    denom: number,
+    dx: number,
+    scratch: number,
+    batch: number,
+    hw: number,
+    c: number,
+  ): void;
+  /**
    * AdamW on count floats (simd/optimizer-wat.ts): w → out, m and v in place, g scaled by the
    * clip; hyper points to the f64 hyper-parameters (`ADAMW_HYPER`).
    */
@@ -220,6 +254,8 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'patchifyForwardRows',
   'patchifyInputGradRows',
   'adamwUpdate',
+  'grnForward',
+  'grnBackwardImages',
 ];
 export const STOP_OP = -1;
 /** A call without an answer, or a piece that found nothing to report (the masked GELU's −1). */
@@ -347,6 +383,15 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     case 'adamwUpdate':
       // A float64 divide and square root per element weigh about as much as a few dozen multiply-adds.
       return { op, items: Math.ceil(args[5] / ADAMW_BLOCK), work: 24 * args[5], args };
+    case 'grnForward': {
+      // Images: each is normalised on its own (two passes over it).
+      const [, , , , , , , batch, hw, c] = args;
+      return { op, items: batch, work: 4 * batch * hw * c, args };
+    }
+    case 'grnBackwardImages': {
+      const [, , , , , , , batch, hw, c] = args;
+      return { op, items: batch, work: 6 * batch * hw * c, args };
+    }
   }
 }
 
@@ -486,6 +531,43 @@ export function runPiece(
       }
       return NO_RESULT;
     }
+    case 'grnForward': {
+      const [x, gamma, beta, y, norms, denom, scratch, , hw, c] = args as number[];
+      const imageBytes = i0 * hw * c * 4;
+      const rowBytes = i0 * c * 4;
+      helpers.grnForward(
+        x + imageBytes,
+        gamma,
+        beta,
+        y + imageBytes,
+        norms + rowBytes,
+        denom + i0 * 4,
+        scratch + rowBytes,
+        n,
+        hw,
+        c,
+        floatArg(10),
+        floatArg(11),
+      );
+      return NO_RESULT;
+    }
+    case 'grnBackwardImages': {
+      const [x, dy, gamma, norms, denom, dx, scratch, , hw, c] = args as number[];
+      const imageBytes = i0 * hw * c * 4;
+      helpers.grnBackwardImages(
+        x + imageBytes,
+        dy + imageBytes,
+        gamma,
+        norms + i0 * c * 4,
+        denom + i0 * 4,
+        dx + imageBytes,
+        scratch + i0 * 4 * c * 4,
+        n,
+        hw,
+        c,
+      );
+      return NO_RESULT;
+    }
     case 'adamwUpdate': {
       const [w, g, m, v, out, count, hyper] = args as number[];
       const at = i0 * ADAMW_BLOCK;
@@ -534,9 +616,11 @@ function convGeometry(words: number[]): ConvGeometryArgs {
 /** ConvGeometryArgs' length: h, w, cin, ho, wo, kh, kw, sh, sw, padT, padL. */
 const CONV_GEOMETRY_WORDS = 11;
 
-/** Which argument of `op` is a float (written to the block as f32 bits), if any. */
-export function floatArgIndex(op: SplitName): number {
-  return op === 'layerNormForward' ? 7 : -1;
+/** Which arguments of `op` are floats (written to the block as f32 bits). */
+export function floatArgIndices(op: SplitName): readonly number[] {
+  if (op === 'layerNormForward') return [7];
+  if (op === 'grnForward') return [10, 11];
+  return [];
 }
 
 function geluRange(i0: number, n: number, count: number): [number, number] {
