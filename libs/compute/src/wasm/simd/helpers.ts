@@ -45,7 +45,14 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
     c: number,
   ): void;
   /** GRN's dx, dγ, dβ: `grnBackwardImages` then `grnBackwardSums` (simd/helpers-wat.ts). */
-  grnBackwardSums(scratch: number, dgamma: number, dbeta: number, totals: number, batch: number, c: number): void;
+  grnBackwardSums(
+    scratch: number,
+    dgamma: number,
+    dbeta: number,
+    totals: number,
+    batch: number,
+    c: number,
+  ): void;
   extractRows(
     src: number,
     dst: number,
