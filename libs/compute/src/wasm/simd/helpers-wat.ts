@@ -180,15 +180,13 @@ export const HELPER_FIELDS = String.raw`
     (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
-  ;; totals[i] += src[i] (float64 += float32), then src[i] = 0, for count floats: flushes a block
-  ;; of float32 partial sums into float64 totals, so long reductions keep float64 accuracy.
-  (func $flushSums (param $src i32) (param $totals i32) (param $count i32)
+  ;; totals[i] += src[i] (float64 += float32) for count floats, src left as it is.
+  (func $addSums (param $src i32) (param $totals i32) (param $count i32)
     (local $end i32)
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $count) (i32.const 2))))
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
       (f64.store (local.get $totals) (f64.add (f64.load (local.get $totals)) (f64.promote_f32 (f32.load (local.get $src)))))
-      (f32.store (local.get $src) (f32.const 0))
       (local.set $src (i32.add (local.get $src) (i32.const 4)))
       (local.set $totals (i32.add (local.get $totals) (i32.const 8)))
       (br $l))))
@@ -253,24 +251,27 @@ export const HELPER_FIELDS = String.raw`
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rloop))))
 
-  ;; LayerNorm's backward from x, dy, γ and the forward's (mean, rstd) per row, x̂ recomputed:
-  ;; with g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂ and dβ = Σ_rows dy,
-  ;; summed in float32 over blocks of 256 rows and the blocks in float64. scratch: 6·c floats
-  ;; (the float32 block sums, then the float64 totals).
-  (func (export "layerNormBackward") (param $x i32) (param $dy i32) (param $gamma i32) (param $stats i32)
-        (param $dx i32) (param $dgamma i32) (param $dbeta i32) (param $scratch i32) (param $rows i32) (param $c i32)
-    (local $r i32) (local $k i32) (local $rowBytes i32) (local $blockG i32) (local $blockB i32) (local $totals i32)
+  ;; LayerNorm's backward from x, dy, γ and the forward's (mean, rstd) per row, x̂ recomputed, in
+  ;; two calls. layerNormBackwardBlocks: with g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
+  ;; and per block of 256 rows (LN_BLOCK_ROWS; the last one may be shorter) the float32 sums
+  ;; Σ dy·x̂ and Σ dy over its rows, written to blockSums (2·c floats per block). Blocks are
+  ;; independent, so intra-op threads can split a call by blocks. layerNormBackwardSums then adds
+  ;; the blocks in order in float64: dγ and dβ, the same additions in the same order as when one
+  ;; loop did both.
+  (func (export "layerNormBackwardBlocks") (param $x i32) (param $dy i32) (param $gamma i32) (param $stats i32)
+        (param $dx i32) (param $blockSums i32) (param $rows i32) (param $c i32)
+    (local $r i32) (local $k i32) (local $rowBytes i32) (local $blockG i32) (local $blockB i32)
     (local $inBlock i32) (local $inv f32)
     (local $m v128) (local $rs v128) (local $xh v128) (local $dyv v128) (local $g v128)
     (local $s1 v128) (local $s2 v128) (local $a v128) (local $b v128)
     (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $inv (f32.div (f32.const 1) (f32.convert_i32_u (local.get $c))))
-    (local.set $blockG (local.get $scratch))
-    (local.set $blockB (i32.add (local.get $scratch) (local.get $rowBytes)))
-    (local.set $totals (i32.add (local.get $blockB) (local.get $rowBytes)))
-    (drop (call $zero (local.get $scratch) (i32.mul (local.get $c) (i32.const 6))))
+    (local.set $blockG (local.get $blockSums))
+    (local.set $blockB (i32.add (local.get $blockG) (local.get $rowBytes)))
     (block $rdone (loop $rloop
       (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (if (i32.eqz (local.get $inBlock)) (then
+        (drop (call $zero (local.get $blockG) (i32.shl (local.get $c) (i32.const 1))))))
       (local.set $m (f32x4.splat (f32.load (local.get $stats))))
       (local.set $rs (f32x4.splat (f32.load offset=4 (local.get $stats))))
       (local.set $s1 (v128.const i32x4 0 0 0 0))
@@ -302,15 +303,29 @@ export const HELPER_FIELDS = String.raw`
         (br $l2)))
       (local.set $inBlock (i32.add (local.get $inBlock) (i32.const 1)))
       (if (i32.eq (local.get $inBlock) (i32.const 256)) (then
-        (call $flushSums (local.get $scratch) (local.get $totals) (i32.shl (local.get $c) (i32.const 1)))
+        (local.set $blockG (i32.add (local.get $blockG) (i32.shl (local.get $rowBytes) (i32.const 1))))
+        (local.set $blockB (i32.add (local.get $blockB) (i32.shl (local.get $rowBytes) (i32.const 1))))
         (local.set $inBlock (i32.const 0))))
       (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
       (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
       (local.set $dx (i32.add (local.get $dx) (local.get $rowBytes)))
       (local.set $stats (i32.add (local.get $stats) (i32.const 8)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
-      (br $rloop)))
-    (call $flushSums (local.get $scratch) (local.get $totals) (i32.shl (local.get $c) (i32.const 1)))
+      (br $rloop))))
+
+  ;; dγ and dβ from layerNormBackwardBlocks' block sums: each block's float32 sums added to float64
+  ;; totals in block order, then rounded to float32. totals: 2·c float64 (16·c bytes).
+  (func (export "layerNormBackwardSums") (param $blockSums i32) (param $dgamma i32) (param $dbeta i32)
+        (param $totals i32) (param $blocks i32) (param $c i32)
+    (local $b i32) (local $twoC i32)
+    (local.set $twoC (i32.shl (local.get $c) (i32.const 1)))
+    (drop (call $zero (local.get $totals) (i32.shl (local.get $c) (i32.const 2))))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $blocks)))
+      (call $addSums (local.get $blockSums) (local.get $totals) (local.get $twoC))
+      (local.set $blockSums (i32.add (local.get $blockSums) (i32.shl (local.get $twoC) (i32.const 2))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop)))
     (call $demoteSums (local.get $totals) (local.get $dgamma) (local.get $c))
     (call $demoteSums (i32.add (local.get $totals) (i32.shl (local.get $c) (i32.const 3))) (local.get $dbeta) (local.get $c)))
 

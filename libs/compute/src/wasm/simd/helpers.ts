@@ -31,17 +31,13 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
   sumSquares(x: number, count: number, acc: number): number;
   /** 1 if x [pixels, c] (c % 4 = 0) is nonzero at a pixel whose keep value is 0, else 0. */
   droppedNonzero(x: number, keep: number, pixels: number, c: number): number;
-  /** LayerNorm's dx, dγ, dβ from the forward's stats; scratch holds 6·c floats. */
-  layerNormBackward(
-    x: number,
-    dy: number,
-    gamma: number,
-    stats: number,
-    dx: number,
+  /** LayerNorm's dγ and dβ from `layerNormBackwardBlocks`' block sums (simd/helpers-wat.ts). */
+  layerNormBackwardSums(
+    blockSums: number,
     dgamma: number,
     dbeta: number,
-    scratch: number,
-    rows: number,
+    totals: number,
+    blocks: number,
     c: number,
   ): void;
   /** GRN's dx, dγ, dβ: `grnBackwardImages` then `grnBackwardSums` (simd/helpers-wat.ts). */

@@ -3,7 +3,7 @@ import { Rng } from '../../../../common/src';
 import { initBackend, requestedThreads } from '../../select';
 import { heapPointer, intraOpPool, simdHelpers, simdHelperSwitch } from '../simd/helpers';
 import { IntraOpPool } from './intra-op-pool';
-import { SPLIT_NAMES, SplitName, splitJob } from './split-jobs';
+import { LN_BLOCK_ROWS, SPLIT_NAMES, SplitName, splitJob } from './split-jobs';
 
 /**
  * Intra-op threads (issue #19): the threaded tfjs-wasm build starts in Node with a shared heap,
@@ -48,6 +48,8 @@ const CASES: Record<
   const dw = { n: 5, h: 9, c: 8, kh: 5 };
   const ln = { rows: 37, c: 64 };
   const grn = { batch: 7, hw: 9, c: 16 };
+  // Three blocks of LayerNorm's backward, the last one short.
+  const lnb = { rows: 2 * LN_BLOCK_ROWS + 45, c: 8 };
   const count = 5203;
   // patchify 2×2 stride 2: 3 images, output 4×8, cin 4, cout 16 (k = kw·cin = 8).
   const pf = { n: 3, ho: 4, wo: 8, cin: 4, cout: 16, kh: 2 };
@@ -97,6 +99,21 @@ const CASES: Record<
         { floats: g * 4 * panels * 8, output: true },
       ],
       args: ([a, bp, c]) => [a, k * 4, bp, c, g, panels, k, 16],
+    },
+    layerNormBackwardBlocks: {
+      // dx and each block's γ/β sums; the stats' rstd made positive.
+      buffers: [
+        { floats: lnb.rows * lnb.c },
+        { floats: lnb.rows * lnb.c },
+        { floats: lnb.c },
+        { floats: lnb.rows * 2 },
+        { floats: lnb.rows * lnb.c, output: true },
+        { floats: 3 * 2 * lnb.c, output: true },
+      ],
+      args: ([x, dy, gamma, stats, dx, blockSums]) => [x, dy, gamma, stats, dx, blockSums, lnb.rows, lnb.c],
+      prepare: (values) => {
+        for (let r = 0; r < lnb.rows; r++) values[3][2 * r + 1] = 1 + Math.abs(values[3][2 * r + 1]);
+      },
     },
     grnForward: {
       // y, the norms and denominators, and each image's scratch (written, so compared too).

@@ -152,6 +152,20 @@ export interface SplitExports {
   depthwiseForwardKept(...args: DepthwiseKeptArgs): void;
   packPanels8(src: number, dst: number, k: number, n: number): void;
   /**
+   * LayerNorm's dx from the forward's (mean, rstd) per row, and per block of `LN_BLOCK_ROWS` rows
+   * the float32 sums of dy·x̂ and dy (2·c floats a block) for `layerNormBackwardSums`.
+   */
+  layerNormBackwardBlocks(
+    x: number,
+    dy: number,
+    gamma: number,
+    stats: number,
+    dx: number,
+    blockSums: number,
+    rows: number,
+    c: number,
+  ): void;
+  /**
    * GRN over [batch, hw, c] (c % 4 = 0); writes the norms [batch, c] and denominators [batch];
    * scratch: c floats per image.
    */
@@ -256,6 +270,7 @@ export const SPLIT_NAMES: readonly SplitName[] = [
   'adamwUpdate',
   'grnForward',
   'grnBackwardImages',
+  'layerNormBackwardBlocks',
 ];
 export const STOP_OP = -1;
 /** A call without an answer, or a piece that found nothing to report (the masked GELU's −1). */
@@ -296,6 +311,11 @@ export const CTRL_BYTES = CTRL.TEXT + CTRL.TEXT_BYTES;
 
 /** Floats per GELU item: whole 4-float vectors, so a piece never splits one. */
 export const GELU_BLOCK = 1024;
+/**
+ * Rows per block of LayerNorm's backward: γ/β sums are float32 within a block, float64 across
+ * blocks (as the wasm text's constant 256 in layerNormBackwardBlocks).
+ */
+export const LN_BLOCK_ROWS = 256;
 /** Floats per AdamW item: whole f64x2 pairs, so a piece never splits one. */
 export const ADAMW_BLOCK = 1024;
 
@@ -383,6 +403,9 @@ export function splitJob(op: SplitName, args: number[]): SplitJob {
     case 'adamwUpdate':
       // A float64 divide and square root per element weigh about as much as a few dozen multiply-adds.
       return { op, items: Math.ceil(args[5] / ADAMW_BLOCK), work: 24 * args[5], args };
+    case 'layerNormBackwardBlocks':
+      // Blocks of rows: each block's γ/β sums are its own (summed over the blocks afterwards).
+      return { op, items: Math.ceil(args[6] / LN_BLOCK_ROWS), work: 8 * args[6] * args[7], args };
     case 'grnForward': {
       // Images: each is normalised on its own (two passes over it).
       const [, , , , , , , batch, hw, c] = args;
@@ -529,6 +552,22 @@ export function runPiece(
           gemm(a, k * 4, bp + i * panelBytes, c, groups, panels, k, kc);
         }
       }
+      return NO_RESULT;
+    }
+    case 'layerNormBackwardBlocks': {
+      const [x, dy, gamma, stats, dx, blockSums, rows, c] = args as number[];
+      const r0 = i0 * LN_BLOCK_ROWS;
+      const at = r0 * c * 4;
+      helpers.layerNormBackwardBlocks(
+        x + at,
+        dy + at,
+        gamma,
+        stats + r0 * 8,
+        dx + at,
+        blockSums + i0 * 2 * c * 4,
+        Math.min(rows, (i0 + n) * LN_BLOCK_ROWS) - r0,
+        c,
+      );
       return NO_RESULT;
     }
     case 'grnForward': {
