@@ -11,7 +11,7 @@ import { WasmOps } from '../wasm-ops';
 export const PhccGrnGrad = 'PhccGrnGrad';
 
 /** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'grnBackwardImages' | 'grnBackwardSums'>;
+type Calls = Pick<SimdHelpers, 'grnBackwardImages' | 'sumShares'>;
 
 const grnBackward: KernelFunc = ({ inputs, backend }) => {
   const { x, dy, gamma, norms, denom } = inputs as Record<
@@ -27,7 +27,8 @@ const grnBackward: KernelFunc = ({ inputs, backend }) => {
   const dx = ops.empty(x.shape);
   const dGamma = ops.empty([channels]);
   const dBeta = ops.empty([channels]);
-  // Per image: s, t and dx's two coefficients (4·c floats), then its shares of dγ and dβ.
+  // Per image 4·c floats: s and t (which end as the image's shares of dγ and dβ), then dx's two
+  // coefficients; so the shares are 4·c floats apart.
   const scratch = ops.empty([batch, 4 * channels]);
   const totals = ops.empty([4 * channels]);
   helpers.grnBackwardImages(
@@ -42,13 +43,14 @@ const grnBackward: KernelFunc = ({ inputs, backend }) => {
     h * w,
     channels,
   );
-  helpers.grnBackwardSums(
+  helpers.sumShares(
     ops.pointer(scratch),
     ops.pointer(dGamma),
     ops.pointer(dBeta),
     ops.pointer(totals),
     batch,
     channels,
+    4 * channels * 4,
   );
   return ops.finishAll([dx, dGamma, dBeta]);
 };

@@ -14,7 +14,7 @@ import { WasmOps } from '../wasm-ops';
 export const PhccLayerNormGrad = 'PhccLayerNormGrad';
 
 /** The SIMD helper this kernel calls (signature in simd/helpers.ts). */
-type Calls = Pick<SimdHelpers, 'layerNormBackwardBlocks' | 'layerNormBackwardSums'>;
+type Calls = Pick<SimdHelpers, 'layerNormBackwardBlocks' | 'sumShares'>;
 
 const layerNormBackward: KernelFunc = ({ inputs, backend }) => {
   const { x, dy, gamma, stats } = inputs as Record<'x' | 'dy' | 'gamma' | 'stats', TensorInfo>;
@@ -40,13 +40,14 @@ const layerNormBackward: KernelFunc = ({ inputs, backend }) => {
     rows,
     channels,
   );
-  helpers.layerNormBackwardSums(
+  helpers.sumShares(
     ops.pointer(blockSums),
     ops.pointer(dGamma),
     ops.pointer(dBeta),
     ops.pointer(totals),
     blocks,
     channels,
+    2 * channels * 4,
   );
   return ops.finishAll([dx, dGamma, dBeta]);
 };

@@ -255,9 +255,8 @@ export const HELPER_FIELDS = String.raw`
   ;; two calls. layerNormBackwardBlocks: with g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
   ;; and per block of 256 rows (LN_BLOCK_ROWS; the last one may be shorter) the float32 sums
   ;; Σ dy·x̂ and Σ dy over its rows, written to blockSums (2·c floats per block). Blocks are
-  ;; independent, so intra-op threads can split a call by blocks. layerNormBackwardSums then adds
-  ;; the blocks in order in float64: dγ and dβ, the same additions in the same order as when one
-  ;; loop did both.
+  ;; independent, so intra-op threads can split a call by blocks. sumShares then adds the blocks in
+  ;; order in float64: dγ and dβ, the same additions in the same order as when one loop did both.
   (func (export "layerNormBackwardBlocks") (param $x i32) (param $dy i32) (param $gamma i32) (param $stats i32)
         (param $dx i32) (param $blockSums i32) (param $rows i32) (param $c i32)
     (local $r i32) (local $k i32) (local $rowBytes i32) (local $blockG i32) (local $blockB i32)
@@ -313,19 +312,20 @@ export const HELPER_FIELDS = String.raw`
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rloop))))
 
-  ;; dγ and dβ from layerNormBackwardBlocks' block sums: each block's float32 sums added to float64
-  ;; totals in block order, then rounded to float32. totals: 2·c float64 (16·c bytes).
-  (func (export "layerNormBackwardSums") (param $blockSums i32) (param $dgamma i32) (param $dbeta i32)
-        (param $totals i32) (param $blocks i32) (param $c i32)
-    (local $b i32) (local $twoC i32)
+  ;; dγ and dβ from per-part float32 shares (a LayerNorm gradient's row blocks, a GRN gradient's
+  ;; images): part i's 2·c floats at shares + i·stride bytes (c of dγ, then c of dβ) added to
+  ;; float64 totals in part order, then rounded to float32. totals: 2·c float64 (16·c bytes).
+  (func (export "sumShares") (param $shares i32) (param $dgamma i32) (param $dbeta i32)
+        (param $totals i32) (param $parts i32) (param $c i32) (param $stride i32)
+    (local $i i32) (local $twoC i32)
     (local.set $twoC (i32.shl (local.get $c) (i32.const 1)))
     (drop (call $zero (local.get $totals) (i32.shl (local.get $c) (i32.const 2))))
-    (block $bdone (loop $bloop
-      (br_if $bdone (i32.ge_u (local.get $b) (local.get $blocks)))
-      (call $addSums (local.get $blockSums) (local.get $totals) (local.get $twoC))
-      (local.set $blockSums (i32.add (local.get $blockSums) (i32.shl (local.get $twoC) (i32.const 2))))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bloop)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $parts)))
+      (call $addSums (local.get $shares) (local.get $totals) (local.get $twoC))
+      (local.set $shares (i32.add (local.get $shares) (local.get $stride)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
     (call $demoteSums (local.get $totals) (local.get $dgamma) (local.get $c))
     (call $demoteSums (i32.add (local.get $totals) (i32.shl (local.get $c) (i32.const 3))) (local.get $dbeta) (local.get $c)))
 
@@ -406,9 +406,9 @@ export const HELPER_FIELDS = String.raw`
   ;; image, with s = Σ_hw dy·x and t = Σ_hw dy per channel: dx = dy·(γ·g/d + 1) + x·(s·γ/d −
   ;; mean_c(s·γ·g)/d²)/g, and it leaves image b's shares of dγ and dβ, s·(g/d) and t, in its scratch
   ;; (4·c floats per image: s, t and the two per-channel coefficients of dx). Images are
-  ;; independent, so intra-op threads can split a call by images. grnBackwardSums then adds the
-  ;; shares over the images in order, in float64 (the same additions in the same order as when one
-  ;; loop did both).
+  ;; independent, so intra-op threads can split a call by images. sumShares then adds the shares
+  ;; over the images in order, in float64 (the same additions in the same order as when one loop
+  ;; did both).
   (func (export "grnBackwardImages") (param $x i32) (param $dy i32) (param $gamma i32) (param $norms i32)
         (param $denom i32) (param $dx i32) (param $scratch i32)
         (param $batch i32) (param $hw i32) (param $c i32)
@@ -498,33 +498,4 @@ export const HELPER_FIELDS = String.raw`
       (local.set $s (i32.add (local.get $s) (i32.shl (local.get $rowBytes) (i32.const 2))))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bloop))))
-
-  ;; dγ = Σ_b s_b·(g_b/d_b) and dβ = Σ_b t_b from grnBackwardImages' scratch, over the images in
-  ;; order in float64, then rounded to float32. totals: 2·c float64 (16·c bytes).
-  (func (export "grnBackwardSums") (param $scratch i32) (param $dgamma i32) (param $dbeta i32)
-        (param $totals i32) (param $batch i32) (param $c i32)
-    (local $b i32) (local $j i32) (local $rowBytes i32) (local $s i32) (local $at i32)
-    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
-    (drop (call $zero (local.get $totals) (i32.shl (local.get $c) (i32.const 2))))
-    (local.set $s (local.get $scratch))
-    (block $bdone (loop $bloop
-      (br_if $bdone (i32.ge_u (local.get $b) (local.get $batch)))
-      (local.set $j (i32.const 0))
-      (block $d4 (loop $l4
-        (br_if $d4 (i32.ge_u (local.get $j) (local.get $c)))
-        (local.set $at (i32.add (local.get $totals) (i32.shl (local.get $j) (i32.const 3))))
-        (f64.store (local.get $at)
-          (f64.add (f64.load (local.get $at))
-            (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))))
-        (local.set $at (i32.add (local.get $totals) (i32.shl (i32.add (local.get $j) (local.get $c)) (i32.const 3))))
-        (f64.store (local.get $at)
-          (f64.add (f64.load (local.get $at))
-            (f64.promote_f32 (f32.load (i32.add (i32.add (local.get $s) (local.get $rowBytes)) (i32.shl (local.get $j) (i32.const 2)))))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $l4)))
-      (local.set $s (i32.add (local.get $s) (i32.shl (local.get $rowBytes) (i32.const 2))))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bloop)))
-    (call $demoteSums (local.get $totals) (local.get $dgamma) (local.get $c))
-    (call $demoteSums (i32.add (local.get $totals) (i32.shl (local.get $c) (i32.const 3))) (local.get $dbeta) (local.get $c)))
 `;

@@ -31,23 +31,19 @@ export interface SimdHelpers extends CompositeCalls, SplitExports {
   sumSquares(x: number, count: number, acc: number): number;
   /** 1 if x [pixels, c] (c % 4 = 0) is nonzero at a pixel whose keep value is 0, else 0. */
   droppedNonzero(x: number, keep: number, pixels: number, c: number): number;
-  /** LayerNorm's dγ and dβ from `layerNormBackwardBlocks`' block sums (simd/helpers-wat.ts). */
-  layerNormBackwardSums(
-    blockSums: number,
+  /**
+   * dγ and dβ from float32 shares, `parts` of them `stride` bytes apart (2·c floats each: dγ's,
+   * then dβ's), added over the parts in order in float64 (totals: 4·c floats of room): the last
+   * step of LayerNorm's and GRN's gradients (simd/helpers-wat.ts).
+   */
+  sumShares(
+    shares: number,
     dgamma: number,
     dbeta: number,
     totals: number,
-    blocks: number,
+    parts: number,
     c: number,
-  ): void;
-  /** GRN's dx, dγ, dβ: `grnBackwardImages` then `grnBackwardSums` (simd/helpers-wat.ts). */
-  grnBackwardSums(
-    scratch: number,
-    dgamma: number,
-    dbeta: number,
-    totals: number,
-    batch: number,
-    c: number,
+    stride: number,
   ): void;
   extractRows(
     src: number,

@@ -153,7 +153,7 @@ export interface SplitExports {
   packPanels8(src: number, dst: number, k: number, n: number): void;
   /**
    * LayerNorm's dx from the forward's (mean, rstd) per row, and per block of `LN_BLOCK_ROWS` rows
-   * the float32 sums of dy·x̂ and dy (2·c floats a block) for `layerNormBackwardSums`.
+   * the float32 sums of dy·x̂ and dy (2·c floats a block) for `sumShares`.
    */
   layerNormBackwardBlocks(
     x: number,
@@ -185,7 +185,7 @@ export interface SplitExports {
   ): void;
   /**
    * GRN's dx from the forward's norms and denominators, image by image; leaves each image's
-   * shares of dγ and dβ in its scratch (4·c floats per image) for `grnBackwardSums`.
+   * shares of dγ and dβ in its scratch (4·c floats per image) for `sumShares`.
    */
   grnBackwardImages(
     x: number,
