@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ReplacementKernelConfig } from '../kernel-config';
 import { SimdHelpers, simdHelpers } from '../simd/helpers';
-import { LN_BLOCK_ROWS } from '../threads/split-jobs';
+import { LN_BLOCK_ROWS } from '../simd/helpers-wat';
 import { WasmOps } from '../wasm-ops';
 
 /**

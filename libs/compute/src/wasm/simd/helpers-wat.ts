@@ -6,6 +6,12 @@
  * module.ts joins these with gemm-wat.ts into one module, which the build assembles with wabt
  * (build-wasm.ts, into dist/wasm/), so no generated binary lives in the repository.
  */
+/**
+ * Rows per block of LayerNorm's backward (layerNormBackwardBlocks): its γ/β sums are float32
+ * within a block and float64 across blocks; intra-op threads split a call by these blocks.
+ */
+export const LN_BLOCK_ROWS = 256;
+
 export const HELPER_FIELDS = String.raw`
 
   ;; Zeroes count floats at d; returns the pointer past them.
@@ -253,7 +259,7 @@ export const HELPER_FIELDS = String.raw`
 
   ;; LayerNorm's backward from x, dy, γ and the forward's (mean, rstd) per row, x̂ recomputed, in
   ;; two calls. layerNormBackwardBlocks: with g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
-  ;; and per block of 256 rows (LN_BLOCK_ROWS; the last one may be shorter) the float32 sums
+  ;; and per block of ${LN_BLOCK_ROWS} rows (the last one may be shorter) the float32 sums
   ;; Σ dy·x̂ and Σ dy over its rows, written to blockSums (2·c floats per block). Blocks are
   ;; independent, so intra-op threads can split a call by blocks. sumShares then adds the blocks in
   ;; order in float64: dγ and dβ, the same additions in the same order as when one loop did both.
@@ -301,7 +307,7 @@ export const HELPER_FIELDS = String.raw`
         (local.set $k (i32.add (local.get $k) (i32.const 16)))
         (br $l2)))
       (local.set $inBlock (i32.add (local.get $inBlock) (i32.const 1)))
-      (if (i32.eq (local.get $inBlock) (i32.const 256)) (then
+      (if (i32.eq (local.get $inBlock) (i32.const ${LN_BLOCK_ROWS})) (then
         (local.set $blockG (i32.add (local.get $blockG) (i32.shl (local.get $rowBytes) (i32.const 1))))
         (local.set $blockB (i32.add (local.get $blockB) (i32.shl (local.get $rowBytes) (i32.const 1))))
         (local.set $inBlock (i32.const 0))))

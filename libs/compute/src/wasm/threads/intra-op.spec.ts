@@ -3,7 +3,8 @@ import { Rng } from '../../../../common/src';
 import { initBackend, requestedThreads } from '../../select';
 import { heapPointer, intraOpPool, simdHelpers, simdHelperSwitch } from '../simd/helpers';
 import { IntraOpPool } from './intra-op-pool';
-import { LN_BLOCK_ROWS, SPLIT_NAMES, SplitName, splitJob } from './split-jobs';
+import { LN_BLOCK_ROWS } from '../simd/helpers-wat';
+import { SPLIT_NAMES, SplitName, splitJob } from './split-jobs';
 
 /**
  * Intra-op threads (issue #19): the threaded tfjs-wasm build starts in Node with a shared heap,

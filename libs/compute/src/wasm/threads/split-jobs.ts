@@ -9,9 +9,12 @@
  * or along the channels of a reduction (the depthwise filter gradient: each channel's sum runs
  * over the same pixels in the same order): each output element is computed by the same
  * instructions in the same order as in one call, so a threaded step is bit-identical to a
- * one-thread step. Reductions across rows (LayerNorm's and GRN's γ/β gradients, bias sums) are
- * not split: partial sums would change the rounding.
+ * one-thread step. Reductions across rows are split only where the summation order is fixed by
+ * the data, not by the pieces (LayerNorm's γ/β gradient by its 256-row blocks, GRN's by images,
+ * each part's sums then added in order by `sumShares`); bias sums are not split: partial sums in
+ * an order that depends on the pieces would change the rounding.
  */
+import { LN_BLOCK_ROWS } from '../simd/helpers-wat';
 
 /** A row-major GEMM's arguments: C [4·groups][8·panels] (+)= A · Bp, A's rows `lda` bytes apart. */
 type GemmRowsArgs = [
@@ -311,11 +314,6 @@ export const CTRL_BYTES = CTRL.TEXT + CTRL.TEXT_BYTES;
 
 /** Floats per GELU item: whole 4-float vectors, so a piece never splits one. */
 export const GELU_BLOCK = 1024;
-/**
- * Rows per block of LayerNorm's backward: γ/β sums are float32 within a block, float64 across
- * blocks (as the wasm text's constant 256 in layerNormBackwardBlocks).
- */
-export const LN_BLOCK_ROWS = 256;
 /** Floats per AdamW item: whole f64x2 pairs, so a piece never splits one. */
 export const ADAMW_BLOCK = 1024;
 
